@@ -1,0 +1,109 @@
+import type { ErrorCode } from './errors.js';
+import type { ClientMessage, ClientMessageType, Position, ServerMessage } from './messages.js';
+import { isValidTopic } from './topic.js';
+
+/** Longest accepted idempotency key. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
+/** Longest accepted token. */
+export const MAX_TOKEN_LENGTH = 8192;
+
+/** Outcome of decoding an untrusted frame. Decoding never throws. */
+export type DecodeResult<T> = { ok: true; message: T } | { ok: false; code: ErrorCode; message: string; id?: number };
+
+type Fields = Record<string, unknown>;
+type Validator = (m: Fields) => string | null;
+
+const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isEpoch = (v: unknown): v is string => typeof v === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(v);
+
+/** Whether `v` is a well-formed resume position. */
+export function isPosition(v: unknown): v is Position {
+  if (typeof v !== 'object' || v === null) return false;
+  const { epoch, offset } = v as Fields;
+  return isEpoch(epoch) && Number.isSafeInteger(offset) && (offset as number) >= 0;
+}
+
+function needTopic(m: Fields): string | null {
+  return isValidTopic(m.topic) ? null : 'topic';
+}
+
+/**
+ * One validator per client message type (a table, not a switch): each returns the name of the
+ * first bad field, or null. Unknown extra fields are ignored so newer clients stay compatible.
+ */
+const validators: Record<ClientMessageType, Validator> = {
+  connect: (m) => (typeof m.token === 'string' && m.token.length <= MAX_TOKEN_LENGTH ? null : 'token'),
+  subscribe: (m) => needTopic(m) ?? (m.since === undefined || isPosition(m.since) ? null : 'since'),
+  unsubscribe: (m) => needTopic(m),
+  publish: (m) => {
+    if (needTopic(m)) return 'topic';
+    if (!('data' in m) || m.data === undefined) return 'data';
+    if (m.ephemeral !== undefined && typeof m.ephemeral !== 'boolean') return 'ephemeral';
+    const key = m.idempotencyKey;
+    if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH))
+      return 'idempotencyKey';
+    return null;
+  },
+  refresh: (m) => (typeof m.token === 'string' && m.token.length <= MAX_TOKEN_LENGTH ? null : 'token'),
+};
+
+/**
+ * Decode one client frame. Returns a typed message, or the stable error code to report:
+ * `invalid_json` for text that is not a JSON object, `invalid_message` for an unknown type or a
+ * missing id, `invalid_topic` / `invalid_position` for those fields. The request `id` is echoed
+ * whenever it could be read, so the client can fail the right pending call.
+ */
+export function decodeClientMessage(text: string): DecodeResult<ClientMessage> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, code: 'invalid_json', message: 'frame is not valid JSON' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, code: 'invalid_json', message: 'frame must be a JSON object' };
+  }
+  const m = value as Fields;
+  const id = isId(m.id) ? m.id : undefined;
+  const withId = id === undefined ? {} : { id };
+  const type = m.type;
+  if (typeof type !== 'string' || !Object.hasOwn(validators, type)) {
+    return { ok: false, code: 'invalid_message', message: `unknown message type`, ...withId };
+  }
+  if (type !== 'connect' && id === undefined) {
+    return { ok: false, code: 'invalid_message', message: `${type} needs a non-negative integer id` };
+  }
+  const bad = validators[type as ClientMessageType](m);
+  if (bad !== null) {
+    const code: ErrorCode =
+      bad === 'topic' ? 'invalid_topic' : bad === 'since' ? 'invalid_position' : 'invalid_message';
+    return { ok: false, code, message: `${type}: invalid ${bad}`, ...withId };
+  }
+  return { ok: true, message: m as unknown as ClientMessage };
+}
+
+/** Encode a server message as one line of JSON (no newline inside, by JSON's grammar). */
+export function encodeServerMessage(message: ServerMessage): string {
+  return JSON.stringify(message);
+}
+
+/**
+ * Split a server frame into messages. Frames may carry several `\n`-separated messages.
+ * Lines that fail to parse are skipped and counted, so one bad line cannot wedge a client.
+ */
+export function decodeServerFrame(text: string): { messages: ServerMessage[]; invalid: number } {
+  const messages: ServerMessage[] = [];
+  let invalid = 0;
+  for (const line of text.split('\n')) {
+    if (line.length === 0) continue;
+    try {
+      const value: unknown = JSON.parse(line);
+      if (typeof value === 'object' && value !== null && typeof (value as Fields).type === 'string') {
+        messages.push(value as ServerMessage);
+      } else invalid++;
+    } catch {
+      invalid++;
+    }
+  }
+  return { messages, invalid };
+}

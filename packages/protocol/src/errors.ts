@@ -1,0 +1,69 @@
+/**
+ * The one catalog of stable error codes. A code is never reused or renamed: clients switch on it.
+ * Every HTTP error is an RFC 9457 problem document carrying one of these codes; every WebSocket
+ * `error` message carries one too. `retryable` says whether the same request may succeed later
+ * unchanged (after a backoff), which is what a client needs to decide without parsing prose.
+ */
+export const ErrorCatalog = {
+  bad_request: { status: 400, retryable: false, title: 'The request is malformed' },
+  invalid_json: { status: 400, retryable: false, title: 'The body or frame is not valid JSON' },
+  invalid_message: { status: 400, retryable: false, title: 'The message does not match the protocol' },
+  invalid_topic: { status: 400, retryable: false, title: 'The topic name is not valid' },
+  invalid_position: { status: 400, retryable: false, title: 'The resume position is not valid' },
+  too_many_subscriptions: { status: 400, retryable: false, title: 'The connection has too many subscriptions' },
+  already_subscribed: { status: 409, retryable: false, title: 'The connection is already subscribed to this topic' },
+  not_subscribed: { status: 409, retryable: false, title: 'The connection is not subscribed to this topic' },
+  not_connected: { status: 401, retryable: false, title: 'Send a connect message first' },
+  unauthorized: { status: 401, retryable: false, title: 'Missing or invalid credentials' },
+  token_expired: { status: 401, retryable: false, title: 'The token has expired; fetch a new one' },
+  forbidden: { status: 403, retryable: false, title: 'The credentials do not grant this operation on this topic' },
+  origin_not_allowed: { status: 403, retryable: false, title: 'The Origin is not in the allowlist' },
+  subject_mismatch: { status: 403, retryable: false, title: 'A refreshed token must have the same subject' },
+  not_found: { status: 404, retryable: false, title: 'No such resource' },
+  idempotency_conflict: {
+    status: 409,
+    retryable: false,
+    title: 'The idempotency key was used with a different payload',
+  },
+  payload_too_large: { status: 413, retryable: false, title: 'The message or body is too large' },
+  rate_limited: { status: 429, retryable: true, title: 'Too many requests; slow down' },
+  unavailable: { status: 503, retryable: true, title: 'The node is shutting down or a dependency is unavailable' },
+  internal: { status: 500, retryable: true, title: 'An internal error occurred' },
+} as const satisfies Record<string, { status: number; retryable: boolean; title: string }>;
+
+/** A stable error code, one of the keys of {@link ErrorCatalog}. */
+export type ErrorCode = keyof typeof ErrorCatalog;
+
+/** Whether a string is a known error code (for clients decoding problems and frames). */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ErrorCatalog, value);
+}
+
+/** Base URI of the `type` member of problem documents: `${PROBLEM_TYPE_BASE}${code}`. */
+export const PROBLEM_TYPE_BASE = 'https://inloop.dev/errors/';
+
+/** RFC 9457 problem details as the node sends them. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: ErrorCode;
+  detail?: string;
+  retryable: boolean;
+  /** For `rate_limited`: how long to wait before retrying. */
+  retryAfterMs?: number;
+}
+
+/** Build the problem document for a code; `detail` must be safe to show (no internals). */
+export function problem(code: ErrorCode, detail?: string, extra?: Partial<Problem>): Problem {
+  const entry = ErrorCatalog[code];
+  return {
+    type: PROBLEM_TYPE_BASE + code,
+    title: entry.title,
+    status: entry.status,
+    code,
+    retryable: entry.retryable,
+    ...(detail === undefined ? {} : { detail }),
+    ...extra,
+  };
+}

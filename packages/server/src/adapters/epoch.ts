@@ -1,0 +1,11 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** A fresh epoch: 8 random url-safe characters (never contains `:`). */
+export function newEpoch(): string {
+  return randomBytes(6).toString('base64url');
+}
+
+/** Digest of a payload, to tell a resend from a conflicting reuse of an idempotency key. */
+export function payloadDigest(data: unknown): string {
+  return createHash('sha256').update(JSON.stringify(data)).digest('base64url');
+}

@@ -1,0 +1,142 @@
+import type { Position } from '@inloop/protocol';
+import {
+  IdempotencyConflictError,
+  type AppendInput,
+  type AppendResult,
+  type Broker,
+  type BrokerOptions,
+  type EphemeralPublication,
+  type HistoryPage,
+  type Publication,
+  type StoredPublication,
+} from '../ports/broker.js';
+import { newEpoch, payloadDigest } from './epoch.js';
+
+interface TopicState {
+  epoch: string;
+  last: number;
+  lastTs: number;
+  publications: StoredPublication[];
+  keys: Map<string, { offset: number; digest: string; expiresAt: number }>;
+}
+
+/**
+ * History in process memory: for tests and for nodes that need no durability. Everything is lost
+ * on exit, and a restarted node gives every topic a new epoch, so resuming clients are told
+ * `recovered: false` rather than handed a silent gap.
+ */
+export class MemoryBroker implements Broker {
+  readonly #topics = new Map<string, TopicState>();
+  readonly #opts: Required<BrokerOptions>;
+  #handler: (p: Publication) => void = () => {};
+
+  constructor(options: BrokerOptions) {
+    this.#opts = { now: Date.now, ...options };
+  }
+
+  #state(topic: string): TopicState {
+    let s = this.#topics.get(topic);
+    if (!s) {
+      s = { epoch: newEpoch(), last: 0, lastTs: 0, publications: [], keys: new Map() };
+      this.#topics.set(topic, s);
+    }
+    return s;
+  }
+
+  #trim(s: TopicState, now: number): void {
+    const cutoff = now - this.#opts.maxAgeMs;
+    let drop = Math.max(0, s.publications.length - this.#opts.maxCount);
+    while (drop < s.publications.length && s.publications[drop]!.ts < cutoff) drop++;
+    if (drop > 0) s.publications.splice(0, drop);
+    for (const [key, entry] of s.keys) if (entry.expiresAt <= now) s.keys.delete(key);
+  }
+
+  appendAndPublish(topic: string, input: AppendInput): Promise<AppendResult> {
+    const now = this.#opts.now();
+    const s = this.#state(topic);
+    const digest = input.idempotencyKey === undefined ? undefined : payloadDigest(input.data);
+    if (input.idempotencyKey !== undefined) {
+      const seen = s.keys.get(input.idempotencyKey);
+      if (seen && seen.expiresAt > now) {
+        if (seen.digest !== digest) return Promise.reject(new IdempotencyConflictError());
+        const stored = s.publications.find((p) => p.offset === seen.offset);
+        const publication = stored ?? {
+          topic,
+          epoch: s.epoch,
+          offset: seen.offset,
+          data: input.data,
+          from: input.from,
+          ts: now,
+        };
+        return Promise.resolve({ publication, duplicate: true });
+      }
+    }
+    const publication: StoredPublication = {
+      topic,
+      epoch: s.epoch,
+      offset: ++s.last,
+      data: input.data,
+      from: input.from,
+      ts: (s.lastTs = Math.max(now, s.lastTs)),
+    };
+    s.publications.push(publication);
+    if (input.idempotencyKey !== undefined && digest !== undefined) {
+      s.keys.set(input.idempotencyKey, {
+        offset: publication.offset,
+        digest,
+        expiresAt: now + this.#opts.idempotencyTtlMs,
+      });
+    }
+    this.#trim(s, now);
+    this.#handler(publication);
+    return Promise.resolve({ publication, duplicate: false });
+  }
+
+  publishEphemeral(publication: EphemeralPublication): Promise<void> {
+    this.#handler(publication);
+    return Promise.resolve();
+  }
+
+  history(topic: string, after: number, limit: number): Promise<HistoryPage> {
+    const s = this.#state(topic);
+    this.#trim(s, this.#opts.now());
+    const earliest = s.publications[0]?.offset ?? s.last + 1;
+    const start = Math.max(0, after + 1 - earliest);
+    return Promise.resolve({
+      epoch: s.epoch,
+      earliest,
+      latest: s.last,
+      publications: s.publications.slice(start, start + limit),
+    });
+  }
+
+  position(topic: string): Promise<Position> {
+    const s = this.#state(topic);
+    return Promise.resolve({ epoch: s.epoch, offset: s.last });
+  }
+
+  watch(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  unwatch(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  onPublication(handler: (publication: Publication) => void): void {
+    this.#handler = handler;
+  }
+
+  ready(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Build an in-memory broker. */
+export function createMemoryBroker(options: BrokerOptions): Broker {
+  return new MemoryBroker(options);
+}

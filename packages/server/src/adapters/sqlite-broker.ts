@@ -1,0 +1,212 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Database as Db, Statement } from 'better-sqlite3';
+import type { Json, Position } from '@inloop/protocol';
+import {
+  IdempotencyConflictError,
+  type AppendInput,
+  type AppendResult,
+  type Broker,
+  type BrokerOptions,
+  type EphemeralPublication,
+  type HistoryPage,
+  type Publication,
+  type StoredPublication,
+} from '../ports/broker.js';
+import { newEpoch, payloadDigest } from './epoch.js';
+import { openDatabase } from './sqlite-database.js';
+
+export interface SqliteBrokerOptions extends BrokerOptions {
+  /** Path of the SQLite file (created with its directory if missing). */
+  file: string;
+  /** `NORMAL` survives a process crash (WAL); `FULL` also survives power loss, slower. @default 'NORMAL' */
+  synchronous?: 'NORMAL' | 'FULL';
+}
+
+interface TopicRow {
+  epoch: string;
+  last_offset: number;
+  last_ts: number;
+}
+interface PubRow {
+  offset: number;
+  data: string;
+  publisher: string;
+  ts: number;
+}
+
+const SWEEP_INTERVAL_MS = 1000;
+
+/**
+ * The embedded default: history in one SQLite file (WAL), fan-out within this process.
+ * Appends are synchronous transactions, so the handler sees each topic in offset order and a
+ * publication is on disk (in the WAL) before it is acknowledged.
+ */
+export class SqliteBroker implements Broker {
+  readonly #db: Db;
+  readonly #opts: Required<Omit<SqliteBrokerOptions, 'synchronous'>>;
+  readonly #stmts: Record<string, Statement>;
+  readonly #sweep: NodeJS.Timeout;
+  #handler: (p: Publication) => void = () => {};
+  readonly #append: (topic: string, input: AppendInput, digest: string | undefined) => AppendResult;
+
+  constructor(options: SqliteBrokerOptions) {
+    mkdirSync(dirname(options.file), { recursive: true });
+    this.#opts = { now: Date.now, ...options };
+    this.#db = openDatabase(options.file, options.synchronous ?? 'NORMAL');
+    this.#db.exec(`
+      CREATE TABLE IF NOT EXISTS topics (
+        name TEXT PRIMARY KEY, epoch TEXT NOT NULL, last_offset INTEGER NOT NULL, last_ts INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS publications (
+        topic TEXT NOT NULL, offset INTEGER NOT NULL, data TEXT NOT NULL, publisher TEXT NOT NULL,
+        ts INTEGER NOT NULL, PRIMARY KEY (topic, offset)
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS publications_ts ON publications (ts);
+      CREATE TABLE IF NOT EXISTS idempotency (
+        topic TEXT NOT NULL, key TEXT NOT NULL, offset INTEGER NOT NULL, digest TEXT NOT NULL,
+        expires_at INTEGER NOT NULL, PRIMARY KEY (topic, key)
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
+    `);
+    const db = this.#db;
+    this.#stmts = {
+      topic: db.prepare('SELECT epoch, last_offset, last_ts FROM topics WHERE name = ?'),
+      createTopic: db.prepare('INSERT INTO topics (name, epoch, last_offset, last_ts) VALUES (?, ?, 0, 0)'),
+      advance: db.prepare('UPDATE topics SET last_offset = ?, last_ts = ? WHERE name = ?'),
+      insert: db.prepare('INSERT INTO publications (topic, offset, data, publisher, ts) VALUES (?, ?, ?, ?, ?)'),
+      trimCount: db.prepare('DELETE FROM publications WHERE topic = ? AND offset <= ?'),
+      trimAge: db.prepare('DELETE FROM publications WHERE ts < ?'),
+      read: db.prepare(
+        'SELECT offset, data, publisher, ts FROM publications WHERE topic = ? AND offset > ? AND ts >= ? ORDER BY offset LIMIT ?',
+      ),
+      earliest: db.prepare('SELECT MIN(offset) AS o FROM publications WHERE topic = ? AND ts >= ?'),
+      one: db.prepare('SELECT offset, data, publisher, ts FROM publications WHERE topic = ? AND offset = ?'),
+      idemGet: db.prepare('SELECT offset, digest FROM idempotency WHERE topic = ? AND key = ? AND expires_at > ?'),
+      idemPut: db.prepare(
+        'INSERT OR REPLACE INTO idempotency (topic, key, offset, digest, expires_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      idemSweep: db.prepare('DELETE FROM idempotency WHERE expires_at <= ?'),
+    };
+    this.#append = db.transaction((topic: string, input: AppendInput, digest: string | undefined) =>
+      this.#appendTx(topic, input, digest),
+    );
+    this.#sweep = setInterval(() => this.#sweepExpired(), SWEEP_INTERVAL_MS).unref();
+  }
+
+  #topic(topic: string): TopicRow {
+    let row = this.#stmts.topic!.get(topic) as TopicRow | undefined;
+    if (!row) {
+      row = { epoch: newEpoch(), last_offset: 0, last_ts: 0 };
+      this.#stmts.createTopic!.run(topic, row.epoch);
+    }
+    return row;
+  }
+
+  #appendTx(topic: string, input: AppendInput, digest: string | undefined): AppendResult {
+    const now = this.#opts.now();
+    const row = this.#topic(topic);
+    if (input.idempotencyKey !== undefined && digest !== undefined) {
+      const seen = this.#stmts.idemGet!.get(topic, input.idempotencyKey, now) as
+        { offset: number; digest: string } | undefined;
+      if (seen) {
+        if (seen.digest !== digest) throw new IdempotencyConflictError();
+        const stored = this.#stmts.one!.get(topic, seen.offset) as PubRow | undefined;
+        // The original may have been trimmed since; its position is still the answer.
+        const publication = stored
+          ? this.#toPublication(topic, row.epoch, stored)
+          : { topic, epoch: row.epoch, offset: seen.offset, data: input.data, from: input.from, ts: now };
+        return { publication, duplicate: true };
+      }
+    }
+    const offset = row.last_offset + 1;
+    const ts = Math.max(now, row.last_ts);
+    this.#stmts.insert!.run(topic, offset, JSON.stringify(input.data), input.from, ts);
+    this.#stmts.advance!.run(offset, ts, topic);
+    if (offset > this.#opts.maxCount) this.#stmts.trimCount!.run(topic, offset - this.#opts.maxCount);
+    if (input.idempotencyKey !== undefined && digest !== undefined) {
+      this.#stmts.idemPut!.run(topic, input.idempotencyKey, offset, digest, now + this.#opts.idempotencyTtlMs);
+    }
+    return {
+      publication: { topic, epoch: row.epoch, offset, data: input.data, from: input.from, ts },
+      duplicate: false,
+    };
+  }
+
+  #toPublication(topic: string, epoch: string, r: PubRow): StoredPublication {
+    return { topic, epoch, offset: r.offset, data: JSON.parse(r.data) as Json, from: r.publisher, ts: r.ts };
+  }
+
+  #sweepExpired(): void {
+    const now = this.#opts.now();
+    this.#stmts.trimAge!.run(now - this.#opts.maxAgeMs);
+    this.#stmts.idemSweep!.run(now);
+  }
+
+  appendAndPublish(topic: string, input: AppendInput): Promise<AppendResult> {
+    try {
+      const digest = input.idempotencyKey === undefined ? undefined : payloadDigest(input.data);
+      const result = this.#append(topic, input, digest);
+      if (!result.duplicate) this.#handler(result.publication);
+      return Promise.resolve(result);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  publishEphemeral(publication: EphemeralPublication): Promise<void> {
+    this.#handler(publication);
+    return Promise.resolve();
+  }
+
+  history(topic: string, after: number, limit: number): Promise<HistoryPage> {
+    const row = this.#stmts.topic!.get(topic) as TopicRow | undefined;
+    if (!row) return Promise.resolve({ epoch: this.#topic(topic).epoch, earliest: 1, latest: 0, publications: [] });
+    const cutoff = this.#opts.now() - this.#opts.maxAgeMs;
+    const rows = this.#stmts.read!.all(topic, after, cutoff, limit) as PubRow[];
+    const min = (this.#stmts.earliest!.get(topic, cutoff) as { o: number | null }).o;
+    return Promise.resolve({
+      epoch: row.epoch,
+      earliest: min ?? row.last_offset + 1,
+      latest: row.last_offset,
+      publications: rows.map((r) => this.#toPublication(topic, row.epoch, r)),
+    });
+  }
+
+  position(topic: string): Promise<Position> {
+    const row = this.#topic(topic);
+    return Promise.resolve({ epoch: row.epoch, offset: row.last_offset });
+  }
+
+  watch(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  unwatch(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  onPublication(handler: (publication: Publication) => void): void {
+    this.#handler = handler;
+  }
+
+  ready(): Promise<boolean> {
+    try {
+      this.#db.prepare('SELECT 1').get();
+      return Promise.resolve(true);
+    } catch {
+      return Promise.resolve(false);
+    }
+  }
+
+  close(): Promise<void> {
+    clearInterval(this.#sweep);
+    if (this.#db.open) this.#db.close();
+    return Promise.resolve();
+  }
+}
+
+/** Build the embedded SQLite broker. */
+export function createSqliteBroker(options: SqliteBrokerOptions): Broker {
+  return new SqliteBroker(options);
+}

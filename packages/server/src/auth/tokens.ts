@@ -1,0 +1,56 @@
+import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { parseScopes, type Scope } from '@inloop/protocol';
+import type { Principal } from './principal.js';
+
+/** Issuer claim of tokens minted by Inloop (optional for tokens minted by backends). */
+export const TOKEN_ISSUER = 'inloop';
+/** Longest accepted token lifetime: client tokens are meant to be short-lived. */
+export const MAX_TOKEN_TTL_SECONDS = 86_400;
+
+export type TokenFailure = 'token_expired' | 'unauthorized';
+
+/**
+ * Client tokens: HS256 JWTs signed with the node's token secret. Verification pins the
+ * algorithm, so `alg: none` and asymmetric-key confusion are rejected before any claim is read.
+ */
+export class Tokens {
+  readonly #secret: Uint8Array;
+
+  constructor(secret: string) {
+    this.#secret = new TextEncoder().encode(secret);
+  }
+
+  async mint(subject: string, scopes: Scope[], ttlSeconds: number): Promise<{ token: string; expiresAt: number }> {
+    const now = Math.floor(Date.now() / 1000);
+    const exp = now + ttlSeconds;
+    const token = await new SignJWT({ scopes })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(subject)
+      .setIssuer(TOKEN_ISSUER)
+      .setIssuedAt(now)
+      .setExpirationTime(exp)
+      .sign(this.#secret);
+    return { token, expiresAt: exp * 1000 };
+  }
+
+  /** Verify a token: its principal, or why it is refused. */
+  async verify(token: string): Promise<{ ok: true; principal: Principal } | { ok: false; code: TokenFailure }> {
+    try {
+      const { payload } = await jwtVerify(token, this.#secret, {
+        algorithms: ['HS256'],
+        requiredClaims: ['sub', 'exp'],
+      });
+      const scopes = parseScopes(payload.scopes ?? []);
+      if (!scopes || typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
+        return { ok: false, code: 'unauthorized' };
+      }
+      if (payload.iss !== undefined && payload.iss !== TOKEN_ISSUER) return { ok: false, code: 'unauthorized' };
+      return {
+        ok: true,
+        principal: { kind: 'token', sub: payload.sub, id: payload.sub, scopes, expiresAt: payload.exp! * 1000 },
+      };
+    } catch (err) {
+      return { ok: false, code: err instanceof joseErrors.JWTExpired ? 'token_expired' : 'unauthorized' };
+    }
+  }
+}

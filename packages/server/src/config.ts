@@ -1,0 +1,227 @@
+import { readFileSync } from 'node:fs';
+import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+/**
+ * The node's configuration: one schema for flags, environment and file. Every key has a flag
+ * (`--kebab-case`) and an environment variable (`INLOOP_SNAKE_CASE`); `PORT` is honoured too.
+ * Precedence: flags > environment > file (`--config` / `INLOOP_CONFIG`, JSON) > defaults.
+ * docs/operations.md is generated from the descriptions here (`npm run docs:config`).
+ */
+export const ConfigSchema = Type.Object({
+  port: Type.Integer({
+    minimum: 0,
+    maximum: 65535,
+    default: 8080,
+    description: 'HTTP and WebSocket port (0 picks a free one). Env also: PORT.',
+  }),
+  host: Type.String({ default: '0.0.0.0', description: 'Address to listen on.' }),
+  dataDir: Type.String({ default: '.inloop', description: 'Directory of the SQLite file and the generated secrets.' }),
+  storage: Type.Union([Type.Literal('sqlite'), Type.Literal('memory')], {
+    default: 'sqlite',
+    description: 'History backend: sqlite (durable, the default) or memory (lost on exit).',
+  }),
+  sqliteSynchronous: Type.Union([Type.Literal('NORMAL'), Type.Literal('FULL')], {
+    default: 'NORMAL',
+    description: 'NORMAL survives a process crash; FULL also survives power loss, at some speed.',
+  }),
+  apiKey: Type.Optional(
+    Type.String({
+      minLength: 16,
+      description:
+        'Backend API key (name "default"). When no key is configured one is generated into the data directory and printed once.',
+    }),
+  ),
+  apiKeys: Type.Array(
+    Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), key: Type.String({ minLength: 16 }) }),
+    { default: [], description: 'Further named API keys (file only).' },
+  ),
+  tokenSecret: Type.Optional(
+    Type.String({
+      minLength: 32,
+      description: 'HS256 secret for client tokens. Generated into the data directory when absent.',
+    }),
+  ),
+  allowedOrigins: Type.Array(Type.String(), {
+    default: [],
+    description:
+      "Browser origins allowed besides the node's own (exact, e.g. https://app.example.com; * for any). Env: comma-separated.",
+  }),
+  historyMaxCount: Type.Integer({ minimum: 1, default: 1000, description: 'Most publications kept per topic.' }),
+  historyMaxAgeMs: Type.Integer({ minimum: 1000, default: 86_400_000, description: 'Oldest publication kept, in ms.' }),
+  idempotencyTtlMs: Type.Integer({
+    minimum: 120_000,
+    default: 300_000,
+    description: 'How long an idempotency key is remembered, in ms (at least 120 s).',
+  }),
+  maxMessageBytes: Type.Integer({
+    minimum: 1024,
+    maximum: 16_777_216,
+    default: 65_536,
+    description: 'Largest WebSocket frame or HTTP body accepted.',
+  }),
+  maxSubscriptionsPerConnection: Type.Integer({
+    minimum: 1,
+    default: 100,
+    description: 'Subscriptions one connection may hold.',
+  }),
+  publishRatePerSec: Type.Number({
+    exclusiveMinimum: 0,
+    default: 50,
+    description: 'Sustained publishes per second per client connection.',
+  }),
+  publishBurst: Type.Integer({
+    minimum: 1,
+    default: 100,
+    description: 'Publishes a client connection may make in a burst.',
+  }),
+  maxBufferedBytes: Type.Integer({
+    minimum: 16_384,
+    default: 1_048_576,
+    description: 'Outbound bytes a connection may have pending before it is cut off as a slow consumer.',
+  }),
+  pingIntervalMs: Type.Integer({
+    minimum: 1000,
+    default: 25_000,
+    description: 'WebSocket ping interval; a connection silent for two intervals is dropped.',
+  }),
+  connectTimeoutMs: Type.Integer({
+    minimum: 100,
+    default: 10_000,
+    description: 'Time allowed between the WebSocket upgrade and the connect message.',
+  }),
+  sseHeartbeatMs: Type.Integer({ minimum: 1000, default: 15_000, description: 'Interval of SSE comment heartbeats.' }),
+  logLevel: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info', description: 'Log level.' },
+  ),
+  nodeId: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9_.-]{1,64}$',
+      description: "This node's name in logs and `connected` messages. Random when absent.",
+    }),
+  ),
+});
+
+export type Config = Static<typeof ConfigSchema>;
+
+/** Thrown with every problem found, so an operator fixes them all in one go. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+
+/** The environment variable of a config key: `historyMaxCount` -> `INLOOP_HISTORY_MAX_COUNT`. */
+export const envName = (key: string): string => `INLOOP_${snake(key)}`;
+/** The flag of a config key: `historyMaxCount` -> `--history-max-count`. */
+export const flagName = (key: string): string => `--${kebab(key)}`;
+
+function isArraySchema(schema: TSchema): boolean {
+  return (schema as { type?: string }).type === 'array';
+}
+
+function fromEnv(env: NodeJS.ProcessEnv, schema: TObject): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, prop] of Object.entries(schema.properties)) {
+    const raw = env[envName(key)] ?? (key === 'port' ? env.PORT : undefined);
+    if (raw === undefined || raw === '') continue;
+    out[key] =
+      isArraySchema(prop) && key !== 'apiKeys'
+        ? raw
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : raw;
+  }
+  return out;
+}
+
+function fromFlags(
+  argv: readonly string[],
+  schema: TObject,
+  problems: string[],
+): { values: Record<string, unknown>; file?: string } {
+  const byFlag = new Map(Object.keys(schema.properties).map((k) => [flagName(k), k]));
+  const values: Record<string, unknown> = {};
+  let file: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
+    const value = inline ?? argv[i + 1];
+    if (flag === '--config') {
+      file = value;
+      if (inline === undefined) i++;
+      continue;
+    }
+    const key = byFlag.get(flag);
+    if (!key) {
+      problems.push(`unknown flag ${flag}`);
+      continue;
+    }
+    if (value === undefined) {
+      problems.push(`${flag} needs a value`);
+      continue;
+    }
+    if (inline === undefined) i++;
+    const prop = schema.properties[key]!;
+    if (isArraySchema(prop)) {
+      const list = (values[key] as string[] | undefined) ?? [];
+      list.push(...value.split(','));
+      values[key] = list;
+    } else values[key] = value;
+  }
+  return file === undefined ? { values } : { values, file };
+}
+
+export interface ConfigSources {
+  argv?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  /** Values given programmatically (highest precedence, e.g. `createNode(options)`). */
+  overrides?: Partial<Config>;
+}
+
+/**
+ * Build the frozen configuration from all sources. Throws {@link ConfigError} listing every
+ * problem (unknown flags, unreadable file, each invalid value) at once.
+ */
+export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
+  const problems: string[] = [];
+  const env = sources.env ?? {};
+  const flags = fromFlags(sources.argv ?? [], ConfigSchema, problems);
+  const fileName = flags.file ?? env.INLOOP_CONFIG;
+  let fileValues: Record<string, unknown> = {};
+  if (fileName) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(fileName, 'utf8'));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        problems.push(`config file ${fileName}: not a JSON object`);
+      else fileValues = parsed as Record<string, unknown>;
+    } catch (err) {
+      problems.push(`config file ${fileName}: ${(err as Error).message}`);
+    }
+  }
+  for (const key of Object.keys(fileValues))
+    if (!(key in ConfigSchema.properties)) problems.push(`config file: unknown key "${key}"`);
+  const merged: Record<string, unknown> = {
+    ...fileValues,
+    ...fromEnv(env, ConfigSchema),
+    ...flags.values,
+    ...sources.overrides,
+  };
+  for (const key of Object.keys(merged)) if (merged[key] === undefined) delete merged[key];
+  const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, merged));
+  for (const error of Value.Errors(ConfigSchema, converted)) {
+    const key = error.path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
+    if (key.split('.')[0]! in ConfigSchema.properties || key === '(root)')
+      problems.push(`${key}: ${error.message} (got ${JSON.stringify(error.value)})`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(Value.Clean(ConfigSchema, converted) as Config);
+}

@@ -1,0 +1,34 @@
+import type { Publication } from '../ports/broker.js';
+
+/**
+ * Turns publications into a transport's bytes. The hub asks each codec once per batch of
+ * publications and hands the same buffer to every connection of that transport: serialization
+ * is per publication, never per subscriber.
+ */
+export interface PublicationCodec {
+  encode(publications: readonly Publication[]): Buffer;
+}
+
+/** What a subscriber learns when its subscription is in sync (see protocol `subscribed`). */
+export interface SubscribedInfo {
+  id: number | undefined;
+  topic: string;
+  epoch: string;
+  offset: number;
+  recovered: boolean;
+  replayed: number;
+}
+
+/**
+ * A connection as the hub sees it: somewhere to push encoded publications. Implemented by the
+ * WebSocket and SSE transports; the hub never touches sockets.
+ */
+export interface Outlet {
+  readonly codec: PublicationCodec;
+  /** Queue encoded bytes; written at the end of the tick, coalesced with everything else queued. */
+  push(chunk: Buffer): void;
+  /** The subscription is in sync: report it before any replayed publication is pushed. */
+  subscribed(info: SubscribedInfo): void;
+  /** Whether the connection is gone (subscriptions in progress stop quietly). */
+  readonly closed: boolean;
+}

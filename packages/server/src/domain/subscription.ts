@@ -1,0 +1,56 @@
+import { isStored, type Publication } from '../ports/broker.js';
+import type { TopicBatch } from './batch.js';
+import type { Outlet } from './outlet.js';
+
+/**
+ * One connection's interest in one topic. While `syncing` (replaying history after subscribe),
+ * live publications are buffered; once in sync they are written straight through. `last` is the
+ * highest offset this subscriber has been sent, which removes any duplicate at the seam between
+ * replay and live.
+ */
+export class Subscription {
+  #buffer: Publication[] | null = [];
+  epoch = '';
+  last = 0;
+  closed = false;
+
+  constructor(
+    readonly outlet: Outlet,
+    readonly topic: string,
+  ) {}
+
+  get syncing(): boolean {
+    return this.#buffer !== null;
+  }
+
+  /** Hand over the publications buffered while syncing, and go live. */
+  takeBuffer(): Publication[] {
+    const buffered = this.#buffer ?? [];
+    this.#buffer = null;
+    return buffered;
+  }
+
+  deliver(batch: TopicBatch): void {
+    if (this.closed) return;
+    if (this.#buffer !== null) {
+      for (const p of batch.publications) this.#buffer.push(p);
+      return;
+    }
+    if (batch.minOffset === undefined || batch.minOffset > this.last) {
+      // The common case: everything in the batch is new to this subscriber; share the bytes.
+      this.outlet.push(batch.encoded(this.outlet.codec));
+      if (batch.maxOffset !== undefined) this.last = batch.maxOffset;
+      return;
+    }
+    this.write(batch.publications);
+  }
+
+  /** Write the publications this subscriber has not been sent yet, encoded for it alone. */
+  write(publications: readonly Publication[]): number {
+    const fresh = publications.filter((p) => !isStored(p) || (p.epoch === this.epoch && p.offset > this.last));
+    if (fresh.length === 0) return 0;
+    for (const p of fresh) if (isStored(p)) this.last = p.offset;
+    this.outlet.push(this.outlet.codec.encode(fresh));
+    return fresh.length;
+  }
+}

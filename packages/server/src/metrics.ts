@@ -1,0 +1,61 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The node's Prometheus metrics, in a registry of its own (several nodes may share a process). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly connections = new Gauge({
+    name: 'inloop_connections',
+    help: 'Open client connections',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+  readonly subscriptions = new Gauge({
+    name: 'inloop_subscriptions',
+    help: 'Active topic subscriptions on this node',
+    registers: [this.registry],
+  });
+  readonly publications = new Counter({
+    name: 'inloop_publications_total',
+    help: 'Publications accepted, by kind (stored or ephemeral)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly deliveries = new Counter({
+    name: 'inloop_deliveries_total',
+    help: 'Publications written to subscribers (one per publication per subscriber)',
+    registers: [this.registry],
+  });
+  readonly drops = new Counter({
+    name: 'inloop_drops_total',
+    help: 'Connections dropped by the node, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'inloop_errors_total',
+    help: 'Errors returned to clients, by stable code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly fanoutSeconds = new Histogram({
+    name: 'inloop_fanout_seconds',
+    help: 'From accepting a publication to writing it to every local subscriber',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly replayed = new Counter({
+    name: 'inloop_replayed_total',
+    help: 'Publications replayed from history to resuming subscribers',
+    registers: [this.registry],
+  });
+  readonly resumes = new Counter({
+    name: 'inloop_resumes_total',
+    help: 'Resume attempts by outcome (recovered or reset)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'inloop_process_' });
+  }
+}

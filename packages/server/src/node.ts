@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Scope } from '@inloop/protocol';
+import { createApp } from './app.js';
+import { ApiKeys, loadOrCreateSecret, type ApiKey } from './auth/api-keys.js';
+import { Origins } from './auth/origins.js';
+import { Tokens } from './auth/tokens.js';
+import { loadConfig, type Config } from './config.js';
+import { Hub } from './domain/hub.js';
+import { silentLogger } from './logger.js';
+import { Metrics } from './metrics.js';
+import type { Broker, BrokerOptions } from './ports/broker.js';
+import { createMemoryBroker } from './adapters/memory-broker.js';
+import { createSqliteBroker } from './adapters/sqlite-broker.js';
+import type { SessionContext } from './session/context.js';
+import { Authenticator } from './transports/http/authenticate.js';
+import { operationRoutes } from './transports/http/operations.js';
+import { tokenRoutes } from './transports/http/tokens.js';
+import { topicRoutes } from './transports/http/topics.js';
+import { SseTransport } from './transports/sse.js';
+import { WebSocketTransport } from './transports/websocket.js';
+
+/** Options of {@link createNode}: any config key, plus what only code can pass. */
+export interface NodeOptions extends Partial<Config> {
+  /** A pino logger; the node is silent without one. */
+  logger?: Logger;
+  /** Build the broker yourself (another backend); by default from `storage`. */
+  broker?: (options: BrokerOptions) => Broker;
+  /** Collect Node's default process metrics. @default true */
+  processMetrics?: boolean;
+}
+
+/** A running (or ready to run) Inloop node. */
+export interface InloopNode extends AsyncDisposable {
+  readonly config: Readonly<Config>;
+  readonly nodeId: string;
+  /** The first configured or generated API key. */
+  readonly apiKey: string;
+  /** True when this start generated the API key (print it once). */
+  readonly apiKeyCreated: boolean;
+  readonly hub: Hub;
+  readonly metrics: Metrics;
+  readonly app: FastifyInstance;
+  /** `http://host:port` once listening. */
+  readonly url: string;
+  readonly port: number;
+  /** Mint a client token, as `POST /v1/tokens` does. */
+  mintToken(subject: string, scopes: Scope[], ttlSeconds?: number): Promise<{ token: string; expiresAt: number }>;
+  listen(): Promise<string>;
+  /** Drain (clients are told to reconnect elsewhere), then close storage. Idempotent. */
+  close(): Promise<void>;
+}
+
+function secrets(config: Readonly<Config>): { keys: ApiKey[]; created: boolean; tokenSecret: string } {
+  const durable = config.storage === 'sqlite';
+  const generate = (file: string, bytes: number) =>
+    durable
+      ? loadOrCreateSecret(config.dataDir, file, bytes)
+      : { value: randomBytes(bytes).toString('base64url'), created: true };
+  const keys: ApiKey[] = [...config.apiKeys];
+  let created = false;
+  if (config.apiKey) keys.unshift({ name: 'default', key: config.apiKey });
+  if (keys.length === 0) {
+    const key = generate('api-key', 24);
+    keys.push({ name: 'default', key: key.value });
+    created = key.created;
+  }
+  return { keys, created, tokenSecret: config.tokenSecret ?? generate('token-secret', 32).value };
+}
+
+/**
+ * Create an Inloop node: HTTP, WebSocket and SSE on one port, history in SQLite by default.
+ *
+ * ```ts
+ * await using node = await createNode({ port: 0, dataDir: './data' });
+ * await node.listen();
+ * ```
+ */
+export async function createNode(options: NodeOptions = {}): Promise<InloopNode> {
+  const { logger = silentLogger, broker: brokerFactory, processMetrics, ...overrides } = options;
+  const config = loadConfig({ overrides });
+  const nodeId = config.nodeId ?? randomBytes(4).toString('hex');
+  const log = logger.child({ node: nodeId });
+  const metrics = new Metrics({ defaultMetrics: processMetrics ?? true });
+  const brokerOptions: BrokerOptions = {
+    maxCount: config.historyMaxCount,
+    maxAgeMs: config.historyMaxAgeMs,
+    idempotencyTtlMs: config.idempotencyTtlMs,
+  };
+  const { keys, created, tokenSecret } = secrets(config);
+  const broker = brokerFactory
+    ? brokerFactory(brokerOptions)
+    : config.storage === 'memory'
+      ? createMemoryBroker(brokerOptions)
+      : createSqliteBroker({
+          ...brokerOptions,
+          file: join(config.dataDir, 'inloop.db'),
+          synchronous: config.sqliteSynchronous,
+        });
+  const hub = new Hub({ broker, metrics });
+  const tokens = new Tokens(tokenSecret);
+  const origins = new Origins(config.allowedOrigins);
+  const auth = new Authenticator(new ApiKeys(keys), tokens);
+  const ctx: SessionContext = { nodeId, config, hub, tokens, metrics, logger: log };
+  const ws = new WebSocketTransport(ctx, origins);
+  const sse = new SseTransport(ctx);
+  let draining = false;
+
+  const app = await createApp({ config, logger: log, metrics, origins });
+  topicRoutes(app, { hub, broker, auth });
+  tokenRoutes(app, { tokens, auth });
+  sse.routes(app, auth);
+  operationRoutes(app, { metrics, ready: async () => !draining && (await broker.ready()) });
+  ws.attach(app.server);
+  await app.ready();
+
+  let url = '';
+  let closing: Promise<void> | undefined;
+  const node: InloopNode = {
+    config,
+    nodeId,
+    apiKey: keys[0]!.key,
+    apiKeyCreated: created,
+    hub,
+    metrics,
+    app,
+    get url() {
+      return url;
+    },
+    get port() {
+      return Number(new URL(url).port);
+    },
+    mintToken: (subject, scopes, ttlSeconds = 900) => tokens.mint(subject, scopes, ttlSeconds),
+    async listen() {
+      await app.listen({ port: config.port, host: config.host });
+      const address = app.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.port;
+      const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+      url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      log.info({ url }, 'listening');
+      return url;
+    },
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        ws.close();
+        sse.close();
+        await app.close();
+        await broker.close();
+        log.info('closed');
+      })();
+      return closing;
+    },
+    [Symbol.asyncDispose]() {
+      return node.close();
+    },
+  };
+  return node;
+}

@@ -1,0 +1,106 @@
+import type { Json, Position } from '@inloop/protocol';
+
+/** A publication as stored in a topic's history. */
+export interface StoredPublication {
+  topic: string;
+  epoch: string;
+  offset: number;
+  data: Json;
+  /** Publisher identity: token subject or `key:<name>`. */
+  from: string;
+  /** Acceptance time, ms since the epoch; non-decreasing within a topic. */
+  ts: number;
+}
+
+/** A publication that is delivered live and never stored: no epoch, no offset. */
+export interface EphemeralPublication {
+  topic: string;
+  data: Json;
+  from: string;
+  ts: number;
+}
+
+export type Publication = StoredPublication | EphemeralPublication;
+
+/** Whether a publication was stored (has a position). */
+export function isStored(p: Publication): p is StoredPublication {
+  return (p as StoredPublication).offset !== undefined;
+}
+
+export interface AppendInput {
+  data: Json;
+  from: string;
+  idempotencyKey?: string;
+}
+
+export interface AppendResult {
+  publication: StoredPublication;
+  /** True when the idempotency key matched an earlier append: nothing new was stored or sent. */
+  duplicate: boolean;
+}
+
+/**
+ * A window of history. `earliest` is the lowest offset still held (or `latest + 1` when none is),
+ * so a subscriber at offset `n` can be fully recovered iff `epoch` matches and
+ * `earliest - 1 <= n <= latest`.
+ */
+export interface HistoryPage {
+  epoch: string;
+  earliest: number;
+  latest: number;
+  publications: StoredPublication[];
+}
+
+/** Thrown by `appendAndPublish` when an idempotency key is reused with another payload. */
+export class IdempotencyConflictError extends Error {
+  constructor() {
+    super('idempotency key reused with a different payload');
+    this.name = 'IdempotencyConflictError';
+  }
+}
+
+/**
+ * The topic port: history, offsets and fan-out between nodes. Implementations must guarantee:
+ * - **Atomic append**: a stored publication gets the next offset of its topic (1, 2, 3 ...) and is
+ *   durable before the returned promise resolves (an acknowledged publication survives a crash of
+ *   the process).
+ * - **Ordering**: every node's `onPublication` handler sees a topic's stored publications in
+ *   offset order. A node that might have missed some (a broken link to a shared backend) must
+ *   notice the gap by offset and repair it from `history`.
+ * - **Epochs**: a topic's epoch changes whenever its history may have been lost; offsets are
+ *   only comparable within an epoch.
+ * - **Idempotency**: the same `idempotencyKey` on the same topic within `idempotencyTtlMs` returns
+ *   the original publication with `duplicate: true`; with a different payload it throws
+ *   {@link IdempotencyConflictError}.
+ * - **Bounds**: history is trimmed to at most `maxCount` publications and `maxAgeMs` of age per topic.
+ */
+export interface Broker {
+  appendAndPublish(topic: string, input: AppendInput): Promise<AppendResult>;
+  /** Deliver to every node's subscribers without storing. */
+  publishEphemeral(publication: EphemeralPublication): Promise<void>;
+  /** Up to `limit` publications with offset > `after`, in order, plus the bounds of what is held. */
+  history(topic: string, after: number, limit: number): Promise<HistoryPage>;
+  /** The topic's current epoch and last offset (0 for a topic with no publications yet). */
+  position(topic: string): Promise<Position>;
+  /** This node wants publications of `topic` (first local subscriber). */
+  watch(topic: string): Promise<void>;
+  /** This node no longer wants publications of `topic` (last local subscriber left). */
+  unwatch(topic: string): Promise<void>;
+  /** The single handler receiving publications this node watches. */
+  onPublication(handler: (publication: Publication) => void): void;
+  /** Whether the backend is usable (for `/readyz`). */
+  ready(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Bounds shared by all broker implementations. */
+export interface BrokerOptions {
+  /** Most publications kept per topic. @default 1000 */
+  maxCount: number;
+  /** Oldest publication kept, in ms. @default 86_400_000 (24 h) */
+  maxAgeMs: number;
+  /** How long an idempotency key is remembered, in ms (at least 120 s). @default 300_000 */
+  idempotencyTtlMs: number;
+  /** Clock, injectable for tests. @default Date.now */
+  now?: () => number;
+}

@@ -1,0 +1,51 @@
+import { formatEventId, type PublicationMessage, type ServerMessage } from '@inloop/protocol';
+import { isStored, type Publication } from '../ports/broker.js';
+import type { PublicationCodec } from '../domain/outlet.js';
+
+const NEWLINE = Buffer.from('\n');
+
+/** The wire form of a publication (protocol `pub`). */
+export function publicationMessage(p: Publication): PublicationMessage {
+  return isStored(p)
+    ? { type: 'pub', topic: p.topic, epoch: p.epoch, offset: p.offset, data: p.data, from: p.from, ts: p.ts }
+    : { type: 'pub', topic: p.topic, data: p.data, from: p.from, ts: p.ts, ephemeral: true };
+}
+
+/** WebSocket: one JSON line per publication, lines joined by `\n` into one frame. */
+export const wsCodec: PublicationCodec = {
+  encode(publications) {
+    return Buffer.from(publications.map((p) => JSON.stringify(publicationMessage(p))).join('\n'));
+  },
+};
+
+/** Join queued WebSocket chunks into one frame payload. */
+export function joinLines(chunks: readonly Buffer[]): Buffer {
+  if (chunks.length === 1) return chunks[0]!;
+  const parts: Buffer[] = [];
+  for (const c of chunks) parts.push(c, NEWLINE);
+  parts.pop();
+  return Buffer.concat(parts);
+}
+
+/** Encode one control message for a WebSocket. */
+export function encodeWs(message: ServerMessage): Buffer {
+  return Buffer.from(JSON.stringify(message));
+}
+
+/** One SSE event. `data` must not contain newlines (JSON never does). */
+export function sseEvent(event: string, data: unknown, id?: string): string {
+  return `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * SSE: one `pub` event per publication; stored ones carry `id: epoch:offset` so the browser's
+ * `Last-Event-ID` resumes exactly. Ephemeral ones carry no id and so do not move it.
+ */
+export const sseCodec: PublicationCodec = {
+  encode(publications) {
+    let out = '';
+    for (const p of publications)
+      out += sseEvent('pub', publicationMessage(p), isStored(p) ? formatEventId(p) : undefined);
+    return Buffer.from(out);
+  },
+};

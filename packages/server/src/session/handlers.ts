@@ -1,0 +1,121 @@
+import { CloseCodes, type ClientMessage, type ClientMessageType } from '@inloop/protocol';
+import { can } from '../auth/principal.js';
+import { IdempotencyConflictError } from '../ports/broker.js';
+import type { Session } from './session.js';
+
+type Handler<T extends ClientMessageType> = (
+  session: Session,
+  message: Extract<ClientMessage, { type: T }>,
+) => Promise<void>;
+
+/** Report a failed backend call without leaking its cause to the client. */
+function failed(session: Session, id: number, err: unknown, what: string): void {
+  if (err instanceof IdempotencyConflictError) return session.reply(id, 'idempotency_conflict');
+  session.ctx.logger.error({ err, session: session.id }, `${what} failed`);
+  session.reply(id, 'unavailable');
+}
+
+/**
+ * One handler per client message type (a table, not a switch). Handlers check the principal's
+ * rights on every path: subscribe (and so resume), publish, and again on refresh.
+ */
+export const handlers: { [T in ClientMessageType]: Handler<T> } = {
+  async connect(session, message) {
+    if (session.principal) return session.reply(undefined, 'invalid_message', 'already connected');
+    const result = await session.ctx.tokens.verify(message.token);
+    if (session.closed) return;
+    if (!result.ok) {
+      session.reply(undefined, result.code);
+      return session.close(
+        result.code === 'token_expired' ? CloseCodes.tokenExpired : CloseCodes.unauthorized,
+        result.code,
+      );
+    }
+    session.connected(result.principal);
+  },
+
+  async subscribe(session, { id, topic, since }) {
+    const principal = session.principal!;
+    if (session.subscriptions.has(topic)) return session.reply(id, 'already_subscribed');
+    if (session.subscriptionCount >= session.ctx.config.maxSubscriptionsPerConnection) {
+      return session.reply(id, 'too_many_subscriptions');
+    }
+    if (!can(principal, 'subscribe', topic)) return session.reply(id, 'forbidden');
+    session.subscriptions.set(topic, null);
+    try {
+      const sub = await session.ctx.hub.subscribe(session, topic, id, since);
+      if (sub && !session.closed) session.subscriptions.set(topic, sub);
+    } catch (err) {
+      if (session.closed) return;
+      session.subscriptions.delete(topic);
+      failed(session, id, err, 'subscribe');
+    }
+  },
+
+  async unsubscribe(session, { id, topic }) {
+    const sub = session.subscriptions.get(topic);
+    if (!sub) return session.reply(id, 'not_subscribed');
+    session.subscriptions.delete(topic);
+    session.ctx.hub.unsubscribe(sub);
+    session.send({ type: 'unsubscribed', id, topic });
+  },
+
+  async publish(session, { id, topic, data, ephemeral, idempotencyKey }) {
+    const principal = session.principal!;
+    if (!can(principal, 'publish', topic)) return session.reply(id, 'forbidden');
+    const wait = session.admitPublish();
+    if (wait > 0) return session.reply(id, 'rate_limited', `retry in ${wait} ms`);
+    try {
+      const outcome = await session.ctx.hub.publish(topic, {
+        data,
+        from: principal.id,
+        ephemeral: ephemeral === true,
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+      });
+      session.send(
+        outcome.ephemeral
+          ? { type: 'ack', id }
+          : {
+              type: 'ack',
+              id,
+              epoch: outcome.epoch,
+              offset: outcome.offset,
+              ...(outcome.duplicate ? { duplicate: true } : {}),
+            },
+      );
+    } catch (err) {
+      failed(session, id, err, 'publish');
+    }
+  },
+
+  async refresh(session, { id, token }) {
+    const result = await session.ctx.tokens.verify(token);
+    if (session.closed) return;
+    if (!result.ok) return session.reply(id, result.code);
+    const next = result.principal;
+    const current = session.principal!;
+    if (next.kind !== 'token' || current.kind !== 'token' || next.sub !== current.sub) {
+      return session.reply(id, 'subject_mismatch');
+    }
+    session.principal = next;
+    // A narrower token ends the subscriptions it no longer covers, each with a reason.
+    for (const [topic, sub] of session.subscriptions) {
+      if (sub && !can(next, 'subscribe', topic)) {
+        session.subscriptions.delete(topic);
+        session.ctx.hub.unsubscribe(sub);
+        session.send({ type: 'unsubscribed', topic, code: 'forbidden' });
+      }
+    }
+    session.send({ type: 'refreshed', id, expiresAt: next.expiresAt });
+  },
+};
+
+/** Dispatch a decoded message to its handler. Only `connect` is accepted before connecting. */
+export function dispatch(session: Session, message: ClientMessage): Promise<void> {
+  if (message.type !== 'connect' && !session.principal) {
+    session.reply(undefined, 'not_connected');
+    session.close(CloseCodes.protocolViolation, 'not connected');
+    return Promise.resolve();
+  }
+  return (handlers[message.type] as Handler<typeof message.type>)(session, message as never);
+}

@@ -1,0 +1,159 @@
+import { randomBytes } from 'node:crypto';
+import { CloseCodes, ErrorCatalog, PROTOCOL_VERSION, type ErrorCode, type ServerMessage } from '@inloop/protocol';
+import type { Principal } from '../auth/principal.js';
+import type { Outlet, SubscribedInfo } from '../domain/outlet.js';
+import type { Subscription } from '../domain/subscription.js';
+import type { Flushable } from '../domain/ticker.js';
+import { encodeWs, joinLines, wsCodec } from './codecs.js';
+import type { SessionContext } from './context.js';
+import { TokenBucket } from './rate-limit.js';
+
+/** The transport's socket, as a session needs it: the session never sees `ws` itself. */
+export interface SessionSocket {
+  send(payload: Buffer): void;
+  close(code: number, reason: string): void;
+  terminate(): void;
+  /** Send a keepalive ping; the transport sets `alive` when the pong comes back. */
+  ping(): void;
+  /** Bytes accepted by `send` but not yet handed to the kernel. */
+  readonly bufferedAmount: number;
+}
+
+/** How long a slow consumer gets to receive its close frame before the socket is destroyed. */
+const SLOW_CONSUMER_GRACE_MS = 1000;
+/** Rejected publishes tolerated in a row before the connection is closed as abusive. */
+const RATE_LIMIT_STRIKES = 1000;
+
+/**
+ * One WebSocket connection: its principal, its subscriptions, its outbound queue. Messages are
+ * dispatched to the handler table in `handlers.ts`; replies and publications are queued here and
+ * written once per tick.
+ */
+export class Session implements Outlet, Flushable {
+  readonly id = randomBytes(9).toString('base64url');
+  readonly codec = wsCodec;
+  readonly connectDeadline: number;
+  principal: Principal | null = null;
+  /** Answered the last ping. */
+  alive = true;
+  #closed = false;
+  #subs: Map<string, Subscription | null> | undefined;
+  #queue: Buffer[] | undefined;
+  #queuedBytes = 0;
+  #bucket: TokenBucket | undefined;
+  #strikes = 0;
+
+  constructor(
+    readonly socket: SessionSocket,
+    readonly ctx: SessionContext,
+  ) {
+    this.connectDeadline = Date.now() + ctx.config.connectTimeoutMs;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Subscriptions by topic; null while a subscribe is in progress. */
+  get subscriptions(): Map<string, Subscription | null> {
+    return (this.#subs ??= new Map());
+  }
+
+  get subscriptionCount(): number {
+    return this.#subs?.size ?? 0;
+  }
+
+  send(message: ServerMessage): void {
+    this.push(encodeWs(message));
+  }
+
+  reply(id: number | undefined, code: ErrorCode, message: string = ErrorCatalog[code].title): void {
+    this.ctx.metrics.errors.inc({ code });
+    this.send(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message });
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#closed) return;
+    (this.#queue ??= []).push(chunk);
+    this.#queuedBytes += chunk.length;
+    if (this.#queuedBytes + this.socket.bufferedAmount > this.ctx.config.maxBufferedBytes) {
+      this.#dropSlowConsumer();
+      return;
+    }
+    this.ctx.hub.ticker.schedule(this);
+  }
+
+  flush(): void {
+    const queue = this.#queue;
+    if (!queue || this.#closed) return;
+    this.#queue = undefined;
+    this.#queuedBytes = 0;
+    this.socket.send(joinLines(queue));
+  }
+
+  subscribed(info: SubscribedInfo): void {
+    this.send({
+      type: 'subscribed',
+      id: info.id ?? 0,
+      topic: info.topic,
+      epoch: info.epoch,
+      offset: info.offset,
+      recovered: info.recovered,
+      replayed: info.replayed,
+    });
+  }
+
+  /** Rate-limit a publish: 0 to go ahead, else ms to wait. Closes the connection on a flood. */
+  admitPublish(): number {
+    this.#bucket ??= new TokenBucket(this.ctx.config.publishRatePerSec, this.ctx.config.publishBurst);
+    const wait = this.#bucket.take();
+    if (wait === 0) this.#strikes = 0;
+    else if (++this.#strikes >= RATE_LIMIT_STRIKES) this.close(CloseCodes.rateLimited, 'rate limit exceeded');
+    return wait;
+  }
+
+  /** Accept the `connect` message's principal. */
+  connected(principal: Principal): void {
+    this.principal = principal;
+    this.send({
+      type: 'connected',
+      session: this.id,
+      node: this.ctx.nodeId,
+      version: PROTOCOL_VERSION,
+      expiresAt: principal.kind === 'token' ? principal.expiresAt : 0,
+    });
+  }
+
+  /** Close with a protocol close code; pending output is written first. */
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#teardown();
+    this.socket.close(code, reason);
+  }
+
+  /** The socket closed (either side): release everything. */
+  onSocketClosed(): void {
+    this.#teardown();
+  }
+
+  #dropSlowConsumer(): void {
+    this.ctx.metrics.drops.inc({ reason: 'slow_consumer' });
+    this.ctx.logger.warn({ session: this.id }, 'slow consumer disconnected');
+    this.#queue = undefined;
+    this.#queuedBytes = 0;
+    this.#teardown();
+    // The close frame queues behind unread data; if the peer is not reading it never arrives, so
+    // the socket is destroyed shortly after and the client sees 1006 (also "reconnect").
+    this.socket.close(CloseCodes.slowConsumer, 'slow consumer');
+    setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref();
+  }
+
+  #teardown(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue = undefined;
+    if (this.#subs) for (const sub of this.#subs.values()) if (sub) this.ctx.hub.unsubscribe(sub);
+    this.#subs = undefined;
+  }
+}

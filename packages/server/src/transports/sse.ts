@@ -1,0 +1,168 @@
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import type { Static } from '@sinclair/typebox';
+import { parseEventId, type Position } from '@inloop/protocol';
+import { can, type Principal } from '../auth/principal.js';
+import type { Outlet, SubscribedInfo } from '../domain/outlet.js';
+import type { Subscription } from '../domain/subscription.js';
+import type { Flushable } from '../domain/ticker.js';
+import { sseCodec, sseEvent } from '../session/codecs.js';
+import type { SessionContext } from '../session/context.js';
+import type { Authenticator } from './http/authenticate.js';
+import { HttpProblem } from './http/problems.js';
+import { documented, problems, StreamQuery, TopicParams } from './http/schemas.js';
+
+/** Milliseconds a browser's EventSource waits before reconnecting (sent as `retry:`). */
+const RETRY_MS = 1000;
+
+/** One SSE response subscribed to one topic. */
+class SseConnection implements Outlet, Flushable {
+  readonly codec = sseCodec;
+  closed = false;
+  subscription: Subscription | null = null;
+  #queue: Buffer[] | undefined;
+  #queuedBytes = 0;
+
+  constructor(
+    readonly res: ServerResponse,
+    readonly principal: Principal,
+    private readonly ctx: SessionContext,
+    private readonly onDone: (c: SseConnection) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    if (this.closed) return;
+    (this.#queue ??= []).push(chunk);
+    this.#queuedBytes += chunk.length;
+    if (this.#queuedBytes + this.res.writableLength > this.ctx.config.maxBufferedBytes) {
+      // Nothing can be said to a peer that is not reading: drop it; its EventSource (or the SDK)
+      // reconnects with Last-Event-ID and resumes from history.
+      this.ctx.metrics.drops.inc({ reason: 'slow_consumer' });
+      this.res.destroy();
+      this.done();
+      return;
+    }
+    this.ctx.hub.ticker.schedule(this);
+  }
+
+  flush(): void {
+    const queue = this.#queue;
+    if (!queue || this.closed) return;
+    this.#queue = undefined;
+    this.#queuedBytes = 0;
+    this.res.write(queue.length === 1 ? queue[0] : Buffer.concat(queue));
+  }
+
+  subscribed(info: SubscribedInfo): void {
+    const { topic, epoch, offset, recovered, replayed } = info;
+    this.push(Buffer.from(sseEvent(recovered ? 'ready' : 'reset', { topic, epoch, offset, recovered, replayed })));
+  }
+
+  /** End the stream with a final `disconnect` event saying why. */
+  end(code: 'token_expired' | 'shutdown'): void {
+    if (this.closed) return;
+    this.flush();
+    this.res.end(sseEvent('disconnect', { code, reconnect: true }));
+    this.done();
+  }
+
+  done(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#queue = undefined;
+    this.onDone(this);
+  }
+}
+
+/**
+ * `GET /v1/topics/{topic}/stream`: a receive-only subscription over Server-Sent Events.
+ * Event ids are `epoch:offset`; `Last-Event-ID` (or `?since=`) resumes. Heartbeat comments keep
+ * proxies from timing the stream out.
+ */
+export class SseTransport {
+  readonly connections = new Set<SseConnection>();
+  readonly #timer: NodeJS.Timeout;
+  #beat = 0;
+  #draining = false;
+
+  constructor(private readonly ctx: SessionContext) {
+    const beatEvery = Math.max(1, Math.round(ctx.config.sseHeartbeatMs / 1000));
+    this.#timer = setInterval(() => {
+      const now = Date.now();
+      const beat = ++this.#beat % beatEvery === 0;
+      for (const c of this.connections) {
+        if (c.principal.kind === 'token' && c.principal.expiresAt <= now) c.end('token_expired');
+        else if (beat) c.res.write(': hb\n\n');
+      }
+    }, 1000).unref();
+  }
+
+  routes(app: FastifyInstance, auth: Authenticator): void {
+    app.get<{ Params: Static<typeof TopicParams>; Querystring: Static<typeof StreamQuery> }>(
+      '/v1/topics/:topic/stream',
+      {
+        schema: documented({
+          summary: 'Subscribe over Server-Sent Events',
+          description:
+            'Events: `ready` or `reset` first, then `pub` (id `epoch:offset`), `disconnect` before the node ends the stream. Resume with `Last-Event-ID` or `?since=epoch:offset`.',
+          params: TopicParams,
+          querystring: StreamQuery,
+          response: { 200: { type: 'string', description: 'text/event-stream' }, ...problems },
+        }),
+      },
+      async (request, reply) => {
+        if (this.#draining) throw new HttpProblem('unavailable');
+        const principal = await auth.principal(request);
+        const { topic } = request.params;
+        if (!can(principal, 'subscribe', topic)) throw new HttpProblem('forbidden');
+        const header = request.headers['last-event-id'];
+        const raw = (typeof header === 'string' && header.length > 0 ? header : undefined) ?? request.query.since;
+        let since: Position | undefined;
+        if (raw !== undefined) {
+          since = parseEventId(raw) ?? undefined;
+          if (!since) throw new HttpProblem('invalid_position', 'expected epoch:offset');
+        }
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, {
+          ...(reply.getHeaders() as Record<string, string>),
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          'x-accel-buffering': 'no',
+          connection: 'keep-alive',
+        });
+        res.write(`retry: ${RETRY_MS}\n\n`);
+        const conn = new SseConnection(res, principal, this.ctx, (c) => this.#forget(c));
+        this.connections.add(conn);
+        this.ctx.metrics.connections.inc({ transport: 'sse' });
+        request.raw.socket.setNoDelay(true);
+        res.on('close', () => conn.done());
+        try {
+          conn.subscription = await this.ctx.hub.subscribe(conn, topic, undefined, since);
+          if (conn.closed && conn.subscription) this.ctx.hub.unsubscribe(conn.subscription);
+        } catch (err) {
+          request.log.error({ err }, 'sse subscribe failed');
+          res.end(sseEvent('disconnect', { code: 'unavailable', reconnect: true }));
+          conn.done();
+        }
+      },
+    );
+  }
+
+  #forget(conn: SseConnection): void {
+    if (!this.connections.delete(conn)) return;
+    this.ctx.metrics.connections.dec({ transport: 'sse' });
+    if (conn.subscription) this.ctx.hub.unsubscribe(conn.subscription);
+  }
+
+  /** Tell every stream the node is going away; clients reconnect elsewhere with Last-Event-ID. */
+  drain(): void {
+    this.#draining = true;
+    for (const c of this.connections) c.end('shutdown');
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+    this.drain();
+  }
+}

@@ -1,0 +1,130 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CloseCodes, decodeClientMessage, problem, type ErrorCode } from '@inloop/protocol';
+import type { Origins } from '../auth/origins.js';
+import type { SessionContext } from '../session/context.js';
+import { dispatch } from '../session/handlers.js';
+import { Session, type SessionSocket } from '../session/session.js';
+
+/** The path of the WebSocket endpoint. */
+export const WS_PATH = '/v1/ws';
+/** How often sessions are checked for expired tokens and missed connect deadlines. */
+const SWEEP_MS = 1000;
+
+function reject(socket: Duplex, code: ErrorCode): void {
+  const body = JSON.stringify(problem(code));
+  const status = problem(code).status;
+  socket.end(
+    `HTTP/1.1 ${status} ${code}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * The WebSocket transport: upgrades on `/v1/ws`, turns frames into protocol messages for the
+ * session's handler table, and keeps connections honest (pings, connect deadline, token expiry).
+ * It never touches topics or storage itself.
+ */
+export class WebSocketTransport {
+  readonly sessions = new Set<Session>();
+  readonly #wss: WebSocketServer;
+  readonly #sweep: NodeJS.Timeout;
+  #sweeps = 0;
+  #draining = false;
+
+  constructor(
+    private readonly ctx: SessionContext,
+    private readonly origins: Origins,
+  ) {
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      // The frame limit is explicit: ws answers a larger frame with close code 1009.
+      maxPayload: ctx.config.maxMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.#sweep = setInterval(() => this.#sweepSessions(), SWEEP_MS).unref();
+  }
+
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      const path = (req.url ?? '').split('?', 1)[0];
+      if (path !== WS_PATH) return reject(socket, 'not_found');
+      if (!this.origins.allows(req.headers.origin, req.headers.host)) return reject(socket, 'origin_not_allowed');
+      if (this.#draining) return reject(socket, 'unavailable');
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
+    });
+  }
+
+  #accept(ws: WebSocket): void {
+    const socket: SessionSocket = {
+      send: (payload) => ws.send(payload),
+      close: (code, reason) => ws.close(code, reason),
+      terminate: () => ws.terminate(),
+      ping: () => ws.ping(),
+      get bufferedAmount() {
+        return ws.bufferedAmount;
+      },
+    };
+    const session = new Session(socket, this.ctx);
+    this.sessions.add(session);
+    this.ctx.metrics.connections.inc({ transport: 'ws' });
+    ws.on('message', (data, isBinary) => this.#onMessage(session, data as Buffer, isBinary));
+    ws.on('pong', () => (session.alive = true));
+    ws.on('error', (err) => this.ctx.logger.debug({ err, session: session.id }, 'websocket error'));
+    ws.once('close', () => {
+      this.sessions.delete(session);
+      this.ctx.metrics.connections.dec({ transport: 'ws' });
+      session.onSocketClosed();
+    });
+  }
+
+  #onMessage(session: Session, data: Buffer, isBinary: boolean): void {
+    if (session.closed) return;
+    if (isBinary) {
+      session.reply(undefined, 'invalid_message', 'binary frames are not supported');
+      return session.close(CloseCodes.protocolViolation, 'binary frame');
+    }
+    const decoded = decodeClientMessage(data.toString('utf8'));
+    if (!decoded.ok) return session.reply(decoded.id, decoded.code, decoded.message);
+    dispatch(session, decoded.message).catch((err: unknown) => {
+      this.ctx.logger.error({ err, session: session.id }, 'handler failed');
+      session.close(CloseCodes.internalError, 'internal error');
+    });
+  }
+
+  #sweepSessions(): void {
+    const now = Date.now();
+    const ping = ++this.#sweeps % Math.max(1, Math.round(this.ctx.config.pingIntervalMs / SWEEP_MS)) === 0;
+    for (const session of this.sessions) {
+      const p = session.principal;
+      if (!p) {
+        if (now > session.connectDeadline) session.close(CloseCodes.connectTimeout, 'no connect message');
+      } else if (p.kind === 'token' && p.expiresAt <= now) {
+        session.reply(undefined, 'token_expired');
+        session.close(CloseCodes.tokenExpired, 'token expired');
+      } else if (ping) {
+        if (!session.alive) {
+          this.ctx.metrics.drops.inc({ reason: 'keepalive' });
+          session.socket.terminate();
+          continue;
+        }
+        session.alive = false;
+        session.socket.ping();
+      }
+    }
+  }
+
+  /** Stop accepting and tell every client to reconnect elsewhere (close code 4000). */
+  drain(): void {
+    this.#draining = true;
+    for (const session of this.sessions) session.close(CloseCodes.shutdown, 'node shutting down');
+  }
+
+  close(): void {
+    clearInterval(this.#sweep);
+    this.drain();
+    this.#wss.close();
+  }
+}
