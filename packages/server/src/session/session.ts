@@ -34,6 +34,8 @@ export class Session implements Outlet, Flushable {
   readonly codec = wsCodec;
   readonly connectDeadline: number;
   principal: Principal | null = null;
+  /** Set while the `connect` message is being verified; later messages wait for it. */
+  connecting: Promise<void> | null = null;
   /** Answered the last ping. */
   alive = true;
   #closed = false;

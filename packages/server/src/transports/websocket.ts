@@ -88,10 +88,17 @@ export class WebSocketTransport {
     }
     const decoded = decodeClientMessage(data.toString('utf8'));
     if (!decoded.ok) return session.reply(decoded.id, decoded.code, decoded.message);
-    dispatch(session, decoded.message).catch((err: unknown) => {
-      this.ctx.logger.error({ err, session: session.id }, 'handler failed');
-      session.close(CloseCodes.internalError, 'internal error');
-    });
+    const message = decoded.message;
+    const run = () =>
+      dispatch(session, message).catch((err: unknown) => {
+        this.ctx.logger.error({ err, session: session.id }, 'handler failed');
+        session.close(CloseCodes.internalError, 'internal error');
+      });
+    // A client may pipeline messages right behind `connect`: hold them until the token is checked.
+    if (session.connecting) session.connecting = session.connecting.then(run);
+    else if (message.type === 'connect' && !session.principal) {
+      session.connecting = run().finally(() => (session.connecting = null));
+    } else void run();
   }
 
   #sweepSessions(): void {

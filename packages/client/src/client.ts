@@ -1,0 +1,386 @@
+import {
+  closeAction,
+  decodeServerFrame,
+  isErrorCode,
+  type ClientMessage,
+  type Json,
+  type Position,
+  type ServerMessage,
+} from '@inloop/protocol';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { Emitter } from './emitter.js';
+import { InloopError } from './errors.js';
+import type { ConnectionState, StateChange, StateReason } from './state.js';
+import { Subscription } from './subscription.js';
+import { refreshDelay, tokenExpiry, type TokenSource } from './token.js';
+import { OPEN, type WebSocketConstructor, type WebSocketLike } from './websocket-like.js';
+
+export interface ClientOptions {
+  /** The node's base URL, `http(s)://host:port`; the WebSocket endpoint is derived from it. */
+  url: string;
+  /** A client token, or a function returning one (called on every connect and before expiry). */
+  token: TokenSource;
+  /** WebSocket implementation. @default globalThis.WebSocket (pass `ws` on Node 20) */
+  WebSocket?: WebSocketConstructor;
+  backoff?: BackoffOptions;
+  /** How long a publish waits for its acknowledgement, across reconnects. @default 15_000 */
+  publishTimeoutMs?: number;
+  /** How long to wait for `connected` after the socket opens. @default 10_000 */
+  connectTimeoutMs?: number;
+}
+
+export interface PublishOptions {
+  /** Deliver live only; never stored, no offset. Fails at once while disconnected. */
+  ephemeral?: boolean;
+  /** Defaults to a random key per call, so the SDK's own resends after a reconnect are never duplicated. */
+  idempotencyKey?: string;
+}
+
+export interface PublishResult {
+  epoch?: string;
+  offset?: number;
+  duplicate: boolean;
+}
+
+export interface SubscribeOptions {
+  /** Resume after this position (e.g. saved from an earlier session). */
+  since?: Position;
+}
+
+export type ClientEvents = {
+  state: (change: StateChange) => void;
+  /** A connection-level error from the node (no request to attach it to). */
+  error: (error: InloopError) => void;
+};
+
+interface Pending {
+  frame: ClientMessage;
+  resolve: (message: ServerMessage) => void;
+  reject: (error: InloopError) => void;
+  /** Sent again after a reconnect (stored publishes); otherwise failed on disconnect. */
+  resend: boolean;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+function randomKey(): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  return c?.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+/**
+ * The Inloop client: one WebSocket, many topic subscriptions, publishes with acknowledgements.
+ * It reconnects with jittered backoff, resubscribes from each subscription's last position,
+ * resends unacknowledged publishes under their idempotency keys, and refreshes its token in band.
+ *
+ * ```ts
+ * const client = createClient({ url: 'http://localhost:8080', token: () => fetchToken() });
+ * const sub = client.subscribe('room:42');
+ * sub.on('publication', (p) => render(p.data));
+ * await client.publish('room:42', { text: 'hi' });
+ * ```
+ */
+export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposable {
+  #state: ConnectionState = 'idle';
+  #ws: WebSocketLike | null = null;
+  #attempt = 0;
+  #nextId = 1;
+  #token: string | undefined;
+  readonly #subs = new Map<string, Subscription>();
+  readonly #pending = new Map<number, Pending>();
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  #readyWaiters: { resolve: () => void; reject: (e: InloopError) => void }[] = [];
+  readonly #WebSocket: WebSocketConstructor;
+  readonly #wsUrl: string;
+
+  constructor(private readonly options: ClientOptions) {
+    super();
+    const ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!ctor) throw new TypeError('no WebSocket implementation: pass options.WebSocket (e.g. the ws package)');
+    this.#WebSocket = ctor;
+    this.#wsUrl = options.url.replace(/^http/, 'ws').replace(/\/$/, '') + '/v1/ws';
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** Start connecting (idempotent). Resolves once connected; rejects if the client stops for good. */
+  connect(): Promise<void> {
+    if (this.#state === 'closed') return Promise.reject(new InloopError('unavailable', 'client is closed'));
+    const ready =
+      this.#state === 'connected'
+        ? Promise.resolve()
+        : new Promise<void>((resolve, reject) => this.#readyWaiters.push({ resolve, reject }));
+    if (this.#state === 'idle') void this.#open({ code: 'connect_requested', message: 'connect() called' });
+    return ready;
+  }
+
+  /** Subscribe to a topic; resubscribed from its last position after every reconnect. */
+  subscribe(topic: string, options: SubscribeOptions = {}): Subscription {
+    if (this.#subs.has(topic)) throw new InloopError('already_subscribed');
+    const sub = new Subscription(topic, options.since, (s) => this.#unsubscribe(s));
+    this.#subs.set(topic, sub);
+    if (this.#state === 'idle') void this.connect().catch(() => {});
+    else if (this.#state === 'connected') this.#sendSubscribe(sub);
+    return sub;
+  }
+
+  /** Publish; resolves with the stored position once the node has it on disk (or at once for ephemeral). */
+  publish(topic: string, data: Json, options: PublishOptions = {}): Promise<PublishResult> {
+    const id = this.#nextId++;
+    const frame: ClientMessage = options.ephemeral
+      ? { type: 'publish', id, topic, data, ephemeral: true }
+      : { type: 'publish', id, topic, data, idempotencyKey: options.idempotencyKey ?? randomKey() };
+    if (options.ephemeral && this.#state !== 'connected') {
+      return Promise.reject(new InloopError('unavailable', 'not connected; ephemeral publications are not queued'));
+    }
+    if (this.#state === 'idle') void this.connect().catch(() => {});
+    return this.#request(frame, !options.ephemeral, this.options.publishTimeoutMs ?? 15_000).then((m) => {
+      const ack = m as Extract<ServerMessage, { type: 'ack' }>;
+      return {
+        duplicate: ack.duplicate === true,
+        ...(ack.epoch === undefined ? {} : { epoch: ack.epoch }),
+        ...(ack.offset === undefined ? {} : { offset: ack.offset }),
+      };
+    });
+  }
+
+  /** Drop the connection cleanly and reconnect at once (subscriptions resume). */
+  reconnect(): void {
+    if (this.#state === 'closed' || this.#state === 'idle') return;
+    const ws = this.#ws;
+    this.#detach(ws);
+    ws?.close(1000, 'reconnect');
+    void this.#open({ code: 'reconnect_requested', message: 'reconnect() called' });
+  }
+
+  /** Close for good: pending publishes fail, subscriptions end. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    const ws = this.#ws;
+    this.#detach(ws);
+    ws?.close(1000, 'client closed');
+    this.#stop({ code: 'client_closed', message: 'close() called' }, new InloopError('unavailable', 'client closed'));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // -- connection lifecycle -------------------------------------------------------------------
+
+  #setState(to: ConnectionState, reason: StateReason, retryInMs?: number): void {
+    const from = this.#state;
+    this.#state = to;
+    this.emit('state', { from, to, reason, ...(retryInMs === undefined ? {} : { retryInMs }) });
+  }
+
+  async #token_(): Promise<string> {
+    const source = this.options.token;
+    if (typeof source === 'string') return source;
+    if (this.#token !== undefined) return this.#token;
+    return (this.#token = await source());
+  }
+
+  async #open(reason: StateReason): Promise<void> {
+    clearTimeout(this.#reconnectTimer);
+    this.#setState('connecting', reason);
+    let token: string;
+    try {
+      token = await this.#token_();
+    } catch (err) {
+      return this.#retry({ code: 'token_fetch_failed', message: (err as Error).message ?? 'token fetch failed' });
+    }
+    if (this.#state !== 'connecting') return;
+    const ws = new this.#WebSocket(this.#wsUrl);
+    this.#ws = ws;
+    ws.onopen = () => {
+      ws.send(JSON.stringify({ type: 'connect', token }));
+      this.#connectTimer = setTimeout(() => ws.close(4999, 'connect timeout'), this.options.connectTimeoutMs ?? 10_000);
+    };
+    ws.onmessage = (ev) => this.#onFrame(typeof ev.data === 'string' ? ev.data : String(ev.data));
+    ws.onclose = (ev) => this.#onClose(ws, ev.code, ev.reason);
+    ws.onerror = () => {};
+  }
+
+  #onClose(ws: WebSocketLike, code: number, reason: string): void {
+    if (ws !== this.#ws) return;
+    this.#detach(ws);
+    if (this.#state === 'closed') return;
+    const action = closeAction(code);
+    const server = code >= 4000 && code <= 4999;
+    const why: StateReason = server
+      ? { code: 'server_closed', closeCode: code, message: reason || `closed by node (${code})` }
+      : { code: 'transport_closed', closeCode: code, message: reason || `connection closed (${code})` };
+    if (action === 'stop' || (action === 'refresh-and-reconnect' && typeof this.options.token === 'string')) {
+      const error = new InloopError(
+        code === 4403 ? 'origin_not_allowed' : code === 4100 ? 'token_expired' : 'unauthorized',
+        why.message,
+      );
+      return this.#stop({ ...why, code: code >= 4400 ? 'unauthorized' : why.code }, error);
+    }
+    if (action === 'refresh-and-reconnect') this.#token = undefined;
+    this.#retry(why);
+  }
+
+  /** Forget a socket: its handlers and timers no longer touch the client. */
+  #detach(ws: WebSocketLike | null): void {
+    clearTimeout(this.#connectTimer);
+    clearTimeout(this.#refreshTimer);
+    if (!ws) return;
+    if (this.#ws === ws) this.#ws = null;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    // Requests that cannot survive the connection fail now; stored publishes wait to be resent.
+    for (const [id, p] of this.#pending) {
+      if (p.resend) continue;
+      this.#pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(new InloopError('unavailable', 'connection lost'));
+    }
+  }
+
+  #retry(reason: StateReason): void {
+    const delay = backoffDelay(this.#attempt++, this.options.backoff);
+    this.#setState('disconnected', reason, delay);
+    this.#reconnectTimer = setTimeout(() => void this.#open({ ...reason }), delay);
+  }
+
+  #stop(reason: StateReason, error: InloopError): void {
+    clearTimeout(this.#reconnectTimer);
+    this.#setState('closed', reason);
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(error);
+    }
+    this.#pending.clear();
+    for (const sub of this.#subs.values()) sub.handleEnd(error);
+    this.#subs.clear();
+    for (const w of this.#readyWaiters.splice(0)) w.reject(error);
+  }
+
+  #onConnected(expiresAt: number): void {
+    clearTimeout(this.#connectTimer);
+    this.#attempt = 0;
+    this.#setState('connected', { code: 'connected', message: 'connected' });
+    for (const w of this.#readyWaiters.splice(0)) w.resolve();
+    this.#scheduleRefresh(expiresAt);
+    for (const sub of this.#subs.values()) this.#sendSubscribe(sub);
+    for (const p of [...this.#pending.values()]) if (p.resend) this.#send(p.frame);
+  }
+
+  #scheduleRefresh(expiresAt: number): void {
+    clearTimeout(this.#refreshTimer);
+    if (typeof this.options.token === 'string' || !expiresAt) return;
+    this.#refreshTimer = setTimeout(() => void this.#refresh(), refreshDelay(expiresAt));
+  }
+
+  async #refresh(): Promise<void> {
+    const source = this.options.token;
+    if (typeof source === 'string') return;
+    try {
+      const token = await source();
+      this.#token = token;
+      const reply = await this.#request({ type: 'refresh', id: this.#nextId++, token }, false, 10_000);
+      this.#scheduleRefresh((reply as Extract<ServerMessage, { type: 'refreshed' }>).expiresAt);
+    } catch (err) {
+      // Not fatal: at expiry the node closes with 4100 and we reconnect with a fresh token.
+      this.emit('error', err instanceof InloopError ? err : new InloopError('unavailable', (err as Error).message));
+      const exp = this.#token ? tokenExpiry(this.#token) : undefined;
+      if (exp && exp - Date.now() > 5_000) this.#refreshTimer = setTimeout(() => void this.#refresh(), 2_000);
+    }
+  }
+
+  // -- frames ---------------------------------------------------------------------------------
+
+  #send(frame: ClientMessage): void {
+    if (this.#ws?.readyState === OPEN && this.#state === 'connected') this.#ws.send(JSON.stringify(frame));
+  }
+
+  #request(frame: ClientMessage & { id: number }, resend: boolean, timeoutMs: number): Promise<ServerMessage> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(frame.id);
+        reject(new InloopError('unavailable', `no reply to ${frame.type} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pending.set(frame.id, { frame, resolve, reject, resend, timer });
+      this.#send(frame);
+    });
+  }
+
+  #sendSubscribe(sub: Subscription): void {
+    const frame: ClientMessage = sub.position
+      ? { type: 'subscribe', id: this.#nextId++, topic: sub.topic, since: sub.position }
+      : { type: 'subscribe', id: this.#nextId++, topic: sub.topic };
+    this.#request(frame, false, 30_000).catch((err: InloopError) => {
+      if (err.code === 'unavailable' || this.#subs.get(sub.topic) !== sub) return; // retried on reconnect
+      this.#subs.delete(sub.topic);
+      sub.handleEnd(err);
+    });
+  }
+
+  #unsubscribe(sub: Subscription): void {
+    if (this.#subs.get(sub.topic) !== sub) return;
+    this.#subs.delete(sub.topic);
+    if (this.#state === 'connected') this.#send({ type: 'unsubscribe', id: this.#nextId++, topic: sub.topic });
+  }
+
+  #onFrame(text: string): void {
+    for (const message of decodeServerFrame(text).messages) this.#handle(message);
+  }
+
+  #settle(id: number | undefined, message: ServerMessage): void {
+    if (id === undefined) return;
+    const p = this.#pending.get(id);
+    if (!p) return;
+    this.#pending.delete(id);
+    clearTimeout(p.timer);
+    if (message.type === 'error')
+      p.reject(new InloopError(isErrorCode(message.code) ? message.code : 'internal', message.message));
+    else p.resolve(message);
+  }
+
+  /** Incoming messages by type (a table, not a switch). */
+  readonly #handlers: { [T in ServerMessage['type']]: (m: Extract<ServerMessage, { type: T }>) => void } = {
+    connected: (m) => this.#onConnected(m.expiresAt),
+    subscribed: (m) => {
+      this.#settle(m.id, m);
+      this.#subs.get(m.topic)?.handleSubscribed(m);
+    },
+    pub: (m) => {
+      const sub = this.#subs.get(m.topic);
+      // A hole in the offsets means something went missing between node and client: resubscribe
+      // from the last delivered position, which replays it from history.
+      if (sub?.handlePublication(m) === 'gap') this.#resync(sub);
+    },
+    ack: (m) => this.#settle(m.id, m),
+    refreshed: (m) => this.#settle(m.id, m),
+    unsubscribed: (m) => {
+      this.#settle(m.id, m);
+      if (m.code === undefined) return;
+      const sub = this.#subs.get(m.topic);
+      this.#subs.delete(m.topic);
+      sub?.handleEnd(new InloopError(isErrorCode(m.code) ? m.code : 'forbidden'));
+    },
+    error: (m) => {
+      if (m.id !== undefined && this.#pending.has(m.id)) return this.#settle(m.id, m);
+      this.emit('error', new InloopError(isErrorCode(m.code) ? m.code : 'internal', m.message));
+    },
+  };
+
+  #handle(message: ServerMessage): void {
+    const handler = this.#handlers[message.type] as ((m: ServerMessage) => void) | undefined;
+    handler?.(message);
+  }
+
+  #resync(sub: Subscription): void {
+    this.#send({ type: 'unsubscribe', id: this.#nextId++, topic: sub.topic });
+    this.#sendSubscribe(sub);
+  }
+}
+
+/** Create a client. It connects on `connect()` or on the first `subscribe()`. */
+export function createClient(options: ClientOptions): InloopClient {
+  return new InloopClient(options);
+}

@@ -1,0 +1,16 @@
+export {
+  createClient,
+  InloopClient,
+  type ClientOptions,
+  type ClientEvents,
+  type PublishOptions,
+  type PublishResult,
+  type SubscribeOptions,
+} from './client.js';
+export { Subscription, type Publication, type SubscribedEvent, type SubscriptionEvents } from './subscription.js';
+export { subscribeSse, SseSubscription, type SseOptions } from './sse.js';
+export { InloopError } from './errors.js';
+export { backoffDelay, type BackoffOptions } from './backoff.js';
+export { tokenExpiry, refreshDelay, type TokenSource } from './token.js';
+export type { ConnectionState, StateChange, StateReason, StateReasonCode } from './state.js';
+export type { WebSocketConstructor, WebSocketLike } from './websocket-like.js';

@@ -1,0 +1,154 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { createClient, type ClientOptions, type InloopClient } from '@inloop/client';
+import type { Scope } from '@inloop/protocol';
+import { createNode, type InloopNode, type NodeOptions } from '@inloop/server';
+
+/** A fresh temporary directory, removed by the returned function. */
+export function tempDir(prefix = 'inloop-test-'): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface TestNode extends AsyncDisposable {
+  node: InloopNode;
+  url: string;
+  dataDir: string;
+  /** Authorized fetch against the node with its API key. */
+  api(
+    path: string,
+    init?: { method?: string; body?: unknown; headers?: Record<string, string>; token?: string },
+  ): Promise<{ status: number; body: any; headers: Headers }>;
+  token(subject: string, scopes: Scope[], ttlSeconds?: number): Promise<string>;
+  client(token: string | (() => Promise<string>), options?: Partial<ClientOptions>): InloopClient;
+}
+
+/** A real node on a loopback port with a real SQLite file in a temporary directory. */
+export async function startNode(options: NodeOptions = {}): Promise<TestNode> {
+  const dir = options.dataDir ? undefined : tempDir();
+  const node = await createNode({ port: 0, host: '127.0.0.1', processMetrics: false, dataDir: dir?.path, ...options });
+  const url = await node.listen();
+  const clients: InloopClient[] = [];
+  return {
+    node,
+    url,
+    dataDir: node.config.dataDir,
+    async api(path, init = {}) {
+      const res = await fetch(url + path, {
+        method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+        headers: {
+          authorization: `Bearer ${init.token ?? node.apiKey}`,
+          ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...init.headers,
+        },
+        ...(init.body === undefined
+          ? {}
+          : { body: typeof init.body === 'string' ? init.body : JSON.stringify(init.body) }),
+      });
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        /* not JSON */
+      }
+      return { status: res.status, body, headers: res.headers };
+    },
+    async token(subject, scopes, ttlSeconds = 600) {
+      return (await node.mintToken(subject, scopes, ttlSeconds)).token;
+    },
+    client(token, options = {}) {
+      const c = createClient({
+        url,
+        token,
+        WebSocket: WebSocket as never,
+        backoff: { minMs: 20, maxMs: 200 },
+        ...options,
+      });
+      clients.push(c);
+      return c;
+    },
+    async [Symbol.asyncDispose]() {
+      await Promise.all(clients.map((c) => c.close()));
+      await node.close();
+      dir?.remove();
+    },
+  };
+}
+
+/** Wait until `check` returns a truthy value, polling; fails after `timeoutMs`. */
+export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A TCP proxy in front of a node, to cut connections the way a network does: `dropAll()` destroys
+ * every proxied socket without a close frame (the client sees 1006 / a torn stream).
+ */
+export async function tcpProxy(
+  targetPort: number,
+): Promise<{ url: string; dropAll: () => number; close: () => Promise<void> }> {
+  const pairs = new Set<[Socket, Socket]>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    const pair: [Socket, Socket] = [client, upstream];
+    pairs.add(pair);
+    client.pipe(upstream).pipe(client);
+    const done = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', done).on('close', done);
+    upstream.on('error', done).on('close', done);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    dropAll() {
+      const n = pairs.size;
+      for (const [a, b] of pairs) {
+        a.destroy();
+        b.destroy();
+      }
+      pairs.clear();
+      return n;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const [a, b] of pairs) (a.destroy(), b.destroy());
+        server.close(() => r());
+      }),
+  };
+}
+
+const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+
+/** Run the `inloop` command in a child process (for crash tests); resolves once it listens. */
+export async function spawnNode(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', cli], {
+    env: { ...process.env, INLOOP_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const url = (await waitFor(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], 20_000, 'the node to listen'))!;
+  return { child, url, output: () => out };
+}
