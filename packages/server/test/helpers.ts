@@ -130,7 +130,7 @@ export async function tcpProxy(
     },
     close: () =>
       new Promise<void>((r) => {
-        for (const [a, b] of pairs) (a.destroy(), b.destroy());
+        for (const pair of pairs) for (const socket of pair) socket.destroy();
         server.close(() => r());
       }),
   };
@@ -151,4 +151,52 @@ export async function spawnNode(
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const url = (await waitFor(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], 20_000, 'the node to listen'))!;
   return { child, url, output: () => out };
+}
+
+/** A raw protocol connection (no SDK): for asserting exactly what the node answers. */
+export async function rawSession(
+  url: string,
+  token: string,
+  headers: Record<string, string> = {},
+): Promise<{
+  connected: boolean;
+  closeCode: Promise<number>;
+  request(message: Record<string, unknown>): Promise<Record<string, any>>;
+  frames: Record<string, any>[];
+  ws: WebSocket;
+}> {
+  const ws = new WebSocket(url.replace(/^http/, 'ws') + '/v1/ws', { headers });
+  const frames: Record<string, any>[] = [];
+  const waiters: ((m: Record<string, any>) => void)[] = [];
+  ws.on('message', (data) => {
+    for (const line of data.toString().split('\n')) {
+      const m = JSON.parse(line) as Record<string, any>;
+      frames.push(m);
+      for (const w of [...waiters]) w(m);
+    }
+  });
+  const closeCode = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  const first = new Promise<Record<string, any> | null>((resolve) => {
+    waiters.push((m) => (m.type === 'connected' || m.type === 'error') && resolve(m));
+    void closeCode.then(() => resolve(null));
+  });
+  ws.send(JSON.stringify({ type: 'connect', token }));
+  const reply = await first;
+  return {
+    connected: reply?.type === 'connected',
+    closeCode,
+    frames,
+    ws,
+    request(message) {
+      return new Promise((resolve) => {
+        waiters.push((m) => m.id === message.id && resolve(m));
+        void closeCode.then((code) => resolve({ type: 'closed', code }));
+        ws.send(JSON.stringify(message));
+      });
+    },
+  };
 }
