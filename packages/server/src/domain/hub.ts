@@ -90,9 +90,14 @@ export class Hub {
       sub.last = recovered && since ? since.offset : position.offset;
       outlet.subscribed({ id, topic, ...position, recovered, replayed: replay.length });
       if (since) this.#metrics.resumes.inc({ outcome: recovered ? 'recovered' : 'reset' });
-      const replayed = sub.write(replay);
-      this.#metrics.replayed.inc(replayed);
-      sub.write(sub.takeBuffer());
+      this.#metrics.replayed.inc(await sub.replay(replay));
+      // Live publications that arrived during the replay; drain until none are left behind.
+      for (let buffered = sub.takeBuffer(); buffered.length > 0; buffered = sub.takeBuffer())
+        await sub.replay(buffered);
+      if (outlet.closed || sub.closed) {
+        this.unsubscribe(sub);
+        return null;
+      }
       return sub;
     } catch (err) {
       this.unsubscribe(sub);

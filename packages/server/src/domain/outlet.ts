@@ -31,4 +31,8 @@ export interface Outlet {
   subscribed(info: SubscribedInfo): void;
   /** Whether the connection is gone (subscriptions in progress stop quietly). */
   readonly closed: boolean;
+  /** More than half the outbound bound is pending: stop pushing replay until {@link drain}. */
+  readonly congested: boolean;
+  /** Write what is queued and resolve once the connection is no longer congested (or closed). */
+  drain(): Promise<void>;
 }

@@ -23,10 +23,14 @@ export class Subscription {
     return this.#buffer !== null;
   }
 
-  /** Hand over the publications buffered while syncing, and go live. */
+  /**
+   * Hand over what was buffered while syncing and keep buffering; once a call finds the buffer
+   * empty, go live. Checking and switching happen in one synchronous step, so nothing slips
+   * between the last buffered publication and the first live one.
+   */
   takeBuffer(): Publication[] {
     const buffered = this.#buffer ?? [];
-    this.#buffer = null;
+    this.#buffer = buffered.length === 0 ? null : [];
     return buffered;
   }
 
@@ -43,6 +47,20 @@ export class Subscription {
       return;
     }
     this.write(batch.publications);
+  }
+
+  /**
+   * Write a replay one publication at a time, pausing while the connection is congested, so a
+   * long catch-up never trips the slow-consumer bound of a client that is reading.
+   */
+  async replay(publications: readonly Publication[]): Promise<number> {
+    let written = 0;
+    for (const p of publications) {
+      if (this.closed || this.outlet.closed) break;
+      if (this.outlet.congested) await this.outlet.drain();
+      written += this.write([p]);
+    }
+    return written;
   }
 
   /** Write the publications this subscriber has not been sent yet, encoded for it alone. */

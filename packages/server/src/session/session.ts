@@ -21,6 +21,8 @@ export interface SessionSocket {
 
 /** How long a slow consumer gets to receive its close frame before the socket is destroyed. */
 const SLOW_CONSUMER_GRACE_MS = 1000;
+/** How often a congested connection is checked while a replay waits for it. */
+const DRAIN_POLL_MS = 5;
 /** Rejected publishes tolerated in a row before the connection is closed as abusive. */
 const RATE_LIMIT_STRIKES = 1000;
 
@@ -91,6 +93,15 @@ export class Session implements Outlet, Flushable {
     this.#queue = undefined;
     this.#queuedBytes = 0;
     this.socket.send(joinLines(queue));
+  }
+
+  get congested(): boolean {
+    return this.#queuedBytes + this.socket.bufferedAmount > this.ctx.config.maxBufferedBytes / 2;
+  }
+
+  async drain(): Promise<void> {
+    this.flush();
+    while (!this.#closed && this.congested) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
   }
 
   subscribed(info: SubscribedInfo): void {

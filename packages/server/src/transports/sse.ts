@@ -15,6 +15,9 @@ import { documented, problems, StreamQuery, TopicParams } from './http/schemas.j
 /** Milliseconds a browser's EventSource waits before reconnecting (sent as `retry:`). */
 const RETRY_MS = 1000;
 
+/** How often a congested stream is checked while a replay waits for it. */
+const DRAIN_POLL_MS = 5;
+
 /** One SSE response subscribed to one topic. */
 class SseConnection implements Outlet, Flushable {
   readonly codec = sseCodec;
@@ -51,6 +54,15 @@ class SseConnection implements Outlet, Flushable {
     this.#queue = undefined;
     this.#queuedBytes = 0;
     this.res.write(queue.length === 1 ? queue[0] : Buffer.concat(queue));
+  }
+
+  get congested(): boolean {
+    return this.#queuedBytes + this.res.writableLength > this.ctx.config.maxBufferedBytes / 2;
+  }
+
+  async drain(): Promise<void> {
+    this.flush();
+    while (!this.closed && this.congested) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
   }
 
   subscribed(info: SubscribedInfo): void {

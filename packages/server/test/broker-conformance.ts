@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { IdempotencyConflictError, type Broker, type BrokerOptions, type Publication } from '@inloop/server';
+
+const defaults: BrokerOptions = { maxCount: 1000, maxAgeMs: 86_400_000, idempotencyTtlMs: 300_000 };
+
+/**
+ * The guarantees of the Broker port (see ports/broker.ts), run against every implementation so a
+ * second backend cannot drift from the first.
+ */
+export function describeBrokerConformance(
+  name: string,
+  factory: (
+    options: BrokerOptions,
+  ) => Promise<{ broker: Broker; reopen?: () => Promise<Broker>; dispose: () => Promise<void> }>,
+): void {
+  describe(`${name} broker`, () => {
+    it('gives stored publications consecutive offsets from 1 and hands them over in order', async () => {
+      const { broker, dispose } = await factory(defaults);
+      const seen: Publication[] = [];
+      broker.onPublication((p) => seen.push(p));
+      const results = [];
+      for (let i = 0; i < 5; i++) results.push(await broker.appendAndPublish('t', { data: i, from: 'a' }));
+      assert.deepEqual(
+        results.map((r) => r.publication.offset),
+        [1, 2, 3, 4, 5],
+      );
+      assert.deepEqual(
+        seen.map((p) => (p as { offset: number }).offset),
+        [1, 2, 3, 4, 5],
+      );
+      assert.deepEqual(await broker.position('t'), { epoch: results[0]!.publication.epoch, offset: 5 });
+      const other = await broker.appendAndPublish('u', { data: 'x', from: 'a' });
+      assert.equal(other.publication.offset, 1, 'offsets are per topic');
+      await dispose();
+    });
+
+    it('reads history after an offset with a limit, and reports its bounds', async () => {
+      const { broker, dispose } = await factory({ ...defaults, maxCount: 4 });
+      for (let i = 1; i <= 6; i++) await broker.appendAndPublish('h', { data: i, from: 'a' });
+      const page = await broker.history('h', 0, 10);
+      assert.deepEqual(
+        page.publications.map((p) => p.data),
+        [3, 4, 5, 6],
+      );
+      assert.equal(page.earliest, 3);
+      assert.equal(page.latest, 6);
+      const tail = await broker.history('h', 4, 1);
+      assert.deepEqual(
+        tail.publications.map((p) => p.offset),
+        [5],
+      );
+      const empty = await broker.history('never', 0, 10);
+      assert.deepEqual([empty.earliest, empty.latest, empty.publications.length], [1, 0, 0]);
+      await dispose();
+    });
+
+    it('trims by age', async () => {
+      let now = 1_000_000;
+      const { broker, dispose } = await factory({ ...defaults, maxAgeMs: 1000, now: () => now });
+      await broker.appendAndPublish('a', { data: 'old', from: 'x' });
+      now += 2000;
+      await broker.appendAndPublish('a', { data: 'new', from: 'x' });
+      const page = await broker.history('a', 0, 10);
+      assert.deepEqual(
+        page.publications.map((p) => p.data),
+        ['new'],
+      );
+      assert.equal(page.earliest, 2);
+      await dispose();
+    });
+
+    it('answers a repeated idempotency key with the original and a changed payload with a conflict', async () => {
+      let now = 5_000_000;
+      const { broker, dispose } = await factory({ ...defaults, idempotencyTtlMs: 120_000, now: () => now });
+      const seen: Publication[] = [];
+      broker.onPublication((p) => seen.push(p));
+      const a = await broker.appendAndPublish('i', { data: { v: 1 }, from: 'x', idempotencyKey: 'k' });
+      const b = await broker.appendAndPublish('i', { data: { v: 1 }, from: 'x', idempotencyKey: 'k' });
+      assert.equal(b.duplicate, true);
+      assert.equal(b.publication.offset, a.publication.offset);
+      assert.equal(seen.length, 1, 'a duplicate is not delivered again');
+      await assert.rejects(
+        broker.appendAndPublish('i', { data: { v: 2 }, from: 'x', idempotencyKey: 'k' }),
+        IdempotencyConflictError,
+      );
+      now += 119_000;
+      assert.equal(
+        (await broker.appendAndPublish('i', { data: { v: 1 }, from: 'x', idempotencyKey: 'k' })).duplicate,
+        true,
+      );
+      now += 2_000;
+      const later = await broker.appendAndPublish('i', { data: { v: 1 }, from: 'x', idempotencyKey: 'k' });
+      assert.equal(later.duplicate, false, 'keys expire after the ttl');
+      await dispose();
+    });
+
+    it('delivers ephemeral publications without storing them', async () => {
+      const { broker, dispose } = await factory(defaults);
+      const seen: Publication[] = [];
+      broker.onPublication((p) => seen.push(p));
+      await broker.publishEphemeral({ topic: 'e', data: 'typing', from: 'a', ts: Date.now() });
+      assert.equal(seen.length, 1);
+      assert.equal((await broker.position('e')).offset, 0);
+      await dispose();
+    });
+
+    it('keeps epoch and history across a reopen (durable backends)', async () => {
+      const { broker, reopen, dispose } = await factory(defaults);
+      const first = await broker.appendAndPublish('d', { data: 1, from: 'a' });
+      await broker.close();
+      const again = reopen ? await reopen() : undefined;
+      if (again) {
+        assert.deepEqual(await again.position('d'), { epoch: first.publication.epoch, offset: 1 });
+        assert.deepEqual(
+          (await again.history('d', 0, 10)).publications.map((p) => p.data),
+          [1],
+        );
+        await again.close();
+      }
+      await dispose();
+    });
+  });
+}
