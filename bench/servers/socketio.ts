@@ -1,0 +1,15 @@
+import { createServer } from 'node:http';
+import { Server } from 'socket.io';
+import { port, ready } from './common.js';
+
+/** Socket.IO with one room, WebSocket transport only (no long-polling upgrade dance). */
+const http = createServer();
+const io = new Server(http, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
+io.on('connection', (socket) => {
+  if (socket.handshake.query.role === 'pub') {
+    socket.on('pub', (payload: unknown) => io.to('room').emit('msg', payload));
+    return;
+  }
+  void socket.join('room');
+});
+http.listen(port, '127.0.0.1', () => ready({ port: (http.address() as { port: number }).port }));
