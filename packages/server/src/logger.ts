@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 /** Paths pino must never print: credentials of every kind. */
 export const REDACT_PATHS = [
@@ -16,9 +16,10 @@ export function redactUrl(url: string): string {
   return url.replace(/([?&]token=)[^&]*/gi, '$1[redacted]');
 }
 
-/** The server app's logger: JSON lines on stdout with credentials redacted. */
-export function createLogger(level: string): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { svc: 'inloop' } });
+/** The server app's logger: JSON lines (stdout by default) with credentials redacted. */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { svc: 'inloop' } };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** Libraries are silent unless given a logger. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import type { Scope } from '@inloop/protocol';
+import { createLogger } from '@inloop/server';
 import { rawSession, startNode, waitFor, type TestNode } from './helpers.js';
 
 const SECRET = 'test-secret-that-is-at-least-32-bytes-long!';
@@ -213,5 +214,24 @@ describe('auth', () => {
       assert.equal(reply.code, 'subject_mismatch');
       s.ws.close();
     });
+  });
+
+  it('never writes tokens or API keys to the log, even at debug level', async () => {
+    const lines: string[] = [];
+    const logger = createLogger('debug', { write: (line: string) => lines.push(line) });
+    await using t = await startNode({ tokenSecret: SECRET, logger });
+    const token = await t.token('user-1', scopes);
+    await t.api('/v1/topics/room:1/messages?after=0', { token });
+    const sse = await fetch(`${t.url}/v1/topics/room:1/stream?token=${token}`);
+    await sse.body?.cancel();
+    await t.api('/v1/topics/room:1/messages?after=0', { token: 'wrong-token-value-12345' });
+    await t.api('/v1/topics/x/messages', { body: { data: 1 } });
+    const s = await rawSession(t.url, token);
+    s.ws.close();
+    await waitFor(() => lines.some((l) => l.includes('[redacted]')), 2000, 'a request line with a redacted token');
+    const log = lines.join('');
+    assert.ok(lines.length > 3, 'something was logged');
+    for (const secret of [token, t.node.apiKey, 'wrong-token-value-12345', SECRET])
+      assert.ok(!log.includes(secret), 'a credential leaked into the log');
   });
 });

@@ -6,6 +6,7 @@ import { can, type Principal } from '../auth/principal.js';
 import type { Outlet, SubscribedInfo } from '../domain/outlet.js';
 import type { Subscription } from '../domain/subscription.js';
 import type { Flushable } from '../domain/ticker.js';
+import { redactUrl } from '../logger.js';
 import { sseCodec, sseEvent } from '../session/codecs.js';
 import type { SessionContext } from '../session/context.js';
 import type { Authenticator } from './http/authenticate.js';
@@ -134,6 +135,7 @@ export class SseTransport {
           since = parseEventId(raw) ?? undefined;
           if (!since) throw new HttpProblem('invalid_position', 'expected epoch:offset');
         }
+        request.log.debug({ url: redactUrl(request.url), topic, resume: since !== undefined }, 'sse stream opened');
         reply.hijack();
         const res = reply.raw;
         res.writeHead(200, {
