@@ -5,12 +5,11 @@ import {
   type AppendResult,
   type Broker,
   type BrokerOptions,
-  type EphemeralPublication,
   type HistoryPage,
-  type Publication,
   type StoredPublication,
 } from '../ports/broker.js';
 import { newEpoch, payloadDigest } from './epoch.js';
+import { LocalFanout } from './local-fanout.js';
 
 interface TopicState {
   epoch: string;
@@ -25,12 +24,12 @@ interface TopicState {
  * on exit, and a restarted node gives every topic a new epoch, so resuming clients are told
  * `recovered: false` rather than handed a silent gap.
  */
-export class MemoryBroker implements Broker {
+export class MemoryBroker extends LocalFanout implements Broker {
   readonly #topics = new Map<string, TopicState>();
   readonly #opts: Required<BrokerOptions>;
-  #handler: (p: Publication) => void = () => {};
 
   constructor(options: BrokerOptions) {
+    super();
     this.#opts = { now: Date.now, ...options };
   }
 
@@ -88,13 +87,8 @@ export class MemoryBroker implements Broker {
       });
     }
     this.#trim(s, now);
-    this.#handler(publication);
+    this.deliver(publication);
     return Promise.resolve({ publication, duplicate: false });
-  }
-
-  publishEphemeral(publication: EphemeralPublication): Promise<void> {
-    this.#handler(publication);
-    return Promise.resolve();
   }
 
   history(topic: string, after: number, limit: number): Promise<HistoryPage> {
@@ -113,18 +107,6 @@ export class MemoryBroker implements Broker {
   position(topic: string): Promise<Position> {
     const s = this.#state(topic);
     return Promise.resolve({ epoch: s.epoch, offset: s.last });
-  }
-
-  watch(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  unwatch(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  onPublication(handler: (publication: Publication) => void): void {
-    this.#handler = handler;
   }
 
   ready(): Promise<boolean> {

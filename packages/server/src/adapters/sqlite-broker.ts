@@ -8,12 +8,11 @@ import {
   type AppendResult,
   type Broker,
   type BrokerOptions,
-  type EphemeralPublication,
   type HistoryPage,
-  type Publication,
   type StoredPublication,
 } from '../ports/broker.js';
 import { newEpoch, payloadDigest } from './epoch.js';
+import { LocalFanout } from './local-fanout.js';
 import { openDatabase } from './sqlite-database.js';
 
 export interface SqliteBrokerOptions extends BrokerOptions {
@@ -42,15 +41,15 @@ const SWEEP_INTERVAL_MS = 1000;
  * Appends are synchronous transactions, so the handler sees each topic in offset order and a
  * publication is on disk (in the WAL) before it is acknowledged.
  */
-export class SqliteBroker implements Broker {
+export class SqliteBroker extends LocalFanout implements Broker {
   readonly #db: Db;
   readonly #opts: Required<Omit<SqliteBrokerOptions, 'synchronous'>>;
   readonly #stmts: Record<string, Statement>;
   readonly #sweep: NodeJS.Timeout;
-  #handler: (p: Publication) => void = () => {};
   readonly #append: (topic: string, input: AppendInput, digest: string | undefined) => AppendResult;
 
   constructor(options: SqliteBrokerOptions) {
+    super();
     mkdirSync(dirname(options.file), { recursive: true });
     this.#opts = { now: Date.now, ...options };
     this.#db = openDatabase(options.file, options.synchronous ?? 'NORMAL');
@@ -147,16 +146,11 @@ export class SqliteBroker implements Broker {
     try {
       const digest = input.idempotencyKey === undefined ? undefined : payloadDigest(input.data);
       const result = this.#append(topic, input, digest);
-      if (!result.duplicate) this.#handler(result.publication);
+      if (!result.duplicate) this.deliver(result.publication);
       return Promise.resolve(result);
     } catch (err) {
       return Promise.reject(err as Error);
     }
-  }
-
-  publishEphemeral(publication: EphemeralPublication): Promise<void> {
-    this.#handler(publication);
-    return Promise.resolve();
   }
 
   history(topic: string, after: number, limit: number): Promise<HistoryPage> {
@@ -176,18 +170,6 @@ export class SqliteBroker implements Broker {
   position(topic: string): Promise<Position> {
     const row = this.#topic(topic);
     return Promise.resolve({ epoch: row.epoch, offset: row.last_offset });
-  }
-
-  watch(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  unwatch(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  onPublication(handler: (publication: Publication) => void): void {
-    this.#handler = handler;
   }
 
   ready(): Promise<boolean> {
