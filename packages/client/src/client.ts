@@ -3,11 +3,13 @@ import {
   decodeServerFrame,
   isErrorCode,
   type ClientMessage,
+  type JobSnapshot,
   type Json,
   type Position,
   type ServerMessage,
 } from '@inloop/protocol';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { JobWatch, jobTopic, type StartedJob, type StartJobOptions } from './jobs.js';
 import { Emitter } from './emitter.js';
 import { InloopError } from './errors.js';
 import type { ConnectionState, StateChange, StateReason } from './state.js';
@@ -27,6 +29,8 @@ export interface ClientOptions {
   publishTimeoutMs?: number;
   /** How long to wait for `connected` after the socket opens. @default 10_000 */
   connectTimeoutMs?: number;
+  /** fetch implementation, for the HTTP calls (jobs). @default globalThis.fetch */
+  fetch?: typeof fetch;
 }
 
 export interface PublishOptions {
@@ -45,6 +49,8 @@ export interface PublishResult {
 export interface SubscribeOptions {
   /** Resume after this position (e.g. saved from an earlier session). */
   since?: Position;
+  /** A token for this subscription alone, when the connection's token does not cover the topic. */
+  token?: string;
 }
 
 export type ClientEvents = {
@@ -86,6 +92,7 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
   #nextId = 1;
   #token: string | undefined;
   readonly #subs = new Map<string, Subscription>();
+  readonly #subTokens = new WeakMap<Subscription, string>();
   readonly #pending = new Map<number, Pending>();
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
@@ -121,6 +128,7 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
   subscribe(topic: string, options: SubscribeOptions = {}): Subscription {
     if (this.#subs.has(topic)) throw new InloopError('already_subscribed');
     const sub = new Subscription(topic, options.since, (s) => this.#unsubscribe(s));
+    if (options.token !== undefined) this.#subTokens.set(sub, options.token);
     this.#subs.set(topic, sub);
     if (this.#state === 'idle') void this.connect().catch(() => {});
     else if (this.#state === 'connected') this.#sendSubscribe(sub);
@@ -145,6 +153,67 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
         ...(ack.offset === undefined ? {} : { offset: ack.offset }),
       };
     });
+  }
+
+  // -- jobs -----------------------------------------------------------------------------------
+
+  async #http<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
+    const doFetch = this.options.fetch ?? globalThis.fetch;
+    const res = await doFetch(this.options.url.replace(/\/$/, '') + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${token ?? (await this.#token_())}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const parsed: unknown = await res.json().catch(() => null);
+    if (!res.ok) throw InloopError.fromProblem(res.status, parsed);
+    return parsed as T;
+  }
+
+  /** Start a job (the client's token needs `job:create` for the type). Answers at once, with a read token for the job. */
+  startJob(type: string, input: Json = null, options: StartJobOptions = {}): Promise<StartedJob> {
+    return this.#http<StartedJob>(
+      'POST',
+      '/v1/jobs',
+      { type, input, ...(options.size ? { size: options.size } : {}) },
+      undefined,
+      options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {},
+    );
+  }
+
+  /** The job's current snapshot. */
+  jobSnapshot(id: string, options: { token?: string } = {}): Promise<JobSnapshot> {
+    return this.#http<JobSnapshot>('GET', `/v1/jobs/${encodeURIComponent(id)}`, undefined, options.token);
+  }
+
+  /**
+   * Watch a job live over this connection: the snapshot first, then every event, through
+   * reconnects. `token` is the job's read token (from `startJob`) unless the client's own covers it.
+   */
+  async watchJob(id: string, options: { token?: string } = {}): Promise<JobWatch> {
+    const snapshot = await this.jobSnapshot(id, options);
+    const sub = this.subscribe(jobTopic(id), {
+      since: { epoch: snapshot.epoch, offset: snapshot.offset },
+      ...(options.token === undefined ? {} : { token: options.token }),
+    });
+    return new JobWatch(snapshot, sub, () => this.jobSnapshot(id, options));
+  }
+
+  /** Cancel a job. */
+  cancelJob(
+    id: string,
+    options: { token?: string } = {},
+  ): Promise<{ id: string; status: string; cancelRequested: boolean }> {
+    return this.#http('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`, undefined, options.token);
   }
 
   /** Drop the connection cleanly and reconnect at once (subscriptions resume). */
@@ -310,9 +379,14 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
   }
 
   #sendSubscribe(sub: Subscription): void {
-    const frame: ClientMessage = sub.position
-      ? { type: 'subscribe', id: this.#nextId++, topic: sub.topic, since: sub.position }
-      : { type: 'subscribe', id: this.#nextId++, topic: sub.topic };
+    const token = this.#subTokens.get(sub);
+    const frame: ClientMessage = {
+      type: 'subscribe',
+      id: this.#nextId++,
+      topic: sub.topic,
+      ...(sub.position ? { since: sub.position } : {}),
+      ...(token === undefined ? {} : { token }),
+    };
     this.#request(frame, false, 30_000).catch((err: InloopError) => {
       if (err.code === 'unavailable' || this.#subs.get(sub.topic) !== sub) return; // retried on reconnect
       this.#subs.delete(sub.topic);

@@ -14,3 +14,4 @@ export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { tokenExpiry, refreshDelay, type TokenSource } from './token.js';
 export type { ConnectionState, StateChange, StateReason, StateReasonCode } from './state.js';
 export type { WebSocketConstructor, WebSocketLike } from './websocket-like.js';
+export { JobWatch, type StartedJob, type StartJobOptions, type JobWatchEvents } from './jobs.js';

@@ -33,7 +33,10 @@ function needTopic(m: Fields): string | null {
  */
 const validators: Record<ClientMessageType, Validator> = {
   connect: (m) => (typeof m.token === 'string' && m.token.length <= MAX_TOKEN_LENGTH ? null : 'token'),
-  subscribe: (m) => needTopic(m) ?? (m.since === undefined || isPosition(m.since) ? null : 'since'),
+  subscribe: (m) =>
+    needTopic(m) ??
+    (m.since === undefined || isPosition(m.since) ? null : 'since') ??
+    (m.token === undefined || (typeof m.token === 'string' && m.token.length <= MAX_TOKEN_LENGTH) ? null : 'token'),
   unsubscribe: (m) => needTopic(m),
   publish: (m) => {
     if (needTopic(m)) return 'topic';

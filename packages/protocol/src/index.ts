@@ -5,3 +5,4 @@ export * from './topic.js';
 export * from './scopes.js';
 export * from './messages.js';
 export * from './codec.js';
+export * from './jobs.js';

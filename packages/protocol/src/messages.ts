@@ -22,12 +22,17 @@ export interface ConnectMessage {
   token: string;
 }
 
-/** Subscribe to a topic, optionally resuming after `since`. */
+/**
+ * Subscribe to a topic, optionally resuming after `since`. `token` is an optional subscription
+ * token: when the connection's own token does not cover the topic (a job's read token, say),
+ * a token that grants `subscribe` on it may be given for this subscription alone.
+ */
 export interface SubscribeMessage {
   type: 'subscribe';
   id: number;
   topic: string;
   since?: Position;
+  token?: string;
 }
 
 export interface UnsubscribeMessage {

@@ -1,10 +1,19 @@
 import { isValidTopicPattern, topicMatches } from './topic.js';
 
 /**
- * Operations a client token can grant on topics. Later capabilities add their own
- * (`job:read`, `job:create`, ...); a token only ever grants what it lists.
+ * Operations a client token can grant. Topic operations apply to topic patterns; the job
+ * operations apply to patterns over job topics (`job:read`, `job:cancel` on `job:<id>`) or, for
+ * `job:create`, over job type names. A token only ever grants what it lists.
  */
-export const Operations = ['subscribe', 'publish', 'presence', 'history'] as const;
+export const Operations = [
+  'subscribe',
+  'publish',
+  'presence',
+  'history',
+  'job:read',
+  'job:cancel',
+  'job:create',
+] as const;
 export type Operation = (typeof Operations)[number];
 
 /** Whether `value` names a known operation. */

@@ -91,6 +91,44 @@ export const ConfigSchema = Type.Object({
     description: 'Time allowed between the WebSocket upgrade and the connect message.',
   }),
   sseHeartbeatMs: Type.Integer({ minimum: 1000, default: 15_000, description: 'Interval of SSE comment heartbeats.' }),
+  cadenceMs: Type.Integer({
+    minimum: 100,
+    maximum: 10_000,
+    default: 5000,
+    description:
+      'Longest silence a watcher of a live job sees: the node sends a tick when the job has said nothing for this long (at most 10 s).',
+  }),
+  jobTypes: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_\\-.:@=+]{1,200}$' }), {
+    default: [],
+    description: 'Job types served by remote workers (in-process handlers declare their own). Env: comma-separated.',
+  }),
+  jobTokenTtlSeconds: Type.Integer({
+    minimum: 60,
+    maximum: 604_800,
+    default: 86_400,
+    description: 'Lifetime of the read token returned with a new job.',
+  }),
+  jobLeaseMs: Type.Integer({
+    minimum: 1000,
+    default: 30_000,
+    description: 'Default lease of a job: a worker must report or heartbeat within it, or the job is retried.',
+  }),
+  jobMaxAttempts: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 3,
+    description: 'Default attempts before a job fails for good.',
+  }),
+  jobStuckAfterMs: Type.Integer({
+    minimum: 1000,
+    default: 30_000,
+    description: 'A job well past its usual duration with no sign of life for this long is flagged likely stuck.',
+  }),
+  jobCancelGraceMs: Type.Integer({
+    minimum: 0,
+    default: 10_000,
+    description: 'A running job whose worker ignores a cancel is ended this long after the request.',
+  }),
   logLevel: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info', description: 'Log level.' },

@@ -14,3 +14,9 @@ export type {
 export { IdempotencyConflictError } from './ports/broker.js';
 export { createSqliteBroker, type SqliteBrokerOptions } from './adapters/sqlite-broker.js';
 export { createMemoryBroker } from './adapters/memory-broker.js';
+export { JobService, type JobTypeOptions, type Report } from './domain/jobs/service.js';
+export { PermanentJobError, type JobHandler, type JobContext, type JobView } from './domain/jobs/runner.js';
+export type { JobStore, JobRecord, SizeHint, DurationSample, PlannedStage } from './ports/job-store.js';
+export { createSqliteJobStore } from './adapters/sqlite-job-store.js';
+export { Estimator, estimateFrom, type Estimate } from './domain/jobs/estimator.js';
+export { timeFraction, progressOf, strategyFor, humanDuration } from './domain/jobs/progress.js';

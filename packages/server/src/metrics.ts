@@ -55,6 +55,25 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly jobsCreated = new Counter({
+    name: 'inloop_jobs_created_total',
+    help: 'Jobs created, by type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly jobsFinished = new Counter({
+    name: 'inloop_jobs_finished_total',
+    help: 'Jobs that reached a terminal state, by type and status',
+    labelNames: ['type', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly jobWatchGapSeconds = new Histogram({
+    name: 'inloop_job_watch_gap_seconds',
+    help: 'Silence between consecutive updates written to one watcher of a live job (the cadence guarantee)',
+    buckets: [0.1, 0.5, 1, 2, 3, 4, 4.75, 5, 5.25, 5.5, 6, 8, 10, 10.25, 15, 30],
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'inloop_process_' });
   }

@@ -15,6 +15,11 @@ import type { Broker, BrokerOptions } from './ports/broker.js';
 import { createMemoryBroker } from './adapters/memory-broker.js';
 import { createSqliteBroker } from './adapters/sqlite-broker.js';
 import type { SessionContext } from './session/context.js';
+import { createSqliteJobStore } from './adapters/sqlite-job-store.js';
+import { InProcessRunner, type JobHandler } from './domain/jobs/runner.js';
+import { JobService, type JobTypeOptions } from './domain/jobs/service.js';
+import type { JobStore } from './ports/job-store.js';
+import { jobRoutes } from './transports/http/jobs.js';
 import { Authenticator } from './transports/http/authenticate.js';
 import { operationRoutes } from './transports/http/operations.js';
 import { tokenRoutes } from './transports/http/tokens.js';
@@ -28,6 +33,8 @@ export interface NodeOptions extends Partial<Config> {
   logger?: Logger;
   /** Build the broker yourself (another backend); by default from `storage`. */
   broker?: (options: BrokerOptions) => Broker;
+  /** Build the job store yourself; by default SQLite (in the data directory, or in memory). */
+  jobStore?: () => JobStore;
   /** Collect Node's default process metrics. @default true */
   processMetrics?: boolean;
 }
@@ -46,6 +53,14 @@ export interface InloopNode extends AsyncDisposable {
   /** `http://host:port` once listening. */
   readonly url: string;
   readonly port: number;
+  /** Jobs: register in-process handlers, declare types served by remote workers. */
+  readonly jobs: {
+    /** Run jobs of `type` in this process. */
+    handle(type: string, handler: JobHandler, options?: JobTypeOptions): void;
+    /** Declare a type served by remote workers. */
+    define(type: string, options?: JobTypeOptions): void;
+    readonly service: JobService;
+  };
   /** Mint a client token, as `POST /v1/tokens` does. */
   mintToken(subject: string, scopes: Scope[], ttlSeconds?: number): Promise<{ token: string; expiresAt: number }>;
   listen(): Promise<string>;
@@ -79,7 +94,13 @@ function secrets(config: Readonly<Config>): { keys: ApiKey[]; created: boolean; 
  * ```
  */
 export async function createNode(options: NodeOptions = {}): Promise<InloopNode> {
-  const { logger = silentLogger, broker: brokerFactory, processMetrics, ...overrides } = options;
+  const {
+    logger = silentLogger,
+    broker: brokerFactory,
+    jobStore: jobStoreFactory,
+    processMetrics,
+    ...overrides
+  } = options;
   const config = loadConfig({ overrides });
   const nodeId = config.nodeId ?? randomBytes(4).toString('hex');
   const log = logger.child({ node: nodeId });
@@ -108,10 +129,39 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   const sse = new SseTransport(ctx);
   let draining = false;
 
+  const jobStore =
+    jobStoreFactory?.() ??
+    createSqliteJobStore({
+      file: config.storage === 'sqlite' ? join(config.dataDir, 'inloop.db') : ':memory:',
+      synchronous: config.sqliteSynchronous,
+    });
+  const jobs = new JobService({
+    store: jobStore,
+    hub,
+    broker,
+    metrics,
+    logger: log,
+    cadenceMs: config.cadenceMs,
+    stuckAfterMs: config.jobStuckAfterMs,
+    cancelGraceMs: config.jobCancelGraceMs,
+  });
+  const typeDefaults = { leaseMs: config.jobLeaseMs, maxAttempts: config.jobMaxAttempts };
+  for (const type of config.jobTypes) jobs.define(type, typeDefaults);
+  const runner = new InProcessRunner(jobs, `local:${nodeId}`, log);
+  await jobs.recover('local:');
+
   const app = await createApp({ config, logger: log, metrics, origins });
   topicRoutes(app, { hub, broker, auth });
   tokenRoutes(app, { tokens, auth });
   sse.routes(app, auth);
+  jobRoutes(app, {
+    jobs,
+    tokens,
+    auth,
+    sse,
+    jobTokenTtlSeconds: config.jobTokenTtlSeconds,
+    stuckAfterMs: config.jobStuckAfterMs,
+  });
   operationRoutes(app, { metrics, ready: async () => !draining && (await broker.ready()) });
   ws.attach(app.server);
   await app.ready();
@@ -132,6 +182,11 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     get port() {
       return Number(new URL(url).port);
     },
+    jobs: {
+      handle: (type, handler, typeOptions) => runner.handle(type, handler, { ...typeDefaults, ...typeOptions }),
+      define: (type, typeOptions) => jobs.define(type, { ...typeDefaults, ...typeOptions }),
+      service: jobs,
+    },
     mintToken: (subject, scopes, ttlSeconds = 900) => tokens.mint(subject, scopes, ttlSeconds),
     async listen() {
       await app.listen({ port: config.port, host: config.host });
@@ -147,8 +202,11 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         draining = true;
         ws.close();
         sse.close();
+        runner.close();
+        await jobs.close();
         await app.close();
         await broker.close();
+        await jobStore.close();
         log.info('closed');
       })();
       return closing;

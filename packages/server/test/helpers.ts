@@ -200,3 +200,38 @@ export async function rawSession(
     },
   };
 }
+
+/** Read an SSE response into parsed events until the stream ends or `until` says stop. */
+export async function readSse(
+  res: Response,
+  until: (events: { event: string; id?: string; data: any }[]) => boolean = () => false,
+): Promise<{ event: string; id?: string; data: any }[]> {
+  const events: { event: string; id?: string; data: any }[] = [];
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return events;
+    buffer += decoder.decode(value, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = 'message';
+      let id: string | undefined;
+      let data = '';
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event: ')) event = line.slice(7);
+        else if (line.startsWith('id: ')) id = line.slice(4);
+        else if (line.startsWith('data: ')) data += line.slice(6);
+      }
+      if (!data) continue;
+      events.push({ event, ...(id ? { id } : {}), data: JSON.parse(data) });
+      if (until(events)) {
+        await reader.cancel();
+        return events;
+      }
+    }
+  }
+}

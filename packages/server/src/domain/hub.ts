@@ -1,4 +1,4 @@
-import type { Json, Position } from '@inloop/protocol';
+import { JOB_TOPIC_PREFIX, type Json, type Position } from '@inloop/protocol';
 import { type Broker, type Publication, type StoredPublication } from '../ports/broker.js';
 import type { Metrics } from '../metrics.js';
 import { TopicBatch } from './batch.js';
@@ -161,10 +161,17 @@ export class Hub {
     const pending = this.#pending;
     this.#pending = new Map();
     let deliveries = 0;
+    const now = performance.now();
     for (const batch of pending.values()) {
       const subs = this.#topics.get(batch.topic);
       if (!subs) continue;
-      for (const sub of subs) sub.deliver(batch);
+      // For job topics, measure each watcher's silence: the cadence guarantee, observed.
+      const gaps = batch.topic.startsWith(JOB_TOPIC_PREFIX) ? this.#metrics.jobWatchGapSeconds : null;
+      for (const sub of subs) {
+        if (gaps && !sub.syncing && sub.lastWriteAt > 0) gaps.observe((now - sub.lastWriteAt) / 1000);
+        sub.deliver(batch);
+        sub.lastWriteAt = now;
+      }
       deliveries += subs.size * batch.publications.length;
       this.#flushed.push(batch);
     }

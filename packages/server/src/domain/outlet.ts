@@ -25,8 +25,12 @@ export interface SubscribedInfo {
  */
 export interface Outlet {
   readonly codec: PublicationCodec;
-  /** Queue encoded bytes; written at the end of the tick, coalesced with everything else queued. */
-  push(chunk: Buffer): void;
+  /**
+   * Queue encoded bytes; written at the end of the tick, coalesced with everything else queued.
+   * `publications` are the ones the bytes encode, for outlets that act on content (a job's SSE
+   * stream ends after its terminal event).
+   */
+  push(chunk: Buffer, publications?: readonly Publication[]): void;
   /** The subscription is in sync: report it before any replayed publication is pushed. */
   subscribed(info: SubscribedInfo): void;
   /** Whether the connection is gone (subscriptions in progress stop quietly). */

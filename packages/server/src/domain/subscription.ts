@@ -13,6 +13,8 @@ export class Subscription {
   epoch = '';
   last = 0;
   closed = false;
+  /** When this subscriber was last written to (for the job watchers' gap histogram). */
+  lastWriteAt = 0;
 
   constructor(
     readonly outlet: Outlet,
@@ -42,7 +44,7 @@ export class Subscription {
     }
     if (batch.minOffset === undefined || batch.minOffset > this.last) {
       // The common case: everything in the batch is new to this subscriber; share the bytes.
-      this.outlet.push(batch.encoded(this.outlet.codec));
+      this.outlet.push(batch.encoded(this.outlet.codec), batch.publications);
       if (batch.maxOffset !== undefined) this.last = batch.maxOffset;
       return;
     }
@@ -68,7 +70,7 @@ export class Subscription {
     const fresh = publications.filter((p) => !isStored(p) || (p.epoch === this.epoch && p.offset > this.last));
     if (fresh.length === 0) return 0;
     for (const p of fresh) if (isStored(p)) this.last = p.offset;
-    this.outlet.push(this.outlet.codec.encode(fresh));
+    this.outlet.push(this.outlet.codec.encode(fresh), fresh);
     return fresh.length;
   }
 }

@@ -49,3 +49,18 @@ export const sseCodec: PublicationCodec = {
     return Buffer.from(out);
   },
 };
+
+/**
+ * SSE for job streams: each job event under its own event name (`job.progress`, ...), its data
+ * the job event itself; stored ones carry `id: epoch:offset`, ticks none.
+ */
+export const jobSseCodec: PublicationCodec = {
+  encode(publications) {
+    let out = '';
+    for (const p of publications) {
+      const event = (p.data as { type?: unknown } | null)?.type;
+      out += sseEvent(typeof event === 'string' ? event : 'pub', p.data, isStored(p) ? formatEventId(p) : undefined);
+    }
+    return Buffer.from(out);
+  },
+};

@@ -1,4 +1,4 @@
-import { CloseCodes, type ClientMessage, type ClientMessageType } from '@inloop/protocol';
+import { CloseCodes, JOB_TOPIC_PREFIX, type ClientMessage, type ClientMessageType } from '@inloop/protocol';
 import { can } from '../auth/principal.js';
 import { IdempotencyConflictError } from '../ports/broker.js';
 import type { Session } from './session.js';
@@ -34,14 +34,29 @@ export const handlers: { [T in ClientMessageType]: Handler<T> } = {
     session.connected(result.principal);
   },
 
-  async subscribe(session, { id, topic, since }) {
-    const principal = session.principal!;
+  async subscribe(session, { id, topic, since, token }) {
     if (session.subscriptions.has(topic)) return session.reply(id, 'already_subscribed');
     if (session.subscriptionCount >= session.ctx.config.maxSubscriptionsPerConnection) {
       return session.reply(id, 'too_many_subscriptions');
     }
-    if (!can(principal, 'subscribe', topic)) return session.reply(id, 'forbidden');
     session.subscriptions.set(topic, null);
+    // A subscription token (a job's read token, say) may grant what the connection's does not.
+    let grant = session.principal!;
+    if (token !== undefined) {
+      const verified = await session.ctx.tokens.verify(token);
+      if (session.closed) return;
+      if (!verified.ok) {
+        session.subscriptions.delete(topic);
+        return session.reply(id, verified.code);
+      }
+      grant = verified.principal;
+      session.ownTokenTopics.add(topic);
+    }
+    if (!can(grant, 'subscribe', topic)) {
+      session.subscriptions.delete(topic);
+      session.ownTokenTopics.delete(topic);
+      return session.reply(id, 'forbidden');
+    }
     try {
       const sub = await session.ctx.hub.subscribe(session, topic, id, since);
       if (sub && !session.closed) session.subscriptions.set(topic, sub);
@@ -56,6 +71,7 @@ export const handlers: { [T in ClientMessageType]: Handler<T> } = {
     const sub = session.subscriptions.get(topic);
     if (!sub) return session.reply(id, 'not_subscribed');
     session.subscriptions.delete(topic);
+    session.ownTokenTopics.delete(topic);
     session.ctx.hub.unsubscribe(sub);
     session.send({ type: 'unsubscribed', id, topic });
   },
@@ -63,6 +79,7 @@ export const handlers: { [T in ClientMessageType]: Handler<T> } = {
   async publish(session, { id, topic, data, ephemeral, idempotencyKey }) {
     const principal = session.principal!;
     if (!can(principal, 'publish', topic)) return session.reply(id, 'forbidden');
+    if (topic.startsWith(JOB_TOPIC_PREFIX)) return session.reply(id, 'reserved_topic');
     const wait = session.admitPublish();
     if (wait > 0) return session.reply(id, 'rate_limited', `retry in ${wait} ms`);
     try {
@@ -100,7 +117,7 @@ export const handlers: { [T in ClientMessageType]: Handler<T> } = {
     session.principal = next;
     // A narrower token ends the subscriptions it no longer covers, each with a reason.
     for (const [topic, sub] of session.subscriptions) {
-      if (sub && !can(next, 'subscribe', topic)) {
+      if (sub && !session.ownTokenTopics.has(topic) && !can(next, 'subscribe', topic)) {
         session.subscriptions.delete(topic);
         session.ctx.hub.unsubscribe(sub);
         session.send({ type: 'unsubscribed', topic, code: 'forbidden' });

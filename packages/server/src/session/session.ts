@@ -45,6 +45,7 @@ export class Session implements Outlet, Flushable {
   #queue: Buffer[] | undefined;
   #queuedBytes = 0;
   #bucket: TokenBucket | undefined;
+  #ownTokens: Set<string> | undefined;
   #strikes = 0;
 
   constructor(
@@ -61,6 +62,11 @@ export class Session implements Outlet, Flushable {
   /** Subscriptions by topic; null while a subscribe is in progress. */
   get subscriptions(): Map<string, Subscription | null> {
     return (this.#subs ??= new Map());
+  }
+
+  /** Topics subscribed under a subscription token of their own: a connection refresh leaves them be. */
+  get ownTokenTopics(): Set<string> {
+    return (this.#ownTokens ??= new Set());
   }
 
   get subscriptionCount(): number {

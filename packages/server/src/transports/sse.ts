@@ -1,9 +1,10 @@
 import type { ServerResponse } from 'node:http';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Static } from '@sinclair/typebox';
 import { parseEventId, type Position } from '@inloop/protocol';
 import { can, type Principal } from '../auth/principal.js';
-import type { Outlet, SubscribedInfo } from '../domain/outlet.js';
+import type { Outlet, PublicationCodec, SubscribedInfo } from '../domain/outlet.js';
+import type { Publication } from '../ports/broker.js';
 import type { Subscription } from '../domain/subscription.js';
 import type { Flushable } from '../domain/ticker.js';
 import { redactUrl } from '../logger.js';
@@ -16,26 +17,54 @@ import { documented, problems, StreamQuery, TopicParams } from './http/schemas.j
 /** Milliseconds a browser's EventSource waits before reconnecting (sent as `retry:`). */
 const RETRY_MS = 1000;
 
+/** The resume position of a stream: `Last-Event-ID` wins over `?since=`; malformed is a 400. */
+export function resumePosition(header: string | string[] | undefined, query: string | undefined): Position | undefined {
+  const raw = (typeof header === 'string' && header.length > 0 ? header : undefined) ?? query;
+  if (raw === undefined) return undefined;
+  const since = parseEventId(raw);
+  if (!since) throw new HttpProblem('invalid_position', 'expected epoch:offset');
+  return since;
+}
+
 /** How often a congested stream is checked while a replay waits for it. */
 const DRAIN_POLL_MS = 5;
 
+/** How a stream encodes and when it ends. */
+export interface StreamOptions {
+  codec: PublicationCodec;
+  /** Send `ready` / `reset` when the subscription is in sync (topic streams). */
+  announce: boolean;
+  /** End the stream once a publication like this has been written (a job's terminal event). */
+  endAfter?: (p: Publication) => boolean;
+}
+
 /** One SSE response subscribed to one topic. */
 class SseConnection implements Outlet, Flushable {
-  readonly codec = sseCodec;
   closed = false;
   subscription: Subscription | null = null;
   #queue: Buffer[] | undefined;
   #queuedBytes = 0;
+  #ending = false;
 
   constructor(
     readonly res: ServerResponse,
     readonly principal: Principal,
     private readonly ctx: SessionContext,
     private readonly onDone: (c: SseConnection) => void,
+    private readonly options: StreamOptions,
   ) {}
 
-  push(chunk: Buffer): void {
-    if (this.closed) return;
+  get codec(): PublicationCodec {
+    return this.options.codec;
+  }
+
+  get ending(): boolean {
+    return this.#ending;
+  }
+
+  push(chunk: Buffer, publications?: readonly Publication[]): void {
+    if (this.closed || this.#ending) return;
+    if (publications && this.options.endAfter && publications.some(this.options.endAfter)) this.#ending = true;
     (this.#queue ??= []).push(chunk);
     this.#queuedBytes += chunk.length;
     if (this.#queuedBytes + this.res.writableLength > this.ctx.config.maxBufferedBytes) {
@@ -54,7 +83,26 @@ class SseConnection implements Outlet, Flushable {
     if (!queue || this.closed) return;
     this.#queue = undefined;
     this.#queuedBytes = 0;
-    this.res.write(queue.length === 1 ? queue[0] : Buffer.concat(queue));
+    const bytes = queue.length === 1 ? queue[0]! : Buffer.concat(queue);
+    if (this.#ending) {
+      this.res.end(bytes);
+      this.done();
+    } else this.res.write(bytes);
+  }
+
+  /** Write `text` ahead of everything else (a job stream's snapshot). */
+  preamble(text: string): void {
+    this.res.write(text);
+  }
+
+  /** End after what is queued has been written. */
+  finish(): void {
+    this.#ending = true;
+    if (this.#queue) this.ctx.hub.ticker.schedule(this);
+    else {
+      this.res.end();
+      this.done();
+    }
   }
 
   get congested(): boolean {
@@ -67,6 +115,7 @@ class SseConnection implements Outlet, Flushable {
   }
 
   subscribed(info: SubscribedInfo): void {
+    if (!this.options.announce) return;
     const { topic, epoch, offset, recovered, replayed } = info;
     this.push(Buffer.from(sseEvent(recovered ? 'ready' : 'reset', { topic, epoch, offset, recovered, replayed })));
   }
@@ -128,39 +177,51 @@ export class SseTransport {
         const principal = await auth.principal(request);
         const { topic } = request.params;
         if (!can(principal, 'subscribe', topic)) throw new HttpProblem('forbidden');
-        const header = request.headers['last-event-id'];
-        const raw = (typeof header === 'string' && header.length > 0 ? header : undefined) ?? request.query.since;
-        let since: Position | undefined;
-        if (raw !== undefined) {
-          since = parseEventId(raw) ?? undefined;
-          if (!since) throw new HttpProblem('invalid_position', 'expected epoch:offset');
-        }
-        request.log.debug({ url: redactUrl(request.url), topic, resume: since !== undefined }, 'sse stream opened');
-        reply.hijack();
-        const res = reply.raw;
-        res.writeHead(200, {
-          ...(reply.getHeaders() as Record<string, string>),
-          'content-type': 'text/event-stream; charset=utf-8',
-          'cache-control': 'no-cache, no-transform',
-          'x-accel-buffering': 'no',
-          connection: 'keep-alive',
-        });
-        res.write(`retry: ${RETRY_MS}\n\n`);
-        const conn = new SseConnection(res, principal, this.ctx, (c) => this.#forget(c));
-        this.connections.add(conn);
-        this.ctx.metrics.connections.inc({ transport: 'sse' });
-        request.raw.socket.setNoDelay(true);
-        res.on('close', () => conn.done());
-        try {
-          conn.subscription = await this.ctx.hub.subscribe(conn, topic, undefined, since);
-          if (conn.closed && conn.subscription) this.ctx.hub.unsubscribe(conn.subscription);
-        } catch (err) {
-          request.log.error({ err }, 'sse subscribe failed');
-          res.end(sseEvent('disconnect', { code: 'unavailable', reconnect: true }));
-          conn.done();
-        }
+        const since = resumePosition(request.headers['last-event-id'], request.query.since);
+        await this.open(request, reply, principal, topic, since, { codec: sseCodec, announce: true });
       },
     );
+  }
+
+  /**
+   * Turn the reply into an event stream subscribed to `topic` from `since`; `preamble` is written
+   * first (a job's snapshot). Resolves once the subscription is in sync (or the stream is gone).
+   */
+  async open(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    principal: Principal,
+    topic: string,
+    since: Position | undefined,
+    options: StreamOptions,
+    preamble?: string,
+  ): Promise<SseConnection> {
+    if (this.#draining) throw new HttpProblem('unavailable');
+    request.log.debug({ url: redactUrl(request.url), topic, resume: since !== undefined }, 'sse stream opened');
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      ...(reply.getHeaders() as Record<string, string>),
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
+    res.write(`retry: ${RETRY_MS}\n\n${preamble ?? ''}`);
+    const conn = new SseConnection(res, principal, this.ctx, (c) => this.#forget(c), options);
+    this.connections.add(conn);
+    this.ctx.metrics.connections.inc({ transport: 'sse' });
+    request.raw.socket.setNoDelay(true);
+    res.on('close', () => conn.done());
+    try {
+      conn.subscription = await this.ctx.hub.subscribe(conn, topic, undefined, since);
+      if (conn.closed && conn.subscription) this.ctx.hub.unsubscribe(conn.subscription);
+    } catch (err) {
+      request.log.error({ err }, 'sse subscribe failed');
+      res.end(sseEvent('disconnect', { code: 'unavailable', reconnect: true }));
+      conn.done();
+    }
+    return conn;
   }
 
   #forget(conn: SseConnection): void {

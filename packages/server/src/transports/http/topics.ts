@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Static } from '@sinclair/typebox';
-import type { Json } from '@inloop/protocol';
+import { JOB_TOPIC_PREFIX, type Json } from '@inloop/protocol';
 import { can } from '../../auth/principal.js';
 import type { Hub } from '../../domain/hub.js';
 import { IdempotencyConflictError, type Broker } from '../../ports/broker.js';
@@ -36,6 +36,7 @@ export function topicRoutes(app: FastifyInstance, { hub, broker, auth }: Deps): 
       const principal = await auth.principal(request);
       const { topic } = request.params;
       if (!can(principal, 'publish', topic)) throw new HttpProblem('forbidden');
+      if (topic.startsWith(JOB_TOPIC_PREFIX)) throw new HttpProblem('reserved_topic');
       if (request.body.data === undefined) throw new HttpProblem('bad_request', 'body must have a data member');
       const header = request.headers['idempotency-key'];
       const idempotencyKey = (typeof header === 'string' ? header : undefined) ?? request.body.idempotencyKey;

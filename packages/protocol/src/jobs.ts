@@ -1,0 +1,115 @@
+import type { Json } from './messages.js';
+
+/**
+ * Jobs on the wire. A job's events are publications on its topic, `job:<id>`, so they inherit
+ * ordering, history and resume. Every stored event carries the job's full state (without the
+ * partial results, which travel one per `job.partial` event), so a watcher can render from any
+ * single event; ticks are ephemeral and carry the same state, refreshed.
+ */
+
+/** The topic of a job's events. Only the node publishes there. */
+export const jobTopic = (id: string): string => `job:${id}`;
+/** Prefix reserved for job topics. */
+export const JOB_TOPIC_PREFIX = 'job:';
+
+export const JobStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JobStatuses)[number];
+
+/** Whether a status is terminal: exactly one terminal event is ever published per job. */
+export const isTerminal = (status: JobStatus): boolean =>
+  status === 'succeeded' || status === 'failed' || status === 'cancelled';
+
+/** How the UI should wait: no spinner under ~1 s, progress for medium waits, engage past ~30 s. */
+export type WaitStrategy = 'instant' | 'progress' | 'engage';
+
+export interface JobEta {
+  /** Best estimate of the time left, ms. */
+  remainingMs: number;
+  /** Typical and slow total durations for this job, ms. */
+  p50Ms: number;
+  p90Ms: number;
+  basis: {
+    /** `history`: finished jobs of this type; `history-scaled`: the same, scaled by the size hint; `default`: no history yet. */
+    source: 'history' | 'history-scaled' | 'default';
+    samples: number;
+  };
+}
+
+export interface JobStage {
+  name: string;
+  /** 0-based index in the plan (or in order of appearance). */
+  index: number;
+  /** Number of stages, when the plan is known. */
+  count?: number;
+}
+
+export interface JobProgress {
+  /** 0..1; never 1 before the job has ended. */
+  fraction: number;
+  /** True when the worker reported it; false when estimated from elapsed time and the learned ETA. */
+  measured: boolean;
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+}
+
+/** A job's state as watchers and `GET /v1/jobs/{id}` see it. */
+export interface JobState {
+  id: string;
+  type: string;
+  status: JobStatus;
+  topic: string;
+  stage: JobStage | null;
+  progress: JobProgress;
+  eta: JobEta | null;
+  flags: { slowerThanUsual: boolean; likelyStuck: boolean };
+  /** The latest human-readable message (from the worker, or the node's "taking longer than usual"). */
+  message: string | null;
+  result?: Json;
+  error?: JobError;
+  attempt: number;
+  maxAttempts: number;
+  strategy: WaitStrategy;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  elapsedMs: number;
+  cancelRequested: boolean;
+}
+
+/** The snapshot of `GET /v1/jobs/{id}`: the state, every partial result so far, and its position. */
+export interface JobSnapshot extends JobState {
+  partials: Json[];
+  /** The job topic's epoch and the offset of the last event this snapshot reflects. */
+  epoch: string;
+  offset: number;
+}
+
+export const JobEventTypes = [
+  'job.queued',
+  'job.started',
+  'job.stage',
+  'job.progress',
+  'job.partial',
+  'job.message',
+  'job.retrying',
+  'job.tick',
+  'job.succeeded',
+  'job.failed',
+  'job.cancelled',
+] as const;
+export type JobEventType = (typeof JobEventTypes)[number];
+
+/** The data of a publication on a job topic. */
+export interface JobEvent {
+  type: JobEventType;
+  job: JobState;
+  /** For `job.partial`: the chunk. */
+  partial?: Json;
+  /** For `job.retrying`: why, and when the next attempt starts. */
+  retry?: { reason: string; inMs: number };
+}
+
+export const TERMINAL_EVENTS: readonly JobEventType[] = ['job.succeeded', 'job.failed', 'job.cancelled'];

@@ -1,0 +1,130 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Database as Db, Statement } from 'better-sqlite3';
+import type { DurationSample, JobRecord, JobStore } from '../ports/job-store.js';
+import { openDatabase } from './sqlite-database.js';
+
+/** Duration samples kept per (type, stage). */
+const KEEP_SAMPLES = 500;
+
+/**
+ * Jobs in SQLite: indexed columns for what the node queries (status, type, due time, lease
+ * expiry, idempotency) and the rest of the record as JSON. Shares the node's database file.
+ */
+export class SqliteJobStore implements JobStore {
+  readonly #db: Db;
+  readonly #s: Record<string, Statement>;
+  readonly #insert: (job: JobRecord) => { job: JobRecord; created: boolean };
+
+  constructor(options: { file: string; synchronous?: 'NORMAL' | 'FULL' }) {
+    if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
+    this.#db = openDatabase(options.file, options.synchronous ?? 'NORMAL');
+    this.#db.exec(`
+      CREATE TABLE IF NOT EXISTS jobs (
+        id TEXT PRIMARY KEY, type TEXT NOT NULL, status TEXT NOT NULL, run_after INTEGER NOT NULL,
+        lease_expires_at INTEGER, created_by TEXT NOT NULL, idempotency_key TEXT, data TEXT NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, type, run_after);
+      CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (status, lease_expires_at);
+      CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL;
+      CREATE TABLE IF NOT EXISTS job_durations (
+        type TEXT NOT NULL, stage TEXT NOT NULL, at INTEGER NOT NULL, ms INTEGER NOT NULL, size REAL
+      );
+      CREATE INDEX IF NOT EXISTS job_durations_key ON job_durations (type, stage, at);
+    `);
+    const db = this.#db;
+    this.#s = {
+      get: db.prepare('SELECT data FROM jobs WHERE id = ?'),
+      byKey: db.prepare('SELECT data FROM jobs WHERE created_by = ? AND idempotency_key = ?'),
+      insert: db.prepare(
+        'INSERT INTO jobs (id, type, status, run_after, lease_expires_at, created_by, idempotency_key, data) VALUES (@id, @type, @status, @runAfter, @leaseExpiresAt, @createdBy, @idempotencyKey, @data)',
+      ),
+      save: db.prepare(
+        'UPDATE jobs SET status = @status, run_after = @runAfter, lease_expires_at = @leaseExpiresAt, data = @data WHERE id = @id',
+      ),
+      queued: db.prepare(
+        "SELECT data FROM jobs WHERE status = 'queued' AND type IN (SELECT value FROM json_each(?)) AND run_after <= ? ORDER BY run_after LIMIT ?",
+      ),
+      expired: db.prepare("SELECT data FROM jobs WHERE status = 'running' AND lease_expires_at < ?"),
+      unfinished: db.prepare("SELECT data FROM jobs WHERE status IN ('queued', 'running')"),
+      addDuration: db.prepare('INSERT INTO job_durations (type, stage, at, ms, size) VALUES (?, ?, ?, ?, ?)'),
+      trimDurations: db.prepare(
+        'DELETE FROM job_durations WHERE type = ? AND stage = ? AND at < (SELECT at FROM job_durations WHERE type = ? AND stage = ? ORDER BY at DESC LIMIT 1 OFFSET ?)',
+      ),
+      durations: db.prepare(
+        'SELECT type, stage, at, ms, size FROM job_durations WHERE type = ? AND stage = ? ORDER BY at DESC LIMIT ?',
+      ),
+    };
+    this.#insert = db.transaction((job: JobRecord) => {
+      if (job.idempotencyKey !== null) {
+        const row = this.#s.byKey!.get(job.createdBy, job.idempotencyKey) as { data: string } | undefined;
+        if (row) return { job: JSON.parse(row.data) as JobRecord, created: false };
+      }
+      this.#s.insert!.run(this.#row(job));
+      return { job, created: true };
+    });
+  }
+
+  #row(job: JobRecord) {
+    return {
+      id: job.id,
+      type: job.type,
+      status: job.status,
+      runAfter: job.runAfter,
+      leaseExpiresAt: job.lease?.expiresAt ?? null,
+      createdBy: job.createdBy,
+      idempotencyKey: job.idempotencyKey,
+      data: JSON.stringify(job),
+    };
+  }
+
+  #many(stmt: Statement, ...args: unknown[]): JobRecord[] {
+    return (stmt.all(...args) as { data: string }[]).map((r) => JSON.parse(r.data) as JobRecord);
+  }
+
+  insert(job: JobRecord): Promise<{ job: JobRecord; created: boolean }> {
+    return Promise.resolve(this.#insert(job));
+  }
+
+  get(id: string): Promise<JobRecord | null> {
+    const row = this.#s.get!.get(id) as { data: string } | undefined;
+    return Promise.resolve(row ? (JSON.parse(row.data) as JobRecord) : null);
+  }
+
+  save(job: JobRecord): Promise<void> {
+    this.#s.save!.run(this.#row(job));
+    return Promise.resolve();
+  }
+
+  queued(types: readonly string[], now: number, limit: number): Promise<JobRecord[]> {
+    return Promise.resolve(this.#many(this.#s.queued!, JSON.stringify(types), now, limit));
+  }
+
+  expired(now: number): Promise<JobRecord[]> {
+    return Promise.resolve(this.#many(this.#s.expired!, now));
+  }
+
+  unfinished(): Promise<JobRecord[]> {
+    return Promise.resolve(this.#many(this.#s.unfinished!));
+  }
+
+  addDuration(sample: DurationSample): Promise<void> {
+    this.#s.addDuration!.run(sample.type, sample.stage, sample.at, Math.round(sample.ms), sample.size);
+    this.#s.trimDurations!.run(sample.type, sample.stage, sample.type, sample.stage, KEEP_SAMPLES);
+    return Promise.resolve();
+  }
+
+  durations(type: string, stage: string, limit: number): Promise<DurationSample[]> {
+    return Promise.resolve(this.#s.durations!.all(type, stage, limit) as DurationSample[]);
+  }
+
+  close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+    return Promise.resolve();
+  }
+}
+
+/** Build the SQLite job store (`file: ':memory:'` for a node without durable storage). */
+export function createSqliteJobStore(options: { file: string; synchronous?: 'NORMAL' | 'FULL' }): JobStore {
+  return new SqliteJobStore(options);
+}

@@ -1,0 +1,145 @@
+import type { JobProgress, JobState, WaitStrategy } from '@inloop/protocol';
+import type { JobRecord } from '../../ports/job-store.js';
+import type { Estimate } from './estimator.js';
+
+/** Time-based progress never shows more than this before the job has ended. */
+export const MAX_ESTIMATED = 0.99;
+
+/**
+ * Progress implied by elapsed time against a typical duration: linear (elapsed / p50) up to 90 %,
+ * then easing towards 99 % without ever reaching it, so a job that runs long keeps moving a
+ * little instead of sitting at 100 %.
+ */
+export function timeFraction(elapsedMs: number, p50Ms: number): number {
+  if (p50Ms <= 0) return 0;
+  const x = Math.max(0, elapsedMs) / p50Ms;
+  if (x <= 0.9) return x;
+  return MAX_ESTIMATED - (MAX_ESTIMATED - 0.9) * Math.exp(-(x - 0.9) / 0.3);
+}
+
+/** The UI's wait strategy for a job with this estimate. */
+export function strategyFor(estimate: Estimate): WaitStrategy {
+  if (estimate.p90Ms < 1000) return 'instant';
+  if (estimate.p50Ms > 30_000) return 'engage';
+  return 'progress';
+}
+
+/**
+ * Progress of a job at `now`. With a stage plan: weighted sum of finished stages plus the current
+ * stage's share (measured if the worker reported it, else estimated from the stage's learned
+ * duration, or the job's when the stage has none). Without a plan: the measured fraction, or the
+ * time-based one. Held below 1 until the job succeeds.
+ */
+export function progressOf(job: JobRecord, now: number): JobProgress {
+  if (job.status === 'succeeded') return { fraction: 1, measured: true };
+  if (job.status === 'queued' || job.startedAt === null) return { fraction: 0, measured: job.measured !== null };
+  const measured = job.measured !== null;
+  const end = job.finishedAt ?? now;
+  let fraction: number;
+  const total = job.plan?.reduce((sum, s) => sum + s.weight, 0) ?? 0;
+  if (job.plan && job.stage && total > 0) {
+    // A stage without history gets its weight's share of the job's typical duration.
+    const stageP50 = job.stage.p50Ms ?? (job.estimate.p50Ms * job.stage.weight) / total;
+    const within = job.measured ?? timeFraction(end - job.stage.startedAt, stageP50);
+    fraction = (job.stageWeightDone + job.stage.weight * within) / total;
+  } else if (job.stage) {
+    // Staged work without a plan: a stage's own fraction says nothing about the whole.
+    return {
+      fraction: Math.min(MAX_ESTIMATED, timeFraction(end - job.startedAt, job.estimate.p50Ms)),
+      measured: false,
+    };
+  } else {
+    fraction = job.measured ?? timeFraction(end - job.startedAt, job.estimate.p50Ms);
+  }
+  return { fraction: Math.min(MAX_ESTIMATED, Math.max(0, fraction)), measured };
+}
+
+/** How long until the job ends, best guess. */
+export function remainingMs(job: JobRecord, now: number, progress: JobProgress, estimate: Estimate): number {
+  if (job.status !== 'queued' && job.status !== 'running') return 0;
+  if (job.startedAt === null) return estimate.p50Ms;
+  const elapsed = now - job.startedAt;
+  // A measured fraction says more than history: extrapolate the rate seen so far.
+  if (progress.measured && progress.fraction >= 0.05)
+    return Math.round((elapsed * (1 - progress.fraction)) / progress.fraction);
+  if (elapsed < estimate.p50Ms) return estimate.p50Ms - elapsed;
+  return Math.max(estimate.p90Ms - elapsed, Math.round(estimate.p50Ms * 0.1), 1000);
+}
+
+/** Words a person understands for a duration: "about 4 min", "about 20 s". */
+export function humanDuration(ms: number): string {
+  if (ms < 1500) return 'a moment';
+  if (ms < 60_000) return `about ${Math.round(ms / 1000)} s`;
+  if (ms < 3_600_000) return `about ${Math.round(ms / 60_000)} min`;
+  return `about ${(ms / 3_600_000).toFixed(1)} h`;
+}
+
+export interface Flags {
+  slowerThanUsual: boolean;
+  likelyStuck: boolean;
+  /** What to tell the person when a flag is up. */
+  message: string | null;
+}
+
+/**
+ * "Slower than usual" past p90; "likely stuck" past twice p90 with no sign of life from the
+ * worker for `stuckAfterMs`.
+ */
+export function flagsOf(job: JobRecord, now: number, estimate: Estimate, stuckAfterMs: number): Flags {
+  if (job.status !== 'running' || job.startedAt === null)
+    return { slowerThanUsual: false, likelyStuck: false, message: null };
+  const elapsed = now - job.startedAt;
+  const slower = elapsed > estimate.p90Ms;
+  const silentMs = now - (job.lastSignAt ?? job.startedAt);
+  const stuck = elapsed > 2 * estimate.p90Ms && silentMs > stuckAfterMs;
+  const usual = estimate.source === 'default' ? '' : ` (jobs like this usually take ${humanDuration(estimate.p50Ms)})`;
+  const message = stuck
+    ? `This may be stuck: no sign of progress for ${humanDuration(silentMs).replace('about ', '')}.`
+    : slower
+      ? `Taking longer than usual${usual}.`
+      : null;
+  return { slowerThanUsual: slower, likelyStuck: stuck, message };
+}
+
+/** The wire state of a job at `now`. */
+export function stateOf(job: JobRecord, now: number, stuckAfterMs: number): JobState {
+  const estimate = job.estimate;
+  const progress = progressOf(job, now);
+  const live = job.status === 'queued' || job.status === 'running';
+  const flags = flagsOf(job, now, estimate, stuckAfterMs);
+  const planIndex = job.stage && job.plan ? job.plan.findIndex((s) => s.name === job.stage!.name) : -1;
+  return {
+    id: job.id,
+    type: job.type,
+    status: job.status,
+    topic: `job:${job.id}`,
+    stage: job.stage
+      ? {
+          name: job.stage.name,
+          index: planIndex >= 0 ? planIndex : job.stage.index,
+          ...(job.plan ? { count: job.plan.length } : {}),
+        }
+      : null,
+    progress,
+    eta: live
+      ? {
+          remainingMs: remainingMs(job, now, progress, estimate),
+          p50Ms: estimate.p50Ms,
+          p90Ms: estimate.p90Ms,
+          basis: { source: estimate.source, samples: estimate.samples },
+        }
+      : null,
+    flags: { slowerThanUsual: flags.slowerThanUsual, likelyStuck: flags.likelyStuck },
+    message: flags.message ?? job.message,
+    ...(job.result === undefined ? {} : { result: job.result }),
+    ...(job.error === undefined ? {} : { error: job.error }),
+    attempt: job.attempt,
+    maxAttempts: job.maxAttempts,
+    strategy: strategyFor(estimate),
+    createdAt: job.createdAt,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+    elapsedMs: job.startedAt === null ? 0 : (job.finishedAt ?? now) - job.startedAt,
+    cancelRequested: job.cancelRequested,
+  };
+}

@@ -1,0 +1,159 @@
+import type { Logger } from 'pino';
+import type { Json } from '@inloop/protocol';
+import type { JobRecord, SizeHint } from '../../ports/job-store.js';
+import { LeaseLostError } from './errors.js';
+import type { JobService, JobTypeOptions, Report } from './service.js';
+
+/** What a handler sees of its job. */
+export interface JobView {
+  id: string;
+  type: string;
+  input: Json;
+  size: SizeHint | null;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Fencing token of this attempt's lease: larger for every later attempt. */
+  fence: number;
+}
+
+/** A handler's way to keep its watchers in the loop. Each call publishes at once (progress is coalesced to 10/s). */
+export interface JobContext {
+  /** Enter a stage; `weight` is its share of the whole (relative to the other stages). */
+  stage(name: string, options?: { weight?: number }): Promise<void>;
+  /** Measured progress, 0..1 (of the current stage when staged). */
+  progress(fraction: number): Promise<void>;
+  /** A partial result, delivered to watchers now and kept in the snapshot. */
+  partial(chunk: Json): Promise<void>;
+  /** A line for the person waiting ("Transcribing chapter 2"). */
+  message(text: string): Promise<void>;
+  /** Aborted when the job is cancelled or its lease is lost: stop work and return. */
+  signal: AbortSignal;
+}
+
+export type JobHandler = (job: JobView, ctx: JobContext) => Promise<Json | void> | Json | void;
+
+/** Throw this from a handler for a failure that retrying cannot fix. */
+export class PermanentJobError extends Error {
+  constructor(
+    message: string,
+    readonly code = 'failed',
+  ) {
+    super(message);
+    this.name = 'PermanentJobError';
+  }
+}
+
+interface Registration {
+  handler: JobHandler;
+  concurrency: number;
+  running: number;
+  pumping: boolean;
+}
+
+/**
+ * Runs registered handlers in this process. It takes jobs through the same leases as remote
+ * workers (so a crash of this process leaves leases that the next start retries), renews the
+ * lease while a handler runs, and turns the handler's outcome into complete / fail.
+ */
+export class InProcessRunner {
+  readonly #handlers = new Map<string, Registration>();
+  readonly #running = new Map<string, AbortController>();
+  #closed = false;
+
+  constructor(
+    private readonly service: JobService,
+    private readonly worker: string,
+    private readonly logger: Logger,
+  ) {
+    service.on('available', (type) => void this.#pump(type));
+    service.on('cancel', (id) => this.#running.get(id)?.abort(new Error('cancelled')));
+  }
+
+  handle(type: string, handler: JobHandler, options: JobTypeOptions = {}): void {
+    this.service.define(type, options);
+    this.#handlers.set(type, { handler, concurrency: options.concurrency ?? 4, running: 0, pumping: false });
+    void this.#pump(type);
+  }
+
+  /** Types with an in-process handler. */
+  get types(): string[] {
+    return [...this.#handlers.keys()];
+  }
+
+  async #pump(type: string): Promise<void> {
+    const reg = this.#handlers.get(type);
+    if (!reg || reg.pumping || this.#closed) return;
+    reg.pumping = true;
+    try {
+      while (reg.running < reg.concurrency && !this.#closed) {
+        const job = await this.service.lease([type], this.worker);
+        if (!job) break;
+        reg.running++;
+        void this.#run(job, reg).finally(() => {
+          reg.running--;
+          void this.#pump(type);
+        });
+      }
+    } catch (err) {
+      this.logger.error({ err, type }, 'leasing failed');
+    } finally {
+      reg.pumping = false;
+    }
+  }
+
+  async #run(job: JobRecord, reg: Registration): Promise<void> {
+    const token = job.lease!.token;
+    const abort = new AbortController();
+    this.#running.set(job.id, abort);
+    const leaseMs = this.service.typeOptions(job.type)?.leaseMs ?? 30_000;
+    const report = async (r: Report) => {
+      if (abort.signal.aborted) return;
+      try {
+        const reply = await this.service.report(job.id, token, r);
+        if (reply.cancelRequested) abort.abort(new Error('cancelled'));
+      } catch (err) {
+        if (err instanceof LeaseLostError) abort.abort(err);
+        else throw err;
+      }
+    };
+    // Renewals keep the lease alive while the handler works; they are not signs of progress.
+    const renew = setInterval(() => void report({}).catch(() => {}), Math.max(250, leaseMs / 3));
+    const ctx: JobContext = {
+      stage: (name, options) => report({ stage: { name, ...options }, sign: true }),
+      progress: (fraction) => report({ progress: fraction, sign: true }),
+      partial: (chunk) => report({ partial: chunk, sign: true }),
+      message: (text) => report({ message: text, sign: true }),
+      signal: abort.signal,
+    };
+    const view: JobView = {
+      id: job.id,
+      type: job.type,
+      input: job.input,
+      size: job.size,
+      attempt: job.attempt,
+      fence: job.lease!.fence,
+    };
+    try {
+      const result = await reg.handler(view, ctx);
+      await this.service.complete(job.id, token, (result ?? null) as Json);
+    } catch (err) {
+      const permanent = err instanceof PermanentJobError;
+      const error = {
+        code: permanent ? err.code : 'handler_error',
+        message: err instanceof Error ? err.message : String(err),
+      };
+      if (!permanent) this.logger.warn({ err, job: job.id }, 'job handler failed');
+      await this.service.fail(job.id, token, error, !permanent).catch((e: unknown) => {
+        if (!(e instanceof LeaseLostError)) throw e;
+      });
+    } finally {
+      clearInterval(renew);
+      this.#running.delete(job.id);
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const abort of this.#running.values()) abort.abort(new Error('node shutting down'));
+  }
+}

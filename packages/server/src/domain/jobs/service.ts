@@ -1,0 +1,552 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import {
+  isTerminal,
+  jobTopic,
+  type JobError,
+  type JobEvent,
+  type JobEventType,
+  type JobSnapshot,
+  type Json,
+} from '@inloop/protocol';
+import type { Broker } from '../../ports/broker.js';
+import type { JobRecord, JobStore, Lease, PlannedStage, SizeHint } from '../../ports/job-store.js';
+import type { Metrics } from '../../metrics.js';
+import type { Hub } from '../hub.js';
+import { Cadence } from './cadence.js';
+import { JobFinishedError, JobNotFoundError, LeaseLostError, UnknownJobTypeError } from './errors.js';
+import { Estimator } from './estimator.js';
+import { stateOf } from './progress.js';
+
+/** Per-type settings. */
+export interface JobTypeOptions {
+  /** In-process handlers run at most this many jobs of the type at once. @default 4 */
+  concurrency?: number;
+  /** Attempts before a job fails for good. @default 3 */
+  maxAttempts?: number;
+  /** First retry delay; doubles per attempt, jittered, capped at 60 s. @default 1000 */
+  backoffMs?: number;
+  /** Lease length; a worker must report or heartbeat within it. @default 30_000 */
+  leaseMs?: number;
+  /** Typical duration before any job of the type has finished (cold-start ETA). @default 10_000 */
+  expectedMs?: number;
+  /** The stages the work goes through, with relative weights, when known up front. */
+  stages?: PlannedStage[];
+}
+
+export interface JobServiceOptions {
+  store: JobStore;
+  hub: Hub;
+  broker: Broker;
+  metrics: Metrics;
+  logger: Logger;
+  /** Longest silence a watcher of a live job sees. @default 5000 */
+  cadenceMs: number;
+  /** No sign of life for this long (and well past p90) is "likely stuck". @default 30_000 */
+  stuckAfterMs?: number;
+  /** A running job whose worker ignores a cancel is ended this long after the request. @default 10_000 */
+  cancelGraceMs?: number;
+  /** How often leases and retries are checked. @default 250 */
+  sweepMs?: number;
+}
+
+/** What a worker may report under its lease. */
+export interface Report {
+  stage?: { name: string; weight?: number };
+  /** Measured fraction, 0..1 (of the current stage when staged). */
+  progress?: number;
+  partial?: Json;
+  message?: string;
+  /** True when the report itself is a sign of life from the worker (not an automatic renewal). */
+  sign?: boolean;
+}
+
+const MAX_PARTIALS = 1000;
+const PROGRESS_EVENT_MS = 100;
+
+/**
+ * The lifecycle of jobs: creation, leases (for in-process handlers and remote workers alike),
+ * reports, retries with backoff, cancellation, exactly one terminal event, recovery after a
+ * restart. Every change to a job runs under that job's lock, publishes one event on the job's
+ * topic carrying the job's full state, then saves the record; on restart the record is reconciled
+ * from the topic if the process died between the two.
+ */
+export class JobService extends EventEmitter<{
+  available: [type: string];
+  cancel: [id: string];
+  finished: [job: JobRecord];
+}> {
+  readonly estimator: Estimator;
+  readonly cadence: Cadence;
+  readonly #types = new Map<string, Required<Omit<JobTypeOptions, 'stages'>> & { stages: PlannedStage[] | null }>();
+  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #waiters = new Set<{ types: readonly string[]; wake: () => void }>();
+  readonly #lastProgressEvent = new Map<string, number>();
+  /** Stage plans learned from the last successful run of each type that declared none. */
+  readonly #learnedPlans = new Map<string, PlannedStage[]>();
+  readonly #progressTimers = new Map<string, NodeJS.Timeout>();
+  readonly #sweep: NodeJS.Timeout;
+  readonly #stuckAfterMs: number;
+  readonly #cancelGraceMs: number;
+  #closed = false;
+
+  constructor(private readonly o: JobServiceOptions) {
+    super();
+    this.#stuckAfterMs = o.stuckAfterMs ?? 30_000;
+    this.#cancelGraceMs = o.cancelGraceMs ?? 10_000;
+    this.estimator = new Estimator(o.store, { defaultMs: (type) => this.#types.get(type)?.expectedMs ?? 10_000 });
+    this.cadence = new Cadence({
+      cadenceMs: o.cadenceMs,
+      hasWatchers: (id) => o.hub.subscriberCount(jobTopic(id)) > 0,
+      tick: (id) => this.#tick(id),
+    });
+    this.#sweep = setInterval(() => void this.#sweepOnce(), o.sweepMs ?? 250).unref();
+  }
+
+  // -- types ----------------------------------------------------------------------------------
+
+  /** Declare a job type (remote workers serve it; `handle` also declares). */
+  define(type: string, options: JobTypeOptions = {}): void {
+    this.#types.set(type, {
+      concurrency: options.concurrency ?? 4,
+      maxAttempts: options.maxAttempts ?? 3,
+      backoffMs: options.backoffMs ?? 1000,
+      leaseMs: options.leaseMs ?? 30_000,
+      expectedMs: options.expectedMs ?? 10_000,
+      stages: options.stages ?? null,
+    });
+  }
+
+  typeOptions(type: string) {
+    return this.#types.get(type);
+  }
+
+  // -- creation and reads ---------------------------------------------------------------------
+
+  async create(request: {
+    type: string;
+    input: Json;
+    size: SizeHint | null;
+    idempotencyKey: string | null;
+    createdBy: string;
+  }): Promise<{
+    job: JobRecord;
+    created: boolean;
+  }> {
+    const options = this.#types.get(request.type);
+    if (!options) throw new UnknownJobTypeError(request.type);
+    const now = Date.now();
+    const estimate = (await this.estimator.estimate(request.type, request.size))!;
+    const job: JobRecord = {
+      id: randomBytes(12).toString('base64url'),
+      type: request.type,
+      input: request.input,
+      size: request.size,
+      status: 'queued',
+      attempt: 0,
+      maxAttempts: options.maxAttempts,
+      createdAt: now,
+      startedAt: null,
+      finishedAt: null,
+      runAfter: now,
+      plan: options.stages,
+      stage: null,
+      stageWeightDone: 0,
+      stageDurations: [],
+      measured: null,
+      message: null,
+      partials: [],
+      lease: null,
+      fence: 0,
+      lastSignAt: null,
+      cancelRequested: false,
+      cancelRequestedAt: null,
+      idempotencyKey: request.idempotencyKey,
+      createdBy: request.createdBy,
+      estimate,
+      epoch: '',
+      lastOffset: 0,
+    };
+    const inserted = await this.o.store.insert(job);
+    if (!inserted.created) return inserted;
+    this.o.metrics.jobsCreated.inc({ type: job.type });
+    await this.#withLock(job.id, async () => {
+      await this.#publish(job, 'job.queued');
+      await this.o.store.save(job);
+    });
+    this.#wake(job.type);
+    return { job, created: true };
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    return this.o.store.get(id);
+  }
+
+  /** The job's snapshot now: state, all partial results, and the position it reflects. */
+  async snapshot(id: string): Promise<JobSnapshot | null> {
+    const job = await this.o.store.get(id);
+    if (!job) return null;
+    return {
+      ...stateOf(job, Date.now(), this.#stuckAfterMs),
+      partials: job.partials,
+      epoch: job.epoch,
+      offset: job.lastOffset,
+    };
+  }
+
+  // -- leases ---------------------------------------------------------------------------------
+
+  /** Lease the next due job of one of `types`, or null. */
+  async lease(types: readonly string[], worker: string, leaseMs?: number): Promise<JobRecord | null> {
+    for (const candidate of await this.o.store.queued(types, Date.now(), 10)) {
+      const leased = await this.#withLock(candidate.id, async () => {
+        const job = await this.o.store.get(candidate.id);
+        if (!job || job.status !== 'queued' || job.runAfter > Date.now()) return null;
+        const now = Date.now();
+        const ms = leaseMs ?? this.#types.get(job.type)?.leaseMs ?? 30_000;
+        job.status = 'running';
+        job.attempt++;
+        job.startedAt = now;
+        job.lastSignAt = now;
+        job.fence++;
+        job.lease = { token: randomBytes(18).toString('base64url'), fence: job.fence, worker, expiresAt: now + ms };
+        job.estimate = (await this.estimator.estimate(job.type, job.size)) ?? job.estimate;
+        job.plan = this.#types.get(job.type)?.stages ?? this.#learnedPlans.get(job.type) ?? null;
+        await this.#publish(job, 'job.started');
+        await this.o.store.save(job);
+        return job;
+      });
+      if (leased) return leased;
+    }
+    return null;
+  }
+
+  /** Long-poll: lease the next job of `types`, waiting up to `waitMs` for one to become due. */
+  async waitForLease(
+    types: readonly string[],
+    worker: string,
+    waitMs: number,
+    leaseMs?: number,
+    signal?: AbortSignal,
+  ): Promise<JobRecord | null> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const job = await this.lease(types, worker, leaseMs);
+      if (job || Date.now() >= deadline || signal?.aborted || this.#closed) return job;
+      await new Promise<void>((resolve) => {
+        const waiter = { types, wake: () => done() };
+        const timer = setTimeout(() => done(), Math.max(0, deadline - Date.now()));
+        const done = () => {
+          clearTimeout(timer);
+          this.#waiters.delete(waiter);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        signal?.addEventListener('abort', done);
+        this.#waiters.add(waiter);
+      });
+    }
+  }
+
+  #wake(type: string): void {
+    this.emit('available', type);
+    for (const w of [...this.#waiters]) if (w.types.includes(type)) w.wake();
+  }
+
+  /** Run `fn` on the job under a valid lease; throws LeaseLostError otherwise. */
+  #leased<T>(id: string, token: string, fn: (job: JobRecord, lease: Lease) => Promise<T>): Promise<T> {
+    return this.#withLock(id, async () => {
+      const job = await this.o.store.get(id);
+      if (!job) throw new JobNotFoundError();
+      const lease = job.lease;
+      if (job.status !== 'running' || !lease || lease.token !== token || lease.expiresAt < Date.now())
+        throw new LeaseLostError();
+      return fn(job, lease);
+    });
+  }
+
+  /** A worker's report under its lease: renews the lease and publishes what changed. */
+  report(
+    id: string,
+    token: string,
+    report: Report,
+  ): Promise<{ cancelRequested: boolean; leaseExpiresAt: number; fence: number }> {
+    return this.#leased(id, token, async (job, lease) => {
+      const now = Date.now();
+      lease.expiresAt = now + (this.#types.get(job.type)?.leaseMs ?? 30_000);
+      if (report.sign) job.lastSignAt = now;
+      if (report.stage) await this.#enterStage(job, report.stage, now);
+      if (report.message !== undefined && report.message !== job.message) {
+        job.message = report.message.slice(0, 500);
+        await this.#publish(job, 'job.message');
+      }
+      if (report.partial !== undefined && job.partials.length < MAX_PARTIALS) {
+        job.partials.push(report.partial);
+        await this.#publish(job, 'job.partial', { partial: report.partial });
+      }
+      if (report.progress !== undefined) {
+        job.measured = Math.min(1, Math.max(0, report.progress));
+        await this.#progressEvent(job, now);
+      }
+      await this.o.store.save(job);
+      return { cancelRequested: job.cancelRequested, leaseExpiresAt: lease.expiresAt, fence: lease.fence };
+    });
+  }
+
+  async #enterStage(job: JobRecord, stage: { name: string; weight?: number }, now: number): Promise<void> {
+    if (job.stage?.name === stage.name) return;
+    if (job.stage) {
+      job.stageWeightDone += job.stage.weight;
+      job.stageDurations.push({ name: job.stage.name, ms: now - job.stage.startedAt });
+    }
+    const planned = job.plan?.find((s) => s.name === stage.name);
+    // A stage the plan does not know means the plan is wrong for this run: estimate without it.
+    if (job.plan && !planned) job.plan = null;
+    const estimate = await this.estimator.estimate(job.type, job.size, stage.name);
+    job.stage = {
+      name: stage.name,
+      index: job.stage ? job.stage.index + 1 : 0,
+      weight: planned?.weight ?? stage.weight ?? 1,
+      startedAt: now,
+      p50Ms: estimate?.p50Ms ?? null,
+    };
+    job.measured = null;
+    await this.#publish(job, 'job.stage');
+  }
+
+  /** Progress events are stored at most every 100 ms per job; the last report is never dropped. */
+  async #progressEvent(job: JobRecord, now: number): Promise<void> {
+    const last = this.#lastProgressEvent.get(job.id) ?? 0;
+    if (now - last >= PROGRESS_EVENT_MS) {
+      this.#lastProgressEvent.set(job.id, now);
+      await this.#publish(job, 'job.progress');
+      return;
+    }
+    if (this.#progressTimers.has(job.id)) return;
+    const timer = setTimeout(
+      () => {
+        this.#progressTimers.delete(job.id);
+        void this.#withLock(job.id, async () => {
+          const fresh = await this.o.store.get(job.id);
+          if (!fresh || fresh.status !== 'running') return;
+          this.#lastProgressEvent.set(job.id, Date.now());
+          await this.#publish(fresh, 'job.progress');
+          await this.o.store.save(fresh);
+        }).catch((err: unknown) => this.o.logger.error({ err, job: job.id }, 'progress event failed'));
+      },
+      PROGRESS_EVENT_MS - (now - last),
+    );
+    this.#progressTimers.set(job.id, timer);
+  }
+
+  complete(id: string, token: string, result: Json): Promise<void> {
+    return this.#leased(id, token, async (job) => {
+      if (job.cancelRequested)
+        return this.#finish(job, 'cancelled', { error: { code: 'cancelled', message: 'Cancelled' } });
+      job.result = result;
+      return this.#finish(job, 'succeeded', {});
+    });
+  }
+
+  /** The worker failed. Retried with backoff while attempts remain, unless `retryable` is false. */
+  fail(id: string, token: string, error: JobError, retryable = true): Promise<void> {
+    return this.#leased(id, token, async (job) => {
+      if (job.cancelRequested)
+        return this.#finish(job, 'cancelled', { error: { code: 'cancelled', message: 'Cancelled' } });
+      if (retryable) return this.#retryOrFail(job, error.message, error);
+      return this.#finish(job, 'failed', { error });
+    });
+  }
+
+  // -- cancellation ---------------------------------------------------------------------------
+
+  /** Cancel: a queued job ends at once; a running one is told (signal or lease reply) and ends when it stops. */
+  cancel(id: string): Promise<JobRecord> {
+    return this.#withLock(id, async () => {
+      const job = await this.o.store.get(id);
+      if (!job) throw new JobNotFoundError();
+      if (isTerminal(job.status)) throw new JobFinishedError();
+      if (job.status === 'queued') {
+        await this.#finish(job, 'cancelled', { error: { code: 'cancelled', message: 'Cancelled before it started' } });
+        return job;
+      }
+      if (!job.cancelRequested) {
+        job.cancelRequested = true;
+        job.cancelRequestedAt = Date.now();
+        job.message = 'Cancelling…';
+        await this.#publish(job, 'job.message');
+        await this.o.store.save(job);
+        this.emit('cancel', id);
+      }
+      return job;
+    });
+  }
+
+  // -- transitions ----------------------------------------------------------------------------
+
+  async #retryOrFail(job: JobRecord, reason: string, error: JobError): Promise<void> {
+    if (job.cancelRequested)
+      return this.#finish(job, 'cancelled', { error: { code: 'cancelled', message: 'Cancelled' } });
+    if (job.attempt >= job.maxAttempts) return this.#finish(job, 'failed', { error });
+    const base = this.#types.get(job.type)?.backoffMs ?? 1000;
+    const inMs = Math.round(Math.min(60_000, base * 2 ** (job.attempt - 1)) * (0.8 + Math.random() * 0.4));
+    job.status = 'queued';
+    job.runAfter = Date.now() + inMs;
+    job.lease = null;
+    job.stage = null;
+    job.stageWeightDone = 0;
+    job.stageDurations = [];
+    job.measured = null;
+    job.message = `Retrying: ${reason}`;
+    await this.#publish(job, 'job.retrying', { retry: { reason, inMs } });
+    await this.o.store.save(job);
+  }
+
+  async #finish(
+    job: JobRecord,
+    status: 'succeeded' | 'failed' | 'cancelled',
+    outcome: { error?: JobError },
+  ): Promise<void> {
+    const now = Date.now();
+    if (job.stage) job.stageDurations.push({ name: job.stage.name, ms: now - job.stage.startedAt });
+    job.status = status;
+    job.finishedAt = now;
+    job.lease = null;
+    if (outcome.error) job.error = outcome.error;
+    if (status === 'succeeded') job.message = null;
+    await this.#publish(
+      job,
+      status === 'succeeded' ? 'job.succeeded' : status === 'failed' ? 'job.failed' : 'job.cancelled',
+    );
+    await this.o.store.save(job);
+    this.cadence.stop(job.id);
+    clearTimeout(this.#progressTimers.get(job.id));
+    this.#progressTimers.delete(job.id);
+    this.#lastProgressEvent.delete(job.id);
+    this.o.metrics.jobsFinished.inc({ type: job.type, status });
+    if (status === 'succeeded' && job.startedAt !== null) {
+      const size = job.size?.value ?? null;
+      await this.estimator.record({ type: job.type, stage: '', ms: now - job.startedAt, size, at: now });
+      for (const s of job.stageDurations)
+        await this.estimator.record({ type: job.type, stage: s.name, ms: s.ms, size, at: now });
+      if (!this.#types.get(job.type)?.stages && job.stageDurations.length > 0) {
+        this.#learnedPlans.set(
+          job.type,
+          job.stageDurations.map((s) => ({ name: s.name, weight: Math.max(1, s.ms) })),
+        );
+      }
+    }
+    this.emit('finished', job);
+  }
+
+  /** Publish one stored event carrying the job's state, and move the record's position to it. */
+  async #publish(job: JobRecord, type: JobEventType, extra: Omit<JobEvent, 'type' | 'job'> = {}): Promise<void> {
+    const event: JobEvent = { type, job: stateOf(job, Date.now(), this.#stuckAfterMs), ...extra };
+    const outcome = await this.o.hub.publish(jobTopic(job.id), { data: event as unknown as Json, from: 'inloop' });
+    if (!outcome.ephemeral) {
+      job.epoch = outcome.epoch;
+      job.lastOffset = outcome.offset;
+    }
+    if (!isTerminal(job.status)) this.cadence.touch(job.id);
+  }
+
+  /** The cadence guarantee: an ephemeral tick with elapsed time, refreshed ETA and estimated progress. */
+  async #tick(id: string): Promise<boolean> {
+    const job = await this.o.store.get(id);
+    if (!job || isTerminal(job.status)) return false;
+    const event: JobEvent = { type: 'job.tick', job: stateOf(job, Date.now(), this.#stuckAfterMs) };
+    await this.o.hub.publish(jobTopic(id), { data: event as unknown as Json, from: 'inloop', ephemeral: true });
+    return true;
+  }
+
+  #withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(id) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.catch(() => {});
+    this.#locks.set(id, tail);
+    void tail.then(() => {
+      if (this.#locks.get(id) === tail) this.#locks.delete(id);
+    });
+    return run;
+  }
+
+  // -- background -----------------------------------------------------------------------------
+
+  async #sweepOnce(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      const now = Date.now();
+      for (const stale of await this.o.store.expired(now)) {
+        await this.#withLock(stale.id, async () => {
+          const job = await this.o.store.get(stale.id);
+          if (!job || job.status !== 'running' || !job.lease || job.lease.expiresAt >= Date.now()) return;
+          this.o.logger.warn({ job: job.id, worker: job.lease.worker }, 'lease expired');
+          await this.#retryOrFail(job, 'the worker stopped responding', {
+            code: 'lease_expired',
+            message: 'The worker stopped responding',
+          });
+        });
+      }
+      for (const type of this.#types.keys()) {
+        if ((await this.o.store.queued([type], now, 1)).length > 0) this.#wake(type);
+      }
+      for (const live of await this.o.store.unfinished()) {
+        if (
+          live.status === 'running' &&
+          live.cancelRequested &&
+          now - (live.cancelRequestedAt ?? now) > this.#cancelGraceMs
+        ) {
+          await this.#withLock(live.id, async () => {
+            const job = await this.o.store.get(live.id);
+            if (job?.status === 'running')
+              await this.#finish(job, 'cancelled', { error: { code: 'cancelled', message: 'Cancelled' } });
+          });
+        }
+      }
+    } catch (err) {
+      this.o.logger.error({ err }, 'job sweep failed');
+    }
+  }
+
+  /**
+   * After a restart: reconcile records with their topics (an event may be stored without its
+   * record update), retry jobs that were running in this process, and restart the cadence.
+   * Jobs leased by remote workers keep their leases: a worker that is still alive carries on.
+   */
+  async recover(localWorkerPrefix: string): Promise<void> {
+    for (const stale of await this.o.store.unfinished()) {
+      await this.#withLock(stale.id, async () => {
+        const job = (await this.o.store.get(stale.id))!;
+        const page = await this.o.broker.history(jobTopic(job.id), job.lastOffset, 1000);
+        const last = page.publications.at(-1);
+        if (last && page.epoch === job.epoch) {
+          const state = (last.data as unknown as JobEvent).job;
+          job.lastOffset = last.offset;
+          if (isTerminal(state.status)) {
+            Object.assign(job, { status: state.status, finishedAt: state.finishedAt, lease: null });
+            if (state.result !== undefined) job.result = state.result;
+            if (state.error !== undefined) job.error = state.error;
+            await this.o.store.save(job);
+            return;
+          }
+        }
+        if (job.status === 'running' && job.lease?.worker.startsWith(localWorkerPrefix)) {
+          await this.#retryOrFail(job, 'the node restarted', { code: 'node_restarted', message: 'The node restarted' });
+        } else {
+          await this.o.store.save(job);
+          this.cadence.touch(job.id);
+        }
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#sweep);
+    this.cadence.close();
+    for (const t of this.#progressTimers.values()) clearTimeout(t);
+    for (const w of [...this.#waiters]) w.wake();
+    await Promise.allSettled([...this.#locks.values()]);
+  }
+}

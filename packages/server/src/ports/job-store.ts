@@ -1,0 +1,97 @@
+import type { JobError, JobStatus, Json } from '@inloop/protocol';
+
+/** A size hint: one named measure of the input, e.g. `{ audioSeconds: 240 }`. */
+export interface SizeHint {
+  unit: string;
+  value: number;
+}
+
+export interface PlannedStage {
+  name: string;
+  weight: number;
+}
+
+/** The lease under which a worker runs a job. */
+export interface Lease {
+  /** Secret presented by the worker with every report. */
+  token: string;
+  /** Increases with every lease of this job: a fencing token for the worker's own side effects. */
+  fence: number;
+  worker: string;
+  expiresAt: number;
+}
+
+/** A job as stored. The node's `JobService` is the only writer. */
+export interface JobRecord {
+  id: string;
+  type: string;
+  input: Json;
+  size: SizeHint | null;
+  status: JobStatus;
+  attempt: number;
+  maxAttempts: number;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** A queued job is not leased before this time (retry backoff). */
+  runAfter: number;
+  plan: PlannedStage[] | null;
+  /** The current stage; `p50Ms` is its learned typical duration, when it has history. */
+  stage: { name: string; index: number; weight: number; startedAt: number; p50Ms: number | null } | null;
+  /** Sum of the weights of finished stages. */
+  stageWeightDone: number;
+  /** Stages finished in this attempt, with their durations, for learning. */
+  stageDurations: { name: string; ms: number }[];
+  /** Last measured fraction reported by the worker (within the current stage when staged). */
+  measured: number | null;
+  message: string | null;
+  partials: Json[];
+  result?: Json;
+  error?: JobError;
+  lease: Lease | null;
+  fence: number;
+  /** Last sign of life from the worker itself (reports, remote heartbeats). */
+  lastSignAt: number | null;
+  cancelRequested: boolean;
+  cancelRequestedAt: number | null;
+  idempotencyKey: string | null;
+  createdBy: string;
+  /** Estimate made when the job was created (refreshed as history grows). */
+  estimate: { p50Ms: number; p90Ms: number; source: 'history' | 'history-scaled' | 'default'; samples: number };
+  /** Job topic position of the last stored event that this record reflects. */
+  epoch: string;
+  lastOffset: number;
+}
+
+/** A finished run, for learning durations. `stage` is '' for the whole job. */
+export interface DurationSample {
+  type: string;
+  stage: string;
+  ms: number;
+  /** Size-hint value, when the job had one. */
+  size: number | null;
+  at: number;
+}
+
+/**
+ * The job port. Implementations must guarantee:
+ * - `insert` is idempotent per (`createdBy`, `idempotencyKey`): a second insert with the same pair
+ *   returns the first job with `created: false` and stores nothing.
+ * - `save` is durable when it resolves (a job acknowledged as created survives a crash).
+ * - `queued` returns due jobs (`runAfter <= now`) of the given types, oldest first.
+ * - Duration samples are kept per (type, stage), at least the latest `limit` of them.
+ * Mutual exclusion between writers of one job is the service's job, not the store's.
+ */
+export interface JobStore {
+  insert(job: JobRecord): Promise<{ job: JobRecord; created: boolean }>;
+  get(id: string): Promise<JobRecord | null>;
+  save(job: JobRecord): Promise<void>;
+  queued(types: readonly string[], now: number, limit: number): Promise<JobRecord[]>;
+  /** Running jobs whose lease expired before `now`. */
+  expired(now: number): Promise<JobRecord[]>;
+  /** Every job not yet finished (for recovery after a restart). */
+  unfinished(): Promise<JobRecord[]>;
+  addDuration(sample: DurationSample): Promise<void>;
+  durations(type: string, stage: string, limit: number): Promise<DurationSample[]>;
+  close(): Promise<void>;
+}

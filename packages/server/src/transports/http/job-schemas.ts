@@ -1,0 +1,127 @@
+import { Type } from '@sinclair/typebox';
+
+const name = { pattern: '^[A-Za-z0-9_\\-.:@=+]{1,200}$' };
+
+export const JobParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) });
+
+export const CreateJobBody = Type.Object({
+  type: Type.String({ ...name, description: 'Job type, served by an in-process handler or remote workers' }),
+  input: Type.Optional(Type.Unknown({ description: 'Any JSON value, handed to the worker' })),
+  size: Type.Optional(
+    Type.Unknown({ description: 'Size hint: one named positive measure, e.g. {"audioSeconds": 240}' }),
+  ),
+});
+
+const Eta = Type.Object({
+  remainingMs: Type.Number(),
+  p50Ms: Type.Number(),
+  p90Ms: Type.Number(),
+  basis: Type.Object({ source: Type.String(), samples: Type.Integer() }),
+});
+
+export const CreatedJob = Type.Object({
+  id: Type.String(),
+  type: Type.String(),
+  status: Type.String(),
+  topic: Type.String(),
+  token: Type.String({ description: 'Read token for this job alone (job:read, job:cancel, subscribe on its topic)' }),
+  tokenExpiresAt: Type.Integer(),
+  eta: Type.Union([Eta, Type.Null()]),
+  strategy: Type.String({ description: 'instant | progress | engage' }),
+  createdAt: Type.Integer(),
+  links: Type.Object({ self: Type.String(), stream: Type.String(), cancel: Type.String() }),
+});
+
+export const JobSnapshotSchema = Type.Object(
+  {
+    id: Type.String(),
+    type: Type.String(),
+    status: Type.String(),
+    topic: Type.String(),
+    stage: Type.Union([
+      Type.Object({ name: Type.String(), index: Type.Integer(), count: Type.Optional(Type.Integer()) }),
+      Type.Null(),
+    ]),
+    progress: Type.Object({ fraction: Type.Number(), measured: Type.Boolean() }),
+    eta: Type.Union([Eta, Type.Null()]),
+    flags: Type.Object({ slowerThanUsual: Type.Boolean(), likelyStuck: Type.Boolean() }),
+    message: Type.Union([Type.String(), Type.Null()]),
+    result: Type.Optional(Type.Unknown()),
+    error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
+    attempt: Type.Integer(),
+    maxAttempts: Type.Integer(),
+    strategy: Type.String(),
+    createdAt: Type.Integer(),
+    startedAt: Type.Union([Type.Integer(), Type.Null()]),
+    finishedAt: Type.Union([Type.Integer(), Type.Null()]),
+    elapsedMs: Type.Integer(),
+    cancelRequested: Type.Boolean(),
+    partials: Type.Array(Type.Unknown()),
+    epoch: Type.String(),
+    offset: Type.Integer(),
+  },
+  { description: 'A job snapshot; `epoch`/`offset` is the job topic position it reflects' },
+);
+
+export const LeaseBody = Type.Object({
+  types: Type.Array(Type.String(name), { minItems: 1, maxItems: 50 }),
+  worker: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  waitMs: Type.Integer({
+    minimum: 0,
+    maximum: 30_000,
+    default: 20_000,
+    description: 'Long-poll: how long to wait for a job',
+  }),
+  leaseMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 3_600_000 })),
+});
+
+export const LeaseReply = Type.Object({
+  job: Type.Object({
+    id: Type.String(),
+    type: Type.String(),
+    input: Type.Unknown(),
+    size: Type.Unknown(),
+    attempt: Type.Integer(),
+  }),
+  lease: Type.Object({ token: Type.String(), fence: Type.Integer(), expiresAt: Type.Integer() }),
+});
+
+const leaseToken = Type.String({ minLength: 1, maxLength: 200, description: 'The lease token from /v1/workers/lease' });
+
+export const ProgressBody = Type.Object({
+  lease: leaseToken,
+  progress: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  stage: Type.Optional(
+    Type.Object({
+      name: Type.String({ minLength: 1, maxLength: 100 }),
+      weight: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    }),
+  ),
+  partial: Type.Optional(Type.Unknown()),
+  message: Type.Optional(Type.String({ maxLength: 500 })),
+});
+
+export const HeartbeatBody = Type.Object({ lease: leaseToken });
+
+export const LeaseState = Type.Object({
+  cancelRequested: Type.Boolean({ description: 'Stop work and report /fail or /complete: the job will end cancelled' }),
+  leaseExpiresAt: Type.Integer(),
+  fence: Type.Integer(),
+});
+
+export const CompleteBody = Type.Object({ lease: leaseToken, result: Type.Optional(Type.Unknown()) });
+
+export const FailBody = Type.Object({
+  lease: leaseToken,
+  error: Type.Object({
+    message: Type.String({ maxLength: 2000 }),
+    code: Type.Optional(Type.String({ maxLength: 100 })),
+  }),
+  retryable: Type.Boolean({ default: true }),
+});
+
+export const JobStatusReply = Type.Object({
+  id: Type.String(),
+  status: Type.String(),
+  cancelRequested: Type.Boolean(),
+});
