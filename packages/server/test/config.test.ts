@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '@inloop/server';
-import { spawnNode, tempDir } from './helpers.js';
+import { exited, spawnNode, tempDir } from './helpers.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -80,7 +80,7 @@ describe('configuration', () => {
     const key = /\n {2}(\S+)\n/.exec(first.output())?.[1];
     assert.ok(key, 'key printed');
     first.child.kill('SIGTERM');
-    await new Promise((r) => first.child.once('exit', r));
+    await exited(first.child);
     const second = await spawnNode(env);
     assert.ok(!second.output().includes(key!), 'not printed again');
     const res = await fetch(`${second.url}/v1/topics/t/messages`, {
@@ -90,7 +90,7 @@ describe('configuration', () => {
     });
     assert.equal(res.status, 201);
     second.child.kill('SIGTERM');
-    await new Promise((r) => second.child.once('exit', r));
+    await exited(second.child);
     dir.remove();
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { createClient } from '@inloop/client';
-import { spawnNode, tempDir, waitFor } from './helpers.js';
+import { exited, spawnNode, tempDir, waitFor } from './helpers.js';
 
 describe('crash safety', () => {
   describe('when the node is killed with SIGKILL while publishers keep publishing', () => {
@@ -41,7 +41,7 @@ describe('crash safety', () => {
       first.child.kill('SIGKILL');
       stop = true;
       await Promise.all(publishers);
-      await new Promise((r) => first.child.once('exit', r));
+      await exited(first.child);
 
       const second = await spawnNode(env);
       try {
@@ -78,7 +78,7 @@ describe('crash safety', () => {
         await client.close();
       } finally {
         second.child.kill('SIGTERM');
-        await new Promise((r) => second.child.once('exit', r));
+        await exited(second.child);
         dir.remove();
       }
     });

@@ -95,7 +95,11 @@ export class Worker {
     this.#name = o.name ?? `worker-${typeof process === 'undefined' ? 'web' : process.pid}`;
   }
 
-  async #post(path: string, body: unknown, signal?: AbortSignal): Promise<{ status: number; body: LeaseResponse | null }> {
+  async #post(
+    path: string,
+    body: unknown,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; body: LeaseResponse | null }> {
     const res = await this.#fetch(this.o.url.replace(/\/$/, '') + path, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.o.apiKey}`, 'content-type': 'application/json' },

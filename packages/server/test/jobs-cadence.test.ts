@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { readSse, sleep, startNode, waitFor } from './helpers.js';
+
+describe('the cadence guarantee', () => {
+  describe('when a worker is silent', () => {
+    it(
+      'sends every watcher ticks with elapsed time, a refreshed ETA and estimated progress',
+      { timeout: 30_000 },
+      async () => {
+        const cadenceMs = 500;
+        await using t = await startNode({ cadenceMs });
+        let release!: () => void;
+        t.node.jobs.handle('quiet', () => new Promise<string>((r) => (release = () => r('done'))), {
+          expectedMs: 2000,
+        });
+        const created = await t.api('/v1/jobs', { body: { type: 'quiet' } });
+        const sse = readSse(await fetch(`${t.url}/v1/jobs/${created.body.id}/stream?token=${created.body.token}`));
+        // A second watcher over WebSocket, through the SDK.
+        const client = t.client(created.body.token);
+        const watch = await client.watchJob(created.body.id, { token: created.body.token });
+        const wsTicks: number[] = [];
+        watch.on('update', (s, e) => e.type === 'job.tick' && wsTicks.push(s.elapsedMs));
+        const silenceMs = 4000;
+        await sleep(silenceMs);
+        release();
+        const events = await sse;
+        await watch.done;
+
+        const ticks = events.filter((e) => e.event === 'job.tick');
+        assert.ok(ticks.length >= silenceMs / cadenceMs - 2, `${ticks.length} ticks in ${silenceMs} ms of silence`);
+        assert.ok(wsTicks.length >= silenceMs / cadenceMs - 2, `${wsTicks.length} ticks over WebSocket`);
+        for (const tick of ticks) {
+          assert.equal(tick.id, undefined, 'ticks are ephemeral: no event id');
+          assert.equal(tick.data.job.progress.measured, false);
+          assert.ok(tick.data.job.eta.remainingMs >= 0);
+        }
+        const elapsed = ticks.map((e) => e.data.job.elapsedMs);
+        const progress = ticks.map((e) => e.data.job.progress.fraction);
+        assert.deepEqual(
+          elapsed,
+          [...elapsed].sort((a, b) => a - b),
+          'elapsed time moves forward',
+        );
+        assert.deepEqual(
+          progress,
+          [...progress].sort((a, b) => a - b),
+          'estimated progress moves forward',
+        );
+        assert.ok(
+          progress.at(-1)! > 0.9 && progress.at(-1)! < 1,
+          'past the usual duration it approaches, never reaches, 100 %',
+        );
+        assert.ok(
+          ticks.some((e) => e.data.job.flags.slowerThanUsual),
+          'past p90 it says so',
+        );
+        assert.match(ticks.at(-1)!.data.job.message, /longer than usual/);
+
+        const history = await t.api(`/v1/topics/job:${created.body.id}/messages?after=0`);
+        assert.ok(
+          !history.body.messages.some((m: { data: { type: string } }) => m.data.type === 'job.tick'),
+          'ticks are never stored',
+        );
+        const metrics = (await t.api('/metrics')).body as string;
+        const count = Number(/inloop_job_watch_gap_seconds_count (\d+)/.exec(metrics)?.[1]);
+        assert.ok(count >= ticks.length, 'gaps between updates are exported per watcher');
+      },
+    );
+
+    it('lets a watcher that connects mid-job start from the current snapshot', async () => {
+      await using t = await startNode({ cadenceMs: 300 });
+      let release!: () => void;
+      t.node.jobs.handle('quiet', async (_job, ctx) => {
+        await ctx.partial('first');
+        await new Promise<void>((r) => (release = r));
+        return 'ok';
+      });
+      const created = await t.api('/v1/jobs', { body: { type: 'quiet' } });
+      await waitFor(
+        async () => (await t.api(`/v1/jobs/${created.body.id}`)).body.partials.length === 1,
+        2000,
+        'the partial',
+      );
+      const sse = readSse(await fetch(`${t.url}/v1/jobs/${created.body.id}/stream?token=${created.body.token}`));
+      await sleep(700);
+      release();
+      const events = await sse;
+      assert.equal(events[0]!.event, 'job.snapshot');
+      assert.deepEqual(events[0]!.data.partials, ['first']);
+      assert.equal(events[0]!.data.status, 'running');
+      assert.ok(events.some((e) => e.event === 'job.tick'));
+      assert.equal(events.at(-1)!.event, 'job.succeeded');
+    });
+  });
+});

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  createSqliteJobStore,
+  Estimator,
+  estimateFrom,
+  humanDuration,
+  progressOf,
+  timeFraction,
+  type JobRecord,
+} from '@inloop/server';
+import { readSse, sleep, startNode } from './helpers.js';
+
+const sample = (ms: number, size: number | null = null) => ({ type: 't', stage: '', ms, size, at: 0 });
+
+describe('estimates', () => {
+  it('learn p50 and p90 from finished durations, per type and per stage, in SQLite', async () => {
+    const store = createSqliteJobStore({ file: ':memory:' });
+    const estimator = new Estimator(store, { defaultMs: () => 4000 });
+    assert.deepEqual(await estimator.estimate('t', null), { p50Ms: 4000, p90Ms: 8000, source: 'default', samples: 0 });
+    for (const ms of [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]) await estimator.record(sample(ms));
+    await estimator.record({ ...sample(50), stage: 'upload' });
+    assert.deepEqual(await estimator.estimate('t', null), { p50Ms: 500, p90Ms: 900, source: 'history', samples: 10 });
+    assert.equal((await estimator.estimate('t', null, 'upload'))!.p50Ms, 50);
+    assert.equal(await estimator.estimate('t', null, 'never-seen'), null);
+    // A fresh estimator over the same store remembers.
+    assert.equal((await new Estimator(store).estimate('t', null))!.p50Ms, 500);
+    await store.close();
+  });
+
+  it('scale by the size hint: milliseconds per unit times the size', () => {
+    const samples = [sample(1000, 10), sample(2000, 10), sample(3000, 10), sample(8000, 20)];
+    // rates 100, 200, 300, 400 ms per unit: p50 200, p90 400
+    assert.deepEqual(estimateFrom(samples, { unit: 's', value: 240 }, 1), {
+      p50Ms: 48_000,
+      p90Ms: 96_000,
+      source: 'history-scaled',
+      samples: 4,
+    });
+    assert.equal(estimateFrom(samples, null, 1)!.source, 'history');
+  });
+
+  it('turn elapsed time into progress that tracks the estimate and never reaches 100 %', () => {
+    assert.equal(timeFraction(0, 1000), 0);
+    assert.equal(timeFraction(500, 1000), 0.5);
+    assert.equal(timeFraction(900, 1000), 0.9);
+    let last = 0.9;
+    for (const elapsed of [1000, 1500, 3000, 10_000, 1e9]) {
+      const f = timeFraction(elapsed, 1000);
+      assert.ok(f > last - 1e-12 && f < 1, `${elapsed}: ${f}`);
+      last = f;
+    }
+    assert.equal(humanDuration(240_000), 'about 4 min');
+  });
+
+  it('weigh stages: finished stages plus the estimated share of the current one', () => {
+    const now = 10_000;
+    const job = {
+      status: 'running',
+      startedAt: 0,
+      finishedAt: null,
+      measured: null,
+      plan: [
+        { name: 'a', weight: 1 },
+        { name: 'b', weight: 3 },
+      ],
+      stage: { name: 'b', index: 1, weight: 3, startedAt: 8000, p50Ms: 4000 },
+      stageWeightDone: 1,
+      estimate: { p50Ms: 10_000, p90Ms: 20_000, source: 'history', samples: 5 },
+    } as unknown as JobRecord;
+    // a done (1 of 4) + b half done by time (2 s of its usual 4 s): (1 + 3 * 0.5) / 4
+    assert.deepEqual(progressOf(job, now), { fraction: 0.625, measured: false });
+    assert.deepEqual(progressOf({ ...job, measured: 0.25 }, now), { fraction: 0.4375, measured: true });
+  });
+
+  describe('after a series of jobs with known durations', () => {
+    it(
+      'give new jobs the p50/p90 those durations imply, and time-based progress against them',
+      { timeout: 30_000 },
+      async () => {
+        await using t = await startNode({ cadenceMs: 200 });
+        const plan = [120, 160, 200, 240, 280];
+        let next = 0;
+        let release: (() => void) | null = null;
+        t.node.jobs.handle(
+          'bake',
+          async () => {
+            const ms = plan[next++];
+            if (ms === undefined) await new Promise<void>((r) => (release = r));
+            else await sleep(ms);
+            return ms ?? 'held';
+          },
+          { concurrency: 1 },
+        );
+        const durations: number[] = [];
+        for (let i = 0; i < plan.length; i++) {
+          const created = await t.api('/v1/jobs', { body: { type: 'bake' } });
+          const events = await readSse(
+            await fetch(`${t.url}/v1/jobs/${created.body.id}/stream?token=${created.body.token}`),
+          );
+          durations.push(events.at(-1)!.data.job.elapsedMs);
+        }
+        const sorted = [...durations].sort((a, b) => a - b);
+        const created = await t.api('/v1/jobs', { body: { type: 'bake' } });
+        assert.equal(created.body.eta.basis.source, 'history');
+        assert.equal(created.body.eta.basis.samples, 5);
+        assert.equal(created.body.eta.p50Ms, sorted[2], 'p50 of the five durations');
+        assert.equal(created.body.eta.p90Ms, sorted[4], 'p90 (nearest rank) of the five durations');
+        const events = await readSse(
+          await fetch(`${t.url}/v1/jobs/${created.body.id}/stream?token=${created.body.token}`),
+          (e) => e.filter((x) => x.event === 'job.tick').length >= 3,
+        );
+        (release as (() => void) | null)?.();
+        for (const tick of events.filter((e) => e.event === 'job.tick')) {
+          const { elapsedMs, progress, eta } = tick.data.job;
+          assert.equal(progress.fraction, Math.min(0.99, timeFraction(elapsedMs, sorted[2]!)));
+          assert.equal(eta.p50Ms, sorted[2]);
+        }
+      },
+    );
+  });
+});
