@@ -155,18 +155,39 @@ export const socketIo: Target = {
 export const targets = [inloop, bareWs, socketIo];
 
 /** Start a target's server pinned to `cpu`; resolves with what it reported. */
-export async function startServer(target: Target, cpu: number): Promise<{ child: ChildProcess; info: ServerInfo }> {
-  const script = fileURLToPath(new URL(`../servers/${target.script}`, import.meta.url));
-  const child = fork(script, ['0'], {
+export function startServer(target: Target, cpu: number): Promise<{ child: ChildProcess; info: ServerInfo }> {
+  return spawnPinned(target.script, cpu);
+}
+
+/** Fork `bench/servers/<script>` pinned to `cpu`; resolves once it reports ready over IPC. */
+export async function spawnPinned<T = ServerInfo>(
+  script: string,
+  cpu: number,
+): Promise<{ child: ChildProcess; info: T }> {
+  const file = fileURLToPath(new URL(`../servers/${script}`, import.meta.url));
+  const child = fork(file, ['0'], {
     execPath: 'taskset',
     execArgv: ['-c', String(cpu), process.execPath, '--expose-gc', '--max-old-space-size=4096'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const info = await new Promise<ServerInfo>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${target.name} exited with ${code}`)));
-    child.on('message', (m: { type?: string } & ServerInfo) => m.type === 'ready' && resolve(m));
+  const info = await new Promise<T>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+    child.on('message', (m: { type?: string } & T) => m.type === 'ready' && resolve(m));
   });
   return { child, info };
+}
+
+/** Send a message and wait for the reply of type `reply`. */
+export function ask<T>(child: ChildProcess, message: object, reply: string): Promise<T> {
+  return new Promise((resolve) => {
+    const on = (m: { type?: string } & T) => {
+      if (m.type !== reply) return;
+      child.off('message', on);
+      resolve(m);
+    };
+    child.on('message', on);
+    child.send(message);
+  });
 }
 
 /** Ask the server to collect garbage (it runs with --expose-gc). */

@@ -202,7 +202,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         draining = true;
         ws.close();
         sse.close();
-        runner.close();
+        await runner.close();
         await jobs.close();
         await app.close();
         await broker.close();

@@ -13,7 +13,7 @@ import {
 } from '../ports/broker.js';
 import { newEpoch, payloadDigest } from './epoch.js';
 import { LocalFanout } from './local-fanout.js';
-import { openDatabase } from './sqlite-database.js';
+import { openDatabase, type SqliteHandle } from './sqlite-database.js';
 
 export interface SqliteBrokerOptions extends BrokerOptions {
   /** Path of the SQLite file (created with its directory if missing). */
@@ -43,6 +43,7 @@ const SWEEP_INTERVAL_MS = 1000;
  */
 export class SqliteBroker extends LocalFanout implements Broker {
   readonly #db: Db;
+  readonly #handle: SqliteHandle;
   readonly #opts: Required<Omit<SqliteBrokerOptions, 'synchronous'>>;
   readonly #stmts: Record<string, Statement>;
   readonly #sweep: NodeJS.Timeout;
@@ -52,7 +53,8 @@ export class SqliteBroker extends LocalFanout implements Broker {
     super();
     mkdirSync(dirname(options.file), { recursive: true });
     this.#opts = { now: Date.now, ...options };
-    this.#db = openDatabase(options.file, options.synchronous ?? 'NORMAL');
+    this.#handle = openDatabase(options.file, options.synchronous ?? 'NORMAL');
+    this.#db = this.#handle.db;
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS topics (
         name TEXT PRIMARY KEY, epoch TEXT NOT NULL, last_offset INTEGER NOT NULL, last_ts INTEGER NOT NULL
@@ -138,19 +140,23 @@ export class SqliteBroker extends LocalFanout implements Broker {
 
   #sweepExpired(): void {
     const now = this.#opts.now();
-    this.#stmts.trimAge!.run(now - this.#opts.maxAgeMs);
-    this.#stmts.idemSweep!.run(now);
+    void this.#handle.group.write(() => this.#stmts.trimAge!.run(now - this.#opts.maxAgeMs)).catch(() => {});
+    void this.#handle.group.write(() => this.#stmts.idemSweep!.run(now)).catch(() => {});
   }
 
+  /**
+   * Appends join the tick's group commit; the promise resolves, and subscribers get the
+   * publication, only once it is committed. Commit order is append order, so each topic is
+   * delivered in offset order.
+   */
   appendAndPublish(topic: string, input: AppendInput): Promise<AppendResult> {
-    try {
-      const digest = input.idempotencyKey === undefined ? undefined : payloadDigest(input.data);
-      const result = this.#append(topic, input, digest);
-      if (!result.duplicate) this.deliver(result.publication);
-      return Promise.resolve(result);
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+    const digest = input.idempotencyKey === undefined ? undefined : payloadDigest(input.data);
+    return this.#handle.group.write(
+      () => this.#append(topic, input, digest),
+      (result) => {
+        if (!result.duplicate) this.deliver(result.publication);
+      },
+    );
   }
 
   history(topic: string, after: number, limit: number): Promise<HistoryPage> {
@@ -183,7 +189,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
 
   close(): Promise<void> {
     clearInterval(this.#sweep);
-    if (this.#db.open) this.#db.close();
+    this.#handle.release();
     return Promise.resolve();
   }
 }

@@ -1,13 +1,96 @@
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 import type { Database as Db } from 'better-sqlite3';
 
 const require = createRequire(import.meta.url);
 
 /**
- * Open a SQLite file in WAL mode. better-sqlite3 is loaded here, lazily, so a node that runs on
- * another backend never loads the native driver.
+ * Group commit: every write made during one turn of the event loop joins one transaction, which
+ * commits at `setImmediate`; only then are the writers' promises resolved and their `after`
+ * hooks run (in write order). A thousand publishes in a tick cost one commit, and nothing is
+ * acknowledged, or shown to a subscriber, before it is on disk.
+ *
+ * Each `fn` must be atomic on its own: a single statement, or a `db.transaction()` function
+ * (which nests as a savepoint inside the group's transaction and rolls itself back on error).
  */
-export function openDatabase(file: string, synchronous: 'NORMAL' | 'FULL'): Db {
+export class GroupCommit {
+  #open = false;
+  #pending: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  readonly #commit = (): void => this.#flush();
+
+  constructor(private readonly db: Db) {}
+
+  write<T>(fn: () => T, after?: (result: T) => void): Promise<T> {
+    if (!this.db.open) return Promise.reject(new Error('the database is closed'));
+    if (!this.#open) {
+      this.db.exec('BEGIN');
+      this.#open = true;
+      setImmediate(this.#commit);
+    }
+    let result: T;
+    try {
+      result = fn();
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    return new Promise<T>((resolve, reject) =>
+      this.#pending.push({
+        resolve: () => {
+          after?.(result);
+          resolve(result);
+        },
+        reject,
+      }),
+    );
+  }
+
+  #flush(): void {
+    if (!this.#open) return;
+    const pending = this.#pending;
+    this.#pending = [];
+    this.#open = false;
+    try {
+      this.db.exec('COMMIT');
+    } catch (err) {
+      try {
+        this.db.exec('ROLLBACK');
+      } catch {
+        // Already rolled back by SQLite.
+      }
+      for (const p of pending) p.reject(err);
+      return;
+    }
+    for (const p of pending) p.resolve();
+  }
+
+  /** Commit what is pending now (before closing). */
+  flush(): void {
+    this.#flush();
+  }
+}
+
+/** One open SQLite file, shared by the adapters that use it. */
+export interface SqliteHandle {
+  readonly db: Db;
+  readonly group: GroupCommit;
+  /** Release this user's share; the file closes when the last user releases it. */
+  release(): void;
+}
+
+const open = new Map<string, { handle: SqliteHandle; users: number }>();
+
+/**
+ * Open (or share) a SQLite file in WAL mode. Adapters on the same file share one connection and
+ * one group commit, so their writes land in the same transactions and never wait on each other's
+ * locks. better-sqlite3 is loaded here, lazily, so a node on another backend never loads it.
+ */
+export function openDatabase(file: string, synchronous: 'NORMAL' | 'FULL'): SqliteHandle {
+  const key = file === ':memory:' ? null : resolve(file);
+  const shared = key === null ? undefined : open.get(key);
+  if (shared) {
+    shared.users++;
+    return shared.handle;
+  }
   const Database = require('better-sqlite3') as typeof import('better-sqlite3');
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
@@ -15,5 +98,21 @@ export function openDatabase(file: string, synchronous: 'NORMAL' | 'FULL'): Db {
   // only an OS crash or power loss can drop the last transactions. FULL closes that gap too.
   db.pragma(`synchronous = ${synchronous}`);
   db.pragma('busy_timeout = 5000');
-  return db;
+
+  const group = new GroupCommit(db);
+  const entry = {
+    users: 1,
+    handle: {
+      db,
+      group,
+      release() {
+        if (--entry.users > 0) return;
+        if (key !== null) open.delete(key);
+        group.flush();
+        if (db.open) db.close();
+      },
+    },
+  };
+  if (key !== null) open.set(key, entry);
+  return entry.handle;
 }

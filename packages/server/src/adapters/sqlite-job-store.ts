@@ -2,10 +2,12 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import type { DurationSample, JobRecord, JobStore } from '../ports/job-store.js';
-import { openDatabase } from './sqlite-database.js';
+import { openDatabase, type SqliteHandle } from './sqlite-database.js';
 
 /** Duration samples kept per (type, stage). */
 const KEEP_SAMPLES = 500;
+/** Samples recorded between trims. */
+const TRIM_EVERY = 64;
 
 /**
  * Jobs in SQLite: indexed columns for what the node queries (status, type, due time, lease
@@ -13,12 +15,16 @@ const KEEP_SAMPLES = 500;
  */
 export class SqliteJobStore implements JobStore {
   readonly #db: Db;
+  readonly #handle: SqliteHandle;
+  readonly #addDuration: (sample: DurationSample) => void;
   readonly #s: Record<string, Statement>;
   readonly #insert: (job: JobRecord) => { job: JobRecord; created: boolean };
+  #sinceTrim = 0;
 
   constructor(options: { file: string; synchronous?: 'NORMAL' | 'FULL' }) {
     if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
-    this.#db = openDatabase(options.file, options.synchronous ?? 'NORMAL');
+    this.#handle = openDatabase(options.file, options.synchronous ?? 'NORMAL');
+    this.#db = this.#handle.db;
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS jobs (
         id TEXT PRIMARY KEY, type TEXT NOT NULL, status TEXT NOT NULL, run_after INTEGER NOT NULL,
@@ -42,8 +48,8 @@ export class SqliteJobStore implements JobStore {
       save: db.prepare(
         'UPDATE jobs SET status = @status, run_after = @runAfter, lease_expires_at = @leaseExpiresAt, data = @data WHERE id = @id',
       ),
-      queued: db.prepare(
-        "SELECT data FROM jobs WHERE status = 'queued' AND type IN (SELECT value FROM json_each(?)) AND run_after <= ? ORDER BY run_after LIMIT ?",
+      due: db.prepare(
+        "SELECT id FROM jobs WHERE status = 'queued' AND type IN (SELECT value FROM json_each(?)) AND run_after <= ? ORDER BY run_after LIMIT ?",
       ),
       expired: db.prepare("SELECT data FROM jobs WHERE status = 'running' AND lease_expires_at < ?"),
       unfinished: db.prepare("SELECT data FROM jobs WHERE status IN ('queued', 'running')"),
@@ -55,6 +61,13 @@ export class SqliteJobStore implements JobStore {
         'SELECT type, stage, at, ms, size FROM job_durations WHERE type = ? AND stage = ? ORDER BY at DESC LIMIT ?',
       ),
     };
+    this.#addDuration = db.transaction((sample: DurationSample) => {
+      this.#s.addDuration!.run(sample.type, sample.stage, sample.at, Math.round(sample.ms), sample.size);
+      // Trimming is a range delete: do it now and then, not on every finished job.
+      if (++this.#sinceTrim % TRIM_EVERY === 0) {
+        this.#s.trimDurations!.run(sample.type, sample.stage, sample.type, sample.stage, KEEP_SAMPLES);
+      }
+    });
     this.#insert = db.transaction((job: JobRecord) => {
       if (job.idempotencyKey !== null) {
         const row = this.#s.byKey!.get(job.createdBy, job.idempotencyKey) as { data: string } | undefined;
@@ -82,8 +95,9 @@ export class SqliteJobStore implements JobStore {
     return (stmt.all(...args) as { data: string }[]).map((r) => JSON.parse(r.data) as JobRecord);
   }
 
+  // Writes join the shared group commit and resolve once committed (see GroupCommit).
   insert(job: JobRecord): Promise<{ job: JobRecord; created: boolean }> {
-    return Promise.resolve(this.#insert(job));
+    return this.#handle.group.write(() => this.#insert(job));
   }
 
   get(id: string): Promise<JobRecord | null> {
@@ -92,12 +106,13 @@ export class SqliteJobStore implements JobStore {
   }
 
   save(job: JobRecord): Promise<void> {
-    this.#s.save!.run(this.#row(job));
-    return Promise.resolve();
+    const row = this.#row(job);
+    return this.#handle.group.write(() => void this.#s.save!.run(row));
   }
 
-  queued(types: readonly string[], now: number, limit: number): Promise<JobRecord[]> {
-    return Promise.resolve(this.#many(this.#s.queued!, JSON.stringify(types), now, limit));
+  dueIds(types: readonly string[], now: number, limit: number): Promise<string[]> {
+    const rows = this.#s.due!.all(JSON.stringify(types), now, limit) as { id: string }[];
+    return Promise.resolve(rows.map((r) => r.id));
   }
 
   expired(now: number): Promise<JobRecord[]> {
@@ -109,9 +124,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   addDuration(sample: DurationSample): Promise<void> {
-    this.#s.addDuration!.run(sample.type, sample.stage, sample.at, Math.round(sample.ms), sample.size);
-    this.#s.trimDurations!.run(sample.type, sample.stage, sample.type, sample.stage, KEEP_SAMPLES);
-    return Promise.resolve();
+    return this.#handle.group.write(() => this.#addDuration(sample));
   }
 
   durations(type: string, stage: string, limit: number): Promise<DurationSample[]> {
@@ -119,7 +132,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   close(): Promise<void> {
-    if (this.#db.open) this.#db.close();
+    this.#handle.release();
     return Promise.resolve();
   }
 }

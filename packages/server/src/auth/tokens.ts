@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { parseScopes, type Scope } from '@inloop/protocol';
 import type { Principal } from './principal.js';
@@ -14,10 +15,11 @@ export type TokenFailure = 'token_expired' | 'unauthorized';
  * algorithm, so `alg: none` and asymmetric-key confusion are rejected before any claim is read.
  */
 export class Tokens {
-  readonly #secret: Uint8Array;
+  // A KeyObject, created once: with raw bytes jose would import the key on every sign and verify.
+  readonly #secret: KeyObject;
 
   constructor(secret: string) {
-    this.#secret = new TextEncoder().encode(secret);
+    this.#secret = createSecretKey(Buffer.from(secret, 'utf8'));
   }
 
   async mint(subject: string, scopes: Scope[], ttlSeconds: number): Promise<{ token: string; expiresAt: number }> {

@@ -78,7 +78,7 @@ export interface DurationSample {
  * - `insert` is idempotent per (`createdBy`, `idempotencyKey`): a second insert with the same pair
  *   returns the first job with `created: false` and stores nothing.
  * - `save` is durable when it resolves (a job acknowledged as created survives a crash).
- * - `queued` returns due jobs (`runAfter <= now`) of the given types, oldest first.
+ * - `dueIds` returns the ids of due queued jobs (`runAfter <= now`) of the given types, oldest first.
  * - Duration samples are kept per (type, stage), at least the latest `limit` of them.
  * Mutual exclusion between writers of one job is the service's job, not the store's.
  */
@@ -86,7 +86,7 @@ export interface JobStore {
   insert(job: JobRecord): Promise<{ job: JobRecord; created: boolean }>;
   get(id: string): Promise<JobRecord | null>;
   save(job: JobRecord): Promise<void>;
-  queued(types: readonly string[], now: number, limit: number): Promise<JobRecord[]>;
+  dueIds(types: readonly string[], now: number, limit: number): Promise<string[]>;
   /** Running jobs whose lease expired before `now`. */
   expired(now: number): Promise<JobRecord[]>;
   /** Every job not yet finished (for recovery after a restart). */

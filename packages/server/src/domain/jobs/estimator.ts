@@ -29,6 +29,8 @@ export function percentile(sorted: readonly number[], p: number): number {
  */
 export class Estimator {
   readonly #cache = new Map<string, DurationSample[]>();
+  /** Estimates computed since the last sample of their (type, stage): most jobs share one. */
+  readonly #memo = new Map<string, Estimate | null>();
   readonly #window: number;
   readonly #defaultMs: (type: string) => number;
 
@@ -50,6 +52,8 @@ export class Estimator {
   /** Record a finished run (whole job: stage ''). */
   async record(sample: DurationSample): Promise<void> {
     await this.store.addDuration(sample);
+    const prefix = `${sample.type}\u0000${sample.stage}\u0000`;
+    for (const key of this.#memo.keys()) if (key.startsWith(prefix)) this.#memo.delete(key);
     const samples = await this.#samples(sample.type, sample.stage);
     samples.unshift(sample);
     if (samples.length > this.#window) samples.length = this.#window;
@@ -57,7 +61,12 @@ export class Estimator {
 
   /** Estimate a job (or one of its stages) of `type`, optionally of a given size. */
   async estimate(type: string, size: SizeHint | null, stage = ''): Promise<Estimate | null> {
-    return estimateFrom(await this.#samples(type, stage), size, stage === '' ? this.#defaultMs(type) : null);
+    const key = `${type}\u0000${stage}\u0000${size?.value ?? ''}`;
+    if (this.#memo.has(key)) return this.#memo.get(key)!;
+    const estimate = estimateFrom(await this.#samples(type, stage), size, stage === '' ? this.#defaultMs(type) : null);
+    if (this.#memo.size > 10_000) this.#memo.clear();
+    this.#memo.set(key, estimate);
+    return estimate;
   }
 }
 

@@ -58,6 +58,7 @@ interface Registration {
 export class InProcessRunner {
   readonly #handlers = new Map<string, Registration>();
   readonly #running = new Map<string, AbortController>();
+  readonly #settled = new Set<Promise<void>>();
   #closed = false;
 
   constructor(
@@ -89,10 +90,16 @@ export class InProcessRunner {
         const job = await this.service.lease([type], this.worker);
         if (!job) break;
         reg.running++;
-        void this.#run(job, reg).finally(() => {
-          reg.running--;
-          void this.#pump(type);
-        });
+        const run = this.#run(job, reg)
+          .catch((err: unknown) => {
+            if (!this.#closed) this.logger.error({ err, job: job.id }, 'job run failed');
+          })
+          .finally(() => {
+            reg.running--;
+            this.#settled.delete(run);
+            void this.#pump(type);
+          });
+        this.#settled.add(run);
       }
     } catch (err) {
       this.logger.error({ err, type }, 'leasing failed');
@@ -152,8 +159,10 @@ export class InProcessRunner {
     }
   }
 
-  close(): void {
+  /** Abort running handlers and give them `graceMs` to settle; their jobs are retried later. */
+  async close(graceMs = 2000): Promise<void> {
     this.#closed = true;
     for (const abort of this.#running.values()) abort.abort(new Error('node shutting down'));
+    await Promise.race([Promise.allSettled(this.#settled), new Promise((r) => setTimeout(r, graceMs).unref())]);
   }
 }

@@ -51,6 +51,20 @@ export interface JobServiceOptions {
   sweepMs?: number;
 }
 
+let lastIdMs = 0;
+let idSeq = 0;
+/**
+ * Job ids sort by creation time (ms, then a sequence) with a random tail: consecutive jobs land on
+ * the same storage pages instead of all over the index, and ids are still not guessable in bulk
+ * (nor need they be: reading a job takes its token or an API key).
+ */
+function newJobId(): string {
+  const now = Date.now();
+  idSeq = now === lastIdMs ? idSeq + 1 : 0;
+  lastIdMs = now;
+  return now.toString(36).padStart(9, '0') + idSeq.toString(36).padStart(3, '0') + randomBytes(6).toString('base64url');
+}
+
 /** What a worker may report under its lease. */
 export interface Report {
   stage?: { name: string; weight?: number };
@@ -83,6 +97,8 @@ export class JobService extends EventEmitter<{
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #waiters = new Set<{ types: readonly string[]; wake: () => void }>();
   readonly #lastProgressEvent = new Map<string, number>();
+  /** Running jobs asked to cancel, with when: ended by force after the grace period. */
+  readonly #cancelling = new Map<string, number>();
   /** Stage plans learned from the last successful run of each type that declared none. */
   readonly #learnedPlans = new Map<string, PlannedStage[]>();
   readonly #progressTimers = new Map<string, NodeJS.Timeout>();
@@ -139,7 +155,7 @@ export class JobService extends EventEmitter<{
     const now = Date.now();
     const estimate = (await this.estimator.estimate(request.type, request.size))!;
     const job: JobRecord = {
-      id: randomBytes(12).toString('base64url'),
+      id: newJobId(),
       type: request.type,
       input: request.input,
       size: request.size,
@@ -199,9 +215,9 @@ export class JobService extends EventEmitter<{
 
   /** Lease the next due job of one of `types`, or null. */
   async lease(types: readonly string[], worker: string, leaseMs?: number): Promise<JobRecord | null> {
-    for (const candidate of await this.o.store.queued(types, Date.now(), 10)) {
-      const leased = await this.#withLock(candidate.id, async () => {
-        const job = await this.o.store.get(candidate.id);
+    for (const id of await this.o.store.dueIds(types, Date.now(), 4)) {
+      const leased = await this.#withLock(id, async () => {
+        const job = await this.o.store.get(id);
         if (!job || job.status !== 'queued' || job.runAfter > Date.now()) return null;
         const now = Date.now();
         const ms = leaseMs ?? this.#types.get(job.type)?.leaseMs ?? 30_000;
@@ -374,6 +390,7 @@ export class JobService extends EventEmitter<{
       if (!job.cancelRequested) {
         job.cancelRequested = true;
         job.cancelRequestedAt = Date.now();
+        this.#cancelling.set(id, job.cancelRequestedAt);
         job.message = 'Cancelling…';
         await this.#publish(job, 'job.message');
         await this.o.store.save(job);
@@ -421,6 +438,7 @@ export class JobService extends EventEmitter<{
     );
     await this.o.store.save(job);
     this.cadence.stop(job.id);
+    this.#cancelling.delete(job.id);
     clearTimeout(this.#progressTimers.get(job.id));
     this.#progressTimers.delete(job.id);
     this.#lastProgressEvent.delete(job.id);
@@ -489,7 +507,7 @@ export class JobService extends EventEmitter<{
         });
       }
       for (const type of this.#types.keys()) {
-        if ((await this.o.store.queued([type], now, 1)).length > 0) this.#wake(type);
+        if ((await this.o.store.dueIds([type], now, 1)).length > 0) this.#wake(type);
       }
       for (const live of await this.o.store.unfinished()) {
         if (
@@ -536,6 +554,7 @@ export class JobService extends EventEmitter<{
         } else {
           await this.o.store.save(job);
           this.cadence.touch(job.id);
+          if (job.cancelRequested) this.#cancelling.set(job.id, job.cancelRequestedAt ?? Date.now());
         }
       });
     }

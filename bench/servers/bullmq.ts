@@ -1,0 +1,42 @@
+import { Queue, Worker } from 'bullmq';
+import { ready } from './common.js';
+
+/**
+ * BullMQ used directly on the local Redis: add `n` jobs with `inFlight` adds outstanding, a worker
+ * with concurrency `inFlight` and a trivial processor; created-to-completed throughput.
+ */
+const connection = { host: '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
+ready({});
+process.on('message', (m: { type?: string; n?: number; inFlight?: number }) => {
+  if (m?.type !== 'run') return;
+  void (async () => {
+    const n = m.n ?? 10_000;
+    const inFlight = m.inFlight ?? 100;
+    const name = `inloop-bench-${process.pid}-${Date.now()}`;
+    const queue = new Queue(name, { connection });
+    let completed = 0;
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    const worker = new Worker(name, async () => null, { connection, concurrency: inFlight });
+    worker.on('completed', () => {
+      if (++completed === n) resolveDone();
+    });
+    await worker.waitUntilReady();
+    const start = performance.now();
+    let added = 0;
+    const adder = async () => {
+      while (added < n) {
+        added++;
+        await queue.add('noop', null, { removeOnComplete: true });
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, adder));
+    await done;
+    const seconds = (performance.now() - start) / 1000;
+    await worker.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+    process.send?.({ type: 'done', seconds });
+  })();
+});
+process.on('SIGTERM', () => process.exit(0));

@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createNode } from '@inloop/server';
+import { port, ready } from './common.js';
+
+/** An Inloop node on its embedded default with job types for the jobs benchmark. */
+const dataDir = mkdtempSync(join(tmpdir(), 'inloop-bench-jobs-'));
+const node = await createNode({
+  port,
+  host: '127.0.0.1',
+  dataDir,
+  jobTypes: ['remote'],
+  processMetrics: false,
+  apiKey: 'bench-api-key-0123456789',
+});
+node.jobs.handle('noop', async () => null, { concurrency: 100 });
+node.jobs.handle(
+  'silent',
+  async (job) => {
+    await new Promise((r) => setTimeout(r, (job.input as { ms: number }).ms));
+    return null;
+  },
+  { concurrency: 5000 },
+);
+const url = await node.listen();
+ready({ port: Number(new URL(url).port), apiKey: node.apiKey });
+
+/** In-process throughput: create `n` jobs through the library API, `inFlight` at a time, until all are done. */
+process.on('message', (m: { type?: string; n?: number; inFlight?: number }) => {
+  if (m?.type !== 'inproc') return;
+  const n = m.n ?? 10_000;
+  const inFlight = m.inFlight ?? 100;
+  let created = 0;
+  let finished = 0;
+  const start = performance.now();
+  const service = node.jobs.service;
+  const onFinished = () => {
+    if (++finished < n) return;
+    service.off('finished', onFinished);
+    process.send?.({ type: 'inproc-done', seconds: (performance.now() - start) / 1000 });
+  };
+  service.on('finished', onFinished);
+  const next = async (): Promise<void> => {
+    while (created < n) {
+      created++;
+      await service.create({ type: 'noop', input: null, size: null, idempotencyKey: null, createdBy: 'bench' });
+    }
+  };
+  for (let i = 0; i < inFlight; i++) void next();
+});
+
+process.on('SIGTERM', () => {
+  void node.close().then(() => {
+    rmSync(dataDir, { recursive: true, force: true });
+    process.exit(0);
+  });
+});
