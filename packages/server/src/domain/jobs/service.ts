@@ -187,11 +187,14 @@ export class JobService extends EventEmitter<{
     const inserted = await this.o.store.insert(job);
     if (!inserted.created) return inserted;
     this.o.metrics.jobsCreated.inc({ type: job.type });
-    await this.#withLock(job.id, async () => {
+    // The job is durable once inserted: answer now. Its `job.queued` event follows under the
+    // job's lock, so every later change (the lease first) comes after it on the topic.
+    void this.#withLock(job.id, async () => {
       await this.#publish(job, 'job.queued');
-      await this.o.store.save(job);
-    });
-    this.#wake(job.type);
+      this.#save(job);
+    })
+      .then(() => this.#wake(job.type))
+      .catch((err: unknown) => this.o.logger.error({ err, job: job.id }, 'publishing job.queued failed'));
     return { job, created: true };
   }
 
@@ -203,10 +206,13 @@ export class JobService extends EventEmitter<{
   async snapshot(id: string): Promise<JobSnapshot | null> {
     const job = await this.o.store.get(id);
     if (!job) return null;
+    // Before its first event a job's record has no epoch yet: take the topic's, so a watcher can
+    // resume from offset 0 and receive that first event too.
+    const epoch = job.epoch || (await this.o.broker.position(jobTopic(id))).epoch;
     return {
       ...stateOf(job, Date.now(), this.#stuckAfterMs),
       partials: job.partials,
-      epoch: job.epoch,
+      epoch,
       offset: job.lastOffset,
     };
   }
@@ -230,7 +236,7 @@ export class JobService extends EventEmitter<{
         job.estimate = (await this.estimator.estimate(job.type, job.size)) ?? job.estimate;
         job.plan = this.#types.get(job.type)?.stages ?? this.#learnedPlans.get(job.type) ?? null;
         await this.#publish(job, 'job.started');
-        await this.o.store.save(job);
+        this.#save(job);
         return job;
       });
       if (leased) return leased;
@@ -305,7 +311,7 @@ export class JobService extends EventEmitter<{
         job.measured = Math.min(1, Math.max(0, report.progress));
         await this.#progressEvent(job, now);
       }
-      await this.o.store.save(job);
+      this.#save(job);
       return { cancelRequested: job.cancelRequested, leaseExpiresAt: lease.expiresAt, fence: lease.fence };
     });
   }
@@ -348,7 +354,7 @@ export class JobService extends EventEmitter<{
           if (!fresh || fresh.status !== 'running') return;
           this.#lastProgressEvent.set(job.id, Date.now());
           await this.#publish(fresh, 'job.progress');
-          await this.o.store.save(fresh);
+          this.#save(fresh);
         }).catch((err: unknown) => this.o.logger.error({ err, job: job.id }, 'progress event failed'));
       },
       PROGRESS_EVENT_MS - (now - last),
@@ -393,7 +399,7 @@ export class JobService extends EventEmitter<{
         this.#cancelling.set(id, job.cancelRequestedAt);
         job.message = 'Cancelling…';
         await this.#publish(job, 'job.message');
-        await this.o.store.save(job);
+        this.#save(job);
         this.emit('cancel', id);
       }
       return job;
@@ -417,7 +423,7 @@ export class JobService extends EventEmitter<{
     job.measured = null;
     job.message = `Retrying: ${reason}`;
     await this.#publish(job, 'job.retrying', { retry: { reason, inMs } });
-    await this.o.store.save(job);
+    this.#save(job);
   }
 
   async #finish(
@@ -436,7 +442,7 @@ export class JobService extends EventEmitter<{
       job,
       status === 'succeeded' ? 'job.succeeded' : status === 'failed' ? 'job.failed' : 'job.cancelled',
     );
-    await this.o.store.save(job);
+    this.#save(job);
     this.cadence.stop(job.id);
     this.#cancelling.delete(job.id);
     clearTimeout(this.#progressTimers.get(job.id));
@@ -476,6 +482,16 @@ export class JobService extends EventEmitter<{
     const event: JobEvent = { type: 'job.tick', job: stateOf(job, Date.now(), this.#stuckAfterMs) };
     await this.o.hub.publish(jobTopic(id), { data: event as unknown as Json, from: 'inloop', ephemeral: true });
     return true;
+  }
+
+  /**
+   * Save the record without waiting for its commit. The event just published is the durable
+   * truth (its commit is awaited, and nothing is acknowledged before it); the record follows it
+   * in the same connection's commit order, and a record update lost to a crash is reconciled
+   * from the topic on restart (`recover`). Reads on this connection see it at once.
+   */
+  #save(job: JobRecord): void {
+    this.o.store.save(job).catch((err: unknown) => this.o.logger.error({ err, job: job.id }, 'saving a job failed'));
   }
 
   #withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
@@ -545,14 +561,14 @@ export class JobService extends EventEmitter<{
             Object.assign(job, { status: state.status, finishedAt: state.finishedAt, lease: null });
             if (state.result !== undefined) job.result = state.result;
             if (state.error !== undefined) job.error = state.error;
-            await this.o.store.save(job);
+            this.#save(job);
             return;
           }
         }
         if (job.status === 'running' && job.lease?.worker.startsWith(localWorkerPrefix)) {
           await this.#retryOrFail(job, 'the node restarted', { code: 'node_restarted', message: 'The node restarted' });
         } else {
-          await this.o.store.save(job);
+          this.#save(job);
           this.cadence.touch(job.id);
           if (job.cancelRequested) this.#cancelling.set(job.id, job.cancelRequestedAt ?? Date.now());
         }
