@@ -87,25 +87,30 @@ export class InProcessRunner {
     reg.pumping = true;
     try {
       while (reg.running < reg.concurrency && !this.#closed) {
-        const job = await this.service.lease([type], this.worker);
-        if (!job) break;
-        reg.running++;
-        const run = this.#run(job, reg)
-          .catch((err: unknown) => {
-            if (!this.#closed) this.logger.error({ err, job: job.id }, 'job run failed');
-          })
-          .finally(() => {
-            reg.running--;
-            this.#settled.delete(run);
-            void this.#pump(type);
-          });
-        this.#settled.add(run);
+        // Take every free slot's job in one go: one commit for all of them.
+        const jobs = await this.service.leaseMany([type], this.worker, reg.concurrency - reg.running);
+        if (jobs.length === 0) break;
+        for (const job of jobs) this.#start(job, reg, type);
       }
     } catch (err) {
       this.logger.error({ err, type }, 'leasing failed');
     } finally {
       reg.pumping = false;
     }
+  }
+
+  #start(job: JobRecord, reg: Registration, type: string): void {
+    reg.running++;
+    const run = this.#run(job, reg)
+      .catch((err: unknown) => {
+        if (!this.#closed) this.logger.error({ err, job: job.id }, 'job run failed');
+      })
+      .finally(() => {
+        reg.running--;
+        this.#settled.delete(run);
+        void this.#pump(type);
+      });
+    this.#settled.add(run);
   }
 
   async #run(job: JobRecord, reg: Registration): Promise<void> {

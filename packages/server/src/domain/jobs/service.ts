@@ -221,27 +221,43 @@ export class JobService extends EventEmitter<{
 
   /** Lease the next due job of one of `types`, or null. */
   async lease(types: readonly string[], worker: string, leaseMs?: number): Promise<JobRecord | null> {
-    for (const id of await this.o.store.dueIds(types, Date.now(), 4)) {
-      const leased = await this.#withLock(id, async () => {
-        const job = await this.o.store.get(id);
-        if (!job || job.status !== 'queued' || job.runAfter > Date.now()) return null;
-        const now = Date.now();
-        const ms = leaseMs ?? this.#types.get(job.type)?.leaseMs ?? 30_000;
-        job.status = 'running';
-        job.attempt++;
-        job.startedAt = now;
-        job.lastSignAt = now;
-        job.fence++;
-        job.lease = { token: randomBytes(18).toString('base64url'), fence: job.fence, worker, expiresAt: now + ms };
-        job.estimate = (await this.estimator.estimate(job.type, job.size)) ?? job.estimate;
-        job.plan = this.#types.get(job.type)?.stages ?? this.#learnedPlans.get(job.type) ?? null;
-        await this.#publish(job, 'job.started');
-        this.#save(job);
-        return job;
-      });
-      if (leased) return leased;
+    return (await this.leaseMany(types, worker, 1, leaseMs))[0] ?? null;
+  }
+
+  /**
+   * Lease up to `max` due jobs of `types` at once. Their transitions are issued together and
+   * share one commit, instead of queueing behind one another one commit each.
+   */
+  async leaseMany(types: readonly string[], worker: string, max: number, leaseMs?: number): Promise<JobRecord[]> {
+    const leased: JobRecord[] = [];
+    // A candidate another leaser took in the meantime is skipped; look again a few times.
+    for (let round = 0; leased.length < max && round < 3; round++) {
+      const ids = await this.o.store.dueIds(types, Date.now(), max - leased.length);
+      if (ids.length === 0) break;
+      for (const job of await Promise.all(ids.map((id) => this.#leaseOne(id, worker, leaseMs))))
+        if (job) leased.push(job);
     }
-    return null;
+    return leased;
+  }
+
+  #leaseOne(id: string, worker: string, leaseMs?: number): Promise<JobRecord | null> {
+    return this.#withLock(id, async () => {
+      const job = await this.o.store.get(id);
+      if (!job || job.status !== 'queued' || job.runAfter > Date.now()) return null;
+      const now = Date.now();
+      const ms = leaseMs ?? this.#types.get(job.type)?.leaseMs ?? 30_000;
+      job.status = 'running';
+      job.attempt++;
+      job.startedAt = now;
+      job.lastSignAt = now;
+      job.fence++;
+      job.lease = { token: randomBytes(18).toString('base64url'), fence: job.fence, worker, expiresAt: now + ms };
+      job.estimate = (await this.estimator.estimate(job.type, job.size)) ?? job.estimate;
+      job.plan = this.#types.get(job.type)?.stages ?? this.#learnedPlans.get(job.type) ?? null;
+      await this.#publish(job, 'job.started');
+      this.#save(job);
+      return job;
+    });
   }
 
   /** Long-poll: lease the next job of `types`, waiting up to `waitMs` for one to become due. */
