@@ -14,6 +14,9 @@ export interface EstimatorOptions {
   defaultMs?: (type: string) => number;
 }
 
+/** History size past which an estimate is reused for a second rather than recomputed per sample. */
+const SETTLED_SAMPLES = 50;
+
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
@@ -29,8 +32,12 @@ export function percentile(sorted: readonly number[], p: number): number {
  */
 export class Estimator {
   readonly #cache = new Map<string, DurationSample[]>();
-  /** Estimates computed since the last sample of their (type, stage): most jobs share one. */
-  readonly #memo = new Map<string, Estimate | null>();
+  /**
+   * Computed estimates, shared by the jobs that ask. While a type has little history every new
+   * sample counts and invalidates; past {@link SETTLED_SAMPLES} an estimate is reused for up to
+   * a second, since one more run barely moves a percentile of hundreds.
+   */
+  readonly #memo = new Map<string, { estimate: Estimate | null; at: number }>();
   readonly #window: number;
   readonly #defaultMs: (type: string) => number;
 
@@ -52,9 +59,11 @@ export class Estimator {
   /** Record a finished run (whole job: stage ''). */
   async record(sample: DurationSample): Promise<void> {
     await this.store.addDuration(sample);
-    const prefix = `${sample.type}\u0000${sample.stage}\u0000`;
-    for (const key of this.#memo.keys()) if (key.startsWith(prefix)) this.#memo.delete(key);
     const samples = await this.#samples(sample.type, sample.stage);
+    if (samples.length < SETTLED_SAMPLES) {
+      const prefix = `${sample.type}\u0000${sample.stage}\u0000`;
+      for (const key of this.#memo.keys()) if (key.startsWith(prefix)) this.#memo.delete(key);
+    }
     samples.unshift(sample);
     if (samples.length > this.#window) samples.length = this.#window;
   }
@@ -62,10 +71,12 @@ export class Estimator {
   /** Estimate a job (or one of its stages) of `type`, optionally of a given size. */
   async estimate(type: string, size: SizeHint | null, stage = ''): Promise<Estimate | null> {
     const key = `${type}\u0000${stage}\u0000${size?.value ?? ''}`;
-    if (this.#memo.has(key)) return this.#memo.get(key)!;
+    const now = Date.now();
+    const memo = this.#memo.get(key);
+    if (memo && now - memo.at < 1000) return memo.estimate;
     const estimate = estimateFrom(await this.#samples(type, stage), size, stage === '' ? this.#defaultMs(type) : null);
     if (this.#memo.size > 10_000) this.#memo.clear();
-    this.#memo.set(key, estimate);
+    this.#memo.set(key, { estimate, at: now });
     return estimate;
   }
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import {
@@ -14,6 +13,7 @@ import type { Broker } from '../../ports/broker.js';
 import type { JobRecord, JobStore, Lease, PlannedStage, SizeHint } from '../../ports/job-store.js';
 import type { Metrics } from '../../metrics.js';
 import type { Hub } from '../hub.js';
+import { randomToken } from '../../util/random.js';
 import { Cadence } from './cadence.js';
 import { JobFinishedError, JobNotFoundError, LeaseLostError, UnknownJobTypeError } from './errors.js';
 import { Estimator } from './estimator.js';
@@ -62,7 +62,7 @@ function newJobId(): string {
   const now = Date.now();
   idSeq = now === lastIdMs ? idSeq + 1 : 0;
   lastIdMs = now;
-  return now.toString(36).padStart(9, '0') + idSeq.toString(36).padStart(3, '0') + randomBytes(6).toString('base64url');
+  return now.toString(36).padStart(9, '0') + idSeq.toString(36).padStart(3, '0') + randomToken(6);
 }
 
 /** What a worker may report under its lease. */
@@ -251,7 +251,7 @@ export class JobService extends EventEmitter<{
       job.startedAt = now;
       job.lastSignAt = now;
       job.fence++;
-      job.lease = { token: randomBytes(18).toString('base64url'), fence: job.fence, worker, expiresAt: now + ms };
+      job.lease = { token: randomToken(18), fence: job.fence, worker, expiresAt: now + ms };
       job.estimate = (await this.estimator.estimate(job.type, job.size)) ?? job.estimate;
       job.plan = this.#types.get(job.type)?.stages ?? this.#learnedPlans.get(job.type) ?? null;
       await this.#publish(job, 'job.started');
