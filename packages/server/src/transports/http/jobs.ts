@@ -1,14 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Static } from '@sinclair/typebox';
-import {
-  isTerminal,
-  jobTopic,
-  parseEventId,
-  TERMINAL_EVENTS,
-  type JobEvent,
-  type Json,
-  type Scope,
-} from '@inloop/protocol';
+import { isTerminal, jobTopic, TERMINAL_EVENTS, type JobEvent, type Json, type Scope } from '@inloop/protocol';
 import { can } from '../../auth/principal.js';
 import type { Tokens } from '../../auth/tokens.js';
 import { JobFinishedError, JobNotFoundError, LeaseLostError, UnknownJobTypeError } from '../../domain/jobs/errors.js';
@@ -16,7 +8,7 @@ import type { JobService } from '../../domain/jobs/service.js';
 import { stateOf } from '../../domain/jobs/progress.js';
 import type { SizeHint } from '../../ports/job-store.js';
 import { jobSseCodec, sseEvent } from '../../session/codecs.js';
-import type { SseTransport } from '../sse.js';
+import { resumePosition, type SseTransport } from '../sse.js';
 import type { Authenticator } from './authenticate.js';
 import { HttpProblem } from './problems.js';
 import {
@@ -168,10 +160,7 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
       if (!can(principal, 'job:read', jobTopic(id))) throw new HttpProblem('forbidden');
       const snapshot = await d.jobs.snapshot(id);
       if (!snapshot) throw new HttpProblem('not_found', 'no such job');
-      const header = request.headers['last-event-id'];
-      const raw = (typeof header === 'string' && header.length > 0 ? header : undefined) ?? request.query.since;
-      const last = raw === undefined ? null : parseEventId(raw);
-      if (raw !== undefined && !last) throw new HttpProblem('invalid_position', 'expected epoch:offset');
+      const last = resumePosition(request.headers['last-event-id'], request.query.since);
       const finished = isTerminal(snapshot.status);
       // An EventSource reconnects after the stream ends; 204 is how SSE tells it to stop.
       if (finished && last && last.epoch === snapshot.epoch && last.offset >= snapshot.offset)
