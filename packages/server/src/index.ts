@@ -19,4 +19,4 @@ export { PermanentJobError, type JobHandler, type JobContext, type JobView } fro
 export type { JobStore, JobRecord, SizeHint, DurationSample, PlannedStage } from './ports/job-store.js';
 export { createSqliteJobStore } from './adapters/sqlite-job-store.js';
 export { Estimator, estimateFrom, type Estimate } from './domain/jobs/estimator.js';
-export { timeFraction, progressOf, strategyFor, humanDuration } from './domain/jobs/progress.js';
+export { timeFraction, progressOf, flagsOf, strategyFor, humanDuration } from './domain/jobs/progress.js';

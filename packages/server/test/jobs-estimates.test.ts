@@ -4,6 +4,7 @@ import {
   createSqliteJobStore,
   Estimator,
   estimateFrom,
+  flagsOf,
   humanDuration,
   progressOf,
   timeFraction,
@@ -71,6 +72,24 @@ describe('estimates', () => {
     // a done (1 of 4) + b half done by time (2 s of its usual 4 s): (1 + 3 * 0.5) / 4
     assert.deepEqual(progressOf(job, now), { fraction: 0.625, measured: false });
     assert.deepEqual(progressOf({ ...job, measured: 0.25 }, now), { fraction: 0.4375, measured: true });
+  });
+
+  it('flag slower than usual past p90, and likely stuck well past it with no sign of life, in words', () => {
+    const estimate = { p50Ms: 240_000, p90Ms: 300_000, source: 'history' as const, samples: 40 };
+    const job = { status: 'running', startedAt: 0, lastSignAt: 0 } as unknown as JobRecord;
+    assert.deepEqual(flagsOf(job, 200_000, estimate, 30_000), {
+      slowerThanUsual: false,
+      likelyStuck: false,
+      message: null,
+    });
+    const slower = flagsOf({ ...job, lastSignAt: 310_000 }, 320_000, estimate, 30_000);
+    assert.deepEqual([slower.slowerThanUsual, slower.likelyStuck], [true, false]);
+    assert.equal(slower.message, 'Taking longer than usual (jobs like this usually take about 4 min).');
+    const alive = flagsOf({ ...job, lastSignAt: 640_000 }, 650_000, estimate, 30_000);
+    assert.equal(alive.likelyStuck, false, 'past 2x p90 but the worker reported 10 s ago');
+    const stuck = flagsOf({ ...job, lastSignAt: 500_000 }, 650_000, estimate, 30_000);
+    assert.deepEqual([stuck.slowerThanUsual, stuck.likelyStuck], [true, true]);
+    assert.equal(stuck.message, 'This may be stuck: no sign of progress for 3 min.');
   });
 
   describe('after a series of jobs with known durations', () => {
