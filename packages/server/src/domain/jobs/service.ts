@@ -14,26 +14,15 @@ import type { JobRecord, JobStore, Lease, PlannedStage, SizeHint } from '../../p
 import type { Metrics } from '../../metrics.js';
 import type { Hub } from '../hub.js';
 import { randomToken } from '../../util/random.js';
+import { KeyedLock } from '../../util/keyed-lock.js';
+import { KeyedThrottle } from '../../util/keyed-throttle.js';
 import { Cadence } from './cadence.js';
+import { newJobId } from './ids.js';
+import { LeaseWaiters } from './waiters.js';
+import type { JobTypeOptions, Report } from './types.js';
 import { JobFinishedError, JobNotFoundError, LeaseLostError, UnknownJobTypeError } from './errors.js';
 import { Estimator } from './estimator.js';
 import { stateOf } from './progress.js';
-
-/** Per-type settings. */
-export interface JobTypeOptions {
-  /** In-process handlers run at most this many jobs of the type at once. @default 4 */
-  concurrency?: number;
-  /** Attempts before a job fails for good. @default 3 */
-  maxAttempts?: number;
-  /** First retry delay; doubles per attempt, jittered, capped at 60 s. @default 1000 */
-  backoffMs?: number;
-  /** Lease length; a worker must report or heartbeat within it. @default 30_000 */
-  leaseMs?: number;
-  /** Typical duration before any job of the type has finished (cold-start ETA). @default 10_000 */
-  expectedMs?: number;
-  /** The stages the work goes through, with relative weights, when known up front. */
-  stages?: PlannedStage[];
-}
 
 export interface JobServiceOptions {
   store: JobStore;
@@ -51,31 +40,6 @@ export interface JobServiceOptions {
   sweepMs?: number;
 }
 
-let lastIdMs = 0;
-let idSeq = 0;
-/**
- * Job ids sort by creation time (ms, then a sequence) with a random tail: consecutive jobs land on
- * the same storage pages instead of all over the index, and ids are still not guessable in bulk
- * (nor need they be: reading a job takes its token or an API key).
- */
-function newJobId(): string {
-  const now = Date.now();
-  idSeq = now === lastIdMs ? idSeq + 1 : 0;
-  lastIdMs = now;
-  return now.toString(36).padStart(9, '0') + idSeq.toString(36).padStart(3, '0') + randomToken(6);
-}
-
-/** What a worker may report under its lease. */
-export interface Report {
-  stage?: { name: string; weight?: number };
-  /** Measured fraction, 0..1 (of the current stage when staged). */
-  progress?: number;
-  partial?: Json;
-  message?: string;
-  /** True when the report itself is a sign of life from the worker (not an automatic renewal). */
-  sign?: boolean;
-}
-
 const MAX_PARTIALS = 1000;
 const PROGRESS_EVENT_MS = 100;
 
@@ -86,6 +50,8 @@ const PROGRESS_EVENT_MS = 100;
  * topic carrying the job's full state, then saves the record; on restart the record is reconciled
  * from the topic if the process died between the two.
  */
+export type { JobTypeOptions, Report } from './types.js';
+
 export class JobService extends EventEmitter<{
   available: [type: string];
   cancel: [id: string];
@@ -94,14 +60,14 @@ export class JobService extends EventEmitter<{
   readonly estimator: Estimator;
   readonly cadence: Cadence;
   readonly #types = new Map<string, Required<Omit<JobTypeOptions, 'stages'>> & { stages: PlannedStage[] | null }>();
-  readonly #locks = new Map<string, Promise<unknown>>();
-  readonly #waiters = new Set<{ types: readonly string[]; wake: () => void }>();
-  readonly #lastProgressEvent = new Map<string, number>();
+  readonly #locks = new KeyedLock();
+  readonly #waiters = new LeaseWaiters();
+  /** Stored progress events: at most 10 per second per job, the last report never dropped. */
+  readonly #progressThrottle = new KeyedThrottle(PROGRESS_EVENT_MS);
   /** Running jobs asked to cancel, with when: ended by force after the grace period. */
   readonly #cancelling = new Map<string, number>();
   /** Stage plans learned from the last successful run of each type that declared none. */
   readonly #learnedPlans = new Map<string, PlannedStage[]>();
-  readonly #progressTimers = new Map<string, NodeJS.Timeout>();
   readonly #sweep: NodeJS.Timeout;
   readonly #stuckAfterMs: number;
   readonly #cancelGraceMs: number;
@@ -272,24 +238,13 @@ export class JobService extends EventEmitter<{
     for (;;) {
       const job = await this.lease(types, worker, leaseMs);
       if (job || Date.now() >= deadline || signal?.aborted || this.#closed) return job;
-      await new Promise<void>((resolve) => {
-        const waiter = { types, wake: () => done() };
-        const timer = setTimeout(() => done(), Math.max(0, deadline - Date.now()));
-        const done = () => {
-          clearTimeout(timer);
-          this.#waiters.delete(waiter);
-          signal?.removeEventListener('abort', done);
-          resolve();
-        };
-        signal?.addEventListener('abort', done);
-        this.#waiters.add(waiter);
-      });
+      await this.#waiters.wait(types, deadline, signal);
     }
   }
 
   #wake(type: string): void {
     this.emit('available', type);
-    for (const w of [...this.#waiters]) if (w.types.includes(type)) w.wake();
+    this.#waiters.wake(type);
   }
 
   /** Run `fn` on the job under a valid lease; throws LeaseLostError otherwise. */
@@ -353,29 +308,18 @@ export class JobService extends EventEmitter<{
     await this.#publish(job, 'job.stage');
   }
 
-  /** Progress events are stored at most every 100 ms per job; the last report is never dropped. */
   async #progressEvent(job: JobRecord, now: number): Promise<void> {
-    const last = this.#lastProgressEvent.get(job.id) ?? 0;
-    if (now - last >= PROGRESS_EVENT_MS) {
-      this.#lastProgressEvent.set(job.id, now);
+    if (this.#progressThrottle.take(job.id, now, () => this.#trailingProgress(job.id)))
       await this.#publish(job, 'job.progress');
-      return;
-    }
-    if (this.#progressTimers.has(job.id)) return;
-    const timer = setTimeout(
-      () => {
-        this.#progressTimers.delete(job.id);
-        void this.#withLock(job.id, async () => {
-          const fresh = await this.o.store.get(job.id);
-          if (!fresh || fresh.status !== 'running') return;
-          this.#lastProgressEvent.set(job.id, Date.now());
-          await this.#publish(fresh, 'job.progress');
-          this.#save(fresh);
-        }).catch((err: unknown) => this.o.logger.error({ err, job: job.id }, 'progress event failed'));
-      },
-      PROGRESS_EVENT_MS - (now - last),
-    );
-    this.#progressTimers.set(job.id, timer);
+  }
+
+  #trailingProgress(id: string): void {
+    void this.#withLock(id, async () => {
+      const fresh = await this.o.store.get(id);
+      if (!fresh || fresh.status !== 'running') return;
+      await this.#publish(fresh, 'job.progress');
+      this.#save(fresh);
+    }).catch((err: unknown) => this.o.logger.error({ err, job: id }, 'progress event failed'));
   }
 
   complete(id: string, token: string, result: Json): Promise<void> {
@@ -461,9 +405,7 @@ export class JobService extends EventEmitter<{
     this.#save(job);
     this.cadence.stop(job.id);
     this.#cancelling.delete(job.id);
-    clearTimeout(this.#progressTimers.get(job.id));
-    this.#progressTimers.delete(job.id);
-    this.#lastProgressEvent.delete(job.id);
+    this.#progressThrottle.forget(job.id);
     this.o.metrics.jobsFinished.inc({ type: job.type, status });
     if (status === 'succeeded' && job.startedAt !== null) {
       const size = job.size?.value ?? null;
@@ -511,14 +453,7 @@ export class JobService extends EventEmitter<{
   }
 
   #withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(id) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const tail = run.catch(() => {});
-    this.#locks.set(id, tail);
-    void tail.then(() => {
-      if (this.#locks.get(id) === tail) this.#locks.delete(id);
-    });
-    return run;
+    return this.#locks.run(id, fn);
   }
 
   // -- background -----------------------------------------------------------------------------
@@ -596,8 +531,8 @@ export class JobService extends EventEmitter<{
     this.#closed = true;
     clearInterval(this.#sweep);
     this.cadence.close();
-    for (const t of this.#progressTimers.values()) clearTimeout(t);
-    for (const w of [...this.#waiters]) w.wake();
-    await Promise.allSettled([...this.#locks.values()]);
+    this.#progressThrottle.close();
+    this.#waiters.wakeAll();
+    await this.#locks.idle();
   }
 }
