@@ -7,6 +7,8 @@
  * - throughput, created to completed, trivial handler, 100 in flight: Inloop over HTTP and through
  *   its library API, against BullMQ used directly on the local Redis.
  */
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { Agent, setGlobalDispatcher } from 'undici';
 import { nowMs } from './lib/raw-ws.js';
 import { summarize } from './lib/stats.js';
@@ -21,6 +23,44 @@ const SILENT_JOBS = Number(process.env.BENCH_SILENT_JOBS ?? 1000);
 const THROUGHPUT_JOBS = Number(process.env.BENCH_THROUGHPUT_JOBS ?? 10_000);
 const CADENCE_MS = 5000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Run `fn` against a throwaway redis-server pinned to `cpu` (no persistence); null when none starts. */
+async function withPinnedRedis<T>(cpu: number, fn: (port: number) => Promise<T>): Promise<T | null> {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const redis = spawn(
+    'taskset',
+    [
+      '-c',
+      String(cpu),
+      'redis-server',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ],
+    {
+      stdio: 'ignore',
+    },
+  );
+  try {
+    for (let i = 0; ; i++) {
+      const up = await new Promise<boolean>((resolve) => {
+        const c = connect(port, '127.0.0.1', () => (c.destroy(), resolve(true)));
+        c.on('error', () => resolve(false));
+      });
+      if (up) break;
+      if (i > 50 || redis.exitCode !== null) return null;
+      await sleep(100);
+    }
+    return await fn(port);
+  } finally {
+    redis.kill('SIGTERM');
+  }
+}
 
 const { child, info } = await spawnPinned<{ port: number; apiKey: string }>('inloop-jobs.js', 0);
 const base = `http://127.0.0.1:${info.port}`;
@@ -169,16 +209,21 @@ const finishedCount = async () => {
     'inproc-done',
   );
   await stopServer(child);
-  const bull = await spawnPinned('bullmq.js', 0);
-  const bullRun = await ask<{ seconds: number }>(
-    bull.child,
-    { type: 'run', n: THROUGHPUT_JOBS, inFlight: 100 },
-    'done',
-  );
-  await stopServer(bull.child);
+  const bullmq = async (redisPort: number) => {
+    const bull = await spawnPinned('bullmq.js', 0, { REDIS_PORT: String(redisPort) });
+    const run = await ask<{ seconds: number }>(bull.child, { type: 'run', n: THROUGHPUT_JOBS, inFlight: 100 }, 'done');
+    await stopServer(bull.child);
+    return run.seconds;
+  };
+  // The machine's Redis runs wherever the scheduler puts it, in effect on a core of its own. For
+  // the same CPU budget as the Inloop node, a second run uses a redis-server pinned to core 0 too.
+  const floating = await bullmq(Number(process.env.REDIS_PORT ?? 6379));
+  const pinned = await withPinnedRedis(0, bullmq);
   const rate = (s: number) => Math.round(THROUGHPUT_JOBS / s).toLocaleString('en');
   out.push(
-    `throughput, ${THROUGHPUT_JOBS.toLocaleString('en')} trivial jobs, 100 in flight: Inloop over HTTP ${rate(seconds)} jobs/s; Inloop library API ${rate(inproc.seconds)} jobs/s; BullMQ directly ${rate(bullRun.seconds)} jobs/s`,
+    `throughput, ${THROUGHPUT_JOBS.toLocaleString('en')} trivial jobs, 100 in flight: Inloop over HTTP ${rate(seconds)} jobs/s, ` +
+      `Inloop library API ${rate(inproc.seconds)} jobs/s; BullMQ directly ${rate(floating)} jobs/s (machine's Redis, on a core of its own), ` +
+      `${pinned === null ? 'n/a' : rate(pinned)} jobs/s (its Redis pinned to the node's core)`,
   );
 }
 

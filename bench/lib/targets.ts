@@ -163,9 +163,11 @@ export function startServer(target: Target, cpu: number): Promise<{ child: Child
 export async function spawnPinned<T = ServerInfo>(
   script: string,
   cpu: number,
+  env: Record<string, string> = {},
 ): Promise<{ child: ChildProcess; info: T }> {
   const file = fileURLToPath(new URL(`../servers/${script}`, import.meta.url));
   const child = fork(file, ['0'], {
+    env: { ...process.env, ...env },
     execPath: 'taskset',
     execArgv: ['-c', String(cpu), process.execPath, '--expose-gc', '--max-old-space-size=4096'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomToken } from '../util/random.js';
 
 /** A fresh epoch: 8 random url-safe characters (never contains `:`). */
 export function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
+  return randomToken(6);
 }
 
 /** Digest of a payload, to tell a resend from a conflicting reuse of an idempotency key. */

@@ -47,7 +47,6 @@ export class SqliteBroker extends LocalFanout implements Broker {
   readonly #opts: Required<Omit<SqliteBrokerOptions, 'synchronous'>>;
   readonly #stmts: Record<string, Statement>;
   readonly #sweep: NodeJS.Timeout;
-  readonly #append: (topic: string, input: AppendInput, digest: string | undefined) => AppendResult;
 
   constructor(options: SqliteBrokerOptions) {
     super();
@@ -89,9 +88,6 @@ export class SqliteBroker extends LocalFanout implements Broker {
       ),
       idemSweep: db.prepare('DELETE FROM idempotency WHERE expires_at <= ?'),
     };
-    this.#append = db.transaction((topic: string, input: AppendInput, digest: string | undefined) =>
-      this.#appendTx(topic, input, digest),
-    );
     this.#sweep = setInterval(() => this.#sweepExpired(), SWEEP_INTERVAL_MS).unref();
   }
 
@@ -104,21 +100,41 @@ export class SqliteBroker extends LocalFanout implements Broker {
     return row;
   }
 
-  #appendTx(topic: string, input: AppendInput, digest: string | undefined): AppendResult {
-    const now = this.#opts.now();
-    const row = this.#topic(topic);
-    if (input.idempotencyKey !== undefined && digest !== undefined) {
-      const seen = this.#stmts.idemGet!.get(topic, input.idempotencyKey, now) as
-        { offset: number; digest: string } | undefined;
-      if (seen) {
-        if (seen.digest !== digest) throw new IdempotencyConflictError();
-        const stored = this.#stmts.one!.get(topic, seen.offset) as PubRow | undefined;
-        // The original may have been trimmed since; its position is still the answer.
-        const publication = stored
-          ? this.#toPublication(topic, row.epoch, stored)
-          : { topic, epoch: row.epoch, offset: seen.offset, data: input.data, from: input.from, ts: now };
-        return { publication, duplicate: true };
-      }
+  /**
+   * An earlier publish with this idempotency key, if any: its publication (duplicate), or an
+   * IdempotencyConflictError when the payload differs. Reads only.
+   */
+  #previous(
+    topic: string,
+    row: TopicRow | undefined,
+    input: AppendInput,
+    digest: string | undefined,
+    now: number,
+  ): AppendResult | null {
+    if (input.idempotencyKey === undefined || digest === undefined || !row) return null;
+    const seen = this.#stmts.idemGet!.get(topic, input.idempotencyKey, now) as
+      { offset: number; digest: string } | undefined;
+    if (!seen) return null;
+    if (seen.digest !== digest) throw new IdempotencyConflictError();
+    const stored = this.#stmts.one!.get(topic, seen.offset) as PubRow | undefined;
+    // The original may have been trimmed since; its position is still the answer.
+    const publication = stored
+      ? this.#toPublication(topic, row.epoch, stored)
+      : { topic, epoch: row.epoch, offset: seen.offset, data: input.data, from: input.from, ts: now };
+    return { publication, duplicate: true };
+  }
+
+  /** The writes of one append (validated already): plain statements inside the group's transaction. */
+  #write(
+    topic: string,
+    row: TopicRow | undefined,
+    input: AppendInput,
+    digest: string | undefined,
+    now: number,
+  ): AppendResult {
+    if (!row) {
+      row = { epoch: newEpoch(), last_offset: 0, last_ts: 0 };
+      this.#stmts.createTopic!.run(topic, row.epoch);
     }
     const offset = row.last_offset + 1;
     const ts = Math.max(now, row.last_ts);
@@ -151,11 +167,21 @@ export class SqliteBroker extends LocalFanout implements Broker {
    */
   appendAndPublish(topic: string, input: AppendInput): Promise<AppendResult> {
     const digest = input.idempotencyKey === undefined ? undefined : payloadDigest(input.data);
+    const now = this.#opts.now();
+    // Check, then write, in one synchronous step: no other append can come between them.
+    let row: TopicRow | undefined;
+    let previous: AppendResult | null;
+    try {
+      row = this.#stmts.topic!.get(topic) as TopicRow | undefined;
+      previous = this.#previous(topic, row, input, digest, now);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    // A duplicate is answered once the original's group has committed, not before.
+    if (previous) return this.#handle.group.write(() => previous);
     return this.#handle.group.write(
-      () => this.#append(topic, input, digest),
-      (result) => {
-        if (!result.duplicate) this.deliver(result.publication);
-      },
+      () => this.#write(topic, row, input, digest, now),
+      (result) => this.deliver(result.publication),
     );
   }
 

@@ -10,11 +10,14 @@ const require = createRequire(import.meta.url);
  * hooks run (in write order). A thousand publishes in a tick cost one commit, and nothing is
  * acknowledged, or shown to a subscriber, before it is on disk.
  *
- * Each `fn` must be atomic on its own: a single statement, or a `db.transaction()` function
- * (which nests as a savepoint inside the group's transaction and rolls itself back on error).
+ * `fn` holds only writes, already validated: anything that may refuse a request (an idempotency
+ * conflict, say) is checked before it, in the same synchronous step. A `fn` that throws anyway is
+ * a storage failure: the whole group is rolled back and every writer in it is rejected, so a
+ * partial write is never committed and nobody is told of a write that did not land.
  */
 export class GroupCommit {
   #open = false;
+  #failed: unknown = null;
   #pending: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   readonly #commit = (): void => this.#flush();
 
@@ -31,6 +34,7 @@ export class GroupCommit {
     try {
       result = fn();
     } catch (err) {
+      this.#failed ??= err;
       return Promise.reject(err as Error);
     }
     return new Promise<T>((resolve, reject) =>
@@ -47,9 +51,12 @@ export class GroupCommit {
   #flush(): void {
     if (!this.#open) return;
     const pending = this.#pending;
+    const failed = this.#failed;
     this.#pending = [];
+    this.#failed = null;
     this.#open = false;
     try {
+      if (failed !== null) throw failed;
       this.db.exec('COMMIT');
     } catch (err) {
       try {

@@ -16,9 +16,7 @@ const TRIM_EVERY = 64;
 export class SqliteJobStore implements JobStore {
   readonly #db: Db;
   readonly #handle: SqliteHandle;
-  readonly #addDuration: (sample: DurationSample) => void;
   readonly #s: Record<string, Statement>;
-  readonly #insert: (job: JobRecord) => { job: JobRecord; created: boolean };
   #sinceTrim = 0;
 
   constructor(options: { file: string; synchronous?: 'NORMAL' | 'FULL' }) {
@@ -61,21 +59,6 @@ export class SqliteJobStore implements JobStore {
         'SELECT type, stage, at, ms, size FROM job_durations WHERE type = ? AND stage = ? ORDER BY at DESC LIMIT ?',
       ),
     };
-    this.#addDuration = db.transaction((sample: DurationSample) => {
-      this.#s.addDuration!.run(sample.type, sample.stage, sample.at, Math.round(sample.ms), sample.size);
-      // Trimming is a range delete: do it now and then, not on every finished job.
-      if (++this.#sinceTrim % TRIM_EVERY === 0) {
-        this.#s.trimDurations!.run(sample.type, sample.stage, sample.type, sample.stage, KEEP_SAMPLES);
-      }
-    });
-    this.#insert = db.transaction((job: JobRecord) => {
-      if (job.idempotencyKey !== null) {
-        const row = this.#s.byKey!.get(job.createdBy, job.idempotencyKey) as { data: string } | undefined;
-        if (row) return { job: JSON.parse(row.data) as JobRecord, created: false };
-      }
-      this.#s.insert!.run(this.#row(job));
-      return { job, created: true };
-    });
   }
 
   #row(job: JobRecord) {
@@ -95,9 +78,21 @@ export class SqliteJobStore implements JobStore {
     return (stmt.all(...args) as { data: string }[]).map((r) => JSON.parse(r.data) as JobRecord);
   }
 
-  // Writes join the shared group commit and resolve once committed (see GroupCommit).
+  // Writes join the shared group commit and resolve once committed (see GroupCommit); anything
+  // that may refuse is checked first, in the same synchronous step.
   insert(job: JobRecord): Promise<{ job: JobRecord; created: boolean }> {
-    return this.#handle.group.write(() => this.#insert(job));
+    if (job.idempotencyKey !== null) {
+      const row = this.#s.byKey!.get(job.createdBy, job.idempotencyKey) as { data: string } | undefined;
+      if (row) {
+        const existing = JSON.parse(row.data) as JobRecord;
+        return this.#handle.group.write(() => ({ job: existing, created: false }));
+      }
+    }
+    const values = this.#row(job);
+    return this.#handle.group.write(() => {
+      this.#s.insert!.run(values);
+      return { job, created: true };
+    });
   }
 
   get(id: string): Promise<JobRecord | null> {
@@ -124,7 +119,13 @@ export class SqliteJobStore implements JobStore {
   }
 
   addDuration(sample: DurationSample): Promise<void> {
-    return this.#handle.group.write(() => this.#addDuration(sample));
+    return this.#handle.group.write(() => {
+      this.#s.addDuration!.run(sample.type, sample.stage, sample.at, Math.round(sample.ms), sample.size);
+      // Trimming is a range delete: do it now and then, not on every finished job.
+      if (++this.#sinceTrim % TRIM_EVERY === 0) {
+        this.#s.trimDurations!.run(sample.type, sample.stage, sample.type, sample.stage, KEEP_SAMPLES);
+      }
+    });
   }
 
   durations(type: string, stage: string, limit: number): Promise<DurationSample[]> {
