@@ -48,6 +48,18 @@ function raw(port: number, path: string, onFrame: (f: Buffer, ws: RawWs) => void
 
 const PUB = Buffer.from('{"type":"pub"');
 
+/** An Inloop connection that has sent `connect` and been answered `connected`. */
+async function inloopConnected(port: number, info: ServerInfo): Promise<RawWs> {
+  const ws = raw(port, '/v1/ws', () => {});
+  await ws.connect();
+  await until(
+    ws,
+    () => ws.send(JSON.stringify({ type: 'connect', token: info.token })),
+    (f) => f.includes('"connected"'),
+  );
+  return ws;
+}
+
 export const inloop: Target = {
   name: 'inloop',
   script: 'inloop.js',
@@ -69,24 +81,11 @@ export const inloop: Target = {
     );
     return ws;
   },
-  async idle(port, info) {
-    const ws = raw(port, '/v1/ws', () => {});
-    await ws.connect();
-    await until(
-      ws,
-      () => ws.send(JSON.stringify({ type: 'connect', token: info.token })),
-      (f) => f.includes('"connected"'),
-    );
-    return ws;
+  idle(port, info) {
+    return inloopConnected(port, info);
   },
   async publisher(port, info) {
-    const ws = raw(port, '/v1/ws', () => {});
-    await ws.connect();
-    await until(
-      ws,
-      () => ws.send(JSON.stringify({ type: 'connect', token: info.token })),
-      (f) => f.includes('"connected"'),
-    );
+    const ws = await inloopConnected(port, info);
     let id = 0;
     return (data) => ws.send(`{"type":"publish","id":${++id},"topic":"bench","data":${data}}`);
   },

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Database as Db, Statement } from 'better-sqlite3';
+import type { Statement } from 'better-sqlite3';
 import type { DurationSample, JobRecord, JobStore } from '../ports/job-store.js';
 import { openDatabase, type SqliteHandle } from './sqlite-database.js';
 
@@ -14,7 +14,6 @@ const TRIM_EVERY = 64;
  * expiry, idempotency) and the rest of the record as JSON. Shares the node's database file.
  */
 export class SqliteJobStore implements JobStore {
-  readonly #db: Db;
   readonly #handle: SqliteHandle;
   readonly #s: Record<string, Statement>;
   #sinceTrim = 0;
@@ -22,8 +21,8 @@ export class SqliteJobStore implements JobStore {
   constructor(options: { file: string; synchronous?: 'NORMAL' | 'FULL' }) {
     if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
     this.#handle = openDatabase(options.file, options.synchronous ?? 'NORMAL');
-    this.#db = this.#handle.db;
-    this.#db.exec(`
+    const db = this.#handle.db;
+    db.exec(`
       CREATE TABLE IF NOT EXISTS jobs (
         id TEXT PRIMARY KEY, type TEXT NOT NULL, status TEXT NOT NULL, run_after INTEGER NOT NULL,
         lease_expires_at INTEGER, created_by TEXT NOT NULL, idempotency_key TEXT, data TEXT NOT NULL
@@ -36,7 +35,6 @@ export class SqliteJobStore implements JobStore {
       );
       CREATE INDEX IF NOT EXISTS job_durations_key ON job_durations (type, stage, at);
     `);
-    const db = this.#db;
     this.#s = {
       get: db.prepare('SELECT data FROM jobs WHERE id = ?'),
       byKey: db.prepare('SELECT data FROM jobs WHERE created_by = ? AND idempotency_key = ?'),

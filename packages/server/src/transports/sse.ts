@@ -90,11 +90,6 @@ class SseConnection implements Outlet, Flushable {
     } else this.res.write(bytes);
   }
 
-  /** Write `text` ahead of everything else (a job stream's snapshot). */
-  preamble(text: string): void {
-    this.res.write(text);
-  }
-
   /** End after what is queued has been written. */
   finish(): void {
     this.#ending = true;

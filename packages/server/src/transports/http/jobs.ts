@@ -63,6 +63,11 @@ const isTerminalEvent = (p: { data: Json }) =>
 
 /** The job API: create, read, watch, cancel; and the remote worker protocol. */
 export function jobRoutes(app: FastifyInstance, d: Deps): void {
+  /** What a worker is told after complete / fail: where the job ended up. */
+  const statusOf = async (id: string) => {
+    const job = (await d.jobs.get(id))!;
+    return { id, status: job.status, cancelRequested: job.cancelRequested };
+  };
   const links = (id: string) => ({
     self: `/v1/jobs/${id}`,
     stream: `/v1/jobs/${id}/stream`,
@@ -273,8 +278,7 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
       await d.auth.backend(request);
       const { id } = request.params;
       await d.jobs.complete(id, request.body.lease, (request.body.result ?? null) as Json).catch(asProblem);
-      const job = (await d.jobs.get(id))!;
-      return { id, status: job.status, cancelRequested: job.cancelRequested };
+      return statusOf(id);
     },
   );
 
@@ -296,8 +300,7 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
       await d.jobs
         .fail(id, lease, { code: error.code ?? 'worker_error', message: error.message }, retryable)
         .catch(asProblem);
-      const job = (await d.jobs.get(id))!;
-      return { id, status: job.status, cancelRequested: job.cancelRequested };
+      return statusOf(id);
     },
   );
 }

@@ -1,6 +1,7 @@
 import type { FastifySchema } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { MAX_IDEMPOTENCY_KEY_LENGTH, Operations } from '@inloop/protocol';
+import { MAX_TOKEN_TTL_SECONDS } from '../../auth/tokens.js';
 
 /** Route schemas: they validate every request and generate `/openapi.json`. */
 export const TopicParams = Type.Object({
@@ -69,7 +70,7 @@ export const StreamQuery = Type.Object({
 
 export const MintBody = Type.Object({
   subject: Type.String({ minLength: 1, maxLength: 256 }),
-  ttlSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 900 }),
+  ttlSeconds: Type.Integer({ minimum: 1, maximum: MAX_TOKEN_TTL_SECONDS, default: 900 }),
   scopes: Type.Array(
     Type.Object({
       ops: Type.Array(Type.Union(Operations.map((op) => Type.Literal(op))), { minItems: 1 }),
