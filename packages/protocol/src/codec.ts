@@ -1,4 +1,6 @@
+import { isConversationId, MAX_CLIENT_ID_LENGTH, MAX_MESSAGE_TEXT } from './conversations.js';
 import type { ErrorCode } from './errors.js';
+import { MAX_DEVICE_LENGTH, presenceMetaFits } from './presence.js';
 import type { ClientMessage, ClientMessageType, Position, ServerMessage } from './messages.js';
 import { isValidTopic } from './topic.js';
 
@@ -27,6 +29,21 @@ function needTopic(m: Fields): string | null {
   return isValidTopic(m.topic) ? null : 'topic';
 }
 
+const isOffset = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+const isClientId = (v: unknown): boolean => typeof v === 'string' && v.length > 0 && v.length <= MAX_CLIENT_ID_LENGTH;
+const isText = (v: unknown): boolean => typeof v === 'string' && v.length <= MAX_MESSAGE_TEXT;
+
+function needConversation(m: Fields): string | null {
+  return isConversationId(m.conversation) ? null : 'conversation';
+}
+
+/** `meta` is checked last: its own code (`meta_too_large`) says what to fix. */
+function presenceJoin(m: Fields): string | null {
+  if (needTopic(m)) return 'topic';
+  if (m.device !== undefined && (typeof m.device !== 'string' || m.device.length > MAX_DEVICE_LENGTH)) return 'device';
+  return presenceMetaFits(m.meta) ? null : 'meta';
+}
+
 /**
  * One validator per client message type (a table, not a switch): each returns the name of the
  * first bad field, or null. Unknown extra fields are ignored so newer clients stay compatible.
@@ -48,12 +65,46 @@ const validators: Record<ClientMessageType, Validator> = {
     return null;
   },
   refresh: (m) => (typeof m.token === 'string' && m.token.length <= MAX_TOKEN_LENGTH ? null : 'token'),
+  'presence.join': presenceJoin,
+  'presence.update': (m) =>
+    needTopic(m) ?? (m.meta === undefined ? 'meta (missing)' : presenceMetaFits(m.meta) ? null : 'meta'),
+  'presence.leave': needTopic,
+  'presence.watch': needTopic,
+  'presence.unwatch': needTopic,
+  'typing.start': needTopic,
+  'typing.stop': needTopic,
+  'conversation.send': (m) => {
+    if (needConversation(m)) return 'conversation';
+    if (m.text === undefined && m.data === undefined) return 'text';
+    if (m.text !== undefined && !isText(m.text)) return 'text';
+    if (m.clientId !== undefined && !isClientId(m.clientId)) return 'clientId';
+    return null;
+  },
+  'conversation.draft': (m) =>
+    needConversation(m) ?? (isClientId(m.clientId) ? null : 'clientId') ?? (isText(m.text) ? null : 'text'),
+  'conversation.receipt': (m) => {
+    if (needConversation(m)) return 'conversation';
+    if (m.delivered === undefined && m.read === undefined) return 'delivered';
+    if (m.delivered !== undefined && !isOffset(m.delivered)) return 'delivered';
+    if (m.read !== undefined && !isOffset(m.read)) return 'read';
+    return null;
+  },
+  'conversation.get': needConversation,
+};
+
+/** The error code for a bad field: the field's own code where it has one. */
+const fieldCodes: Record<string, ErrorCode> = {
+  topic: 'invalid_topic',
+  since: 'invalid_position',
+  meta: 'meta_too_large',
+  delivered: 'invalid_receipt',
+  read: 'invalid_receipt',
 };
 
 /**
  * Decode one client frame. Returns a typed message, or the stable error code to report:
  * `invalid_json` for text that is not a JSON object, `invalid_message` for an unknown type or a
- * missing id, `invalid_topic` / `invalid_position` for those fields. The request `id` is echoed
+ * missing id, `invalid_topic` / `invalid_position` / `meta_too_large` / `invalid_receipt` for those fields. The request `id` is echoed
  * whenever it could be read, so the client can fail the right pending call.
  */
 export function decodeClientMessage(text: string): DecodeResult<ClientMessage> {
@@ -78,8 +129,7 @@ export function decodeClientMessage(text: string): DecodeResult<ClientMessage> {
   }
   const bad = validators[type as ClientMessageType](m);
   if (bad !== null) {
-    const code: ErrorCode =
-      bad === 'topic' ? 'invalid_topic' : bad === 'since' ? 'invalid_position' : 'invalid_message';
+    const code: ErrorCode = fieldCodes[bad] ?? 'invalid_message';
     return { ok: false, code, message: `${type}: invalid ${bad}`, ...withId };
   }
   return { ok: true, message: m as unknown as ClientMessage };

@@ -6,3 +6,5 @@ export * from './scopes.js';
 export * from './messages.js';
 export * from './codec.js';
 export * from './jobs.js';
+export * from './presence.js';
+export * from './conversations.js';

@@ -1,4 +1,6 @@
+import type { ConversationMessage, ConversationState, ReceiptWatermarks, SignalKind } from './conversations.js';
 import type { ErrorCode } from './errors.js';
+import type { Occupancy, PresenceLeft, PresenceMember } from './presence.js';
 
 /**
  * A position in a topic's history. `offset` counts stored publications from 1; `epoch` names the
@@ -58,7 +60,116 @@ export interface RefreshMessage {
   token: string;
 }
 
-export type ClientMessage = ConnectMessage | SubscribeMessage | UnsubscribeMessage | PublishMessage | RefreshMessage;
+/**
+ * Join a topic's presence as the token's subject, with this connection (one member may have
+ * several). Implies watching: the reply is a `presence.state`, then `presence.diff`s follow.
+ * Needs the `presence` operation on the topic.
+ */
+export interface PresenceJoinMessage {
+  type: 'presence.join';
+  id: number;
+  topic: string;
+  meta?: Json;
+  device?: string;
+}
+
+/** Replace the member's metadata (all its connections share it). */
+export interface PresenceUpdateMessage {
+  type: 'presence.update';
+  id: number;
+  topic: string;
+  meta: Json;
+}
+
+/** Remove this connection from the topic's presence (and stop watching it). */
+export interface PresenceLeaveMessage {
+  type: 'presence.leave';
+  id: number;
+  topic: string;
+}
+
+/** Watch a topic's presence without joining: a `presence.state`, then `presence.diff`s. */
+export interface PresenceWatchMessage {
+  type: 'presence.watch';
+  id: number;
+  topic: string;
+}
+
+export interface PresenceUnwatchMessage {
+  type: 'presence.unwatch';
+  id: number;
+  topic: string;
+}
+
+/**
+ * The member started (or is still) typing on a topic. Needs `publish` on it. Clients send at
+ * most one every ~2 s while keys are pressed; the node expires the indicator by itself.
+ */
+export interface TypingStartMessage {
+  type: 'typing.start';
+  id: number;
+  topic: string;
+}
+
+export interface TypingStopMessage {
+  type: 'typing.stop';
+  id: number;
+  topic: string;
+}
+
+/** Send a message to a conversation as the token's subject. `clientId` makes a resend harmless. */
+export interface ConversationSendMessage {
+  type: 'conversation.send';
+  id: number;
+  conversation: string;
+  text?: string;
+  data?: Json;
+  clientId?: string;
+}
+
+/** Stream a reply: the next chunk of the text of the message that will be sent with `clientId`. */
+export interface ConversationDraftMessage {
+  type: 'conversation.draft';
+  id: number;
+  conversation: string;
+  clientId: string;
+  /** Text to append. */
+  text: string;
+}
+
+/** Move this member's receipt watermarks up (never down: a lower value changes nothing). */
+export interface ConversationReceiptMessage {
+  type: 'conversation.receipt';
+  id: number;
+  conversation: string;
+  delivered?: number;
+  read?: number;
+}
+
+/** Ask for a conversation's state: members, receipts, unread counts, latest position. */
+export interface ConversationGetMessage {
+  type: 'conversation.get';
+  id: number;
+  conversation: string;
+}
+
+export type ClientMessage =
+  | ConnectMessage
+  | SubscribeMessage
+  | UnsubscribeMessage
+  | PublishMessage
+  | RefreshMessage
+  | PresenceJoinMessage
+  | PresenceUpdateMessage
+  | PresenceLeaveMessage
+  | PresenceWatchMessage
+  | PresenceUnwatchMessage
+  | TypingStartMessage
+  | TypingStopMessage
+  | ConversationSendMessage
+  | ConversationDraftMessage
+  | ConversationReceiptMessage
+  | ConversationGetMessage;
 
 export type ClientMessageType = ClientMessage['type'];
 
@@ -71,6 +182,8 @@ export interface ConnectedMessage {
   session: string;
   node: string;
   version: number;
+  /** Who the connection speaks for: the token's subject (its member id in presence and conversations). */
+  subject: string;
   /** When the token expires (ms since the epoch); refresh before then. */
   expiresAt: number;
 }
@@ -99,7 +212,10 @@ export interface UnsubscribedMessage {
   code?: ErrorCode;
 }
 
-/** A publication delivered to a subscriber. Ephemeral ones have no epoch or offset. */
+/**
+ * A publication delivered to a subscriber. Ephemeral ones have no epoch or offset. A `kind` marks
+ * a signal (typing, receipt, draft) rather than app data; clients that do not know it ignore it.
+ */
 export interface PublicationMessage {
   type: 'pub';
   topic: string;
@@ -111,9 +227,13 @@ export interface PublicationMessage {
   /** Server time of acceptance, ms since the epoch. */
   ts: number;
   ephemeral?: true;
+  kind?: SignalKind;
 }
 
-/** Reply to `publish`: the stored position, or no position for ephemeral publications. */
+/**
+ * Reply to `publish`: the stored position, or no position for ephemeral publications. Also the
+ * plain acknowledgement of requests that return nothing (`presence.update`, `typing.start` ...).
+ */
 export interface AckMessage {
   type: 'ack';
   id: number;
@@ -137,7 +257,59 @@ export interface ErrorMessage {
   message: string;
 }
 
+/** The full presence of a topic: the reply to `presence.join` / `presence.watch`. */
+export interface PresenceStateMessage {
+  type: 'presence.state';
+  id?: number;
+  topic: string;
+  members: PresenceMember[];
+  occupancy: Occupancy;
+}
+
+/**
+ * What changed in a topic's presence. Changes are coalesced: a node sends at most one diff per
+ * topic per flush interval, so a thousand joins cost each watcher a few messages, not a thousand.
+ * `updates` carry the whole member (metadata or connection count changed).
+ */
+export interface PresenceDiffMessage {
+  type: 'presence.diff';
+  topic: string;
+  joins: PresenceMember[];
+  updates: PresenceMember[];
+  leaves: PresenceLeft[];
+  occupancy: Occupancy;
+}
+
+/** Reply to `conversation.send`: the stored message ("sent"). */
+export interface ConversationSentMessage {
+  type: 'conversation.sent';
+  id: number;
+  message: ConversationMessage;
+  /** True when `clientId` matched an earlier send: nothing new was stored. */
+  duplicate: boolean;
+}
+
+/** Reply to `conversation.receipt`: the member's watermarks now. */
+export interface ConversationReceiptReply {
+  type: 'conversation.receipt';
+  id: number;
+  conversation: string;
+  receipt: ReceiptWatermarks;
+}
+
+/** Reply to `conversation.get`. */
+export interface ConversationStateMessage {
+  type: 'conversation.state';
+  id: number;
+  conversation: ConversationState;
+}
+
 export type ServerMessage =
+  | PresenceStateMessage
+  | PresenceDiffMessage
+  | ConversationSentMessage
+  | ConversationReceiptReply
+  | ConversationStateMessage
   | ConnectedMessage
   | SubscribedMessage
   | UnsubscribedMessage
