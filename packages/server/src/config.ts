@@ -129,6 +129,34 @@ export const ConfigSchema = Type.Object({
     default: 10_000,
     description: 'A running job whose worker ignores a cancel is ended this long after the request.',
   }),
+  presenceTtlMs: Type.Integer({
+    minimum: 1000,
+    default: 30_000,
+    description:
+      'A presence connection with no sign of life (message or pong) for this long is removed. Must exceed `pingIntervalMs`.',
+  }),
+  presenceFlushMs: Type.Integer({
+    minimum: 0,
+    maximum: 5000,
+    default: 100,
+    description: 'Presence changes of one topic are sent to watchers at most once per this interval, coalesced.',
+  }),
+  typingTtlMs: Type.Integer({
+    minimum: 1000,
+    maximum: 60_000,
+    default: 6000,
+    description: 'A typing indicator with no fresh `typing.start` for this long turns itself off.',
+  }),
+  conversationHistoryMaxCount: Type.Integer({
+    minimum: 1,
+    default: 10_000,
+    description: 'Most messages kept per conversation (conversation topics have their own bounds).',
+  }),
+  conversationHistoryMaxAgeMs: Type.Integer({
+    minimum: 1000,
+    default: 2_592_000_000,
+    description: 'Oldest message kept in a conversation, in ms (30 days).',
+  }),
   logLevel: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info', description: 'Log level.' },
@@ -259,6 +287,13 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
     const key = error.path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
     if (key.split('.')[0]! in ConfigSchema.properties || key === '(root)')
       problems.push(`${key}: ${error.message} (got ${JSON.stringify(error.value)})`);
+  }
+  if (problems.length === 0) {
+    const c = converted as Config;
+    if (c.presenceTtlMs <= c.pingIntervalMs)
+      problems.push(
+        `presenceTtlMs (${c.presenceTtlMs}) must exceed pingIntervalMs (${c.pingIntervalMs}): a healthy connection would flicker out of presence`,
+      );
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(Value.Clean(ConfigSchema, converted) as Config);

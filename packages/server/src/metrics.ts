@@ -73,6 +73,22 @@ export class Metrics {
     buckets: [0.1, 0.5, 1, 2, 3, 4, 4.75, 5, 5.25, 5.5, 6, 8, 10, 10.25, 15, 30],
     registers: [this.registry],
   });
+  readonly presenceMessages = new Counter({
+    name: 'inloop_presence_messages_total',
+    help: 'Presence diffs written to watchers (coalesced per topic and flush interval)',
+    registers: [this.registry],
+  });
+  readonly conversationMessages = new Counter({
+    name: 'inloop_conversation_messages_total',
+    help: 'Messages stored in conversations',
+    registers: [this.registry],
+  });
+  readonly receipts = new Counter({
+    name: 'inloop_receipts_total',
+    help: 'Receipt watermarks moved, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'inloop_process_' });

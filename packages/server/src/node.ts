@@ -2,7 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Scope } from '@inloop/protocol';
+import { CONVERSATION_TOPIC_PREFIX, type Scope } from '@inloop/protocol';
+import { Access } from './auth/access.js';
+import { createSqliteConversationStore } from './adapters/sqlite-conversation-store.js';
+import { createSqlitePresenceStore } from './adapters/sqlite-presence-store.js';
+import { ConversationService } from './domain/conversations.js';
+import { Presence } from './domain/presence.js';
+import { Typing } from './domain/typing.js';
+import type { ConversationStore } from './ports/conversation-store.js';
+import type { PresenceStore } from './ports/presence-store.js';
+import { conversationRoutes } from './transports/http/conversations.js';
+import { presenceRoutes } from './transports/http/presence.js';
 import { createApp } from './app.js';
 import { ApiKeys, loadOrCreateSecret, type ApiKey } from './auth/api-keys.js';
 import { Origins } from './auth/origins.js';
@@ -35,6 +45,10 @@ export interface NodeOptions extends Partial<Config> {
   broker?: (options: BrokerOptions) => Broker;
   /** Build the job store yourself; by default SQLite (in the data directory, or in memory). */
   jobStore?: () => JobStore;
+  /** Build the conversation store yourself; by default SQLite, like the job store. */
+  conversationStore?: () => ConversationStore;
+  /** Build the presence store (last-seen times) yourself; by default SQLite. */
+  presenceStore?: () => PresenceStore;
   /** Collect Node's default process metrics. @default true */
   processMetrics?: boolean;
 }
@@ -49,6 +63,8 @@ export interface InloopNode extends AsyncDisposable {
   readonly apiKeyCreated: boolean;
   readonly hub: Hub;
   readonly metrics: Metrics;
+  readonly presence: Presence;
+  readonly conversations: ConversationService;
   readonly app: FastifyInstance;
   /** `http://host:port` once listening. */
   readonly url: string;
@@ -98,6 +114,8 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     logger = silentLogger,
     broker: brokerFactory,
     jobStore: jobStoreFactory,
+    conversationStore: conversationStoreFactory,
+    presenceStore: presenceStoreFactory,
     processMetrics,
     ...overrides
   } = options;
@@ -109,6 +127,13 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     maxCount: config.historyMaxCount,
     maxAgeMs: config.historyMaxAgeMs,
     idempotencyTtlMs: config.idempotencyTtlMs,
+    retention: [
+      {
+        prefix: CONVERSATION_TOPIC_PREFIX,
+        maxCount: config.conversationHistoryMaxCount,
+        maxAgeMs: config.conversationHistoryMaxAgeMs,
+      },
+    ],
   };
   const { keys, created, tokenSecret } = secrets(config);
   const broker = brokerFactory
@@ -124,17 +149,41 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   const tokens = new Tokens(tokenSecret);
   const origins = new Origins(config.allowedOrigins);
   const auth = new Authenticator(new ApiKeys(keys), tokens);
-  const ctx: SessionContext = { nodeId, config, hub, tokens, metrics, logger: log };
+  const sqliteFile = config.storage === 'sqlite' ? join(config.dataDir, 'inloop.db') : ':memory:';
+  const sqlite = { file: sqliteFile, synchronous: config.sqliteSynchronous };
+  const presenceStore = presenceStoreFactory?.() ?? createSqlitePresenceStore(sqlite);
+  const conversationStore = conversationStoreFactory?.() ?? createSqliteConversationStore(sqlite);
+  const presence = new Presence({
+    store: presenceStore,
+    metrics,
+    ttlMs: config.presenceTtlMs,
+    flushMs: config.presenceFlushMs,
+  });
+  const typing = new Typing({
+    ttlMs: config.typingTtlMs,
+    signal: async (topic, member, kind, data) => {
+      await hub.publish(topic, { data, from: member, ephemeral: true, kind });
+    },
+  });
+  const conversations = new ConversationService({ store: conversationStore, hub, broker, typing, metrics });
+  const access = new Access((conversation, member) => conversations.isMember(conversation, member));
+  const ctx: SessionContext = {
+    nodeId,
+    config,
+    hub,
+    tokens,
+    access,
+    presence,
+    typing,
+    conversations,
+    metrics,
+    logger: log,
+  };
   const ws = new WebSocketTransport(ctx, origins);
   const sse = new SseTransport(ctx);
   let draining = false;
 
-  const jobStore =
-    jobStoreFactory?.() ??
-    createSqliteJobStore({
-      file: config.storage === 'sqlite' ? join(config.dataDir, 'inloop.db') : ':memory:',
-      synchronous: config.sqliteSynchronous,
-    });
+  const jobStore = jobStoreFactory?.() ?? createSqliteJobStore(sqlite);
   const jobs = new JobService({
     store: jobStore,
     hub,
@@ -151,7 +200,9 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   await jobs.recover('local:');
 
   const app = await createApp({ config, logger: log, metrics, origins });
-  topicRoutes(app, { hub, broker, auth });
+  topicRoutes(app, { hub, broker, auth, access });
+  presenceRoutes(app, { presence, auth, access });
+  conversationRoutes(app, { conversations, auth });
   tokenRoutes(app, { tokens, auth });
   sse.routes(app, auth);
   jobRoutes(app, {
@@ -175,6 +226,8 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     apiKeyCreated: created,
     hub,
     metrics,
+    presence,
+    conversations,
     app,
     get url() {
       return url;
@@ -205,8 +258,13 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         await runner.close();
         await jobs.close();
         await app.close();
+        presence.close();
+        typing.close();
+        conversations.close();
         await broker.close();
         await jobStore.close();
+        await conversationStore.close();
+        await presenceStore.close();
         log.info('closed');
       })();
       return closing;

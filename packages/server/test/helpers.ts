@@ -100,7 +100,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function tcpProxy(
   targetPort: number,
-): Promise<{ url: string; dropAll: () => number; close: () => Promise<void> }> {
+): Promise<{ url: string; dropAll: () => number; freezeAll: () => number; close: () => Promise<void> }> {
   const pairs = new Set<[Socket, Socket]>();
   const server: Server = createServer((client) => {
     const upstream = connect(targetPort, '127.0.0.1');
@@ -119,6 +119,16 @@ export async function tcpProxy(
   const port = (server.address() as { port: number }).port;
   return {
     url: `http://127.0.0.1:${port}`,
+    /** Stop forwarding without closing anything: a peer that went silent (a crashed laptop). */
+    freezeAll() {
+      for (const [a, b] of pairs) {
+        a.unpipe();
+        b.unpipe();
+        a.pause();
+        b.pause();
+      }
+      return pairs.size;
+    },
     dropAll() {
       const n = pairs.size;
       for (const [a, b] of pairs) {

@@ -1,5 +1,6 @@
 import type { Position } from '@inloop/protocol';
 import {
+  boundsFor,
   IdempotencyConflictError,
   type AppendInput,
   type AppendResult,
@@ -30,7 +31,7 @@ export class MemoryBroker extends LocalFanout implements Broker {
 
   constructor(options: BrokerOptions) {
     super();
-    this.#opts = { now: Date.now, ...options };
+    this.#opts = { now: Date.now, retention: [], ...options };
   }
 
   #state(topic: string): TopicState {
@@ -42,9 +43,10 @@ export class MemoryBroker extends LocalFanout implements Broker {
     return s;
   }
 
-  #trim(s: TopicState, now: number): void {
-    const cutoff = now - this.#opts.maxAgeMs;
-    let drop = Math.max(0, s.publications.length - this.#opts.maxCount);
+  #trim(topic: string, s: TopicState, now: number): void {
+    const { maxCount, maxAgeMs } = boundsFor(this.#opts, topic);
+    const cutoff = now - maxAgeMs;
+    let drop = Math.max(0, s.publications.length - maxCount);
     while (drop < s.publications.length && s.publications[drop]!.ts < cutoff) drop++;
     if (drop > 0) s.publications.splice(0, drop);
     for (const [key, entry] of s.keys) if (entry.expiresAt <= now) s.keys.delete(key);
@@ -86,14 +88,14 @@ export class MemoryBroker extends LocalFanout implements Broker {
         expiresAt: now + this.#opts.idempotencyTtlMs,
       });
     }
-    this.#trim(s, now);
+    this.#trim(topic, s, now);
     this.deliver(publication);
     return Promise.resolve({ publication, duplicate: false });
   }
 
   history(topic: string, after: number, limit: number): Promise<HistoryPage> {
     const s = this.#state(topic);
-    this.#trim(s, this.#opts.now());
+    this.#trim(topic, s, this.#opts.now());
     const earliest = s.publications[0]?.offset ?? s.last + 1;
     const start = Math.max(0, after + 1 - earliest);
     return Promise.resolve({

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import type { Json, Position } from '@inloop/protocol';
 import {
+  boundsFor,
   IdempotencyConflictError,
   type AppendInput,
   type AppendResult,
@@ -51,7 +52,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
   constructor(options: SqliteBrokerOptions) {
     super();
     mkdirSync(dirname(options.file), { recursive: true });
-    this.#opts = { now: Date.now, ...options };
+    this.#opts = { now: Date.now, retention: [], ...options };
     this.#handle = openDatabase(options.file, options.synchronous ?? 'NORMAL');
     this.#db = this.#handle.db;
     this.#db.exec(`
@@ -76,7 +77,12 @@ export class SqliteBroker extends LocalFanout implements Broker {
       advance: db.prepare('UPDATE topics SET last_offset = ?, last_ts = ? WHERE name = ?'),
       insert: db.prepare('INSERT INTO publications (topic, offset, data, publisher, ts) VALUES (?, ?, ?, ?, ?)'),
       trimCount: db.prepare('DELETE FROM publications WHERE topic = ? AND offset <= ?'),
-      trimAge: db.prepare('DELETE FROM publications WHERE ts < ?'),
+      trimAge: db.prepare('DELETE FROM publications WHERE ts < ? AND substr(topic, 1, length(?)) = ?'),
+      trimAgeDefault: db.prepare(
+        `DELETE FROM publications WHERE ts < ?${this.#prefixes(options)
+          .map(() => ' AND substr(topic, 1, length(?)) != ?')
+          .join('')}`,
+      ),
       read: db.prepare(
         'SELECT offset, data, publisher, ts FROM publications WHERE topic = ? AND offset > ? AND ts >= ? ORDER BY offset LIMIT ?',
       ),
@@ -89,6 +95,11 @@ export class SqliteBroker extends LocalFanout implements Broker {
       idemSweep: db.prepare('DELETE FROM idempotency WHERE expires_at <= ?'),
     };
     this.#sweep = setInterval(() => this.#sweepExpired(), SWEEP_INTERVAL_MS).unref();
+  }
+
+  /** The prefixes with bounds of their own (see {@link BrokerOptions.retention}). */
+  #prefixes(options: BrokerOptions): string[] {
+    return (options.retention ?? []).map((r) => r.prefix);
   }
 
   #topic(topic: string): TopicRow {
@@ -140,7 +151,8 @@ export class SqliteBroker extends LocalFanout implements Broker {
     const ts = Math.max(now, row.last_ts);
     this.#stmts.insert!.run(topic, offset, JSON.stringify(input.data), input.from, ts);
     this.#stmts.advance!.run(offset, ts, topic);
-    if (offset > this.#opts.maxCount) this.#stmts.trimCount!.run(topic, offset - this.#opts.maxCount);
+    const { maxCount } = boundsFor(this.#opts, topic);
+    if (offset > maxCount) this.#stmts.trimCount!.run(topic, offset - maxCount);
     if (input.idempotencyKey !== undefined && digest !== undefined) {
       this.#stmts.idemPut!.run(topic, input.idempotencyKey, offset, digest, now + this.#opts.idempotencyTtlMs);
     }
@@ -156,7 +168,14 @@ export class SqliteBroker extends LocalFanout implements Broker {
 
   #sweepExpired(): void {
     const now = this.#opts.now();
-    void this.#handle.group.write(() => this.#stmts.trimAge!.run(now - this.#opts.maxAgeMs)).catch(() => {});
+    const others = this.#prefixes(this.#opts).flatMap((p) => [p, p]);
+    void this.#handle.group
+      .write(() => {
+        this.#stmts.trimAgeDefault!.run(now - this.#opts.maxAgeMs, ...others);
+        for (const rule of this.#opts.retention ?? [])
+          this.#stmts.trimAge!.run(now - rule.maxAgeMs, rule.prefix, rule.prefix);
+      })
+      .catch(() => {});
     void this.#handle.group.write(() => this.#stmts.idemSweep!.run(now)).catch(() => {});
   }
 
@@ -188,7 +207,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
   history(topic: string, after: number, limit: number): Promise<HistoryPage> {
     const row = this.#stmts.topic!.get(topic) as TopicRow | undefined;
     if (!row) return Promise.resolve({ epoch: this.#topic(topic).epoch, earliest: 1, latest: 0, publications: [] });
-    const cutoff = this.#opts.now() - this.#opts.maxAgeMs;
+    const cutoff = this.#opts.now() - boundsFor(this.#opts, topic).maxAgeMs;
     const rows = this.#stmts.read!.all(topic, after, cutoff, limit) as PubRow[];
     const min = (this.#stmts.earliest!.get(topic, cutoff) as { o: number | null }).o;
     return Promise.resolve({

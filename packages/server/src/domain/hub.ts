@@ -1,4 +1,4 @@
-import { JOB_TOPIC_PREFIX, type Json, type Position } from '@inloop/protocol';
+import { JOB_TOPIC_PREFIX, type Json, type Position, type SignalKind } from '@inloop/protocol';
 import { type Broker, type Publication, type StoredPublication } from '../ports/broker.js';
 import type { Metrics } from '../metrics.js';
 import { TopicBatch } from './batch.js';
@@ -11,10 +11,12 @@ export interface PublishRequest {
   from: string;
   ephemeral?: boolean;
   idempotencyKey?: string;
+  /** Marks an ephemeral publication as a signal (typing, receipt, draft). */
+  kind?: SignalKind;
 }
 
 export type PublishOutcome =
-  { ephemeral: true } | { ephemeral: false; epoch: string; offset: number; duplicate: boolean };
+  { ephemeral: true } | { ephemeral: false; epoch: string; offset: number; ts: number; duplicate: boolean };
 
 export interface HubOptions {
   broker: Broker;
@@ -51,7 +53,13 @@ export class Hub {
   /** Store (unless ephemeral) and fan out a publication to every subscriber on every node. */
   async publish(topic: string, request: PublishRequest): Promise<PublishOutcome> {
     if (request.ephemeral) {
-      await this.#broker.publishEphemeral({ topic, data: request.data, from: request.from, ts: Date.now() });
+      await this.#broker.publishEphemeral({
+        topic,
+        data: request.data,
+        from: request.from,
+        ts: Date.now(),
+        ...(request.kind === undefined ? {} : { kind: request.kind }),
+      });
       this.#metrics.publications.inc({ kind: 'ephemeral' });
       return { ephemeral: true };
     }
@@ -61,8 +69,8 @@ export class Hub {
       ...(request.idempotencyKey === undefined ? {} : { idempotencyKey: request.idempotencyKey }),
     });
     if (!result.duplicate) this.#metrics.publications.inc({ kind: 'stored' });
-    const { epoch, offset } = result.publication;
-    return { ephemeral: false, epoch, offset, duplicate: result.duplicate };
+    const { epoch, offset, ts } = result.publication;
+    return { ephemeral: false, epoch, offset, ts, duplicate: result.duplicate };
   }
 
   /**

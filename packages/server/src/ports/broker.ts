@@ -1,4 +1,4 @@
-import type { Json, Position } from '@inloop/protocol';
+import type { Json, Position, SignalKind } from '@inloop/protocol';
 
 /** A publication as stored in a topic's history. */
 export interface StoredPublication {
@@ -12,12 +12,16 @@ export interface StoredPublication {
   ts: number;
 }
 
-/** A publication that is delivered live and never stored: no epoch, no offset. */
+/**
+ * A publication that is delivered live and never stored: no epoch, no offset. With a `kind` it
+ * is a signal (typing, receipt, draft) rather than app data.
+ */
 export interface EphemeralPublication {
   topic: string;
   data: Json;
   from: string;
   ts: number;
+  kind?: SignalKind;
 }
 
 export type Publication = StoredPublication | EphemeralPublication;
@@ -101,6 +105,24 @@ export interface BrokerOptions {
   maxAgeMs: number;
   /** How long an idempotency key is remembered, in ms (at least 120 s). @default 300_000 */
   idempotencyTtlMs: number;
+  /**
+   * Other bounds for topics under a prefix (conversations keep their messages longer than a
+   * live feed does). The first matching prefix wins. @default []
+   */
+  retention?: readonly RetentionRule[];
   /** Clock, injectable for tests. @default Date.now */
   now?: () => number;
+}
+
+/** History bounds for the topics whose names start with `prefix`. */
+export interface RetentionRule {
+  prefix: string;
+  maxCount: number;
+  maxAgeMs: number;
+}
+
+/** The history bounds that apply to `topic`. */
+export function boundsFor(options: BrokerOptions, topic: string): { maxCount: number; maxAgeMs: number } {
+  for (const rule of options.retention ?? []) if (topic.startsWith(rule.prefix)) return rule;
+  return options;
 }

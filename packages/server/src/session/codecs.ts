@@ -8,7 +8,15 @@ const NEWLINE = Buffer.from('\n');
 export function publicationMessage(p: Publication): PublicationMessage {
   return isStored(p)
     ? { type: 'pub', topic: p.topic, epoch: p.epoch, offset: p.offset, data: p.data, from: p.from, ts: p.ts }
-    : { type: 'pub', topic: p.topic, data: p.data, from: p.from, ts: p.ts, ephemeral: true };
+    : {
+        type: 'pub',
+        topic: p.topic,
+        data: p.data,
+        from: p.from,
+        ts: p.ts,
+        ephemeral: true,
+        ...(p.kind === undefined ? {} : { kind: p.kind }),
+      };
 }
 
 /** WebSocket: one JSON line per publication, lines joined by `\n` into one frame. */
@@ -39,13 +47,18 @@ export function sseEvent(event: string, data: unknown, id?: string): string {
 
 /**
  * SSE: one `pub` event per publication; stored ones carry `id: epoch:offset` so the browser's
- * `Last-Event-ID` resumes exactly. Ephemeral ones carry no id and so do not move it.
+ * `Last-Event-ID` resumes exactly. Ephemeral ones carry no id and so do not move it. Signals go
+ * out under their kind (`event: typing.start`), so a plain `pub` listener never mistakes them.
  */
 export const sseCodec: PublicationCodec = {
   encode(publications) {
     let out = '';
     for (const p of publications)
-      out += sseEvent('pub', publicationMessage(p), isStored(p) ? formatEventId(p) : undefined);
+      out += sseEvent(
+        isStored(p) ? 'pub' : (p.kind ?? 'pub'),
+        publicationMessage(p),
+        isStored(p) ? formatEventId(p) : undefined,
+      );
     return Buffer.from(out);
   },
 };

@@ -3,6 +3,10 @@ import type { Config } from '../config.js';
 import type { Hub } from '../domain/hub.js';
 import type { Metrics } from '../metrics.js';
 import type { Tokens } from '../auth/tokens.js';
+import type { Access } from '../auth/access.js';
+import type { ConversationService } from '../domain/conversations.js';
+import type { Presence } from '../domain/presence.js';
+import type { Typing } from '../domain/typing.js';
 
 /** What sessions need from the node; built once and shared by every connection. */
 export interface SessionContext {
@@ -10,6 +14,10 @@ export interface SessionContext {
   readonly config: Readonly<Config>;
   readonly hub: Hub;
   readonly tokens: Tokens;
+  readonly access: Access;
+  readonly presence: Presence;
+  readonly typing: Typing;
+  readonly conversations: ConversationService;
   readonly metrics: Metrics;
   readonly logger: Logger;
 }

@@ -1,15 +1,21 @@
-import { CloseCodes, JOB_TOPIC_PREFIX, type ClientMessage, type ClientMessageType } from '@inloop/protocol';
+import { CloseCodes, isReservedTopic, type ClientMessage, type ClientMessageType } from '@inloop/protocol';
 import { can } from '../auth/principal.js';
+import { Refusal } from '../domain/refusal.js';
 import { IdempotencyConflictError } from '../ports/broker.js';
+import { conversationHandlers, presenceHandlers } from './interactivity-handlers.js';
 import type { Session } from './session.js';
+
+type CoreType = 'connect' | 'subscribe' | 'unsubscribe' | 'publish' | 'refresh';
 
 type Handler<T extends ClientMessageType> = (
   session: Session,
   message: Extract<ClientMessage, { type: T }>,
 ) => Promise<void>;
 
-/** Report a failed backend call without leaking its cause to the client. */
+/** Report a failed request: a refusal with its code, anything else without leaking its cause. */
 function failed(session: Session, id: number, err: unknown, what: string): void {
+  if (session.closed) return;
+  if (err instanceof Refusal) return session.reply(id, err.code, err.detail);
   if (err instanceof IdempotencyConflictError) return session.reply(id, 'idempotency_conflict');
   session.ctx.logger.error({ err, session: session.id }, `${what} failed`);
   session.reply(id, 'unavailable');
@@ -19,7 +25,7 @@ function failed(session: Session, id: number, err: unknown, what: string): void 
  * One handler per client message type (a table, not a switch). Handlers check the principal's
  * rights on every path: subscribe (and so resume), publish, and again on refresh.
  */
-export const handlers: { [T in ClientMessageType]: Handler<T> } = {
+const coreHandlers: { [T in CoreType]: Handler<T> } = {
   async connect(session, message) {
     if (session.principal) return session.reply(undefined, 'invalid_message', 'already connected');
     const result = await session.ctx.tokens.verify(message.token);
@@ -52,10 +58,12 @@ export const handlers: { [T in ClientMessageType]: Handler<T> } = {
       grant = verified.principal;
       session.ownTokenTopics.add(topic);
     }
-    if (!can(grant, 'subscribe', topic)) {
+    const refusal = await session.ctx.access.check(grant, 'subscribe', topic);
+    if (session.closed) return;
+    if (refusal) {
       session.subscriptions.delete(topic);
       session.ownTokenTopics.delete(topic);
-      return session.reply(id, 'forbidden');
+      return session.reply(id, refusal);
     }
     try {
       const sub = await session.ctx.hub.subscribe(session, topic, id, since);
@@ -79,7 +87,7 @@ export const handlers: { [T in ClientMessageType]: Handler<T> } = {
   async publish(session, { id, topic, data, ephemeral, idempotencyKey }) {
     const principal = session.principal!;
     if (!can(principal, 'publish', topic)) return session.reply(id, 'forbidden');
-    if (topic.startsWith(JOB_TOPIC_PREFIX)) return session.reply(id, 'reserved_topic');
+    if (isReservedTopic(topic)) return session.reply(id, 'reserved_topic');
     const wait = session.admitPublish();
     if (wait > 0) return session.reply(id, 'rate_limited', `retry in ${wait} ms`);
     try {
@@ -127,12 +135,27 @@ export const handlers: { [T in ClientMessageType]: Handler<T> } = {
   },
 };
 
-/** Dispatch a decoded message to its handler. Only `connect` is accepted before connecting. */
-export function dispatch(session: Session, message: ClientMessage): Promise<void> {
+export const handlers: { [T in ClientMessageType]: Handler<T> } = {
+  ...coreHandlers,
+  ...presenceHandlers,
+  ...conversationHandlers,
+};
+
+/**
+ * Dispatch a decoded message to its handler. Only `connect` is accepted before connecting. A
+ * handler that throws fails its request with a code (a refusal's own, else `unavailable`); the
+ * connection stays up.
+ */
+export async function dispatch(session: Session, message: ClientMessage): Promise<void> {
   if (message.type !== 'connect' && !session.principal) {
     session.reply(undefined, 'not_connected');
     session.close(CloseCodes.protocolViolation, 'not connected');
-    return Promise.resolve();
+    return;
   }
-  return (handlers[message.type] as Handler<typeof message.type>)(session, message as never);
+  try {
+    await (handlers[message.type] as Handler<typeof message.type>)(session, message as never);
+  } catch (err) {
+    if (message.type === 'connect') throw err;
+    failed(session, message.id, err, message.type);
+  }
 }

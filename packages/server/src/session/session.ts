@@ -131,6 +131,12 @@ export class Session implements Outlet, Flushable {
     return wait;
   }
 
+  /** The peer showed a sign of life (a message or a pong): it is alive, and so is its presence. */
+  heard(): void {
+    this.alive = true;
+    this.ctx.presence.touch(this.id);
+  }
+
   /** Accept the `connect` message's principal. */
   connected(principal: Principal): void {
     this.principal = principal;
@@ -139,6 +145,7 @@ export class Session implements Outlet, Flushable {
       session: this.id,
       node: this.ctx.nodeId,
       version: PROTOCOL_VERSION,
+      subject: principal.kind === 'token' ? principal.sub : principal.id,
       expiresAt: principal.kind === 'token' ? principal.expiresAt : 0,
     });
   }
@@ -174,5 +181,7 @@ export class Session implements Outlet, Flushable {
     this.#queue = undefined;
     if (this.#subs) for (const sub of this.#subs.values()) if (sub) this.ctx.hub.unsubscribe(sub);
     this.#subs = undefined;
+    // A closed connection leaves at once; only a silent one waits out the presence TTL.
+    this.ctx.presence.dropConnection(this.id, this);
   }
 }

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Static } from '@sinclair/typebox';
 import { parseEventId, type Position } from '@inloop/protocol';
-import { can, type Principal } from '../auth/principal.js';
+import type { Principal } from '../auth/principal.js';
 import type { Outlet, PublicationCodec, SubscribedInfo } from '../domain/outlet.js';
 import type { Publication } from '../ports/broker.js';
 import type { Subscription } from '../domain/subscription.js';
@@ -171,7 +171,8 @@ export class SseTransport {
         if (this.#draining) throw new HttpProblem('unavailable');
         const principal = await auth.principal(request);
         const { topic } = request.params;
-        if (!can(principal, 'subscribe', topic)) throw new HttpProblem('forbidden');
+        const refusal = await this.ctx.access.check(principal, 'subscribe', topic);
+        if (refusal) throw new HttpProblem(refusal);
         const since = resumePosition(request.headers['last-event-id'], request.query.since);
         await this.open(request, reply, principal, topic, since, { codec: sseCodec, announce: true });
       },

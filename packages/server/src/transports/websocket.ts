@@ -71,7 +71,7 @@ export class WebSocketTransport {
     this.sessions.add(session);
     this.ctx.metrics.connections.inc({ transport: 'ws' });
     ws.on('message', (data, isBinary) => this.#onMessage(session, data as Buffer, isBinary));
-    ws.on('pong', () => (session.alive = true));
+    ws.on('pong', () => session.heard());
     ws.on('error', (err) => this.ctx.logger.debug({ err, session: session.id }, 'websocket error'));
     ws.once('close', () => {
       this.sessions.delete(session);
@@ -82,6 +82,7 @@ export class WebSocketTransport {
 
   #onMessage(session: Session, data: Buffer, isBinary: boolean): void {
     if (session.closed) return;
+    session.heard();
     if (isBinary) {
       session.reply(undefined, 'invalid_message', 'binary frames are not supported');
       return session.close(CloseCodes.protocolViolation, 'binary frame');

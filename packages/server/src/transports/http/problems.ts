@@ -1,15 +1,17 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { problem, type ErrorCode } from '@inloop/protocol';
+import { Refusal } from '../../domain/refusal.js';
 import type { Metrics } from '../../metrics.js';
+import { IdempotencyConflictError } from '../../ports/broker.js';
 
-/** An error that becomes a problem+json response with a stable code. */
-export class HttpProblem extends Error {
+/** An error that becomes a problem+json response with a stable code (as any domain refusal does). */
+export class HttpProblem extends Refusal {
   constructor(
-    readonly code: ErrorCode,
-    readonly detail?: string,
+    code: ErrorCode,
+    detail?: string,
     readonly extra?: { retryAfterMs?: number },
   ) {
-    super(detail ?? code);
+    super(code, detail);
     this.name = 'HttpProblem';
   }
 }
@@ -27,7 +29,8 @@ export function sendProblem(
 
 /** Map fastify's own errors (validation, body parsing, limits) onto the catalog. */
 function classify(err: FastifyError): { code: ErrorCode; detail?: string } {
-  if (err instanceof HttpProblem)
+  if (err instanceof IdempotencyConflictError) return { code: 'idempotency_conflict' };
+  if (err instanceof Refusal)
     return err.detail === undefined ? { code: err.code } : { code: err.code, detail: err.detail };
   if (err.validation) {
     const context = (err as FastifyError & { validationContext?: string }).validationContext;

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Static } from '@sinclair/typebox';
-import { JOB_TOPIC_PREFIX, type Json } from '@inloop/protocol';
+import { isReservedTopic, type Json } from '@inloop/protocol';
+import type { Access } from '../../auth/access.js';
 import { can } from '../../auth/principal.js';
 import type { Hub } from '../../domain/hub.js';
 import { IdempotencyConflictError, type Broker } from '../../ports/broker.js';
@@ -12,10 +13,11 @@ interface Deps {
   hub: Hub;
   broker: Broker;
   auth: Authenticator;
+  access: Access;
 }
 
 /** `POST /v1/topics/{topic}/messages` (publish) and `GET` of the same path (history). */
-export function topicRoutes(app: FastifyInstance, { hub, broker, auth }: Deps): void {
+export function topicRoutes(app: FastifyInstance, { hub, broker, auth, access }: Deps): void {
   app.post<{ Params: Static<typeof TopicParams>; Body: Static<typeof PublishBody> }>(
     '/v1/topics/:topic/messages',
     {
@@ -36,7 +38,7 @@ export function topicRoutes(app: FastifyInstance, { hub, broker, auth }: Deps): 
       const principal = await auth.principal(request);
       const { topic } = request.params;
       if (!can(principal, 'publish', topic)) throw new HttpProblem('forbidden');
-      if (topic.startsWith(JOB_TOPIC_PREFIX)) throw new HttpProblem('reserved_topic');
+      if (isReservedTopic(topic)) throw new HttpProblem('reserved_topic');
       if (request.body.data === undefined) throw new HttpProblem('bad_request', 'body must have a data member');
       const header = request.headers['idempotency-key'];
       const idempotencyKey = (typeof header === 'string' ? header : undefined) ?? request.body.idempotencyKey;
@@ -71,7 +73,8 @@ export function topicRoutes(app: FastifyInstance, { hub, broker, auth }: Deps): 
     async (request) => {
       const principal = await auth.principal(request);
       const { topic } = request.params;
-      if (!can(principal, 'history', topic)) throw new HttpProblem('forbidden');
+      const refusal = await access.check(principal, 'history', topic);
+      if (refusal) throw new HttpProblem(refusal);
       const { after, limit } = request.query;
       const page = await broker.history(topic, after, limit);
       return {

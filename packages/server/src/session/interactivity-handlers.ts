@@ -1,0 +1,134 @@
+import type { ClientMessage, ClientMessageType } from '@inloop/protocol';
+import type { Session } from './session.js';
+
+type Handler<T extends ClientMessageType> = (
+  session: Session,
+  message: Extract<ClientMessage, { type: T }>,
+) => Promise<void>;
+
+type PresenceType = Extract<ClientMessageType, `presence.${string}` | `typing.${string}`>;
+type ConversationType = Extract<ClientMessageType, `conversation.${string}`>;
+
+/** The member a connection speaks for: its token's subject. */
+export function memberOf(session: Session): string {
+  const p = session.principal!;
+  return p.kind === 'token' ? p.sub : p.id;
+}
+
+/** Whether `op` on `topic` is allowed; replies with the refusal otherwise. */
+async function allowed(session: Session, id: number, op: 'presence' | 'publish', topic: string): Promise<boolean> {
+  const refusal = await session.ctx.access.check(session.principal!, op, topic);
+  if (refusal) session.reply(id, refusal);
+  return refusal === null && !session.closed;
+}
+
+/** Whether the rate limit admits one more write; replies `rate_limited` otherwise. */
+function admitted(session: Session, id: number): boolean {
+  const wait = session.admitPublish();
+  if (wait > 0) session.reply(id, 'rate_limited', `retry in ${wait} ms`);
+  return wait === 0;
+}
+
+/**
+ * Presence and typing. A connection joins as its token's subject only: there is no member
+ * field to forge. Joins and updates count against the publish rate limit, as typing does.
+ */
+export const presenceHandlers: { [T in PresenceType]: Handler<T> } = {
+  async 'presence.join'(session, { id, topic, meta, device }) {
+    const { presence, config } = session.ctx;
+    if (
+      !presence.has(topic, memberOf(session), session.id) &&
+      presence.watchedBy(session) >= config.maxSubscriptionsPerConnection
+    ) {
+      return session.reply(id, 'too_many_subscriptions');
+    }
+    if (!(await allowed(session, id, 'presence', topic)) || !admitted(session, id)) return;
+    presence.join(topic, memberOf(session), session.id, {
+      ...(meta === undefined ? {} : { meta }),
+      ...(device === undefined ? {} : { device }),
+    });
+    session.send({ ...presence.watch(topic, session), id });
+  },
+
+  async 'presence.update'(session, { id, topic, meta }) {
+    if (!admitted(session, id)) return;
+    if (!session.ctx.presence.has(topic, memberOf(session), session.id)) {
+      return session.reply(id, 'not_found', 'join the topic first');
+    }
+    session.ctx.presence.update(topic, memberOf(session), meta);
+    session.send({ type: 'ack', id });
+  },
+
+  async 'presence.leave'(session, { id, topic }) {
+    session.ctx.presence.leave(topic, session.id);
+    session.ctx.presence.unwatch(topic, session);
+    session.send({ type: 'ack', id });
+  },
+
+  async 'presence.watch'(session, { id, topic }) {
+    const { presence, config } = session.ctx;
+    if (presence.watchedBy(session) >= config.maxSubscriptionsPerConnection) {
+      return session.reply(id, 'too_many_subscriptions');
+    }
+    if (!(await allowed(session, id, 'presence', topic))) return;
+    session.send({ ...presence.watch(topic, session), id });
+  },
+
+  async 'presence.unwatch'(session, { id, topic }) {
+    session.ctx.presence.unwatch(topic, session);
+    session.send({ type: 'ack', id });
+  },
+
+  async 'typing.start'(session, { id, topic }) {
+    if (!admitted(session, id) || !(await allowed(session, id, 'publish', topic))) return;
+    await session.ctx.typing.start(topic, memberOf(session));
+    session.send({ type: 'ack', id });
+  },
+
+  async 'typing.stop'(session, { id, topic }) {
+    if (!(await allowed(session, id, 'publish', topic))) return;
+    await session.ctx.typing.stop(topic, memberOf(session));
+    session.send({ type: 'ack', id });
+  },
+};
+
+/** Conversations over WebSocket, as the token's subject (membership checked each time). */
+export const conversationHandlers: { [T in ConversationType]: Handler<T> } = {
+  async 'conversation.send'(session, { id, conversation, text, data, clientId }) {
+    const { conversations } = session.ctx;
+    const member = await conversations.actor(conversation, session.principal!, 'publish');
+    if (!admitted(session, id)) return;
+    const sent = await conversations.send(conversation, member, {
+      ...(text === undefined ? {} : { text }),
+      ...(data === undefined ? {} : { data }),
+      ...(clientId === undefined ? {} : { clientId }),
+    });
+    session.send({ type: 'conversation.sent', id, ...sent });
+  },
+
+  async 'conversation.draft'(session, { id, conversation, clientId, text }) {
+    const { conversations } = session.ctx;
+    const member = await conversations.actor(conversation, session.principal!, 'publish');
+    if (!admitted(session, id)) return;
+    await conversations.draft(conversation, member, clientId, text);
+    session.send({ type: 'ack', id });
+  },
+
+  async 'conversation.receipt'(session, { id, conversation, delivered, read }) {
+    const { conversations } = session.ctx;
+    const member = await conversations.actor(conversation, session.principal!, 'subscribe');
+    const receipt = await conversations.receipt(conversation, member, {
+      ...(delivered === undefined ? {} : { delivered }),
+      ...(read === undefined ? {} : { read }),
+    });
+    session.send({ type: 'conversation.receipt', id, conversation, receipt });
+  },
+
+  async 'conversation.get'(session, { id, conversation }) {
+    const { conversations } = session.ctx;
+    await conversations.actor(conversation, session.principal!, 'subscribe');
+    const state = await conversations.state(conversation);
+    if (!state) return session.reply(id, 'not_found');
+    session.send({ type: 'conversation.state', id, conversation: state });
+  },
+};
