@@ -9,7 +9,11 @@ import {
   type ServerMessage,
 } from '@inloop/protocol';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { Conversation, type ConversationOptions } from './conversation.js';
 import { JobWatch, jobTopic, type StartedJob, type StartJobOptions } from './jobs.js';
+import type { ClientLink, Request } from './link.js';
+import { PresenceChannel, type PresenceOptions } from './presence.js';
+import { TypingChannel, type TypingOptions } from './typing.js';
 import { Emitter } from './emitter.js';
 import { InloopError } from './errors.js';
 import type { ConnectionState, StateChange, StateReason } from './state.js';
@@ -92,6 +96,12 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
   #nextId = 1;
   #token: string | undefined;
   readonly #subs = new Map<string, Subscription>();
+  /** How many helpers (and the app) share each subscription made through the link. */
+  readonly #shares = new Map<Subscription, number>();
+  readonly #presences = new Map<string, PresenceChannel>();
+  readonly #connectHooks = new Set<() => void>();
+  #subject: string | undefined;
+  readonly #helpers = new Set<{ close(): void }>();
   readonly #subTokens = new WeakMap<Subscription, string>();
   readonly #pending = new Map<number, Pending>();
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -111,6 +121,11 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
 
   get state(): ConnectionState {
     return this.#state;
+  }
+
+  /** Who this connection speaks for (the token's subject), once connected. */
+  get subject(): string | undefined {
+    return this.#subject;
   }
 
   /** Start connecting (idempotent). Resolves once connected; rejects if the client stops for good. */
@@ -153,6 +168,67 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
         ...(ack.offset === undefined ? {} : { offset: ack.offset }),
       };
     });
+  }
+
+  // -- presence, typing, conversations --------------------------------------------------------
+
+  /** What the presence, typing and conversation helpers use of this client. */
+  readonly #link: ClientLink = {
+    request: <T extends ServerMessage>(frame: Request, o: { resend?: boolean; timeoutMs?: number } = {}) => {
+      if (this.#state === 'closed') return Promise.reject(new InloopError('unavailable', 'client is closed'));
+      if (this.#state === 'idle') void this.connect().catch(() => {});
+      const full = { ...frame, id: this.#nextId++ } as ClientMessage & { id: number };
+      return this.#request(full, o.resend ?? false, o.timeoutMs ?? 15_000) as Promise<T>;
+    },
+    subject: () => this.#subject,
+    share: (topic, since) => {
+      let sub = this.#subs.get(topic);
+      if (!sub) sub = this.subscribe(topic, since ? { since } : {});
+      this.#shares.set(sub, (this.#shares.get(sub) ?? 0) + 1);
+      return sub;
+    },
+    release: (sub) => {
+      const left = (this.#shares.get(sub) ?? 1) - 1;
+      if (left > 0) return void this.#shares.set(sub, left);
+      this.#shares.delete(sub);
+      sub.unsubscribe();
+    },
+    onConnected: (fn) => {
+      this.#connectHooks.add(fn);
+      if (this.#state === 'connected') fn();
+      else if (this.#state === 'idle') void this.connect().catch(() => {});
+      return () => this.#connectHooks.delete(fn);
+    },
+    http: (method, path, body) => this.#http(method, path, body),
+  };
+
+  /**
+   * Presence on a topic: join as this token's subject (or only watch, with `join: false`) and
+   * follow who is here. Rejoins after every reconnect.
+   */
+  presence(topic: string, options: PresenceOptions = {}): PresenceChannel {
+    if (this.#presences.has(topic)) throw new InloopError('already_subscribed', `presence on ${topic} is open already`);
+    const channel = new PresenceChannel(topic, this.#link, options, (c) => {
+      if (this.#presences.get(topic) === c) this.#presences.delete(topic);
+    });
+    this.#presences.set(topic, channel);
+    return channel;
+  }
+
+  /** Typing on a topic: `keystroke()` on key presses; `typers` is who else is typing. */
+  typing(topic: string, options: TypingOptions = {}): TypingChannel {
+    return this.#helper(new TypingChannel(topic, this.#link, options));
+  }
+
+  /** A conversation, live: messages, receipts, drafts, typing; `send()` and `markRead()`. */
+  conversation(id: string, options: ConversationOptions = {}): Conversation {
+    return this.#helper(new Conversation(id, this.#link, options));
+  }
+
+  /** Helpers are closed with the client, so none of their timers outlive it. */
+  #helper<T extends { close(): void }>(helper: T): T {
+    this.#helpers.add(helper);
+    return helper;
   }
 
   // -- jobs -----------------------------------------------------------------------------------
@@ -228,6 +304,8 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
   /** Close for good: pending publishes fail, subscriptions end. */
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
+    for (const helper of this.#helpers) helper.close();
+    this.#helpers.clear();
     const ws = this.#ws;
     this.#detach(ws);
     ws?.close(1000, 'client closed');
@@ -337,6 +415,7 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     this.#scheduleRefresh(expiresAt);
     for (const sub of this.#subs.values()) this.#sendSubscribe(sub);
     for (const p of [...this.#pending.values()]) if (p.resend) this.#send(p.frame);
+    for (const hook of [...this.#connectHooks]) hook();
   }
 
   #scheduleRefresh(expiresAt: number): void {
@@ -417,7 +496,10 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
 
   /** Incoming messages by type (a table, not a switch). */
   readonly #handlers: { [T in ServerMessage['type']]: (m: Extract<ServerMessage, { type: T }>) => void } = {
-    connected: (m) => this.#onConnected(m.expiresAt),
+    connected: (m) => {
+      this.#subject = m.subject;
+      this.#onConnected(m.expiresAt);
+    },
     subscribed: (m) => {
       this.#settle(m.id, m);
       this.#subs.get(m.topic)?.handleSubscribed(m);
@@ -429,6 +511,11 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
       if (sub?.handlePublication(m) === 'gap') this.#resync(sub);
     },
     ack: (m) => this.#settle(m.id, m),
+    'presence.state': (m) => this.#settle(m.id, m),
+    'presence.diff': (m) => this.#presences.get(m.topic)?.handleDiff(m),
+    'conversation.sent': (m) => this.#settle(m.id, m),
+    'conversation.receipt': (m) => this.#settle(m.id, m),
+    'conversation.state': (m) => this.#settle(m.id, m),
     refreshed: (m) => this.#settle(m.id, m),
     unsubscribed: (m) => {
       this.#settle(m.id, m);

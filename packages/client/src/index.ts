@@ -7,7 +7,23 @@ export {
   type PublishResult,
   type SubscribeOptions,
 } from './client.js';
-export { Subscription, type Publication, type SubscribedEvent, type SubscriptionEvents } from './subscription.js';
+export {
+  Subscription,
+  type Publication,
+  type Signal,
+  type SubscribedEvent,
+  type SubscriptionEvents,
+} from './subscription.js';
+export { PresenceChannel, type PresenceOptions, type PresenceEvents } from './presence.js';
+export { TypingChannel, type TypingOptions, type TypingEvents } from './typing.js';
+export {
+  Conversation,
+  type ConversationOptions,
+  type ConversationEvents,
+  type Draft,
+  type MessageStatus,
+} from './conversation.js';
+export type { ClientLink } from './link.js';
 export { subscribeSse, SseSubscription, type SseOptions } from './sse.js';
 export { InloopError } from './errors.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';

@@ -1,4 +1,4 @@
-import type { Json, Position, PublicationMessage } from '@inloop/protocol';
+import type { Json, Position, PublicationMessage, SignalKind } from '@inloop/protocol';
 import { Emitter } from './emitter.js';
 import type { InloopError } from './errors.js';
 
@@ -21,8 +21,18 @@ export interface SubscribedEvent {
   offset: number;
 }
 
+/** A signal on a topic: typing, a receipt update, a streamed draft. Live only, never stored. */
+export interface Signal {
+  topic: string;
+  kind: SignalKind;
+  data: Json;
+  from: string;
+  ts: number;
+}
+
 export type SubscriptionEvents = {
   publication: (publication: Publication) => void;
+  signal: (signal: Signal) => void;
   subscribed: (event: SubscribedEvent) => void;
   /** History could not fill the gap since the last position: the app's state for this topic is stale. */
   reset: (event: SubscribedEvent) => void;
@@ -72,6 +82,11 @@ export class Subscription extends Emitter<SubscriptionEvents> implements AsyncIt
   /** @internal A publication arrived: deliver it unless it is a duplicate; report a gap. */
   handlePublication(message: PublicationMessage): AcceptOutcome {
     if (this.#ended) return 'duplicate';
+    if (message.kind !== undefined) {
+      const { topic, kind, data, from, ts } = message;
+      this.emit('signal', { topic, kind, data, from, ts });
+      return 'delivered';
+    }
     const { epoch, offset } = message;
     if (epoch !== undefined && offset !== undefined) {
       const pos = this.position;
