@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { InloopClient, Signal } from '@inloop/client';
 import type { Scope } from '@inloop/protocol';
-import { freePort, rawSession, sleep, startNode, tempDir, waitFor, type TestNode } from './helpers.js';
+import { freePort, rawSession, sleep, startNode, tcpProxy, tempDir, waitFor, type TestNode } from './helpers.js';
 
 const member: Scope[] = [{ ops: ['subscribe', 'publish', 'presence', 'history'], topics: ['conv:*'] }];
 
@@ -29,7 +29,8 @@ describe('conversations', () => {
       const t = await startNode({ port, dataDir });
       await group(t, 'team', ['ana', 'bob', 'cid']);
       anaClient = t.client(await t.token('ana', member));
-      const bobClient = t.client(await t.token('bob', member));
+      const proxy = await tcpProxy(port);
+      const bobClient = t.client(await t.token('bob', member), { url: proxy.url });
       const cidClient = t.client(await t.token('cid', member));
       const ana = anaClient.conversation('team');
       const bob = bobClient.conversation('team');
@@ -60,11 +61,19 @@ describe('conversations', () => {
       const again = await ana.send('Lunch at noon?', { clientId: 'c-1' });
       assert.equal(again.offset, 1);
       assert.equal((await t.api('/v1/conversations/team/messages')).body.messages.length, 1);
+      assert.equal(ana.messages.length, 1);
 
-      // Cid comes back: the message reaches it and its receipt reaches ana.
+      // Bob's connection is torn; a message sent meanwhile still reaches him, and ana hears of it.
+      proxy.dropAll();
+      const second = await ana.send('Or at one?');
+      await waitFor(() => bob.messages.length === 2, 5000, 'bob to resume');
+      await waitFor(() => ana.statusOf(second).recipients[0]!.state === 'delivered', 5000, 'delivered after reconnect');
+      await proxy.close();
+
+      // Cid comes back: the messages reach it and its receipts reach ana.
       const cid2 = t.client(await t.token('cid', member)).conversation('team');
       await cid2.ready();
-      await waitFor(() => cid2.messages.length === 1, 5000, 'cid to load the message');
+      await waitFor(() => cid2.messages.length === 2, 5000, 'cid to load the messages');
       await waitFor(() => ana.statusOf(sent).counts.delivered === 2, 5000, "cid's delivered receipt");
       assert.equal(ana.statusOf(sent).state, 'delivered', 'delivered to everyone, read by one');
 
@@ -73,8 +82,8 @@ describe('conversations', () => {
         state.members.map((m: { member: string; unread: number }) => [m.member, m.unread]),
         [
           ['ana', 0],
-          ['bob', 0],
-          ['cid', 1],
+          ['bob', 1],
+          ['cid', 2],
         ],
       );
       await t[Symbol.asyncDispose]();
@@ -92,15 +101,21 @@ describe('conversations', () => {
     const ana = t.client(await t.token('ana', member)).conversation('team');
     const cid = t.client(await t.token('cid', member)).conversation('team');
     await Promise.all([ana.ready(), cid.ready()]);
-    assert.equal(ana.messages.length, 1, 'history loads after the restart');
-    assert.equal(cid.unread, 1);
+    assert.equal(ana.messages.length, 2, 'history loads after the restart');
+    assert.equal(cid.unread, 2);
+    await cid.markRead(1);
+    await waitFor(() => ana.statusOf(ana.messages[0]!).state === 'read', 5000, 'the first read by everyone');
     await cid.markRead();
-    await waitFor(() => ana.statusOf(ana.messages[0]!).state === 'read', 5000, 'read by everyone');
+    await waitFor(() => ana.statusOf(ana.messages[1]!).counts.read === 1, 5000, 'the second read by cid');
+    assert.equal(ana.statusOf(ana.messages[1]!).state, 'delivered', 'bob has not read the second yet');
+    await t.api('/v1/conversations/team/receipts', { body: { from: 'bob', read: 2 } });
+    await waitFor(() => ana.statusOf(ana.messages[1]!).state === 'read', 5000, 'read by everyone');
+    assert.equal(cid.unread, 0);
     // A backwards receipt changes nothing.
     const back = await t.api('/v1/conversations/team/receipts', { body: { from: 'cid', read: 0, delivered: 0 } });
     assert.equal(back.status, 200);
-    assert.equal(back.body.read, 1);
-    assert.equal(back.body.delivered, 1);
+    assert.equal(back.body.read, 2);
+    assert.equal(back.body.delivered, 2);
     await t[Symbol.asyncDispose]();
     dir.remove();
   });
