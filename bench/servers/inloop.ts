@@ -17,7 +17,7 @@ const node = await createNode({
 });
 const url = await node.listen();
 const { token } = await node.mintToken('bench', [{ ops: ['subscribe', 'publish'], topics: ['bench'] }], 3600);
-ready({ port: Number(new URL(url).port), token });
+ready({ port: Number(new URL(url).port), token, apiKey: node.apiKey });
 process.on('SIGTERM', () => {
   void node.close().then(() => {
     rmSync(dataDir, { recursive: true, force: true });
