@@ -2,7 +2,17 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { InloopClient, Signal } from '@inloop/client';
 import type { Scope } from '@inloop/protocol';
-import { freePort, rawSession, sleep, startNode, tcpProxy, tempDir, waitFor, type TestNode } from './helpers.js';
+import {
+  freePort,
+  rawSession,
+  readSse,
+  sleep,
+  startNode,
+  tcpProxy,
+  tempDir,
+  waitFor,
+  type TestNode,
+} from './helpers.js';
 
 const member: Scope[] = [{ ops: ['subscribe', 'publish', 'presence', 'history'], topics: ['conv:*'] }];
 
@@ -152,6 +162,15 @@ describe('conversations', () => {
     await waitFor(() => heard.filter((s) => s.kind === 'typing.stop').length > stopsBefore, 5000, 'stop on send');
     await waitFor(() => bob.typing.typers.length === 0);
 
+    // Over SSE, signals arrive under their own event names.
+    const sse = await fetch(`${t.url}/v1/topics/conv:pair/stream?token=${await t.token('bob', member)}`);
+    const events = readSse(sse, (evs) => evs.some((e) => e.event === 'typing.start'));
+    await sleep(100);
+    ana.typing.keystroke();
+    const got = await events;
+    assert.deepEqual(got.at(-1)!.data.from, 'ana');
+    ana.typing.stop();
+
     const history = await t.api('/v1/topics/conv:pair/messages?after=0');
     assert.deepEqual(
       history.body.messages.map((m: { data: { text?: string } }) => m.data.text),
@@ -246,5 +265,13 @@ describe('conversations', () => {
     assert.ok(starts <= 2, `${starts} typing signals reached bob for 300 starts`);
     const stillUp = await s.request({ type: 'conversation.get', id: 999, conversation: 'g' });
     assert.equal(stillUp.type, 'conversation.state');
+
+    // A removed member is refused from then on.
+    assert.equal((await t.api('/v1/conversations/g/members/bob', { method: 'DELETE' })).status, 204);
+    const gone = await bob.request({ type: 'conversation.send', id: 2, conversation: 'g', text: 'still here?' });
+    assert.equal(gone.code, 'not_member');
+    assert.equal((await t.api('/v1/conversations/g/members/bob', { method: 'PUT' })).status, 204);
+    const back = await bob.request({ type: 'conversation.send', id: 3, conversation: 'g', text: 'back' });
+    assert.equal(back.type, 'conversation.sent');
   });
 });

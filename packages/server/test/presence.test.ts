@@ -83,6 +83,30 @@ describe('presence', () => {
     await proxy.close();
   });
 
+  it('rejoins after a reconnect and reports exactly the joins and leaves missed meanwhile', async () => {
+    await using t = await startNode({ presenceFlushMs: 0 });
+    const proxy = await tcpProxy(t.node.port);
+    const bob = t.client(await t.token('bob', scopes), { url: proxy.url });
+    const view = bob.presence('room:9');
+    const events: string[] = [];
+    view.on('join', (m) => events.push(`join ${m.id}`));
+    view.on('leave', (m) => events.push(`leave ${m.id}`));
+    const ana = t.client(await t.token('ana', scopes));
+    const anaHere = ana.presence('room:9');
+    await waitFor(() => view.members.has('ana') && view.members.has('bob'), 5000, 'both present');
+
+    // Bob's network drops; the node sees the close and bob leaves. Meanwhile ana leaves and cid joins.
+    proxy.dropAll();
+    await waitFor(() => !anaHere.members.has('bob'), 5000, 'bob gone for ana');
+    await anaHere.leave();
+    const cid = t.client(await t.token('cid', scopes));
+    cid.presence('room:9');
+    await waitFor(() => view.members.has('cid') && view.members.has('bob'), 5000, 'bob back, seeing cid');
+    assert.ok(!view.members.has('ana'));
+    assert.deepEqual(events.slice(-2).sort(), ['join cid', 'leave ana']);
+    await proxy.close();
+  });
+
   it('keeps last-seen times across a restart', async () => {
     let dataDir: string;
     {
