@@ -41,6 +41,8 @@ export interface JobStage {
   index: number;
   /** Number of stages, when the plan is known. */
   count?: number;
+  /** The names of every stage in order, when the plan is known (so a UI can show what is done and what comes). */
+  plan?: string[];
 }
 
 export interface JobProgress {

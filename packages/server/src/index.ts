@@ -20,3 +20,8 @@ export type { JobStore, JobRecord, SizeHint, DurationSample, PlannedStage } from
 export { createSqliteJobStore } from './adapters/sqlite-job-store.js';
 export { Estimator, estimateFrom, type Estimate } from './domain/jobs/estimator.js';
 export { timeFraction, progressOf, flagsOf, strategyFor, humanDuration } from './domain/jobs/progress.js';
+export { run, type RunOptions } from './run.js';
+export { Presence, type PresenceOptions } from './domain/presence.js';
+export { ConversationService } from './domain/conversations.js';
+export type { ConversationStore } from './ports/conversation-store.js';
+export type { PresenceStore } from './ports/presence-store.js';

@@ -51,6 +51,11 @@ export interface NodeOptions extends Partial<Config> {
   presenceStore?: () => PresenceStore;
   /** Collect Node's default process metrics. @default true */
   processMetrics?: boolean;
+  /**
+   * Add routes, job handlers and the like before the node starts (the HTTP app is sealed right
+   * after). An app embedding Inloop, such as the demo, serves its pages this way.
+   */
+  extend?: (node: InloopNode) => void | Promise<void>;
 }
 
 /** A running (or ready to run) Inloop node. */
@@ -117,6 +122,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     conversationStore: conversationStoreFactory,
     presenceStore: presenceStoreFactory,
     processMetrics,
+    extend,
     ...overrides
   } = options;
   const config = loadConfig({ overrides });
@@ -215,7 +221,6 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   });
   operationRoutes(app, { metrics, ready: async () => !draining && (await broker.ready()) });
   ws.attach(app.server);
-  await app.ready();
 
   let url = '';
   let closing: Promise<void> | undefined;
@@ -273,5 +278,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
       return node.close();
     },
   };
+  await extend?.(node);
+  await app.ready();
   return node;
 }

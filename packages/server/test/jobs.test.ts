@@ -82,7 +82,7 @@ describe('jobs', () => {
       assert.deepEqual(done.job.result, { pages: 1 });
       assert.equal(done.job.progress.fraction, 1);
       const stage = events.find((e) => e.event === 'job.stage' && e.data.job.stage.name === 'draw')!.data.job;
-      assert.deepEqual(stage.stage, { name: 'draw', index: 1, count: 2 });
+      assert.deepEqual(stage.stage, { name: 'draw', index: 1, count: 2, plan: ['write', 'draw'] });
       assert.ok(stage.progress.fraction >= 0.25 && stage.progress.fraction < 1, 'weighted: write (1 of 4) done');
 
       const snapshot = await t.api(`/v1/jobs/${created.body.id}`, { token });

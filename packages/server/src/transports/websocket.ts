@@ -59,7 +59,8 @@ export class WebSocketTransport {
 
   #accept(ws: WebSocket): void {
     const socket: SessionSocket = {
-      send: (payload) => ws.send(payload),
+      // Text frames: the protocol is JSON lines, and browsers hand binary frames over as Blobs.
+      send: (payload) => ws.send(payload, { binary: false }),
       close: (code, reason) => ws.close(code, reason),
       terminate: () => ws.terminate(),
       ping: () => ws.ping(),

@@ -117,7 +117,7 @@ export function stateOf(job: JobRecord, now: number, stuckAfterMs: number): JobS
       ? {
           name: job.stage.name,
           index: planIndex >= 0 ? planIndex : job.stage.index,
-          ...(job.plan ? { count: job.plan.length } : {}),
+          ...(job.plan ? { count: job.plan.length, plan: job.plan.map((p) => p.name) } : {}),
         }
       : null,
     progress,

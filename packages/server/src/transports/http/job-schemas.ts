@@ -39,7 +39,12 @@ export const JobSnapshotSchema = Type.Object(
     status: Type.String(),
     topic: Type.String(),
     stage: Type.Union([
-      Type.Object({ name: Type.String(), index: Type.Integer(), count: Type.Optional(Type.Integer()) }),
+      Type.Object({
+        name: Type.String(),
+        index: Type.Integer(),
+        count: Type.Optional(Type.Integer()),
+        plan: Type.Optional(Type.Array(Type.String())),
+      }),
       Type.Null(),
     ]),
     progress: Type.Object({ fraction: Type.Number(), measured: Type.Boolean() }),

@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+/**
+ * The demo in a real browser: Debian's chromium driven by playwright-core, against the demo
+ * server (`apps/demo/dist/server/main.js`, built by `npm run build`) on a loopback port with a
+ * fresh SQLite directory. Screenshots go to `test-output/screenshots/`.
+ */
+const main = fileURLToPath(new URL('../dist/server/main.js', import.meta.url));
+const shots = fileURLToPath(new URL('../../../test-output/screenshots/', import.meta.url));
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+let browser: Browser;
+let demo: ChildProcess;
+let url: string;
+let dataDir: string;
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  dataDir = mkdtempSync(join(tmpdir(), 'inloop-demo-'));
+  const port = await freePort();
+  demo = spawn(process.execPath, [main], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      INLOOP_HOST: '127.0.0.1',
+      INLOOP_DATA_DIR: dataDir,
+      INLOOP_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  demo.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  demo.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  for (let i = 0; !out.includes('Demo: open'); i++) {
+    if (i > 200 || demo.exitCode !== null) throw new Error(`the demo did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  url = `http://127.0.0.1:${port}`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  demo?.kill('SIGTERM');
+  await new Promise((r) => (demo?.exitCode !== null ? r(null) : demo.once('exit', r)));
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function open(path: string, name: string, context?: Awaited<ReturnType<Browser['newContext']>>): Promise<Page> {
+  const ctx = context ?? (await browser.newContext({ viewport: { width: 1100, height: 900 } }));
+  const page = await ctx.newPage();
+  page.on('pageerror', (err) => console.error(`[${name}] page error:`, err.message));
+  await page.goto(`${url}${path}${path.includes('?') ? '&' : '?'}name=${encodeURIComponent(name)}`);
+  return page;
+}
+
+describe('the demo in a browser', () => {
+  it('story book: stages and pages arrive while the game plays, then Continue opens the book', async () => {
+    const page = await open('/story.html', 'Mia');
+    await page.getByLabel("Hero's name").fill('Luna');
+    await page.getByLabel('The hero is a').selectOption('owl');
+    await page.getByLabel('What happens?').fill('flies to the moon to bring back a fallen star');
+    await page.getByLabel('Pages', { exact: true }).selectOption('3');
+    await page.getByRole('button', { name: 'Write my book' }).click();
+
+    // Long job: the engage strategy puts the waiting game under the status line.
+    const game = page.locator('inloop-waiting-game');
+    await game.waitFor({ timeout: 10_000 });
+    const continueButton = page.locator('inloop-job-wait button.continue');
+    assert.equal(await continueButton.isDisabled(), true, 'Continue is there, not yet lit');
+    await page.locator('inloop-job-progress li[data-stage]').first().waitFor({ timeout: 10_000 });
+    await page.locator('inloop-job-progress figure img').first().waitFor({ timeout: 20_000 });
+    await page.screenshot({ path: `${shots}story-waiting.png` });
+
+    // Play a round by keyboard: focus the first answer and press Enter.
+    await game.locator('button[data-choice]').first().focus();
+    await page.keyboard.press('Enter');
+    await game.locator('p.score').filter({ hasText: 'of 1' }).waitFor({ timeout: 5000 });
+
+    await page.locator('inloop-job-wait button.continue:not([disabled])').waitFor({ timeout: 60_000 });
+    const stages = await page.locator('inloop-job-progress li[data-stage]').allTextContents();
+    assert.deepEqual(stages, ['Planning the story', 'Writing and drawing', 'Binding the book']);
+    assert.equal(await page.locator('inloop-job-progress figure').count(), 3, 'every page arrived as a partial result');
+    await page.screenshot({ path: `${shots}story-done.png` });
+    await continueButton.click();
+    const book = page.locator('section.book');
+    await book.waitFor();
+    assert.match((await book.locator('article p').first().textContent())!, /Luna/);
+    await page.getByRole('button', { name: 'Next page →' }).click();
+    await book.locator('article[data-page="2"]').waitFor();
+    await page.screenshot({ path: `${shots}story-book.png`, fullPage: true });
+    await page.context().close();
+  });
+
+  it('opaque work: estimated progress moves and never reaches 100 % before the end', async () => {
+    const page = await open('/opaque.html', 'Olga');
+    await page.getByRole('button', { name: 'Derive a key', exact: true }).click();
+    const bar = page.locator('inloop-job-progress [role="progressbar"]');
+    await bar.waitFor();
+    const seen: number[] = [];
+    let estimated = false;
+    for (let i = 0; i < 600; i++) {
+      if ((await page.locator('[data-result]').count()) > 0) break;
+      seen.push(Number(await bar.getAttribute('aria-valuenow')));
+      if ((await page.locator('inloop-job-progress [data-kind="estimated"]').count()) > 0) estimated = true;
+      if (i === 6) await page.screenshot({ path: `${shots}opaque-running.png` });
+      await page.waitForTimeout(100);
+    }
+    await page.locator('[data-result]').waitFor({ timeout: 60_000 });
+    const before = seen.filter((v) => !Number.isNaN(v));
+    assert.ok(estimated, 'the bar says it is an estimate');
+    assert.ok(before.length > 5, `${before.length} readings while it ran`);
+    assert.ok(Math.max(...before) < 100, `never 100 % before the end (max ${Math.max(...before)})`);
+    assert.ok(Math.max(...before) > Math.min(...before), 'the estimate moved');
+    for (let i = 1; i < before.length; i++) assert.ok(before[i]! >= before[i - 1]!, 'and never went backwards');
+    assert.equal(await bar.getAttribute('aria-valuenow'), '100');
+    await page.screenshot({ path: `${shots}opaque-done.png` });
+    await page.context().close();
+  });
+
+  it('chat in two browsers: presence, typing, ticks from sent to delivered to read, and the bot answers', async () => {
+    const ana = await open('/chat.html', 'Ana');
+    const bob = await open('/chat.html', 'Bob');
+    // Presence: each sees the other and the bot.
+    for (const page of [ana, bob]) {
+      await page.locator('inloop-presence [data-occupancy="3"]').waitFor({ timeout: 10_000 });
+    }
+    // Typing appears at the other side, and goes when the message is sent.
+    await ana.getByPlaceholder('Say something…').pressSequentially('I feel a bit nervous', { delay: 20 });
+    await bob.locator('inloop-typing span', { hasText: 'Ana is typing' }).waitFor({ timeout: 5000 });
+    await ana.screenshot({ path: `${shots}chat-typing.png` });
+    await ana.keyboard.press('Enter');
+    const mine = ana.locator('li.mine', { hasText: 'I feel a bit nervous' });
+    await mine.waitFor();
+    await bob.locator('li.theirs', { hasText: 'I feel a bit nervous' }).waitFor({ timeout: 5000 });
+    await bob.locator('inloop-typing span[data-typing=""]').waitFor({ state: 'attached', timeout: 5000 });
+    // Ticks: Bob's page delivers and reads; the bot reads too. Read by both: the blue ticks.
+    await mine.locator('inloop-receipt [data-state="read"]').waitFor({ timeout: 10_000 });
+    // The bot typed, streamed, and answered with its own words about Ana's.
+    await ana.locator('li.theirs[data-from="eliza"]', { hasText: /nervous/ }).waitFor({ timeout: 20_000 });
+    await ana.screenshot({ path: `${shots}chat-ana.png` });
+    await bob.screenshot({ path: `${shots}chat-bob.png` });
+    // Keyboard only: Bob answers with Tab and Enter.
+    await bob.getByPlaceholder('Say something…').focus();
+    await bob.keyboard.type('Hi Ana!');
+    await bob.keyboard.press('Enter');
+    await ana.locator('li.theirs', { hasText: 'Hi Ana!' }).waitFor({ timeout: 5000 });
+    await ana.context().close();
+    await bob.context().close();
+  });
+
+  it('offline in the middle of a job: nothing is missing afterwards', async () => {
+    const page = await open('/story.html', 'Otto');
+    await page.getByLabel('Pages', { exact: true }).selectOption('6');
+    await page.getByRole('button', { name: 'Write my book' }).click();
+    await page.locator('inloop-job-progress figure img').first().waitFor({ timeout: 20_000 });
+    await page.context().setOffline(true);
+    await page.waitForTimeout(4000);
+    await page.context().setOffline(false);
+    await page.locator('inloop-job-wait button.continue:not([disabled])').waitFor({ timeout: 90_000 });
+    const pages = await page.locator('inloop-job-progress figure figcaption').allTextContents();
+    assert.deepEqual(pages, ['Page 1', 'Page 2', 'Page 3', 'Page 4', 'Page 5', 'Page 6']);
+    await page.context().close();
+  });
+
+  it('live reactions: taps in the audience float up on the presenter screen', async () => {
+    const presenter = await open('/reactions.html?role=presenter', 'Pat');
+    const audience = await open('/reactions.html', 'Ada');
+    await presenter.locator('[data-audience="1"]').waitFor({ timeout: 10_000 });
+    for (let i = 0; i < 3; i++) await audience.getByRole('button', { name: 'React ❤️' }).click();
+    await audience.getByRole('button', { name: 'React 🎉' }).click();
+    await presenter.locator('[data-total="4"]').waitFor({ timeout: 5000 });
+    assert.ok((await presenter.locator('.float').count()) >= 1, 'reactions float on the stage');
+    await presenter.screenshot({ path: `${shots}reactions-presenter.png` });
+    await audience.screenshot({ path: `${shots}reactions-audience.png` });
+    await presenter.context().close();
+    await audience.context().close();
+  });
+});

@@ -1,0 +1,3 @@
+import { header } from './session.js';
+
+header();
