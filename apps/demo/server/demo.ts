@@ -29,7 +29,7 @@ function storyRequest(input: unknown): StoryRequest {
   const i = (input ?? {}) as Record<string, unknown>;
   const text = (v: unknown, fallback: string, max: number) =>
     typeof v === 'string' && v.trim() ? v.trim().slice(0, max) : fallback;
-  const pages = Number.isInteger(i.pages) ? Math.min(16, Math.max(2, i.pages as number)) : 12;
+  const pages = Number.isInteger(i.pages) ? Math.min(16, Math.max(2, i.pages as number)) : 16;
   return {
     hero: text(i.hero, 'Pip', 40),
     animal: text(i.animal, 'fox', 20),

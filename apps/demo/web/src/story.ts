@@ -25,7 +25,7 @@ function form(): void {
       <h1>Story book</h1>
       <p class="muted">
         Describe a hero and a plot. A job writes the story, draws an illustration for every page at print size and binds
-        the book, page by page. It takes about half a minute, so there is a game to play meanwhile.
+        the book, page by page. It takes about forty seconds, so there is a game to play meanwhile.
       </p>
       <form @submit=${start}>
         <label for="hero">Hero's name</label>
@@ -38,7 +38,7 @@ function form(): void {
         <input id="plot" name="plot" maxlength="200" value="finds a treasure map on the beach" />
         <label for="pages">Pages</label>
         <select id="pages" name="pages">
-          ${[3, 6, 9, 12, 16].map((n) => html`<option value=${n} ?selected=${n === 12}>${n}</option>`)}
+          ${[3, 6, 9, 12, 16].map((n) => html`<option value=${n} ?selected=${n === 16}>${n}</option>`)}
         </select>
         <button class="primary" type="submit">Write my book</button>
       </form>
