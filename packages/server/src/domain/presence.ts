@@ -35,6 +35,7 @@ export interface JoinOptions {
 
 interface Connection {
   readonly id: string;
+  readonly member: string;
   readonly device: string | undefined;
   expiresAt: number;
   ttlMs: number;
@@ -87,8 +88,8 @@ function view(m: MemberState): PresenceMember {
  */
 export class Presence {
   readonly #topics = new Map<string, TopicPresence>();
-  /** Topics of each connection (for touch and close). */
-  readonly #byConnection = new Map<string, Set<string>>();
+  /** Each connection's entries by topic: `touch` runs on every incoming frame, so no scans. */
+  readonly #byConnection = new Map<string, Map<string, Connection>>();
   readonly #watching = new Map<PresenceWatcher, Set<string>>();
   readonly #store: PresenceStore;
   readonly #metrics: Metrics | undefined;
@@ -130,11 +131,12 @@ export class Presence {
       existing.expiresAt = now + ttlMs;
       existing.ttlMs = ttlMs;
     } else {
-      m.connections.set(connectionId, { id: connectionId, device: options.device, expiresAt: now + ttlMs, ttlMs });
+      const c: Connection = { id: connectionId, member, device: options.device, expiresAt: now + ttlMs, ttlMs };
+      m.connections.set(connectionId, c);
       t.connections++;
-      let topics = this.#byConnection.get(connectionId);
-      if (!topics) this.#byConnection.set(connectionId, (topics = new Set()));
-      topics.add(topic);
+      let entries = this.#byConnection.get(connectionId);
+      if (!entries) this.#byConnection.set(connectionId, (entries = new Map()));
+      entries.set(topic, c);
     }
     if (joined || !existing || options.meta !== undefined) this.#changed(t, member, joined);
     return this.state(topic);
@@ -154,12 +156,9 @@ export class Presence {
   leave(topic: string, connectionId: string): void {
     const t = this.#topics.get(topic);
     if (!t) return;
-    for (const m of t.members.values()) {
-      if (m.connections.has(connectionId)) {
-        this.#removeConnection(t, m, connectionId);
-        break;
-      }
-    }
+    const c = this.#byConnection.get(connectionId)?.get(topic);
+    const m = c && t.members.get(c.member);
+    if (m) this.#removeConnection(t, m, connectionId);
     this.#byConnection.get(connectionId)?.delete(topic);
     this.#release(t);
   }
@@ -172,26 +171,16 @@ export class Presence {
 
   /** The connection showed a sign of life: keep all its presence entries. */
   touch(connectionId: string): void {
-    const topics = this.#byConnection.get(connectionId);
-    if (!topics) return;
+    const entries = this.#byConnection.get(connectionId);
+    if (!entries) return;
     const now = this.#now();
-    for (const topic of topics) {
-      const t = this.#topics.get(topic);
-      if (!t) continue;
-      for (const m of t.members.values()) {
-        const c = m.connections.get(connectionId);
-        if (c) {
-          c.expiresAt = now + c.ttlMs;
-          break;
-        }
-      }
-    }
+    for (const c of entries.values()) c.expiresAt = now + c.ttlMs;
   }
 
   /** The connection closed cleanly: leave everywhere at once, stop watching. */
   dropConnection(connectionId: string, watcher?: PresenceWatcher): void {
-    const topics = this.#byConnection.get(connectionId);
-    if (topics) for (const topic of [...topics]) this.leave(topic, connectionId);
+    const entries = this.#byConnection.get(connectionId);
+    if (entries) for (const topic of [...entries.keys()]) this.leave(topic, connectionId);
     this.#byConnection.delete(connectionId);
     if (watcher) for (const topic of [...(this.#watching.get(watcher) ?? [])]) this.unwatch(topic, watcher);
   }
