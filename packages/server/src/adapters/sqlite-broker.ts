@@ -1,5 +1,3 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import type { Json, Position } from '@inloop/protocol';
 import {
@@ -51,7 +49,6 @@ export class SqliteBroker extends LocalFanout implements Broker {
 
   constructor(options: SqliteBrokerOptions) {
     super();
-    mkdirSync(dirname(options.file), { recursive: true });
     this.#opts = { now: Date.now, retention: [], ...options };
     this.#handle = openDatabase(options.file, options.synchronous ?? 'NORMAL');
     this.#db = this.#handle.db;

@@ -1,5 +1,3 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import type { Json, ReceiptWatermarks } from '@inloop/protocol';
 import type { ConversationRecord, ConversationStore, MemberRecord, ReceiptTimes } from '../ports/conversation-store.js';
@@ -33,7 +31,6 @@ class SqliteConversationStore implements ConversationStore {
   readonly #q: Record<string, Statement>;
 
   constructor(options: SqliteConversationStoreOptions) {
-    if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
     this.#handle = openDatabase(options.file, options.synchronous ?? 'NORMAL');
     const db = this.#handle.db;
     db.exec(`

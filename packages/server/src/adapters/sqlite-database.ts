@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Database as Db } from 'better-sqlite3';
 
 const require = createRequire(import.meta.url);
@@ -87,7 +88,7 @@ export interface SqliteHandle {
 const open = new Map<string, { handle: SqliteHandle; users: number }>();
 
 /**
- * Open (or share) a SQLite file in WAL mode. Adapters on the same file share one connection and
+ * Open (or share) a SQLite file in WAL mode, creating its directory if missing. Adapters on the same file share one connection and
  * one group commit, so their writes land in the same transactions and never wait on each other's
  * locks. better-sqlite3 is loaded here, lazily, so a node on another backend never loads it.
  */
@@ -98,6 +99,7 @@ export function openDatabase(file: string, synchronous: 'NORMAL' | 'FULL'): Sqli
     shared.users++;
     return shared.handle;
   }
+  if (key !== null) mkdirSync(dirname(key), { recursive: true });
   const Database = require('better-sqlite3') as typeof import('better-sqlite3');
   const db = new Database(file);
   db.pragma('journal_mode = WAL');

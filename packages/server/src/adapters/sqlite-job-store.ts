@@ -1,5 +1,3 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import type { DurationSample, JobRecord, JobStore } from '../ports/job-store.js';
 import { openDatabase, type SqliteHandle } from './sqlite-database.js';
@@ -19,7 +17,6 @@ export class SqliteJobStore implements JobStore {
   #sinceTrim = 0;
 
   constructor(options: { file: string; synchronous?: 'NORMAL' | 'FULL' }) {
-    if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
     this.#handle = openDatabase(options.file, options.synchronous ?? 'NORMAL');
     const db = this.#handle.db;
     db.exec(`

@@ -1,5 +1,3 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import type { Json, LastSeen } from '@inloop/protocol';
 import type { PresenceStore } from '../ports/presence-store.js';
@@ -17,7 +15,6 @@ class SqlitePresenceStore implements PresenceStore {
   readonly #recent: Statement;
 
   constructor(options: SqlitePresenceStoreOptions) {
-    if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
     this.#handle = openDatabase(options.file, options.synchronous ?? 'NORMAL');
     const db = this.#handle.db;
     db.exec(`
