@@ -21,6 +21,18 @@ export const ConfigSchema = Type.Object({
     default: 'sqlite',
     description: 'History backend: sqlite (durable, the default) or memory (lost on exit).',
   }),
+  redis: Type.Optional(
+    Type.String({
+      pattern: '^rediss?://',
+      description:
+        'Cluster mode: a Redis URL (redis://host:6379/0, rediss:// for TLS). History, presence, conversations and jobs (through BullMQ) then live in Redis, shared by every node that has the same URL; storage and dataDir are not used.',
+    }),
+  ),
+  redisPrefix: Type.String({
+    pattern: '^[A-Za-z0-9_.-]{1,32}$',
+    default: 'inloop',
+    description: 'Prefix of every Redis key and channel, so several clusters can share one Redis.',
+  }),
   sqliteSynchronous: Type.Union([Type.Literal('NORMAL'), Type.Literal('FULL')], {
     default: 'NORMAL',
     description: 'NORMAL survives a process crash; FULL also survives power loss, at some speed.',

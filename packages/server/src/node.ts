@@ -1,34 +1,27 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { CONVERSATION_TOPIC_PREFIX, type Scope } from '@inloop/protocol';
 import { Access } from './auth/access.js';
-import { createSqliteConversationStore } from './adapters/sqlite-conversation-store.js';
-import { createSqlitePresenceStore } from './adapters/sqlite-presence-store.js';
+import { embeddedBackend } from './adapters/embedded-backend.js';
+import type { Backend } from './ports/backend.js';
 import { ConversationService } from './domain/conversations.js';
 import { Presence } from './domain/presence.js';
 import { Typing } from './domain/typing.js';
-import type { ConversationStore } from './ports/conversation-store.js';
-import type { PresenceStore } from './ports/presence-store.js';
 import { conversationRoutes } from './transports/http/conversations.js';
 import { presenceRoutes } from './transports/http/presence.js';
 import { createApp } from './app.js';
-import { ApiKeys, loadOrCreateSecret, type ApiKey } from './auth/api-keys.js';
+import { ApiKeys, type ApiKey } from './auth/api-keys.js';
 import { Origins } from './auth/origins.js';
 import { Tokens } from './auth/tokens.js';
-import { loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { Hub } from './domain/hub.js';
 import { silentLogger } from './logger.js';
 import { Metrics } from './metrics.js';
-import type { Broker, BrokerOptions } from './ports/broker.js';
-import { createMemoryBroker } from './adapters/memory-broker.js';
-import { createSqliteBroker } from './adapters/sqlite-broker.js';
+import type { BrokerOptions } from './ports/broker.js';
 import type { SessionContext } from './session/context.js';
-import { createSqliteJobStore } from './adapters/sqlite-job-store.js';
 import { InProcessRunner, type JobHandler } from './domain/jobs/runner.js';
 import { JobService, type JobTypeOptions } from './domain/jobs/service.js';
-import type { JobStore } from './ports/job-store.js';
 import { jobRoutes } from './transports/http/jobs.js';
 import { Authenticator } from './transports/http/authenticate.js';
 import { operationRoutes } from './transports/http/operations.js';
@@ -41,14 +34,11 @@ import { WebSocketTransport } from './transports/websocket.js';
 export interface NodeOptions extends Partial<Config> {
   /** A pino logger; the node is silent without one. */
   logger?: Logger;
-  /** Build the broker yourself (another backend); by default from `storage`. */
-  broker?: (options: BrokerOptions) => Broker;
-  /** Build the job store yourself; by default SQLite (in the data directory, or in memory). */
-  jobStore?: () => JobStore;
-  /** Build the conversation store yourself; by default SQLite, like the job store. */
-  conversationStore?: () => ConversationStore;
-  /** Build the presence store (last-seen times) yourself; by default SQLite. */
-  presenceStore?: () => PresenceStore;
+  /**
+   * Where the node keeps what outlives it. By default from the config: Redis when `redis` is
+   * set (the `@inloop/redis` package), else SQLite in the data directory (or memory).
+   */
+  backend?: Backend;
   /** Collect Node's default process metrics. @default true */
   processMetrics?: boolean;
   /**
@@ -89,21 +79,34 @@ export interface InloopNode extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-function secrets(config: Readonly<Config>): { keys: ApiKey[]; created: boolean; tokenSecret: string } {
-  const durable = config.storage === 'sqlite';
-  const generate = (file: string, bytes: number) =>
-    durable
-      ? loadOrCreateSecret(config.dataDir, file, bytes)
-      : { value: randomBytes(bytes).toString('base64url'), created: true };
+async function secrets(
+  config: Readonly<Config>,
+  backend: Backend,
+): Promise<{ keys: ApiKey[]; created: boolean; tokenSecret: string }> {
   const keys: ApiKey[] = [...config.apiKeys];
   let created = false;
   if (config.apiKey) keys.unshift({ name: 'default', key: config.apiKey });
   if (keys.length === 0) {
-    const key = generate('api-key', 24);
+    const key = await backend.secret('api-key', 24);
     keys.push({ name: 'default', key: key.value });
     created = key.created;
   }
-  return { keys, created, tokenSecret: config.tokenSecret ?? generate('token-secret', 32).value };
+  return { keys, created, tokenSecret: config.tokenSecret ?? (await backend.secret('token-secret', 32)).value };
+}
+
+/** The backend the config asks for: Redis (loaded on demand) or the embedded one. */
+async function backendFor(config: Readonly<Config>): Promise<Backend> {
+  if (!config.redis) return embeddedBackend(config);
+  const specifier = '@inloop/redis';
+  let mod: { createRedisBackend(options: { url: string; prefix: string }): Promise<Backend> };
+  try {
+    mod = (await import(specifier)) as typeof mod;
+  } catch (err) {
+    throw new ConfigError([
+      `redis is set, but @inloop/redis could not be loaded (npm install @inloop/redis): ${String(err)}`,
+    ]);
+  }
+  return mod.createRedisBackend({ url: config.redis, prefix: config.redisPrefix });
 }
 
 /**
@@ -115,16 +118,7 @@ function secrets(config: Readonly<Config>): { keys: ApiKey[]; created: boolean; 
  * ```
  */
 export async function createNode(options: NodeOptions = {}): Promise<InloopNode> {
-  const {
-    logger = silentLogger,
-    broker: brokerFactory,
-    jobStore: jobStoreFactory,
-    conversationStore: conversationStoreFactory,
-    presenceStore: presenceStoreFactory,
-    processMetrics,
-    extend,
-    ...overrides
-  } = options;
+  const { logger = silentLogger, backend: givenBackend, processMetrics, extend, ...overrides } = options;
   const config = loadConfig({ overrides });
   const nodeId = config.nodeId ?? randomBytes(4).toString('hex');
   const log = logger.child({ node: nodeId });
@@ -141,26 +135,19 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
       },
     ],
   };
-  const { keys, created, tokenSecret } = secrets(config);
-  const broker = brokerFactory
-    ? brokerFactory(brokerOptions)
-    : config.storage === 'memory'
-      ? createMemoryBroker(brokerOptions)
-      : createSqliteBroker({
-          ...brokerOptions,
-          file: join(config.dataDir, 'inloop.db'),
-          synchronous: config.sqliteSynchronous,
-        });
+  const backend = givenBackend ?? (await backendFor(config));
+  const { keys, created, tokenSecret } = await secrets(config, backend);
+  const broker = backend.broker(brokerOptions);
   const hub = new Hub({ broker, metrics });
   const tokens = new Tokens(tokenSecret);
   const origins = new Origins(config.allowedOrigins);
   const auth = new Authenticator(new ApiKeys(keys), tokens);
-  const sqliteFile = config.storage === 'sqlite' ? join(config.dataDir, 'inloop.db') : ':memory:';
-  const sqlite = { file: sqliteFile, synchronous: config.sqliteSynchronous };
-  const presenceStore = presenceStoreFactory?.() ?? createSqlitePresenceStore(sqlite);
-  const conversationStore = conversationStoreFactory?.() ?? createSqliteConversationStore(sqlite);
+  const presenceStore = backend.presenceStore();
+  const conversationStore = backend.conversationStore();
+  const presenceReplica = backend.presenceReplica?.(nodeId);
   const presence = new Presence({
     store: presenceStore,
+    ...(presenceReplica ? { replica: presenceReplica } : {}),
     metrics,
     ttlMs: config.presenceTtlMs,
     flushMs: config.presenceFlushMs,
@@ -189,9 +176,12 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   const sse = new SseTransport(ctx);
   let draining = false;
 
-  const jobStore = jobStoreFactory?.() ?? createSqliteJobStore(sqlite);
+  const jobStore = backend.jobStore();
+  const jobQueue = backend.jobQueue(jobStore);
   const jobs = new JobService({
     store: jobStore,
+    queue: jobQueue,
+    locks: backend.jobLocks(),
     hub,
     broker,
     metrics,
@@ -203,7 +193,9 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   const typeDefaults = { leaseMs: config.jobLeaseMs, maxAttempts: config.jobMaxAttempts };
   for (const type of config.jobTypes) jobs.define(type, typeDefaults);
   const runner = new InProcessRunner(jobs, `local:${nodeId}`, log);
-  await jobs.recover('local:');
+  // Alone, every job leased in-process before a restart was this node's; in a cluster, the
+  // queue notices a dead node's jobs by their locks.
+  await jobs.recover(backend.shared ? null : 'local:');
 
   const app = await createApp({ config, logger: log, metrics, origins });
   topicRoutes(app, { hub, broker, auth, access });
@@ -266,10 +258,13 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         presence.close();
         typing.close();
         conversations.close();
+        await presenceReplica?.close();
+        await jobQueue.close();
         await broker.close();
         await jobStore.close();
         await conversationStore.close();
         await presenceStore.close();
+        await backend.close();
         log.info('closed');
       })();
       return closing;

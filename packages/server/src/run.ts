@@ -35,7 +35,9 @@ export async function run(options: RunOptions = {}): Promise<InloopNode> {
       `\nInloop generated an API key for backends (stored in ${config.dataDir}/api-key; shown only now):\n\n  ${node.apiKey}\n\n`,
     );
   }
-  process.stdout.write(`Inloop is listening on ${url}  (storage: ${config.storage}, data: ${config.dataDir})\n`);
+  process.stdout.write(
+    `Inloop is listening on ${url}  (${config.redis ? `redis: ${redacted(config.redis)}` : `storage: ${config.storage}, data: ${config.dataDir}`})\n`,
+  );
   await options.started?.(node);
   let stopping = false;
   const stop = (signal: string) => {
@@ -55,4 +57,11 @@ export async function run(options: RunOptions = {}): Promise<InloopNode> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   return node;
+}
+
+/** A Redis URL without its password, for logs. */
+function redacted(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
 }

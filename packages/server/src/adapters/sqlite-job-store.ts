@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import type { DurationSample, JobRecord, JobStore } from '../ports/job-store.js';
+import type { DurationSample, JobRecord, QueueingJobStore } from '../ports/job-store.js';
 import { openDatabase, type SqliteHandle } from './sqlite-database.js';
 
 /** Duration samples kept per (type, stage). */
@@ -11,7 +11,7 @@ const TRIM_EVERY = 64;
  * Jobs in SQLite: indexed columns for what the node queries (status, type, due time, lease
  * expiry, idempotency) and the rest of the record as JSON. Shares the node's database file.
  */
-export class SqliteJobStore implements JobStore {
+export class SqliteJobStore implements QueueingJobStore {
   readonly #handle: SqliteHandle;
   readonly #s: Record<string, Statement>;
   #sinceTrim = 0;
@@ -134,6 +134,6 @@ export class SqliteJobStore implements JobStore {
 }
 
 /** Build the SQLite job store (`file: ':memory:'` for a node without durable storage). */
-export function createSqliteJobStore(options: { file: string; synchronous?: 'NORMAL' | 'FULL' }): JobStore {
+export function createSqliteJobStore(options: { file: string; synchronous?: 'NORMAL' | 'FULL' }): QueueingJobStore {
   return new SqliteJobStore(options);
 }

@@ -10,6 +10,8 @@ export class TopicBatch {
   /** Lowest and highest stored offsets in the batch (undefined while it holds only ephemerals). */
   minOffset: number | undefined;
   maxOffset: number | undefined;
+  /** The epoch of the stored publications; null when they span two (history was lost meanwhile). */
+  epoch: string | null | undefined;
   readonly acceptedAt = performance.now();
   #codec: PublicationCodec | undefined;
   #bytes: Buffer | undefined;
@@ -22,6 +24,7 @@ export class TopicBatch {
     if (isStored(p)) {
       this.minOffset ??= p.offset;
       this.maxOffset = p.offset;
+      this.epoch = this.epoch === undefined || this.epoch === p.epoch ? p.epoch : null;
     }
   }
 

@@ -8,6 +8,7 @@ import type {
 } from '@inloop/protocol';
 import type { Metrics } from '../metrics.js';
 import type { PresenceStore } from '../ports/presence-store.js';
+import type { PresenceReplica, ReplicaChange, ReplicatedMember } from '../ports/presence-replica.js';
 
 /** Somewhere to send presence messages: a WebSocket session. */
 export interface PresenceWatcher {
@@ -24,6 +25,8 @@ export interface PresenceOptions {
   flushMs?: number;
   /** Clock, injectable for tests. @default Date.now */
   now?: () => number;
+  /** Presence shared with other nodes (cluster mode); members on other nodes are merged in. */
+  replica?: PresenceReplica;
 }
 
 export interface JoinOptions {
@@ -48,9 +51,23 @@ interface MemberState {
   readonly connections: Map<string, Connection>;
 }
 
+/** Another node's share of a member, kept until that node stops proving it is alive. */
+interface RemoteShare {
+  readonly node: string;
+  entry: ReplicatedMember;
+  expiresAt: number;
+}
+
 /** One topic's members, watchers and changes not yet sent. */
 class TopicPresence {
+  /** Members with connections on this node. */
   readonly members = new Map<string, MemberState>();
+  /** Members' shares on other nodes (cluster mode), by member then node. */
+  readonly remote = new Map<string, Map<string, RemoteShare>>();
+  /** The latest change applied per `node member`, so a late one never undoes a newer one. */
+  readonly seqs = new Map<string, number>();
+  /** Following the topic on the replica: resolves once the other nodes' shares are merged. */
+  followed: Promise<void> | undefined;
   readonly watchers = new Set<PresenceWatcher>();
   connections = 0;
   /** Members changed since the last flush; true when the change includes a join. */
@@ -58,21 +75,61 @@ class TopicPresence {
   lastFlush = -Infinity;
   timer: NodeJS.Timeout | undefined;
 
+  /** Changed members whose change was made here (their share goes to the replica). */
+  localPending = new Set<string>();
+
   constructor(readonly topic: string) {}
 
+  has(member: string): boolean {
+    return this.members.has(member) || this.remote.has(member);
+  }
+
+  /** Every member present on any node. */
+  ids(): Set<string> {
+    return new Set([...this.members.keys(), ...this.remote.keys()]);
+  }
+
   get occupancy(): Occupancy {
-    return { members: this.members.size, connections: this.connections };
+    let connections = this.connections;
+    for (const shares of this.remote.values()) for (const s of shares.values()) connections += s.entry.connections;
+    return { members: this.remote.size === 0 ? this.members.size : this.ids().size, connections };
   }
 
   get idle(): boolean {
     return this.members.size === 0 && this.watchers.size === 0 && this.timer === undefined;
   }
+
+  /** A member as watchers see it: this node's connections merged with the other nodes' shares. */
+  view(id: string): PresenceMember | null {
+    const m = this.members.get(id);
+    const shares = this.remote.get(id);
+    if (!m && !shares) return null;
+    const devices = new Set<string>();
+    let connections = 0;
+    let meta: Json = null;
+    let joinedAt = Infinity;
+    let latest = -Infinity;
+    for (const s of shares?.values() ?? []) {
+      connections += s.entry.connections;
+      for (const d of s.entry.devices) devices.add(d);
+      joinedAt = Math.min(joinedAt, s.entry.joinedAt);
+      if (s.entry.joinedAt > latest) [latest, meta] = [s.entry.joinedAt, s.entry.meta];
+    }
+    if (m) {
+      for (const c of m.connections.values()) if (c.device !== undefined) devices.add(c.device);
+      connections += m.connections.size;
+      joinedAt = Math.min(joinedAt, m.joinedAt);
+      meta = m.meta;
+    }
+    return { id, meta, connections, devices: [...devices], joinedAt };
+  }
 }
 
-function view(m: MemberState): PresenceMember {
+/** This node's share of a member, for the replica. */
+function share(m: MemberState): ReplicatedMember {
   const devices = new Set<string>();
   for (const c of m.connections.values()) if (c.device !== undefined) devices.add(c.device);
-  return { id: m.id, meta: m.meta, connections: m.connections.size, devices: [...devices], joinedAt: m.joinedAt };
+  return { meta: m.meta, connections: m.connections.size, devices: [...devices], joinedAt: m.joinedAt };
 }
 
 /**
@@ -97,9 +154,27 @@ export class Presence {
   readonly #flushMs: number;
   readonly #now: () => number;
   readonly #sweep: NodeJS.Timeout;
+  readonly #replica: PresenceReplica | undefined;
 
   constructor(options: PresenceOptions) {
     this.#store = options.store;
+    this.#replica = options.replica;
+    this.#replica?.onChange((c) => {
+      const t = this.#topics.get(c.topic);
+      if (t) this.#applyRemote(t, c);
+    });
+    this.#replica?.onNodeAlive((node) => {
+      const expiresAt = this.#now() + this.#replica!.ttlMs;
+      for (const t of this.#topics.values())
+        for (const shares of t.remote.values()) {
+          const s = shares.get(node);
+          if (s) s.expiresAt = expiresAt;
+        }
+    });
+    this.#replica?.onNodeGone((node) => {
+      for (const t of this.#topics.values())
+        for (const [member, shares] of t.remote) if (shares.has(node)) this.#dropShare(t, member, node);
+    });
     this.#metrics = options.metrics;
     this.#ttlMs = options.ttlMs ?? 30_000;
     this.#flushMs = options.flushMs ?? 100;
@@ -120,7 +195,7 @@ export class Presence {
     const t = this.#topic(topic);
     const now = this.#now();
     let m = t.members.get(member);
-    const joined = !m;
+    const joined = !t.has(member);
     if (!m) {
       m = { id: member, meta: options.meta ?? null, joinedAt: now, connections: new Map() };
       t.members.set(member, m);
@@ -138,7 +213,7 @@ export class Presence {
       if (!entries) this.#byConnection.set(connectionId, (entries = new Map()));
       entries.set(topic, c);
     }
-    if (joined || !existing || options.meta !== undefined) this.#changed(t, member, joined);
+    if (joined || !existing || options.meta !== undefined) this.#changed(t, member, joined, true);
     return this.state(topic);
   }
 
@@ -148,7 +223,7 @@ export class Presence {
     const m = t?.members.get(member);
     if (!t || !m) return false;
     m.meta = meta;
-    this.#changed(t, member, false);
+    this.#changed(t, member, false, true);
     return true;
   }
 
@@ -209,15 +284,34 @@ export class Presence {
     return this.#watching.get(watcher)?.size ?? 0;
   }
 
-  /** The current members and occupancy of `topic`. */
+  /** The current members and occupancy of `topic`, as far as this node knows them now. */
   state(topic: string): PresenceStateMessage {
     const t = this.#topics.get(topic);
     return {
       type: 'presence.state',
       topic,
-      members: t ? [...t.members.values()].map(view) : [],
+      members: t ? [...t.ids()].map((id) => t.view(id)!) : [],
       occupancy: t ? t.occupancy : { members: 0, connections: 0 },
     };
+  }
+
+  /**
+   * Resolves once the other nodes' members of `topic` are merged in (at once on a single node).
+   * Call before `watch`, so the state a watcher starts from already holds them.
+   */
+  async ready(topic: string): Promise<void> {
+    await this.#topic(topic).followed;
+  }
+
+  /** The members of `topic` on every node, also when this node neither holds nor watches it. */
+  async snapshot(topic: string): Promise<PresenceStateMessage> {
+    if (this.#topics.has(topic) || !this.#replica) {
+      await this.#topics.get(topic)?.followed;
+      return this.state(topic);
+    }
+    const t = new TopicPresence(topic);
+    for (const c of await this.#replica.read(topic)) this.#applyRemote(t, c, true);
+    return { type: 'presence.state', topic, members: [...t.ids()].map((id) => t.view(id)!), occupancy: t.occupancy };
   }
 
   /** Members seen on `topic` before, latest first (durable across restarts). */
@@ -237,6 +331,8 @@ export class Presence {
           this.#metrics?.drops.inc({ reason: 'presence_ttl' });
         }
       }
+      for (const [member, shares] of t.remote)
+        for (const s of shares.values()) if (s.expiresAt <= now) this.#dropShare(t, member, s.node);
       this.#release(t);
     }
   }
@@ -249,12 +345,49 @@ export class Presence {
 
   #topic(topic: string): TopicPresence {
     let t = this.#topics.get(topic);
-    if (!t) this.#topics.set(topic, (t = new TopicPresence(topic)));
+    if (!t) {
+      this.#topics.set(topic, (t = new TopicPresence(topic)));
+      if (this.#replica) {
+        const created = t;
+        created.followed = this.#replica.follow(topic).then(
+          (changes) => {
+            if (this.#topics.get(topic) === created) for (const c of changes) this.#applyRemote(created, c);
+          },
+          // Without the replica this node shows its own members; the next follow tries again.
+          () => {},
+        );
+      }
+    }
     return t;
   }
 
   #release(t: TopicPresence): void {
-    if (t.idle) this.#topics.delete(t.topic);
+    if (!t.idle) return;
+    this.#topics.delete(t.topic);
+    if (t.followed) this.#replica?.unfollow(t.topic);
+  }
+
+  /** Merge another node's share of a member (`quiet`: building a one-off snapshot, tell no one). */
+  #applyRemote(t: TopicPresence, c: ReplicaChange, quiet = false): void {
+    const key = `${c.node} ${c.member}`;
+    if ((t.seqs.get(key) ?? -1) >= c.seq) return;
+    t.seqs.set(key, c.seq);
+    const before = t.has(c.member);
+    let shares = t.remote.get(c.member);
+    if (c.entry) {
+      if (!shares) t.remote.set(c.member, (shares = new Map()));
+      const expiresAt = this.#now() + (this.#replica?.ttlMs ?? this.#ttlMs);
+      shares.set(c.node, { node: c.node, entry: c.entry, expiresAt });
+    } else if (shares?.delete(c.node) && shares.size === 0) t.remote.delete(c.member);
+    if (!quiet) this.#changed(t, c.member, !before && t.has(c.member), false);
+  }
+
+  /** Another node's share is gone (that node closed or stopped proving it is alive). */
+  #dropShare(t: TopicPresence, member: string, node: string): void {
+    const shares = t.remote.get(member);
+    if (!shares?.delete(node)) return;
+    if (shares.size === 0) t.remote.delete(member);
+    this.#changed(t, member, false, false);
   }
 
   #removeConnection(t: TopicPresence, m: MemberState, connectionId: string): void {
@@ -262,13 +395,14 @@ export class Presence {
     t.connections--;
     if (m.connections.size === 0) {
       t.members.delete(m.id);
-      this.#store.left(t.topic, m.id, m.meta, this.#now());
+      if (!t.has(m.id)) this.#store.left(t.topic, m.id, m.meta, this.#now());
     }
-    this.#changed(t, m.id, false);
+    this.#changed(t, m.id, false, true);
   }
 
-  #changed(t: TopicPresence, member: string, joined: boolean): void {
+  #changed(t: TopicPresence, member: string, joined: boolean, local: boolean): void {
     t.pending.set(member, joined || t.pending.get(member) === true);
+    if (local && this.#replica) t.localPending.add(member);
     if (t.timer !== undefined) return;
     const wait = t.lastFlush + this.#flushMs - this.#now();
     // The first change of a quiet topic goes out at once (after what this tick brings); later
@@ -281,6 +415,11 @@ export class Presence {
     t.lastFlush = this.#now();
     const pending = t.pending;
     t.pending = new Map();
+    for (const id of t.localPending) {
+      const m = t.members.get(id);
+      this.#replica?.publish(t.topic, id, m ? share(m) : null);
+    }
+    t.localPending.clear();
     if (t.watchers.size > 0 && pending.size > 0) {
       const diff: PresenceDiffMessage = {
         type: 'presence.diff',
@@ -292,11 +431,11 @@ export class Presence {
       };
       const now = this.#now();
       for (const [id, joined] of pending) {
-        const m = t.members.get(id);
+        const m = t.view(id);
         // A member who joined and left within one interval is reported as left: a watcher that
         // took its snapshot in between must hear of the leave; others ignore an unknown leave.
         if (!m) diff.leaves.push({ id, lastSeen: now } satisfies PresenceLeft);
-        else (joined ? diff.joins : diff.updates).push(view(m));
+        else (joined ? diff.joins : diff.updates).push(m);
       }
       const bytes = Buffer.from(JSON.stringify(diff));
       let sent = 0;

@@ -8,8 +8,9 @@ export class Refusal extends Error {
   constructor(
     readonly code: ErrorCode,
     readonly detail?: string,
+    options?: ErrorOptions,
   ) {
-    super(detail ?? code);
+    super(detail ?? code, options);
     this.name = 'Refusal';
   }
 }

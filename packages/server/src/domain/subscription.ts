@@ -42,7 +42,7 @@ export class Subscription {
       for (const p of batch.publications) this.#buffer.push(p);
       return;
     }
-    if (batch.minOffset === undefined || batch.minOffset > this.last) {
+    if (batch.minOffset === undefined || (batch.minOffset > this.last && batch.epoch === this.epoch)) {
       // The common case: everything in the batch is new to this subscriber; share the bytes.
       this.outlet.push(batch.encoded(this.outlet.codec), batch.publications);
       if (batch.maxOffset !== undefined) this.last = batch.maxOffset;
@@ -67,6 +67,21 @@ export class Subscription {
 
   /** Write the publications this subscriber has not been sent yet, encoded for it alone. */
   write(publications: readonly Publication[]): number {
+    const moved = publications.find((p) => isStored(p) && p.epoch !== this.epoch);
+    if (moved && isStored(moved) && this.epoch !== '') {
+      // The backend lost this topic's history and started a new epoch: never a silent gap. The
+      // subscriber is told its state is stale, then continues from the new epoch.
+      this.epoch = moved.epoch;
+      this.last = moved.offset - 1;
+      this.outlet.subscribed({
+        id: undefined,
+        topic: this.topic,
+        epoch: moved.epoch,
+        offset: this.last,
+        recovered: false,
+        replayed: 0,
+      });
+    }
     const fresh = publications.filter((p) => !isStored(p) || (p.epoch === this.epoch && p.offset > this.last));
     if (fresh.length === 0) return 0;
     for (const p of fresh) if (isStored(p)) this.last = p.offset;

@@ -74,24 +74,33 @@ export interface DurationSample {
 }
 
 /**
- * The job port. Implementations must guarantee:
+ * The job port: each job's record and the duration history estimates learn from. Implementations
+ * must guarantee:
  * - `insert` is idempotent per (`createdBy`, `idempotencyKey`): a second insert with the same pair
  *   returns the first job with `created: false` and stores nothing.
  * - `save` is durable when it resolves (a job acknowledged as created survives a crash).
- * - `dueIds` returns the ids of due queued jobs (`runAfter <= now`) of the given types, oldest first.
  * - Duration samples are kept per (type, stage), at least the latest `limit` of them.
- * Mutual exclusion between writers of one job is the service's job, not the store's.
+ * Mutual exclusion between writers of one job is the service's job (its `JobLocks`), not
+ * the store's.
  */
 export interface JobStore {
   insert(job: JobRecord): Promise<{ job: JobRecord; created: boolean }>;
   get(id: string): Promise<JobRecord | null>;
   save(job: JobRecord): Promise<void>;
-  dueIds(types: readonly string[], now: number, limit: number): Promise<string[]>;
-  /** Running jobs whose lease expired before `now`. */
-  expired(now: number): Promise<JobRecord[]>;
   /** Every job not yet finished (for recovery after a restart). */
   unfinished(): Promise<JobRecord[]>;
   addDuration(sample: DurationSample): Promise<void>;
   durations(type: string, stage: string, limit: number): Promise<DurationSample[]>;
   close(): Promise<void>;
+}
+
+/**
+ * A store that can also serve as its own queue (the embedded default): it finds due and
+ * expired jobs by their records' status, due time and lease expiry.
+ */
+export interface QueueingJobStore extends JobStore {
+  /** Ids of due queued jobs (`runAfter <= now`) of the given types, oldest first. */
+  dueIds(types: readonly string[], now: number, limit: number): Promise<string[]>;
+  /** Running jobs whose lease expired before `now`. */
+  expired(now: number): Promise<JobRecord[]>;
 }

@@ -47,6 +47,8 @@ export const presenceHandlers: { [T in PresenceType]: Handler<T> } = {
       ...(meta === undefined ? {} : { meta }),
       ...(device === undefined ? {} : { device }),
     });
+    await presence.ready(topic);
+    if (session.closed) return;
     session.send({ ...presence.watch(topic, session), id });
   },
 
@@ -71,6 +73,8 @@ export const presenceHandlers: { [T in PresenceType]: Handler<T> } = {
       return session.reply(id, 'too_many_subscriptions');
     }
     if (!(await allowed(session, id, 'presence', topic))) return;
+    await presence.ready(topic);
+    if (session.closed) return;
     session.send({ ...presence.watch(topic, session), id });
   },
 

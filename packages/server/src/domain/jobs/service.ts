@@ -11,9 +11,9 @@ import {
 } from '@inloop/protocol';
 import type { Broker } from '../../ports/broker.js';
 import type { JobRecord, JobStore, Lease, PlannedStage, SizeHint } from '../../ports/job-store.js';
+import type { JobLocks, JobQueue, TakenJob } from '../../ports/job-queue.js';
 import type { Metrics } from '../../metrics.js';
 import type { Hub } from '../hub.js';
-import { randomToken } from '../../util/random.js';
 import { KeyedLock } from '../../util/keyed-lock.js';
 import { KeyedThrottle } from '../../util/keyed-throttle.js';
 import { Cadence } from './cadence.js';
@@ -26,6 +26,10 @@ import { stateOf } from './progress.js';
 
 export interface JobServiceOptions {
   store: JobStore;
+  /** Which job runs next and who holds it: the store itself embedded, BullMQ in a cluster. */
+  queue: JobQueue;
+  /** Mutual exclusion per job across every node that may change it. @default in-process */
+  locks?: JobLocks;
   hub: Hub;
   broker: Broker;
   metrics: Metrics;
@@ -60,7 +64,7 @@ export class JobService extends EventEmitter<{
   readonly estimator: Estimator;
   readonly cadence: Cadence;
   readonly #types = new Map<string, Required<Omit<JobTypeOptions, 'stages'>> & { stages: PlannedStage[] | null }>();
-  readonly #locks = new KeyedLock();
+  readonly #locks: JobLocks;
   readonly #waiters = new LeaseWaiters();
   /** Stored progress events: at most 10 per second per job, the last report never dropped. */
   readonly #progressThrottle = new KeyedThrottle(PROGRESS_EVENT_MS);
@@ -77,6 +81,9 @@ export class JobService extends EventEmitter<{
     super();
     this.#stuckAfterMs = o.stuckAfterMs ?? 30_000;
     this.#cancelGraceMs = o.cancelGraceMs ?? 10_000;
+    this.#locks = o.locks ?? new KeyedLock();
+    o.queue.onAvailable((type) => this.#wake(type));
+    o.queue.onStalled((id) => void this.#stalled(id));
     this.estimator = new Estimator(o.store, { defaultMs: (type) => this.#types.get(type)?.expectedMs ?? 10_000 });
     this.cadence = new Cadence({
       cadenceMs: o.cadenceMs,
@@ -152,12 +159,16 @@ export class JobService extends EventEmitter<{
     };
     const inserted = await this.o.store.insert(job);
     if (!inserted.created) return inserted;
+    await this.o.queue.add(job);
     this.o.metrics.jobsCreated.inc({ type: job.type });
-    // The job is durable once inserted: answer now. Its `job.queued` event follows under the
-    // job's lock, so every later change (the lease first) comes after it on the topic.
+    // The job is durable once inserted and queued: answer now. Its `job.queued` event follows
+    // under the job's lock; whoever leases it first publishes that event if it is still missing,
+    // so every later change comes after it on the topic.
     void this.#withLock(job.id, async () => {
-      await this.#publish(job, 'job.queued');
-      this.#save(job);
+      const fresh = await this.o.store.get(job.id);
+      if (fresh?.epoch !== '') return;
+      await this.#publish(fresh, 'job.queued');
+      this.#save(fresh);
     })
       .then(() => this.#wake(job.type))
       .catch((err: unknown) => this.o.logger.error({ err, job: job.id }, 'publishing job.queued failed'));
@@ -196,28 +207,46 @@ export class JobService extends EventEmitter<{
    */
   async leaseMany(types: readonly string[], worker: string, max: number, leaseMs?: number): Promise<JobRecord[]> {
     const leased: JobRecord[] = [];
+    const leaseFor = (type: string) => leaseMs ?? this.#types.get(type)?.leaseMs ?? 30_000;
     // A candidate another leaser took in the meantime is skipped; look again a few times.
     for (let round = 0; leased.length < max && round < 3; round++) {
-      const ids = await this.o.store.dueIds(types, Date.now(), max - leased.length);
-      if (ids.length === 0) break;
-      for (const job of await Promise.all(ids.map((id) => this.#leaseOne(id, worker, leaseMs))))
+      const taken = await this.o.queue.take(types, max - leased.length, leaseFor);
+      if (taken.length === 0) break;
+      for (const job of await Promise.all(taken.map((t) => this.#leaseOne(t, worker, leaseFor))))
         if (job) leased.push(job);
     }
     return leased;
   }
 
-  #leaseOne(id: string, worker: string, leaseMs?: number): Promise<JobRecord | null> {
-    return this.#withLock(id, async () => {
-      const job = await this.o.store.get(id);
-      if (!job || job.status !== 'queued' || job.runAfter > Date.now()) return null;
+  /** Lease a job the queue handed out, after checking its record agrees that it is due. */
+  #leaseOne(taken: TakenJob, worker: string, leaseFor: (type: string) => number): Promise<JobRecord | null> {
+    return this.#withLock(taken.id, async () => {
+      let job = await this.o.store.get(taken.id);
+      if (job?.status === 'running' && job.lease && job.lease.expiresAt < Date.now()) {
+        // The queue gave out a job whose holder stopped renewing before the stall was handled.
+        job = await this.#reconcile(job);
+        if (job.status === 'running') await this.#leaseExpired(job);
+      }
+      if (!job || isTerminal(job.status)) {
+        await this.o.queue.remove(taken, taken.token);
+        return null;
+      }
+      // Held under a valid lease (an embedded candidate someone else took first): not ours.
+      if (job.status !== 'queued') return null;
+      if (job.runAfter > Date.now()) {
+        await this.o.queue.retry(job, taken.token, job.runAfter);
+        return null;
+      }
       const now = Date.now();
-      const ms = leaseMs ?? this.#types.get(job.type)?.leaseMs ?? 30_000;
+      const ms = leaseFor(job.type);
+      // Taken on another node before its creator published `job.queued`: publish it first.
+      if (job.epoch === '') await this.#publish(job, 'job.queued');
       job.status = 'running';
       job.attempt++;
       job.startedAt = now;
       job.lastSignAt = now;
       job.fence++;
-      job.lease = { token: randomToken(18), fence: job.fence, worker, expiresAt: now + ms };
+      job.lease = { token: taken.token, fence: job.fence, worker, expiresAt: now + ms };
       job.estimate = (await this.estimator.estimate(job.type, job.size)) ?? job.estimate;
       job.plan = this.#types.get(job.type)?.stages ?? this.#learnedPlans.get(job.type) ?? null;
       await this.#publish(job, 'job.started');
@@ -267,7 +296,12 @@ export class JobService extends EventEmitter<{
   ): Promise<{ cancelRequested: boolean; leaseExpiresAt: number; fence: number }> {
     return this.#leased(id, token, async (job, lease) => {
       const now = Date.now();
-      lease.expiresAt = now + (this.#types.get(job.type)?.leaseMs ?? 30_000);
+      const leaseMs = this.#types.get(job.type)?.leaseMs ?? 30_000;
+      // Renew the queue's lock once a quarter of the lease is used, not on every report.
+      if (lease.expiresAt - now < (leaseMs * 3) / 4) {
+        if (!(await this.o.queue.renew(job, token, leaseMs))) throw new LeaseLostError();
+        lease.expiresAt = now + leaseMs;
+      }
       if (report.sign) job.lastSignAt = now;
       if (report.stage) await this.#enterStage(job, report.stage, now);
       if (report.message !== undefined && report.message !== job.message) {
@@ -374,6 +408,7 @@ export class JobService extends EventEmitter<{
     if (job.attempt >= job.maxAttempts) return this.#finish(job, 'failed', { error });
     const base = this.#types.get(job.type)?.backoffMs ?? 1000;
     const inMs = Math.round(Math.min(60_000, base * 2 ** (job.attempt - 1)) * (0.8 + Math.random() * 0.4));
+    const token = job.lease?.token ?? null;
     job.status = 'queued';
     job.runAfter = Date.now() + inMs;
     job.lease = null;
@@ -384,6 +419,7 @@ export class JobService extends EventEmitter<{
     job.message = `Retrying: ${reason}`;
     await this.#publish(job, 'job.retrying', { retry: { reason, inMs } });
     this.#save(job);
+    await this.o.queue.retry(job, token, job.runAfter);
   }
 
   async #finish(
@@ -392,6 +428,7 @@ export class JobService extends EventEmitter<{
     outcome: { error?: JobError },
   ): Promise<void> {
     const now = Date.now();
+    const token = job.lease?.token ?? null;
     if (job.stage) job.stageDurations.push({ name: job.stage.name, ms: now - job.stage.startedAt });
     job.status = status;
     job.finishedAt = now;
@@ -403,6 +440,7 @@ export class JobService extends EventEmitter<{
       status === 'succeeded' ? 'job.succeeded' : status === 'failed' ? 'job.failed' : 'job.cancelled',
     );
     this.#save(job);
+    await this.o.queue.remove(job, token);
     this.cadence.stop(job.id);
     this.#cancelling.delete(job.id);
     this.#progressThrottle.forget(job.id);
@@ -462,64 +500,78 @@ export class JobService extends EventEmitter<{
     if (this.#closed) return;
     try {
       const now = Date.now();
-      for (const stale of await this.o.store.expired(now)) {
-        await this.#withLock(stale.id, async () => {
-          const job = await this.o.store.get(stale.id);
-          if (!job || job.status !== 'running' || !job.lease || job.lease.expiresAt >= Date.now()) return;
-          this.o.logger.warn({ job: job.id, worker: job.lease.worker }, 'lease expired');
-          await this.#retryOrFail(job, 'the worker stopped responding', {
-            code: 'lease_expired',
-            message: 'The worker stopped responding',
-          });
+      const { available, stalled } = await this.o.queue.sweep([...this.#types.keys()], now);
+      for (const id of stalled) await this.#stalled(id);
+      for (const type of available) this.#wake(type);
+      for (const [id, at] of this.#cancelling) {
+        if (now - at <= this.#cancelGraceMs) continue;
+        await this.#withLock(id, async () => {
+          const job = await this.o.store.get(id);
+          if (job?.status === 'running')
+            await this.#finish(job, 'cancelled', { error: { code: 'cancelled', message: 'Cancelled' } });
+          else this.#cancelling.delete(id);
         });
-      }
-      for (const type of this.#types.keys()) {
-        if ((await this.o.store.dueIds([type], now, 1)).length > 0) this.#wake(type);
-      }
-      for (const live of await this.o.store.unfinished()) {
-        if (
-          live.status === 'running' &&
-          live.cancelRequested &&
-          now - (live.cancelRequestedAt ?? now) > this.#cancelGraceMs
-        ) {
-          await this.#withLock(live.id, async () => {
-            const job = await this.o.store.get(live.id);
-            if (job?.status === 'running')
-              await this.#finish(job, 'cancelled', { error: { code: 'cancelled', message: 'Cancelled' } });
-          });
-        }
       }
     } catch (err) {
       this.o.logger.error({ err }, 'job sweep failed');
     }
   }
 
+  /** The queue found the job's holder silent past its lease: retry it, or fail it when out of attempts. */
+  #stalled(id: string): Promise<void> {
+    return this.#withLock(id, async () => {
+      const stored = await this.o.store.get(id);
+      if (!stored || stored.status !== 'running' || !stored.lease || stored.lease.expiresAt >= Date.now()) return;
+      const job = await this.#reconcile(stored);
+      if (job.status === 'running') await this.#leaseExpired(job);
+    }).catch((err: unknown) => this.o.logger.error({ err, job: id }, 'handling a stalled job failed'));
+  }
+
+  #leaseExpired(job: JobRecord): Promise<void> {
+    this.o.logger.warn({ job: job.id, worker: job.lease?.worker }, 'lease expired');
+    return this.#retryOrFail(job, 'the worker stopped responding', {
+      code: 'lease_expired',
+      message: 'The worker stopped responding',
+    });
+  }
+
   /**
-   * After a restart: reconcile records with their topics (an event may be stored without its
-   * record update), retry jobs that were running in this process, and restart the cadence.
-   * Jobs leased by remote workers keep their leases: a worker that is still alive carries on.
+   * Bring a record up to its topic: an event can be stored without its record update when a
+   * process dies between the two. A terminal event on the topic wins over the record.
    */
-  async recover(localWorkerPrefix: string): Promise<void> {
+  async #reconcile(job: JobRecord): Promise<JobRecord> {
+    const page = await this.o.broker.history(jobTopic(job.id), job.lastOffset, 1000);
+    const last = page.publications.at(-1);
+    if (!last || page.epoch !== job.epoch) return job;
+    const state = (last.data as unknown as JobEvent).job;
+    job.lastOffset = last.offset;
+    this.#save(job);
+    if (isTerminal(state.status)) {
+      Object.assign(job, { status: state.status, finishedAt: state.finishedAt, lease: null });
+      if (state.result !== undefined) job.result = state.result;
+      if (state.error !== undefined) job.error = state.error;
+      this.#save(job);
+      await this.o.queue.remove(job, null);
+    }
+    return job;
+  }
+
+  /**
+   * After a restart: reconcile records with their topics, retry jobs that were running in this
+   * process (`localWorkerPrefix`; null in a cluster, where the queue notices a dead node's jobs
+   * by their expired locks), and restart the cadence. Jobs leased by remote workers keep their
+   * leases: a worker that is still alive carries on.
+   */
+  async recover(localWorkerPrefix: string | null): Promise<void> {
     for (const stale of await this.o.store.unfinished()) {
       await this.#withLock(stale.id, async () => {
-        const job = (await this.o.store.get(stale.id))!;
-        const page = await this.o.broker.history(jobTopic(job.id), job.lastOffset, 1000);
-        const last = page.publications.at(-1);
-        if (last && page.epoch === job.epoch) {
-          const state = (last.data as unknown as JobEvent).job;
-          job.lastOffset = last.offset;
-          if (isTerminal(state.status)) {
-            Object.assign(job, { status: state.status, finishedAt: state.finishedAt, lease: null });
-            if (state.result !== undefined) job.result = state.result;
-            if (state.error !== undefined) job.error = state.error;
-            this.#save(job);
-            return;
-          }
-        }
-        if (job.status === 'running' && job.lease?.worker.startsWith(localWorkerPrefix)) {
+        const stored = await this.o.store.get(stale.id);
+        if (!stored || isTerminal(stored.status)) return;
+        const job = await this.#reconcile(stored);
+        if (isTerminal(job.status)) return;
+        if (localWorkerPrefix !== null && job.status === 'running' && job.lease?.worker.startsWith(localWorkerPrefix)) {
           await this.#retryOrFail(job, 'the node restarted', { code: 'node_restarted', message: 'The node restarted' });
         } else {
-          this.#save(job);
           this.cadence.touch(job.id);
           if (job.cancelRequested) this.#cancelling.set(job.id, job.cancelRequestedAt ?? Date.now());
         }

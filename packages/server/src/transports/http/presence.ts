@@ -74,7 +74,7 @@ export function presenceRoutes(app: FastifyInstance, { presence, auth, access }:
       const { topic } = request.params;
       const refusal = await access.check(principal, 'presence', topic);
       if (refusal) throw new HttpProblem(refusal);
-      const state = presence.state(topic);
+      const state = await presence.snapshot(topic);
       const here = new Set(state.members.map((m) => m.id));
       const recent = (await presence.lastSeen(topic)).filter((m) => !here.has(m.id));
       return { topic, members: state.members, occupancy: state.occupancy, recent };
@@ -107,7 +107,8 @@ export function presenceRoutes(app: FastifyInstance, { presence, auth, access }:
         ...(device === undefined ? {} : { device }),
         ...(ttlMs === undefined ? {} : { ttlMs }),
       });
-      return { topic, members: state.members, occupancy: state.occupancy };
+      const merged = await presence.snapshot(topic).catch(() => state);
+      return { topic, members: merged.members, occupancy: merged.occupancy };
     },
   );
 

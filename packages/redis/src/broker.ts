@@ -1,0 +1,409 @@
+import type { Redis } from 'ioredis';
+import type { Json, Position, SignalKind } from '@inloop/protocol';
+import {
+  boundsFor,
+  IdempotencyConflictError,
+  newEpoch,
+  payloadDigest,
+  type AppendInput,
+  type AppendResult,
+  type Broker,
+  type BrokerOptions,
+  type EphemeralPublication,
+  type HistoryPage,
+  type Publication,
+  type StoredPublication,
+} from '@inloop/server';
+import { guarded, Keys } from './connection.js';
+
+/**
+ * Trim a topic's stream to the publications younger than `cutoff`: look at the head, and only
+ * when it is too old, at up to 64 more (each append trims what it can; none scans the stream).
+ */
+const TRIM_AGE = `
+local function field(entry, name)
+  local f = entry[2]
+  for j = 1, #f, 2 do if f[j] == name then return f[j + 1] end end
+end
+local function trimAge(log, cutoff)
+  local head = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
+  if #head == 0 or tonumber(field(head[1], 't')) >= cutoff then return end
+  head = redis.call('XRANGE', log, '-', '+', 'COUNT', 64)
+  for i = 1, #head do
+    if tonumber(field(head[i], 't')) >= cutoff then
+      redis.call('XTRIM', log, 'MINID', head[i][1])
+      return
+    end
+  end
+  local n = tonumber(string.match(head[#head][1], '^(%d+)'))
+  redis.call('XTRIM', log, 'MINID', (n + 1) .. '-0')
+end
+-- A topic without its meta lost its history (FLUSHALL, a restart without persistence, eviction):
+-- it starts over under a new epoch, with none of the old entries.
+local function epochOf(meta, log, fresh)
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if epoch then return epoch end
+  redis.call('HSET', meta, 'epoch', fresh)
+  redis.call('DEL', log)
+  return fresh
+end
+`;
+
+/**
+ * KEYS: meta, log, idempotency key. ARGV: payload, now, maxCount, maxAgeMs, idempotency TTL
+ * ('' for none), digest, fresh epoch, channel. The append, the trims and the PUBLISH run as one
+ * script, so every node hears a topic's publications in offset order.
+ */
+const APPEND = `${TRIM_AGE}
+local meta, log, idem = KEYS[1], KEYS[2], KEYS[3]
+local now = tonumber(ARGV[2])
+local epoch = epochOf(meta, log, ARGV[7])
+if ARGV[5] ~= '' then
+  local seen = redis.call('GET', idem)
+  if seen then
+    local offset, digest, seenEpoch, expires = string.match(seen, '^(%d+) (%S+) (%S+) (%d+)$')
+    if seenEpoch == epoch and tonumber(expires) > now then return {'seen', offset, digest, epoch} end
+  end
+end
+local offset = redis.call('HINCRBY', meta, 'last', 1)
+local ts = tonumber(redis.call('HGET', meta, 'ts') or '0')
+if now > ts then ts = now end
+redis.call('HSET', meta, 'ts', ts)
+redis.call('XADD', log, offset .. '-0', 'p', ARGV[1], 't', ts)
+redis.call('XTRIM', log, 'MAXLEN', tonumber(ARGV[3]))
+trimAge(log, now - tonumber(ARGV[4]))
+if ARGV[5] ~= '' then
+  local ttl = tonumber(ARGV[5])
+  redis.call('SET', idem, offset .. ' ' .. ARGV[6] .. ' ' .. epoch .. ' ' .. (now + ttl), 'PX', ttl)
+end
+redis.call('PUBLISH', ARGV[8], '{"o":' .. offset .. ',"e":"' .. epoch .. '","t":' .. ts .. ',"p":' .. ARGV[1] .. '}')
+return {'new', tostring(offset), epoch, tostring(ts)}
+`;
+
+/** KEYS: meta, log. ARGV: after, limit, now, maxAgeMs, fresh epoch. */
+const HISTORY = `${TRIM_AGE}
+local meta, log = KEYS[1], KEYS[2]
+local epoch = epochOf(meta, log, ARGV[5])
+trimAge(log, tonumber(ARGV[3]) - tonumber(ARGV[4]))
+local last = tonumber(redis.call('HGET', meta, 'last') or '0')
+local earliest = last + 1
+local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
+if #first > 0 then earliest = tonumber(string.match(first[1][1], '^(%d+)')) end
+local entries = {}
+if tonumber(ARGV[2]) > 0 then
+  entries = redis.call('XRANGE', log, (tonumber(ARGV[1]) + 1) .. '-0', '+', 'COUNT', tonumber(ARGV[2]))
+end
+return {epoch, tostring(last), tostring(earliest), entries}
+`;
+
+/** KEYS: meta, log. ARGV: fresh epoch. */
+const POSITION = `${TRIM_AGE}
+local epoch = epochOf(KEYS[1], KEYS[2], ARGV[1])
+return {epoch, redis.call('HGET', KEYS[1], 'last') or '0'}
+`;
+
+type StreamEntry = [id: string, fields: string[]];
+interface Payload {
+  topic: string;
+  data: Json;
+  from: string;
+}
+/** A message on a topic's channel: stored (`o`, `e`) or ephemeral (`k` for signals). */
+interface Wire {
+  o?: number;
+  e?: string;
+  t: number;
+  k?: SignalKind;
+  p: Payload;
+}
+
+/** Per watched topic: the last position handed to the hub, and what waits behind a repair. */
+interface Watch {
+  epoch: string;
+  offset: number;
+  /** Messages that arrived before the watch knew its position, or during a repair. */
+  queue: Wire[] | null;
+  refs: number;
+}
+
+function entryToPublication(topic: string, epoch: string, [id, fields]: StreamEntry): StoredPublication {
+  let payload = '';
+  let ts = 0;
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === 'p') payload = fields[i + 1]!;
+    else if (fields[i] === 't') ts = Number(fields[i + 1]);
+  }
+  const p = JSON.parse(payload) as Payload;
+  return { topic, epoch, offset: Number.parseInt(id, 10), data: p.data, from: p.from, ts };
+}
+
+/**
+ * Topics in Redis: each topic's history is a stream whose entry ids are its offsets, next to a
+ * hash holding its epoch and last offset. An append is one script (offset, entry, trims,
+ * idempotency key, PUBLISH), so it is atomic, ordered, and on every node's channel in order.
+ *
+ * Each node subscribes to the channels of the topics it watches and remembers the last offset
+ * it handed over. A jump in offsets (a message lost while its connection to Redis was down) is
+ * repaired from the stream before anything later is handed over; a reconnect checks every
+ * watched topic the same way. If the epoch changed, Redis lost the history: the hub hears the
+ * new epoch and subscribers are told their state is stale.
+ */
+export class RedisBroker implements Broker {
+  readonly #redis: Redis;
+  readonly #sub: Redis;
+  readonly #keys: Keys;
+  readonly #opts: Required<BrokerOptions>;
+  readonly #watches = new Map<string, Watch>();
+  readonly #channels = new Map<string, string>();
+  #handler: (p: Publication) => void = () => {};
+  #closed = false;
+
+  constructor(options: BrokerOptions & { redis: Redis; subscriber: Redis; keys: Keys }) {
+    this.#redis = options.redis;
+    this.#sub = options.subscriber;
+    this.#keys = options.keys;
+    this.#opts = { now: Date.now, retention: [], ...options };
+    this.#redis.defineCommand('inloopAppend', { numberOfKeys: 3, lua: APPEND });
+    this.#redis.defineCommand('inloopHistory', { numberOfKeys: 2, lua: HISTORY });
+    this.#redis.defineCommand('inloopPosition', { numberOfKeys: 2, lua: POSITION });
+    this.#sub.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
+    // After a reconnect: whatever was published while away is missing; look for it.
+    this.#sub.on('ready', () => {
+      for (const topic of this.#watches.keys()) void this.#repair(topic);
+    });
+  }
+
+  async appendAndPublish(topic: string, input: AppendInput): Promise<AppendResult> {
+    const now = this.#opts.now();
+    const { maxCount, maxAgeMs } = boundsFor(this.#opts, topic);
+    const payload = JSON.stringify({ topic, data: input.data, from: input.from });
+    const key = input.idempotencyKey;
+    const digest = key === undefined ? '' : payloadDigest(input.data);
+    const reply = (await guarded(() =>
+      (this.#redis as unknown as Scripts).inloopAppend(
+        this.#keys.topicMeta(topic),
+        this.#keys.topicLog(topic),
+        this.#keys.topicIdempotency(topic, key ?? ''),
+        payload,
+        now,
+        maxCount,
+        maxAgeMs,
+        key === undefined ? '' : this.#opts.idempotencyTtlMs,
+        digest,
+        newEpoch(),
+        this.#keys.topicChannel(topic),
+      ),
+    )) as [string, string, string, string];
+    if (reply[0] === 'seen') {
+      const [, offset, seenDigest, epoch] = reply;
+      if (seenDigest !== digest) throw new IdempotencyConflictError();
+      const page = await this.history(topic, Number(offset) - 1, 1);
+      const stored = page.publications.find((p) => p.offset === Number(offset));
+      const publication = stored ?? {
+        topic,
+        epoch,
+        offset: Number(offset),
+        data: input.data,
+        from: input.from,
+        ts: now,
+      };
+      return { publication, duplicate: true };
+    }
+    const [, offset, epoch, ts] = reply;
+    return {
+      publication: { topic, epoch, offset: Number(offset), data: input.data, from: input.from, ts: Number(ts) },
+      duplicate: false,
+    };
+  }
+
+  async publishEphemeral(publication: EphemeralPublication): Promise<void> {
+    const wire: Wire = {
+      t: publication.ts,
+      p: { topic: publication.topic, data: publication.data, from: publication.from },
+      ...(publication.kind === undefined ? {} : { k: publication.kind }),
+    };
+    await guarded(() => this.#redis.publish(this.#keys.topicChannel(publication.topic), JSON.stringify(wire)));
+  }
+
+  async history(topic: string, after: number, limit: number): Promise<HistoryPage> {
+    const { maxAgeMs } = boundsFor(this.#opts, topic);
+    const [epoch, latest, earliest, entries] = (await guarded(() =>
+      (this.#redis as unknown as Scripts).inloopHistory(
+        this.#keys.topicMeta(topic),
+        this.#keys.topicLog(topic),
+        Math.max(0, after),
+        limit,
+        this.#opts.now(),
+        maxAgeMs,
+        newEpoch(),
+      ),
+    )) as [string, string, string, StreamEntry[]];
+    return {
+      epoch,
+      earliest: Number(earliest),
+      latest: Number(latest),
+      publications: entries.map((e) => entryToPublication(topic, epoch, e)),
+    };
+  }
+
+  async position(topic: string): Promise<Position> {
+    const [epoch, offset] = (await guarded(() =>
+      (this.#redis as unknown as Scripts).inloopPosition(
+        this.#keys.topicMeta(topic),
+        this.#keys.topicLog(topic),
+        newEpoch(),
+      ),
+    )) as [string, string];
+    return { epoch, offset: Number(offset) };
+  }
+
+  async watch(topic: string): Promise<void> {
+    const existing = this.#watches.get(topic);
+    if (existing) {
+      existing.refs++;
+      return;
+    }
+    const w: Watch = { epoch: '', offset: 0, queue: [], refs: 1 };
+    this.#watches.set(topic, w);
+    const channel = this.#keys.topicChannel(topic);
+    this.#channels.set(channel, topic);
+    try {
+      await guarded(() => this.#sub.subscribe(channel));
+      // Subscribed first, then the position: whatever follows it arrives on the channel.
+      const position = await this.position(topic);
+      w.epoch = position.epoch;
+      w.offset = position.offset;
+    } catch (err) {
+      this.#watches.delete(topic);
+      this.#channels.delete(channel);
+      void this.#sub.unsubscribe(channel).catch(() => {});
+      throw err;
+    }
+    this.#drain(topic, w);
+  }
+
+  async unwatch(topic: string): Promise<void> {
+    const w = this.#watches.get(topic);
+    if (!w || --w.refs > 0) return;
+    this.#watches.delete(topic);
+    const channel = this.#keys.topicChannel(topic);
+    this.#channels.delete(channel);
+    await this.#sub.unsubscribe(channel).catch(() => {});
+  }
+
+  onPublication(handler: (publication: Publication) => void): void {
+    this.#handler = handler;
+  }
+
+  ready(): Promise<boolean> {
+    if (this.#redis.status !== 'ready' || this.#sub.status !== 'ready') return Promise.resolve(false);
+    return this.#redis.ping().then(
+      () => true,
+      () => false,
+    );
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#watches.clear();
+    return Promise.resolve();
+  }
+
+  #onMessage(channel: string, message: string): void {
+    const topic = this.#channels.get(channel);
+    const w = topic === undefined ? undefined : this.#watches.get(topic);
+    if (!w || topic === undefined) return;
+    let wire: Wire;
+    try {
+      wire = JSON.parse(message) as Wire;
+    } catch {
+      return;
+    }
+    if (w.queue) w.queue.push(wire);
+    else this.#accept(topic, w, wire);
+  }
+
+  /** Hand over a message in order, or start a repair when offsets jumped. */
+  #accept(topic: string, w: Watch, wire: Wire): void {
+    if (wire.o === undefined) {
+      this.#handler({
+        topic,
+        data: wire.p.data,
+        from: wire.p.from,
+        ts: wire.t,
+        ...(wire.k === undefined ? {} : { kind: wire.k }),
+      });
+      return;
+    }
+    if (wire.e === w.epoch) {
+      if (wire.o <= w.offset) return; // already handed over (seen during a repair)
+      if (wire.o > w.offset + 1) {
+        w.queue = [wire];
+        void this.#repair(topic);
+        return;
+      }
+    }
+    // The next offset, or a new epoch: Redis lost the history and the topic started over.
+    w.epoch = wire.e!;
+    w.offset = wire.o;
+    this.#handler({ topic, epoch: wire.e!, offset: wire.o, data: wire.p.data, from: wire.p.from, ts: wire.t });
+  }
+
+  #drain(topic: string, w: Watch): void {
+    while (w.queue && w.queue.length > 0 && this.#watches.get(topic) === w) {
+      const queued = w.queue;
+      w.queue = null;
+      for (let i = 0; i < queued.length; i++) {
+        this.#accept(topic, w, queued[i]!);
+        if (w.queue) {
+          // A repair started: keep the rest behind it.
+          (w.queue as Wire[]).push(...queued.slice(i + 1));
+          return;
+        }
+      }
+    }
+    if (w.queue?.length === 0) w.queue = null;
+  }
+
+  /** Fetch what this node missed of `topic` from the stream, then hand over what waited. */
+  async #repair(topic: string): Promise<void> {
+    const w = this.#watches.get(topic);
+    if (!w || this.#closed) return;
+    w.queue ??= [];
+    for (let attempt = 0; !this.#closed && this.#watches.get(topic) === w; attempt++) {
+      try {
+        for (;;) {
+          const page = await this.history(topic, w.offset, 500);
+          if (page.epoch !== w.epoch) {
+            // Lost history: continue from the new epoch's current position; the hub's
+            // subscribers learn it from the next publication.
+            w.epoch = page.epoch;
+            w.offset = page.latest;
+            break;
+          }
+          for (const p of page.publications) {
+            if (p.offset <= w.offset) continue;
+            w.offset = p.offset;
+            this.#handler(p);
+          }
+          if (page.publications.length === 0 || w.offset >= page.latest) {
+            // Offsets trimmed away before we could read them cannot be repaired: skip them.
+            if (w.offset < page.latest) w.offset = page.latest;
+            break;
+          }
+        }
+        break;
+      } catch {
+        // Redis is away: try again shortly; the connection's own reconnect will also bring us back.
+        await new Promise((r) => setTimeout(r, Math.min(1000, 100 * (attempt + 1))));
+      }
+    }
+    this.#drain(topic, w);
+  }
+}
+
+interface Scripts {
+  inloopAppend(...args: (string | number)[]): Promise<unknown>;
+  inloopHistory(...args: (string | number)[]): Promise<unknown>;
+  inloopPosition(...args: (string | number)[]): Promise<unknown>;
+}

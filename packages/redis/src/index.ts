@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import type { Backend } from '@inloop/server';
+import { RedisBroker } from './broker.js';
+import { connect, connectSubscriber, guarded, Keys, whenReady } from './connection.js';
+import { RedisConversationStore } from './conversation-store.js';
+import { BullJobQueue } from './job-queue.js';
+import { RedisJobLocks } from './job-locks.js';
+import { RedisJobStore } from './job-store.js';
+import { RedisPresenceReplica } from './presence-replica.js';
+import { RedisPresenceStore } from './presence-store.js';
+
+export { RedisBroker } from './broker.js';
+export { RedisConversationStore } from './conversation-store.js';
+export { RedisPresenceStore } from './presence-store.js';
+export { RedisPresenceReplica } from './presence-replica.js';
+export { RedisJobStore } from './job-store.js';
+export { RedisJobLocks } from './job-locks.js';
+export { BullJobQueue } from './job-queue.js';
+export { Keys, connect, connectSubscriber, whenReady } from './connection.js';
+
+export interface RedisBackendOptions {
+  /** `redis://[user:password@]host:port[/db]` (`rediss://` for TLS). */
+  url: string;
+  /** Prefix of every key and channel. @default 'inloop' */
+  prefix?: string;
+  /** Presence TTL of a node that stops proving it is alive. @default 30_000 */
+  presenceTtlMs?: number;
+  /** How often BullMQ looks for stalled jobs (at most each type's lease). @default 5000 */
+  stalledIntervalMs?: number;
+}
+
+/**
+ * The cluster backend: every node given the same Redis shares topics (history in streams,
+ * fan-out over pub/sub), presence, conversations and jobs (queued through BullMQ). Resolves once
+ * Redis answered, so a node does not start on a wrong URL.
+ */
+export async function createRedisBackend(options: RedisBackendOptions): Promise<Backend> {
+  const keys = new Keys(options.prefix ?? 'inloop');
+  const redis = connect(options.url);
+  const subscriber = connectSubscriber(options.url);
+  const bull: ReturnType<typeof connect>[] = [];
+  const close = async () => {
+    for (const c of [redis, subscriber, ...bull]) c.disconnect();
+  };
+  try {
+    await Promise.all([whenReady(redis), whenReady(subscriber)]);
+  } catch {
+    await close();
+    throw new Error(`Redis at ${redacted(options.url)} did not answer within 10 s`);
+  }
+  return {
+    name: 'redis',
+    shared: true,
+    broker: (brokerOptions) => new RedisBroker({ ...brokerOptions, redis, subscriber, keys }),
+    jobStore: () => new RedisJobStore(redis, keys),
+    jobQueue: (store) =>
+      new BullJobQueue({
+        redis,
+        subscriber,
+        keys,
+        store,
+        bullConnection: () => {
+          const c = connect(options.url, { maxRetriesPerRequest: null, enableOfflineQueue: true });
+          bull.push(c);
+          return c;
+        },
+        ...(options.stalledIntervalMs === undefined ? {} : { stalledIntervalMs: options.stalledIntervalMs }),
+      }),
+    jobLocks: () => new RedisJobLocks(redis, keys),
+    conversationStore: () => new RedisConversationStore(redis, keys),
+    presenceStore: () => new RedisPresenceStore(redis, keys),
+    presenceReplica: (nodeId) =>
+      new RedisPresenceReplica(redis, subscriber, keys, nodeId, options.presenceTtlMs ?? 30_000),
+    async secret(name, bytes) {
+      const fresh = randomBytes(bytes).toString('base64url');
+      const created = await guarded(() => redis.set(keys.secret(name), fresh, 'NX'));
+      if (created === 'OK') return { value: fresh, created: true };
+      return { value: (await guarded(() => redis.get(keys.secret(name))))!, created: false };
+    },
+    close,
+  };
+}
+
+function redacted(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}

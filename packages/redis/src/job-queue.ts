@@ -1,0 +1,167 @@
+import { Job, Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  randomToken,
+  type JobQueue,
+  type JobRecord,
+  type JobStore,
+  type QueuedJob,
+  type TakenJob,
+} from '@inloop/server';
+import { guarded, type Keys } from './connection.js';
+
+export interface BullJobQueueOptions {
+  /** Node connection for Inloop's own keys (outbox) and the availability channel. */
+  redis: Redis;
+  subscriber: Redis;
+  /** Builds a connection for BullMQ (it needs `maxRetriesPerRequest: null`). */
+  bullConnection: () => Redis;
+  keys: Keys;
+  store: JobStore;
+  /** How often BullMQ looks for stalled jobs. @default 5000 (at most the lease) */
+  stalledIntervalMs?: number;
+}
+
+/** Finished jobs BullMQ keeps for its own tools; Inloop's records are the history. */
+const RETENTION = { removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } };
+
+/** An outbox entry older than this is a job whose node died between its two writes. */
+const OUTBOX_GRACE_MS = 5000;
+
+/**
+ * Jobs through BullMQ: one BullMQ queue per job type, taken by hand (`getNextJob` with the
+ * lease token as BullMQ's lock token, so one token fences both). Lease renewals extend BullMQ's
+ * lock; BullMQ's stalled checker, running on every node, hands back jobs whose lock lapsed (a
+ * dead worker, a dead node) and reports them, and the service turns that into a retry or a
+ * failure. Retries wait in BullMQ's delayed set. Job records, events and estimates stay with
+ * Inloop; BullMQ holds only the ids, so its own tools (dashboards, metrics) see the same jobs.
+ */
+export class BullJobQueue implements JobQueue {
+  readonly #o: BullJobQueueOptions;
+  readonly #queues = new Map<string, Queue>();
+  readonly #workers = new Map<string, Worker>();
+  readonly #leases = new Map<string, number>();
+  readonly #connection: Redis;
+  #onAvailable: (type: string) => void = () => {};
+  #onStalled: (id: string) => void = () => {};
+  #lastPoll = 0;
+  #closed = false;
+
+  constructor(options: BullJobQueueOptions) {
+    this.#o = options;
+    this.#connection = options.bullConnection();
+    options.subscriber.on('message', (channel: string, type: string) => {
+      if (channel === options.keys.jobsChannel) this.#onAvailable(type);
+    });
+    void options.subscriber.subscribe(options.keys.jobsChannel).catch(() => {});
+  }
+
+  #queue(type: string): Queue {
+    let q = this.#queues.get(type);
+    if (!q) {
+      q = new Queue(type, { connection: this.#connection, prefix: `${this.#o.keys.prefix}:bull` });
+      q.on('error', () => {});
+      this.#queues.set(type, q);
+    }
+    return q;
+  }
+
+  #worker(type: string, leaseMs: number): Worker {
+    let w = this.#workers.get(type);
+    if (!w) {
+      w = new Worker(type, null, {
+        connection: this.#connection,
+        prefix: `${this.#o.keys.prefix}:bull`,
+        autorun: false,
+        lockDuration: leaseMs,
+        stalledInterval: Math.min(this.#o.stalledIntervalMs ?? 5000, leaseMs),
+        // The service counts attempts (a stall is one); BullMQ only detects and hands back.
+        maxStalledCount: Number.MAX_SAFE_INTEGER,
+      });
+      w.on('error', () => {});
+      w.on('stalled', (id: string) => this.#onStalled(id));
+      void w.startStalledCheckTimer().catch(() => {});
+      this.#workers.set(type, w);
+      this.#leases.set(type, leaseMs);
+    }
+    return w;
+  }
+
+  async add(job: JobRecord): Promise<void> {
+    await guarded(() => this.#queue(job.type).add(job.type, {}, { jobId: job.id, ...RETENTION }));
+    await guarded(() =>
+      this.#o.redis.multi().zrem(this.#o.keys.jobsOutbox, job.id).publish(this.#o.keys.jobsChannel, job.type).exec(),
+    );
+  }
+
+  async take(types: readonly string[], max: number, leaseMs: (type: string) => number): Promise<TakenJob[]> {
+    const taken: TakenJob[] = [];
+    for (const type of types) {
+      const worker = this.#worker(type, leaseMs(type));
+      while (taken.length < max && !this.#closed) {
+        const token = randomToken(18);
+        const job = (await guarded(() => worker.getNextJob(token, { block: false }))) as Job | undefined;
+        if (!job?.id) break;
+        taken.push({ id: job.id, type, token });
+      }
+    }
+    return taken;
+  }
+
+  async renew(job: QueuedJob, token: string, ms: number): Promise<boolean> {
+    const locked = await guarded(() => this.#handle(job).extendLock(token, ms));
+    return locked === 1;
+  }
+
+  async retry(job: QueuedJob, token: string | null, runAt: number): Promise<void> {
+    // Without a token the job is not held: BullMQ already put it back (a stall). It waits for
+    // its time when next taken.
+    if (token === null) return;
+    await guarded(() => this.#handle(job).moveToDelayed(runAt, token)).catch(() => {});
+  }
+
+  async remove(job: QueuedJob, token: string | null): Promise<void> {
+    const handle = this.#handle(job);
+    // Held: finish it under the lock. Not held (queued, cancelled): take it out of the queue.
+    if (token !== null) await guarded(() => handle.moveToCompleted(null, token, false)).catch(() => {});
+    else await guarded(() => handle.remove()).catch(() => {});
+  }
+
+  async sweep(types: readonly string[], now: number): Promise<{ available: string[]; stalled: string[] }> {
+    // Delayed retries become due inside BullMQ without an event: look once a second.
+    if (now - this.#lastPoll < 1000) return { available: [], stalled: [] };
+    this.#lastPoll = now;
+    await this.#flushOutbox(now).catch(() => {});
+    return { available: [...types], stalled: [] };
+  }
+
+  /** Queue jobs whose creating node died between inserting them and queueing them. */
+  async #flushOutbox(now: number): Promise<void> {
+    const ids = await this.#o.redis.zrangebyscore(this.#o.keys.jobsOutbox, 0, now - OUTBOX_GRACE_MS, 'LIMIT', 0, 100);
+    for (const id of ids) {
+      const job = await this.#o.store.get(id);
+      if (job && job.status === 'queued') await this.add(job);
+      else await this.#o.redis.zrem(this.#o.keys.jobsOutbox, id);
+    }
+  }
+
+  onAvailable(handler: (type: string) => void): void {
+    this.#onAvailable = handler;
+  }
+
+  onStalled(handler: (id: string) => void): void {
+    this.#onStalled = handler;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled([...this.#workers.values()].map((w) => w.close(true)));
+    await Promise.allSettled([...this.#queues.values()].map((q) => q.close()));
+    this.#connection.disconnect();
+  }
+
+  /** A BullMQ handle on a job by id, without reading it (the scripts need only id and queue). */
+  #handle(job: QueuedJob): Job {
+    return new Job(this.#queue(job.type), job.type, {}, RETENTION, job.id);
+  }
+}

@@ -1,0 +1,113 @@
+import type { Redis } from 'ioredis';
+import { isTerminal } from '@inloop/protocol';
+import type { DurationSample, JobRecord, JobStore } from '@inloop/server';
+import { guarded, type Keys } from './connection.js';
+
+/** Duration samples kept per (type, stage). */
+const KEEP_SAMPLES = 500;
+/** Finished jobs stay readable this long. */
+const FINISHED_TTL_MS = 7 * 24 * 3600_000;
+/** An idempotency key is remembered this long. */
+const KEY_TTL_MS = 24 * 3600_000;
+
+/**
+ * KEYS: job, idempotency key (or the job key again), unfinished set, outbox. ARGV: id, JSON,
+ * now, key TTL. Returns the existing job's JSON for a reused key, else nothing.
+ */
+const INSERT = `
+if KEYS[2] ~= KEYS[1] then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then
+    local job = redis.call('GET', ARGV[4] .. existing)
+    if job then return job end
+  end
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[5])
+end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+return false
+`;
+
+/**
+ * Job records in Redis, as JSON under the job's id; the ids of unfinished jobs in a set (for
+ * recovery), and an outbox of jobs inserted but not yet confirmed in the queue: if the node dies
+ * between the two writes, another node finds the job there and queues it. Finished records expire
+ * after 7 days; duration samples are capped lists per (type, stage).
+ */
+export class RedisJobStore implements JobStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {
+    redis.defineCommand('inloopJobInsert', { numberOfKeys: 4, lua: INSERT });
+  }
+
+  async insert(job: JobRecord): Promise<{ job: JobRecord; created: boolean }> {
+    const jobKey = this.keys.job(job.id);
+    const existing = (await guarded(() =>
+      (this.redis as unknown as { inloopJobInsert(...a: (string | number)[]): Promise<string | null> }).inloopJobInsert(
+        jobKey,
+        job.idempotencyKey === null ? jobKey : this.keys.jobByKey(job.createdBy, job.idempotencyKey),
+        this.keys.jobsUnfinished,
+        this.keys.jobsOutbox,
+        job.id,
+        JSON.stringify(job),
+        job.createdAt,
+        this.keys.job(''),
+        KEY_TTL_MS,
+      ),
+    )) as string | null;
+    if (existing) return { job: JSON.parse(existing) as JobRecord, created: false };
+    return { job, created: true };
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    const text = await guarded(() => this.redis.get(this.keys.job(id)));
+    return text ? (JSON.parse(text) as JobRecord) : null;
+  }
+
+  async save(job: JobRecord): Promise<void> {
+    const key = this.keys.job(job.id);
+    if (isTerminal(job.status)) {
+      await guarded(() =>
+        this.redis
+          .multi()
+          .set(key, JSON.stringify(job), 'PX', FINISHED_TTL_MS)
+          .srem(this.keys.jobsUnfinished, job.id)
+          .zrem(this.keys.jobsOutbox, job.id)
+          .exec(),
+      );
+    } else await guarded(() => this.redis.set(key, JSON.stringify(job)));
+  }
+
+  async unfinished(): Promise<JobRecord[]> {
+    const ids = await guarded(() => this.redis.smembers(this.keys.jobsUnfinished));
+    const jobs: JobRecord[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const texts = await guarded(() => this.redis.mget(ids.slice(i, i + 500).map((id) => this.keys.job(id))));
+      for (const t of texts) if (t) jobs.push(JSON.parse(t) as JobRecord);
+    }
+    return jobs.filter((j) => !isTerminal(j.status));
+  }
+
+  async addDuration(sample: DurationSample): Promise<void> {
+    const key = this.keys.durations(sample.type, sample.stage);
+    await guarded(() =>
+      this.redis
+        .multi()
+        .lpush(key, JSON.stringify(sample))
+        .ltrim(key, 0, KEEP_SAMPLES - 1)
+        .exec(),
+    );
+  }
+
+  async durations(type: string, stage: string, limit: number): Promise<DurationSample[]> {
+    const texts = await guarded(() => this.redis.lrange(this.keys.durations(type, stage), 0, limit - 1));
+    return texts.map((t) => JSON.parse(t) as DurationSample);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { BrokerOptions, Publication } from '@inloop/server';
+import { connect, connectSubscriber, Keys, RedisBroker, whenReady } from '@inloop/redis';
+import { describeBrokerConformance } from '../../server/test/broker-conformance.js';
+import { waitFor } from '../../server/test/helpers.js';
+import { startRedis, type TestRedis } from './redis-server.js';
+
+let redis: TestRedis;
+let n = 0;
+
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  await redis[Symbol.asyncDispose]();
+});
+
+async function open(options: BrokerOptions, prefix = `t${++n}`) {
+  const command = connect(redis.url);
+  const subscriber = connectSubscriber(redis.url);
+  await Promise.all([whenReady(command), whenReady(subscriber)]);
+  const broker = new RedisBroker({ ...options, redis: command, subscriber, keys: new Keys(prefix) });
+  return {
+    broker,
+    prefix,
+    close: async () => {
+      await broker.close();
+      command.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}
+
+describeBrokerConformance('redis', async (options) => {
+  const first = await open(options);
+  const reopened: (() => Promise<void>)[] = [];
+  return {
+    broker: first.broker,
+    reopen: async () => {
+      const again = await open(options, first.prefix);
+      reopened.push(again.close);
+      return again.broker;
+    },
+    dispose: async () => {
+      await first.close();
+      for (const close of reopened) await close();
+    },
+  };
+});
+
+const defaults: BrokerOptions = { maxCount: 1000, maxAgeMs: 86_400_000, idempotencyTtlMs: 300_000 };
+
+describe('redis broker across nodes', () => {
+  it('hands every node the publications of another, in offset order', async () => {
+    const prefix = `x${++n}`;
+    const a = await open(defaults, prefix);
+    const b = await open(defaults, prefix);
+    const seen: Publication[] = [];
+    b.broker.onPublication((p) => seen.push(p));
+    await b.broker.watch('room');
+    // Two publishers on two nodes at once: B must still see 1..40 in order.
+    await Promise.all([
+      (async () => {
+        for (let i = 0; i < 20; i++) await a.broker.appendAndPublish('room', { data: `a${i}`, from: 'a' });
+      })(),
+      (async () => {
+        for (let i = 0; i < 20; i++) await b.broker.appendAndPublish('room', { data: `b${i}`, from: 'b' });
+      })(),
+    ]);
+    await waitFor(() => seen.length === 40, 5000, 'all 40 publications on node B');
+    assert.deepEqual(
+      seen.map((p) => (p as { offset: number }).offset),
+      Array.from({ length: 40 }, (_, i) => i + 1),
+    );
+    await a.close();
+    await b.close();
+  });
+
+  it('repairs a gap from the stream when a message never arrived on the channel', async () => {
+    const prefix = `g${++n}`;
+    const a = await open(defaults, prefix);
+    const b = await open(defaults, prefix);
+    const seen: Publication[] = [];
+    b.broker.onPublication((p) => seen.push(p));
+    await b.broker.watch('feed');
+    await a.broker.appendAndPublish('feed', { data: 1, from: 'a' });
+    await waitFor(() => seen.length === 1, 5000, 'the first publication');
+    // Append two entries behind the channel's back (as if their messages were lost in transit),
+    // then one more through the broker: B notices offsets 2 and 3 missing and reads them back.
+    const raw = connect(redis.url);
+    await whenReady(raw);
+    const keys = new Keys(prefix);
+    for (const offset of [2, 3]) {
+      await raw.hincrby(keys.topicMeta('feed'), 'last', 1);
+      await raw.xadd(
+        keys.topicLog('feed'),
+        `${offset}-0`,
+        'p',
+        JSON.stringify({ topic: 'feed', data: offset, from: 'x' }),
+        't',
+        Date.now(),
+      );
+    }
+    raw.disconnect();
+    await a.broker.appendAndPublish('feed', { data: 4, from: 'a' });
+    await waitFor(() => seen.length === 4, 5000, 'the repaired publications');
+    assert.deepEqual(
+      seen.map((p) => p.data),
+      [1, 2, 3, 4],
+    );
+    await a.close();
+    await b.close();
+  });
+
+  it('starts a new epoch when Redis lost the topic (FLUSHALL), never reusing offsets silently', async () => {
+    const { broker, close } = await open(defaults);
+    const before = await broker.appendAndPublish('e', { data: 1, from: 'a' });
+    await redis.cli('FLUSHALL');
+    const afterFlush = await broker.appendAndPublish('e', { data: 2, from: 'a' });
+    assert.notEqual(afterFlush.publication.epoch, before.publication.epoch);
+    assert.equal(afterFlush.publication.offset, 1);
+    const page = await broker.history('e', 0, 10);
+    assert.deepEqual(
+      page.publications.map((p) => p.data),
+      [2],
+    );
+    await close();
+  });
+});

@@ -1,0 +1,33 @@
+import type { Broker, BrokerOptions } from './broker.js';
+import type { ConversationStore } from './conversation-store.js';
+import type { JobLocks, JobQueue } from './job-queue.js';
+import type { JobStore } from './job-store.js';
+import type { PresenceReplica } from './presence-replica.js';
+import type { PresenceStore } from './presence-store.js';
+
+/**
+ * Everything a node keeps outside its own memory, from one place: the embedded SQLite file by
+ * default, Redis (with BullMQ for jobs) when several nodes share the work. Each method builds
+ * the adapter for one port; `close` releases what they share (a database, connections).
+ */
+export interface Backend {
+  /** `sqlite`, `memory` or `redis`: for logs and `/readyz`. */
+  readonly name: string;
+  /** True when other nodes share it: then no node may assume it is the only writer. */
+  readonly shared: boolean;
+  broker(options: BrokerOptions): Broker;
+  jobStore(): JobStore;
+  /** The queue of jobs to run; it may read the store built by `jobStore`. */
+  jobQueue(store: JobStore): JobQueue;
+  jobLocks(): JobLocks;
+  conversationStore(): ConversationStore;
+  presenceStore(): PresenceStore;
+  /** Presence shared with other nodes; absent when this node is the only one. */
+  presenceReplica?(nodeId: string): PresenceReplica;
+  /**
+   * A secret every node must share (the generated API key, the token secret): read it, or
+   * create it when no node has yet. `created` is true for the node that created it.
+   */
+  secret(name: string, bytes: number): Promise<{ value: string; created: boolean }>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,58 @@
+import type { JobRecord } from './job-store.js';
+
+/** A job taken off the queue, locked under `token` until renewed, retried or removed. */
+export interface TakenJob {
+  id: string;
+  type: string;
+  token: string;
+}
+
+/** What the queue needs to find a job. */
+export interface QueuedJob {
+  id: string;
+  type: string;
+}
+
+/**
+ * The job queue port: which job runs next, who holds it, and noticing a holder that went away.
+ * The {@link JobService} owns each job's state (its record and its topic); the queue only orders
+ * and locks. Embedded, the store's records are the queue; in a cluster, BullMQ is. Implementations
+ * must guarantee:
+ * - **Exclusive takes**: a job is held by at most one taker at a time; `renew` with a stale token
+ *   returns false.
+ * - **Stall detection**: a taken job whose lock is not renewed within its lease is reported once
+ *   through `onStalled` and can be taken again.
+ * - **Durability**: a job `add`ed (or `retry`ed) survives a crash of the process that added it.
+ */
+export interface JobQueue {
+  /** The job was inserted in the store: make it available to takers. Idempotent per job id. */
+  add(job: JobRecord): Promise<void>;
+  /** Take up to `max` due jobs of `types`, each locked for its lease. */
+  take(types: readonly string[], max: number, leaseMs: (type: string) => number): Promise<TakenJob[]>;
+  /** Keep a taken job locked for `ms` more; false when its lock was lost. */
+  renew(job: QueuedJob, token: string, ms: number): Promise<boolean>;
+  /** Hand a job back to be taken again from `runAt` (a retry with backoff). */
+  retry(job: QueuedJob, token: string | null, runAt: number): Promise<void>;
+  /** The job finished or was cancelled: it is never taken again. */
+  remove(job: QueuedJob, token: string | null): Promise<void>;
+  /**
+   * Called on a timer by the service: report due work. `available` names the types that may
+   * have due jobs now; `stalled` the taken jobs whose locks expired.
+   */
+  sweep(types: readonly string[], now: number): Promise<{ available: string[]; stalled: string[] }>;
+  /** Jobs of `type` may have become available on another node (wake local takers). */
+  onAvailable(handler: (type: string) => void): void;
+  /** A taken job's holder stopped renewing: the queue made it available again. */
+  onStalled(handler: (id: string) => void): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Mutual exclusion per job, across every node that may change it: one process holds a
+ * job's lock at a time, and a holder that dies releases it after a short expiry.
+ */
+export interface JobLocks {
+  run<T>(id: string, fn: () => Promise<T>): Promise<T>;
+  /** Resolves when every lock taken by this process has been released. */
+  idle(): Promise<void>;
+}
