@@ -23,8 +23,6 @@ export interface RedisBackendOptions {
   url: string;
   /** Prefix of every key and channel. @default 'inloop' */
   prefix?: string;
-  /** Presence TTL of a node that stops proving it is alive. @default 30_000 */
-  presenceTtlMs?: number;
   /** How often BullMQ looks for stalled jobs (at most each type's lease). @default 5000 */
   stalledIntervalMs?: number;
 }
@@ -69,8 +67,7 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
     jobLocks: () => new RedisJobLocks(redis, keys),
     conversationStore: () => new RedisConversationStore(redis, keys),
     presenceStore: () => new RedisPresenceStore(redis, keys),
-    presenceReplica: (nodeId) =>
-      new RedisPresenceReplica(redis, subscriber, keys, nodeId, options.presenceTtlMs ?? 30_000),
+    presenceReplica: (nodeId, ttlMs) => new RedisPresenceReplica(redis, subscriber, keys, nodeId, ttlMs),
     async secret(name, bytes) {
       const fresh = randomBytes(bytes).toString('base64url');
       const created = await guarded(() => redis.set(keys.secret(name), fresh, 'NX'));

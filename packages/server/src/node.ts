@@ -144,7 +144,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   const auth = new Authenticator(new ApiKeys(keys), tokens);
   const presenceStore = backend.presenceStore();
   const conversationStore = backend.conversationStore();
-  const presenceReplica = backend.presenceReplica?.(nodeId);
+  const presenceReplica = backend.presenceReplica?.(nodeId, config.presenceTtlMs);
   const presence = new Presence({
     store: presenceStore,
     ...(presenceReplica ? { replica: presenceReplica } : {}),

@@ -22,8 +22,11 @@ export interface Backend {
   jobLocks(): JobLocks;
   conversationStore(): ConversationStore;
   presenceStore(): PresenceStore;
-  /** Presence shared with other nodes; absent when this node is the only one. */
-  presenceReplica?(nodeId: string): PresenceReplica;
+  /**
+   * Presence shared with other nodes; absent when this node is the only one. A node that stops
+   * proving it is alive loses its members on the others after `ttlMs`.
+   */
+  presenceReplica?(nodeId: string, ttlMs: number): PresenceReplica;
   /**
    * A secret every node must share (the generated API key, the token secret): read it, or
    * create it when no node has yet. `created` is true for the node that created it.

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { Scope } from '@inloop/protocol';
+import { startNode, waitFor, type TestNode } from '../../server/test/helpers.js';
+import { startRedis, type TestRedis } from './redis-server.js';
+
+const scopes: Scope[] = [{ ops: ['subscribe', 'publish', 'presence', 'history'], topics: ['room:*', 'conv:*'] }];
+
+let redis: TestRedis;
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  await redis[Symbol.asyncDispose]();
+});
+
+/** `n` nodes sharing one Redis under a fresh prefix, nothing else shared (no API key, no secret). */
+async function cluster(n: number): Promise<TestNode[] & AsyncDisposable> {
+  const prefix = `c${randomBytes(4).toString('hex')}`;
+  const nodes: TestNode[] = [];
+  for (let i = 0; i < n; i++)
+    nodes.push(
+      await startNode({
+        redis: redis.url,
+        redisPrefix: prefix,
+        presenceTtlMs: 1500,
+        pingIntervalMs: 1000,
+        presenceFlushMs: 20,
+      }),
+    );
+  return Object.assign(nodes, {
+    async [Symbol.asyncDispose]() {
+      for (const t of nodes) await t[Symbol.asyncDispose]();
+    },
+  });
+}
+
+describe('three nodes on one Redis', () => {
+  it('share one API key and token secret: a token minted on A works on B and C', async () => {
+    await using nodes = await cluster(3);
+    const [a, b, c] = nodes;
+    assert.equal(a!.node.apiKey, b!.node.apiKey);
+    assert.ok(a!.node.apiKeyCreated && !b!.node.apiKeyCreated && !c!.node.apiKeyCreated);
+    const token = await a!.token('ana', scopes);
+    const onC = c!.client(token);
+    const sub = onC.subscribe('room:t');
+    await new Promise((resolve) => sub.on('subscribed', resolve));
+  });
+
+  it('fans a publication on A out to subscribers on B and C, in order, with the same offsets', async () => {
+    await using nodes = await cluster(3);
+    const [a, b, c] = nodes;
+    const received: Record<string, number[]> = { b: [], c: [] };
+    for (const [name, t] of [
+      ['b', b!],
+      ['c', c!],
+    ] as const) {
+      const client = t.client(await t.token(`watcher-${name}`, scopes));
+      const sub = client.subscribe('room:1');
+      sub.on('publication', (p) => received[name]!.push(p.offset!));
+      await new Promise((resolve) => sub.on('subscribed', resolve));
+    }
+    const offsets: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      // Publishers on two nodes: offsets still form one sequence.
+      const t = i % 2 === 0 ? a! : b!;
+      const res = await t.api('/v1/topics/room:1/messages', { body: { data: { i } } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      offsets.push(res.body.offset);
+    }
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    await waitFor(() => received.b!.length === 20 && received.c!.length === 20, 5000, 'both nodes to deliver');
+    assert.deepEqual(received.b, offsets);
+    assert.deepEqual(received.c, offsets);
+    // History is the same from any node.
+    const history = await c!.api('/v1/topics/room:1/messages?after=10&limit=5');
+    assert.deepEqual(
+      history.body.messages.map((m: { data: { i: number } }) => m.data.i),
+      [10, 11, 12, 13, 14],
+    );
+  });
+
+  it('shows presence and typing across nodes, and a member on two nodes as one member', async () => {
+    await using nodes = await cluster(3);
+    const [a, b, c] = nodes;
+    const ana = a!.client(await a!.token('ana', scopes));
+    const anaPhone = b!.client(await b!.token('ana', scopes));
+    const bob = b!.client(await b!.token('bob', scopes));
+    const cid = c!.client(await c!.token('cid', scopes));
+
+    const view = cid.presence('room:p');
+    await waitFor(() => view.members.has('cid'), 5000, 'cid to see himself');
+    ana.presence('room:p', { meta: { name: 'Ana' }, device: 'web' });
+    bob.presence('room:p', { meta: { name: 'Bob' } });
+    await waitFor(() => view.members.has('ana') && view.members.has('bob'), 5000, 'ana (A) and bob (B) on C');
+    assert.deepEqual(view.members.get('ana')!.meta, { name: 'Ana' });
+    anaPhone.presence('room:p', { device: 'phone' });
+    await waitFor(() => view.members.get('ana')?.connections === 2, 5000, "ana's phone on B");
+    assert.deepEqual([...view.members.get('ana')!.devices].sort(), ['phone', 'web']);
+    assert.deepEqual(view.occupancy, { members: 3, connections: 4 });
+    const http = await a!.api('/v1/topics/room:p/presence');
+    assert.deepEqual(http.body.members.map((m: { id: string }) => m.id).sort(), ['ana', 'bob', 'cid']);
+
+    // Ana closes her web tab on A: still present through her phone on B.
+    await ana.close();
+    await waitFor(() => view.members.get('ana')?.connections === 1, 5000, 'one connection left');
+    assert.ok(view.members.has('ana'));
+
+    // Typing on B is seen on C.
+    const bobTyping = bob.typing('room:p');
+    const cidTyping = cid.typing('room:p');
+    await new Promise((r) => setTimeout(r, 100));
+    bobTyping.keystroke();
+    await waitFor(() => cidTyping.typers.includes('bob'), 5000, 'cid to see bob typing');
+    bobTyping.stop();
+    await waitFor(() => cidTyping.typers.length === 0, 5000, 'the indicator to go');
+  });
+
+  it('gets receipts right for a conversation whose members sit on different nodes', async () => {
+    await using nodes = await cluster(3);
+    const [a, b, c] = nodes;
+    const created = await a!.api('/v1/conversations', { body: { id: 'team', members: ['ana', 'bob', 'cid'] } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const ana = a!.client(await a!.token('ana', scopes)).conversation('team');
+    const bob = b!.client(await b!.token('bob', scopes)).conversation('team');
+    const cid = c!.client(await c!.token('cid', scopes)).conversation('team');
+    await Promise.all([ana.ready(), bob.ready(), cid.ready()]);
+
+    const sent = await ana.send('Lunch?');
+    await waitFor(() => ana.statusOf(sent).counts.delivered === 2, 5000, 'delivered to bob (B) and cid (C)');
+    await bob.markRead();
+    await waitFor(() => ana.statusOf(sent).counts.read === 1, 5000, "bob's read receipt");
+    assert.deepEqual(
+      ana.statusOf(sent).recipients.map((r) => [r.member, r.state]),
+      [
+        ['bob', 'read'],
+        ['cid', 'delivered'],
+      ],
+    );
+    await cid.markRead();
+    await waitFor(() => ana.statusOf(sent).state === 'read', 5000, 'read by everyone');
+    // The receipts are stored, not only signalled: a fresh look from any node agrees.
+    const stored = await c!.api('/v1/conversations/team/messages/1');
+    assert.equal(stored.status, 200, JSON.stringify(stored.body));
+    assert.deepEqual(stored.body.counts, { recipients: 2, delivered: 2, read: 2 });
+    assert.ok(stored.body.recipients.every((r: { readAt: number | null }) => typeof r.readAt === 'number'));
+  });
+});
