@@ -150,3 +150,33 @@ describe('three nodes on one Redis', () => {
     assert.ok(stored.body.recipients.every((r: { readAt: number | null }) => typeof r.readAt === 'number'));
   });
 });
+
+describe('jobs on a cluster', () => {
+  it('runs a job created on A in a handler on B, and a watcher on C sees its progress and its end', async () => {
+    await using nodes = await cluster(3);
+    const [a, b, c] = nodes;
+    a!.node.jobs.define('render');
+    c!.node.jobs.define('render');
+    b!.node.jobs.handle('render', async (job, ctx) => {
+      await ctx.stage('draw');
+      for (const p of [0.3, 0.6, 0.9]) {
+        await new Promise((r) => setTimeout(r, 150));
+        await ctx.progress(p);
+      }
+      return { pages: job.input };
+    });
+    const created = await a!.api('/v1/jobs', { body: { type: 'render', input: 3 } });
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    const stream = await fetch(`${c!.url}/v1/jobs/${created.body.id}/stream?token=${created.body.token}`);
+    const text = await stream.text();
+    const events = text
+      .split('\n\n')
+      .map((block) => /^event: (.+)$/m.exec(block)?.[1])
+      .filter((e): e is string => e !== undefined);
+    assert.ok(events.includes('job.progress'), events.join(' '));
+    assert.equal(events.filter((e) => e === 'job.succeeded').length, 1);
+    assert.equal(events.at(-1), 'job.succeeded');
+    const done = await c!.api(`/v1/jobs/${created.body.id}`);
+    assert.deepEqual([done.body.status, done.body.result], ['succeeded', { pages: 3 }]);
+  });
+});

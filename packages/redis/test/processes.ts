@@ -1,4 +1,5 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { createClient, type ClientOptions, type InloopClient } from '@inloop/client';
@@ -110,4 +111,16 @@ export async function spawnCluster(
       }
     },
   };
+}
+
+/** Run one of this package's test fixtures (test/fixtures/*.ts) in a child process. */
+export function spawnFixture(name: string, args: string[]): { child: ChildProcess; output: () => string } {
+  const file = fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', file, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return { child, output: () => out };
 }
