@@ -7,10 +7,9 @@
  * - throughput, created to completed, trivial handler, 100 in flight: Inloop over HTTP and through
  *   its library API, against BullMQ used directly on the local Redis.
  */
-import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
 import { Agent, setGlobalDispatcher } from 'undici';
 import { nowMs } from './lib/raw-ws.js';
+import { withPinnedRedis } from './lib/redis.js';
 import { summarize } from './lib/stats.js';
 import { ask, spawnPinned } from './lib/targets.js';
 import { stopServer } from './lib/targets.js';
@@ -23,44 +22,6 @@ const SILENT_JOBS = Number(process.env.BENCH_SILENT_JOBS ?? 1000);
 const THROUGHPUT_JOBS = Number(process.env.BENCH_THROUGHPUT_JOBS ?? 10_000);
 const CADENCE_MS = 5000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Run `fn` against a throwaway redis-server pinned to `cpu` (no persistence); null when none starts. */
-async function withPinnedRedis<T>(cpu: number, fn: (port: number) => Promise<T>): Promise<T | null> {
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const redis = spawn(
-    'taskset',
-    [
-      '-c',
-      String(cpu),
-      'redis-server',
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ],
-    {
-      stdio: 'ignore',
-    },
-  );
-  try {
-    for (let i = 0; ; i++) {
-      const up = await new Promise<boolean>((resolve) => {
-        const c = connect(port, '127.0.0.1', () => (c.destroy(), resolve(true)));
-        c.on('error', () => resolve(false));
-      });
-      if (up) break;
-      if (i > 50 || redis.exitCode !== null) return null;
-      await sleep(100);
-    }
-    return await fn(port);
-  } finally {
-    redis.kill('SIGTERM');
-  }
-}
 
 const { child, info } = await spawnPinned<{ port: number; apiKey: string }>('inloop-jobs.js', 0);
 const base = `http://127.0.0.1:${info.port}`;

@@ -4,9 +4,14 @@ import { join } from 'node:path';
 import { createNode } from '@inloop/server';
 import { port, ready } from './common.js';
 
-/** An Inloop node on its embedded default with job types for the jobs benchmark. */
+/**
+ * An Inloop node on its embedded default with job types for the jobs benchmark; with
+ * `BENCH_REDIS_URL`, on that Redis with jobs queued through BullMQ.
+ */
 const dataDir = mkdtempSync(join(tmpdir(), 'inloop-bench-jobs-'));
+const redis = process.env.BENCH_REDIS_URL;
 const node = await createNode({
+  ...(redis ? { redis, redisPrefix: `bench${process.pid}` } : {}),
   port,
   host: '127.0.0.1',
   dataDir,

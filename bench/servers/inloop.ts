@@ -4,9 +4,22 @@ import { join } from 'node:path';
 import { createNode } from '@inloop/server';
 import { port, ready } from './common.js';
 
-/** An Inloop node on its embedded default (SQLite file, WAL), publish rate limit lifted for the publisher. */
+/**
+ * An Inloop node on its embedded default (SQLite file, WAL), publish rate limit lifted for the
+ * publisher. With `BENCH_REDIS_URL`, one node of a cluster on that Redis instead (the nodes of
+ * one run share `BENCH_REDIS_PREFIX`, an API key and a token secret).
+ */
 const dataDir = mkdtempSync(join(tmpdir(), 'inloop-bench-'));
+const redis = process.env.BENCH_REDIS_URL;
 const node = await createNode({
+  ...(redis
+    ? {
+        redis,
+        redisPrefix: process.env.BENCH_REDIS_PREFIX ?? 'bench',
+        apiKey: 'bench-api-key-0123456789',
+        tokenSecret: 'bench-token-secret-0123456789abcdef0123',
+      }
+    : {}),
   port,
   host: '127.0.0.1',
   dataDir,

@@ -1,0 +1,20 @@
+import { createServer } from 'node:http';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Redis } from 'ioredis';
+import { Server } from 'socket.io';
+import { port, ready } from './common.js';
+
+/** Socket.IO with one room, WebSocket transport only, on the Redis adapter (one node of several). */
+const pub = new Redis(process.env.BENCH_REDIS_URL!);
+const sub = pub.duplicate();
+const http = createServer();
+const io = new Server(http, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
+io.adapter(createAdapter(pub, sub));
+io.on('connection', (socket) => {
+  if (socket.handshake.query.role === 'pub') {
+    socket.on('pub', (payload: unknown) => io.to('room').emit('msg', payload));
+    return;
+  }
+  void socket.join('room');
+});
+http.listen(port, '127.0.0.1', () => ready({ port: (http.address() as { port: number }).port }));
