@@ -39,25 +39,28 @@ local function trimAge(log, cutoff)
   redis.call('XTRIM', log, 'MINID', (n + 1) .. '-0')
 end
 -- A topic without its meta lost its history (FLUSHALL, a restart without persistence, eviction):
--- it starts over under a new epoch, with none of the old entries.
-local function epochOf(meta, log, fresh)
-  local epoch = redis.call('HGET', meta, 'epoch')
-  if epoch then return epoch end
-  redis.call('HSET', meta, 'epoch', fresh)
-  redis.call('DEL', log)
+-- it starts over under a new epoch, with none of the old entries. A topic last written under
+-- another Redis process (a restart, a failover to a replica) may have lost its latest writes: it
+-- keeps what is there but moves to a new epoch, so no resuming client takes a rollback for a
+-- position it already has.
+local function epochOf(meta, log, fresh, run)
+  local held = redis.call('HMGET', meta, 'epoch', 'run')
+  if held[1] and held[2] == run then return held[1] end
+  if not held[1] then redis.call('DEL', log) end
+  redis.call('HSET', meta, 'epoch', fresh, 'run', run)
   return fresh
 end
 `;
 
 /**
  * KEYS: meta, log, idempotency key. ARGV: payload, now, maxCount, maxAgeMs, idempotency TTL
- * ('' for none), digest, fresh epoch, channel. The append, the trims and the PUBLISH run as one
+ * ('' for none), digest, fresh epoch, channel, Redis run id. The append, the trims and the PUBLISH run as one
  * script, so every node hears a topic's publications in offset order.
  */
 const APPEND = `${TRIM_AGE}
 local meta, log, idem = KEYS[1], KEYS[2], KEYS[3]
 local now = tonumber(ARGV[2])
-local epoch = epochOf(meta, log, ARGV[7])
+local epoch = epochOf(meta, log, ARGV[7], ARGV[9])
 if ARGV[5] ~= '' then
   local seen = redis.call('GET', idem)
   if seen then
@@ -80,10 +83,10 @@ redis.call('PUBLISH', ARGV[8], '{"o":' .. offset .. ',"e":"' .. epoch .. '","t":
 return {'new', tostring(offset), epoch, tostring(ts)}
 `;
 
-/** KEYS: meta, log. ARGV: after, limit, now, maxAgeMs, fresh epoch. */
+/** KEYS: meta, log. ARGV: after, limit, now, maxAgeMs, fresh epoch, Redis run id. */
 const HISTORY = `${TRIM_AGE}
 local meta, log = KEYS[1], KEYS[2]
-local epoch = epochOf(meta, log, ARGV[5])
+local epoch = epochOf(meta, log, ARGV[5], ARGV[6])
 trimAge(log, tonumber(ARGV[3]) - tonumber(ARGV[4]))
 local last = tonumber(redis.call('HGET', meta, 'last') or '0')
 local earliest = last + 1
@@ -96,9 +99,9 @@ end
 return {epoch, tostring(last), tostring(earliest), entries}
 `;
 
-/** KEYS: meta, log. ARGV: fresh epoch. */
+/** KEYS: meta, log. ARGV: fresh epoch, Redis run id. */
 const POSITION = `${TRIM_AGE}
-local epoch = epochOf(KEYS[1], KEYS[2], ARGV[1])
+local epoch = epochOf(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 return {epoch, redis.call('HGET', KEYS[1], 'last') or '0'}
 `;
 
@@ -157,6 +160,10 @@ export class RedisBroker implements Broker {
   readonly #channels = new Map<string, string>();
   #handler: (p: Publication) => void = () => {};
   #closed = false;
+  /** The Redis process's run id: a new one means a restart or a failover (see `epochOf`). */
+  #run = '';
+  /** Settles once `#run` is known for the current connection: calls wait for it. */
+  #runKnown: Promise<void> = Promise.resolve();
 
   constructor(options: BrokerOptions & { redis: Redis; subscriber: Redis; keys: Keys }) {
     this.#redis = options.redis;
@@ -167,6 +174,14 @@ export class RedisBroker implements Broker {
     this.#redis.defineCommand('inloopHistory', { numberOfKeys: 2, lua: HISTORY });
     this.#redis.defineCommand('inloopPosition', { numberOfKeys: 2, lua: POSITION });
     this.#sub.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
+    const learnRun = () => {
+      this.#runKnown = this.#redis.info('server').then(
+        (info) => void (this.#run = /run_id:(\w+)/.exec(info)?.[1] ?? ''),
+        () => {},
+      );
+    };
+    this.#redis.on('ready', learnRun);
+    if (this.#redis.status === 'ready') learnRun();
     // After a reconnect: whatever was published while away is missing; look for it.
     this.#sub.on('ready', () => {
       for (const topic of this.#watches.keys()) void this.#repair(topic);
@@ -179,6 +194,7 @@ export class RedisBroker implements Broker {
     const payload = JSON.stringify({ topic, data: input.data, from: input.from });
     const key = input.idempotencyKey;
     const digest = key === undefined ? '' : payloadDigest(input.data);
+    await this.#runKnown;
     const reply = (await guarded(() =>
       (this.#redis as unknown as Scripts).inloopAppend(
         this.#keys.topicMeta(topic),
@@ -192,6 +208,7 @@ export class RedisBroker implements Broker {
         digest,
         newEpoch(),
         this.#keys.topicChannel(topic),
+        this.#run,
       ),
     )) as [string, string, string, string];
     if (reply[0] === 'seen') {
@@ -227,6 +244,7 @@ export class RedisBroker implements Broker {
 
   async history(topic: string, after: number, limit: number): Promise<HistoryPage> {
     const { maxAgeMs } = boundsFor(this.#opts, topic);
+    await this.#runKnown;
     const [epoch, latest, earliest, entries] = (await guarded(() =>
       (this.#redis as unknown as Scripts).inloopHistory(
         this.#keys.topicMeta(topic),
@@ -236,6 +254,7 @@ export class RedisBroker implements Broker {
         this.#opts.now(),
         maxAgeMs,
         newEpoch(),
+        this.#run,
       ),
     )) as [string, string, string, StreamEntry[]];
     return {
@@ -247,11 +266,13 @@ export class RedisBroker implements Broker {
   }
 
   async position(topic: string): Promise<Position> {
+    await this.#runKnown;
     const [epoch, offset] = (await guarded(() =>
       (this.#redis as unknown as Scripts).inloopPosition(
         this.#keys.topicMeta(topic),
         this.#keys.topicLog(topic),
         newEpoch(),
+        this.#run,
       ),
     )) as [string, string];
     return { epoch, offset: Number(offset) };

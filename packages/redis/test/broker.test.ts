@@ -128,3 +128,32 @@ describe('redis broker across nodes', () => {
     await close();
   });
 });
+
+describe('redis broker when Redis restarts', () => {
+  it('moves a topic to a new epoch after a restart (its last writes may be gone), keeping its history', async () => {
+    await using durable = await startRedis({ durable: true });
+    const command = connect(durable.url);
+    const subscriber = connectSubscriber(durable.url);
+    await Promise.all([whenReady(command), whenReady(subscriber)]);
+    const broker = new RedisBroker({ ...defaults, redis: command, subscriber, keys: new Keys('r') });
+    const first = await broker.appendAndPublish('log', { data: 1, from: 'a' });
+    await durable.stop();
+    await durable.start();
+    await waitFor(() => command.status === 'ready', 10_000, 'the reconnect');
+    const position = await broker.position('log');
+    assert.notEqual(position.epoch, first.publication.epoch, 'a client at the old epoch is told recovered: false');
+    assert.equal(position.offset, 1, 'offsets go on');
+    assert.deepEqual(
+      (await broker.history('log', 0, 10)).publications.map((p) => p.data),
+      [1],
+    );
+    assert.equal(
+      (await broker.position('log')).epoch,
+      position.epoch,
+      'and stays on the new epoch while Redis runs',
+    );
+    await broker.close();
+    command.disconnect();
+    subscriber.disconnect();
+  });
+});
