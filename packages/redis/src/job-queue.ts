@@ -37,6 +37,7 @@ const OUTBOX_GRACE_MS = 5000;
  * Inloop; BullMQ holds only the ids, so its own tools (dashboards, metrics) see the same jobs.
  */
 export class BullJobQueue implements JobQueue {
+  readonly holdsJobs = true;
   readonly #o: BullJobQueueOptions;
   readonly #queues = new Map<string, Queue>();
   readonly #workers = new Map<string, Worker>();

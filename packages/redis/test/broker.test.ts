@@ -147,11 +147,7 @@ describe('redis broker when Redis restarts', () => {
       (await broker.history('log', 0, 10)).publications.map((p) => p.data),
       [1],
     );
-    assert.equal(
-      (await broker.position('log')).epoch,
-      position.epoch,
-      'and stays on the new epoch while Redis runs',
-    );
+    assert.equal((await broker.position('log')).epoch, position.epoch, 'and stays on the new epoch while Redis runs');
     await broker.close();
     command.disconnect();
     subscriber.disconnect();

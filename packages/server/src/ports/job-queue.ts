@@ -25,6 +25,11 @@ export interface QueuedJob {
  * - **Durability**: a job `add`ed (or `retry`ed) survives a crash of the process that added it.
  */
 export interface JobQueue {
+  /**
+   * True when the queue keeps its own entry per job, so a job can be taken only once `add`ed;
+   * false when it reads the store, so a job can be taken as soon as it is inserted.
+   */
+  readonly holdsJobs: boolean;
   /** The job was inserted in the store: make it available to takers. Idempotent per job id. */
   add(job: JobRecord): Promise<void>;
   /** Take up to `max` due jobs of `types`, each locked for its lease. */

@@ -159,11 +159,19 @@ export class JobService extends EventEmitter<{
     };
     const inserted = await this.o.store.insert(job);
     if (!inserted.created) return inserted;
-    await this.o.queue.add(job);
     this.o.metrics.jobsCreated.inc({ type: job.type });
-    // The job is durable once inserted and queued: answer now. Its `job.queued` event follows
-    // under the job's lock; whoever leases it first publishes that event if it is still missing,
-    // so every later change comes after it on the topic.
+    if (this.o.queue.holdsJobs) {
+      // No one can take the job before it is queued: its first event and the record that
+      // reflects it go first, without a lock; then the queue (the job is durable either way).
+      await this.#publish(job, 'job.queued');
+      await this.o.store.save(job);
+      await this.o.queue.add(job);
+      this.#wake(job.type);
+      return { job, created: true };
+    }
+    // The job is durable once inserted: answer now. Its `job.queued` event follows under the
+    // job's lock; whoever leases it first publishes that event if it is still missing, so every
+    // later change comes after it on the topic.
     void this.#withLock(job.id, async () => {
       const fresh = await this.o.store.get(job.id);
       if (fresh?.epoch !== '') return;

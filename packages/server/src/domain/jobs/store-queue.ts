@@ -10,6 +10,8 @@ import { randomToken } from '../../util/random.js';
  * one under the job's lock before leasing it.
  */
 export class StoreQueue implements JobQueue {
+  readonly holdsJobs = false;
+
   constructor(private readonly store: QueueingJobStore) {}
 
   add(): Promise<void> {
