@@ -182,9 +182,18 @@ export class RedisBroker implements Broker {
     };
     this.#redis.on('ready', learnRun);
     if (this.#redis.status === 'ready') learnRun();
-    // After a reconnect: whatever was published while away is missing; look for it.
+    // After a reconnect: whatever was published while away is missing. Subscribe again first
+    // (and wait for it), so that what is published after the look at the stream comes over the
+    // channel; then look.
     this.#sub.on('ready', () => {
-      for (const topic of this.#watches.keys()) void this.#repair(topic);
+      const channels = [...this.#channels.keys()];
+      if (channels.length === 0) return;
+      void this.#sub.subscribe(...channels).then(
+        () => {
+          for (const topic of this.#watches.keys()) void this.#repair(topic);
+        },
+        () => {},
+      );
     });
   }
 
@@ -396,11 +405,12 @@ export class RedisBroker implements Broker {
         for (;;) {
           const page = await this.history(topic, w.offset, 500);
           if (page.epoch !== w.epoch) {
-            // Lost history: continue from the new epoch's current position; the hub's
-            // subscribers learn it from the next publication.
+            // Redis lost (or may have lost) history and the topic moved to a new epoch. Hand over
+            // what the new epoch holds past our position (all of it when its offsets started
+            // over); subscribers are told their state is stale when its first publication reaches them.
             w.epoch = page.epoch;
-            w.offset = page.latest;
-            break;
+            if (w.offset > page.latest) w.offset = 0;
+            continue;
           }
           for (const p of page.publications) {
             if (p.offset <= w.offset) continue;

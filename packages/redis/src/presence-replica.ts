@@ -33,6 +33,7 @@ export class RedisPresenceReplica implements PresenceReplica {
   /** Starts from the clock, so a node restarted under the same id still moves forward. */
   #seq = Date.now() * 1000;
   #onChange: (c: ReplicaChange) => void = () => {};
+  #onResync: (topic: string, shares: ReplicaChange[]) => void = () => {};
   #onAlive: (node: string) => void = () => {};
   #onGone: (node: string) => void = () => {};
   #closed = false;
@@ -46,6 +47,22 @@ export class RedisPresenceReplica implements PresenceReplica {
   ) {
     this.ttlMs = ttlMs;
     sub.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
+    // Back from a lost link: subscribe again (and wait for it), then read every followed topic
+    // whole, since changes published meanwhile were missed.
+    let subFirst = sub.status !== 'ready';
+    sub.on('ready', () => {
+      if (subFirst) return void (subFirst = false);
+      const channels = [keys.nodesChannel, ...this.#channels.keys()];
+      void sub.subscribe(...channels).then(
+        async () => {
+          for (const topic of this.#following.keys()) {
+            const shares = await this.read(topic).catch(() => null);
+            if (shares) this.#onResync(topic, shares);
+          }
+        },
+        () => {},
+      );
+    });
     void sub.subscribe(keys.nodesChannel).catch(() => {});
     this.#beat = setInterval(() => this.#announceAlive(), Math.max(100, ttlMs / 3));
     this.#beat.unref();
@@ -124,6 +141,10 @@ export class RedisPresenceReplica implements PresenceReplica {
 
   onChange(handler: (change: ReplicaChange) => void): void {
     this.#onChange = handler;
+  }
+
+  onResync(handler: (topic: string, shares: ReplicaChange[]) => void): void {
+    this.#onResync = handler;
   }
 
   onNodeAlive(handler: (node: string) => void): void {

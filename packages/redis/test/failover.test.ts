@@ -34,7 +34,7 @@ async function publishUntilAcked(
 }
 
 describe('a node dies', () => {
-  it('SIGKILL: every client resumes on another node with 0 lost and 0 reordered acknowledged publications', async () => {
+  it('SIGKILL, then SIGTERM: every client resumes on another node with 0 lost and 0 reordered acknowledged publications', async () => {
     await using redis = await startRedis();
     await using cluster = await spawnCluster(redis.url, 3, {
       INLOOP_PRESENCE_TTL_MS: '1500',
@@ -75,6 +75,16 @@ describe('a node dies', () => {
       const killedAt = Date.now();
       await waitFor(() => !view.members.has('doomed-member'), 1500 + 3000, "the dead node's member to leave");
       const leftAfterMs = Date.now() - killedAt;
+      await sleep(500);
+      // Then a clean stop (SIGTERM drains) of another node: its clients move to the last one.
+      // The watcher sits on node 1; watch from node 2 instead, with a member on node 1.
+      const watcher2 = cluster.client(cluster.nodes[2]!.url, await cluster.token('watcher-2', scopes));
+      const view2 = watcher2.presence('room:feed');
+      const leaving = await rawSession(cluster.nodes[1]!.url, await cluster.token('leaving-member', scopes));
+      await leaving.request({ type: 'presence.join', id: 1, topic: 'room:feed' });
+      await waitFor(() => view2.members.has('leaving-member'), 5000, 'the member on node 1');
+      await cluster.kill(1, 'SIGTERM');
+      await waitFor(() => !view2.members.has('leaving-member'), 1000, 'a drained node to take its members along');
       await sleep(1000);
       publishing = false;
       await Promise.all(publishers);

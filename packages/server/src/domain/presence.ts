@@ -163,6 +163,14 @@ export class Presence {
       const t = this.#topics.get(c.topic);
       if (t) this.#applyRemote(t, c);
     });
+    this.#replica?.onResync((topic, shares) => {
+      const t = this.#topics.get(topic);
+      if (!t) return;
+      const current = new Set(shares.map((c) => `${c.node} ${c.member}`));
+      for (const [member, held] of t.remote)
+        for (const node of held.keys()) if (!current.has(`${node} ${member}`)) this.#dropShare(t, member, node);
+      for (const c of shares) this.#applyRemote(t, c);
+    });
     this.#replica?.onNodeAlive((node) => {
       const expiresAt = this.#now() + this.#replica!.ttlMs;
       for (const t of this.#topics.values())

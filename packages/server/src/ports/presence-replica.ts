@@ -38,6 +38,11 @@ export interface PresenceReplica {
   /** The shares of the other live nodes, without following (a one-off read). */
   read(topic: string): Promise<ReplicaChange[]>;
   onChange(handler: (change: ReplicaChange) => void): void;
+  /**
+   * After this node lost its link to the others for a while (changes may have been missed): the
+   * complete set of other nodes' shares of a followed topic. Shares not in it are gone.
+   */
+  onResync(handler: (topic: string, shares: ReplicaChange[]) => void): void;
   onNodeAlive(handler: (node: string) => void): void;
   onNodeGone(handler: (node: string) => void): void;
   close(): Promise<void>;
