@@ -1,8 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { BrokerOptions, Publication } from '@inloop/server';
-import { connect, connectSubscriber, Keys, RedisBroker, whenReady } from '@inloop/redis';
+import {
+  connect,
+  connectSubscriber,
+  Keys,
+  RedisBroker,
+  RedisConversationStore,
+  RedisJobStore,
+  whenReady,
+} from '@inloop/redis';
 import { describeBrokerConformance } from '../../server/test/broker-conformance.js';
+import {
+  describeConversationStoreConformance,
+  describeJobStoreConformance,
+} from '../../server/test/store-conformance.js';
 import { waitFor } from '../../server/test/helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
@@ -47,6 +59,22 @@ describeBrokerConformance('redis', async (options) => {
       for (const close of reopened) await close();
     },
   };
+});
+
+async function command() {
+  const redisConnection = connect(redis.url);
+  await whenReady(redisConnection);
+  return redisConnection;
+}
+
+describeConversationStoreConformance('redis', async () => {
+  const c = await command();
+  return { store: new RedisConversationStore(c, new Keys(`s${++n}`)), dispose: async () => c.disconnect() };
+});
+
+describeJobStoreConformance('redis', async () => {
+  const c = await command();
+  return { store: new RedisJobStore(c, new Keys(`j${++n}`)), dispose: async () => c.disconnect() };
 });
 
 const defaults: BrokerOptions = { maxCount: 1000, maxAgeMs: 86_400_000, idempotencyTtlMs: 300_000 };

@@ -1,0 +1,49 @@
+import { join } from 'node:path';
+import { createMemoryBroker, createSqliteBroker, createSqliteJobStore } from '@inloop/server';
+import { createSqliteConversationStore } from '../src/adapters/sqlite-conversation-store.js';
+import { describeBrokerConformance } from './broker-conformance.js';
+import { describeConversationStoreConformance, describeJobStoreConformance } from './store-conformance.js';
+import { tempDir } from './helpers.js';
+
+describeBrokerConformance('memory', async (options) => ({
+  broker: createMemoryBroker(options),
+  dispose: async () => {},
+}));
+
+describeBrokerConformance('sqlite', async (options) => {
+  const dir = tempDir();
+  const file = join(dir.path, 'inloop.db');
+  const broker = createSqliteBroker({ ...options, file });
+  return {
+    broker,
+    reopen: async () => createSqliteBroker({ ...options, file }),
+    dispose: async () => {
+      await broker.close();
+      dir.remove();
+    },
+  };
+});
+
+describeConversationStoreConformance('sqlite', async () => {
+  const dir = tempDir();
+  const store = createSqliteConversationStore({ file: join(dir.path, 'inloop.db') });
+  return {
+    store,
+    dispose: async () => {
+      await store.close();
+      dir.remove();
+    },
+  };
+});
+
+describeJobStoreConformance('sqlite', async () => {
+  const dir = tempDir();
+  const store = createSqliteJobStore({ file: join(dir.path, 'inloop.db') });
+  return {
+    store,
+    dispose: async () => {
+      await store.close();
+      dir.remove();
+    },
+  };
+});

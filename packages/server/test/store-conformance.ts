@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ConversationStore, JobRecord, JobStore } from '@inloop/server';
+
+/**
+ * The guarantees of the ConversationStore port (see ports/conversation-store.ts), run against
+ * every implementation.
+ */
+export function describeConversationStoreConformance(
+  name: string,
+  factory: () => Promise<{ store: ConversationStore; dispose: () => Promise<void> }>,
+): void {
+  describe(`${name} conversation store`, () => {
+    it('creates once, and keeps members with their join times', async () => {
+      const { store, dispose } = await factory();
+      const record = { id: 'c1', title: 'Team', meta: { color: 'blue' }, createdAt: 1000 };
+      assert.equal(await store.create(record, ['ana', 'bob']), true);
+      assert.equal(await store.create({ ...record, title: 'Other' }, ['cid']), false, 'an id is taken once');
+      assert.deepEqual(await store.get('c1'), record);
+      assert.equal(await store.get('nope'), null);
+      assert.deepEqual(
+        (await store.members('c1')).map((m) => [m.member, m.joinedAt]),
+        [
+          ['ana', 1000],
+          ['bob', 1000],
+        ],
+      );
+      await store.addMember('c1', 'cid', 2000);
+      await store.addMember('c1', 'cid', 3000);
+      assert.equal(
+        (await store.members('c1')).find((m) => m.member === 'cid')!.joinedAt,
+        2000,
+        'adding twice is a no-op',
+      );
+      assert.equal(await store.isMember('c1', 'cid'), true);
+      assert.equal(await store.removeMember('c1', 'cid'), true);
+      assert.equal(await store.removeMember('c1', 'cid'), false);
+      assert.equal(await store.isMember('c1', 'cid'), false);
+      await dispose();
+    });
+
+    it('moves watermarks only up, read implies delivered, and remembers when each offset was reached', async () => {
+      const { store, dispose } = await factory();
+      await store.create({ id: 'c2', title: null, meta: null, createdAt: 0 }, ['ana', 'bob']);
+      const first = await store.advance('c2', 'bob', { delivered: 3 }, 100);
+      assert.deepEqual(first.moved, { delivered: true, read: false });
+      assert.deepEqual([first.watermarks.delivered, first.watermarks.deliveredAt, first.watermarks.read], [3, 100, 0]);
+      const lower = await store.advance('c2', 'bob', { delivered: 2 }, 200);
+      assert.deepEqual(lower.moved, { delivered: false, read: false }, 'a lower receipt changes nothing');
+      assert.equal(lower.watermarks.delivered, 3);
+      const read = await store.advance('c2', 'bob', { read: 5 }, 300);
+      assert.deepEqual(read.moved, { delivered: true, read: true });
+      assert.deepEqual([read.watermarks.delivered, read.watermarks.read, read.watermarks.readAt], [5, 5, 300]);
+      // Concurrent advances resolve to the maximum.
+      await Promise.all([7, 9, 8].map((n, i) => store.advance('c2', 'ana', { delivered: n }, 400 + i)));
+      const marks = await store.watermarks('c2');
+      assert.deepEqual(
+        marks.map((w) => [w.member, w.delivered, w.read]),
+        [
+          ['ana', 9, 0],
+          ['bob', 5, 5],
+        ],
+      );
+      // Offset 2 reached bob at 100 (delivered) and 300 (read); offset 4 at 300 for both.
+      const times = await store.receiptTimes('c2', 2);
+      const bob = times.find((t) => t.member === 'bob')!;
+      assert.deepEqual([bob.deliveredAt, bob.readAt], [100, 300]);
+      const later = (await store.receiptTimes('c2', 4)).find((t) => t.member === 'bob')!;
+      assert.deepEqual([later.deliveredAt, later.readAt], [300, 300]);
+      const none = await store.advance('c2', 'stranger', { read: 1 }, 500);
+      assert.deepEqual(none.moved, { delivered: false, read: false }, 'a non-member has no watermarks');
+      await dispose();
+    });
+  });
+}
+
+function job(id: string, overrides: Partial<JobRecord> = {}): JobRecord {
+  return {
+    id,
+    type: 't',
+    input: { n: 1 },
+    size: null,
+    status: 'queued',
+    attempt: 0,
+    maxAttempts: 3,
+    createdAt: 1,
+    startedAt: null,
+    finishedAt: null,
+    runAfter: 1,
+    plan: null,
+    stage: null,
+    stageWeightDone: 0,
+    stageDurations: [],
+    measured: null,
+    message: null,
+    partials: [],
+    lease: null,
+    fence: 0,
+    lastSignAt: null,
+    cancelRequested: false,
+    cancelRequestedAt: null,
+    idempotencyKey: null,
+    createdBy: 'key:default',
+    estimate: { p50Ms: 1000, p90Ms: 2000, source: 'default', samples: 0 },
+    epoch: '',
+    lastOffset: 0,
+    ...overrides,
+  };
+}
+
+/** The guarantees of the JobStore port (see ports/job-store.ts), run against every implementation. */
+export function describeJobStoreConformance(
+  name: string,
+  factory: () => Promise<{ store: JobStore; dispose: () => Promise<void> }>,
+): void {
+  describe(`${name} job store`, () => {
+    it('inserts once per idempotency key, saves, and lists what is unfinished', async () => {
+      const { store, dispose } = await factory();
+      assert.equal((await store.insert(job('a'))).created, true);
+      const keyed = await store.insert(job('b', { idempotencyKey: 'k' }));
+      assert.equal(keyed.created, true);
+      const again = await store.insert(job('c', { idempotencyKey: 'k' }));
+      assert.deepEqual([again.created, again.job.id], [false, 'b'], 'the same key returns the first job');
+      assert.equal(await store.get('c'), null, 'and stores nothing');
+      assert.equal((await store.insert(job('d', { idempotencyKey: 'k', createdBy: 'other' }))).created, true);
+      await store.save({ ...(await store.get('a'))!, status: 'succeeded', result: 42, finishedAt: 5 });
+      assert.deepEqual([(await store.get('a'))!.status, (await store.get('a'))!.result], ['succeeded', 42]);
+      assert.deepEqual((await store.unfinished()).map((j) => j.id).sort(), ['b', 'd']);
+      await dispose();
+    });
+
+    it('keeps the latest duration samples per type and stage', async () => {
+      const { store, dispose } = await factory();
+      for (let i = 0; i < 5; i++) await store.addDuration({ type: 't', stage: '', ms: i * 10, size: null, at: i });
+      await store.addDuration({ type: 't', stage: 'draw', ms: 7, size: 2, at: 9 });
+      const samples = await store.durations('t', '', 3);
+      assert.deepEqual(
+        samples.map((s) => s.ms),
+        [40, 30, 20],
+        'latest first',
+      );
+      assert.deepEqual(
+        (await store.durations('t', 'draw', 10)).map((s) => [s.ms, s.size]),
+        [[7, 2]],
+      );
+      await dispose();
+    });
+  });
+}
