@@ -43,10 +43,17 @@ end
 -- another Redis process (a restart, a failover to a replica) may have lost its latest writes: it
 -- keeps what is there but moves to a new epoch, so no resuming client takes a rollback for a
 -- position it already has.
-local function epochOf(meta, log, fresh, run)
+-- A topic's keys expire when nothing was appended for its maximum age (its history would be
+-- empty by then anyway): finished jobs and idle topics leave nothing behind.
+local function epochOf(meta, log, fresh, run, maxAge)
   local held = redis.call('HMGET', meta, 'epoch', 'run')
   if held[1] and held[2] == run then return held[1] end
-  if not held[1] then redis.call('DEL', log) end
+  if not held[1] then
+    redis.call('DEL', log)
+    redis.call('HSET', meta, 'epoch', fresh, 'run', run)
+    redis.call('PEXPIRE', meta, maxAge)
+    return fresh
+  end
   redis.call('HSET', meta, 'epoch', fresh, 'run', run)
   return fresh
 end
@@ -60,7 +67,7 @@ end
 const APPEND = `${TRIM_AGE}
 local meta, log, idem = KEYS[1], KEYS[2], KEYS[3]
 local now = tonumber(ARGV[2])
-local epoch = epochOf(meta, log, ARGV[7], ARGV[9])
+local epoch = epochOf(meta, log, ARGV[7], ARGV[9], tonumber(ARGV[4]))
 if ARGV[5] ~= '' then
   local seen = redis.call('GET', idem)
   if seen then
@@ -75,6 +82,8 @@ redis.call('HSET', meta, 'ts', ts)
 redis.call('XADD', log, offset .. '-0', 'p', ARGV[1], 't', ts)
 redis.call('XTRIM', log, 'MAXLEN', tonumber(ARGV[3]))
 trimAge(log, now - tonumber(ARGV[4]))
+redis.call('PEXPIRE', log, tonumber(ARGV[4]))
+redis.call('PEXPIRE', meta, tonumber(ARGV[4]))
 if ARGV[5] ~= '' then
   local ttl = tonumber(ARGV[5])
   redis.call('SET', idem, offset .. ' ' .. ARGV[6] .. ' ' .. epoch .. ' ' .. (now + ttl), 'PX', ttl)
@@ -86,7 +95,7 @@ return {'new', tostring(offset), epoch, tostring(ts)}
 /** KEYS: meta, log. ARGV: after, limit, now, maxAgeMs, fresh epoch, Redis run id. */
 const HISTORY = `${TRIM_AGE}
 local meta, log = KEYS[1], KEYS[2]
-local epoch = epochOf(meta, log, ARGV[5], ARGV[6])
+local epoch = epochOf(meta, log, ARGV[5], ARGV[6], tonumber(ARGV[4]))
 trimAge(log, tonumber(ARGV[3]) - tonumber(ARGV[4]))
 local last = tonumber(redis.call('HGET', meta, 'last') or '0')
 local earliest = last + 1
@@ -99,9 +108,9 @@ end
 return {epoch, tostring(last), tostring(earliest), entries}
 `;
 
-/** KEYS: meta, log. ARGV: fresh epoch, Redis run id. */
+/** KEYS: meta, log. ARGV: fresh epoch, Redis run id, maxAgeMs. */
 const POSITION = `${TRIM_AGE}
-local epoch = epochOf(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+local epoch = epochOf(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]))
 return {epoch, redis.call('HGET', KEYS[1], 'last') or '0'}
 `;
 
@@ -282,6 +291,7 @@ export class RedisBroker implements Broker {
         this.#keys.topicLog(topic),
         newEpoch(),
         this.#run,
+        boundsFor(this.#opts, topic).maxAgeMs,
       ),
     )) as [string, string];
     return { epoch, offset: Number(offset) };

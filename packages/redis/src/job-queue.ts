@@ -128,7 +128,13 @@ export class BullJobQueue implements JobQueue {
     else await guarded(() => handle.remove()).catch(() => {});
   }
 
-  async sweep(types: readonly string[], now: number): Promise<{ available: string[]; stalled: string[] }> {
+  async sweep(
+    types: readonly string[],
+    now: number,
+    leaseMs: (type: string) => number,
+  ): Promise<{ available: string[]; stalled: string[] }> {
+    // Every node checks every type for stalled jobs, whether it ever took one or not.
+    for (const type of types) this.#worker(type, leaseMs(type));
     // Delayed retries become due inside BullMQ without an event: look once a second.
     if (now - this.#lastPoll < 1000) return { available: [], stalled: [] };
     this.#lastPoll = now;

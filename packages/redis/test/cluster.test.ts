@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Scope } from '@inloop/protocol';
+import type { NodeOptions } from '@inloop/server';
 import { startNode, waitFor, type TestNode } from '../../server/test/helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
@@ -16,7 +17,7 @@ after(async () => {
 });
 
 /** `n` nodes sharing one Redis under a fresh prefix, nothing else shared (no API key, no secret). */
-async function cluster(n: number): Promise<TestNode[] & AsyncDisposable> {
+async function cluster(n: number, options: NodeOptions = {}): Promise<TestNode[] & AsyncDisposable> {
   const prefix = `c${randomBytes(4).toString('hex')}`;
   const nodes: TestNode[] = [];
   for (let i = 0; i < n; i++)
@@ -27,6 +28,7 @@ async function cluster(n: number): Promise<TestNode[] & AsyncDisposable> {
         presenceTtlMs: 1500,
         pingIntervalMs: 1000,
         presenceFlushMs: 20,
+        ...options,
       }),
     );
   return Object.assign(nodes, {
@@ -178,5 +180,39 @@ describe('jobs on a cluster', () => {
     assert.equal(events.at(-1), 'job.succeeded');
     const done = await c!.api(`/v1/jobs/${created.body.id}`);
     assert.deepEqual([done.body.status, done.body.result], ['succeeded', { pages: 3 }]);
+  });
+});
+
+describe('a node that dies with a job', () => {
+  it('leaves it to the survivors: its lock lapses, another node retries it, and it succeeds', async () => {
+    await using nodes = await cluster(3, { jobLeaseMs: 1000 });
+    const [a, b, c] = nodes;
+    a!.node.jobs.define('render');
+    // B takes the job and then hangs as a crashed process would: no reports, no end.
+    let taken!: () => void;
+    const takenByB = new Promise<void>((resolve) => (taken = resolve));
+    b!.node.jobs.handle('render', () => {
+      taken();
+      return new Promise(() => {});
+    });
+    const created = await a!.api('/v1/jobs', { body: { type: 'render', input: 1 } });
+    assert.equal(created.status, 202);
+    await takenByB;
+    // Stop B without ending the job (its handler never returns), as if it died.
+    await b!.node.close();
+    c!.node.jobs.handle('render', async (job) => ({ attempt: job.attempt }));
+    const done = await waitFor(
+      async () => {
+        const res = await a!.api(`/v1/jobs/${created.body.id}`);
+        return res.body.status === 'succeeded' ? res.body : null;
+      },
+      15_000,
+      'the job to be retried on C and succeed',
+    );
+    assert.deepEqual(done.result, { attempt: 2 });
+    const history = await a!.api(`/v1/topics/job:${created.body.id}/messages?after=0`);
+    const types = history.body.messages.map((m: { data: { type: string } }) => m.data.type);
+    assert.ok(types.includes('job.retrying'), types.join(' '));
+    assert.equal(types.at(-1), 'job.succeeded');
   });
 });

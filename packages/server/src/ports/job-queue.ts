@@ -41,10 +41,16 @@ export interface JobQueue {
   /** The job finished or was cancelled: it is never taken again. */
   remove(job: QueuedJob, token: string | null): Promise<void>;
   /**
-   * Called on a timer by the service: report due work. `available` names the types that may
-   * have due jobs now; `stalled` the taken jobs whose locks expired.
+   * Called on a timer by the service with every type this node knows: report due work.
+   * `available` names the types that may have due jobs now; `stalled` the taken jobs whose locks
+   * expired. A queue that detects stalls itself must watch every type given here, taken on this
+   * node or not, so that the jobs of a dead node are found by the survivors.
    */
-  sweep(types: readonly string[], now: number): Promise<{ available: string[]; stalled: string[] }>;
+  sweep(
+    types: readonly string[],
+    now: number,
+    leaseMs: (type: string) => number,
+  ): Promise<{ available: string[]; stalled: string[] }>;
   /** Jobs of `type` may have become available on another node (wake local takers). */
   onAvailable(handler: (type: string) => void): void;
   /** A taken job's holder stopped renewing: the queue made it available again. */

@@ -59,6 +59,8 @@ export class InProcessRunner {
   readonly #handlers = new Map<string, Registration>();
   readonly #running = new Map<string, AbortController>();
   readonly #settled = new Set<Promise<void>>();
+  /** Lease renewals of running handlers: stopped on close, so a hung handler's job goes elsewhere. */
+  readonly #renewals = new Set<NodeJS.Timeout>();
   #closed = false;
 
   constructor(
@@ -130,6 +132,7 @@ export class InProcessRunner {
     };
     // Renewals keep the lease alive while the handler works; they are not signs of progress.
     const renew = setInterval(() => void report({}).catch(() => {}), Math.max(250, leaseMs / 3));
+    this.#renewals.add(renew);
     const ctx: JobContext = {
       stage: (name, options) => report({ stage: { name, ...options }, sign: true }),
       progress: (fraction) => report({ progress: fraction, sign: true }),
@@ -160,6 +163,7 @@ export class InProcessRunner {
       });
     } finally {
       clearInterval(renew);
+      this.#renewals.delete(renew);
       this.#running.delete(job.id);
     }
   }
@@ -169,5 +173,7 @@ export class InProcessRunner {
     this.#closed = true;
     for (const abort of this.#running.values()) abort.abort(new Error('node shutting down'));
     await Promise.race([Promise.allSettled(this.#settled), new Promise((r) => setTimeout(r, graceMs).unref())]);
+    for (const renew of this.#renewals) clearInterval(renew);
+    this.#renewals.clear();
   }
 }

@@ -508,7 +508,8 @@ export class JobService extends EventEmitter<{
     if (this.#closed) return;
     try {
       const now = Date.now();
-      const { available, stalled } = await this.o.queue.sweep([...this.#types.keys()], now);
+      const leaseMs = (type: string) => this.#types.get(type)?.leaseMs ?? 30_000;
+      const { available, stalled } = await this.o.queue.sweep([...this.#types.keys()], now, leaseMs);
       for (const id of stalled) await this.#stalled(id);
       for (const type of available) this.#wake(type);
       for (const [id, at] of this.#cancelling) {
