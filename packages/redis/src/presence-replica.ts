@@ -27,6 +27,8 @@ export class RedisPresenceReplica implements PresenceReplica {
   readonly ttlMs: number;
   /** This node's own shares, to announce again after a reconnect and to remove on close. */
   readonly #mine = new Map<string, Map<string, ReplicatedMember>>();
+  /** Shares whose last change could not be written (Redis away): written again on reconnect. */
+  readonly #unwritten = new Map<string, Set<string>>();
   readonly #following = new Map<string, number>();
   readonly #channels = new Map<string, string>();
   readonly #beat: NodeJS.Timeout;
@@ -67,10 +69,17 @@ export class RedisPresenceReplica implements PresenceReplica {
     this.#beat = setInterval(() => this.#announceAlive(), Math.max(100, ttlMs / 3));
     this.#beat.unref();
     this.#announceAlive();
-    // Changes made while Redis was away were lost: announce every share again.
+    // Changes made while Redis was away were lost: announce every share again, and the end of
+    // those that ended meanwhile.
     let first = redis.status !== 'ready';
     redis.on('ready', () => {
       if (first) return void (first = false);
+      const unwritten = [...this.#unwritten].flatMap(([topic, members]) =>
+        [...members].map((m) => [topic, m] as const),
+      );
+      this.#unwritten.clear();
+      for (const [topic, member] of unwritten)
+        if (!this.#mine.get(topic)?.has(member)) this.#write(topic, member, null);
       for (const [topic, members] of this.#mine)
         for (const [member, entry] of members) this.#write(topic, member, entry);
     });
@@ -94,7 +103,11 @@ export class RedisPresenceReplica implements PresenceReplica {
     if (entry) multi.hset(this.keys.presence(topic), field, JSON.stringify({ ...entry, s }));
     else multi.hdel(this.keys.presence(topic), field);
     multi.publish(this.keys.presenceChannel(topic), JSON.stringify(wire));
-    void multi.exec().catch(() => {});
+    void multi.exec().catch(() => {
+      let members = this.#unwritten.get(topic);
+      if (!members) this.#unwritten.set(topic, (members = new Set()));
+      members.add(member);
+    });
   }
 
   async follow(topic: string): Promise<ReplicaChange[]> {

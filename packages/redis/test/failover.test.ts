@@ -156,8 +156,16 @@ describe('Redis trouble', () => {
     await new Promise((resolve) => sub.on('subscribed', resolve));
     await publishUntilAcked(a!.url, cluster.apiKey, 'room:o', 'before', 'o-before');
     await waitFor(() => seen.length === 1, 5000, 'the first publication');
+    // Presence across the outage: ana on A leaves and bob on A joins while Redis is away.
+    const view = client.presence('room:o');
+    const ana = cluster.client(a!.url, await cluster.token('ana-on-a', scopes));
+    ana.presence('room:o');
+    await waitFor(() => view.members.has('ana-on-a'), 5000, 'ana on A seen from B');
 
     await redis.stop();
+    await ana.close();
+    const bob = cluster.client(a!.url, await cluster.token('bob-on-a', scopes));
+    bob.presence('room:o');
     const started = Date.now();
     const refused = await cluster.api(a!.url, '/v1/topics/room:o/messages', { data: 'during' });
     const tookMs = Date.now() - started;
@@ -173,6 +181,11 @@ describe('Redis trouble', () => {
     const after = await publishUntilAcked(a!.url, cluster.apiKey, 'room:o', 'after', 'o-after');
     assert.equal(after.offset, 2, 'the refused publication was never stored');
     await waitFor(() => seen.length === 2, 10_000, 'the subscriber on B to get the next publication');
+    await waitFor(
+      () => view.members.has('bob-on-a') && !view.members.has('ana-on-a'),
+      10_000,
+      'B to learn what changed on A while Redis was away',
+    );
     assert.deepEqual(
       seen.map((p) => p.data),
       ['before', 'after'],
