@@ -25,6 +25,16 @@ export interface BullJobQueueOptions {
 /** Finished jobs BullMQ keeps for its own tools; Inloop's records are the history. */
 const RETENTION = { removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } };
 
+/** KEYS: outbox. ARGV: id, channel, type. The job is in BullMQ: out of the outbox, and say so. */
+const QUEUED = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+`;
+
+interface QueuedScript {
+  inloopJobQueued(...a: string[]): Promise<unknown>;
+}
+
 /** An outbox entry older than this is a job whose node died between its two writes. */
 const OUTBOX_GRACE_MS = 5000;
 
@@ -51,6 +61,7 @@ export class BullJobQueue implements JobQueue {
   constructor(options: BullJobQueueOptions) {
     this.#o = options;
     this.#connection = options.bullConnection();
+    options.redis.defineCommand('inloopJobQueued', { numberOfKeys: 1, lua: QUEUED });
     options.subscriber.on('message', (channel: string, type: string) => {
       if (channel === options.keys.jobsChannel) this.#onAvailable(type);
     });
@@ -91,7 +102,12 @@ export class BullJobQueue implements JobQueue {
   async add(job: JobRecord): Promise<void> {
     await guarded(() => this.#queue(job.type).add(job.type, {}, { jobId: job.id, ...RETENTION }));
     await guarded(() =>
-      this.#o.redis.multi().zrem(this.#o.keys.jobsOutbox, job.id).publish(this.#o.keys.jobsChannel, job.type).exec(),
+      (this.#o.redis as unknown as QueuedScript).inloopJobQueued(
+        this.#o.keys.jobsOutbox,
+        job.id,
+        this.#o.keys.jobsChannel,
+        job.type,
+      ),
     );
   }
 

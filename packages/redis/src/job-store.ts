@@ -29,6 +29,25 @@ redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 return false
 `;
 
+/** KEYS: job, unfinished set, outbox. ARGV: id, JSON, TTL. A finished job's last save. */
+const SAVE_FINISHED = `
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+`;
+
+/** KEYS: samples list. ARGV: sample JSON, samples kept. */
+const ADD_DURATION = `
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+`;
+
+interface Scripts {
+  inloopJobInsert(...a: (string | number)[]): Promise<string | null>;
+  inloopJobSaveFinished(...a: (string | number)[]): Promise<unknown>;
+  inloopAddDuration(...a: (string | number)[]): Promise<unknown>;
+}
+
 /**
  * Job records in Redis, as JSON under the job's id; the ids of unfinished jobs in a set (for
  * recovery), and an outbox of jobs inserted but not yet confirmed in the queue: if the node dies
@@ -41,12 +60,18 @@ export class RedisJobStore implements JobStore {
     private readonly keys: Keys,
   ) {
     redis.defineCommand('inloopJobInsert', { numberOfKeys: 4, lua: INSERT });
+    redis.defineCommand('inloopJobSaveFinished', { numberOfKeys: 3, lua: SAVE_FINISHED });
+    redis.defineCommand('inloopAddDuration', { numberOfKeys: 1, lua: ADD_DURATION });
+  }
+
+  get #scripts(): Scripts {
+    return this.redis as unknown as Scripts;
   }
 
   async insert(job: JobRecord): Promise<{ job: JobRecord; created: boolean }> {
     const jobKey = this.keys.job(job.id);
     const existing = (await guarded(() =>
-      (this.redis as unknown as { inloopJobInsert(...a: (string | number)[]): Promise<string | null> }).inloopJobInsert(
+      this.#scripts.inloopJobInsert(
         jobKey,
         job.idempotencyKey === null ? jobKey : this.keys.jobByKey(job.createdBy, job.idempotencyKey),
         this.keys.jobsUnfinished,
@@ -71,12 +96,14 @@ export class RedisJobStore implements JobStore {
     const key = this.keys.job(job.id);
     if (isTerminal(job.status)) {
       await guarded(() =>
-        this.redis
-          .multi()
-          .set(key, JSON.stringify(job), 'PX', FINISHED_TTL_MS)
-          .srem(this.keys.jobsUnfinished, job.id)
-          .zrem(this.keys.jobsOutbox, job.id)
-          .exec(),
+        this.#scripts.inloopJobSaveFinished(
+          key,
+          this.keys.jobsUnfinished,
+          this.keys.jobsOutbox,
+          job.id,
+          JSON.stringify(job),
+          FINISHED_TTL_MS,
+        ),
       );
     } else await guarded(() => this.redis.set(key, JSON.stringify(job)));
   }
@@ -93,13 +120,7 @@ export class RedisJobStore implements JobStore {
 
   async addDuration(sample: DurationSample): Promise<void> {
     const key = this.keys.durations(sample.type, sample.stage);
-    await guarded(() =>
-      this.redis
-        .multi()
-        .lpush(key, JSON.stringify(sample))
-        .ltrim(key, 0, KEEP_SAMPLES - 1)
-        .exec(),
-    );
+    await guarded(() => this.#scripts.inloopAddDuration(key, JSON.stringify(sample), KEEP_SAMPLES));
   }
 
   async durations(type: string, stage: string, limit: number): Promise<DurationSample[]> {
