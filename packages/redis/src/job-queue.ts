@@ -137,11 +137,20 @@ export class BullJobQueue implements JobQueue {
     await guarded(() => this.#handle(job).moveToDelayed(runAt, token)).catch(() => {});
   }
 
-  async remove(job: QueuedJob, token: string | null): Promise<void> {
+  async remove(job: QueuedJob, token: string | null, outcome?: 'succeeded' | 'failed' | 'cancelled'): Promise<void> {
     const handle = this.#handle(job);
-    // Held: finish it under the lock. Not held (queued, cancelled): take it out of the queue.
-    if (token !== null) await guarded(() => handle.moveToCompleted(null, token, false)).catch(() => {});
-    else await guarded(() => handle.remove()).catch(() => {});
+    // Not held (queued, cancelled before it ran): take it out of the queue.
+    if (token === null) return void (await guarded(() => handle.remove()).catch(() => {}));
+    // Held: finish it under its lock, in the BullMQ state that matches (its tools show the same
+    // outcome; Inloop's record has the details).
+    try {
+      if (outcome === 'failed' || outcome === 'cancelled')
+        await guarded(() => handle.moveToFailed(new Error(outcome), token, false));
+      else await guarded(() => handle.moveToCompleted(null, token, false));
+    } catch {
+      // The token no longer holds it (BullMQ handed it back after a stall): take it out instead.
+      await guarded(() => handle.remove()).catch(() => {});
+    }
   }
 
   async sweep(

@@ -35,7 +35,7 @@ export class RedisPresenceReplica implements PresenceReplica {
   /** Starts from the clock, so a node restarted under the same id still moves forward. */
   #seq = Date.now() * 1000;
   #onChange: (c: ReplicaChange) => void = () => {};
-  #onResync: (topic: string, shares: ReplicaChange[]) => void = () => {};
+  #onResync: (topic: string, shares: Promise<ReplicaChange[]>) => void = () => {};
   #onAlive: (node: string) => void = () => {};
   #onGone: (node: string) => void = () => {};
   #closed = false;
@@ -56,11 +56,8 @@ export class RedisPresenceReplica implements PresenceReplica {
       if (subFirst) return void (subFirst = false);
       const channels = [keys.nodesChannel, ...this.#channels.keys()];
       void sub.subscribe(...channels).then(
-        async () => {
-          for (const topic of this.#following.keys()) {
-            const shares = await this.read(topic).catch(() => null);
-            if (shares) this.#onResync(topic, shares);
-          }
+        () => {
+          for (const topic of this.#following.keys()) this.#onResync(topic, this.#readPatiently(topic));
         },
         () => {},
       );
@@ -156,8 +153,20 @@ export class RedisPresenceReplica implements PresenceReplica {
     this.#onChange = handler;
   }
 
-  onResync(handler: (topic: string, shares: ReplicaChange[]) => void): void {
+  onResync(handler: (topic: string, shares: Promise<ReplicaChange[]>) => void): void {
     this.#onResync = handler;
+  }
+
+  /** Read a topic's shares, retrying while the command connection is still coming back. */
+  async #readPatiently(topic: string): Promise<ReplicaChange[]> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.read(topic);
+      } catch (err) {
+        if (attempt >= 60 || this.#closed || !this.#following.has(topic)) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(1000, 100 * (attempt + 1))));
+      }
+    }
   }
 
   onNodeAlive(handler: (node: string) => void): void {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Queue } from 'bullmq';
 import { describe, it } from 'node:test';
 import { sleep, waitFor } from '../../server/test/helpers.js';
 import { balancer } from './balancer.js';
@@ -96,6 +97,13 @@ describe('jobs through BullMQ on three nodes', () => {
             }),
           );
         }
+        // BullMQ agrees: nothing left waiting, delayed or active; every job completed or failed there too.
+        const queue = new Queue('work', { connection: { port: redis.port }, prefix: `${cluster.prefix}:bull` });
+        const counts = await queue.getJobCounts('wait', 'delayed', 'active', 'completed', 'failed');
+        await queue.close();
+        assert.deepEqual([counts.wait, counts.delayed, counts.active], [0, 0, 0], JSON.stringify(counts));
+        const failedHere = [...statuses.values()].filter((s) => s === 'failed').length;
+        assert.deepEqual([counts.completed, counts.failed], [JOBS - failedHere, failedHere]);
         const succeeded = [...statuses.values()].filter((s) => s === 'succeeded').length;
         assert.ok(succeeded >= JOBS * 0.95, `${succeeded} of ${JOBS} succeeded`);
         assert.ok(retried > 0, 'some jobs were retried after their worker died');

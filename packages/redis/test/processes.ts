@@ -18,6 +18,8 @@ export interface NodeProcess {
 export interface ProcessCluster extends AsyncDisposable {
   nodes: NodeProcess[];
   apiKey: string;
+  /** The key prefix the nodes share in Redis. */
+  prefix: string;
   /** Ports of the nodes still running (for a balancer). */
   livePorts(): number[];
   /** Mint a client token through any live node. */
@@ -76,6 +78,7 @@ export async function spawnCluster(
   return {
     nodes,
     apiKey,
+    prefix: shared.INLOOP_REDIS_PREFIX,
     livePorts: () => nodes.filter((x) => x.alive).map((x) => x.port),
     async token(subject, scopes) {
       const live = nodes.find((x) => x.alive)!;

@@ -163,13 +163,24 @@ export class Presence {
       const t = this.#topics.get(c.topic);
       if (t) this.#applyRemote(t, c);
     });
-    this.#replica?.onResync((topic, shares) => {
+    this.#replica?.onResync((topic, read) => {
       const t = this.#topics.get(topic);
       if (!t) return;
-      const current = new Set(shares.map((c) => `${c.node} ${c.member}`));
+      // What is held now; a change arriving while the read is under way is newer than it.
+      const before = new Map<string, { member: string; node: string; seq: number | undefined }>();
       for (const [member, held] of t.remote)
-        for (const node of held.keys()) if (!current.has(`${node} ${member}`)) this.#dropShare(t, member, node);
-      for (const c of shares) this.#applyRemote(t, c);
+        for (const node of held.keys())
+          before.set(`${node} ${member}`, { member, node, seq: t.seqs.get(`${node} ${member}`) });
+      void read.then(
+        (shares) => {
+          if (this.#topics.get(topic) !== t) return;
+          const present = new Set(shares.map((c) => `${c.node} ${c.member}`));
+          for (const [key, held] of before)
+            if (!present.has(key) && t.seqs.get(key) === held.seq) this.#dropShare(t, held.member, held.node);
+          for (const c of shares) this.#applyRemote(t, c);
+        },
+        () => {},
+      );
     });
     this.#replica?.onNodeAlive((node) => {
       const expiresAt = this.#now() + this.#replica!.ttlMs;

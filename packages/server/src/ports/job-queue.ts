@@ -38,8 +38,11 @@ export interface JobQueue {
   renew(job: QueuedJob, token: string, ms: number): Promise<boolean>;
   /** Hand a job back to be taken again from `runAt` (a retry with backoff). */
   retry(job: QueuedJob, token: string | null, runAt: number): Promise<void>;
-  /** The job finished or was cancelled: it is never taken again. */
-  remove(job: QueuedJob, token: string | null): Promise<void>;
+  /**
+   * The job finished (`outcome`) or is gone: it is never taken again. Without an outcome the job
+   * was taken by mistake (already finished, or unknown).
+   */
+  remove(job: QueuedJob, token: string | null, outcome?: 'succeeded' | 'failed' | 'cancelled'): Promise<void>;
   /**
    * Called on a timer by the service with every type this node knows: report due work.
    * `available` names the types that may have due jobs now; `stalled` the taken jobs whose locks

@@ -40,9 +40,11 @@ export interface PresenceReplica {
   onChange(handler: (change: ReplicaChange) => void): void;
   /**
    * After this node lost its link to the others for a while (changes may have been missed): the
-   * complete set of other nodes' shares of a followed topic. Shares not in it are gone.
+   * complete set of other nodes' shares of a followed topic, as read from now (`shares` settles
+   * once read; changes may keep arriving through `onChange` meanwhile). A share held when the
+   * handler was called, unchanged since and not in the set, is gone.
    */
-  onResync(handler: (topic: string, shares: ReplicaChange[]) => void): void;
+  onResync(handler: (topic: string, shares: Promise<ReplicaChange[]>) => void): void;
   onNodeAlive(handler: (node: string) => void): void;
   onNodeGone(handler: (node: string) => void): void;
   close(): Promise<void>;

@@ -236,7 +236,11 @@ export class JobService extends EventEmitter<{
         if (job.status === 'running') await this.#leaseExpired(job);
       }
       if (!job || isTerminal(job.status)) {
-        await this.o.queue.remove(taken, taken.token);
+        await this.o.queue.remove(
+          taken,
+          taken.token,
+          job ? (job.status as 'succeeded' | 'failed' | 'cancelled') : undefined,
+        );
         return null;
       }
       // Held under a valid lease (an embedded candidate someone else took first): not ours.
@@ -448,7 +452,7 @@ export class JobService extends EventEmitter<{
       status === 'succeeded' ? 'job.succeeded' : status === 'failed' ? 'job.failed' : 'job.cancelled',
     );
     this.#save(job);
-    await this.o.queue.remove(job, token);
+    await this.o.queue.remove(job, token, status);
     this.cadence.stop(job.id);
     this.#cancelling.delete(job.id);
     this.#progressThrottle.forget(job.id);
