@@ -27,17 +27,16 @@ const SERVER_CPU = 0;
 interface Scenario {
   name: string;
   target: Target;
-  script: string;
   nodes: number;
   redis: boolean;
 }
 
 const scenarios: Scenario[] = [
-  { name: 'inloop, 1 node, embedded SQLite', target: inloop, script: 'inloop.js', nodes: 1, redis: false },
-  { name: 'inloop, 1 node on Redis', target: inloop, script: 'inloop.js', nodes: 1, redis: true },
-  { name: 'inloop, 2 nodes on Redis', target: inloop, script: 'inloop.js', nodes: 2, redis: true },
-  { name: 'socket.io + redis adapter, 1 node', target: socketIo, script: 'socketio-redis.js', nodes: 1, redis: true },
-  { name: 'socket.io + redis adapter, 2 nodes', target: socketIo, script: 'socketio-redis.js', nodes: 2, redis: true },
+  { name: 'inloop, 1 node, embedded SQLite', target: inloop, nodes: 1, redis: false },
+  { name: 'inloop, 1 node on Redis', target: inloop, nodes: 1, redis: true },
+  { name: 'inloop, 2 nodes on Redis', target: inloop, nodes: 2, redis: true },
+  { name: 'socket.io + redis adapter, 1 node', target: socketIo, nodes: 1, redis: true },
+  { name: 'socket.io + redis adapter, 2 nodes', target: socketIo, nodes: 2, redis: true },
 ];
 
 async function runFanout(s: Scenario, redisPort: number): Promise<FanoutResult> {
@@ -46,7 +45,7 @@ async function runFanout(s: Scenario, redisPort: number): Promise<FanoutResult> 
     ...(s.redis ? { BENCH_REDIS_URL: `redis://127.0.0.1:${redisPort}` } : {}),
   };
   const nodes: { child: ChildProcess; info: ServerInfo }[] = [];
-  for (let i = 0; i < s.nodes; i++) nodes.push(await spawnPinned(s.script, SERVER_CPU, env));
+  for (let i = 0; i < s.nodes; i++) nodes.push(await spawnPinned(s.target.script, SERVER_CPU, env));
   const pids = nodes.map((n) => n.child.pid!);
   const rp = s.redis ? await redisPid(redisPort) : undefined;
   if (rp) pids.push(rp);

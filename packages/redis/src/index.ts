@@ -47,7 +47,6 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
     throw new Error(`Redis at ${redacted(options.url)} did not answer within 10 s`);
   }
   return {
-    name: 'redis',
     shared: true,
     broker: (brokerOptions) => new RedisBroker({ ...brokerOptions, redis, subscriber, keys }),
     jobStore: () => new RedisJobStore(redis, keys),

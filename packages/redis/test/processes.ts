@@ -1,10 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import WebSocket from 'ws';
-import { createClient, type ClientOptions, type InloopClient } from '@inloop/client';
+import type { ClientOptions, InloopClient } from '@inloop/client';
 import type { Scope } from '@inloop/protocol';
-import { exited, spawnNode } from '../../server/test/helpers.js';
+import {
+  apiRequest,
+  exited,
+  spawnFixture as spawnServerFixture,
+  spawnNode,
+  testClient,
+} from '../../server/test/helpers.js';
 
 export interface NodeProcess {
   child: ChildProcess;
@@ -56,25 +60,8 @@ export async function spawnCluster(
     nodes.push({ ...spawned, port: Number(new URL(spawned.url).port), alive: true });
   }
   const clients: InloopClient[] = [];
-  const api = async (url: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(url + path, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: {
-        authorization: `Bearer ${apiKey}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...headers,
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      /* not JSON */
-    }
-    return { status: res.status, body: parsed as any };
-  };
+  const api = (url: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    apiRequest(url, apiKey, path, { body, headers });
   return {
     nodes,
     apiKey,
@@ -87,13 +74,7 @@ export async function spawnCluster(
       return res.body.token as string;
     },
     client(url, token, options = {}) {
-      const c = createClient({
-        url,
-        token,
-        WebSocket: WebSocket as never,
-        backoff: { minMs: 20, maxMs: 200 },
-        ...options,
-      });
+      const c = testClient(url, token, options);
       clients.push(c);
       return c;
     },
@@ -117,13 +98,6 @@ export async function spawnCluster(
 }
 
 /** Run one of this package's test fixtures (test/fixtures/*.ts) in a child process. */
-export function spawnFixture(name: string, args: string[]): { child: ChildProcess; output: () => string } {
-  const file = fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', file, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return { child, output: () => out };
+export function spawnFixture(name: string, args: string[]): ReturnType<typeof spawnServerFixture> {
+  return spawnServerFixture(name, args, new URL('./fixtures/', import.meta.url));
 }

@@ -28,7 +28,7 @@ export type { PresenceStore } from './ports/presence-store.js';
 export { Refusal } from './domain/refusal.js';
 export { boundsFor, type RetentionRule } from './ports/broker.js';
 export type { Backend } from './ports/backend.js';
-export type { JobQueue, JobLocks, TakenJob, QueuedJob } from './ports/job-queue.js';
+export type { JobQueue, JobLocks, JobOutcome, TakenJob, QueuedJob } from './ports/job-queue.js';
 export type { PresenceReplica, ReplicaChange, ReplicatedMember } from './ports/presence-replica.js';
 export type { QueueingJobStore, Lease } from './ports/job-store.js';
 export type { ConversationRecord, MemberRecord, ReceiptTimes } from './ports/conversation-store.js';

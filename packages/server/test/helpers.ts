@@ -38,38 +38,12 @@ export async function startNode(options: NodeOptions = {}): Promise<TestNode> {
     node,
     url,
     dataDir: node.config.dataDir,
-    async api(path, init = {}) {
-      const res = await fetch(url + path, {
-        method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-        headers: {
-          authorization: `Bearer ${init.token ?? node.apiKey}`,
-          ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-          ...init.headers,
-        },
-        ...(init.body === undefined
-          ? {}
-          : { body: typeof init.body === 'string' ? init.body : JSON.stringify(init.body) }),
-      });
-      const text = await res.text();
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        /* not JSON */
-      }
-      return { status: res.status, body, headers: res.headers };
-    },
+    api: (path, init = {}) => apiRequest(url, node.apiKey, path, init),
     async token(subject, scopes, ttlSeconds = 600) {
       return (await node.mintToken(subject, scopes, ttlSeconds)).token;
     },
     client(token, options = {}) {
-      const c = createClient({
-        url,
-        token,
-        WebSocket: WebSocket as never,
-        backoff: { minMs: 20, maxMs: 200 },
-        ...options,
-      });
+      const c = testClient(url, token, options);
       clients.push(c);
       return c;
     },
@@ -79,6 +53,44 @@ export async function startNode(options: NodeOptions = {}): Promise<TestNode> {
       dir?.remove();
     },
   };
+}
+
+/**
+ * Fetch `base + path` with a bearer credential (`init.token`, else `apiKey`); a body other than a
+ * string is sent as JSON (POST unless `init.method` says otherwise); a JSON reply is parsed.
+ */
+export async function apiRequest(
+  base: string,
+  apiKey: string,
+  path: string,
+  init: { method?: string; body?: unknown; headers?: Record<string, string>; token?: string } = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(base + path, {
+    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+    headers: {
+      authorization: `Bearer ${init.token ?? apiKey}`,
+      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...init.headers,
+    },
+    ...(init.body === undefined ? {} : { body: typeof init.body === 'string' ? init.body : JSON.stringify(init.body) }),
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body, headers: res.headers };
+}
+
+/** An SDK client over `ws` with a fast reconnect, for tests. */
+export function testClient(
+  url: string,
+  token: string | (() => Promise<string>),
+  options: Partial<ClientOptions> = {},
+): InloopClient {
+  return createClient({ url, token, WebSocket: WebSocket as never, backoff: { minMs: 20, maxMs: 200 }, ...options });
 }
 
 /** Wait until `check` returns a truthy value, polling; fails after `timeoutMs`. */
@@ -255,9 +267,16 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Run a test fixture script (test/fixtures/*.ts) in a child process. */
-export function spawnFixture(name: string, args: string[]): { child: ChildProcess; output: () => string } {
-  const file = fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+/**
+ * Run a test fixture script in a child process: `name` in this package's test/fixtures, or in
+ * the `fixtures` directory given (another package's).
+ */
+export function spawnFixture(
+  name: string,
+  args: string[],
+  fixtures: URL = new URL('./fixtures/', import.meta.url),
+): { child: ChildProcess; output: () => string } {
+  const file = fileURLToPath(new URL(name, fixtures));
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', file, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -24,7 +24,6 @@ export function embeddedBackend(config: Readonly<Config>): Backend {
     synchronous: config.sqliteSynchronous,
   };
   return {
-    name: config.storage,
     shared: false,
     broker: (options) => (durable ? createSqliteBroker({ ...options, ...sqlite }) : createMemoryBroker(options)),
     jobStore: () => createSqliteJobStore(sqlite),

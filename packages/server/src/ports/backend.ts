@@ -11,8 +11,6 @@ import type { PresenceStore } from './presence-store.js';
  * the adapter for one port; `close` releases what they share (a database, connections).
  */
 export interface Backend {
-  /** `sqlite`, `memory` or `redis`: for logs and `/readyz`. */
-  readonly name: string;
   /** True when other nodes share it: then no node may assume it is the only writer. */
   readonly shared: boolean;
   broker(options: BrokerOptions): Broker;

@@ -7,6 +7,9 @@ export interface TakenJob {
   token: string;
 }
 
+/** How a job ended. */
+export type JobOutcome = 'succeeded' | 'failed' | 'cancelled';
+
 /** What the queue needs to find a job. */
 export interface QueuedJob {
   id: string;
@@ -42,7 +45,7 @@ export interface JobQueue {
    * The job finished (`outcome`) or is gone: it is never taken again. Without an outcome the job
    * was taken by mistake (already finished, or unknown).
    */
-  remove(job: QueuedJob, token: string | null, outcome?: 'succeeded' | 'failed' | 'cancelled'): Promise<void>;
+  remove(job: QueuedJob, token: string | null, outcome?: JobOutcome): Promise<void>;
   /**
    * Called on a timer by the service with every type this node knows: report due work.
    * `available` names the types that may have due jobs now; `stalled` the taken jobs whose locks

@@ -11,7 +11,7 @@ import {
 } from '@inloop/protocol';
 import type { Broker } from '../../ports/broker.js';
 import type { JobRecord, JobStore, Lease, PlannedStage, SizeHint } from '../../ports/job-store.js';
-import type { JobLocks, JobQueue, TakenJob } from '../../ports/job-queue.js';
+import type { JobLocks, JobOutcome, JobQueue, TakenJob } from '../../ports/job-queue.js';
 import type { Metrics } from '../../metrics.js';
 import type { Hub } from '../hub.js';
 import { KeyedLock } from '../../util/keyed-lock.js';
@@ -229,18 +229,11 @@ export class JobService extends EventEmitter<{
   /** Lease a job the queue handed out, after checking its record agrees that it is due. */
   #leaseOne(taken: TakenJob, worker: string, leaseFor: (type: string) => number): Promise<JobRecord | null> {
     return this.#withLock(taken.id, async () => {
-      let job = await this.o.store.get(taken.id);
-      if (job?.status === 'running' && job.lease && job.lease.expiresAt < Date.now()) {
-        // The queue gave out a job whose holder stopped renewing before the stall was handled.
-        job = await this.#reconcile(job);
-        if (job.status === 'running') await this.#leaseExpired(job);
-      }
+      const stored = await this.o.store.get(taken.id);
+      // The queue may give out a job whose holder stopped renewing before the stall was handled.
+      const job = stored && (await this.#endLapsedLease(stored));
       if (!job || isTerminal(job.status)) {
-        await this.o.queue.remove(
-          taken,
-          taken.token,
-          job ? (job.status as 'succeeded' | 'failed' | 'cancelled') : undefined,
-        );
+        await this.o.queue.remove(taken, taken.token, job ? (job.status as JobOutcome) : undefined);
         return null;
       }
       // Held under a valid lease (an embedded candidate someone else took first): not ours.
@@ -534,18 +527,24 @@ export class JobService extends EventEmitter<{
   #stalled(id: string): Promise<void> {
     return this.#withLock(id, async () => {
       const stored = await this.o.store.get(id);
-      if (!stored || stored.status !== 'running' || !stored.lease || stored.lease.expiresAt >= Date.now()) return;
-      const job = await this.#reconcile(stored);
-      if (job.status === 'running') await this.#leaseExpired(job);
+      if (stored) await this.#endLapsedLease(stored);
     }).catch((err: unknown) => this.o.logger.error({ err, job: id }, 'handling a stalled job failed'));
   }
 
-  #leaseExpired(job: JobRecord): Promise<void> {
+  /**
+   * A running job whose lease lapsed is retried, or failed when out of attempts (after taking
+   * up whatever its topic already says). Any other job is returned as it is. Under the job's lock.
+   */
+  async #endLapsedLease(stored: JobRecord): Promise<JobRecord> {
+    if (stored.status !== 'running' || !stored.lease || stored.lease.expiresAt >= Date.now()) return stored;
+    const job = await this.#reconcile(stored);
+    if (job.status !== 'running') return job;
     this.o.logger.warn({ job: job.id, worker: job.lease?.worker }, 'lease expired');
-    return this.#retryOrFail(job, 'the worker stopped responding', {
+    await this.#retryOrFail(job, 'the worker stopped responding', {
       code: 'lease_expired',
       message: 'The worker stopped responding',
     });
+    return job;
   }
 
   /**

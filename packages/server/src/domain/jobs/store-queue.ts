@@ -20,6 +20,7 @@ export class StoreQueue implements JobQueue {
 
   async take(types: readonly string[], max: number): Promise<TakenJob[]> {
     const ids = await this.store.dueIds(types, Date.now(), max);
+    // The type is not needed to find a job here (the queue is the record), so it is not read.
     return ids.map((id) => ({ id, type: '', token: randomToken(18) }));
   }
 
