@@ -45,7 +45,10 @@ export const ConfigSchema = Type.Object({
     }),
   ),
   apiKeys: Type.Array(
-    Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), key: Type.String({ minLength: 16 }) }),
+    Type.Object(
+      { name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), key: Type.String({ minLength: 16 }) },
+      { additionalProperties: false },
+    ),
     { default: [], description: 'Further named API keys (file only).' },
   ),
   tokenSecret: Type.Optional(
@@ -54,6 +57,25 @@ export const ConfigSchema = Type.Object({
       description: 'HS256 secret for client tokens. Generated into the data directory when absent.',
     }),
   ),
+  metricsToken: Type.Optional(
+    Type.String({
+      minLength: 16,
+      description:
+        'When set, `/metrics` answers only `Authorization: Bearer <metricsToken>` (401 otherwise). Recommended in production, alone or with metricsPort.',
+    }),
+  ),
+  metricsPort: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      description:
+        'Serve `/metrics` on this separate port (at metricsHost) instead of the main one, which then answers 404 there. 0 picks a free one.',
+    }),
+  ),
+  metricsHost: Type.String({
+    default: '127.0.0.1',
+    description: 'Address of the metricsPort listener (loopback by default: for a local scraper or sidecar).',
+  }),
   allowedOrigins: Type.Array(Type.String(), {
     default: [],
     description:
@@ -183,6 +205,27 @@ export const ConfigSchema = Type.Object({
 
 export type Config = Static<typeof ConfigSchema>;
 
+/**
+ * Keys whose values are secrets: a problem with one names the key and the rule, never the value
+ * (config errors go to stderr, and from there to terminals, CI logs and log collectors).
+ */
+export const SECRET_CONFIG_KEYS: ReadonlySet<string> = new Set([
+  'apiKey',
+  'apiKeys',
+  'tokenSecret',
+  'metricsToken',
+  'redis',
+]);
+
+/** Own keys only: `__proto__`, `constructor` and the like are unknown keys, not inherited ones. */
+const isConfigKey = (key: string): boolean => Object.hasOwn(ConfigSchema.properties, key);
+
+/** A JSON syntax error without the excerpt of the file that V8 quotes (it may hold a secret). */
+function jsonProblem(err: SyntaxError): string {
+  const where = /position \d+(?: \(line \d+ column \d+\))?/.exec(err.message)?.[0];
+  return where ? `not valid JSON (at ${where})` : 'not valid JSON';
+}
+
 /** Thrown with every problem found, so an operator fixes them all in one go. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -230,6 +273,11 @@ function fromFlags(
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
+    if (!arg.startsWith('--')) {
+      // Not echoed: a stray argument is often a value whose flag was mistyped (a secret, say).
+      problems.push(`argument ${i + 1} is not a flag (flags start with --; its text is not shown)`);
+      continue;
+    }
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
     const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
     const value = inline ?? argv[i + 1];
@@ -282,11 +330,13 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
         problems.push(`config file ${fileName}: not a JSON object`);
       else fileValues = parsed as Record<string, unknown>;
     } catch (err) {
-      problems.push(`config file ${fileName}: ${(err as Error).message}`);
+      problems.push(
+        `config file ${fileName}: ${err instanceof SyntaxError ? jsonProblem(err) : (err as Error).message}`,
+      );
     }
   }
   for (const key of Object.keys(fileValues))
-    if (!(key in ConfigSchema.properties)) problems.push(`config file: unknown key "${key}"`);
+    if (!isConfigKey(key)) problems.push(`config file: unknown key ${JSON.stringify(key)}`);
   const merged: Record<string, unknown> = {
     ...fileValues,
     ...fromEnv(env, ConfigSchema),
@@ -297,8 +347,9 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
   const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, merged));
   for (const error of Value.Errors(ConfigSchema, converted)) {
     const key = error.path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
-    if (key.split('.')[0]! in ConfigSchema.properties || key === '(root)')
-      problems.push(`${key}: ${error.message} (got ${JSON.stringify(error.value)})`);
+    const top = key.split('.')[0]!;
+    if (key === '(root)' || SECRET_CONFIG_KEYS.has(top)) problems.push(`${key}: ${error.message} (value not shown)`);
+    else if (isConfigKey(top)) problems.push(`${key}: ${error.message} (got ${JSON.stringify(error.value)})`);
   }
   if (problems.length === 0) {
     const c = converted as Config;

@@ -1,19 +1,52 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
 
-/** Paths pino must never print: credentials of every kind. */
+/** Paths pino must never print: credentials of every kind (config secrets included). */
 export const REDACT_PATHS = [
   'token',
   '*.token',
   'apiKey',
   '*.apiKey',
+  'apiKeys[*].key',
+  '*.apiKeys[*].key',
+  'tokenSecret',
+  '*.tokenSecret',
+  'metricsToken',
+  '*.metricsToken',
+  'redis',
+  '*.redis',
   'headers.authorization',
   '*.headers.authorization',
   'req.headers.authorization',
+  'headers.cookie',
+  '*.headers.cookie',
 ];
 
-/** Strip `token=` query parameters from a URL before it reaches a log line. */
+/**
+ * Query parameter names whose values never reach a log line. Matched against the decoded name,
+ * since a query parser decodes `%74oken` to `token` before any route reads it.
+ */
+const SECRET_PARAM = /token|key|secret|password|auth|signature|credential/i;
+
+/** Percent-decode byte by byte: never throws, so a malformed escape beside `%74` cannot hide it. */
+const decodeName = (name: string): string =>
+  name.replace(/\+/g, ' ').replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+
+/**
+ * Replace the value of every credential-like query parameter (`token`, `%74oken`, `api_key`...)
+ * with `[redacted]` before a URL reaches a log line.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&]token=)[^&]*/gi, '$1[redacted]');
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const pairs = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      return eq >= 0 && SECRET_PARAM.test(decodeName(name)) ? `${name}=[redacted]` : pair;
+    });
+  return url.slice(0, q + 1) + pairs.join('&');
 }
 
 /** The server app's logger: JSON lines (stdout by default) with credentials redacted. */

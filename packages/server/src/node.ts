@@ -24,7 +24,13 @@ import { InProcessRunner, type JobHandler } from './domain/jobs/runner.js';
 import { JobService, type JobTypeOptions } from './domain/jobs/service.js';
 import { jobRoutes } from './transports/http/jobs.js';
 import { Authenticator } from './transports/http/authenticate.js';
-import { operationRoutes } from './transports/http/operations.js';
+import {
+  hostUrl,
+  isLoopback,
+  listenMetrics,
+  operationRoutes,
+  type MetricsListener,
+} from './transports/http/operations.js';
 import { tokenRoutes } from './transports/http/tokens.js';
 import { topicRoutes } from './transports/http/topics.js';
 import { SseTransport } from './transports/sse.js';
@@ -63,6 +69,8 @@ export interface InloopNode extends AsyncDisposable {
   readonly app: FastifyInstance;
   /** `http://host:port` once listening. */
   readonly url: string;
+  /** Where `/metrics` is served once listening: on the main port, or on `metricsPort`. */
+  readonly metricsUrl: string;
   readonly port: number;
   /** Jobs: register in-process handlers, declare types served by remote workers. */
   readonly jobs: {
@@ -95,8 +103,8 @@ async function secrets(
 }
 
 /** The backend the config asks for: Redis (loaded on demand) or the embedded one. */
-async function backendFor(config: Readonly<Config>): Promise<Backend> {
-  if (!config.redis) return embeddedBackend(config);
+async function backendFor(config: Readonly<Config>, logger: Logger): Promise<Backend> {
+  if (!config.redis) return embeddedBackend(config, logger);
   const specifier = '@inloop/redis';
   let mod: { createRedisBackend(options: { url: string; prefix: string }): Promise<Backend> };
   try {
@@ -135,7 +143,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
       },
     ],
   };
-  const backend = givenBackend ?? (await backendFor(config));
+  const backend = givenBackend ?? (await backendFor(config, log));
   const { keys, created, tokenSecret } = await secrets(config, backend);
   const broker = backend.broker(brokerOptions);
   const hub = new Hub({ broker, metrics });
@@ -211,10 +219,16 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     jobTokenTtlSeconds: config.jobTokenTtlSeconds,
     stuckAfterMs: config.jobStuckAfterMs,
   });
-  operationRoutes(app, { metrics, ready: async () => !draining && (await broker.ready()) });
+  operationRoutes(app, {
+    metrics,
+    ready: async () => !draining && (await broker.ready()),
+    metricsToken: config.metricsToken,
+    serveMetrics: config.metricsPort === undefined,
+  });
   ws.attach(app.server);
 
   let url = '';
+  let metricsListener: MetricsListener | undefined;
   let closing: Promise<void> | undefined;
   const node: InloopNode = {
     config,
@@ -232,6 +246,9 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     get port() {
       return Number(new URL(url).port);
     },
+    get metricsUrl() {
+      return metricsListener?.url ?? (url && `${url}/metrics`);
+    },
     jobs: {
       handle: (type, handler, typeOptions) => runner.handle(type, handler, { ...typeDefaults, ...typeOptions }),
       define: (type, typeOptions) => jobs.define(type, { ...typeDefaults, ...typeOptions }),
@@ -241,10 +258,19 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       const address = app.server.address();
-      const port = typeof address === 'object' && address ? address.port : config.port;
-      const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-      url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-      log.info({ url }, 'listening');
+      url = hostUrl(config.host, typeof address === 'object' && address ? address.port : config.port);
+      if (config.metricsPort !== undefined)
+        metricsListener = await listenMetrics({
+          metrics,
+          host: config.metricsHost,
+          port: config.metricsPort,
+          token: config.metricsToken,
+        });
+      log.info({ url, metrics: node.metricsUrl }, 'listening');
+      if (!metricsListener && config.metricsToken === undefined && !isLoopback(config.host))
+        log.warn(
+          'GET /metrics is open to anyone who can reach this port: set metricsToken or metricsPort in production',
+        );
       return url;
     },
     close() {
@@ -255,6 +281,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         await runner.close();
         await jobs.close();
         await app.close();
+        await metricsListener?.close();
         presence.close();
         typing.close();
         conversations.close();

@@ -59,9 +59,13 @@ export async function run(options: RunOptions = {}): Promise<InloopNode> {
   return node;
 }
 
-/** A Redis URL without its password, for logs. */
+/** A Redis URL without its password, for logs (nothing of it when it does not parse). */
 function redacted(url: string): string {
-  const u = new URL(url);
-  if (u.password) u.password = '***';
-  return u.toString();
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://***';
+  }
 }

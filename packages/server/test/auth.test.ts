@@ -17,7 +17,7 @@ async function sign(payload: Record<string, unknown>, secret = SECRET, alg = 'HS
   return new SignJWT(payload).setProtectedHeader({ alg }).sign(new TextEncoder().encode(secret));
 }
 
-type Op = 'ws.subscribe' | 'ws.publish' | 'http.publish' | 'http.history' | 'sse.subscribe';
+type Op = 'ws.subscribe' | 'ws.publish' | 'http.publish' | 'http.history' | 'sse.subscribe' | 'sse.header';
 
 /** Try one operation; true when the node let it succeed. */
 async function attempt(t: TestNode, token: string, op: Op, topic: string): Promise<boolean> {
@@ -27,8 +27,13 @@ async function attempt(t: TestNode, token: string, op: Op, topic: string): Promi
       return (await t.api(`${path}/messages`, { body: { data: 1 }, token })).status === 201;
     case 'http.history':
       return (await t.api(`${path}/messages?after=0`, { token })).status === 200;
-    case 'sse.subscribe': {
-      const res = await fetch(`${t.url}${path}/stream?token=${encodeURIComponent(token)}`);
+    case 'sse.subscribe':
+    case 'sse.header': {
+      // EventSource style (`?token=`), or with the header as the SDK and backends send it.
+      const res =
+        op === 'sse.header'
+          ? await fetch(`${t.url}${path}/stream`, { headers: { authorization: `Bearer ${token}` } })
+          : await fetch(`${t.url}${path}/stream?token=${encodeURIComponent(token)}`);
       await res.body?.cancel();
       return res.status === 200;
     }
@@ -111,7 +116,9 @@ describe('auth', () => {
       // backends hold API keys and may do anything over HTTP
       ['apiKey', 'http.publish', 'anything:at:all', true],
       ['apiKey', 'http.history', 'room:1', true],
-      ['apiKey', 'sse.subscribe', 'room:10', true],
+      ['apiKey', 'sse.header', 'room:10', true],
+      // ...in the Authorization header only: never from a URL
+      ['apiKey', 'sse.subscribe', 'room:10', false],
     ];
     assert.ok(cases.length >= 40, `${cases.length} cases`);
     const wrong: string[] = [];

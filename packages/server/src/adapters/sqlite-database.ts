@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Database as Db } from 'better-sqlite3';
+import { createPrivateFile, DATA_DIR_MODE } from './data-dir.js';
 
 const require = createRequire(import.meta.url);
 
@@ -88,9 +89,10 @@ export interface SqliteHandle {
 const open = new Map<string, { handle: SqliteHandle; users: number }>();
 
 /**
- * Open (or share) a SQLite file in WAL mode, creating its directory if missing. Adapters on the same file share one connection and
- * one group commit, so their writes land in the same transactions and never wait on each other's
- * locks. better-sqlite3 is loaded here, lazily, so a node on another backend never loads it.
+ * Open (or share) a SQLite file in WAL mode, creating its directory (0700) and the file (0600) if
+ * missing. Adapters on the same file share one connection and one group commit, so their writes
+ * land in the same transactions and never wait on each other's locks. better-sqlite3 is loaded
+ * here, lazily, so a node on another backend never loads it.
  */
 export function openDatabase(file: string, synchronous: 'NORMAL' | 'FULL'): SqliteHandle {
   const key = file === ':memory:' ? null : resolve(file);
@@ -99,7 +101,11 @@ export function openDatabase(file: string, synchronous: 'NORMAL' | 'FULL'): Sqli
     shared.users++;
     return shared.handle;
   }
-  if (key !== null) mkdirSync(dirname(key), { recursive: true });
+  if (key !== null) {
+    mkdirSync(dirname(key), { recursive: true, mode: DATA_DIR_MODE });
+    // SQLite would create the file 0644; created 0600 first, its -wal and -shm files follow its mode.
+    createPrivateFile(key);
+  }
   const Database = require('better-sqlite3') as typeof import('better-sqlite3');
   const db = new Database(file);
   db.pragma('journal_mode = WAL');

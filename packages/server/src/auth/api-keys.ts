@@ -32,10 +32,10 @@ export class ApiKeys {
 
 /**
  * The embedded default's key: read from `<dataDir>/api-key`, or generated there on first start
- * (mode 0600). `created` tells the caller to print it once.
+ * (mode 0600, in a directory created 0700). `created` tells the caller to print it once.
  */
 export function loadOrCreateSecret(dataDir: string, file: string, bytes: number): { value: string; created: boolean } {
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, file);
   if (existsSync(path)) return { value: readFileSync(path, 'utf8').trim(), created: false };
   const value = randomBytes(bytes).toString('base64url');

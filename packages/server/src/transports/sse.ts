@@ -169,7 +169,7 @@ export class SseTransport {
       },
       async (request, reply) => {
         if (this.#draining) throw new HttpProblem('unavailable');
-        const principal = await auth.principal(request);
+        const principal = await auth.streamPrincipal(request);
         const { topic } = request.params;
         const refusal = await this.ctx.access.check(principal, 'subscribe', topic);
         if (refusal) throw new HttpProblem(refusal);

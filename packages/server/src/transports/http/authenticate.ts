@@ -4,25 +4,47 @@ import type { Principal } from '../../auth/principal.js';
 import type { Tokens } from '../../auth/tokens.js';
 import { HttpProblem } from './problems.js';
 
-/** Resolves the caller of an HTTP request from `Authorization: Bearer` or, for SSE, `?token=`. */
+/**
+ * Resolves the caller of an HTTP request from `Authorization: Bearer`. Event streams also accept a
+ * client token as `?token=`, because EventSource cannot set headers; an API key is never accepted
+ * there (URLs end up in proxy logs, browser history and referrers).
+ */
 export class Authenticator {
   constructor(
     private readonly keys: ApiKeys,
     private readonly tokens: Tokens,
   ) {}
 
-  /** The credential presented, if any. Query tokens exist because EventSource cannot set headers. */
+  /** The credential in `Authorization: Bearer`, if any. */
   static credential(request: FastifyRequest): string | undefined {
     const header = request.headers.authorization;
-    if (header?.startsWith('Bearer ')) return header.slice(7).trim();
-    const query = (request.query as { token?: unknown } | undefined)?.token;
-    return typeof query === 'string' ? query : undefined;
+    return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
   }
 
-  /** The principal, or an `unauthorized` / `token_expired` problem. */
+  /** The principal (API key or client token), or an `unauthorized` / `token_expired` problem. */
   async principal(request: FastifyRequest): Promise<Principal> {
     const credential = Authenticator.credential(request);
     if (!credential) throw new HttpProblem('unauthorized', 'send Authorization: Bearer <api key or token>');
+    return this.#verify(credential);
+  }
+
+  /**
+   * Like {@link principal}, but without the header a client token in `?token=` will do. An API
+   * key found there is refused, valid or not, so that no key works from a URL.
+   */
+  async streamPrincipal(request: FastifyRequest): Promise<Principal> {
+    if (Authenticator.credential(request) !== undefined) return this.principal(request);
+    const query = (request.query as { token?: unknown } | undefined)?.token;
+    if (typeof query !== 'string' || query === '')
+      throw new HttpProblem('unauthorized', 'send Authorization: Bearer <api key or token>, or ?token=<client token>');
+    if (this.keys.verify(query))
+      throw new HttpProblem('unauthorized', 'API keys are accepted only in the Authorization header');
+    const result = await this.tokens.verify(query);
+    if (!result.ok) throw new HttpProblem(result.code);
+    return result.principal;
+  }
+
+  async #verify(credential: string): Promise<Principal> {
     const key = this.keys.verify(credential);
     if (key) return key;
     const result = await this.tokens.verify(credential);

@@ -160,7 +160,7 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
       }),
     },
     async (request, reply) => {
-      const principal = await d.auth.principal(request);
+      const principal = await d.auth.streamPrincipal(request);
       const { id } = request.params;
       if (!can(principal, 'job:read', jobTopic(id))) throw new HttpProblem('forbidden');
       const snapshot = await d.jobs.snapshot(id);

@@ -49,7 +49,6 @@ export const PublishReply = Type.Object({
 export const HistoryQuery = Type.Object({
   after: Type.Integer({ minimum: 0, default: 0, description: 'Return publications with offset > after' }),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-  token: Type.Optional(Type.String()),
 });
 
 export const HistoryReply = Type.Object({
@@ -65,7 +64,9 @@ export const HistoryReply = Type.Object({
 
 export const StreamQuery = Type.Object({
   since: Type.Optional(Type.String({ description: 'Resume position `epoch:offset` (Last-Event-ID wins)' })),
-  token: Type.Optional(Type.String({ description: 'Client token, for EventSource; never logged' })),
+  token: Type.Optional(
+    Type.String({ description: 'Client token, for EventSource (never an API key: use the header); never logged' }),
+  ),
 });
 
 export const MintBody = Type.Object({
