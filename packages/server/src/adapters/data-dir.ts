@@ -29,7 +29,11 @@ export function prepareDataDir(dir: string, files: readonly string[], logger: Lo
 
 /** Create `file` empty with mode 0600 unless it exists, so whatever is written to it is private from the start. */
 export function createPrivateFile(file: string): void {
-  closeSync(openSync(file, 'a', DATA_FILE_MODE));
+  try {
+    closeSync(openSync(file, 'wx', DATA_FILE_MODE));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
 }
 
 /** Tighten an existing file to 0600 (a missing file is fine: it will be created 0600). */
