@@ -513,6 +513,8 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     ack: (m) => this.#settle(m.id, m),
     'presence.state': (m) => this.#settle(m.id, m),
     'presence.diff': (m) => this.#presences.get(m.topic)?.handleDiff(m),
+    'presence.ended': (m) =>
+      this.#presences.get(m.topic)?.handleEnd(new InloopError(isErrorCode(m.code) ? m.code : 'forbidden')),
     'conversation.sent': (m) => this.#settle(m.id, m),
     'conversation.receipt': (m) => this.#settle(m.id, m),
     'conversation.state': (m) => this.#settle(m.id, m),

@@ -137,6 +137,18 @@ export class PresenceChannel extends Emitter<PresenceEvents> {
     this.emit('change', this.members, this.occupancy);
   }
 
+  /**
+   * @internal The node ended this presence (the connection lost the right to it): stop for good,
+   * as `leave()` does, and report why.
+   */
+  handleEnd(error: InloopError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unhook();
+    this.onClose(this);
+    this.emit('error', error);
+  }
+
   #put(member: PresenceMember, event: 'join' | 'update'): void {
     this.members.set(member.id, member);
     this.lastSeen.delete(member.id);

@@ -98,6 +98,8 @@ export const SignalKinds = [
   'receipt.delivered',
   'receipt.read',
   'message.draft',
+  // A member was removed (`from` is that member): its subscriptions and presence there end.
+  'member.removed',
 ] as const;
 export type SignalKind = (typeof SignalKinds)[number];
 

@@ -267,6 +267,17 @@ export interface PresenceStateMessage {
 }
 
 /**
+ * The node ended this connection's presence on a topic (its join and its watch) by itself: the
+ * connection lost the right to it (a narrower token after `refresh`, or removal from a
+ * conversation: `forbidden`). No diffs follow; join or watch again once allowed.
+ */
+export interface PresenceEndedMessage {
+  type: 'presence.ended';
+  topic: string;
+  code: ErrorCode;
+}
+
+/**
  * What changed in a topic's presence. Changes are coalesced: a node sends at most one diff per
  * topic per flush interval, so a thousand joins cost each watcher a few messages, not a thousand.
  * `updates` carry the whole member (metadata or connection count changed).
@@ -307,6 +318,7 @@ export interface ConversationStateMessage {
 export type ServerMessage =
   | PresenceStateMessage
   | PresenceDiffMessage
+  | PresenceEndedMessage
   | ConversationSentMessage
   | ConversationReceiptReply
   | ConversationStateMessage

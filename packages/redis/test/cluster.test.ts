@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Scope } from '@inloop/protocol';
 import type { NodeOptions } from '@inloop/server';
-import { startNode, waitFor, type TestNode } from '../../server/test/helpers.js';
+import { rawSession, startNode, waitFor, type TestNode } from '../../server/test/helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 const scopes: Scope[] = [{ ops: ['subscribe', 'publish', 'presence', 'history'], topics: ['room:*', 'conv:*'] }];
@@ -150,6 +150,35 @@ describe('three nodes on one Redis', () => {
     assert.equal(stored.status, 200, JSON.stringify(stored.body));
     assert.deepEqual(stored.body.counts, { recipients: 2, delivered: 2, read: 2 });
     assert.ok(stored.body.recipients.every((r: { readAt: number | null }) => typeof r.readAt === 'number'));
+  });
+
+  it('ends what a removed member holds on every node: its subscription on B, its presence alone on C', async () => {
+    await using nodes = await cluster(3);
+    const [a, b, c] = nodes;
+    await a!.api('/v1/conversations', { body: { id: 'team', members: ['ana', 'bob'] } });
+    const onB = await rawSession(b!.url, await b!.token('bob', scopes));
+    const onC = await rawSession(c!.url, await c!.token('bob', scopes));
+    assert.equal((await onB.request({ type: 'subscribe', id: 1, topic: 'conv:team' })).type, 'subscribed');
+    // On C bob is only present: no one there subscribes to the conversation's topic.
+    assert.equal((await onC.request({ type: 'presence.join', id: 1, topic: 'conv:team' })).type, 'presence.state');
+    await waitFor(
+      async () => (await a!.api('/v1/topics/conv:team/presence')).body.members.length === 1,
+      5000,
+      'bob present as seen from A',
+    );
+
+    assert.equal((await a!.api('/v1/conversations/team/members/bob', { method: 'DELETE' })).status, 204);
+    await waitFor(() => onB.frames.find((f) => f.type === 'unsubscribed'), 5000, 'the subscription on B to end');
+    const ended = onB.frames.find((f) => f.type === 'unsubscribed');
+    assert.deepEqual(ended, { type: 'unsubscribed', topic: 'conv:team', code: 'forbidden' });
+    await waitFor(() => onC.frames.find((f) => f.type === 'presence.ended'), 5000, 'the presence on C to end');
+    await waitFor(
+      async () => (await a!.api('/v1/topics/conv:team/presence')).body.members.length === 0,
+      5000,
+      'bob gone as seen from A',
+    );
+    onB.ws.close();
+    onC.ws.close();
   });
 });
 

@@ -7,13 +7,14 @@ import { embeddedBackend } from './adapters/embedded-backend.js';
 import type { Backend } from './ports/backend.js';
 import { ConversationService } from './domain/conversations.js';
 import { Presence } from './domain/presence.js';
+import { Refusal } from './domain/refusal.js';
 import { Typing } from './domain/typing.js';
 import { conversationRoutes } from './transports/http/conversations.js';
 import { presenceRoutes } from './transports/http/presence.js';
 import { createApp } from './app.js';
 import { ApiKeys, type ApiKey } from './auth/api-keys.js';
 import { Origins } from './auth/origins.js';
-import { Tokens } from './auth/tokens.js';
+import { Tokens, unmintableSubject } from './auth/tokens.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { Hub } from './domain/hub.js';
 import { silentLogger } from './logger.js';
@@ -80,7 +81,7 @@ export interface InloopNode extends AsyncDisposable {
     define(type: string, options?: JobTypeOptions): void;
     readonly service: JobService;
   };
-  /** Mint a client token, as `POST /v1/tokens` does. */
+  /** Mint a client token, as `POST /v1/tokens` does (a `key:` subject is refused: `bad_request`). */
   mintToken(subject: string, scopes: Scope[], ttlSeconds?: number): Promise<{ token: string; expiresAt: number }>;
   listen(): Promise<string>;
   /** Drain (clients are told to reconnect elsewhere), then close storage. Idempotent. */
@@ -156,6 +157,17 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   const presence = new Presence({
     store: presenceStore,
     ...(presenceReplica ? { replica: presenceReplica } : {}),
+    // In a cluster, a node holding presence on a conversation hears of a member's removal made
+    // on another node through the conversation's topic, subscribed here or not.
+    ...(backend.shared
+      ? {
+          onTopic: (topic: string, held: boolean) => {
+            if (!topic.startsWith(CONVERSATION_TOPIC_PREFIX)) return;
+            if (held) hub.follow(topic);
+            else hub.unfollow(topic);
+          },
+        }
+      : {}),
     metrics,
     ttlMs: config.presenceTtlMs,
     flushMs: config.presenceFlushMs,
@@ -166,7 +178,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
       await hub.publish(topic, { data, from: member, ephemeral: true, kind });
     },
   });
-  const conversations = new ConversationService({ store: conversationStore, hub, broker, typing, metrics });
+  const conversations = new ConversationService({ store: conversationStore, hub, broker, typing, presence, metrics });
   const access = new Access((conversation, member) => conversations.isMember(conversation, member));
   const ctx: SessionContext = {
     nodeId,
@@ -254,7 +266,11 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
       define: (type, typeOptions) => jobs.define(type, { ...typeDefaults, ...typeOptions }),
       service: jobs,
     },
-    mintToken: (subject, scopes, ttlSeconds = 900) => tokens.mint(subject, scopes, ttlSeconds),
+    async mintToken(subject, scopes, ttlSeconds = 900) {
+      const reserved = unmintableSubject(subject);
+      if (reserved) throw new Refusal('bad_request', reserved);
+      return tokens.mint(subject, scopes, ttlSeconds);
+    },
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       const address = app.server.address();

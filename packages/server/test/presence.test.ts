@@ -23,7 +23,13 @@ function memoryStore(): PresenceStore & { seen: Map<string, number> } {
 /** A watcher that decodes what it is sent. */
 function recorder(): PresenceWatcher & { messages: any[] } {
   const messages: any[] = [];
-  return { messages, closed: false, push: (chunk) => void messages.push(JSON.parse(chunk.toString())) };
+  return {
+    messages,
+    closed: false,
+    subject: null,
+    push: (chunk) => void messages.push(JSON.parse(chunk.toString())),
+    presenceEnded: (topic, code) => void messages.push({ type: 'presence.ended', topic, code }),
+  };
 }
 
 describe('presence', () => {

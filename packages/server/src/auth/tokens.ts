@@ -11,6 +11,15 @@ export const MAX_TOKEN_TTL_SECONDS = 86_400;
 export type TokenFailure = 'token_expired' | 'unauthorized';
 
 /**
+ * Why no client token may be minted for `subject`, or null when one may. A `key:` subject would
+ * speak as an API key (`key:<name>` is a key's principal id, carried as `from` and owning its jobs'
+ * idempotency keys), so neither `POST /v1/tokens` nor `node.mintToken` mints one.
+ */
+export function unmintableSubject(subject: string): string | null {
+  return subject.startsWith('key:') ? 'subjects starting with "key:" are reserved for API keys' : null;
+}
+
+/**
  * Client tokens: HS256 JWTs signed with the node's token secret. Verification pins the
  * algorithm, so `alg: none` and asymmetric-key confusion are rejected before any claim is read.
  */

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  CONVERSATION_TOPIC_PREFIX,
   conversationTopic,
   deliveryState,
   isConversationId,
@@ -16,9 +17,10 @@ import {
 import type { Principal } from '../auth/principal.js';
 import { can } from '../auth/principal.js';
 import type { Metrics } from '../metrics.js';
-import type { Broker, StoredPublication } from '../ports/broker.js';
+import type { Broker, EphemeralPublication, StoredPublication } from '../ports/broker.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
 import type { Hub } from './hub.js';
+import type { Presence } from './presence.js';
 import { Refusal } from './refusal.js';
 import type { Typing } from './typing.js';
 
@@ -27,6 +29,8 @@ export interface ConversationServiceOptions {
   hub: Hub;
   broker: Broker;
   typing: Typing;
+  /** Presence, so a removed member leaves the conversation's at once. */
+  presence?: Presence;
   metrics?: Metrics;
   /** A streamed draft with no chunk for this long is forgotten. @default 60_000 */
   draftTtlMs?: number;
@@ -70,6 +74,7 @@ export class ConversationService {
   readonly #hub: Hub;
   readonly #broker: Broker;
   readonly #typing: Typing;
+  readonly #presence: Presence | undefined;
   readonly #metrics: Metrics | undefined;
   readonly #draftTtlMs: number;
   readonly #maxMembers: number;
@@ -80,9 +85,11 @@ export class ConversationService {
     this.#hub = options.hub;
     this.#broker = options.broker;
     this.#typing = options.typing;
+    this.#presence = options.presence;
     this.#metrics = options.metrics;
     this.#draftTtlMs = options.draftTtlMs ?? 60_000;
     this.#maxMembers = options.maxMembers ?? 1000;
+    this.#hub.onSignal((signal) => this.#onSignal(signal));
   }
 
   isMember(id: string, member: string): Promise<boolean> {
@@ -161,8 +168,40 @@ export class ConversationService {
     await this.#store.addMember(id, member, Date.now());
   }
 
+  /**
+   * Remove `member`. What it holds on the conversation's topic ends at once: its subscriptions
+   * (told `forbidden`), its presence (its watches told `presence.ended`) and its typing. This node
+   * acts here; the `member.removed` signal then tells every node with a subscriber of the topic
+   * (cluster mode) and the members, and each of those nodes does the same.
+   */
   async removeMember(id: string, member: string): Promise<void> {
     if (!(await this.#store.removeMember(id, member))) throw new Refusal('not_found', 'no such member');
+    const topic = conversationTopic(id);
+    this.#revokeHere(topic, member);
+    await Promise.all([
+      this.#typing.stop(topic, member),
+      this.#hub.publish(topic, { data: {}, from: member, ephemeral: true, kind: 'member.removed' }),
+    ]);
+  }
+
+  /** End what `member` holds on `topic` on this node: it is no longer a member. */
+  #revokeHere(topic: string, member: string): void {
+    this.#hub.revoke(topic, member, 'forbidden');
+    this.#presence?.revoke(topic, member, 'forbidden');
+  }
+
+  /**
+   * A `member.removed` signal reached this node (from itself or another node): end what the
+   * member holds here, unless it is a member again by now (re-added in the meantime). Only the
+   * node publishes signals, so the signal can be trusted; if the store cannot be asked, it acts.
+   */
+  #onSignal(signal: EphemeralPublication): void {
+    if (signal.kind !== 'member.removed' || !signal.topic.startsWith(CONVERSATION_TOPIC_PREFIX)) return;
+    const id = signal.topic.slice(CONVERSATION_TOPIC_PREFIX.length);
+    void this.#store.isMember(id, signal.from).then(
+      (member) => member || this.#revokeHere(signal.topic, signal.from),
+      () => this.#revokeHere(signal.topic, signal.from),
+    );
   }
 
   /**

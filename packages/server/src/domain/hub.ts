@@ -1,5 +1,11 @@
-import { JOB_TOPIC_PREFIX, type Json, type Position, type SignalKind } from '@inloop/protocol';
-import { type Broker, type Publication, type StoredPublication } from '../ports/broker.js';
+import { JOB_TOPIC_PREFIX, type ErrorCode, type Json, type Position, type SignalKind } from '@inloop/protocol';
+import {
+  isStored,
+  type Broker,
+  type EphemeralPublication,
+  type Publication,
+  type StoredPublication,
+} from '../ports/broker.js';
 import type { Metrics } from '../metrics.js';
 import { TopicBatch } from './batch.js';
 import type { Outlet } from './outlet.js';
@@ -38,6 +44,9 @@ export class Hub {
   readonly #topics = new Map<string, Set<Subscription>>();
   #pending = new Map<string, TopicBatch>();
   #flushed: TopicBatch[] = [];
+  readonly #signalListeners: ((signal: EphemeralPublication) => void)[] = [];
+  /** Topics whose signals this node wants without a local subscriber (see {@link follow}). */
+  readonly #followed = new Set<string>();
 
   constructor(options: HubOptions) {
     this.#broker = options.broker;
@@ -151,13 +160,56 @@ export class Hub {
     }
   }
 
+  /**
+   * End every local subscription to `topic` that rests on `member`'s rights, telling each client
+   * `code` (the member was removed from a conversation, say). Others on the topic are untouched.
+   */
+  revoke(topic: string, member: string, code: ErrorCode): number {
+    let ended = 0;
+    for (const sub of [...(this.#topics.get(topic) ?? [])]) {
+      if (sub.outlet.subjectFor(topic) !== member) continue;
+      this.unsubscribe(sub);
+      sub.outlet.revoked(topic, code);
+      ended++;
+    }
+    return ended;
+  }
+
+  /**
+   * Hear every signal (a publication with a `kind`) that reaches this node, before it is
+   * delivered: how a node learns of a change made on another node (a member removed). Only
+   * topics with a local subscriber, or followed, reach the node.
+   */
+  onSignal(listener: (signal: EphemeralPublication) => void): void {
+    this.#signalListeners.push(listener);
+  }
+
+  /**
+   * Hear `topic`'s signals while no local connection subscribes to it (a member's presence on a
+   * conversation is held here: its removal, made on another node, must reach this one).
+   */
+  follow(topic: string): void {
+    if (this.#followed.has(topic)) return;
+    this.#followed.add(topic);
+    void this.#broker.watch(topic).catch(() => {});
+  }
+
+  /** Stop following `topic` (see {@link follow}). */
+  unfollow(topic: string): void {
+    if (!this.#followed.delete(topic)) return;
+    void this.#broker.unwatch(topic).catch(() => {});
+  }
+
   /** Number of local subscribers of a topic. */
   subscriberCount(topic: string): number {
     return this.#topics.get(topic)?.size ?? 0;
   }
 
   #onPublication(p: Publication): void {
-    if (!this.#topics.has(p.topic)) return;
+    const local = this.#topics.has(p.topic);
+    if (!local && !this.#followed.has(p.topic)) return;
+    if (!isStored(p) && p.kind !== undefined) for (const listener of this.#signalListeners) listener(p);
+    if (!local) return;
     let batch = this.#pending.get(p.topic);
     if (!batch) this.#pending.set(p.topic, (batch = new TopicBatch(p.topic)));
     batch.add(p);

@@ -1,3 +1,4 @@
+import type { ErrorCode } from '@inloop/protocol';
 import type { Publication } from '../ports/broker.js';
 
 /**
@@ -39,4 +40,14 @@ export interface Outlet {
   readonly congested: boolean;
   /** Write what is queued and resolve once the connection is no longer congested (or closed). */
   drain(): Promise<void>;
+  /**
+   * The member whose rights the subscription to `topic` rests on (its token's subject), or null
+   * when no member's rights can be withdrawn from it (an API key).
+   */
+  subjectFor(topic: string): string | null;
+  /**
+   * The node ended the subscription to `topic` (the hub has already let go of it): forget it and
+   * tell the client why (`forbidden`: access withdrawn; `token_expired`).
+   */
+  revoked(topic: string, code: ErrorCode): void;
 }

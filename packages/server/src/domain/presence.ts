@@ -1,4 +1,5 @@
 import type {
+  ErrorCode,
   Json,
   Occupancy,
   PresenceDiffMessage,
@@ -14,6 +15,10 @@ import type { PresenceReplica, ReplicaChange, ReplicatedMember } from '../ports/
 export interface PresenceWatcher {
   push(chunk: Buffer): void;
   readonly closed: boolean;
+  /** The member whose rights the watch rests on (a token's subject); null for an API key. */
+  readonly subject: string | null;
+  /** The node ended this connection's presence on `topic` (join and watch): tell it why. */
+  presenceEnded(topic: string, code: ErrorCode): void;
 }
 
 export interface PresenceOptions {
@@ -27,6 +32,11 @@ export interface PresenceOptions {
   now?: () => number;
   /** Presence shared with other nodes (cluster mode); members on other nodes are merged in. */
   replica?: PresenceReplica;
+  /**
+   * Told when this node starts (`true`) and stops holding anything of a topic's presence (a
+   * member or a watcher), so the node can follow changes to the topic made elsewhere.
+   */
+  onTopic?: (topic: string, held: boolean) => void;
 }
 
 export interface JoinOptions {
@@ -155,10 +165,12 @@ export class Presence {
   readonly #now: () => number;
   readonly #sweep: NodeJS.Timeout;
   readonly #replica: PresenceReplica | undefined;
+  readonly #onTopic: PresenceOptions['onTopic'];
 
   constructor(options: PresenceOptions) {
     this.#store = options.store;
     this.#replica = options.replica;
+    this.#onTopic = options.onTopic;
     this.#replica?.onChange((c) => {
       const t = this.#topics.get(c.topic);
       if (t) this.#applyRemote(t, c);
@@ -298,6 +310,35 @@ export class Presence {
     if (t) this.#release(t);
   }
 
+  /** Topics `connectionId` is present on or `watcher` watches. */
+  heldBy(connectionId: string, watcher: PresenceWatcher): Set<string> {
+    return new Set([...(this.#byConnection.get(connectionId)?.keys() ?? []), ...(this.#watching.get(watcher) ?? [])]);
+  }
+
+  /** End the connection's presence on `topic` (its join and its watch) and tell it `code`. */
+  end(topic: string, connectionId: string, watcher: PresenceWatcher, code: ErrorCode): void {
+    this.leave(topic, connectionId);
+    this.unwatch(topic, watcher);
+    watcher.presenceEnded(topic, code);
+  }
+
+  /**
+   * `member` lost the right to `topic` (removed from its conversation): its connections on this
+   * node leave at once (HTTP ones included), and the watches resting on its rights end, each
+   * told `code`. Other nodes do the same when they hear of it.
+   */
+  revoke(topic: string, member: string, code: ErrorCode): void {
+    const t = this.#topics.get(topic);
+    if (!t) return;
+    const m = t.members.get(member);
+    for (const id of [...(m?.connections.keys() ?? [])]) this.leave(topic, id);
+    for (const w of [...t.watchers]) {
+      if (w.subject !== member) continue;
+      this.unwatch(topic, w);
+      w.presenceEnded(topic, code);
+    }
+  }
+
   /** Topics `watcher` watches (to bound them per connection). */
   watchedBy(watcher: PresenceWatcher): number {
     return this.#watching.get(watcher)?.size ?? 0;
@@ -366,6 +407,7 @@ export class Presence {
     let t = this.#topics.get(topic);
     if (!t) {
       this.#topics.set(topic, (t = new TopicPresence(topic)));
+      this.#onTopic?.(topic, true);
       if (this.#replica) {
         const created = t;
         created.followed = this.#replica.follow(topic).then(
@@ -384,6 +426,7 @@ export class Presence {
     if (!t.idle) return;
     this.#topics.delete(t.topic);
     if (t.followed) this.#replica?.unfollow(t.topic);
+    this.#onTopic?.(t.topic, false);
   }
 
   /** Merge another node's share of a member (`quiet`: building a one-off snapshot, tell no one). */

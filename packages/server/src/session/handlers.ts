@@ -56,7 +56,7 @@ const coreHandlers: { [T in CoreType]: Handler<T> } = {
         return session.reply(id, verified.code);
       }
       grant = verified.principal;
-      session.ownTokenTopics.add(topic);
+      session.ownTokenTopics.set(topic, grant);
     }
     const refusal = await session.ctx.access.check(grant, 'subscribe', topic);
     if (session.closed) return;
@@ -67,7 +67,10 @@ const coreHandlers: { [T in CoreType]: Handler<T> } = {
     }
     try {
       const sub = await session.ctx.hub.subscribe(session, topic, id, since);
-      if (sub && !session.closed) session.subscriptions.set(topic, sub);
+      if (!sub || session.closed) return;
+      // Ended while it was being set up (access withdrawn, its own token expired): let it go.
+      if (session.subscriptions.get(topic) === null) session.subscriptions.set(topic, sub);
+      else session.ctx.hub.unsubscribe(sub);
     } catch (err) {
       if (session.closed) return;
       session.subscriptions.delete(topic);
@@ -123,13 +126,16 @@ const coreHandlers: { [T in CoreType]: Handler<T> } = {
       return session.reply(id, 'subject_mismatch');
     }
     session.principal = next;
-    // A narrower token ends the subscriptions it no longer covers, each with a reason.
+    // A narrower token ends the subscriptions, presence joins and watches it no longer covers,
+    // each with a reason.
     for (const [topic, sub] of session.subscriptions) {
       if (sub && !session.ownTokenTopics.has(topic) && !can(next, 'subscribe', topic)) {
-        session.subscriptions.delete(topic);
-        session.ctx.hub.unsubscribe(sub);
-        session.send({ type: 'unsubscribed', topic, code: 'forbidden' });
+        session.endSubscription(topic, 'forbidden');
       }
+    }
+    const { presence } = session.ctx;
+    for (const topic of presence.heldBy(session.id, session)) {
+      if (!can(next, 'presence', topic)) presence.end(topic, session.id, session, 'forbidden');
     }
     session.send({ type: 'refreshed', id, expiresAt: next.expiresAt });
   },

@@ -1,4 +1,9 @@
-import type { ClientMessage, ClientMessageType } from '@inloop/protocol';
+import {
+  CONVERSATION_TOPIC_PREFIX,
+  isReservedTopic,
+  type ClientMessage,
+  type ClientMessageType,
+} from '@inloop/protocol';
 import type { Session } from './session.js';
 
 type Handler<T extends ClientMessageType> = (
@@ -15,8 +20,16 @@ export function memberOf(session: Session): string {
   return p.kind === 'token' ? p.sub : p.id;
 }
 
-/** Whether `op` on `topic` is allowed; replies with the refusal otherwise. */
+/**
+ * Whether `op` on `topic` is allowed; replies with the refusal otherwise. A signal (`publish`:
+ * typing) on a reserved topic is `reserved_topic`, as a publish is, except on a conversation's
+ * topic: that is where its members type (membership checked).
+ */
 async function allowed(session: Session, id: number, op: 'presence' | 'publish', topic: string): Promise<boolean> {
+  if (op === 'publish' && isReservedTopic(topic) && !topic.startsWith(CONVERSATION_TOPIC_PREFIX)) {
+    session.reply(id, 'reserved_topic');
+    return false;
+  }
   const refusal = await session.ctx.access.check(session.principal!, op, topic);
   if (refusal) session.reply(id, refusal);
   return refusal === null && !session.closed;

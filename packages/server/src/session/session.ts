@@ -45,7 +45,7 @@ export class Session implements Outlet, Flushable {
   #queue: Buffer[] | undefined;
   #queuedBytes = 0;
   #bucket: TokenBucket | undefined;
-  #ownTokens: Set<string> | undefined;
+  #ownTokens: Map<string, Principal> | undefined;
   #strikes = 0;
 
   constructor(
@@ -64,9 +64,51 @@ export class Session implements Outlet, Flushable {
     return (this.#subs ??= new Map());
   }
 
-  /** Topics subscribed under a subscription token of their own: a connection refresh leaves them be. */
-  get ownTokenTopics(): Set<string> {
-    return (this.#ownTokens ??= new Set());
+  /**
+   * Topics subscribed under a subscription token of their own, with that token's principal: a
+   * connection refresh leaves them be, and each ends when its own token expires.
+   */
+  get ownTokenTopics(): Map<string, Principal> {
+    return (this.#ownTokens ??= new Map());
+  }
+
+  /** The member this connection speaks for (its token's subject); null for an API key. */
+  get subject(): string | null {
+    return this.principal?.kind === 'token' ? this.principal.sub : null;
+  }
+
+  subjectFor(topic: string): string | null {
+    const grant = this.#ownTokens?.get(topic) ?? this.principal;
+    return grant?.kind === 'token' ? grant.sub : null;
+  }
+
+  /**
+   * End the subscription to `topic` at the node's initiative, telling the client why with an
+   * `unsubscribed` that carries `code` and no id. The connection stays.
+   */
+  endSubscription(topic: string, code: ErrorCode): void {
+    const sub = this.#subs?.get(topic);
+    if (sub === undefined) return;
+    this.#subs!.delete(topic);
+    this.#ownTokens?.delete(topic);
+    if (sub) this.ctx.hub.unsubscribe(sub);
+    this.send({ type: 'unsubscribed', topic, code });
+  }
+
+  revoked(topic: string, code: ErrorCode): void {
+    this.endSubscription(topic, code);
+  }
+
+  presenceEnded(topic: string, code: ErrorCode): void {
+    this.send({ type: 'presence.ended', topic, code });
+  }
+
+  /** End the subscriptions whose own token has expired by `now` (`token_expired`). */
+  expireOwnTokens(now: number): void {
+    if (!this.#ownTokens) return;
+    for (const [topic, grant] of this.#ownTokens) {
+      if (grant.kind === 'token' && grant.expiresAt <= now) this.endSubscription(topic, 'token_expired');
+    }
   }
 
   get subscriptionCount(): number {

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Static } from '@sinclair/typebox';
-import { parseEventId, type Position } from '@inloop/protocol';
+import { parseEventId, type ErrorCode, type Position } from '@inloop/protocol';
 import type { Principal } from '../auth/principal.js';
 import type { Outlet, PublicationCodec, SubscribedInfo } from '../domain/outlet.js';
 import type { Publication } from '../ports/broker.js';
@@ -115,12 +115,23 @@ class SseConnection implements Outlet, Flushable {
     this.push(Buffer.from(sseEvent(recovered ? 'ready' : 'reset', { topic, epoch, offset, recovered, replayed })));
   }
 
-  /** End the stream with a final `disconnect` event saying why. */
-  end(code: 'token_expired' | 'shutdown'): void {
+  /**
+   * End the stream with a final `disconnect` event saying why. `forbidden` (access withdrawn) is
+   * not worth reconnecting for; the others are (with a fresh token after `token_expired`).
+   */
+  end(code: 'token_expired' | 'shutdown' | 'forbidden'): void {
     if (this.closed) return;
     this.flush();
-    this.res.end(sseEvent('disconnect', { code, reconnect: true }));
+    this.res.end(sseEvent('disconnect', { code, reconnect: code !== 'forbidden' }));
     this.done();
+  }
+
+  subjectFor(): string | null {
+    return this.principal.kind === 'token' ? this.principal.sub : null;
+  }
+
+  revoked(_topic: string, code: ErrorCode): void {
+    this.end(code === 'token_expired' ? code : 'forbidden');
   }
 
   done(): void {

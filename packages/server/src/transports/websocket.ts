@@ -108,6 +108,8 @@ export class WebSocketTransport {
     const ping = ++this.#sweeps % Math.max(1, Math.round(this.ctx.config.pingIntervalMs / SWEEP_MS)) === 0;
     for (const session of this.sessions) {
       const p = session.principal;
+      // A subscription under a token of its own ends when that token does; the connection stays.
+      if (p) session.expireOwnTokens(now);
       if (!p) {
         if (now > session.connectDeadline) session.close(CloseCodes.connectTimeout, 'no connect message');
       } else if (p.kind === 'token' && p.expiresAt <= now) {

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Static } from '@sinclair/typebox';
-import type { Tokens } from '../../auth/tokens.js';
+import { unmintableSubject, type Tokens } from '../../auth/tokens.js';
 import type { Authenticator } from './authenticate.js';
+import { HttpProblem } from './problems.js';
 import { documented, MintBody, MintReply, problems } from './schemas.js';
 
 /** `POST /v1/tokens`: a backend mints a short-lived client token for a browser. */
@@ -18,6 +19,8 @@ export function tokenRoutes(app: FastifyInstance, deps: { tokens: Tokens; auth: 
     async (request, reply) => {
       await deps.auth.backend(request);
       const { subject, ttlSeconds, scopes } = request.body;
+      const reserved = unmintableSubject(subject);
+      if (reserved) throw new HttpProblem('bad_request', reserved);
       return reply.code(201).send(await deps.tokens.mint(subject, scopes, ttlSeconds));
     },
   );

@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Scope } from '@inloop/protocol';
+import { rawSession, readSse, startNode, waitFor, type TestNode } from './helpers.js';
+
+const member: Scope[] = [{ ops: ['subscribe', 'publish', 'presence', 'history'], topics: ['conv:*'] }];
+const rooms: Scope[] = [{ ops: ['subscribe', 'publish', 'presence'], topics: ['room:*'] }];
+
+type Session = Awaited<ReturnType<typeof rawSession>>;
+
+/** A raw session of `subject` with `scopes`; fails the test if the node refuses it. */
+async function session(t: TestNode, subject: string, scopes: Scope[], ttlSeconds?: number): Promise<Session> {
+  const s = await rawSession(t.url, await t.token(subject, scopes, ttlSeconds));
+  assert.ok(s.connected, `${subject} connects`);
+  return s;
+}
+
+/** The first frame `s` has received that `match` picks, waiting for it. */
+function frame(s: Session, match: (f: Record<string, any>) => boolean, what: string): Promise<Record<string, any>> {
+  return waitFor(() => s.frames.find(match), 5000, what) as Promise<Record<string, any>>;
+}
+
+/** An SSE stream of `topic` opened with `token`, read in the background until it ends. */
+async function stream(t: TestNode, topic: string, token: string) {
+  const res = await fetch(`${t.url}/v1/topics/${topic}/stream?token=${token}`);
+  assert.equal(res.status, 200);
+  const events: { event: string; data: any }[] = [];
+  const ended = readSse(res, (evs) => {
+    events.splice(0, events.length, ...evs);
+    return false;
+  }).then((evs) => {
+    events.splice(0, events.length, ...evs);
+    return evs;
+  });
+  await waitFor(() => events.some((e) => e.event === 'ready'), 5000, 'the stream to be ready');
+  return { events, ended };
+}
+
+describe('authorization that follows changes', () => {
+  describe('when a member is removed from a conversation', () => {
+    it('ends its subscriptions and presence there at once, and it receives nothing more', async () => {
+      await using t = await startNode({ presenceFlushMs: 20 });
+      const created = await t.api('/v1/conversations', { body: { id: 'team', members: ['ana', 'bob'] } });
+      assert.equal(created.status, 201);
+      const ana = await session(t, 'ana', member);
+      const bob = await session(t, 'bob', member);
+      const bobSse = await stream(t, 'conv:team', await t.token('bob', member));
+      assert.equal((await ana.request({ type: 'subscribe', id: 1, topic: 'conv:team' })).type, 'subscribed');
+      assert.equal((await ana.request({ type: 'presence.watch', id: 2, topic: 'conv:team' })).type, 'presence.state');
+      assert.equal((await bob.request({ type: 'subscribe', id: 1, topic: 'conv:team' })).type, 'subscribed');
+      assert.equal((await bob.request({ type: 'presence.join', id: 2, topic: 'conv:team' })).type, 'presence.state');
+      // Bob is also present over HTTP (as a bot would be): that goes too.
+      const put = await t.api('/v1/topics/conv:team/presence/bob', { method: 'PUT', body: {} });
+      assert.ok(put.status < 300, JSON.stringify(put.body));
+
+      const removed = await t.api('/v1/conversations/team/members/bob', { method: 'DELETE' });
+      assert.equal(removed.status, 204);
+
+      // Bob is told why, on every connection, and the connection itself stays.
+      const ended = await frame(bob, (f) => f.type === 'unsubscribed', 'bob to be unsubscribed');
+      assert.deepEqual(ended, { type: 'unsubscribed', topic: 'conv:team', code: 'forbidden' });
+      const left = await frame(bob, (f) => f.type === 'presence.ended', "bob's presence to end");
+      assert.deepEqual(left, { type: 'presence.ended', topic: 'conv:team', code: 'forbidden' });
+      const sseEvents = await bobSse.ended;
+      assert.deepEqual(sseEvents.at(-1), { event: 'disconnect', data: { code: 'forbidden', reconnect: false } });
+
+      // Ana hears bob was removed, and sees him leave.
+      const signal = await frame(ana, (f) => f.type === 'pub' && f.kind === 'member.removed', 'the removal signal');
+      assert.equal(signal.from, 'bob');
+      await frame(
+        ana,
+        (f) => f.type === 'presence.diff' && f.leaves.some((l: { id: string }) => l.id === 'bob'),
+        'bob to leave',
+      );
+      const who = await t.api('/v1/topics/conv:team/presence');
+      assert.deepEqual(
+        who.body.members.map((m: { id: string }) => m.id),
+        [],
+      );
+
+      // A later message reaches ana and not bob; bob's connection still answers.
+      const sent = await ana.request({ type: 'conversation.send', id: 3, conversation: 'team', text: 'just us now' });
+      assert.equal(sent.type, 'conversation.sent');
+      await frame(ana, (f) => f.type === 'pub' && f.data?.text === 'just us now', 'ana to receive the message');
+      assert.equal((await bob.request({ type: 'conversation.get', id: 4, conversation: 'team' })).code, 'not_member');
+      assert.ok(!bob.frames.some((f) => f.type === 'pub' && f.data?.text === 'just us now'));
+      assert.equal(
+        (await bob.request({ type: 'subscribe', id: 5, topic: 'conv:team' })).code,
+        'not_member',
+        'and he cannot subscribe again',
+      );
+    });
+
+    it('leaves the other members’ subscriptions alone', async () => {
+      await using t = await startNode();
+      await t.api('/v1/conversations', { body: { id: 'trio', members: ['ana', 'bob', 'cid'] } });
+      const ana = await session(t, 'ana', member);
+      const cid = await session(t, 'cid', member);
+      for (const s of [ana, cid]) await s.request({ type: 'subscribe', id: 1, topic: 'conv:trio' });
+      assert.equal((await t.api('/v1/conversations/trio/members/bob', { method: 'DELETE' })).status, 204);
+      await ana.request({ type: 'conversation.send', id: 2, conversation: 'trio', text: 'still here' });
+      await frame(cid, (f) => f.type === 'pub' && f.data?.text === 'still here', 'cid to receive the message');
+      assert.ok(!ana.frames.some((f) => f.type === 'unsubscribed'));
+      assert.ok(!cid.frames.some((f) => f.type === 'unsubscribed'));
+    });
+  });
+
+  describe('a subscription opened with its own token', () => {
+    it('ends with token_expired when that token expires, over WebSocket, and the connection stays', async () => {
+      await using t = await startNode();
+      const s = await session(t, 'ana', rooms);
+      const own = await t.token('ana', [{ ops: ['subscribe'], topics: ['secret:1'] }], 1);
+      const subscribed = await s.request({ type: 'subscribe', id: 1, topic: 'secret:1', token: own });
+      assert.equal(subscribed.type, 'subscribed');
+      const ended = await frame(s, (f) => f.type === 'unsubscribed', 'the subscription to end');
+      assert.deepEqual(ended, { type: 'unsubscribed', topic: 'secret:1', code: 'token_expired' });
+      await t.api('/v1/topics/secret:1/messages', { body: { data: 'after expiry' } });
+      // The connection is fine: its own token still works.
+      assert.equal((await s.request({ type: 'subscribe', id: 2, topic: 'room:1' })).type, 'subscribed');
+      assert.ok(!s.frames.some((f) => f.type === 'pub' && f.data === 'after expiry'));
+    });
+
+    it('ends an SSE stream opened with ?token= when the token expires, saying token_expired', async () => {
+      await using t = await startNode();
+      const sse = await stream(t, 'room:1', await t.token('ana', rooms, 1));
+      const events = await sse.ended;
+      assert.deepEqual(events.at(-1), { event: 'disconnect', data: { code: 'token_expired', reconnect: true } });
+    });
+  });
+
+  describe('a refresh to a narrower token', () => {
+    it('ends the presence joins and watches the new token no longer allows, and keeps the rest', async () => {
+      await using t = await startNode({ presenceFlushMs: 20 });
+      const ana = await session(t, 'ana', rooms);
+      const bob = await session(t, 'bob', rooms);
+      await bob.request({ type: 'presence.watch', id: 1, topic: 'room:1' });
+      assert.equal((await ana.request({ type: 'presence.join', id: 1, topic: 'room:1' })).type, 'presence.state');
+      assert.equal((await ana.request({ type: 'presence.join', id: 2, topic: 'room:2' })).type, 'presence.state');
+      assert.equal((await ana.request({ type: 'presence.watch', id: 3, topic: 'room:3' })).type, 'presence.state');
+      await frame(bob, (f) => f.type === 'presence.diff' && f.joins.length === 1, 'ana to join room:1');
+
+      const narrower = await t.token('ana', [
+        { ops: ['subscribe', 'publish'], topics: ['room:*'] },
+        { ops: ['presence'], topics: ['room:2'] },
+      ]);
+      assert.equal((await ana.request({ type: 'refresh', id: 4, token: narrower })).type, 'refreshed');
+
+      const ended = ana.frames.filter((f) => f.type === 'presence.ended');
+      assert.deepEqual(ended.map((f) => [f.topic, f.code]).sort(), [
+        ['room:1', 'forbidden'],
+        ['room:3', 'forbidden'],
+      ]);
+      await frame(
+        bob,
+        (f) => f.type === 'presence.diff' && f.leaves.some((l: { id: string }) => l.id === 'ana'),
+        'ana to leave room:1',
+      );
+      const room2 = await t.api('/v1/topics/room:2/presence');
+      assert.deepEqual(
+        room2.body.members.map((m: { id: string }) => m.id),
+        ['ana'],
+      );
+    });
+  });
+
+  describe('subjects beginning with key:', () => {
+    it('cannot be minted over HTTP or with node.mintToken', async () => {
+      await using t = await startNode();
+      const scopes = [{ ops: ['publish', 'job:create'], topics: ['*'] }];
+      const refused = await t.api('/v1/tokens', { body: { subject: 'key:default', scopes } });
+      assert.equal(refused.status, 400);
+      assert.equal(refused.body.code, 'bad_request');
+      assert.match(refused.body.detail, /key:/);
+      await assert.rejects(t.node.mintToken('key:default', []), (err: { code?: string }) => err.code === 'bad_request');
+      // Other subjects still are.
+      assert.equal((await t.api('/v1/tokens', { body: { subject: 'keymaster', scopes } })).status, 201);
+    });
+  });
+
+  describe('signals on reserved topics', () => {
+    it('refuses typing on a job topic with reserved_topic, over WebSocket and HTTP', async () => {
+      await using t = await startNode();
+      const s = await session(t, 'ana', [{ ops: ['subscribe', 'publish'], topics: ['*'] }]);
+      for (const type of ['typing.start', 'typing.stop']) {
+        const reply = await s.request({ type, id: 1, topic: 'job:j_1' });
+        assert.equal(reply.code, 'reserved_topic', type);
+      }
+      const token = await t.token('ana', [{ ops: ['publish'], topics: ['*'] }]);
+      const http = await t.api('/v1/topics/job:j_1/messages', { body: { data: {}, ephemeral: true }, token });
+      assert.equal(http.status, 403);
+      assert.equal(http.body.code, 'reserved_topic');
+    });
+
+    it('still lets members type in their conversation', async () => {
+      await using t = await startNode();
+      await t.api('/v1/conversations', { body: { id: 'pair', members: ['ana', 'bob'] } });
+      const ana = await session(t, 'ana', member);
+      const bob = await session(t, 'bob', member);
+      await bob.request({ type: 'subscribe', id: 1, topic: 'conv:pair' });
+      assert.equal((await ana.request({ type: 'typing.start', id: 1, topic: 'conv:pair' })).type, 'ack');
+      const typing = await frame(bob, (f) => f.type === 'pub' && f.kind === 'typing.start', 'the typing signal');
+      assert.equal(typing.from, 'ana');
+    });
+  });
+});
