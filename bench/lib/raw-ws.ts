@@ -10,6 +10,8 @@ export class RawWs {
   #socket!: Socket;
   #pending: Buffer | null = null;
   closed = false;
+  /** The close code the server sent (1005 for a close frame without one); undefined if none came. */
+  closeCode: number | undefined;
 
   constructor(
     private readonly port: number,
@@ -46,8 +48,11 @@ export class RawWs {
     });
   }
 
-  /** Send a text frame (masked with a zero key, which RFC 6455 allows and leaves the bytes as they are). */
-  send(text: string | Buffer, opcode = 0x1): void {
+  /**
+   * Send a text frame (masked with a zero key, which RFC 6455 allows and leaves the bytes as they are).
+   * Returns false when the socket's buffer is full: wait for {@link drained} before sending more.
+   */
+  send(text: string | Buffer, opcode = 0x1): boolean {
     const payload = typeof text === 'string' ? Buffer.from(text) : text;
     const len = payload.length;
     const header = Buffer.alloc(len < 126 ? 6 : len < 65536 ? 8 : 14);
@@ -60,7 +65,19 @@ export class RawWs {
       header[1] = 0x80 | 127;
       header.writeBigUInt64BE(BigInt(len), 2);
     }
-    this.#socket.write(Buffer.concat([header, payload]));
+    return this.#socket.write(Buffer.concat([header, payload]));
+  }
+
+  /** Resolves once the socket's buffer has drained, or the socket has closed. */
+  drained(): Promise<void> {
+    if (this.closed || this.#socket.writableLength === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#socket.off('drain', done).off('close', done);
+        resolve();
+      };
+      this.#socket.on('drain', done).on('close', done);
+    });
   }
 
   close(): void {
@@ -88,7 +105,8 @@ export class RawWs {
       if (buf.length - pos < off + len) break;
       const payload = buf.subarray(pos + off, pos + off + len);
       const opcode = b0 & 0x0f;
-      if (opcode === 0x9) this.send(Buffer.from(payload), 0xa);
+      if (opcode === 0x8) this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+      else if (opcode === 0x9) this.send(Buffer.from(payload), 0xa);
       else if (opcode === 0x1 || opcode === 0x2 || opcode === 0x0) this.onFrame(payload);
       pos += off + len;
     }

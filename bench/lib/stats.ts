@@ -24,3 +24,13 @@ export async function cpuOf(pid: number): Promise<number> {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
+
+/**
+ * The machine's load average (1, 5 and 15 minutes) against its core count, for the line every
+ * bench prints: figures taken on a busy machine are not comparable with figures from an idle one.
+ */
+export async function loadAverage(): Promise<string> {
+  const { cpus, loadavg } = await import('node:os');
+  const [one, five, fifteen] = loadavg().map((n) => n.toFixed(2));
+  return `load average ${one} / ${five} / ${fifteen} (1 / 5 / 15 min) on ${cpus().length} cores`;
+}

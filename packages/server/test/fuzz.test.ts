@@ -9,15 +9,15 @@ import {
   describeRequest,
   Findings,
   fuzzSession,
-  problemCode,
-  Tally,
   httpViolation,
+  problemCode,
   sendRaw,
+  Tally,
   WatchedNode,
   WellBehavedClients,
 } from './fuzz-harness.js';
 import { nestedValue, queryNumber, requestFor, routesOf, type FuzzContext, type FuzzRequest } from './fuzz-inputs.js';
-import { apiRequest, rawSession, sleep, spawnNode, tempDir } from './helpers.js';
+import { apiRequest, exited, rawSession, sleep, spawnNode, tempDir } from './helpers.js';
 
 /**
  * A bounded fuzz run against one node in a child process (so a crash is a finding, not the end of
@@ -138,9 +138,9 @@ describe('fuzzing a node', { timeout: 120_000 }, () => {
 
   after(async () => {
     agent.destroy();
-    if (!node.crashed) {
+    if (node && !node.crashed) {
       node.child.kill('SIGTERM');
-      await new Promise((r) => node.child.once('exit', r));
+      await exited(node.child);
     }
     dir.remove();
   });
