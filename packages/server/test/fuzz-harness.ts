@@ -86,6 +86,7 @@ export function httpViolation(method: string, status: number, contentType: strin
 export class WatchedNode {
   readonly #recent: string[] = [];
   #exit: string | null = null;
+  #reported = false;
 
   constructor(
     readonly child: ChildProcess,
@@ -105,9 +106,24 @@ export class WatchedNode {
     return this.#exit !== null;
   }
 
-  /** Throw, naming the last inputs and the node's last output, if the node has exited. */
+  /** `pending`, or, if it fails because the node has exited, the explanation of that. */
+  async alive<T>(pending: Promise<T>): Promise<T> {
+    try {
+      return await pending;
+    } catch (err) {
+      this.assertAlive();
+      throw err;
+    }
+  }
+
+  /**
+   * Throw, naming the last inputs and the node's last output, if the node has exited (in full
+   * the first time; later tests only point back to it).
+   */
   assertAlive(): void {
     if (this.#exit === null) return;
+    if (this.#reported) throw new Error(`the node had already ${this.#exit} (see the first failure)`);
+    this.#reported = true;
     const tail = this.output().slice(-3000);
     throw new Error(
       `the node ${this.#exit} while being fuzzed. Last inputs sent:\n  ${this.#recent.join('\n  ')}\n` +

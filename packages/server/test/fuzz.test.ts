@@ -146,7 +146,7 @@ describe('fuzzing a node', { timeout: 120_000 }, () => {
   });
 
   it('answers every route of /openapi.json with a success or a catalogued problem, however hostile the request', async (t) => {
-    const doc = await api('/openapi.json');
+    const doc = await node.alive(api('/openapi.json'));
     const routes = routesOf(doc.body);
     assert.ok(routes.length >= 25, `${routes.length} routes in /openapi.json`);
     const findings = new Findings();
@@ -188,10 +188,7 @@ describe('fuzzing a node', { timeout: 120_000 }, () => {
     const credential = fc.constantFrom(tokens.wide, tokens.wide, tokens.narrow, tokens.expired);
     await check(
       fc.asyncProperty(credential, fc.array(frameArbitrary(ctx), { minLength: 1, maxLength: 20 }), async (t, batch) => {
-        const { closeCode, errors } = await fuzzSession(node, t, batch, findings).catch((err: Error) => {
-          node.assertAlive();
-          throw err;
-        });
+        const { closeCode, errors } = await node.alive(fuzzSession(node, t, batch, findings));
         frames += batch.length;
         closes.add(String(closeCode));
         for (const code of errors) codes.add(code);
@@ -208,10 +205,7 @@ describe('fuzzing a node', { timeout: 120_000 }, () => {
     const findings = new Findings();
     await check(
       fc.asyncProperty(fc.array(deepPublishArbitrary(WATCHED), { minLength: 1, maxLength: 5 }), async (batch) => {
-        await fuzzSession(node, tokens.wide, batch, findings).catch((err: Error) => {
-          node.assertAlive();
-          throw err;
-        });
+        await node.alive(fuzzSession(node, tokens.wide, batch, findings));
         await sleep(20); // let the ticker deliver the batch before the next
         node.assertAlive();
       }),
@@ -231,11 +225,12 @@ describe('fuzzing a node', { timeout: 120_000 }, () => {
       it(`accepts ${what} over HTTP nested up to maxJsonDepth, envelope included, and refuses deeper with too_deep`, async () => {
         await check(
           fc.asyncProperty(nestedValue(DEPTH_LIMIT + 20), async ({ depth, text }) => {
-            const res = await apiRequest(node.url, FUZZ_KEY, path, {
-              method: path.includes('/presence/') ? 'PUT' : 'POST',
-              body: body(text),
-            });
-            node.assertAlive();
+            const res = await node.alive(
+              apiRequest(node.url, FUZZ_KEY, path, {
+                method: path.includes('/presence/') ? 'PUT' : 'POST',
+                body: body(text),
+              }),
+            );
             if (1 + depth <= DEPTH_LIMIT)
               assert.ok(res.status < 300, `depth ${1 + depth}: ${res.status} ${JSON.stringify(res.body)}`);
             else assert.deepEqual([res.status, res.body.code], [400, 'too_deep'], `depth ${1 + depth}`);
@@ -247,7 +242,7 @@ describe('fuzzing a node', { timeout: 120_000 }, () => {
     it('accepts a WebSocket publish nested up to maxJsonDepth and answers a deeper one with too_deep', async () => {
       await check(
         fc.asyncProperty(nestedValue(DEPTH_LIMIT + 20), fc.boolean(), async ({ depth, text }, ephemeral) => {
-          const s = await rawSession(node.url, tokens.wide);
+          const s = await node.alive(rawSession(node.url, tokens.wide));
           s.ws.on('error', () => {});
           const frame = `{"type":"publish","id":7,"topic":"fz","ephemeral":${ephemeral},"data":${text}}`;
           const reply = await new Promise<Record<string, any>>((resolve) => {
@@ -272,8 +267,7 @@ describe('fuzzing a node', { timeout: 120_000 }, () => {
         await check(
           fc.asyncProperty(queryNumber, queryNumber, async (afterValue, limit) => {
             const query = `after=${encodeURIComponent(afterValue)}&limit=${encodeURIComponent(limit)}`;
-            const res = await apiRequest(node.url, FUZZ_KEY, `${path}?${query}`);
-            node.assertAlive();
+            const res = await node.alive(apiRequest(node.url, FUZZ_KEY, `${path}?${query}`));
             const valid = plain(afterValue, 0, Number.MAX_SAFE_INTEGER) && plain(limit, 1, 1000);
             if (valid) assert.equal(res.status, 200, `${query}: ${JSON.stringify(res.body)}`);
             else assert.deepEqual([res.status, res.body.code], [400, 'bad_request'], query);
