@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { CloseCodes, ErrorCatalog, type ErrorCode } from '@inloop/protocol';
 import type { FuzzFrame } from './fuzz-frames.js';
@@ -409,4 +410,42 @@ export function problemCode(body: string): string {
   } catch {
     return '-';
   }
+}
+
+/**
+ * Write `bytes` on a fresh TCP connection and read the first response (a malformed request can
+ * only be sent this way: Node's client refuses to). Null when the node closed without a word.
+ */
+export function rawExchange(
+  url: string,
+  bytes: string,
+  waitMs = 2000,
+): Promise<{ status: number; contentType: string; body: string } | null> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname);
+    let data = Buffer.alloc(0);
+    const finish = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      const text = data.toString('latin1');
+      const head = /^HTTP\/1\.[01] (\d{3})[^\r]*\r\n([\s\S]*?)\r\n\r\n/.exec(text);
+      if (!head) return resolve(null);
+      const contentType = /^content-type:\s*(.*)$/im.exec(head[2]!)?.[1]?.trim() ?? '';
+      const length = Number(/^content-length:\s*(\d+)$/im.exec(head[2]!)?.[1] ?? NaN);
+      const rest = text.slice(head[0].length);
+      resolve({ status: Number(head[1]), contentType, body: Number.isFinite(length) ? rest.slice(0, length) : rest });
+    };
+    const timer = setTimeout(finish, waitMs);
+    socket.on('data', (d: Buffer) => {
+      data = Buffer.concat([data, d]);
+      const text = data.toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      const length = Number(/^content-length:\s*(\d+)$/im.exec(text.slice(0, end))?.[1] ?? NaN);
+      if (end >= 0 && (text.startsWith('HTTP/1.1 101') || data.length - end - 4 >= length)) finish();
+    });
+    socket.on('error', () => {});
+    socket.on('close', finish);
+    socket.write(bytes, 'latin1');
+  });
 }

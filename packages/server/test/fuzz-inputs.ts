@@ -343,6 +343,20 @@ const EXTRA_QUERY = fc.constantFrom(
   '=',
 );
 
+/** SSE resume positions (`Last-Event-ID`) that are not `epoch:offset`, or name one out of range. */
+const LAST_EVENT_IDS = [
+  ':',
+  'abc:',
+  ':1',
+  'abc:-1',
+  'abc:1e400',
+  'abc:99999999999999999999',
+  'abc:9007199254740993',
+  'a b:1',
+  `${'e'.repeat(300)}:1`,
+  'abc:1:2',
+] as const;
+
 /** `value` in about one case out of six, else undefined. */
 const rarely = <T>(value: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> =>
   fc.oneof({ weight: 5, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: value });
@@ -376,13 +390,15 @@ export function requestFor(route: Route, ctx: FuzzContext): fc.Arbitrary<FuzzReq
       body: bodyFor(route.body, ctx),
       idempotencyKey: rarely(fc.oneof(fc.string({ maxLength: 20 }), fc.constant('k'.repeat(200)))),
       origin: rarely(fc.constantFrom('http://evil.example', 'null')),
+      lastEventId: rarely(fc.oneof(fc.constantFrom(...LAST_EVENT_IDS), fc.string({ maxLength: 30 }))),
     })
-    .map(({ method, path, query, credential, body, idempotencyKey, origin }) => {
+    .map(({ method, path, query, credential, body, idempotencyKey, origin, lastEventId }) => {
       const headers: Record<string, string> = {};
       if (credential !== undefined) headers.authorization = credential;
       if (body?.contentType) headers['content-type'] = body.contentType;
       if (idempotencyKey !== undefined) headers['idempotency-key'] = encodeURIComponent(idempotencyKey);
       if (origin !== undefined) headers.origin = origin;
+      if (lastEventId !== undefined) headers['last-event-id'] = encodeURIComponent(lastEventId);
       return {
         route: `${route.method} ${route.path}`,
         method,

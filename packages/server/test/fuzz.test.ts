@@ -11,6 +11,7 @@ import {
   fuzzSession,
   httpViolation,
   problemCode,
+  rawExchange,
   sendRaw,
   Tally,
   WatchedNode,
@@ -160,7 +161,10 @@ describe('fuzzing a node', { timeout: 120_000 }, () => {
       if ('error' in outcome) {
         node.assertAlive();
         if (outcome.error === 'timeout' && stream) return;
-        findings.add(`http: ${outcome.error} instead of an answer`, describeRequest(req));
+        const what = outcome.error.startsWith('Parse Error')
+          ? `an answer that breaks HTTP framing (${outcome.error})`
+          : `${outcome.error} instead of an answer`;
+        findings.add(`http: ${what}`, describeRequest(req));
         return;
       }
       if (outcome.status === 0) return; // refused by Node's own client before sending
@@ -214,17 +218,78 @@ describe('fuzzing a node', { timeout: 120_000 }, () => {
     assert.equal(findings.size, 0, `misbehaviour found:\n${findings}`);
   });
 
-  describe('the JSON depth limit', () => {
-    const bodies: [string, string, (x: string) => string][] = [
-      ['a publication', '/v1/topics/fz/messages', (x) => `{"data":${x}}`],
-      ['presence metadata', '/v1/topics/fz/presence/fuzzer', (x) => `{"meta":${x}}`],
-      ['a conversation message', '/v1/conversations/fz/messages', (x) => `{"from":"fuzzer","data":${x}}`],
-      ['a job input', '/v1/jobs', (x) => `{"type":"fuzz.job","input":${x}}`],
+  it('answers malformed HTTP and WebSocket upgrade requests on the wire with a problem document, and keeps serving', async () => {
+    const findings = new Findings();
+    const host = 'Host: 127.0.0.1\r\n';
+    const auth = `Authorization: Bearer ${FUZZ_KEY}\r\n`;
+    const json = 'Content-Type: application/json\r\n';
+    const publish = `POST /v1/topics/fz/messages HTTP/1.1\r\n${host}${auth}${json}`;
+    const key = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
+    const upgrade = (headers: string, path = '/v1/ws') =>
+      `GET ${path} HTTP/1.1\r\n${host}Upgrade: websocket\r\nConnection: Upgrade\r\n${headers}\r\n`;
+    const cases = [
+      'GARBAGE\r\n\r\n',
+      `GET /healthz HTTP/1.1\r\n${host}a header line without a colon\r\n\r\n`,
+      `GET /healthz HTTP/9.9\r\n${host}\r\n`,
+      `GET /healthz HTTP/1.1\r\n${host}X-Bad: a\u0000b\r\n\r\n`,
+      `GET /healthz HTTP/1.1\r\n${host}X-Folded: a\r\n b\r\n\r\n`,
+      `${publish}Content-Length: abc\r\n\r\n`,
+      `${publish}Content-Length: 10\r\nContent-Length: 11\r\n\r\n{"data":1}`,
+      `${publish}Transfer-Encoding: chunked\r\n\r\nzz\r\n{"data":1}\r\n0\r\n\r\n`,
+      `${publish}Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\na\r\n{"data":1}\r\n0\r\n\r\n`,
+      `${publish}Content-Length: 9\r\n\r\n{"data":1`,
+      `GET http://evil.example/v1/topics/fz/messages?after=0 HTTP/1.1\r\n${host}${auth}\r\n`,
+      `GET /v1/topics/fz/messages HTTP/1.1\r\n${host}Authorization: Bearer ${'a'.repeat(20_000)}\r\n\r\n`,
+      `GET /v1/topics/${'t'.repeat(20_000)}/messages HTTP/1.1\r\n${host}\r\n`,
+      `GET /v1/topics/fz/messages?after=0 HTTP/1.1\r\n${host}${auth}${json}Content-Length: 9\r\n\r\n{"data":1`,
+      upgrade('Sec-WebSocket-Version: 13\r\n'),
+      upgrade('Sec-WebSocket-Key: x\r\nSec-WebSocket-Version: 99\r\n'),
+      upgrade(`${key}Origin: http://evil.example\r\n`),
+      upgrade(key, '/v1/ws/extra'),
+      upgrade(key, '/v1/ws?token=%zz'),
+      `POST /v1/ws HTTP/1.1\r\n${host}Upgrade: websocket\r\nConnection: Upgrade\r\n${key}Content-Length: 0\r\n\r\n`,
     ];
-    for (const [what, path, body] of bodies)
+    for (const bytes of cases) {
+      const shown = JSON.stringify(bytes.length > 300 ? `${bytes.slice(0, 300)}...` : bytes);
+      node.sending(`raw ${shown}`);
+      const res = await node.alive(rawExchange(node.url, bytes));
+      if (!res) findings.add('raw: the node closed the connection without an answer', shown);
+      else {
+        const violation = httpViolation('GET', res.status, res.contentType, res.body);
+        if (violation) findings.add(`raw ${violation}`, `${shown} -> ${res.status} ${res.body.slice(0, 200)}`);
+      }
+    }
+    node.assertAlive();
+    assert.equal((await fetch(`${node.url}/healthz`)).status, 200);
+    assert.equal(findings.size, 0, `misbehaviour found:\n${findings}`);
+  });
+
+  describe('the JSON depth limit', () => {
+    // A conversation and a leased job of its own: the fuzz runs above may have removed members
+    // from `fz` and finished the jobs they knew about.
+    let job = { id: '', lease: '' };
+    before(async () => {
+      assert.equal((await api('/v1/conversations', { id: 'depth', members: ['prop'] })).status, 201);
+      assert.ok((await api('/v1/jobs', { type: 'fuzz.job' })).status < 300, 'a job created');
+      for (let i = 0; i < 20 && !job.id; i++) {
+        const leased = await api('/v1/workers/lease', { types: ['fuzz.job'], waitMs: 0 });
+        if (leased.status === 200 && !ctx.jobIds.includes(leased.body.job.id))
+          job = { id: leased.body.job.id, lease: leased.body.lease.token };
+      }
+      assert.ok(job.id, 'a job leased for the worker reports');
+    });
+    const bodies: [string, () => string, (x: string) => string][] = [
+      ['a publication', () => '/v1/topics/fz/messages', (x) => `{"data":${x}}`],
+      ['presence metadata', () => '/v1/topics/fz/presence/fuzzer', (x) => `{"meta":${x}}`],
+      ['a conversation message', () => '/v1/conversations/depth/messages', (x) => `{"from":"prop","data":${x}}`],
+      ['a job input', () => '/v1/jobs', (x) => `{"type":"fuzz.job","input":${x}}`],
+      ['a worker report', () => `/v1/jobs/${job.id}/progress`, (x) => `{"lease":"${job.lease}","partial":${x}}`],
+    ];
+    for (const [what, route, body] of bodies)
       it(`accepts ${what} over HTTP nested up to maxJsonDepth, envelope included, and refuses deeper with too_deep`, async () => {
         await check(
           fc.asyncProperty(nestedValue(DEPTH_LIMIT + 20), async ({ depth, text }) => {
+            const path = route();
             const res = await node.alive(
               apiRequest(node.url, FUZZ_KEY, path, {
                 method: path.includes('/presence/') ? 'PUT' : 'POST',
