@@ -158,7 +158,7 @@ process.stdout.write(
     `| | |\n|---|---|\n` +
     `| hostile WebSocket frames | ${(r.frames - r.unanswered).toLocaleString('en')} read by the node over ${r.connections.toLocaleString('en')} connections (${r.unanswered.toLocaleString('en')} more sent as it closed them) |\n` +
     `| hostile HTTP requests | ${r.requests.toLocaleString('en')} |\n` +
-    `| soak duration | ${(r.elapsedMs / 1000).toFixed(1)} s (baseline ${SECONDS} s); node CPU ${(serverCpu * 100).toFixed(0)} % of its core |\n` +
+    `| soak duration | ${(r.elapsedMs / 1000).toFixed(1)} s (baseline ${SECONDS} s); node CPU ${Number.isFinite(serverCpu) ? `${(serverCpu * 100).toFixed(0)} %` : '-'} of its core |\n` +
     `| crashes | ${crashed === null ? 0 : `1 (${crashed})`} |\n` +
     `| answers outside the catalog | ${outside} |\n` +
     `| well-behaved publish-to-receive, no soak | p50 ${ms(baseline.latency.p50)} / p99 ${ms(baseline.latency.p99)} (${baseline.latency.n} publications, ${baseline.lost} lost) |\n` +
