@@ -3,8 +3,8 @@ import type { Json, Position, SignalKind } from '@inloop/protocol';
 import {
   boundsFor,
   IdempotencyConflictError,
-  newEpoch,
   payloadDigest,
+  UnbornEpochs,
   type AppendInput,
   type AppendResult,
   type Broker,
@@ -44,11 +44,14 @@ end
 -- keeps what is there but moves to a new epoch, so no resuming client takes a rollback for a
 -- position it already has.
 -- A topic's keys expire when nothing was appended for its maximum age (its history would be
--- empty by then anyway): finished jobs and idle topics leave nothing behind.
+-- empty by then anyway): finished jobs and idle topics leave nothing behind. A read of a topic
+-- without meta (maxAge 0) writes nothing: it reports the fresh epoch, which this node also hands
+-- to the topic's first append.
 local function epochOf(meta, log, fresh, run, maxAge)
   local held = redis.call('HMGET', meta, 'epoch', 'run')
   if held[1] and held[2] == run then return held[1] end
   if not held[1] then
+    if maxAge == 0 then return fresh end
     redis.call('DEL', log)
     redis.call('HSET', meta, 'epoch', fresh, 'run', run)
     redis.call('PEXPIRE', meta, maxAge)
@@ -92,10 +95,10 @@ redis.call('PUBLISH', ARGV[8], '{"o":' .. offset .. ',"e":"' .. epoch .. '","t":
 return {'new', tostring(offset), epoch, tostring(ts)}
 `;
 
-/** KEYS: meta, log. ARGV: after, limit, now, maxAgeMs, fresh epoch, Redis run id. */
+/** KEYS: meta, log. ARGV: after, limit, now, maxAgeMs, fresh epoch, Redis run id. Writes nothing new. */
 const HISTORY = `${TRIM_AGE}
 local meta, log = KEYS[1], KEYS[2]
-local epoch = epochOf(meta, log, ARGV[5], ARGV[6], tonumber(ARGV[4]))
+local epoch = epochOf(meta, log, ARGV[5], ARGV[6], 0)
 trimAge(log, tonumber(ARGV[3]) - tonumber(ARGV[4]))
 local last = tonumber(redis.call('HGET', meta, 'last') or '0')
 local earliest = last + 1
@@ -108,11 +111,18 @@ end
 return {epoch, tostring(last), tostring(earliest), entries}
 `;
 
-/** KEYS: meta, log. ARGV: fresh epoch, Redis run id, maxAgeMs. */
+/**
+ * KEYS: meta, log. ARGV: fresh epoch, Redis run id, TTL of a new meta. Used when a node watches
+ * a topic: a topic without meta gets one for a short while, so every node's subscribers agree on
+ * the epoch its first append will take.
+ */
 const POSITION = `${TRIM_AGE}
 local epoch = epochOf(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]))
 return {epoch, redis.call('HGET', KEYS[1], 'last') or '0'}
 `;
+
+/** How long the meta a watch writes for a topic that has none lives, unless an append comes. */
+const WATCHED_TOPIC_TTL_MS = 3_600_000;
 
 type StreamEntry = [id: string, fields: string[]];
 interface Payload {
@@ -167,6 +177,8 @@ export class RedisBroker implements Broker {
   readonly #opts: Required<BrokerOptions>;
   readonly #watches = new Map<string, Watch>();
   readonly #channels = new Map<string, string>();
+  /** Epochs of topics without meta, as read here: the first append from here takes the same. */
+  readonly #unborn = new UnbornEpochs();
   #handler: (p: Publication) => void = () => {};
   #closed = false;
   /** The Redis process's run id: a new one means a restart or a failover (see `epochOf`). */
@@ -224,11 +236,12 @@ export class RedisBroker implements Broker {
         maxAgeMs,
         key === undefined ? '' : this.#opts.idempotencyTtlMs,
         digest,
-        newEpoch(),
+        this.#unborn.epochOf(topic),
         this.#keys.topicChannel(topic),
         this.#run,
       ),
     )) as [string, string, string, string];
+    this.#unborn.born(topic);
     if (reply[0] === 'seen') {
       const [, offset, seenDigest, epoch] = reply;
       if (seenDigest !== digest) throw new IdempotencyConflictError();
@@ -271,7 +284,7 @@ export class RedisBroker implements Broker {
         limit,
         this.#opts.now(),
         maxAgeMs,
-        newEpoch(),
+        this.#unborn.epochOf(topic),
         this.#run,
       ),
     )) as [string, string, string, StreamEntry[]];
@@ -289,11 +302,12 @@ export class RedisBroker implements Broker {
       (this.#redis as unknown as Scripts).inloopPosition(
         this.#keys.topicMeta(topic),
         this.#keys.topicLog(topic),
-        newEpoch(),
+        this.#unborn.epochOf(topic),
         this.#run,
-        boundsFor(this.#opts, topic).maxAgeMs,
+        Math.min(boundsFor(this.#opts, topic).maxAgeMs, WATCHED_TOPIC_TTL_MS),
       ),
     )) as [string, string];
+    this.#unborn.born(topic);
     return { epoch, offset: Number(offset) };
   }
 
@@ -333,6 +347,11 @@ export class RedisBroker implements Broker {
 
   onPublication(handler: (publication: Publication) => void): void {
     this.#handler = handler;
+  }
+
+  /** Every key of a topic expires by itself (see `epochOf`): nothing to sweep. */
+  sweep(): Promise<boolean> {
+    return Promise.resolve(false);
   }
 
   ready(): Promise<boolean> {

@@ -1,6 +1,13 @@
 import type { Redis } from 'ioredis';
 import type { ReceiptWatermarks } from '@inloop/protocol';
-import type { ConversationRecord, ConversationStore, MemberRecord, ReceiptTimes } from '@inloop/server';
+import {
+  CONVERSATION_STORE_DEFAULTS,
+  type ConversationRecord,
+  type ConversationStore,
+  type ConversationStoreOptions,
+  type MemberRecord,
+  type ReceiptTimes,
+} from '@inloop/server';
 import { guarded, type Keys } from './connection.js';
 
 /** KEYS: conversation, members. ARGV: record JSON, createdAt, members... */
@@ -19,9 +26,11 @@ return 1
 `;
 
 /**
- * KEYS: members, watermarks, receipts of the member. ARGV: member, delivered, read, at.
- * Watermarks are "delivered deliveredAt read readAt"; a move is remembered in the member's
- * sorted set by offset, as "kind:offset:at", for per-message receipt times.
+ * KEYS: members, watermarks, receipts of the member. ARGV: member, delivered, read, at, max
+ * count, max age. Watermarks are "delivered deliveredAt read readAt"; a move is remembered in the
+ * member's sorted set by offset, as "kind:offset:at", for per-message receipt times. Moves `max
+ * count` offsets behind go (their messages are gone), and the set expires `max age` after the
+ * member's last move.
  */
 const ADVANCE = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return false end
@@ -40,7 +49,12 @@ if movedR then
   redis.call('ZADD', KEYS[3], read, 'read:' .. read .. ':' .. ARGV[4])
 end
 local next = delivered .. ' ' .. dAt .. ' ' .. read .. ' ' .. rAt
-if movedD or movedR then redis.call('HSET', KEYS[2], ARGV[1], next) end
+if movedD or movedR then
+  redis.call('HSET', KEYS[2], ARGV[1], next)
+  -- Delivered is the higher watermark: read moves that far behind are as gone as delivered ones.
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', delivered - tonumber(ARGV[5]))
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+end
 return {next, movedD and 1 or 0, movedR and 1 or 0}
 `;
 
@@ -62,10 +76,16 @@ function parseMarks(member: string, text: string | undefined): ReceiptWatermarks
  * Every change is one script, so concurrent advances from different nodes resolve to the maximum.
  */
 export class RedisConversationStore implements ConversationStore {
+  readonly #maxCount: number;
+  readonly #maxAgeMs: number;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    options: ConversationStoreOptions = {},
   ) {
+    this.#maxCount = options.maxCount ?? CONVERSATION_STORE_DEFAULTS.maxCount;
+    this.#maxAgeMs = options.maxAgeMs ?? CONVERSATION_STORE_DEFAULTS.maxAgeMs;
     redis.defineCommand('inloopConvCreate', { numberOfKeys: 2, lua: CREATE });
     redis.defineCommand('inloopConvRemove', { numberOfKeys: 3, lua: REMOVE });
     redis.defineCommand('inloopConvAdvance', { numberOfKeys: 3, lua: ADVANCE });
@@ -145,6 +165,8 @@ export class RedisConversationStore implements ConversationStore {
         to.delivered ?? 0,
         to.read ?? 0,
         at,
+        this.#maxCount,
+        this.#maxAgeMs,
       ),
     )) as [string, number, number] | null;
     if (!reply) return { watermarks: parseMarks(member, undefined), moved: { delivered: false, read: false } };
@@ -172,6 +194,11 @@ export class RedisConversationStore implements ConversationStore {
       if (deliveredAt !== null || readAt !== null) times.push({ member: m.member, deliveredAt, readAt });
     });
     return times;
+  }
+
+  /** Receipts are trimmed on write and expire with their key: nothing to sweep. */
+  sweep(): Promise<boolean> {
+    return Promise.resolve(false);
   }
 
   close(): Promise<void> {

@@ -49,7 +49,7 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
   return {
     shared: true,
     broker: (brokerOptions) => new RedisBroker({ ...brokerOptions, redis, subscriber, keys }),
-    jobStore: () => new RedisJobStore(redis, keys),
+    jobStore: (storeOptions) => new RedisJobStore(redis, keys, storeOptions),
     jobQueue: (store) =>
       new BullJobQueue({
         redis,
@@ -64,8 +64,8 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
         ...(options.stalledIntervalMs === undefined ? {} : { stalledIntervalMs: options.stalledIntervalMs }),
       }),
     jobLocks: () => new RedisJobLocks(redis, keys),
-    conversationStore: () => new RedisConversationStore(redis, keys),
-    presenceStore: () => new RedisPresenceStore(redis, keys),
+    conversationStore: (storeOptions) => new RedisConversationStore(redis, keys, storeOptions),
+    presenceStore: (storeOptions) => new RedisPresenceStore(redis, keys, storeOptions),
     presenceReplica: (nodeId, ttlMs) => new RedisPresenceReplica(redis, subscriber, keys, nodeId, ttlMs),
     async secret(name, bytes) {
       const fresh = randomBytes(bytes).toString('base64url');

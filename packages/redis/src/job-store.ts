@@ -1,12 +1,16 @@
 import type { Redis } from 'ioredis';
 import { isTerminal } from '@inloop/protocol';
-import type { DurationSample, JobRecord, JobStore } from '@inloop/server';
+import {
+  JOB_FINISHED_TTL_MS,
+  type DurationSample,
+  type JobRecord,
+  type JobStore,
+  type JobStoreOptions,
+} from '@inloop/server';
 import { guarded, type Keys } from './connection.js';
 
 /** Duration samples kept per (type, stage). */
 const KEEP_SAMPLES = 500;
-/** Finished jobs stay readable this long. */
-const FINISHED_TTL_MS = 7 * 24 * 3600_000;
 /** An idempotency key is remembered this long. */
 const KEY_TTL_MS = 24 * 3600_000;
 
@@ -52,13 +56,17 @@ interface Scripts {
  * Job records in Redis, as JSON under the job's id; the ids of unfinished jobs in a set (for
  * recovery), and an outbox of jobs inserted but not yet confirmed in the queue: if the node dies
  * between the two writes, another node finds the job there and queues it. Finished records expire
- * after 7 days; duration samples are capped lists per (type, stage).
+ * after `finishedTtlMs` (7 days by default); duration samples are capped lists per (type, stage).
  */
 export class RedisJobStore implements JobStore {
+  readonly #finishedTtlMs: number;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    options: JobStoreOptions = {},
   ) {
+    this.#finishedTtlMs = options.finishedTtlMs ?? JOB_FINISHED_TTL_MS;
     redis.defineCommand('inloopJobInsert', { numberOfKeys: 4, lua: INSERT });
     redis.defineCommand('inloopJobSaveFinished', { numberOfKeys: 3, lua: SAVE_FINISHED });
     redis.defineCommand('inloopAddDuration', { numberOfKeys: 1, lua: ADD_DURATION });
@@ -102,7 +110,7 @@ export class RedisJobStore implements JobStore {
           this.keys.jobsOutbox,
           job.id,
           JSON.stringify(job),
-          FINISHED_TTL_MS,
+          this.#finishedTtlMs,
         ),
       );
     } else await guarded(() => this.redis.set(key, JSON.stringify(job)));
@@ -126,6 +134,11 @@ export class RedisJobStore implements JobStore {
   async durations(type: string, stage: string, limit: number): Promise<DurationSample[]> {
     const texts = await guarded(() => this.redis.lrange(this.keys.durations(type, stage), 0, limit - 1));
     return texts.map((t) => JSON.parse(t) as DurationSample);
+  }
+
+  /** Finished jobs expire with their keys: nothing to sweep. */
+  sweep(): Promise<boolean> {
+    return Promise.resolve(false);
   }
 
   close(): Promise<void> {

@@ -8,12 +8,14 @@ import {
   RedisBroker,
   RedisConversationStore,
   RedisJobStore,
+  RedisPresenceStore,
   whenReady,
 } from '@inloop/redis';
 import { describeBrokerConformance } from '../../server/test/broker-conformance.js';
 import {
   describeConversationStoreConformance,
   describeJobStoreConformance,
+  describePresenceStoreConformance,
 } from '../../server/test/store-conformance.js';
 import { waitFor } from '../../server/test/helpers.js';
 import { startRedis, type TestRedis } from './redis-server.js';
@@ -67,14 +69,19 @@ async function command() {
   return redisConnection;
 }
 
-describeConversationStoreConformance('redis', async () => {
+describeConversationStoreConformance('redis', async (options) => {
   const c = await command();
-  return { store: new RedisConversationStore(c, new Keys(`s${++n}`)), dispose: async () => c.disconnect() };
+  return { store: new RedisConversationStore(c, new Keys(`s${++n}`), options), dispose: async () => c.disconnect() };
 });
 
-describeJobStoreConformance('redis', async () => {
+describePresenceStoreConformance('redis', async (options) => {
   const c = await command();
-  return { store: new RedisJobStore(c, new Keys(`j${++n}`)), dispose: async () => c.disconnect() };
+  return { store: new RedisPresenceStore(c, new Keys(`p${++n}`), options), dispose: async () => c.disconnect() };
+});
+
+describeJobStoreConformance('redis', async (options) => {
+  const c = await command();
+  return { store: new RedisJobStore(c, new Keys(`j${++n}`), options), dispose: async () => c.disconnect() };
 });
 
 const defaults: BrokerOptions = { maxCount: 1000, maxAgeMs: 86_400_000, idempotencyTtlMs: 300_000 };

@@ -94,6 +94,13 @@ export const ConfigSchema = Type.Object({
     default: 65_536,
     description: 'Largest WebSocket frame or HTTP body accepted.',
   }),
+  maxJsonDepth: Type.Integer({
+    minimum: 4,
+    maximum: 256,
+    default: 64,
+    description:
+      'Deepest JSON nesting accepted in a WebSocket frame or HTTP body, envelope included (`{"data":[1]}` has depth 2); deeper input is refused with too_deep.',
+  }),
   maxSubscriptionsPerConnection: Type.Integer({
     minimum: 1,
     default: 100,
@@ -102,12 +109,64 @@ export const ConfigSchema = Type.Object({
   publishRatePerSec: Type.Number({
     exclusiveMinimum: 0,
     default: 50,
-    description: 'Sustained publishes per second per client connection.',
+    description:
+      'Sustained publishes per second per client (token subject), over WebSocket and HTTP together: stored and ephemeral publishes, conversation sends, job creations.',
   }),
   publishBurst: Type.Integer({
     minimum: 1,
     default: 100,
-    description: 'Publishes a client connection may make in a burst.',
+    description: 'Publishes a client may make in a burst (see publishRatePerSec).',
+  }),
+  signalRatePerSec: Type.Number({
+    exclusiveMinimum: 0,
+    default: 20,
+    description: 'Sustained signals per second per client: typing start and stop, draft chunks.',
+  }),
+  signalBurst: Type.Integer({ minimum: 1, default: 40, description: 'Signals a client may send in a burst.' }),
+  presenceRatePerSec: Type.Number({
+    exclusiveMinimum: 0,
+    default: 10,
+    description: 'Sustained presence joins (HTTP renewals included) and updates per second per client.',
+  }),
+  presenceBurst: Type.Integer({
+    minimum: 1,
+    default: 100,
+    description: 'Presence joins and updates a client may make in a burst (enough to rejoin every topic on reconnect).',
+  }),
+  receiptRatePerSec: Type.Number({
+    exclusiveMinimum: 0,
+    default: 20,
+    description: 'Sustained conversation receipts per second per client.',
+  }),
+  receiptBurst: Type.Integer({ minimum: 1, default: 50, description: 'Receipts a client may send in a burst.' }),
+  apiKeyRateMultiplier: Type.Number({
+    minimum: 0,
+    default: 100,
+    description:
+      'An API key (a backend, acting for many members) gets this many times each client rate and burst, per key name; 0 exempts API keys from rate limits.',
+  }),
+  maxPresenceTopicsPerMember: Type.Integer({
+    minimum: 1,
+    default: 100,
+    description:
+      'Topics one member may be present on at once on this node, over all its connections and HTTP; past it, too_many_subscriptions.',
+  }),
+  maxDraftsPerMember: Type.Integer({
+    minimum: 1,
+    default: 16,
+    description:
+      'Streamed drafts one member may have open at once (over all conversations); past it, too_many_drafts until one is sent or lapses.',
+  }),
+  invalidFrameBurst: Type.Integer({
+    minimum: 1,
+    default: 10,
+    description:
+      'Invalid WebSocket frames (not JSON, too deep, unknown type, bad fields) a connection may send in a burst; one more closes it with 4400.',
+  }),
+  invalidFrameRatePerSec: Type.Number({
+    exclusiveMinimum: 0,
+    default: 1,
+    description: 'Rate at which the allowance of invalid frames refills, per second.',
   }),
   maxBufferedBytes: Type.Integer({
     minimum: 16_384,
@@ -125,6 +184,42 @@ export const ConfigSchema = Type.Object({
     description: 'Time allowed between the WebSocket upgrade and the connect message.',
   }),
   sseHeartbeatMs: Type.Integer({ minimum: 1000, default: 15_000, description: 'Interval of SSE comment heartbeats.' }),
+  httpHeadersTimeoutMs: Type.Integer({
+    minimum: 100,
+    default: 10_000,
+    description:
+      'Time a client has to send a request line and headers (on a new connection, counted from the connect); slower, and it gets 408 request_timeout and the connection closes. At most httpRequestTimeoutMs.',
+  }),
+  httpRequestTimeoutMs: Type.Integer({
+    minimum: 100,
+    default: 30_000,
+    description:
+      'Time a client has to send a whole request, body included (a body trickled in is cut off with 408 request_timeout). Event streams and WebSockets are not requests in this sense once open.',
+  }),
+  httpIdleTimeoutMs: Type.Integer({
+    minimum: 100,
+    default: 60_000,
+    description:
+      'An HTTP connection with no bytes either way for this long is closed (one that never sends anything, a client that stopped reading). Event streams and WebSockets have their own heartbeats and are exempt. Keep it above 30 s, the longest worker long-poll (`waitMs`).',
+  }),
+  httpKeepAliveTimeoutMs: Type.Integer({
+    minimum: 100,
+    default: 72_000,
+    description:
+      'How long an idle keep-alive connection is kept between requests. Keep it above the idle timeout of a load balancer in front (often 60 s), so the node is not the one to close a connection the balancer is about to reuse.',
+  }),
+  maxConnections: Type.Integer({
+    minimum: 0,
+    default: 0,
+    description:
+      'Open connections (HTTP, event streams and WebSockets together) served in full; one more is answered 503 unavailable and closed, while connections already open carry on. 0 derives it from the descriptor limit: the limit less a tenth (at least 64) and less connectionReserve; no cap where the limit is unknown (not Linux).',
+  }),
+  connectionReserve: Type.Integer({
+    minimum: 0,
+    default: 16,
+    description:
+      'Connections accepted past maxConnections that may reach only /healthz and /readyz, so probes keep answering while the node is full.',
+  }),
   cadenceMs: Type.Integer({
     minimum: 100,
     maximum: 10_000,
@@ -190,6 +285,28 @@ export const ConfigSchema = Type.Object({
     minimum: 1000,
     default: 2_592_000_000,
     description: 'Oldest message kept in a conversation, in ms (30 days).',
+  }),
+  jobRetentionMs: Type.Integer({
+    minimum: 1000,
+    default: 604_800_000,
+    description:
+      'A finished job, and its topic, are removed this long after the job finished (7 days). Job topics keep their events as long.',
+  }),
+  presenceLastSeenMaxAgeMs: Type.Integer({
+    minimum: 1000,
+    default: 2_592_000_000,
+    description: "A member's last-seen time on a topic is forgotten this long after it left (30 days).",
+  }),
+  presenceLastSeenMaxCount: Type.Integer({
+    minimum: 1,
+    default: 1000,
+    description: 'Most last-seen entries kept per topic (the latest).',
+  }),
+  retentionSweepMs: Type.Integer({
+    minimum: 100,
+    default: 10_000,
+    description:
+      'Pause between two rounds of cleanup of what expired (topics, last-seen times, receipts, jobs, idempotency keys), each done in small batches.',
   }),
   logLevel: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
@@ -353,6 +470,10 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
   }
   if (problems.length === 0) {
     const c = converted as Config;
+    if (c.httpHeadersTimeoutMs > c.httpRequestTimeoutMs)
+      problems.push(
+        `httpHeadersTimeoutMs (${c.httpHeadersTimeoutMs}) must not exceed httpRequestTimeoutMs (${c.httpRequestTimeoutMs}): the headers are part of the request`,
+      );
     if (c.presenceTtlMs <= c.pingIntervalMs)
       problems.push(
         `presenceTtlMs (${c.presenceTtlMs}) must exceed pingIntervalMs (${c.pingIntervalMs}): a healthy connection would flicker out of presence`,

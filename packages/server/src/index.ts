@@ -16,16 +16,27 @@ export { createSqliteBroker, type SqliteBrokerOptions } from './adapters/sqlite-
 export { createMemoryBroker } from './adapters/memory-broker.js';
 export { JobService, type JobTypeOptions, type Report } from './domain/jobs/service.js';
 export { PermanentJobError, type JobHandler, type JobContext, type JobView } from './domain/jobs/runner.js';
-export type { JobStore, JobRecord, SizeHint, DurationSample, PlannedStage } from './ports/job-store.js';
+export type {
+  JobStore,
+  JobStoreOptions,
+  JobRecord,
+  SizeHint,
+  DurationSample,
+  PlannedStage,
+} from './ports/job-store.js';
+export { JOB_FINISHED_TTL_MS } from './ports/job-store.js';
 export { createSqliteJobStore } from './adapters/sqlite-job-store.js';
 export { Estimator, estimateFrom, type Estimate } from './domain/jobs/estimator.js';
 export { timeFraction, progressOf, flagsOf, strategyFor, humanDuration } from './domain/jobs/progress.js';
 export { run, type RunOptions } from './run.js';
 export { Presence, type PresenceOptions } from './domain/presence.js';
 export { ConversationService } from './domain/conversations.js';
-export type { ConversationStore } from './ports/conversation-store.js';
-export type { PresenceStore } from './ports/presence-store.js';
-export { Refusal } from './domain/refusal.js';
+export type { ConversationStore, ConversationStoreOptions } from './ports/conversation-store.js';
+export { CONVERSATION_STORE_DEFAULTS } from './ports/conversation-store.js';
+export type { PresenceStore, PresenceStoreOptions } from './ports/presence-store.js';
+export { PRESENCE_STORE_DEFAULTS } from './ports/presence-store.js';
+export { Retention, type RetentionOptions } from './domain/retention.js';
+export { Refusal, refusalOf, type RefusalOptions } from './errors.js';
 export { boundsFor, type RetentionRule } from './ports/broker.js';
 export type { Backend } from './ports/backend.js';
 export type { JobQueue, JobLocks, JobOutcome, TakenJob, QueuedJob } from './ports/job-queue.js';
@@ -35,5 +46,6 @@ export type { ConversationRecord, MemberRecord, ReceiptTimes } from './ports/con
 export { embeddedBackend } from './adapters/embedded-backend.js';
 export { StoreQueue } from './domain/jobs/store-queue.js';
 export { newEpoch, payloadDigest } from './adapters/epoch.js';
+export { UnbornEpochs } from './adapters/unborn-epochs.js';
 export { KeyedLock } from './util/keyed-lock.js';
 export { randomToken } from './util/random.js';

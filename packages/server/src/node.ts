@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { CONVERSATION_TOPIC_PREFIX, type Scope } from '@inloop/protocol';
+import { CONVERSATION_TOPIC_PREFIX, JOB_TOPIC_PREFIX, type Scope } from '@inloop/protocol';
 import { Access } from './auth/access.js';
 import { embeddedBackend } from './adapters/embedded-backend.js';
 import type { Backend } from './ports/backend.js';
 import { ConversationService } from './domain/conversations.js';
 import { Presence } from './domain/presence.js';
 import { Refusal } from './domain/refusal.js';
+import { RateLimits } from './domain/rate-limits.js';
+import { Retention } from './domain/retention.js';
 import { Typing } from './domain/typing.js';
 import { conversationRoutes } from './transports/http/conversations.js';
 import { presenceRoutes } from './transports/http/presence.js';
@@ -35,6 +37,8 @@ import {
 import { tokenRoutes } from './transports/http/tokens.js';
 import { topicRoutes } from './transports/http/topics.js';
 import { SseTransport } from './transports/sse.js';
+import { ConnectionCap } from './transports/connection-cap.js';
+import { derivedMaxConnections, raiseDescriptorLimit } from './util/descriptors.js';
 import { WebSocketTransport } from './transports/websocket.js';
 
 /** Options of {@link createNode}: any config key, plus what only code can pass. */
@@ -67,6 +71,8 @@ export interface InloopNode extends AsyncDisposable {
   readonly metrics: Metrics;
   readonly presence: Presence;
   readonly conversations: ConversationService;
+  /** Cleanup of what expired (see docs/operations.md, Retention); `round()` runs one now. */
+  readonly retention: Retention;
   readonly app: FastifyInstance;
   /** `http://host:port` once listening. */
   readonly url: string;
@@ -142,17 +148,25 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         maxCount: config.conversationHistoryMaxCount,
         maxAgeMs: config.conversationHistoryMaxAgeMs,
       },
+      // A job's topic goes when its record does: both are kept jobRetentionMs after the last event.
+      { prefix: JOB_TOPIC_PREFIX, maxCount: config.historyMaxCount, maxAgeMs: config.jobRetentionMs },
     ],
   };
   const backend = givenBackend ?? (await backendFor(config, log));
   const { keys, created, tokenSecret } = await secrets(config, backend);
   const broker = backend.broker(brokerOptions);
-  const hub = new Hub({ broker, metrics });
+  const hub = new Hub({ broker, metrics, logger: log });
   const tokens = new Tokens(tokenSecret);
   const origins = new Origins(config.allowedOrigins);
   const auth = new Authenticator(new ApiKeys(keys), tokens);
-  const presenceStore = backend.presenceStore();
-  const conversationStore = backend.conversationStore();
+  const presenceStore = backend.presenceStore({
+    maxAgeMs: config.presenceLastSeenMaxAgeMs,
+    maxCount: config.presenceLastSeenMaxCount,
+  });
+  const conversationStore = backend.conversationStore({
+    maxCount: config.conversationHistoryMaxCount,
+    maxAgeMs: config.conversationHistoryMaxAgeMs,
+  });
   const presenceReplica = backend.presenceReplica?.(nodeId, config.presenceTtlMs);
   const presence = new Presence({
     store: presenceStore,
@@ -171,6 +185,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     metrics,
     ttlMs: config.presenceTtlMs,
     flushMs: config.presenceFlushMs,
+    maxTopicsPerMember: config.maxPresenceTopicsPerMember,
   });
   const typing = new Typing({
     ttlMs: config.typingTtlMs,
@@ -178,7 +193,25 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
       await hub.publish(topic, { data, from: member, ephemeral: true, kind });
     },
   });
-  const conversations = new ConversationService({ store: conversationStore, hub, broker, typing, presence, metrics });
+  const conversations = new ConversationService({
+    store: conversationStore,
+    hub,
+    broker,
+    typing,
+    presence,
+    metrics,
+    maxDraftsPerMember: config.maxDraftsPerMember,
+  });
+  // One instance for every transport: a principal's budget is the same over WebSocket and HTTP.
+  const limits = new RateLimits({
+    budgets: {
+      publish: { ratePerSec: config.publishRatePerSec, burst: config.publishBurst },
+      signal: { ratePerSec: config.signalRatePerSec, burst: config.signalBurst },
+      presence: { ratePerSec: config.presenceRatePerSec, burst: config.presenceBurst },
+      receipt: { ratePerSec: config.receiptRatePerSec, burst: config.receiptBurst },
+    },
+    apiKeyMultiplier: config.apiKeyRateMultiplier,
+  });
   const access = new Access((conversation, member) => conversations.isMember(conversation, member));
   const ctx: SessionContext = {
     nodeId,
@@ -189,6 +222,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     presence,
     typing,
     conversations,
+    limits,
     metrics,
     logger: log,
   };
@@ -196,7 +230,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   const sse = new SseTransport(ctx);
   let draining = false;
 
-  const jobStore = backend.jobStore();
+  const jobStore = backend.jobStore({ finishedTtlMs: config.jobRetentionMs });
   const jobQueue = backend.jobQueue(jobStore);
   const jobs = new JobService({
     store: jobStore,
@@ -216,11 +250,23 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   // Alone, every job leased in-process before a restart was this node's; in a cluster, the
   // queue notices a dead node's jobs by their locks.
   await jobs.recover(backend.shared ? null : 'local:');
+  const retention = new Retention({
+    stores: [
+      { name: 'topics', store: broker },
+      { name: 'presence', store: presenceStore },
+      { name: 'receipts', store: conversationStore },
+      { name: 'jobs', store: jobStore },
+    ],
+    intervalMs: config.retentionSweepMs,
+    logger: log,
+  });
+  retention.start();
 
   const app = await createApp({ config, logger: log, metrics, origins });
-  topicRoutes(app, { hub, broker, auth, access });
-  presenceRoutes(app, { presence, auth, access });
-  conversationRoutes(app, { conversations, auth });
+  auth.checkBeforeBody(app);
+  topicRoutes(app, { hub, broker, auth, access, limits });
+  presenceRoutes(app, { presence, auth, access, limits });
+  conversationRoutes(app, { conversations, auth, limits });
   tokenRoutes(app, { tokens, auth });
   sse.routes(app, auth);
   jobRoutes(app, {
@@ -230,6 +276,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     sse,
     jobTokenTtlSeconds: config.jobTokenTtlSeconds,
     stuckAfterMs: config.jobStuckAfterMs,
+    limits,
   });
   operationRoutes(app, {
     metrics,
@@ -251,6 +298,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     metrics,
     presence,
     conversations,
+    retention,
     app,
     get url() {
       return url;
@@ -272,6 +320,17 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
       return tokens.mint(subject, scopes, ttlSeconds);
     },
     async listen() {
+      // Before the first accept: the cap gates the listeners attached by now.
+      const descriptors = await raiseDescriptorLimit();
+      const maxConnections =
+        config.maxConnections || (derivedMaxConnections(descriptors, config.connectionReserve) ?? 0);
+      new ConnectionCap({ max: maxConnections, reserve: config.connectionReserve, metrics, logger: log }).attach(
+        app.server,
+      );
+      log.info(
+        { descriptorLimit: descriptors?.soft, maxConnections, connectionReserve: config.connectionReserve },
+        maxConnections ? 'connection cap set' : 'no connection cap (descriptor limit unknown)',
+      );
       await app.listen({ port: config.port, host: config.host });
       const address = app.server.address();
       url = hostUrl(config.host, typeof address === 'object' && address ? address.port : config.port);
@@ -296,6 +355,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         sse.close();
         await runner.close();
         await jobs.close();
+        await retention.stop();
         await app.close();
         await metricsListener?.close();
         presence.close();

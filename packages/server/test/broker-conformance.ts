@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { IdempotencyConflictError, type Broker, type BrokerOptions, type Publication } from '@inloop/server';
-import { waitFor } from './helpers.js';
+import { sleep, waitFor } from './helpers.js';
 
 const defaults: BrokerOptions = { maxCount: 1000, maxAgeMs: 86_400_000, idempotencyTtlMs: 300_000 };
 
@@ -116,6 +116,65 @@ export function describeBrokerConformance(
       await waitFor(() => seen.length >= 1, 5000, 'the ephemeral publication');
       assert.equal(seen.length, 1);
       assert.equal((await broker.position('e')).offset, 0);
+      await dispose();
+    });
+
+    it('reports one epoch for a topic that was only read or watched, and its first append takes it', async () => {
+      const { broker, dispose } = await factory(defaults);
+      const read = await broker.history('unborn', 0, 10);
+      assert.deepEqual([read.earliest, read.latest, read.publications.length], [1, 0, 0]);
+      assert.equal((await broker.position('unborn')).epoch, read.epoch, 'reads agree on the epoch');
+      await broker.watch('unborn');
+      const watched = await broker.position('unborn');
+      assert.deepEqual(watched, { epoch: read.epoch, offset: 0 });
+      const first = await broker.appendAndPublish('unborn', { data: 1, from: 'a' });
+      assert.deepEqual([first.publication.epoch, first.publication.offset], [read.epoch, 1]);
+      await broker.unwatch('unborn');
+      await dispose();
+    });
+
+    it('removes what expired, and a removed topic used again starts a new epoch', async () => {
+      // Real time: a shared backend expires its keys by its own clock.
+      const short = { ...defaults, maxAgeMs: 2000, idempotencyTtlMs: 2000 };
+      const { broker, dispose } = await factory(short);
+      const gone = await broker.appendAndPublish('gone', { data: 'old', from: 'a', idempotencyKey: 'k' });
+      await sleep(1200);
+      const young = await broker.appendAndPublish('young', { data: 'new', from: 'a' });
+      await sleep(900);
+      while (await broker.sweep(100));
+      assert.deepEqual(await broker.position('young'), { epoch: young.publication.epoch, offset: 1 }, 'kept');
+      const after = await broker.position('gone');
+      assert.equal(after.offset, 0, 'the expired topic holds nothing');
+      assert.notEqual(after.epoch, gone.publication.epoch, 'and is not under its old epoch');
+      const again = await broker.appendAndPublish('gone', { data: 'again', from: 'a', idempotencyKey: 'k' });
+      assert.equal(again.duplicate, false, 'its idempotency key went with it');
+      assert.equal(again.publication.offset, 1);
+      assert.notEqual(
+        again.publication.epoch,
+        gone.publication.epoch,
+        'a client at the old epoch is told recovered: false',
+      );
+      const page = await broker.history('gone', 0, 10);
+      assert.deepEqual(
+        page.publications.map((p) => p.data),
+        ['again'],
+      );
+      await dispose();
+    });
+
+    it('never restarts the offsets of a watched topic under its old epoch', async () => {
+      const short = { ...defaults, maxAgeMs: 1000, idempotencyTtlMs: 1000 };
+      const { broker, dispose } = await factory(short);
+      await broker.watch('live');
+      const first = await broker.appendAndPublish('live', { data: 1, from: 'a' });
+      await sleep(1100);
+      while (await broker.sweep(100));
+      const position = await broker.position('live');
+      // Kept under its subscribers (local backends), or moved to a new epoch (expired in Redis).
+      if (position.epoch === first.publication.epoch) assert.equal(position.offset, 1);
+      const next = await broker.appendAndPublish('live', { data: 2, from: 'a' });
+      if (next.publication.epoch === first.publication.epoch) assert.equal(next.publication.offset, 2);
+      await broker.unwatch('live');
       await dispose();
     });
 

@@ -1,8 +1,13 @@
 import { join } from 'node:path';
 import { createMemoryBroker, createSqliteBroker, createSqliteJobStore } from '@inloop/server';
 import { createSqliteConversationStore } from '../src/adapters/sqlite-conversation-store.js';
+import { createSqlitePresenceStore } from '../src/adapters/sqlite-presence-store.js';
 import { describeBrokerConformance } from './broker-conformance.js';
-import { describeConversationStoreConformance, describeJobStoreConformance } from './store-conformance.js';
+import {
+  describeConversationStoreConformance,
+  describeJobStoreConformance,
+  describePresenceStoreConformance,
+} from './store-conformance.js';
 import { tempDir } from './helpers.js';
 
 describeBrokerConformance('memory', async (options) => ({
@@ -24,9 +29,9 @@ describeBrokerConformance('sqlite', async (options) => {
   };
 });
 
-describeConversationStoreConformance('sqlite', async () => {
+describeConversationStoreConformance('sqlite', async (options) => {
   const dir = tempDir();
-  const store = createSqliteConversationStore({ file: join(dir.path, 'inloop.db') });
+  const store = createSqliteConversationStore({ ...options, file: join(dir.path, 'inloop.db') });
   return {
     store,
     dispose: async () => {
@@ -36,9 +41,21 @@ describeConversationStoreConformance('sqlite', async () => {
   };
 });
 
-describeJobStoreConformance('sqlite', async () => {
+describePresenceStoreConformance('sqlite', async (options) => {
   const dir = tempDir();
-  const store = createSqliteJobStore({ file: join(dir.path, 'inloop.db') });
+  const store = createSqlitePresenceStore({ ...options, file: join(dir.path, 'inloop.db') });
+  return {
+    store,
+    dispose: async () => {
+      await store.close();
+      dir.remove();
+    },
+  };
+});
+
+describeJobStoreConformance('sqlite', async (options) => {
+  const dir = tempDir();
+  const store = createSqliteJobStore({ ...options, file: join(dir.path, 'inloop.db') });
   return {
     store,
     dispose: async () => {

@@ -16,6 +16,7 @@ function memoryStore(): PresenceStore & { seen: Map<string, number> } {
     seen,
     left: (topic, member, _meta, at) => void seen.set(`${topic}/${member}`, at),
     lastSeen: () => Promise.resolve([]),
+    sweep: () => Promise.resolve(false),
     close: () => Promise.resolve(),
   };
 }

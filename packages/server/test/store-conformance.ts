@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ConversationStore, JobRecord, JobStore } from '@inloop/server';
+import type {
+  ConversationStore,
+  ConversationStoreOptions,
+  JobRecord,
+  JobStore,
+  JobStoreOptions,
+  PresenceStore,
+  PresenceStoreOptions,
+} from '@inloop/server';
+import { sleep, waitFor } from './helpers.js';
 
 /**
  * The guarantees of the ConversationStore port (see ports/conversation-store.ts), run against
@@ -8,7 +17,7 @@ import type { ConversationStore, JobRecord, JobStore } from '@inloop/server';
  */
 export function describeConversationStoreConformance(
   name: string,
-  factory: () => Promise<{ store: ConversationStore; dispose: () => Promise<void> }>,
+  factory: (options?: ConversationStoreOptions) => Promise<{ store: ConversationStore; dispose: () => Promise<void> }>,
 ): void {
   describe(`${name} conversation store`, () => {
     it('creates once, and keeps members with their join times', async () => {
@@ -71,6 +80,82 @@ export function describeConversationStoreConformance(
       assert.deepEqual(none.moved, { delivered: false, read: false }, 'a non-member has no watermarks');
       await dispose();
     });
+
+    it('forgets the receipt times of messages past the history bounds, and keeps the rest', async () => {
+      const { store, dispose } = await factory({ maxCount: 3 });
+      await store.create({ id: 'c3', title: null, meta: null, createdAt: 0 }, ['ana']);
+      for (let offset = 1; offset <= 6; offset++) await store.advance('c3', 'ana', { read: offset }, offset * 100);
+      const at = async (offset: number) => (await store.receiptTimes('c3', offset)).find((t) => t.member === 'ana')!;
+      // With at most 3 messages held (4, 5, 6), only their receipts remain.
+      assert.deepEqual([(await at(4)).deliveredAt, (await at(4)).readAt], [400, 400], 'held: kept exactly');
+      assert.deepEqual([(await at(6)).deliveredAt, (await at(6)).readAt], [600, 600]);
+      assert.equal((await at(1)).readAt, 400, 'offsets 1 to 3 are gone with their messages');
+      assert.equal((await store.watermarks('c3'))[0]!.read, 6, 'the watermarks stay');
+      await dispose();
+    });
+  });
+}
+
+/**
+ * The guarantees of the PresenceStore port (see ports/presence-store.ts), run against every
+ * implementation. `left` is fire and forget: reads wait until the writes are seen.
+ */
+export function describePresenceStoreConformance(
+  name: string,
+  factory: (options?: PresenceStoreOptions) => Promise<{ store: PresenceStore; dispose: () => Promise<void> }>,
+): void {
+  describe(`${name} presence store`, () => {
+    it('keeps the latest last-seen time per member, latest first', async () => {
+      const { store, dispose } = await factory();
+      const t = Date.now();
+      store.left('room', 'ana', { n: 1 }, t - 30);
+      store.left('room', 'bob', null, t - 20);
+      store.left('room', 'ana', { n: 2 }, t - 10);
+      store.left('room', 'ana', { n: 0 }, t - 40);
+      const seen = await waitFor(async () => {
+        const rows = await store.lastSeen('room', 10);
+        return rows.length === 2 && rows[0]!.lastSeen === t - 10 ? rows : null;
+      });
+      assert.deepEqual(
+        seen!.map((r) => [r.id, r.meta, r.lastSeen]),
+        [
+          ['ana', { n: 2 }, t - 10],
+          ['bob', null, t - 20],
+        ],
+        'an older departure does not replace a later one',
+      );
+      await dispose();
+    });
+
+    it('keeps at most maxCount entries per topic, the latest', async () => {
+      const { store, dispose } = await factory({ maxCount: 3 });
+      const t = Date.now();
+      for (let i = 0; i < 6; i++) store.left('busy', `m${i}`, null, t + i);
+      store.left('other', 'x', null, t);
+      await waitFor(async () => (await store.lastSeen('busy', 10))[0]?.id === 'm5', 5000, 'the last departure');
+      while (await store.sweep(100));
+      assert.deepEqual(
+        (await store.lastSeen('busy', 10)).map((r) => r.id),
+        ['m5', 'm4', 'm3'],
+      );
+      assert.equal((await store.lastSeen('other', 10)).length, 1, 'per topic');
+      await dispose();
+    });
+
+    it('forgets a last-seen time maxAgeMs after it, and only then', async () => {
+      const { store, dispose } = await factory({ maxAgeMs: 2000 });
+      const t = Date.now();
+      store.left('room', 'old', null, t - 1800);
+      store.left('room', 'young', null, t);
+      await waitFor(async () => (await store.lastSeen('room', 10)).length === 2, 5000, 'both departures');
+      await sleep(400);
+      while (await store.sweep(100));
+      assert.deepEqual(
+        (await store.lastSeen('room', 10)).map((r) => r.id),
+        ['young'],
+      );
+      await dispose();
+    });
   });
 }
 
@@ -111,7 +196,7 @@ function job(id: string, overrides: Partial<JobRecord> = {}): JobRecord {
 /** The guarantees of the JobStore port (see ports/job-store.ts), run against every implementation. */
 export function describeJobStoreConformance(
   name: string,
-  factory: () => Promise<{ store: JobStore; dispose: () => Promise<void> }>,
+  factory: (options?: JobStoreOptions) => Promise<{ store: JobStore; dispose: () => Promise<void> }>,
 ): void {
   describe(`${name} job store`, () => {
     it('inserts once per idempotency key, saves, and lists what is unfinished', async () => {
@@ -143,6 +228,25 @@ export function describeJobStoreConformance(
         (await store.durations('t', 'draw', 10)).map((s) => [s.ms, s.size]),
         [[7, 2]],
       );
+      await dispose();
+    });
+
+    it('removes a finished job finishedTtlMs after it finished, with its idempotency key, never an unfinished one', async () => {
+      const { store, dispose } = await factory({ finishedTtlMs: 1000 });
+      const done = (id: string, extra: Partial<JobRecord> = {}) =>
+        ({ ...job(id, extra), status: 'succeeded', finishedAt: Date.now() }) as JobRecord;
+      await store.insert(job('waiting'));
+      await store.insert(job('old', { idempotencyKey: 'k' }));
+      await store.save(done('old', { idempotencyKey: 'k' }));
+      await sleep(1100);
+      await store.insert(job('young'));
+      await store.save(done('young'));
+      while (await store.sweep(100));
+      assert.equal(await store.get('old'), null, 'expired');
+      assert.notEqual(await store.get('young'), null, 'finished since: kept');
+      assert.notEqual(await store.get('waiting'), null, 'unfinished: kept');
+      const again = await store.insert(job('new', { idempotencyKey: 'k' }));
+      assert.deepEqual([again.created, again.job.id], [true, 'new'], 'the key went with its job');
       await dispose();
     });
   });

@@ -38,11 +38,11 @@ export function embeddedBackend(config: Readonly<Config>, logger: Logger = silen
   return {
     shared: false,
     broker: (options) => (durable ? createSqliteBroker({ ...options, ...sqlite }) : createMemoryBroker(options)),
-    jobStore: () => createSqliteJobStore(sqlite),
+    jobStore: (options) => createSqliteJobStore({ ...options, ...sqlite }),
     jobQueue: (store) => new StoreQueue(store as QueueingJobStore),
     jobLocks: () => new KeyedLock(),
-    conversationStore: () => createSqliteConversationStore(sqlite),
-    presenceStore: () => createSqlitePresenceStore(sqlite),
+    conversationStore: (options) => createSqliteConversationStore({ ...options, ...sqlite }),
+    presenceStore: (options) => createSqlitePresenceStore({ ...options, ...sqlite }),
     secret: (name, bytes) =>
       Promise.resolve(
         durable

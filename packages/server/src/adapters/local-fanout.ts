@@ -21,11 +21,11 @@ export abstract class LocalFanout {
     return Promise.resolve();
   }
 
-  watch(): Promise<void> {
+  watch(_topic: string): Promise<void> {
     return Promise.resolve();
   }
 
-  unwatch(): Promise<void> {
+  unwatch(_topic: string): Promise<void> {
     return Promise.resolve();
   }
 }

@@ -9,8 +9,9 @@ import {
   type HistoryPage,
   type StoredPublication,
 } from '../ports/broker.js';
-import { newEpoch, payloadDigest } from './epoch.js';
+import { payloadDigest } from './epoch.js';
 import { LocalFanout } from './local-fanout.js';
+import { UnbornEpochs } from './unborn-epochs.js';
 
 interface TopicState {
   epoch: string;
@@ -23,11 +24,15 @@ interface TopicState {
 /**
  * History in process memory: for tests and for nodes that need no durability. Everything is lost
  * on exit, and a restarted node gives every topic a new epoch, so resuming clients are told
- * `recovered: false` rather than handed a silent gap.
+ * `recovered: false` rather than handed a silent gap. A topic takes memory from its first append
+ * until {@link sweep} finds it idle; reading one takes none.
  */
 export class MemoryBroker extends LocalFanout implements Broker {
   readonly #topics = new Map<string, TopicState>();
   readonly #opts: Required<BrokerOptions>;
+  readonly #unborn = new UnbornEpochs();
+  /** Where the last sweep stopped: each sweep goes on from there, a batch at a time. */
+  #cursor: Iterator<[string, TopicState]> | null = null;
 
   constructor(options: BrokerOptions) {
     super();
@@ -37,8 +42,9 @@ export class MemoryBroker extends LocalFanout implements Broker {
   #state(topic: string): TopicState {
     let s = this.#topics.get(topic);
     if (!s) {
-      s = { epoch: newEpoch(), last: 0, lastTs: 0, publications: [], keys: new Map() };
+      s = { epoch: this.#unborn.epochOf(topic), last: 0, lastTs: 0, publications: [], keys: new Map() };
       this.#topics.set(topic, s);
+      this.#unborn.born(topic);
     }
     return s;
   }
@@ -94,7 +100,8 @@ export class MemoryBroker extends LocalFanout implements Broker {
   }
 
   history(topic: string, after: number, limit: number): Promise<HistoryPage> {
-    const s = this.#state(topic);
+    const s = this.#topics.get(topic);
+    if (!s) return Promise.resolve({ epoch: this.#unborn.epochOf(topic), earliest: 1, latest: 0, publications: [] });
     this.#trim(topic, s, this.#opts.now());
     const earliest = s.publications[0]?.offset ?? s.last + 1;
     const start = Math.max(0, after + 1 - earliest);
@@ -107,8 +114,35 @@ export class MemoryBroker extends LocalFanout implements Broker {
   }
 
   position(topic: string): Promise<Position> {
-    const s = this.#state(topic);
-    return Promise.resolve({ epoch: s.epoch, offset: s.last });
+    const s = this.#topics.get(topic);
+    return Promise.resolve(s ? { epoch: s.epoch, offset: s.last } : { epoch: this.#unborn.epochOf(topic), offset: 0 });
+  }
+
+  override watch(topic: string): Promise<void> {
+    this.#unborn.watch(topic);
+    return Promise.resolve();
+  }
+
+  override unwatch(topic: string): Promise<void> {
+    this.#unborn.unwatch(topic);
+    return Promise.resolve();
+  }
+
+  sweep(limit: number): Promise<boolean> {
+    const now = this.#opts.now();
+    this.#cursor ??= this.#topics.entries();
+    for (let visited = 0; visited < limit; visited++) {
+      const next = this.#cursor.next();
+      if (next.done) {
+        this.#cursor = null;
+        return Promise.resolve(false);
+      }
+      const [topic, s] = next.value;
+      this.#trim(topic, s, now);
+      // Deleting the entry just visited leaves the Map iterator valid.
+      if (s.publications.length === 0 && s.keys.size === 0 && !this.#unborn.watched(topic)) this.#topics.delete(topic);
+    }
+    return Promise.resolve(true);
   }
 
   ready(): Promise<boolean> {

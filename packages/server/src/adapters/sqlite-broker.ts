@@ -10,9 +10,10 @@ import {
   type HistoryPage,
   type StoredPublication,
 } from '../ports/broker.js';
-import { newEpoch, payloadDigest } from './epoch.js';
+import { payloadDigest } from './epoch.js';
 import { LocalFanout } from './local-fanout.js';
 import { openDatabase, type SqliteHandle } from './sqlite-database.js';
+import { UnbornEpochs } from './unborn-epochs.js';
 
 export interface SqliteBrokerOptions extends BrokerOptions {
   /** Path of the SQLite file (created with its directory if missing). */
@@ -33,19 +34,20 @@ interface PubRow {
   ts: number;
 }
 
-const SWEEP_INTERVAL_MS = 1000;
-
 /**
  * The embedded default: history in one SQLite file (WAL), fan-out within this process.
  * Appends are synchronous transactions, so the handler sees each topic in offset order and a
- * publication is on disk (in the WAL) before it is acknowledged.
+ * publication is on disk (in the WAL) before it is acknowledged. A topic gets its row on its
+ * first append, not when it is read or subscribed to, and loses it once idle (see `sweep`).
  */
 export class SqliteBroker extends LocalFanout implements Broker {
   readonly #db: Db;
   readonly #handle: SqliteHandle;
   readonly #opts: Required<Omit<SqliteBrokerOptions, 'synchronous'>>;
   readonly #stmts: Record<string, Statement>;
-  readonly #sweep: NodeJS.Timeout;
+  readonly #unborn = new UnbornEpochs();
+  /** Where the last look for idle topics stopped, so a topic kept (watched) never blocks the rest. */
+  #idleCursor: { lastTs: number; name: string } | null = null;
 
   constructor(options: SqliteBrokerOptions) {
     super();
@@ -66,6 +68,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
         expires_at INTEGER NOT NULL, PRIMARY KEY (topic, key)
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
+      CREATE INDEX IF NOT EXISTS topics_idle ON topics (last_ts, name);
     `);
     const db = this.#db;
     this.#stmts = {
@@ -74,12 +77,24 @@ export class SqliteBroker extends LocalFanout implements Broker {
       advance: db.prepare('UPDATE topics SET last_offset = ?, last_ts = ? WHERE name = ?'),
       insert: db.prepare('INSERT INTO publications (topic, offset, data, publisher, ts) VALUES (?, ?, ?, ?, ?)'),
       trimCount: db.prepare('DELETE FROM publications WHERE topic = ? AND offset <= ?'),
-      trimAge: db.prepare('DELETE FROM publications WHERE ts < ? AND substr(topic, 1, length(?)) = ?'),
-      trimAgeDefault: db.prepare(
-        `DELETE FROM publications WHERE ts < ?${this.#prefixes(options)
-          .map(() => ' AND substr(topic, 1, length(?)) != ?')
-          .join('')}`,
+      trimAge: db.prepare(
+        `DELETE FROM publications WHERE (topic, offset) IN (SELECT topic, offset FROM publications
+         WHERE ts < ? AND substr(topic, 1, length(?)) = ? LIMIT ?)`,
       ),
+      trimAgeDefault: db.prepare(
+        `DELETE FROM publications WHERE (topic, offset) IN (SELECT topic, offset FROM publications WHERE ts < ?${this.#prefixes(
+          options,
+        )
+          .map(() => ' AND substr(topic, 1, length(?)) != ?')
+          .join('')} LIMIT ?)`,
+      ),
+      idle: db.prepare(
+        'SELECT name, last_ts FROM topics WHERE last_ts < ? AND (last_ts, name) > (?, ?) ORDER BY last_ts, name LIMIT ?',
+      ),
+      dropTopic: db.prepare('DELETE FROM topics WHERE name = ?'),
+      dropPublications: db.prepare('DELETE FROM publications WHERE topic = ?'),
+      dropKeys: db.prepare('DELETE FROM idempotency WHERE topic = ?'),
+      liveKey: db.prepare('SELECT 1 FROM idempotency WHERE topic = ? AND expires_at > ? LIMIT 1'),
       read: db.prepare(
         'SELECT offset, data, publisher, ts FROM publications WHERE topic = ? AND offset > ? AND ts >= ? ORDER BY offset LIMIT ?',
       ),
@@ -89,9 +104,10 @@ export class SqliteBroker extends LocalFanout implements Broker {
       idemPut: db.prepare(
         'INSERT OR REPLACE INTO idempotency (topic, key, offset, digest, expires_at) VALUES (?, ?, ?, ?, ?)',
       ),
-      idemSweep: db.prepare('DELETE FROM idempotency WHERE expires_at <= ?'),
+      idemSweep: db.prepare(
+        'DELETE FROM idempotency WHERE (topic, key) IN (SELECT topic, key FROM idempotency WHERE expires_at <= ? LIMIT ?)',
+      ),
     };
-    this.#sweep = setInterval(() => this.#sweepExpired(), SWEEP_INTERVAL_MS).unref();
   }
 
   /** The prefixes with bounds of their own (see {@link BrokerOptions.retention}). */
@@ -99,13 +115,10 @@ export class SqliteBroker extends LocalFanout implements Broker {
     return (options.retention ?? []).map((r) => r.prefix);
   }
 
+  /** The topic's row, or what a topic without one reports (its unborn epoch, nothing held). */
   #topic(topic: string): TopicRow {
-    let row = this.#stmts.topic!.get(topic) as TopicRow | undefined;
-    if (!row) {
-      row = { epoch: newEpoch(), last_offset: 0, last_ts: 0 };
-      this.#stmts.createTopic!.run(topic, row.epoch);
-    }
-    return row;
+    const row = this.#stmts.topic!.get(topic) as TopicRow | undefined;
+    return row ?? { epoch: this.#unborn.epochOf(topic), last_offset: 0, last_ts: 0 };
   }
 
   /**
@@ -141,8 +154,9 @@ export class SqliteBroker extends LocalFanout implements Broker {
     now: number,
   ): AppendResult {
     if (!row) {
-      row = { epoch: newEpoch(), last_offset: 0, last_ts: 0 };
+      row = { epoch: this.#unborn.epochOf(topic), last_offset: 0, last_ts: 0 };
       this.#stmts.createTopic!.run(topic, row.epoch);
+      this.#unborn.born(topic);
     }
     const offset = row.last_offset + 1;
     const ts = Math.max(now, row.last_ts);
@@ -163,17 +177,46 @@ export class SqliteBroker extends LocalFanout implements Broker {
     return { topic, epoch, offset: r.offset, data: JSON.parse(r.data) as Json, from: r.publisher, ts: r.ts };
   }
 
-  #sweepExpired(): void {
+  /**
+   * Steps of cleanup, each one bounded statement in the group commit: publications past their
+   * age, expired idempotency keys, then idle topics (with whatever they still hold).
+   */
+  sweep(limit: number): Promise<boolean> {
     const now = this.#opts.now();
     const others = this.#prefixes(this.#opts).flatMap((p) => [p, p]);
-    void this.#handle.group
-      .write(() => {
-        this.#stmts.trimAgeDefault!.run(now - this.#opts.maxAgeMs, ...others);
-        for (const rule of this.#opts.retention ?? [])
-          this.#stmts.trimAge!.run(now - rule.maxAgeMs, rule.prefix, rule.prefix);
-      })
-      .catch(() => {});
-    void this.#handle.group.write(() => this.#stmts.idemSweep!.run(now)).catch(() => {});
+    return this.#handle.group.write(() => {
+      const counts = [this.#stmts.trimAgeDefault!.run(now - this.#opts.maxAgeMs, ...others, limit).changes];
+      for (const rule of this.#opts.retention ?? [])
+        counts.push(this.#stmts.trimAge!.run(now - rule.maxAgeMs, rule.prefix, rule.prefix, limit).changes);
+      counts.push(this.#stmts.idemSweep!.run(now, limit).changes);
+      const more = this.#dropIdle(now, limit);
+      return more || counts.some((n) => n >= limit);
+    });
+  }
+
+  /**
+   * Remove topics with nothing left (no publication within their bounds, no live idempotency key)
+   * and no subscriber here; true when more may be due. Each topic's publications have just been
+   * trimmed by age, so its last one is younger than its bounds or it has none.
+   */
+  #dropIdle(now: number, limit: number): boolean {
+    const shortest = Math.min(this.#opts.maxAgeMs, ...(this.#opts.retention ?? []).map((r) => r.maxAgeMs));
+    const from = this.#idleCursor ?? { lastTs: -1, name: '' };
+    const rows = this.#stmts.idle!.all(now - shortest, from.lastTs, from.name, limit) as {
+      name: string;
+      last_ts: number;
+    }[];
+    for (const { name, last_ts: last } of rows) {
+      // Kept: subscribers here hold its epoch, its own bounds are longer, or a key is still owed.
+      if (this.#unborn.watched(name) || last >= now - boundsFor(this.#opts, name).maxAgeMs) continue;
+      if (this.#stmts.liveKey!.get(name, now) !== undefined) continue;
+      this.#stmts.dropTopic!.run(name);
+      this.#stmts.dropPublications!.run(name);
+      this.#stmts.dropKeys!.run(name);
+    }
+    const tail = rows.at(-1);
+    this.#idleCursor = rows.length < limit || !tail ? null : { lastTs: tail.last_ts, name: tail.name };
+    return this.#idleCursor !== null;
   }
 
   /**
@@ -229,8 +272,17 @@ export class SqliteBroker extends LocalFanout implements Broker {
     }
   }
 
+  override watch(topic: string): Promise<void> {
+    this.#unborn.watch(topic);
+    return Promise.resolve();
+  }
+
+  override unwatch(topic: string): Promise<void> {
+    this.#unborn.unwatch(topic);
+    return Promise.resolve();
+  }
+
   close(): Promise<void> {
-    clearInterval(this.#sweep);
     this.#handle.release();
     return Promise.resolve();
   }

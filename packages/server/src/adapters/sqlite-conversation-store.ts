@@ -1,9 +1,16 @@
 import type { Statement } from 'better-sqlite3';
 import type { Json, ReceiptWatermarks } from '@inloop/protocol';
-import type { ConversationRecord, ConversationStore, MemberRecord, ReceiptTimes } from '../ports/conversation-store.js';
+import {
+  CONVERSATION_STORE_DEFAULTS,
+  type ConversationRecord,
+  type ConversationStore,
+  type ConversationStoreOptions,
+  type MemberRecord,
+  type ReceiptTimes,
+} from '../ports/conversation-store.js';
 import { openDatabase, type SqliteHandle } from './sqlite-database.js';
 
-export interface SqliteConversationStoreOptions {
+export interface SqliteConversationStoreOptions extends ConversationStoreOptions {
   /** The SQLite file (shared with the broker), or `:memory:`. */
   file: string;
   synchronous?: 'NORMAL' | 'FULL';
@@ -29,8 +36,14 @@ const toWatermarks = (r: MemberRow): ReceiptWatermarks => ({
 class SqliteConversationStore implements ConversationStore {
   readonly #handle: SqliteHandle;
   readonly #q: Record<string, Statement>;
+  readonly #maxCount: number;
+  readonly #maxAgeMs: number;
+  readonly #now: () => number;
 
   constructor(options: SqliteConversationStoreOptions) {
+    this.#maxCount = options.maxCount ?? CONVERSATION_STORE_DEFAULTS.maxCount;
+    this.#maxAgeMs = options.maxAgeMs ?? CONVERSATION_STORE_DEFAULTS.maxAgeMs;
+    this.#now = options.now ?? Date.now;
     this.#handle = openDatabase(options.file, options.synchronous ?? 'NORMAL');
     const db = this.#handle.db;
     db.exec(`
@@ -47,6 +60,7 @@ class SqliteConversationStore implements ConversationStore {
         conv TEXT NOT NULL, member TEXT NOT NULL, kind TEXT NOT NULL, offset INTEGER NOT NULL,
         at INTEGER NOT NULL, PRIMARY KEY (conv, member, kind, offset)
       ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS receipt_moves_age ON receipt_moves (at);
     `);
     this.#q = {
       create: db.prepare('INSERT OR IGNORE INTO conversations (id, title, meta, created_at) VALUES (?, ?, ?, ?)'),
@@ -60,6 +74,11 @@ class SqliteConversationStore implements ConversationStore {
         'UPDATE conversation_members SET delivered = ?, delivered_at = ?, read = ?, read_at = ? WHERE conv = ? AND member = ?',
       ),
       move: db.prepare('INSERT OR IGNORE INTO receipt_moves (conv, member, kind, offset, at) VALUES (?, ?, ?, ?, ?)'),
+      trimMoves: db.prepare('DELETE FROM receipt_moves WHERE conv = ? AND member = ? AND kind = ? AND offset <= ?'),
+      expireMoves: db.prepare(
+        `DELETE FROM receipt_moves WHERE (conv, member, kind, offset) IN
+         (SELECT conv, member, kind, offset FROM receipt_moves WHERE at < ? LIMIT ?)`,
+      ),
       times: db.prepare(
         'SELECT member, kind, MIN(at) AS at FROM receipt_moves WHERE conv = ? AND offset >= ? GROUP BY member, kind',
       ),
@@ -134,12 +153,23 @@ class SqliteConversationStore implements ConversationStore {
           read_at: moved.read ? at : row.read_at,
         };
         this.#q.setMarks!.run(delivered, next.delivered_at, read, next.read_at, id, member);
-        if (moved.delivered) this.#q.move!.run(id, member, 'delivered', delivered, at);
-        if (moved.read) this.#q.move!.run(id, member, 'read', read, at);
+        if (moved.delivered) this.#move(id, member, 'delivered', delivered, at);
+        if (moved.read) this.#move(id, member, 'read', read, at);
         return { watermarks: toWatermarks(next), moved };
       }
       return { watermarks: toWatermarks(row), moved };
     });
+  }
+
+  /** Remember a move, and forget those `maxCount` offsets behind it: their messages are gone. */
+  #move(id: string, member: string, kind: 'delivered' | 'read', offset: number, at: number): void {
+    this.#q.move!.run(id, member, kind, offset, at);
+    if (offset > this.#maxCount) this.#q.trimMoves!.run(id, member, kind, offset - this.#maxCount);
+  }
+
+  sweep(limit: number): Promise<boolean> {
+    const cutoff = this.#now() - this.#maxAgeMs;
+    return this.#handle.group.write(() => this.#q.expireMoves!.run(cutoff, limit).changes >= limit);
   }
 
   receiptTimes(id: string, offset: number): Promise<ReceiptTimes[]> {

@@ -1,11 +1,25 @@
 import type { Statement } from 'better-sqlite3';
-import type { DurationSample, JobRecord, QueueingJobStore } from '../ports/job-store.js';
+import {
+  JOB_FINISHED_TTL_MS,
+  type DurationSample,
+  type JobRecord,
+  type JobStoreOptions,
+  type QueueingJobStore,
+} from '../ports/job-store.js';
 import { openDatabase, type SqliteHandle } from './sqlite-database.js';
 
 /** Duration samples kept per (type, stage). */
 const KEEP_SAMPLES = 500;
 /** Samples recorded between trims. */
 const TRIM_EVERY = 64;
+/** The terminal statuses, as SQL (the partial index and the query must match it exactly). */
+const FINISHED = "('succeeded', 'failed', 'cancelled')";
+
+export interface SqliteJobStoreOptions extends JobStoreOptions {
+  /** The SQLite file (shared with the broker), or `:memory:`. */
+  file: string;
+  synchronous?: 'NORMAL' | 'FULL';
+}
 
 /**
  * Jobs in SQLite: indexed columns for what the node queries (status, type, due time, lease
@@ -15,8 +29,12 @@ export class SqliteJobStore implements QueueingJobStore {
   readonly #handle: SqliteHandle;
   readonly #s: Record<string, Statement>;
   #sinceTrim = 0;
+  readonly #finishedTtlMs: number;
+  readonly #now: () => number;
 
-  constructor(options: { file: string; synchronous?: 'NORMAL' | 'FULL' }) {
+  constructor(options: SqliteJobStoreOptions) {
+    this.#finishedTtlMs = options.finishedTtlMs ?? JOB_FINISHED_TTL_MS;
+    this.#now = options.now ?? Date.now;
     this.#handle = openDatabase(options.file, options.synchronous ?? 'NORMAL');
     const db = this.#handle.db;
     db.exec(`
@@ -27,6 +45,7 @@ export class SqliteJobStore implements QueueingJobStore {
       CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, type, run_after);
       CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (status, lease_expires_at);
       CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (json_extract(data, '$.finishedAt')) WHERE status IN ${FINISHED};
       CREATE TABLE IF NOT EXISTS job_durations (
         type TEXT NOT NULL, stage TEXT NOT NULL, at INTEGER NOT NULL, ms INTEGER NOT NULL, size REAL
       );
@@ -49,6 +68,10 @@ export class SqliteJobStore implements QueueingJobStore {
       addDuration: db.prepare('INSERT INTO job_durations (type, stage, at, ms, size) VALUES (?, ?, ?, ?, ?)'),
       trimDurations: db.prepare(
         'DELETE FROM job_durations WHERE type = ? AND stage = ? AND at < (SELECT at FROM job_durations WHERE type = ? AND stage = ? ORDER BY at DESC LIMIT 1 OFFSET ?)',
+      ),
+      expire: db.prepare(
+        `DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN ${FINISHED}
+         AND json_extract(data, '$.finishedAt') < ? LIMIT ?)`,
       ),
       durations: db.prepare(
         'SELECT type, stage, at, ms, size FROM job_durations WHERE type = ? AND stage = ? ORDER BY at DESC LIMIT ?',
@@ -127,6 +150,11 @@ export class SqliteJobStore implements QueueingJobStore {
     return Promise.resolve(this.#s.durations!.all(type, stage, limit) as DurationSample[]);
   }
 
+  sweep(limit: number): Promise<boolean> {
+    const cutoff = this.#now() - this.#finishedTtlMs;
+    return this.#handle.group.write(() => this.#s.expire!.run(cutoff, limit).changes >= limit);
+  }
+
   close(): Promise<void> {
     this.#handle.release();
     return Promise.resolve();
@@ -134,6 +162,6 @@ export class SqliteJobStore implements QueueingJobStore {
 }
 
 /** Build the SQLite job store (`file: ':memory:'` for a node without durable storage). */
-export function createSqliteJobStore(options: { file: string; synchronous?: 'NORMAL' | 'FULL' }): QueueingJobStore {
+export function createSqliteJobStore(options: SqliteJobStoreOptions): QueueingJobStore {
   return new SqliteJobStore(options);
 }

@@ -1,9 +1,9 @@
 import type { Broker, BrokerOptions } from './broker.js';
-import type { ConversationStore } from './conversation-store.js';
+import type { ConversationStore, ConversationStoreOptions } from './conversation-store.js';
 import type { JobLocks, JobQueue } from './job-queue.js';
-import type { JobStore } from './job-store.js';
+import type { JobStore, JobStoreOptions } from './job-store.js';
 import type { PresenceReplica } from './presence-replica.js';
-import type { PresenceStore } from './presence-store.js';
+import type { PresenceStore, PresenceStoreOptions } from './presence-store.js';
 
 /**
  * Everything a node keeps outside its own memory, from one place: the embedded SQLite file by
@@ -14,12 +14,12 @@ export interface Backend {
   /** True when other nodes share it: then no node may assume it is the only writer. */
   readonly shared: boolean;
   broker(options: BrokerOptions): Broker;
-  jobStore(): JobStore;
+  jobStore(options?: JobStoreOptions): JobStore;
   /** The queue of jobs to run; it may read the store built by `jobStore`. */
   jobQueue(store: JobStore): JobQueue;
   jobLocks(): JobLocks;
-  conversationStore(): ConversationStore;
-  presenceStore(): PresenceStore;
+  conversationStore(options?: ConversationStoreOptions): ConversationStore;
+  presenceStore(options?: PresenceStoreOptions): PresenceStore;
   /**
    * Presence shared with other nodes; absent when this node is the only one. A node that stops
    * proving it is alive loses its members on the others after `ttlMs`.

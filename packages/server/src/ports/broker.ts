@@ -1,3 +1,4 @@
+import { Refusal } from '../errors.js';
 import type { Json, Position, SignalKind } from '@inloop/protocol';
 
 /** A publication as stored in a topic's history. */
@@ -56,9 +57,9 @@ export interface HistoryPage {
 }
 
 /** Thrown by `appendAndPublish` when an idempotency key is reused with another payload. */
-export class IdempotencyConflictError extends Error {
+export class IdempotencyConflictError extends Refusal {
   constructor() {
-    super('idempotency key reused with a different payload');
+    super('idempotency_conflict', 'the idempotency key was used with a different payload');
     this.name = 'IdempotencyConflictError';
   }
 }
@@ -77,6 +78,16 @@ export class IdempotencyConflictError extends Error {
  *   the original publication with `duplicate: true`; with a different payload it throws
  *   {@link IdempotencyConflictError}.
  * - **Bounds**: history is trimmed to at most `maxCount` publications and `maxAgeMs` of age per topic.
+ * - **Reads write nothing**: `history`, `position` and `watch` of a topic that holds nothing store
+ *   nothing (a shared backend may write a short-lived marker for a watched topic, so that every
+ *   node agrees on its epoch). The epoch such a topic reports is the one its first append takes,
+ *   at least while this node watches it.
+ * - **Retention**: what has expired is removed, a small batch per {@link Broker.sweep} call:
+ *   publications past their bounds, idempotency keys past their TTL, and topics with nothing left
+ *   (no publication within their `maxAgeMs`, or none ever, and no idempotency key alive). A topic watched on this
+ *   node is never removed under its subscribers. A removed topic used again starts a **new
+ *   epoch**, so a client resuming with a position from before is told `recovered: false`.
+ *   A backend whose entries expire by themselves (Redis key TTLs) may remove nothing in `sweep`.
  */
 export interface Broker {
   appendAndPublish(topic: string, input: AppendInput): Promise<AppendResult>;
@@ -92,6 +103,12 @@ export interface Broker {
   unwatch(topic: string): Promise<void>;
   /** The single handler receiving publications this node watches. */
   onPublication(handler: (publication: Publication) => void): void;
+  /**
+   * One short step of cleanup (see **Retention** above): remove what has expired, looking at no
+   * more than about `limit` entries. Resolves to true when it stopped at `limit` and more may be
+   * due, so the caller can spread a large cleanup over many turns of the event loop.
+   */
+  sweep(limit: number): Promise<boolean>;
   /** Whether the backend is usable (for `/readyz`). */
   ready(): Promise<boolean>;
   close(): Promise<void>;

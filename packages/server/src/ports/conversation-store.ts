@@ -30,6 +30,11 @@ export interface ReceiptTimes {
  * - **Receipt times**: each advance is remembered with its time, so `receiptTimes(conv, n)` can
  *   tell when every member first had offset `n` delivered and read.
  * - **Durability**: an acknowledged create, membership change or advance survives a restart.
+ * - **Receipts go with their messages**: a member's receipt times are kept for the offsets the
+ *   conversation's history may still hold, and dropped past its bounds: a move `maxCount` or more
+ *   offsets behind the member's newer one is removed when that one is made, and a move older than
+ *   `maxAgeMs` is removed by {@link ConversationStore.sweep} (or by key expiry, in Redis once the
+ *   member has made no move for `maxAgeMs`). Watermarks themselves are kept with the member.
  */
 export interface ConversationStore {
   /** Create; false when the id is taken. */
@@ -52,5 +57,20 @@ export interface ConversationStore {
   ): Promise<{ watermarks: ReceiptWatermarks; moved: { delivered: boolean; read: boolean } }>;
   /** For offset `offset`: when each member's watermarks first reached it (null: not yet). */
   receiptTimes(id: string, offset: number): Promise<ReceiptTimes[]>;
+  /** One short step of cleanup, looking at about `limit` entries; true when more may be due. */
+  sweep(limit: number): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** The bounds of conversation history, which receipts follow. */
+export interface ConversationStoreOptions {
+  /** Most messages a conversation keeps. @default 10_000 */
+  maxCount?: number;
+  /** Oldest message a conversation keeps, in ms. @default 2_592_000_000 (30 days) */
+  maxAgeMs?: number;
+  /** Clock, injectable for tests. @default Date.now */
+  now?: () => number;
+}
+
+/** The defaults of {@link ConversationStoreOptions}. */
+export const CONVERSATION_STORE_DEFAULTS = { maxCount: 10_000, maxAgeMs: 2_592_000_000 } as const;

@@ -80,6 +80,9 @@ export interface DurationSample {
  *   returns the first job with `created: false` and stores nothing.
  * - `save` is durable when it resolves (a job acknowledged as created survives a crash).
  * - Duration samples are kept per (type, stage), at least the latest `limit` of them.
+ * - **Retention**: a finished job is kept `finishedTtlMs` after it finished, then removed (by
+ *   {@link JobStore.sweep}, or by key expiry) with its idempotency key; an unfinished job is never
+ *   removed. Its topic follows the broker's bounds for job topics (the node gives them the same age).
  * Mutual exclusion between writers of one job is the service's job (its `JobLocks`), not
  * the store's.
  */
@@ -91,8 +94,21 @@ export interface JobStore {
   unfinished(): Promise<JobRecord[]>;
   addDuration(sample: DurationSample): Promise<void>;
   durations(type: string, stage: string, limit: number): Promise<DurationSample[]>;
+  /** One short step of cleanup, looking at about `limit` jobs; true when more may be due. */
+  sweep(limit: number): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** How long a finished job stays readable. */
+export interface JobStoreOptions {
+  /** A finished job is removed this long after it finished. @default 604_800_000 (7 days) */
+  finishedTtlMs?: number;
+  /** Clock, injectable for tests. @default Date.now */
+  now?: () => number;
+}
+
+/** The default of {@link JobStoreOptions.finishedTtlMs}. */
+export const JOB_FINISHED_TTL_MS = 604_800_000;
 
 /**
  * A store that can also serve as its own queue (the embedded default): it finds due and
