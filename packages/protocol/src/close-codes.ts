@@ -28,7 +28,10 @@ export const CloseCodes = {
   unauthorized: 4401,
   /** The browser's Origin is not in the allowlist. */
   originNotAllowed: 4403,
-  /** The client broke the protocol in a way that is not recoverable (e.g. binary frames). */
+  /**
+   * The client broke the protocol in a way that is not recoverable: a binary frame, a request
+   * before `connect`, or invalid frames past its allowance (`invalidFrameBurst`).
+   */
   protocolViolation: 4400,
 } as const;
 

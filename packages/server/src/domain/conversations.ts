@@ -36,6 +36,13 @@ export interface ConversationServiceOptions {
   draftTtlMs?: number;
   /** Most members of one conversation. @default 1000 */
   maxMembers?: number;
+  /**
+   * Streamed drafts one member may have open at once, over all conversations; a new one past it
+   * is refused with `too_many_drafts` until one is sent or lapses. Each holds at most
+   * `MAX_MESSAGE_TEXT` characters, so a member's drafts hold at most this many times that.
+   * @default 16
+   */
+  maxDraftsPerMember?: number;
 }
 
 export interface CreateConversation {
@@ -52,6 +59,7 @@ export interface SendInput {
 }
 
 interface Draft {
+  readonly member: string;
   text: string;
   seq: number;
   timer: NodeJS.Timeout;
@@ -79,6 +87,9 @@ export class ConversationService {
   readonly #draftTtlMs: number;
   readonly #maxMembers: number;
   readonly #drafts = new Map<string, Draft>();
+  /** Open drafts per member, to bound them. */
+  readonly #draftsOf = new Map<string, number>();
+  readonly #maxDraftsPerMember: number;
 
   constructor(options: ConversationServiceOptions) {
     this.#store = options.store;
@@ -90,6 +101,7 @@ export class ConversationService {
     this.#draftTtlMs = options.draftTtlMs ?? 60_000;
     this.#maxMembers = options.maxMembers ?? 1000;
     this.#hub.onSignal((signal) => this.#onSignal(signal));
+    this.#maxDraftsPerMember = options.maxDraftsPerMember ?? 16;
   }
 
   isMember(id: string, member: string): Promise<boolean> {
@@ -297,9 +309,12 @@ export class ConversationService {
     let draft = this.#drafts.get(key);
     if (draft && draft.text.length + chunk.length > MAX_MESSAGE_TEXT) throw new Refusal('payload_too_large');
     if (!draft) {
-      const timer = setTimeout(() => this.#drafts.delete(key), this.#draftTtlMs);
+      const open = this.#draftsOf.get(member) ?? 0;
+      if (open >= this.#maxDraftsPerMember) throw new Refusal('too_many_drafts', `${open} drafts open`);
+      const timer = setTimeout(() => this.#dropDraft(key), this.#draftTtlMs);
       timer.unref();
-      this.#drafts.set(key, (draft = { text: '', seq: 0, timer }));
+      this.#drafts.set(key, (draft = { member, text: '', seq: 0, timer }));
+      this.#draftsOf.set(member, open + 1);
     } else draft.timer.refresh();
     draft.text += chunk;
     draft.seq++;
@@ -317,11 +332,17 @@ export class ConversationService {
   }
 
   #endDraft(id: string, member: string, clientId: string): void {
-    const key = `${id}\n${member}\n${clientId}`;
+    this.#dropDraft(`${id}\n${member}\n${clientId}`);
+  }
+
+  #dropDraft(key: string): void {
     const draft = this.#drafts.get(key);
     if (!draft) return;
     clearTimeout(draft.timer);
     this.#drafts.delete(key);
+    const open = (this.#draftsOf.get(draft.member) ?? 1) - 1;
+    if (open > 0) this.#draftsOf.set(draft.member, open);
+    else this.#draftsOf.delete(draft.member);
   }
 
   /** Messages after `after`, oldest first. */
@@ -372,6 +393,7 @@ export class ConversationService {
   close(): void {
     for (const d of this.#drafts.values()) clearTimeout(d.timer);
     this.#drafts.clear();
+    this.#draftsOf.clear();
   }
 }
 

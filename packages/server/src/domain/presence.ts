@@ -10,6 +10,7 @@ import type {
 import type { Metrics } from '../metrics.js';
 import type { PresenceStore } from '../ports/presence-store.js';
 import type { PresenceReplica, ReplicaChange, ReplicatedMember } from '../ports/presence-replica.js';
+import { Refusal } from '../errors.js';
 
 /** Somewhere to send presence messages: a WebSocket session. */
 export interface PresenceWatcher {
@@ -37,6 +38,11 @@ export interface PresenceOptions {
    * member or a watcher), so the node can follow changes to the topic made elsewhere.
    */
   onTopic?: (topic: string, held: boolean) => void;
+  /**
+   * Topics one member may be present on at once on this node, over all its connections (HTTP
+   * members included); a join past it is refused with `too_many_subscriptions`. @default 100
+   */
+  maxTopicsPerMember?: number;
 }
 
 export interface JoinOptions {
@@ -158,6 +164,9 @@ export class Presence {
   /** Each connection's entries by topic: `touch` runs on every incoming frame, so no scans. */
   readonly #byConnection = new Map<string, Map<string, Connection>>();
   readonly #watching = new Map<PresenceWatcher, Set<string>>();
+  /** How many topics each member is present on here: a join past the bound is refused. */
+  readonly #topicsOf = new Map<string, number>();
+  readonly #maxTopicsPerMember: number;
   readonly #store: PresenceStore;
   readonly #metrics: Metrics | undefined;
   readonly #ttlMs: number;
@@ -210,6 +219,7 @@ export class Presence {
     this.#ttlMs = options.ttlMs ?? 30_000;
     this.#flushMs = options.flushMs ?? 100;
     this.#now = options.now ?? Date.now;
+    this.#maxTopicsPerMember = options.maxTopicsPerMember ?? 100;
     this.#sweep = setInterval(() => this.sweep(), Math.min(1000, Math.max(50, this.#ttlMs / 4)));
     this.#sweep.unref();
   }
@@ -220,9 +230,14 @@ export class Presence {
 
   /**
    * Add connection `connectionId` of `member` to `topic` (again: refresh it and apply `meta`).
-   * Returns the topic's state as the joiner should see it.
+   * Returns the topic's state as the joiner should see it. Throws a `too_many_subscriptions`
+   * refusal when the member is already present on `maxTopicsPerMember` other topics.
    */
   join(topic: string, member: string, connectionId: string, options: JoinOptions = {}): PresenceStateMessage {
+    const held = this.#topicsOf.get(member) ?? 0;
+    if (held >= this.#maxTopicsPerMember && !this.#topics.get(topic)?.members.has(member)) {
+      throw new Refusal('too_many_subscriptions', `present on ${held} topics, the most one member may be`);
+    }
     const t = this.#topic(topic);
     const now = this.#now();
     let m = t.members.get(member);
@@ -230,6 +245,7 @@ export class Presence {
     if (!m) {
       m = { id: member, meta: options.meta ?? null, joinedAt: now, connections: new Map() };
       t.members.set(member, m);
+      this.#topicsOf.set(member, held + 1);
     } else if (options.meta !== undefined) m.meta = options.meta;
     const ttlMs = options.ttlMs ?? this.#ttlMs;
     const existing = m.connections.get(connectionId);
@@ -401,6 +417,7 @@ export class Presence {
     clearInterval(this.#sweep);
     for (const t of this.#topics.values()) clearTimeout(t.timer);
     this.#topics.clear();
+    this.#topicsOf.clear();
   }
 
   #topic(topic: string): TopicPresence {
@@ -457,6 +474,9 @@ export class Presence {
     t.connections--;
     if (m.connections.size === 0) {
       t.members.delete(m.id);
+      const held = (this.#topicsOf.get(m.id) ?? 1) - 1;
+      if (held > 0) this.#topicsOf.set(m.id, held);
+      else this.#topicsOf.delete(m.id);
       if (!t.has(m.id)) this.#store.left(t.topic, m.id, m.meta, this.#now());
     }
     this.#changed(t, m.id, false, true);

@@ -6,6 +6,7 @@ import type { Tokens } from '../auth/tokens.js';
 import type { Access } from '../auth/access.js';
 import type { ConversationService } from '../domain/conversations.js';
 import type { Presence } from '../domain/presence.js';
+import type { RateLimits } from '../domain/rate-limits.js';
 import type { Typing } from '../domain/typing.js';
 
 /** What sessions need from the node; built once and shared by every connection. */
@@ -18,6 +19,8 @@ export interface SessionContext {
   readonly presence: Presence;
   readonly typing: Typing;
   readonly conversations: ConversationService;
+  /** Per-principal rate limits, the same instance the HTTP routes use. */
+  readonly limits: RateLimits;
   readonly metrics: Metrics;
   readonly logger: Logger;
 }

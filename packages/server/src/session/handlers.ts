@@ -91,8 +91,7 @@ const coreHandlers: { [T in CoreType]: Handler<T> } = {
     const principal = session.principal!;
     if (!can(principal, 'publish', topic)) return session.reply(id, 'forbidden');
     if (isReservedTopic(topic)) return session.reply(id, 'reserved_topic');
-    const wait = session.admitPublish();
-    if (wait > 0) return session.reply(id, 'rate_limited', `retry in ${wait} ms`);
+    if (!session.admit(id, 'publish')) return;
     try {
       const outcome = await session.ctx.hub.publish(topic, {
         data,

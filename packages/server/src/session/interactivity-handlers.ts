@@ -35,16 +35,11 @@ async function allowed(session: Session, id: number, op: 'presence' | 'publish',
   return refusal === null && !session.closed;
 }
 
-/** Whether the rate limit admits one more write; replies `rate_limited` otherwise. */
-function admitted(session: Session, id: number): boolean {
-  const wait = session.admitPublish();
-  if (wait > 0) session.reply(id, 'rate_limited', `retry in ${wait} ms`);
-  return wait === 0;
-}
-
 /**
  * Presence and typing. A connection joins as its token's subject only: there is no member
- * field to forge. Joins and updates count against the publish rate limit, as typing does.
+ * field to forge. Joins and updates count against the principal's presence budget, typing
+ * against its signal budget (watching, leaving and unwatching cost nothing: they only read or
+ * release).
  */
 export const presenceHandlers: { [T in PresenceType]: Handler<T> } = {
   async 'presence.join'(session, { id, topic, meta, device }) {
@@ -55,7 +50,7 @@ export const presenceHandlers: { [T in PresenceType]: Handler<T> } = {
     ) {
       return session.reply(id, 'too_many_subscriptions');
     }
-    if (!(await allowed(session, id, 'presence', topic)) || !admitted(session, id)) return;
+    if (!session.admit(id, 'presence') || !(await allowed(session, id, 'presence', topic))) return;
     presence.join(topic, memberOf(session), session.id, {
       ...(meta === undefined ? {} : { meta }),
       ...(device === undefined ? {} : { device }),
@@ -66,7 +61,7 @@ export const presenceHandlers: { [T in PresenceType]: Handler<T> } = {
   },
 
   async 'presence.update'(session, { id, topic, meta }) {
-    if (!admitted(session, id)) return;
+    if (!session.admit(id, 'presence')) return;
     if (!session.ctx.presence.has(topic, memberOf(session), session.id)) {
       return session.reply(id, 'not_found', 'join the topic first');
     }
@@ -97,24 +92,28 @@ export const presenceHandlers: { [T in PresenceType]: Handler<T> } = {
   },
 
   async 'typing.start'(session, { id, topic }) {
-    if (!admitted(session, id) || !(await allowed(session, id, 'publish', topic))) return;
+    if (!session.admit(id, 'signal') || !(await allowed(session, id, 'publish', topic))) return;
     await session.ctx.typing.start(topic, memberOf(session));
     session.send({ type: 'ack', id });
   },
 
   async 'typing.stop'(session, { id, topic }) {
-    if (!(await allowed(session, id, 'publish', topic))) return;
+    if (!session.admit(id, 'signal') || !(await allowed(session, id, 'publish', topic))) return;
     await session.ctx.typing.stop(topic, memberOf(session));
     session.send({ type: 'ack', id });
   },
 };
 
-/** Conversations over WebSocket, as the token's subject (membership checked each time). */
+/**
+ * Conversations over WebSocket, as the token's subject (membership checked each time). Sends
+ * count against the principal's publish budget, drafts against its signal budget, receipts
+ * against its receipt budget, each taken before the membership lookup.
+ */
 export const conversationHandlers: { [T in ConversationType]: Handler<T> } = {
   async 'conversation.send'(session, { id, conversation, text, data, clientId }) {
     const { conversations } = session.ctx;
+    if (!session.admit(id, 'publish')) return;
     const member = await conversations.actor(conversation, session.principal!, 'publish');
-    if (!admitted(session, id)) return;
     const sent = await conversations.send(conversation, member, {
       ...(text === undefined ? {} : { text }),
       ...(data === undefined ? {} : { data }),
@@ -125,14 +124,15 @@ export const conversationHandlers: { [T in ConversationType]: Handler<T> } = {
 
   async 'conversation.draft'(session, { id, conversation, clientId, text }) {
     const { conversations } = session.ctx;
+    if (!session.admit(id, 'signal')) return;
     const member = await conversations.actor(conversation, session.principal!, 'publish');
-    if (!admitted(session, id)) return;
     await conversations.draft(conversation, member, clientId, text);
     session.send({ type: 'ack', id });
   },
 
   async 'conversation.receipt'(session, { id, conversation, delivered, read }) {
     const { conversations } = session.ctx;
+    if (!session.admit(id, 'receipt')) return;
     const member = await conversations.actor(conversation, session.principal!, 'subscribe');
     const receipt = await conversations.receipt(conversation, member, {
       ...(delivered === undefined ? {} : { delivered }),

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { CloseCodes, ErrorCatalog, PROTOCOL_VERSION, type ErrorCode, type ServerMessage } from '@inloop/protocol';
 import type { Principal } from '../auth/principal.js';
 import type { Outlet, SubscribedInfo } from '../domain/outlet.js';
+import { TokenBucket, type RateAction } from '../domain/rate-limits.js';
 import type { Subscription } from '../domain/subscription.js';
 import type { Flushable } from '../domain/ticker.js';
 import { encodeWs, joinLines, wsCodec } from './codecs.js';
 import type { SessionContext } from './context.js';
-import { TokenBucket } from './rate-limit.js';
 
 /** The transport's socket, as a session needs it: the session never sees `ws` itself. */
 export interface SessionSocket {
@@ -23,7 +23,7 @@ export interface SessionSocket {
 const SLOW_CONSUMER_GRACE_MS = 1000;
 /** How often a congested connection is checked while a replay waits for it. */
 const DRAIN_POLL_MS = 5;
-/** Rejected publishes tolerated in a row before the connection is closed as abusive. */
+/** Rate-limited requests tolerated in a row before the connection is closed as abusive. */
 const RATE_LIMIT_STRIKES = 1000;
 
 /**
@@ -44,7 +44,8 @@ export class Session implements Outlet, Flushable {
   #subs: Map<string, Subscription | null> | undefined;
   #queue: Buffer[] | undefined;
   #queuedBytes = 0;
-  #bucket: TokenBucket | undefined;
+  /** The allowance of invalid frames: each takes one; the one that finds it empty closes. */
+  #invalidFrames: TokenBucket | undefined;
   #ownTokens: Map<string, Principal> | undefined;
   #strikes = 0;
 
@@ -164,13 +165,36 @@ export class Session implements Outlet, Flushable {
     });
   }
 
-  /** Rate-limit a publish: 0 to go ahead, else ms to wait. Closes the connection on a flood. */
-  admitPublish(): number {
-    this.#bucket ??= new TokenBucket(this.ctx.config.publishRatePerSec, this.ctx.config.publishBurst);
-    const wait = this.#bucket.take();
-    if (wait === 0) this.#strikes = 0;
-    else if (++this.#strikes >= RATE_LIMIT_STRIKES) this.close(CloseCodes.rateLimited, 'rate limit exceeded');
-    return wait;
+  /**
+   * Take one `action` from the principal's budget (shared with its other connections and HTTP).
+   * True to go ahead; otherwise replies `rate_limited` with the wait and returns false. A
+   * connection that goes on regardless is closed with 4004.
+   */
+  admit(id: number, action: RateAction): boolean {
+    const wait = this.ctx.limits.take(this.principal!, action);
+    if (wait === 0) {
+      this.#strikes = 0;
+      return true;
+    }
+    this.reply(id, 'rate_limited', `retry in ${wait} ms`);
+    if (++this.#strikes >= RATE_LIMIT_STRIKES) this.close(CloseCodes.rateLimited, 'rate limit exceeded');
+    return false;
+  }
+
+  /**
+   * A frame that could not be decoded (not JSON, an unknown type, bad fields): answered with its
+   * code while the connection's allowance lasts (`invalidFrameBurst`, refilled at
+   * `invalidFrameRatePerSec`); the frame that finds it empty closes the connection with 4400, so
+   * a broken or hostile client cannot make the node write errors without end.
+   */
+  invalidFrame(id: number | undefined, code: ErrorCode, message?: string): void {
+    const { invalidFrameRatePerSec, invalidFrameBurst } = this.ctx.config;
+    this.#invalidFrames ??= new TokenBucket(invalidFrameRatePerSec, invalidFrameBurst);
+    if (this.#invalidFrames.take() > 0) {
+      this.close(CloseCodes.protocolViolation, 'too many invalid frames');
+      return;
+    }
+    this.reply(id, code, message);
   }
 
   /** The peer showed a sign of life (a message or a pong): it is alive, and so is its presence. */

@@ -89,7 +89,7 @@ export class WebSocketTransport {
       return session.close(CloseCodes.protocolViolation, 'binary frame');
     }
     const decoded = decodeClientMessage(data.toString('utf8'));
-    if (!decoded.ok) return session.reply(decoded.id, decoded.code, decoded.message);
+    if (!decoded.ok) return session.invalidFrame(decoded.id, decoded.code, decoded.message);
     const message = decoded.message;
     const run = () =>
       dispatch(session, message).catch((err: unknown) => {

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Json, Operation } from '@inloop/protocol';
 import type { ConversationService } from '../../domain/conversations.js';
+import type { RateAction, RateLimits } from '../../domain/rate-limits.js';
 import type { Authenticator } from './authenticate.js';
 import {
   ConversationParams,
@@ -26,6 +27,7 @@ import { documented, problems } from './schemas.js';
 interface Deps {
   conversations: ConversationService;
   auth: Authenticator;
+  limits: RateLimits;
 }
 
 type Id = Static<typeof ConversationParams>;
@@ -35,10 +37,22 @@ type Id = Static<typeof ConversationParams>;
  * (browsers with a token, bots with a token or with an API key naming the member in `from`)
  * send, stream drafts, show typing and move their receipts.
  */
-export function conversationRoutes(app: FastifyInstance, { conversations, auth }: Deps): void {
-  /** The member acting, checked: a token as its subject, an API key as `from`. */
-  const actor = async (request: FastifyRequest, id: string, op: Operation, from?: string): Promise<string> =>
-    conversations.actor(id, await auth.principal(request), op, from);
+export function conversationRoutes(app: FastifyInstance, { conversations, auth, limits }: Deps): void {
+  /**
+   * The member acting, checked: a token as its subject, an API key as `from`. `action` is taken
+   * from the caller's rate limit first (an API key's budget covers every member it acts for).
+   */
+  const actor = async (
+    request: FastifyRequest,
+    action: RateAction,
+    id: string,
+    op: Operation,
+    from?: string,
+  ): Promise<string> => {
+    const principal = await auth.principal(request);
+    limits.admit(principal, action);
+    return conversations.actor(id, principal, op, from);
+  };
 
   /** Reads: a member's token, or an API key (the backend sees every conversation). */
   const reader = async (request: FastifyRequest, id: string): Promise<void> => {
@@ -132,7 +146,7 @@ export function conversationRoutes(app: FastifyInstance, { conversations, auth }
     },
     async (request, reply) => {
       const { from, text, data, clientId } = request.body;
-      const member = await actor(request, request.params.id, 'publish', from);
+      const member = await actor(request, 'publish', request.params.id, 'publish', from);
       const sent = await conversations.send(request.params.id, member, {
         ...(text === undefined ? {} : { text }),
         ...(data === undefined ? {} : { data: data as Json }),
@@ -189,7 +203,7 @@ export function conversationRoutes(app: FastifyInstance, { conversations, auth }
       const { from, delivered, read } = request.body;
       if (delivered === undefined && read === undefined)
         throw new HttpProblem('invalid_receipt', 'give delivered or read');
-      const member = await actor(request, request.params.id, 'subscribe', from);
+      const member = await actor(request, 'receipt', request.params.id, 'subscribe', from);
       return conversations.receipt(request.params.id, member, {
         ...(delivered === undefined ? {} : { delivered }),
         ...(read === undefined ? {} : { read }),
@@ -209,7 +223,7 @@ export function conversationRoutes(app: FastifyInstance, { conversations, auth }
       }),
     },
     async (request, reply) => {
-      const member = await actor(request, request.params.id, 'publish', request.body.from);
+      const member = await actor(request, 'signal', request.params.id, 'publish', request.body.from);
       await conversations.typing(request.params.id, member, request.body.typing);
       return reply.code(204).send();
     },
@@ -228,7 +242,7 @@ export function conversationRoutes(app: FastifyInstance, { conversations, auth }
       }),
     },
     async (request, reply) => {
-      const member = await actor(request, request.params.id, 'publish', request.body.from);
+      const member = await actor(request, 'signal', request.params.id, 'publish', request.body.from);
       const result = await conversations.draft(request.params.id, member, request.params.clientId, request.body.text);
       return reply.code(202).send(result);
     },

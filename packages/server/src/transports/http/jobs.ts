@@ -6,6 +6,7 @@ import type { Tokens } from '../../auth/tokens.js';
 import { JobFinishedError, JobNotFoundError, LeaseLostError, UnknownJobTypeError } from '../../domain/jobs/errors.js';
 import type { JobService } from '../../domain/jobs/service.js';
 import { stateOf } from '../../domain/jobs/progress.js';
+import type { RateLimits } from '../../domain/rate-limits.js';
 import type { SizeHint } from '../../ports/job-store.js';
 import { jobSseCodec, sseEvent } from '../../session/codecs.js';
 import { resumePosition, type SseTransport } from '../sse.js';
@@ -34,6 +35,8 @@ interface Deps {
   sse: SseTransport;
   jobTokenTtlSeconds: number;
   stuckAfterMs: number;
+  /** Creating a job counts against the caller's publish budget (it stores and publishes). */
+  limits: RateLimits;
 }
 
 /** A size hint is an object with exactly one positive finite number: `{ "audioSeconds": 240 }`. */
@@ -91,6 +94,7 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
     },
     async (request, reply) => {
       const principal = await d.auth.principal(request);
+      d.limits.admit(principal, 'publish');
       const { type } = request.body;
       if (!can(principal, 'job:create', type))
         throw new HttpProblem('forbidden', 'this token may not create jobs of this type');

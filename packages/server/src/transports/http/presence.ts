@@ -4,6 +4,7 @@ import { MAX_DEVICE_LENGTH, presenceMetaFits, type Json } from '@inloop/protocol
 import type { Access } from '../../auth/access.js';
 import type { Principal } from '../../auth/principal.js';
 import type { Presence } from '../../domain/presence.js';
+import type { RateLimits } from '../../domain/rate-limits.js';
 import type { Authenticator } from './authenticate.js';
 import { HttpProblem } from './problems.js';
 import { documented, problems, TopicParams } from './schemas.js';
@@ -12,6 +13,7 @@ interface Deps {
   presence: Presence;
   auth: Authenticator;
   access: Access;
+  limits: RateLimits;
 }
 
 const Member = Type.Object({
@@ -59,7 +61,7 @@ async function checkMember(access: Access, principal: Principal, topic: string, 
  * `GET /v1/topics/{topic}/presence` (who is here), and for bots and backends, `PUT` / `DELETE`
  * of `/v1/topics/{topic}/presence/{member}`: be present (renew within the TTL) and leave.
  */
-export function presenceRoutes(app: FastifyInstance, { presence, auth, access }: Deps): void {
+export function presenceRoutes(app: FastifyInstance, { presence, auth, access, limits }: Deps): void {
   app.get<{ Params: Static<typeof TopicParams> }>(
     '/v1/topics/:topic/presence',
     {
@@ -87,7 +89,7 @@ export function presenceRoutes(app: FastifyInstance, { presence, auth, access }:
       schema: documented({
         summary: 'Be present on a topic (bots, backends)',
         description:
-          'Joins (or renews) the member with one HTTP connection that lasts `ttlMs`; repeat within it to stay. A token may only put its own subject.',
+          "Joins (or renews) the member with one HTTP connection that lasts `ttlMs`; repeat within it to stay. A token may only put its own subject. Each call counts against the caller's presence rate limit; a member may be present on at most `maxPresenceTopicsPerMember` topics (`too_many_subscriptions`).",
         params: MemberParams,
         body: JoinBody,
         response: {
@@ -98,6 +100,7 @@ export function presenceRoutes(app: FastifyInstance, { presence, auth, access }:
     },
     async (request) => {
       const principal = await auth.principal(request);
+      limits.admit(principal, 'presence');
       const { topic, member } = request.params;
       await checkMember(access, principal, topic, member);
       const { meta, device, ttlMs } = request.body ?? {};

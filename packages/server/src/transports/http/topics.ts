@@ -4,6 +4,7 @@ import { isReservedTopic, type Json } from '@inloop/protocol';
 import type { Access } from '../../auth/access.js';
 import { can } from '../../auth/principal.js';
 import type { Hub } from '../../domain/hub.js';
+import type { RateLimits } from '../../domain/rate-limits.js';
 import { IdempotencyConflictError, type Broker } from '../../ports/broker.js';
 import type { Authenticator } from './authenticate.js';
 import { HttpProblem } from './problems.js';
@@ -14,10 +15,11 @@ interface Deps {
   broker: Broker;
   auth: Authenticator;
   access: Access;
+  limits: RateLimits;
 }
 
 /** `POST /v1/topics/{topic}/messages` (publish) and `GET` of the same path (history). */
-export function topicRoutes(app: FastifyInstance, { hub, broker, auth, access }: Deps): void {
+export function topicRoutes(app: FastifyInstance, { hub, broker, auth, access, limits }: Deps): void {
   app.post<{ Params: Static<typeof TopicParams>; Body: Static<typeof PublishBody> }>(
     '/v1/topics/:topic/messages',
     {
@@ -36,6 +38,7 @@ export function topicRoutes(app: FastifyInstance, { hub, broker, auth, access }:
     },
     async (request, reply) => {
       const principal = await auth.principal(request);
+      limits.admit(principal, 'publish');
       const { topic } = request.params;
       if (!can(principal, 'publish', topic)) throw new HttpProblem('forbidden');
       if (isReservedTopic(topic)) throw new HttpProblem('reserved_topic');
