@@ -1,5 +1,6 @@
 import { isConversationId, MAX_CLIENT_ID_LENGTH, MAX_MESSAGE_TEXT } from './conversations.js';
 import type { ErrorCode } from './errors.js';
+import { DEFAULT_MAX_JSON_DEPTH, inspectJson, JsonFaultDetail } from './json-limits.js';
 import { MAX_DEVICE_LENGTH, presenceMetaFits } from './presence.js';
 import type { ClientMessage, ClientMessageType, Position, ServerMessage } from './messages.js';
 import { isValidTopic } from './topic.js';
@@ -101,13 +102,21 @@ const fieldCodes: Record<string, ErrorCode> = {
   read: 'invalid_receipt',
 };
 
+/** Options of {@link decodeClientMessage}. */
+export interface DecodeOptions {
+  /** Deepest nesting accepted, envelope included (`too_deep` past it). @default 64 */
+  maxDepth?: number;
+}
+
 /**
  * Decode one client frame. Returns a typed message, or the stable error code to report:
- * `invalid_json` for text that is not a JSON object, `invalid_message` for an unknown type or a
+ * `invalid_json` for text that is not a JSON object, `too_deep` for JSON nested deeper than
+ * `maxDepth` (checked before any field is looked at; so are prototype keys and out-of-range
+ * numbers, refused as `invalid_message`, see `inspectJson`), `invalid_message` for an unknown type or a
  * missing id, `invalid_topic` / `invalid_position` / `meta_too_large` / `invalid_receipt` for those fields. The request `id` is echoed
  * whenever it could be read, so the client can fail the right pending call.
  */
-export function decodeClientMessage(text: string): DecodeResult<ClientMessage> {
+export function decodeClientMessage(text: string, options: DecodeOptions = {}): DecodeResult<ClientMessage> {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -120,6 +129,11 @@ export function decodeClientMessage(text: string): DecodeResult<ClientMessage> {
   const m = value as Fields;
   const id = isId(m.id) ? m.id : undefined;
   const withId = id === undefined ? {} : { id };
+  const fault = inspectJson(value, options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH);
+  if (fault !== null) {
+    const code: ErrorCode = fault === 'too_deep' ? 'too_deep' : 'invalid_message';
+    return { ok: false, code, message: JsonFaultDetail[fault], ...withId };
+  }
   const type = m.type;
   if (typeof type !== 'string' || !Object.hasOwn(validators, type)) {
     return { ok: false, code: 'invalid_message', message: `unknown message type`, ...withId };

@@ -7,6 +7,11 @@
 export const ErrorCatalog = {
   bad_request: { status: 400, retryable: false, title: 'The request is malformed' },
   invalid_json: { status: 400, retryable: false, title: 'The body or frame is not valid JSON' },
+  too_deep: {
+    status: 400,
+    retryable: false,
+    title: 'The JSON is nested deeper than the node accepts (maxJsonDepth)',
+  },
   invalid_message: { status: 400, retryable: false, title: 'The message does not match the protocol' },
   invalid_topic: { status: 400, retryable: false, title: 'The topic name is not valid' },
   invalid_position: { status: 400, retryable: false, title: 'The resume position is not valid' },
@@ -30,6 +35,14 @@ export const ErrorCatalog = {
     title: 'The idempotency key was used with a different payload',
   },
   payload_too_large: { status: 413, retryable: false, title: 'The message or body is too large' },
+  uri_too_long: { status: 414, retryable: false, title: 'The request URI or one of its path segments is too long' },
+  unsupported_media_type: {
+    status: 415,
+    retryable: false,
+    title: 'The body must be application/json (or the route takes no body)',
+  },
+  request_timeout: { status: 408, retryable: true, title: 'The request took too long to arrive' },
+  headers_too_large: { status: 431, retryable: false, title: 'The request headers are too large' },
   unknown_job_type: { status: 400, retryable: false, title: 'No handler or worker serves this job type' },
   invalid_size_hint: {
     status: 400,
@@ -62,7 +75,11 @@ export const ErrorCatalog = {
     title: 'The member has too many streamed drafts open; send one or let it lapse first',
   },
   rate_limited: { status: 429, retryable: true, title: 'Too many requests; slow down' },
-  unavailable: { status: 503, retryable: true, title: 'The node is shutting down or a dependency is unavailable' },
+  unavailable: {
+    status: 503,
+    retryable: true,
+    title: 'The node is shutting down, at its connection limit, or a dependency is unavailable',
+  },
   internal: { status: 500, retryable: true, title: 'An internal error occurred' },
 } as const satisfies Record<string, { status: number; retryable: boolean; title: string }>;
 

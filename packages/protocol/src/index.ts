@@ -5,6 +5,7 @@ export * from './topic.js';
 export * from './scopes.js';
 export * from './messages.js';
 export * from './codec.js';
+export * from './json-limits.js';
 export * from './jobs.js';
 export * from './presence.js';
 export * from './conversations.js';

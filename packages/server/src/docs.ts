@@ -17,6 +17,16 @@ Every HTTP error is an RFC 9457 problem document (\`application/problem+json\`) 
 \`code\`; every WebSocket \`error\` message carries the same codes. A code is never reused or
 renamed. \`retryable\` says whether the same request may succeed later unchanged, after a backoff.
 
+This holds for the framework's own errors too: an unknown path (404), a body that is not JSON or
+too large (400, 413), a malformed URL or percent-encoding (400), an over-long path segment (414), a
+body of another media type (415), oversized headers (431) and a request line Node's parser rejects
+(400) all answer with a problem document from this table. Bad input is never answered with
+\`internal\` or \`unavailable\`: those two mean the node or one of its dependencies failed, and the
+cause is in the node's log, never on the wire. JSON nested deeper than \`maxJsonDepth\` (64 by
+default, envelope included) is refused with \`too_deep\` before anything else reads it, and numbers
+in query strings must be plain decimal integers (\`1e3\`, \`0x10\` and \`Infinity\` are
+\`bad_request\`).
+
 | code | HTTP status | retryable | meaning |
 | --- | --- | --- | --- |
 ${rows.join('\n')}

@@ -31,6 +31,12 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly faults = new Counter({
+    name: 'inloop_faults_total',
+    help: 'Unexpected faults the node contained instead of crashing, by where (connection, fanout, timer, storage); each is logged with its cause',
+    labelNames: ['where'] as const,
+    registers: [this.registry],
+  });
   readonly errors = new Counter({
     name: 'inloop_errors_total',
     help: 'Errors returned to clients, by stable code',

@@ -7,7 +7,7 @@ import { embeddedBackend } from './adapters/embedded-backend.js';
 import type { Backend } from './ports/backend.js';
 import { ConversationService } from './domain/conversations.js';
 import { Presence } from './domain/presence.js';
-import { Refusal } from './domain/refusal.js';
+import { Refusal } from './errors.js';
 import { RateLimits } from './domain/rate-limits.js';
 import { Retention } from './domain/retention.js';
 import { Typing } from './domain/typing.js';

@@ -30,7 +30,7 @@ describe('group commit', () => {
     dir.remove();
   });
 
-  it('rolls back the whole turn and rejects every writer when a write fails', async () => {
+  it('rejects only the write that failed; the rest of its turn commits', async () => {
     const dir = tempDir();
     const handle = openDatabase(join(dir.path, 'g.db'), 'NORMAL');
     handle.db.exec('CREATE TABLE t (n INTEGER PRIMARY KEY)');
@@ -40,7 +40,41 @@ describe('group commit', () => {
       () => insert.run(1),
       () => told.push('1 acknowledged'),
     );
-    const broken = handle.group.write(() => insert.run(1)); // a storage failure: duplicate key
+    // One writer's bad write: two rows, the second a duplicate key. Neither of its rows may land.
+    const broken = handle.group.write(() => {
+      insert.run(5);
+      insert.run(1);
+    });
+    const third = handle.group.write(
+      () => insert.run(3),
+      () => told.push('3 acknowledged'),
+    );
+    const results = await Promise.allSettled([first, broken, third]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.deepEqual(told, ['1 acknowledged', '3 acknowledged']);
+    assert.deepEqual(handle.db.prepare('SELECT n FROM t ORDER BY n').all(), [{ n: 1 }, { n: 3 }]);
+    handle.release();
+    dir.remove();
+  });
+
+  it('rejects every writer of the turn when the transaction itself fails', async () => {
+    const dir = tempDir();
+    const handle = openDatabase(join(dir.path, 'g.db'), 'NORMAL');
+    handle.db.exec('CREATE TABLE t (n INTEGER)');
+    const insert = handle.db.prepare('INSERT INTO t VALUES (?)');
+    const told: string[] = [];
+    const first = handle.group.write(
+      () => insert.run(1),
+      () => told.push('1 acknowledged'),
+    );
+    // A writer that ends the transaction under the group, as SQLite does on a full disk.
+    const broken = handle.group.write(() => {
+      handle.db.exec('ROLLBACK');
+      throw new Error('disk full');
+    });
     const results = await Promise.allSettled([first, broken]);
     assert.deepEqual(
       results.map((r) => r.status),

@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { Database as Db } from 'better-sqlite3';
+import type { Database as Db, Statement } from 'better-sqlite3';
+import { Refusal } from '../errors.js';
 import { createPrivateFile, DATA_DIR_MODE } from './data-dir.js';
 
 const require = createRequire(import.meta.url);
@@ -12,31 +13,45 @@ const require = createRequire(import.meta.url);
  * hooks run (in write order). A thousand publishes in a tick cost one commit, and nothing is
  * acknowledged, or shown to a subscriber, before it is on disk.
  *
- * `fn` holds only writes, already validated: anything that may refuse a request (an idempotency
- * conflict, say) is checked before it, in the same synchronous step. A `fn` that throws anyway is
- * a storage failure: the whole group is rolled back and every writer in it is rejected, so a
- * partial write is never committed and nobody is told of a write that did not land.
+ * Each writer is isolated from the others in its group: its `fn` runs inside a savepoint, and a
+ * `fn` that throws (a constraint, a value SQLite will not bind) is rolled back to that savepoint
+ * and rejected alone, while the rest of the group commits. One client's bad write must never fail
+ * everyone else's. Only a failure of the transaction itself (the commit, or SQLite abandoning the
+ * transaction, as on a full disk) rejects every writer in the group, so a partial write is never
+ * committed and nobody is told of a write that did not land. `fn` should still validate and
+ * serialize before it writes: a savepoint is the last line, not the first.
  */
 export class GroupCommit {
   #open = false;
   #failed: unknown = null;
   #pending: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   readonly #commit = (): void => this.#flush();
+  readonly #savepoint: Statement;
+  readonly #release: Statement;
+  readonly #rollbackTo: Statement;
 
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db) {
+    this.#savepoint = db.prepare('SAVEPOINT writer');
+    this.#release = db.prepare('RELEASE writer');
+    this.#rollbackTo = db.prepare('ROLLBACK TO writer');
+  }
 
   write<T>(fn: () => T, after?: (result: T) => void): Promise<T> {
-    if (!this.db.open) return Promise.reject(new Error('the database is closed'));
+    if (!this.db.open) return Promise.reject(new Refusal('unavailable', 'the node is shutting down'));
     if (!this.#open) {
       this.db.exec('BEGIN');
       this.#open = true;
       setImmediate(this.#commit);
     }
+    // The turn's transaction is already lost: a savepoint now would open (and commit) another.
+    if (this.#failed !== null) return Promise.reject(this.#failed as Error);
     let result: T;
     try {
+      this.#savepoint.run();
       result = fn();
+      this.#release.run();
     } catch (err) {
-      this.#failed ??= err;
+      this.#undo(err);
       return Promise.reject(err as Error);
     }
     return new Promise<T>((resolve, reject) =>
@@ -48,6 +63,17 @@ export class GroupCommit {
         reject,
       }),
     );
+  }
+
+  /** Undo one writer's part; if SQLite dropped the whole transaction, the group has failed. */
+  #undo(err: unknown): void {
+    try {
+      if (!this.db.inTransaction) throw err;
+      this.#rollbackTo.run();
+      this.#release.run();
+    } catch {
+      this.#failed ??= err;
+    }
   }
 
   #flush(): void {

@@ -21,7 +21,7 @@ import type { Broker, EphemeralPublication, StoredPublication } from '../ports/b
 import type { ConversationStore } from '../ports/conversation-store.js';
 import type { Hub } from './hub.js';
 import type { Presence } from './presence.js';
-import { Refusal } from './refusal.js';
+import { Refusal } from '../errors.js';
 import type { Typing } from './typing.js';
 
 export interface ConversationServiceOptions {

@@ -1,4 +1,5 @@
 import { JOB_TOPIC_PREFIX, type ErrorCode, type Json, type Position, type SignalKind } from '@inloop/protocol';
+import type { Logger } from 'pino';
 import {
   isStored,
   type Broker,
@@ -29,6 +30,8 @@ export interface HubOptions {
   metrics: Metrics;
   /** Publications read per history query while replaying. @default 500 */
   replayPageSize?: number;
+  /** Where contained faults are reported (a batch that cannot be encoded, a write that threw). */
+  logger?: Pick<Logger, 'error'>;
 }
 
 /**
@@ -41,6 +44,7 @@ export class Hub {
   readonly #broker: Broker;
   readonly #metrics: Metrics;
   readonly #pageSize: number;
+  readonly #logger: Pick<Logger, 'error'> | undefined;
   readonly #topics = new Map<string, Set<Subscription>>();
   #pending = new Map<string, TopicBatch>();
   #flushed: TopicBatch[] = [];
@@ -52,9 +56,15 @@ export class Hub {
     this.#broker = options.broker;
     this.#metrics = options.metrics;
     this.#pageSize = options.replayPageSize ?? 500;
+    this.#logger = options.logger;
+    const logger = this.#logger;
     this.ticker = new Ticker(
       () => this.#deliverPending(),
       () => this.#observeFanout(),
+      (err, target) => {
+        this.#metrics.faults.inc({ where: target ? 'connection' : 'fanout' });
+        logger?.error({ err }, target ? 'write failed; connection closed' : 'fan-out step failed');
+      },
     );
     this.#broker.onPublication((p) => this.#onPublication(p));
   }
@@ -227,10 +237,18 @@ export class Hub {
       if (!subs) continue;
       // For job topics, measure each watcher's silence: the cadence guarantee, observed.
       const gaps = batch.topic.startsWith(JOB_TOPIC_PREFIX) ? this.#metrics.jobWatchGapSeconds : null;
-      for (const sub of subs) {
-        if (gaps && !sub.syncing && sub.lastWriteAt > 0) gaps.observe((now - sub.lastWriteAt) / 1000);
-        sub.deliver(batch);
-        sub.lastWriteAt = now;
+      try {
+        for (const sub of subs) {
+          if (gaps && !sub.syncing && sub.lastWriteAt > 0) gaps.observe((now - sub.lastWriteAt) / 1000);
+          sub.deliver(batch);
+          sub.lastWriteAt = now;
+        }
+      } catch (err) {
+        // A batch that cannot be encoded (input the door should have refused) is dropped for
+        // this topic alone: the other topics of the tick are still delivered.
+        this.#metrics.faults.inc({ where: 'fanout' });
+        this.#logger?.error({ err, topic: batch.topic }, 'batch dropped: it could not be encoded');
+        continue;
       }
       deliveries += subs.size * batch.publications.length;
       this.#flushed.push(batch);

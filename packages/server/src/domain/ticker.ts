@@ -1,7 +1,15 @@
 /** Something with queued output to write at the end of the tick. */
 export interface Flushable {
   flush(): void;
+  /**
+   * `flush` threw: an unexpected fault in this connection alone. Close it with a catalogued code
+   * (WebSocket 4003, an SSE `disconnect`); every other connection in the tick is still written.
+   */
+  abort(err: unknown): void;
 }
+
+/** Told of a fault the ticker contained; `target` is the connection it was aborted, if any. */
+export type FaultListener = (err: unknown, target?: Flushable) => void;
 
 /**
  * Coalesces writes: everything queued during one turn of the event loop is written once, at
@@ -18,6 +26,8 @@ export class Ticker {
     private readonly before: () => void = () => {},
     /** Runs after every outlet has written. */
     private readonly after: () => void = () => {},
+    /** Hears every fault contained here (to log it); the process never sees them. */
+    private readonly onFault: FaultListener = () => {},
   ) {}
 
   /** Make sure a tick runs soon. */
@@ -33,12 +43,32 @@ export class Ticker {
     this.arm();
   }
 
+  /**
+   * Nothing thrown here may escape: an exception from a `setImmediate` callback is uncaught, and
+   * an uncaught exception ends the process and every client's connection with it. So each step is
+   * fenced, and a fault in one connection's write costs that connection only.
+   */
   #tick(): void {
     this.#armed = false;
-    this.before();
+    this.#guard(this.before);
     const dirty = this.#dirty;
     this.#dirty = new Set();
-    for (const target of dirty) target.flush();
-    this.after();
+    for (const target of dirty) {
+      try {
+        target.flush();
+      } catch (err) {
+        this.onFault(err, target);
+        this.#guard(() => target.abort(err));
+      }
+    }
+    this.#guard(this.after);
+  }
+
+  #guard(step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      this.onFault(err);
+    }
   }
 }

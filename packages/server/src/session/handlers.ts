@@ -1,7 +1,6 @@
 import { CloseCodes, isReservedTopic, type ClientMessage, type ClientMessageType } from '@inloop/protocol';
 import { can } from '../auth/principal.js';
-import { Refusal } from '../domain/refusal.js';
-import { IdempotencyConflictError } from '../ports/broker.js';
+import { refusalOf } from '../errors.js';
 import { conversationHandlers, presenceHandlers } from './interactivity-handlers.js';
 import type { Session } from './session.js';
 
@@ -12,13 +11,16 @@ type Handler<T extends ClientMessageType> = (
   message: Extract<ClientMessage, { type: T }>,
 ) => Promise<void>;
 
-/** Report a failed request: a refusal with its code, anything else without leaking its cause. */
+/**
+ * Report a failed request: a refusal with its code, a fault as `internal` without leaking its
+ * cause (the log has it). The WebSocket side's one mapper, as `problems.ts` is the HTTP side's.
+ */
 function failed(session: Session, id: number, err: unknown, what: string): void {
   if (session.closed) return;
-  if (err instanceof Refusal) return session.reply(id, err.code, err.detail);
-  if (err instanceof IdempotencyConflictError) return session.reply(id, 'idempotency_conflict');
+  const refusal = refusalOf(err);
+  if (refusal) return session.reply(id, refusal.code, refusal.detail);
   session.ctx.logger.error({ err, session: session.id }, `${what} failed`);
-  session.reply(id, 'unavailable');
+  session.reply(id, 'internal');
 }
 
 /**

@@ -144,6 +144,13 @@ export class Session implements Outlet, Flushable {
     this.socket.send(joinLines(queue));
   }
 
+  /** A fault while writing (see Flushable): drop what is queued and close with 4003. */
+  abort(): void {
+    this.#queue = undefined;
+    this.#queuedBytes = 0;
+    this.close(CloseCodes.internalError, 'internal error');
+  }
+
   get congested(): boolean {
     return this.#queuedBytes + this.socket.bufferedAmount > this.ctx.config.maxBufferedBytes / 2;
   }

@@ -115,6 +115,14 @@ class SseConnection implements Outlet, Flushable {
     this.push(Buffer.from(sseEvent(recovered ? 'ready' : 'reset', { topic, epoch, offset, recovered, replayed })));
   }
 
+  /** A fault while writing (see Flushable): end the stream with `disconnect` code `internal`. */
+  abort(): void {
+    if (this.closed) return;
+    this.#queue = undefined;
+    this.res.end(sseEvent('disconnect', { code: 'internal', reconnect: true }));
+    this.done();
+  }
+
   /**
    * End the stream with a final `disconnect` event saying why. `forbidden` (access withdrawn) is
    * not worth reconnecting for; the others are (with a fresh token after `token_expired`).
@@ -159,8 +167,15 @@ export class SseTransport {
       const now = Date.now();
       const beat = ++this.#beat % beatEvery === 0;
       for (const c of this.connections) {
-        if (c.principal.kind === 'token' && c.principal.expiresAt <= now) c.end('token_expired');
-        else if (beat) c.res.write(': hb\n\n');
+        // A fault in one stream's step ends that stream, never the timer or the process.
+        try {
+          if (c.principal.kind === 'token' && c.principal.expiresAt <= now) c.end('token_expired');
+          else if (beat) c.res.write(': hb\n\n');
+        } catch (err) {
+          ctx.metrics.faults.inc({ where: 'connection' });
+          ctx.logger.error({ err }, 'stream step failed; stream ended');
+          c.abort();
+        }
       }
     }, 1000).unref();
   }
@@ -219,6 +234,8 @@ export class SseTransport {
     this.connections.add(conn);
     this.ctx.metrics.connections.inc({ transport: 'sse' });
     request.raw.socket.setNoDelay(true);
+    // A stream is quiet between heartbeats by design; httpIdleTimeoutMs is for requests.
+    request.raw.socket.setTimeout(0);
     res.on('close', () => conn.done());
     try {
       conn.subscription = await this.ctx.hub.subscribe(conn, topic, undefined, since);

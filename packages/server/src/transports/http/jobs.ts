@@ -3,7 +3,6 @@ import type { Static } from '@sinclair/typebox';
 import { isTerminal, jobTopic, TERMINAL_EVENTS, type JobEvent, type Json, type Scope } from '@inloop/protocol';
 import { can } from '../../auth/principal.js';
 import type { Tokens } from '../../auth/tokens.js';
-import { JobFinishedError, JobNotFoundError, LeaseLostError, UnknownJobTypeError } from '../../domain/jobs/errors.js';
 import type { JobService } from '../../domain/jobs/service.js';
 import { stateOf } from '../../domain/jobs/progress.js';
 import type { RateLimits } from '../../domain/rate-limits.js';
@@ -51,16 +50,6 @@ export function parseSizeHint(value: unknown): SizeHint | null {
   return { unit: unit!, value: n };
 }
 
-/** Map the job domain's errors onto the catalog. */
-function asProblem(err: unknown): never {
-  if (err instanceof LeaseLostError) throw new HttpProblem('lease_lost');
-  if (err instanceof JobNotFoundError) throw new HttpProblem('not_found', 'no such job');
-  if (err instanceof JobFinishedError) throw new HttpProblem('job_finished');
-  if (err instanceof UnknownJobTypeError)
-    throw new HttpProblem('unknown_job_type', `no handler or worker serves "${err.type}"`);
-  throw err;
-}
-
 const isTerminalEvent = (p: { data: Json }) =>
   TERMINAL_EVENTS.includes((p.data as unknown as JobEvent | null)?.type as never);
 
@@ -100,15 +89,13 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
         throw new HttpProblem('forbidden', 'this token may not create jobs of this type');
       const size = parseSizeHint(request.body.size);
       const key = request.headers['idempotency-key'];
-      const { job, created } = await d.jobs
-        .create({
-          type,
-          input: (request.body.input ?? null) as Json,
-          size,
-          idempotencyKey: typeof key === 'string' ? key : null,
-          createdBy: principal.id,
-        })
-        .catch(asProblem);
+      const { job, created } = await d.jobs.create({
+        type,
+        input: (request.body.input ?? null) as Json,
+        size,
+        idempotencyKey: typeof key === 'string' ? key : null,
+        createdBy: principal.id,
+      });
       const scopes: Scope[] = [{ ops: ['subscribe', 'history', 'job:read', 'job:cancel'], topics: [jobTopic(job.id)] }];
       const token = await d.tokens.mint(principal.id, scopes, d.jobTokenTtlSeconds);
       const state = stateOf(job, Date.now(), d.stuckAfterMs);
@@ -206,7 +193,7 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
       const principal = await d.auth.principal(request);
       const { id } = request.params;
       if (!can(principal, 'job:cancel', jobTopic(id))) throw new HttpProblem('forbidden');
-      const job = await d.jobs.cancel(id).catch(asProblem);
+      const job = await d.jobs.cancel(id);
       return reply.code(202).send({ id, status: job.status, cancelRequested: job.cancelRequested });
     },
   );
@@ -254,15 +241,13 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
       async (request) => {
         await d.auth.backend(request);
         const { lease, progress, stage, partial, message } = request.body;
-        return d.jobs
-          .report(request.params.id, lease, {
-            sign: true,
-            ...(progress === undefined ? {} : { progress }),
-            ...(stage === undefined ? {} : { stage }),
-            ...(partial === undefined ? {} : { partial: partial as Json }),
-            ...(message === undefined ? {} : { message }),
-          })
-          .catch(asProblem);
+        return d.jobs.report(request.params.id, lease, {
+          sign: true,
+          ...(progress === undefined ? {} : { progress }),
+          ...(stage === undefined ? {} : { stage }),
+          ...(partial === undefined ? {} : { partial: partial as Json }),
+          ...(message === undefined ? {} : { message }),
+        });
       },
     );
   report('progress', 'Report stage, progress, a partial result or a message (renews the lease)', ProgressBody);
@@ -281,7 +266,7 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
     async (request) => {
       await d.auth.backend(request);
       const { id } = request.params;
-      await d.jobs.complete(id, request.body.lease, (request.body.result ?? null) as Json).catch(asProblem);
+      await d.jobs.complete(id, request.body.lease, (request.body.result ?? null) as Json);
       return statusOf(id);
     },
   );
@@ -301,9 +286,7 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
       await d.auth.backend(request);
       const { id } = request.params;
       const { lease, error, retryable } = request.body;
-      await d.jobs
-        .fail(id, lease, { code: error.code ?? 'worker_error', message: error.message }, retryable)
-        .catch(asProblem);
+      await d.jobs.fail(id, lease, { code: error.code ?? 'worker_error', message: error.message }, retryable);
       return statusOf(id);
     },
   );

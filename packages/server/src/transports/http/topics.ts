@@ -5,7 +5,7 @@ import type { Access } from '../../auth/access.js';
 import { can } from '../../auth/principal.js';
 import type { Hub } from '../../domain/hub.js';
 import type { RateLimits } from '../../domain/rate-limits.js';
-import { IdempotencyConflictError, type Broker } from '../../ports/broker.js';
+import type { Broker } from '../../ports/broker.js';
 import type { Authenticator } from './authenticate.js';
 import { HttpProblem } from './problems.js';
 import { documented, HistoryQuery, HistoryReply, problems, PublishBody, PublishReply, TopicParams } from './schemas.js';
@@ -45,21 +45,15 @@ export function topicRoutes(app: FastifyInstance, { hub, broker, auth, access, l
       if (request.body.data === undefined) throw new HttpProblem('bad_request', 'body must have a data member');
       const header = request.headers['idempotency-key'];
       const idempotencyKey = (typeof header === 'string' ? header : undefined) ?? request.body.idempotencyKey;
-      try {
-        const outcome = await hub.publish(topic, {
-          data: request.body.data as Json,
-          from: principal.id,
-          ephemeral: request.body.ephemeral === true,
-          ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-        });
-        if (outcome.ephemeral) return reply.code(202).send({ ephemeral: true });
-        const { epoch, offset, duplicate } = outcome;
-        return reply.code(duplicate ? 200 : 201).send({ epoch, offset, duplicate });
-      } catch (err) {
-        if (err instanceof IdempotencyConflictError) throw new HttpProblem('idempotency_conflict');
-        request.log.error({ err }, 'publish failed');
-        throw new HttpProblem('unavailable');
-      }
+      const outcome = await hub.publish(topic, {
+        data: request.body.data as Json,
+        from: principal.id,
+        ephemeral: request.body.ephemeral === true,
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+      });
+      if (outcome.ephemeral) return reply.code(202).send({ ephemeral: true });
+      const { epoch, offset, duplicate } = outcome;
+      return reply.code(duplicate ? 200 : 201).send({ epoch, offset, duplicate });
     },
   );
 
