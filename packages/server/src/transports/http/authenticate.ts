@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiKeys } from '../../auth/api-keys.js';
 import type { Principal } from '../../auth/principal.js';
 import type { Tokens } from '../../auth/tokens.js';
@@ -10,10 +10,36 @@ import { HttpProblem } from './problems.js';
  * there (URLs end up in proxy logs, browser history and referrers).
  */
 export class Authenticator {
+  /** Each request's principal, settled once: the early check and the handler share it. */
+  readonly #principals = new WeakMap<FastifyRequest, Promise<Principal>>();
+
   constructor(
     private readonly keys: ApiKeys,
     private readonly tokens: Tokens,
   ) {}
+
+  /**
+   * Check credentials before a body is read: on the API's routes (`/v1/...`), a request that
+   * carries a body is refused (401, and the connection closed) while the body is still on the
+   * wire, so a client without credentials cannot hold a connection open by trickling one in.
+   * The principal is kept for the handler's own {@link principal} call. Requests without a body
+   * are checked by their handler as before (event streams accept `?token=` there).
+   */
+  checkBeforeBody(app: FastifyInstance): void {
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.method === 'GET' || request.method === 'HEAD') return;
+      if (!request.routeOptions.url?.startsWith('/v1/')) return;
+      const { 'content-length': length, 'transfer-encoding': chunked } = request.headers;
+      if (chunked === undefined && (length === undefined || length === '0')) return;
+      try {
+        await this.principal(request);
+      } catch (err) {
+        // Node would otherwise read and drop the whole body to keep the connection alive.
+        reply.raw.shouldKeepAlive = false;
+        throw err;
+      }
+    });
+  }
 
   /** The credential in `Authorization: Bearer`, if any. */
   static credential(request: FastifyRequest): string | undefined {
@@ -22,10 +48,16 @@ export class Authenticator {
   }
 
   /** The principal (API key or client token), or an `unauthorized` / `token_expired` problem. */
-  async principal(request: FastifyRequest): Promise<Principal> {
-    const credential = Authenticator.credential(request);
-    if (!credential) throw new HttpProblem('unauthorized', 'send Authorization: Bearer <api key or token>');
-    return this.#verify(credential);
+  principal(request: FastifyRequest): Promise<Principal> {
+    let principal = this.#principals.get(request);
+    if (!principal) {
+      const credential = Authenticator.credential(request);
+      principal = credential
+        ? this.#verify(credential)
+        : Promise.reject(new HttpProblem('unauthorized', 'send Authorization: Bearer <api key or token>'));
+      this.#principals.set(request, principal);
+    }
+    return principal;
   }
 
   /**
