@@ -77,17 +77,11 @@ export class SqliteBroker extends LocalFanout implements Broker {
       advance: db.prepare('UPDATE topics SET last_offset = ?, last_ts = ? WHERE name = ?'),
       insert: db.prepare('INSERT INTO publications (topic, offset, data, publisher, ts) VALUES (?, ?, ?, ?, ?)'),
       trimCount: db.prepare('DELETE FROM publications WHERE topic = ? AND offset <= ?'),
-      trimAge: db.prepare(
-        `DELETE FROM publications WHERE (topic, offset) IN (SELECT topic, offset FROM publications
-         WHERE ts < ? AND substr(topic, 1, length(?)) = ? LIMIT ?)`,
-      ),
-      trimAgeDefault: db.prepare(
-        `DELETE FROM publications WHERE (topic, offset) IN (SELECT topic, offset FROM publications WHERE ts < ?${this.#prefixes(
-          options,
-        )
-          .map(() => ' AND substr(topic, 1, length(?)) != ?')
-          .join('')} LIMIT ?)`,
-      ),
+      // Age trims are made on append, from the head: a topic's times rise with its offsets, so
+      // what expired is a prefix. An idle topic is removed whole by the sweep.
+      head: db.prepare('SELECT ts FROM publications WHERE topic = ? ORDER BY offset LIMIT 1'),
+      oldest: db.prepare('SELECT offset, ts FROM publications WHERE topic = ? ORDER BY offset LIMIT 64'),
+      trimBefore: db.prepare('DELETE FROM publications WHERE topic = ? AND offset < ?'),
       idle: db.prepare(
         'SELECT name, last_ts FROM topics WHERE last_ts < ? AND (last_ts, name) > (?, ?) ORDER BY last_ts, name LIMIT ?',
       ),
@@ -108,11 +102,6 @@ export class SqliteBroker extends LocalFanout implements Broker {
         'DELETE FROM idempotency WHERE (topic, key) IN (SELECT topic, key FROM idempotency WHERE expires_at <= ? LIMIT ?)',
       ),
     };
-  }
-
-  /** The prefixes with bounds of their own (see {@link BrokerOptions.retention}). */
-  #prefixes(options: BrokerOptions): string[] {
-    return (options.retention ?? []).map((r) => r.prefix);
   }
 
   /** The topic's row, or what a topic without one reports (its unborn epoch, nothing held). */
@@ -162,8 +151,9 @@ export class SqliteBroker extends LocalFanout implements Broker {
     const ts = Math.max(now, row.last_ts);
     this.#stmts.insert!.run(topic, offset, JSON.stringify(input.data), input.from, ts);
     this.#stmts.advance!.run(offset, ts, topic);
-    const { maxCount } = boundsFor(this.#opts, topic);
+    const { maxCount, maxAgeMs } = boundsFor(this.#opts, topic);
     if (offset > maxCount) this.#stmts.trimCount!.run(topic, offset - maxCount);
+    this.#trimAge(topic, now - maxAgeMs);
     if (input.idempotencyKey !== undefined && digest !== undefined) {
       this.#stmts.idemPut!.run(topic, input.idempotencyKey, offset, digest, now + this.#opts.idempotencyTtlMs);
     }
@@ -173,24 +163,28 @@ export class SqliteBroker extends LocalFanout implements Broker {
     };
   }
 
+  /** Drop up to 64 publications older than `cutoff` from the head of the topic (reads skip any left). */
+  #trimAge(topic: string, cutoff: number): void {
+    const head = this.#stmts.head!.get(topic) as { ts: number } | undefined;
+    if (!head || head.ts >= cutoff) return;
+    const rows = this.#stmts.oldest!.all(topic) as { offset: number; ts: number }[];
+    const keep = rows.find((r) => r.ts >= cutoff);
+    this.#stmts.trimBefore!.run(topic, keep ? keep.offset : rows.at(-1)!.offset + 1);
+  }
+
   #toPublication(topic: string, epoch: string, r: PubRow): StoredPublication {
     return { topic, epoch, offset: r.offset, data: JSON.parse(r.data) as Json, from: r.publisher, ts: r.ts };
   }
 
   /**
-   * Steps of cleanup, each one bounded statement in the group commit: publications past their
-   * age, expired idempotency keys, then idle topics (with whatever they still hold).
+   * One step of cleanup in the group commit: expired idempotency keys, then idle topics with
+   * whatever they still hold. Publications past their age go on append (see `#trimAge`).
    */
   sweep(limit: number): Promise<boolean> {
     const now = this.#opts.now();
-    const others = this.#prefixes(this.#opts).flatMap((p) => [p, p]);
     return this.#handle.group.write(() => {
-      const counts = [this.#stmts.trimAgeDefault!.run(now - this.#opts.maxAgeMs, ...others, limit).changes];
-      for (const rule of this.#opts.retention ?? [])
-        counts.push(this.#stmts.trimAge!.run(now - rule.maxAgeMs, rule.prefix, rule.prefix, limit).changes);
-      counts.push(this.#stmts.idemSweep!.run(now, limit).changes);
-      const more = this.#dropIdle(now, limit);
-      return more || counts.some((n) => n >= limit);
+      const keys = this.#stmts.idemSweep!.run(now, limit).changes;
+      return this.#dropIdle(now, limit) || keys >= limit;
     });
   }
 
@@ -206,13 +200,19 @@ export class SqliteBroker extends LocalFanout implements Broker {
       name: string;
       last_ts: number;
     }[];
+    let removed = 0;
     for (const { name, last_ts: last } of rows) {
       // Kept: subscribers here hold its epoch, its own bounds are longer, or a key is still owed.
       if (this.#unborn.watched(name) || last >= now - boundsFor(this.#opts, name).maxAgeMs) continue;
       if (this.#stmts.liveKey!.get(name, now) !== undefined) continue;
       this.#stmts.dropTopic!.run(name);
-      this.#stmts.dropPublications!.run(name);
+      removed += this.#stmts.dropPublications!.run(name).changes;
       this.#stmts.dropKeys!.run(name);
+      // Topics with long histories: stop this step after about ten batches' worth of rows.
+      if (removed >= 10 * limit) {
+        this.#idleCursor = { lastTs: last, name };
+        return true;
+      }
     }
     const tail = rows.at(-1);
     this.#idleCursor = rows.length < limit || !tail ? null : { lastTs: tail.last_ts, name: tail.name };

@@ -82,11 +82,12 @@ export class IdempotencyConflictError extends Refusal {
  *   nothing (a shared backend may write a short-lived marker for a watched topic, so that every
  *   node agrees on its epoch). The epoch such a topic reports is the one its first append takes,
  *   at least while this node watches it.
- * - **Retention**: what has expired is removed, a small batch per {@link Broker.sweep} call:
- *   publications past their bounds, idempotency keys past their TTL, and topics with nothing left
- *   (no publication within their `maxAgeMs`, or none ever, and no idempotency key alive). A topic watched on this
- *   node is never removed under its subscribers. A removed topic used again starts a **new
- *   epoch**, so a client resuming with a position from before is told `recovered: false`.
+ * - **Retention**: what has expired is removed, in small steps: publications past their bounds
+ *   (from the head of their topic when it is appended to, or with their topic), idempotency keys
+ *   past their TTL, and topics with nothing left (no publication within their `maxAgeMs`, or none
+ *   ever, and no idempotency key alive), by {@link Broker.sweep}. A topic watched on this node is
+ *   never removed under its subscribers. A removed topic used again starts a **new epoch**, so a
+ *   client resuming with a position from before is told `recovered: false`.
  *   A backend whose entries expire by themselves (Redis key TTLs) may remove nothing in `sweep`.
  */
 export interface Broker {
