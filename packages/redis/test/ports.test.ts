@@ -164,6 +164,20 @@ describe('redis broker across nodes', () => {
   });
 });
 
+describe('redis broker retention', () => {
+  it('writes nothing to Redis when new topic names are only read', async () => {
+    const { broker, prefix, close } = await open(defaults);
+    const raw = await command();
+    const keys = async () => (await raw.keys(`${prefix}*`)).length;
+    await broker.appendAndPublish('kept', { data: 1, from: 'a' });
+    const before = await keys();
+    for (let i = 0; i < 100; i++) await broker.history(`new-${i}`, 0, 10);
+    assert.equal(await keys(), before);
+    raw.disconnect();
+    await close();
+  });
+});
+
 describe('redis broker when Redis restarts', () => {
   it('moves a topic to a new epoch after a restart (its last writes may be gone), keeping its history', async () => {
     await using durable = await startRedis({ durable: true });
