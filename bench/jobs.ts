@@ -7,6 +7,7 @@
  * - throughput, created to completed, trivial handler, 100 in flight: Inloop over HTTP and through
  *   its library API, against BullMQ used directly on the local Redis.
  */
+import { SseParser } from '@inloop/protocol';
 import { Agent, setGlobalDispatcher } from 'undici';
 import { nowMs } from './lib/raw-ws.js';
 import { withPinnedRedis } from './lib/redis.js';
@@ -75,21 +76,15 @@ const out: string[] = [];
     const res = await fetch(`${base}/v1/jobs/${created.id}/stream?token=${created.token}`);
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
-    let buffer = '';
+    const parser = new SseParser();
     const reading = (async () => {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) return;
         const now = nowMs();
-        buffer += decoder.decode(value, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          if (!block.includes('event: job.progress')) continue;
-          const data = JSON.parse(block.slice(block.indexOf('data: ') + 6)) as {
-            job: { progress: { fraction: number } };
-          };
+        for (const e of parser.feed(decoder.decode(value, { stream: true }))) {
+          if (e.event !== 'job.progress') continue;
+          const data = JSON.parse(e.data) as { job: { progress: { fraction: number } } };
           const t0 = sentAt.get(Math.round(data.job.progress.fraction * 1000));
           if (t0 !== undefined) latencies.push(now - t0);
         }
@@ -122,14 +117,15 @@ const out: string[] = [];
     jobs.map(async ({ body: created }) => {
       const res = await fetch(`${base}/v1/jobs/${created.id}/stream?token=${created.token}`);
       const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      const parser = new SseParser();
       let last = performance.now();
       let first = true;
       for (;;) {
         const { value, done } = await reader.read();
         if (done) return;
         const now = performance.now();
-        const text = Buffer.from(value).toString();
-        if (text.includes('event: job.tick')) ticks++;
+        for (const e of parser.feed(decoder.decode(value, { stream: true }))) if (e.event === 'job.tick') ticks++;
         if (!first) {
           gaps.push(now - last);
           maxGap = Math.max(maxGap, now - last);

@@ -1,4 +1,4 @@
-import { formatEventId, type Position, type PublicationMessage } from '@inloop/protocol';
+import { formatEventId, SseParser, type Position, type PublicationMessage, type SseEvent } from '@inloop/protocol';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { InloopError } from './errors.js';
 import { Subscription, type SubscribedEvent } from './subscription.js';
@@ -76,31 +76,15 @@ export class SseSubscription extends Subscription {
   async #read(body: ReadableStream<Uint8Array>, controller: AbortController): Promise<void> {
     const decoder = new TextDecoder();
     const reader = body.getReader();
-    let buffer = '';
+    const parser = new SseParser();
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += decoder.decode(value, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        this.#event(block, controller);
-      }
+      for (const event of parser.feed(decoder.decode(value, { stream: true }))) this.#event(event, controller);
     }
   }
 
-  #event(block: string, controller: AbortController): void {
-    let event = 'message';
-    let data = '';
-    for (const line of block.split('\n')) {
-      if (line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon < 0 ? line : line.slice(0, colon);
-      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-      if (field === 'event') event = value;
-      else if (field === 'data') data += value;
-    }
+  #event({ event, data }: SseEvent, controller: AbortController): void {
     if (!data) return;
     const payload: unknown = JSON.parse(data);
     if (event === 'ready' || event === 'reset') {

@@ -9,3 +9,4 @@ export * from './json-limits.js';
 export * from './jobs.js';
 export * from './presence.js';
 export * from './conversations.js';
+export * from './sse.js';

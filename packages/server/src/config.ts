@@ -171,7 +171,26 @@ export const ConfigSchema = Type.Object({
   maxBufferedBytes: Type.Integer({
     minimum: 16_384,
     default: 1_048_576,
-    description: 'Outbound bytes a connection may have pending before it is cut off as a slow consumer.',
+    description:
+      'Outbound bytes a connection (WebSocket or SSE) may have pending, live and history replay alike, before it is cut off as a slow consumer (WebSocket 4001, SSE stream ended).',
+  }),
+  slowConsumerTimeoutMs: Type.Integer({
+    minimum: 100,
+    default: 30_000,
+    description:
+      'A connection whose pending output does not shrink for this long while the node waits to send it more (a history replay paced by the socket) is cut off as a slow consumer.',
+  }),
+  maxHistoryPageBytes: Type.Integer({
+    minimum: 1024,
+    default: 1_048_576,
+    description:
+      'Bytes of publication data in one page of HTTP history (topic and conversation messages), on top of its `limit`; at least one message is always returned, and `more` says whether a next page waits after `next`.',
+  }),
+  maxJobPartialsBytes: Type.Integer({
+    minimum: 1024,
+    default: 262_144,
+    description:
+      'Bytes of partial results a job keeps in its snapshot (at most 1,000 partials, and at most this many bytes of their JSON); a partial past either bound is dropped, neither kept nor published, so a snapshot and the stream that starts with it stay bounded.',
   }),
   pingIntervalMs: Type.Integer({
     minimum: 1000,

@@ -31,6 +31,16 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  /** Read on scrape from {@link observePendingBytes}. */
+  #pendingBytes: () => number = () => 0;
+  readonly pendingBytes = new Gauge({
+    name: 'inloop_pending_bytes',
+    help: 'Outbound bytes the node holds for its clients (queued and in socket buffers), each connection bounded by maxBufferedBytes',
+    registers: [this.registry],
+    collect: (): void => {
+      this.pendingBytes.set(this.#pendingBytes());
+    },
+  });
   readonly faults = new Counter({
     name: 'inloop_faults_total',
     help: 'Unexpected faults the node contained instead of crashing, by where (connection, fanout, timer, storage); each is logged with its cause',
@@ -98,5 +108,10 @@ export class Metrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'inloop_process_' });
+  }
+
+  /** Where `inloop_pending_bytes` is read from (the node's connections). */
+  observePendingBytes(read: () => number): void {
+    this.#pendingBytes = read;
   }
 }

@@ -19,6 +19,8 @@ import { Origins } from './auth/origins.js';
 import { Tokens, unmintableSubject } from './auth/tokens.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { Hub } from './domain/hub.js';
+import { Ticker } from './domain/ticker.js';
+import { Connections, type ConnectionCore } from './session/connection.js';
 import { silentLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import type { BrokerOptions } from './ports/broker.js';
@@ -155,7 +157,19 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   const backend = givenBackend ?? (await backendFor(config, log));
   const { keys, created, tokenSecret } = await secrets(config, backend);
   const broker = backend.broker(brokerOptions);
-  const hub = new Hub({ broker, metrics, logger: log });
+  // One write scheduler for the node: the hub fans out at the start of each tick, and every
+  // connection schedules its flush on it (injected through the connection core).
+  const ticker = new Ticker();
+  const hub = new Hub({ broker, metrics, logger: log, ticker });
+  const core: ConnectionCore = {
+    scheduler: ticker,
+    maxBufferedBytes: config.maxBufferedBytes,
+    slowConsumerTimeoutMs: config.slowConsumerTimeoutMs,
+    metrics,
+    logger: log,
+  };
+  const connections = new Connections(core);
+  metrics.observePendingBytes(() => connections.pendingBytes());
   const tokens = new Tokens(tokenSecret);
   const origins = new Origins(config.allowedOrigins);
   const auth = new Authenticator(new ApiKeys(keys), tokens);
@@ -170,6 +184,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   const presenceReplica = backend.presenceReplica?.(nodeId, config.presenceTtlMs);
   const presence = new Presence({
     store: presenceStore,
+    fanOut: (watchers, message) => hub.fanOut(watchers, message),
     ...(presenceReplica ? { replica: presenceReplica } : {}),
     // In a cluster, a node holding presence on a conversation hears of a member's removal made
     // on another node through the conversation's topic, subscribed here or not.
@@ -225,6 +240,8 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     limits,
     metrics,
     logger: log,
+    core,
+    connections,
   };
   const ws = new WebSocketTransport(ctx, origins);
   const sse = new SseTransport(ctx);
@@ -243,6 +260,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     cadenceMs: config.cadenceMs,
     stuckAfterMs: config.jobStuckAfterMs,
     cancelGraceMs: config.jobCancelGraceMs,
+    maxPartialsBytes: config.maxJobPartialsBytes,
   });
   const typeDefaults = { leaseMs: config.jobLeaseMs, maxAttempts: config.jobMaxAttempts };
   for (const type of config.jobTypes) jobs.define(type, typeDefaults);
@@ -264,9 +282,9 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
 
   const app = await createApp({ config, logger: log, metrics, origins });
   auth.checkBeforeBody(app);
-  topicRoutes(app, { hub, broker, auth, access, limits });
+  topicRoutes(app, { hub, broker, auth, access, limits, maxHistoryPageBytes: config.maxHistoryPageBytes });
   presenceRoutes(app, { presence, auth, access, limits });
-  conversationRoutes(app, { conversations, auth, limits });
+  conversationRoutes(app, { conversations, auth, limits, maxHistoryPageBytes: config.maxHistoryPageBytes });
   tokenRoutes(app, { tokens, auth });
   sse.routes(app, auth);
   jobRoutes(app, {
@@ -353,6 +371,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         draining = true;
         ws.close();
         sse.close();
+        connections.close();
         await runner.close();
         await jobs.close();
         await retention.stop();

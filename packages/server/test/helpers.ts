@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { createClient, type ClientOptions, type InloopClient } from '@inloop/client';
-import type { Scope } from '@inloop/protocol';
+import { SseParser, type Scope } from '@inloop/protocol';
 import { createNode, type InloopNode, type NodeOptions } from '@inloop/server';
 
 /** A fresh temporary directory, removed by the returned function. */
@@ -231,24 +231,11 @@ export async function readSse(
   const events: { event: string; id?: string; data: any }[] = [];
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();
-  let buffer = '';
+  const parser = new SseParser();
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return events;
-    buffer += decoder.decode(value, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event = 'message';
-      let id: string | undefined;
-      let data = '';
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event: ')) event = line.slice(7);
-        else if (line.startsWith('id: ')) id = line.slice(4);
-        else if (line.startsWith('data: ')) data += line.slice(6);
-      }
-      if (!data) continue;
+    for (const { event, id, data } of parser.feed(decoder.decode(value, { stream: true }))) {
       events.push({ event, ...(id ? { id } : {}), data: JSON.parse(data) });
       if (until(events)) {
         await reader.cancel();

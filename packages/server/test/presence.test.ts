@@ -3,6 +3,7 @@ import { describe, it, mock } from 'node:test';
 import type { PresenceMember } from '@inloop/protocol';
 import type { PresenceStore } from '../src/ports/presence-store.js';
 import { Presence, type PresenceWatcher } from '../src/domain/presence.js';
+import { wsCodec } from '../src/session/codecs.js';
 import { rawSession, startNode, tcpProxy, waitFor } from './helpers.js';
 
 const scopes = [{ ops: ['subscribe', 'publish', 'presence', 'history'] as const, topics: ['room:*'] }].map((s) => ({
@@ -28,6 +29,7 @@ function recorder(): PresenceWatcher & { messages: any[] } {
     messages,
     closed: false,
     subject: null,
+    codec: wsCodec,
     push: (chunk) => void messages.push(JSON.parse(chunk.toString())),
     presenceEnded: (topic, code) => void messages.push({ type: 'presence.ended', topic, code }),
   };

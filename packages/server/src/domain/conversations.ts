@@ -17,6 +17,7 @@ import {
 import type { Principal } from '../auth/principal.js';
 import { can } from '../auth/principal.js';
 import type { Metrics } from '../metrics.js';
+import { readBoundedPage } from './history-pages.js';
 import type { Broker, EphemeralPublication, StoredPublication } from '../ports/broker.js';
 import type { ConversationStore } from '../ports/conversation-store.js';
 import type { Hub } from './hub.js';
@@ -345,17 +346,30 @@ export class ConversationService {
     else this.#draftsOf.delete(draft.member);
   }
 
-  /** Messages after `after`, oldest first. */
+  /**
+   * Messages after `after`, oldest first: at most `limit` and about `maxBytes` of them (at least
+   * one); `more` says whether more wait after `next`.
+   */
   async messages(
     id: string,
     after: number,
     limit: number,
-  ): Promise<{ epoch: string; earliest: number; latest: number; messages: ConversationMessage[] }> {
-    const page = await this.#broker.history(conversationTopic(id), after, limit);
+    maxBytes = Infinity,
+  ): Promise<{
+    epoch: string;
+    earliest: number;
+    latest: number;
+    next: number;
+    more: boolean;
+    messages: ConversationMessage[];
+  }> {
+    const page = await readBoundedPage(this.#broker, conversationTopic(id), after, limit, maxBytes);
     return {
       epoch: page.epoch,
       earliest: page.earliest,
       latest: page.latest,
+      next: page.next,
+      more: page.more,
       messages: page.publications.map((p) => toMessage(id, p)),
     };
   }

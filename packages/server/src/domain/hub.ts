@@ -1,4 +1,11 @@
-import { JOB_TOPIC_PREFIX, type ErrorCode, type Json, type Position, type SignalKind } from '@inloop/protocol';
+import {
+  JOB_TOPIC_PREFIX,
+  type ErrorCode,
+  type Json,
+  type Position,
+  type ServerMessage,
+  type SignalKind,
+} from '@inloop/protocol';
 import type { Logger } from 'pino';
 import {
   isStored,
@@ -9,7 +16,7 @@ import {
 } from '../ports/broker.js';
 import type { Metrics } from '../metrics.js';
 import { TopicBatch } from './batch.js';
-import type { Outlet } from './outlet.js';
+import type { Outlet, PublicationCodec } from './outlet.js';
 import { Subscription } from './subscription.js';
 import { Ticker } from './ticker.js';
 
@@ -28,11 +35,24 @@ export type PublishOutcome =
 export interface HubOptions {
   broker: Broker;
   metrics: Metrics;
-  /** Publications read per history query while replaying. @default 500 */
+  /**
+   * The write scheduler shared with every connection; the hub runs its fan-out at the start of
+   * each tick. @default a ticker of its own
+   */
+  ticker?: Ticker;
+  /** Most publications read per history query while replaying. @default 500 */
   replayPageSize?: number;
+  /**
+   * Bytes a replay reads per history query, aimed at from the size of the publications seen so
+   * far: a resume of large publications holds one such page at a time. @default 262_144
+   */
+  replayPageBytes?: number;
   /** Where contained faults are reported (a batch that cannot be encoded, a write that threw). */
   logger?: Pick<Logger, 'error'>;
 }
+
+/** A publication's size before it has been seen: small, so the first page stays small. */
+const FIRST_GUESS_BYTES = 16_384;
 
 /**
  * The Hub: which connection on this node listens to which topic, and the path of a publication
@@ -40,13 +60,17 @@ export interface HubOptions {
  * and encoded once per transport; the {@link Ticker} then writes each connection's queue once.
  */
 export class Hub {
-  readonly ticker: Ticker;
+  readonly #ticker: Ticker;
   readonly #broker: Broker;
   readonly #metrics: Metrics;
   readonly #pageSize: number;
+  readonly #pageBytes: number;
+  /** Running average of a replayed publication's encoded size, to size the next page. */
+  #publicationBytes = FIRST_GUESS_BYTES;
   readonly #logger: Pick<Logger, 'error'> | undefined;
   readonly #topics = new Map<string, Set<Subscription>>();
   #pending = new Map<string, TopicBatch>();
+  #spare = new Map<string, TopicBatch>();
   #flushed: TopicBatch[] = [];
   readonly #signalListeners: ((signal: EphemeralPublication) => void)[] = [];
   /** Topics whose signals this node wants without a local subscriber (see {@link follow}). */
@@ -56,16 +80,18 @@ export class Hub {
     this.#broker = options.broker;
     this.#metrics = options.metrics;
     this.#pageSize = options.replayPageSize ?? 500;
+    this.#pageBytes = options.replayPageBytes ?? 262_144;
     this.#logger = options.logger;
     const logger = this.#logger;
-    this.ticker = new Ticker(
-      () => this.#deliverPending(),
-      () => this.#observeFanout(),
-      (err, target) => {
+    this.#ticker = options.ticker ?? new Ticker();
+    this.#ticker.use({
+      before: () => this.#deliverPending(),
+      after: () => this.#observeFanout(),
+      onFault: (err, target) => {
         this.#metrics.faults.inc({ where: target ? 'connection' : 'fanout' });
         logger?.error({ err }, target ? 'write failed; connection closed' : 'fan-out step failed');
       },
-    );
+    });
     this.#broker.onPublication((p) => this.#onPublication(p));
   }
 
@@ -95,9 +121,11 @@ export class Hub {
   /**
    * Subscribe `outlet` to `topic`. With `since`, every publication after that position is
    * replayed first when history still holds it (`recovered: true`); otherwise the outlet is told
-   * `recovered: false` with the current position. Live publications that arrive meanwhile are
-   * buffered and written after the replay, without duplicates. Resolves to null if the outlet
-   * closed before the subscription was in sync.
+   * `recovered: false` with the current position. The replay is read a page at a time and paced
+   * by the connection draining, so a client that stops reading holds one page and its budget,
+   * never the whole history. Live publications that arrive meanwhile are buffered and written
+   * after the replay, without duplicates. Resolves to null if the outlet closed before the
+   * subscription was in sync.
    */
   async subscribe(outlet: Outlet, topic: string, id?: number, since?: Position): Promise<Subscription | null> {
     const sub = new Subscription(outlet, topic);
@@ -108,16 +136,18 @@ export class Hub {
     this.#metrics.subscriptions.inc();
     try {
       if (first) await this.#broker.watch(topic);
-      const { replay, recovered, position } = await this.#catchUp(topic, since);
+      const start = await this.#start(topic, since);
+      const { position, recovered } = start;
       if (outlet.closed || sub.closed) {
         this.unsubscribe(sub);
         return null;
       }
       sub.epoch = position.epoch;
       sub.last = recovered && since ? since.offset : position.offset;
-      outlet.subscribed({ id, topic, ...position, recovered, replayed: replay.length });
+      const replayed = recovered && since ? position.offset - since.offset : 0;
+      outlet.subscribed({ id, topic, ...position, recovered, replayed });
       if (since) this.#metrics.resumes.inc({ outcome: recovered ? 'recovered' : 'reset' });
-      this.#metrics.replayed.inc(await sub.replay(replay));
+      if (start.page) await this.#replay(sub, start.page, position);
       // Live publications that arrived during the replay; drain until none are left behind.
       for (let buffered = sub.takeBuffer(); buffered.length > 0; buffered = sub.takeBuffer())
         await sub.replay(buffered);
@@ -132,30 +162,65 @@ export class Hub {
     }
   }
 
-  /** Read what a subscriber resuming from `since` missed, if history can fill the gap. */
-  async #catchUp(
+  /**
+   * Where a subscriber resuming from `since` starts: whether history can fill the gap, and the
+   * first page of it (checked to be contiguous, so a hole found now is a plain `recovered: false`).
+   */
+  async #start(
     topic: string,
     since: Position | undefined,
-  ): Promise<{ replay: StoredPublication[]; recovered: boolean; position: Position }> {
-    if (!since) return { replay: [], recovered: true, position: await this.#broker.position(topic) };
-    let page = await this.#broker.history(topic, since.offset, this.#pageSize);
+  ): Promise<{ recovered: boolean; position: Position; page?: StoredPublication[] }> {
+    if (!since) return { recovered: true, position: await this.#broker.position(topic) };
+    const page = await this.#broker.history(topic, since.offset, this.#pageLength());
     const position = { epoch: page.epoch, offset: page.latest };
     const inWindow = since.epoch === page.epoch && since.offset >= page.earliest - 1 && since.offset <= page.latest;
-    if (!inWindow) return { replay: [], recovered: false, position };
-    const replay: StoredPublication[] = [];
-    let next = since.offset + 1;
+    if (!inWindow) return { recovered: false, position };
+    if (since.offset === position.offset) return { recovered: true, position };
+    if (!contiguous(page.publications, since.epoch, since.offset + 1)) return { recovered: false, position };
+    return { recovered: true, position, page: page.publications };
+  }
+
+  /**
+   * Write the replay up to `end` page by page: each page is written (waiting for the connection
+   * to drain whenever it is congested) before the next is read. A hole found on a later page
+   * (history trimmed under the replay) is never a silent partial replay: the subscriber is told
+   * `recovered: false` with the position it continues from, as when an epoch changes.
+   */
+  async #replay(sub: Subscription, first: StoredPublication[], end: Position): Promise<void> {
+    const outlet = sub.outlet;
+    let page = first;
     for (;;) {
-      for (const p of page.publications) {
-        // A hole means history was trimmed under us: never hand out a silent partial replay.
-        if (p.offset !== next || p.epoch !== since.epoch) return { replay: [], recovered: false, position };
-        replay.push(p);
-        next++;
+      const { count, bytes } = await sub.replay(page);
+      this.#metrics.replayed.inc(count);
+      if (count > 0) this.#publicationBytes = Math.max(64, (this.#publicationBytes * 3 + bytes / count) / 4);
+      if (sub.closed || outlet.closed || sub.last >= end.offset) return;
+      const next = sub.last + 1;
+      page = [];
+      const read = await this.#broker.history(sub.topic, next - 1, this.#pageLength());
+      if (sub.closed || outlet.closed) return;
+      if (read.epoch === end.epoch && contiguous(read.publications, end.epoch, next) && read.publications.length > 0) {
+        page = read.publications.filter((p) => p.offset <= end.offset);
+        continue;
       }
-      if (next > position.offset || page.publications.length === 0) break;
-      page = await this.#broker.history(topic, next - 1, this.#pageSize);
+      // History moved on under the replay: continue from where it now stands, saying so.
+      sub.epoch = read.epoch;
+      sub.last = read.latest;
+      outlet.subscribed({
+        id: undefined,
+        topic: sub.topic,
+        epoch: read.epoch,
+        offset: read.latest,
+        recovered: false,
+        replayed: 0,
+      });
+      this.#metrics.resumes.inc({ outcome: 'reset' });
+      return;
     }
-    if (next <= position.offset) return { replay: [], recovered: false, position };
-    return { replay, recovered: true, position };
+  }
+
+  /** Publications per replay page: about `replayPageBytes` of them, from the sizes seen so far. */
+  #pageLength(): number {
+    return Math.max(1, Math.min(this.#pageSize, Math.floor(this.#pageBytes / this.#publicationBytes)));
   }
 
   unsubscribe(sub: Subscription): void {
@@ -223,13 +288,13 @@ export class Hub {
     let batch = this.#pending.get(p.topic);
     if (!batch) this.#pending.set(p.topic, (batch = new TopicBatch(p.topic)));
     batch.add(p);
-    this.ticker.arm();
+    this.#ticker.arm();
   }
 
   #deliverPending(): void {
     if (this.#pending.size === 0) return;
     const pending = this.#pending;
-    this.#pending = new Map();
+    this.#pending = this.#spare;
     let deliveries = 0;
     const now = performance.now();
     for (const batch of pending.values()) {
@@ -253,7 +318,28 @@ export class Hub {
       deliveries += subs.size * batch.publications.length;
       this.#flushed.push(batch);
     }
+    pending.clear();
+    this.#spare = pending;
     this.#metrics.deliveries.inc(deliveries);
+  }
+
+  /**
+   * Deliver one control message (a presence diff) to `outlets` by the publications' path: encoded
+   * once per codec, queued on each connection against its budget, written at the end of the tick.
+   * Returns how many outlets it was queued for.
+   */
+  fanOut(outlets: Iterable<Pick<Outlet, 'codec' | 'push' | 'closed'>>, message: ServerMessage): number {
+    let encoded: Map<PublicationCodec, Buffer> | undefined;
+    let sent = 0;
+    for (const o of outlets) {
+      if (o.closed) continue;
+      encoded ??= new Map();
+      let bytes = encoded.get(o.codec);
+      if (!bytes) encoded.set(o.codec, (bytes = o.codec.message(message)));
+      o.push(bytes);
+      sent++;
+    }
+    return sent;
   }
 
   #observeFanout(): void {
@@ -262,4 +348,14 @@ export class Hub {
     for (const batch of this.#flushed) this.#metrics.fanoutSeconds.observe((now - batch.acceptedAt) / 1000);
     this.#flushed = [];
   }
+}
+
+/** Whether `publications` run without a hole from `from` within `epoch`. */
+function contiguous(publications: readonly StoredPublication[], epoch: string, from: number): boolean {
+  let next = from;
+  for (const p of publications) {
+    if (p.offset !== next || p.epoch !== epoch) return false;
+    next++;
+  }
+  return true;
 }

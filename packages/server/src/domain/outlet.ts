@@ -1,4 +1,4 @@
-import type { ErrorCode } from '@inloop/protocol';
+import type { ErrorCode, ServerMessage } from '@inloop/protocol';
 import type { Publication } from '../ports/broker.js';
 
 /**
@@ -8,6 +8,8 @@ import type { Publication } from '../ports/broker.js';
  */
 export interface PublicationCodec {
   encode(publications: readonly Publication[]): Buffer;
+  /** A control message the hub fans out like publications (a presence diff), in this encoding. */
+  message(message: ServerMessage): Buffer;
 }
 
 /** What a subscriber learns when its subscription is in sync (see protocol `subscribed`). */
@@ -22,7 +24,7 @@ export interface SubscribedInfo {
 
 /**
  * A connection as the hub sees it: somewhere to push encoded publications. Implemented by the
- * WebSocket and SSE transports; the hub never touches sockets.
+ * connection core (`session/connection.ts`), whatever the transport; the hub never touches sockets.
  */
 export interface Outlet {
   readonly codec: PublicationCodec;

@@ -11,19 +11,37 @@ import type { Metrics } from '../metrics.js';
 import type { PresenceStore } from '../ports/presence-store.js';
 import type { PresenceReplica, ReplicaChange, ReplicatedMember } from '../ports/presence-replica.js';
 import { Refusal } from '../errors.js';
+import type { Outlet } from './outlet.js';
 
-/** Somewhere to send presence messages: a WebSocket session. */
-export interface PresenceWatcher {
-  push(chunk: Buffer): void;
-  readonly closed: boolean;
+/**
+ * A connection watching presence (a WebSocket session, an SSE stream with `?presence=1`): an
+ * outlet its diffs are fanned out to like publications, encoded once per codec.
+ */
+export interface PresenceWatcher extends Pick<Outlet, 'codec' | 'push' | 'closed'> {
   /** The member whose rights the watch rests on (a token's subject); null for an API key. */
   readonly subject: string | null;
   /** The node ended this connection's presence on `topic` (join and watch): tell it why. */
   presenceEnded(topic: string, code: ErrorCode): void;
 }
 
+/** Queues a message on each watcher (the hub's {@link Hub.fanOut}); returns how many it reached. */
+export type PresenceFanOut = (watchers: Iterable<PresenceWatcher>, message: PresenceDiffMessage) => number;
+
+/** Without a hub: each watcher's codec asked once per diff. */
+const directFanOut: PresenceFanOut = (watchers, message) => {
+  let sent = 0;
+  for (const w of watchers) {
+    if (w.closed) continue;
+    w.push(w.codec.message(message));
+    sent++;
+  }
+  return sent;
+};
+
 export interface PresenceOptions {
   store: PresenceStore;
+  /** How a diff reaches its watchers: the hub's fan-out, so it is queued against each budget. */
+  fanOut?: PresenceFanOut;
   metrics?: Metrics;
   /** A connection that shows no sign of life for this long is removed. @default 30_000 */
   ttlMs?: number;
@@ -155,7 +173,8 @@ function share(m: MemberState): ReplicatedMember {
  * the TTL is swept, so a crashed client disappears without a close. A clean close leaves at once.
  *
  * Changes are coalesced per topic: the first change of a quiet topic is sent on the next tick,
- * later ones at most once per `flushMs`, each diff encoded once and shared by every watcher. A
+ * later ones at most once per `flushMs`, each diff handed to the hub's fan-out, encoded once per
+ * codec and shared by every watcher, WebSocket or SSE. A
  * thousand members joining within a second thus cost each watcher about ten messages, not a
  * thousand, and the node about 10·N instead of N².
  */
@@ -175,9 +194,11 @@ export class Presence {
   readonly #sweep: NodeJS.Timeout;
   readonly #replica: PresenceReplica | undefined;
   readonly #onTopic: PresenceOptions['onTopic'];
+  readonly #fanOut: PresenceFanOut;
 
   constructor(options: PresenceOptions) {
     this.#store = options.store;
+    this.#fanOut = options.fanOut ?? directFanOut;
     this.#replica = options.replica;
     this.#onTopic = options.onTopic;
     this.#replica?.onChange((c) => {
@@ -519,13 +540,7 @@ export class Presence {
         if (!m) diff.leaves.push({ id, lastSeen: now } satisfies PresenceLeft);
         else (joined ? diff.joins : diff.updates).push(m);
       }
-      const bytes = Buffer.from(JSON.stringify(diff));
-      let sent = 0;
-      for (const w of t.watchers) {
-        if (w.closed) continue;
-        w.push(bytes);
-        sent++;
-      }
+      const sent = this.#fanOut(t.watchers, diff);
       this.#metrics?.presenceMessages.inc(sent);
     }
     this.#release(t);

@@ -53,20 +53,35 @@ export class Subscription {
 
   /**
    * Write a replay one publication at a time, pausing while the connection is congested, so a
-   * long catch-up never trips the slow-consumer bound of a client that is reading.
+   * long catch-up never trips the slow-consumer bound of a client that is reading (and one that
+   * is not is cut off by the connection's drain). Returns what was written: publications and bytes.
    */
-  async replay(publications: readonly Publication[]): Promise<number> {
-    let written = 0;
+  async replay(publications: readonly Publication[]): Promise<{ count: number; bytes: number }> {
+    let count = 0;
+    let bytes = 0;
     for (const p of publications) {
       if (this.closed || this.outlet.closed) break;
       if (this.outlet.congested) await this.outlet.drain();
-      written += this.write([p]);
+      if (this.closed || this.outlet.closed) break;
+      const chunk = this.#encodeFresh([p]);
+      if (!chunk) continue;
+      count += chunk.publications.length;
+      bytes += chunk.bytes.length;
+      this.outlet.push(chunk.bytes, chunk.publications);
     }
-    return written;
+    return { count, bytes };
   }
 
   /** Write the publications this subscriber has not been sent yet, encoded for it alone. */
   write(publications: readonly Publication[]): number {
+    const chunk = this.#encodeFresh(publications);
+    if (!chunk) return 0;
+    this.outlet.push(chunk.bytes, chunk.publications);
+    return chunk.publications.length;
+  }
+
+  /** The publications this subscriber has not been sent yet, encoded; moves `last` past them. */
+  #encodeFresh(publications: readonly Publication[]): { bytes: Buffer; publications: Publication[] } | null {
     const moved = publications.find((p) => isStored(p) && p.epoch !== this.epoch);
     if (moved && isStored(moved) && this.epoch !== '') {
       // The backend lost this topic's history and started a new epoch: never a silent gap. The
@@ -83,9 +98,8 @@ export class Subscription {
       });
     }
     const fresh = publications.filter((p) => !isStored(p) || (p.epoch === this.epoch && p.offset > this.last));
-    if (fresh.length === 0) return 0;
+    if (fresh.length === 0) return null;
     for (const p of fresh) if (isStored(p)) this.last = p.offset;
-    this.outlet.push(this.outlet.codec.encode(fresh), fresh);
-    return fresh.length;
+    return { bytes: this.outlet.codec.encode(fresh), publications: fresh };
   }
 }

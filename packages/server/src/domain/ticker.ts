@@ -21,14 +21,27 @@ export class Ticker {
   #armed = false;
   readonly #run = (): void => this.#tick();
 
+  #spare = new Set<Flushable>();
+
   constructor(
     /** Runs first in each tick (the hub turns pending publications into outlet writes). */
-    private readonly before: () => void = () => {},
+    private before: () => void = () => {},
     /** Runs after every outlet has written. */
-    private readonly after: () => void = () => {},
+    private after: () => void = () => {},
     /** Hears every fault contained here (to log it); the process never sees them. */
-    private readonly onFault: FaultListener = () => {},
+    private onFault: FaultListener = () => {},
   ) {}
+
+  /**
+   * Set the phases of each tick: the node builds one ticker, hands it to the hub (which turns
+   * pending publications into writes in `before`) and to every connection (which schedule their
+   * flushes on it).
+   */
+  use(phases: { before?: () => void; after?: () => void; onFault?: FaultListener }): void {
+    if (phases.before) this.before = phases.before;
+    if (phases.after) this.after = phases.after;
+    if (phases.onFault) this.onFault = phases.onFault;
+  }
 
   /** Make sure a tick runs soon. */
   arm(): void {
@@ -51,8 +64,9 @@ export class Ticker {
   #tick(): void {
     this.#armed = false;
     this.#guard(this.before);
+    // Two sets swapped in turn: a tick allocates nothing when the fan-out is steady.
     const dirty = this.#dirty;
-    this.#dirty = new Set();
+    this.#dirty = this.#spare;
     for (const target of dirty) {
       try {
         target.flush();
@@ -61,6 +75,8 @@ export class Ticker {
         this.#guard(() => target.abort(err));
       }
     }
+    dirty.clear();
+    this.#spare = dirty;
     this.#guard(this.after);
   }
 

@@ -22,8 +22,10 @@ export function publicationMessage(p: Publication): PublicationMessage {
 /** WebSocket: one JSON line per publication, lines joined by `\n` into one frame. */
 export const wsCodec: PublicationCodec = {
   encode(publications) {
+    if (publications.length === 1) return Buffer.from(JSON.stringify(publicationMessage(publications[0]!)));
     return Buffer.from(publications.map((p) => JSON.stringify(publicationMessage(p))).join('\n'));
   },
+  message: (message) => encodeWs(message),
 };
 
 /** Join queued WebSocket chunks into one frame payload. */
@@ -61,6 +63,7 @@ export const sseCodec: PublicationCodec = {
       );
     return Buffer.from(out);
   },
+  message: (message) => Buffer.from(sseEvent(message.type, message)),
 };
 
 /**
@@ -76,4 +79,5 @@ export const jobSseCodec: PublicationCodec = {
     }
     return Buffer.from(out);
   },
+  message: (message) => Buffer.from(sseEvent(message.type, message)),
 };

@@ -8,6 +8,7 @@ import type { ConversationService } from '../domain/conversations.js';
 import type { Presence } from '../domain/presence.js';
 import type { RateLimits } from '../domain/rate-limits.js';
 import type { Typing } from '../domain/typing.js';
+import type { ConnectionCore, Connections } from './connection.js';
 
 /** What sessions need from the node; built once and shared by every connection. */
 export interface SessionContext {
@@ -23,4 +24,8 @@ export interface SessionContext {
   readonly limits: RateLimits;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** The connection core: write scheduler, byte budget, slow-consumer policy. */
+  readonly core: ConnectionCore;
+  /** Every open connection of the node and the one sweep over them (expiry, keepalive). */
+  readonly connections: Connections;
 }

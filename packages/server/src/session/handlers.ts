@@ -34,7 +34,7 @@ const coreHandlers: { [T in CoreType]: Handler<T> } = {
     if (session.closed) return;
     if (!result.ok) {
       session.reply(undefined, result.code);
-      return session.close(
+      return session.closeWith(
         result.code === 'token_expired' ? CloseCodes.tokenExpired : CloseCodes.unauthorized,
         result.code,
       );
@@ -156,7 +156,7 @@ export const handlers: { [T in ClientMessageType]: Handler<T> } = {
 export async function dispatch(session: Session, message: ClientMessage): Promise<void> {
   if (message.type !== 'connect' && !session.principal) {
     session.reply(undefined, 'not_connected');
-    session.close(CloseCodes.protocolViolation, 'not connected');
+    session.closeWith(CloseCodes.protocolViolation, 'not connected');
     return;
   }
   try {

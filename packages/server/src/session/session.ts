@@ -1,63 +1,46 @@
 import { randomBytes } from 'node:crypto';
 import { CloseCodes, ErrorCatalog, PROTOCOL_VERSION, type ErrorCode, type ServerMessage } from '@inloop/protocol';
 import type { Principal } from '../auth/principal.js';
-import type { Outlet, SubscribedInfo } from '../domain/outlet.js';
+import type { SubscribedInfo } from '../domain/outlet.js';
 import { TokenBucket, type RateAction } from '../domain/rate-limits.js';
 import type { Subscription } from '../domain/subscription.js';
-import type { Flushable } from '../domain/ticker.js';
-import { encodeWs, joinLines, wsCodec } from './codecs.js';
+import { encodeWs, wsCodec } from './codecs.js';
+import { Connection, SWEEP_MS, type Framing } from './connection.js';
 import type { SessionContext } from './context.js';
 
-/** The transport's socket, as a session needs it: the session never sees `ws` itself. */
-export interface SessionSocket {
-  send(payload: Buffer): void;
-  close(code: number, reason: string): void;
-  terminate(): void;
-  /** Send a keepalive ping; the transport sets `alive` when the pong comes back. */
+/** A WebSocket's framing: a {@link Framing} that can also ping (the transport sets `heard`). */
+export interface SessionFraming extends Framing {
   ping(): void;
-  /** Bytes accepted by `send` but not yet handed to the kernel. */
-  readonly bufferedAmount: number;
 }
 
-/** How long a slow consumer gets to receive its close frame before the socket is destroyed. */
-const SLOW_CONSUMER_GRACE_MS = 1000;
-/** How often a congested connection is checked while a replay waits for it. */
-const DRAIN_POLL_MS = 5;
 /** Rate-limited requests tolerated in a row before the connection is closed as abusive. */
 const RATE_LIMIT_STRIKES = 1000;
 
 /**
- * One WebSocket connection: its principal, its subscriptions, its outbound queue. Messages are
- * dispatched to the handler table in `handlers.ts`; replies and publications are queued here and
- * written once per tick.
+ * One WebSocket connection: a {@link Connection} (one outbound queue, one budget) with a
+ * principal, subscriptions and the protocol's requests. Messages are dispatched to the handler
+ * table in `handlers.ts`; replies and publications are queued and written once per tick.
  */
-export class Session implements Outlet, Flushable {
+export class Session extends Connection {
   readonly id = randomBytes(9).toString('base64url');
   readonly codec = wsCodec;
   readonly connectDeadline: number;
-  principal: Principal | null = null;
   /** Set while the `connect` message is being verified; later messages wait for it. */
   connecting: Promise<void> | null = null;
   /** Answered the last ping. */
   alive = true;
-  #closed = false;
   #subs: Map<string, Subscription | null> | undefined;
-  #queue: Buffer[] | undefined;
-  #queuedBytes = 0;
   /** The allowance of invalid frames: each takes one; the one that finds it empty closes. */
   #invalidFrames: TokenBucket | undefined;
   #ownTokens: Map<string, Principal> | undefined;
   #strikes = 0;
 
   constructor(
-    readonly socket: SessionSocket,
+    override readonly framing: SessionFraming,
     readonly ctx: SessionContext,
   ) {
+    super(framing, ctx.core);
     this.connectDeadline = Date.now() + ctx.config.connectTimeoutMs;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
   }
 
   /** Subscriptions by topic; null while a subscribe is in progress. */
@@ -125,41 +108,6 @@ export class Session implements Outlet, Flushable {
     this.send(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message });
   }
 
-  push(chunk: Buffer): void {
-    if (this.#closed) return;
-    (this.#queue ??= []).push(chunk);
-    this.#queuedBytes += chunk.length;
-    if (this.#queuedBytes + this.socket.bufferedAmount > this.ctx.config.maxBufferedBytes) {
-      this.#dropSlowConsumer();
-      return;
-    }
-    this.ctx.hub.ticker.schedule(this);
-  }
-
-  flush(): void {
-    const queue = this.#queue;
-    if (!queue || this.#closed) return;
-    this.#queue = undefined;
-    this.#queuedBytes = 0;
-    this.socket.send(joinLines(queue));
-  }
-
-  /** A fault while writing (see Flushable): drop what is queued and close with 4003. */
-  abort(): void {
-    this.#queue = undefined;
-    this.#queuedBytes = 0;
-    this.close(CloseCodes.internalError, 'internal error');
-  }
-
-  get congested(): boolean {
-    return this.#queuedBytes + this.socket.bufferedAmount > this.ctx.config.maxBufferedBytes / 2;
-  }
-
-  async drain(): Promise<void> {
-    this.flush();
-    while (!this.#closed && this.congested) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
-  }
-
   subscribed(info: SubscribedInfo): void {
     this.send({
       type: 'subscribed',
@@ -184,7 +132,7 @@ export class Session implements Outlet, Flushable {
       return true;
     }
     this.reply(id, 'rate_limited', `retry in ${wait} ms`);
-    if (++this.#strikes >= RATE_LIMIT_STRIKES) this.close(CloseCodes.rateLimited, 'rate limit exceeded');
+    if (++this.#strikes >= RATE_LIMIT_STRIKES) this.closeWith(CloseCodes.rateLimited, 'rate limit exceeded');
     return false;
   }
 
@@ -198,7 +146,7 @@ export class Session implements Outlet, Flushable {
     const { invalidFrameRatePerSec, invalidFrameBurst } = this.ctx.config;
     this.#invalidFrames ??= new TokenBucket(invalidFrameRatePerSec, invalidFrameBurst);
     if (this.#invalidFrames.take() > 0) {
-      this.close(CloseCodes.protocolViolation, 'too many invalid frames');
+      this.closeWith(CloseCodes.protocolViolation, 'too many invalid frames');
       return;
     }
     this.reply(id, code, message);
@@ -224,37 +172,41 @@ export class Session implements Outlet, Flushable {
   }
 
   /** Close with a protocol close code; pending output is written first. */
-  close(code: number, reason: string): void {
-    if (this.#closed) return;
-    this.flush();
-    this.#teardown();
-    this.socket.close(code, reason);
+  closeWith(code: number, reason: string): void {
+    this.close({ closeCode: code, reason, code: 'internal', reconnect: true });
   }
 
-  /** The socket closed (either side): release everything. */
-  onSocketClosed(): void {
-    this.#teardown();
+  /** The token expired without a refresh: say so, then close with 4100. */
+  protected override expired(): void {
+    this.reply(undefined, 'token_expired');
+    super.expired();
   }
 
-  #dropSlowConsumer(): void {
-    this.ctx.metrics.drops.inc({ reason: 'slow_consumer' });
-    this.ctx.logger.warn({ session: this.id }, 'slow consumer disconnected');
-    this.#queue = undefined;
-    this.#queuedBytes = 0;
-    this.#teardown();
-    // The close frame queues behind unread data; if the peer is not reading it never arrives, so
-    // the socket is destroyed shortly after and the client sees 1006 (also "reconnect").
-    this.socket.close(CloseCodes.slowConsumer, 'slow consumer');
-    setTimeout(() => this.socket.terminate(), SLOW_CONSUMER_GRACE_MS).unref();
+  protected tick(now: number, beat: number): void {
+    if (!this.principal) {
+      if (now > this.connectDeadline) this.closeWith(CloseCodes.connectTimeout, 'no connect message');
+      return;
+    }
+    // A subscription under a token of its own ends when that token does; the connection stays.
+    this.expireOwnTokens(now);
+    if (beat % Math.max(1, Math.round(this.ctx.config.pingIntervalMs / SWEEP_MS)) !== 0) return;
+    if (!this.alive) {
+      this.ctx.metrics.drops.inc({ reason: 'keepalive' });
+      this.framing.destroy();
+      return;
+    }
+    this.alive = false;
+    this.framing.ping();
   }
 
-  #teardown(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#queue = undefined;
+  protected released(): void {
     if (this.#subs) for (const sub of this.#subs.values()) if (sub) this.ctx.hub.unsubscribe(sub);
     this.#subs = undefined;
     // A closed connection leaves at once; only a silent one waits out the presence TTL.
     this.ctx.presence.dropConnection(this.id, this);
+  }
+
+  protected describe(): string {
+    return `ws ${this.id}`;
   }
 }

@@ -1,14 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Static } from '@sinclair/typebox';
-import { parseEventId, type ErrorCode, type Position } from '@inloop/protocol';
+import { parseEventId, type ErrorCode, type Position, type ServerMessage } from '@inloop/protocol';
 import type { Principal } from '../auth/principal.js';
-import type { Outlet, PublicationCodec, SubscribedInfo } from '../domain/outlet.js';
+import type { PublicationCodec, SubscribedInfo } from '../domain/outlet.js';
+import type { PresenceWatcher } from '../domain/presence.js';
 import type { Publication } from '../ports/broker.js';
 import type { Subscription } from '../domain/subscription.js';
-import type { Flushable } from '../domain/ticker.js';
 import { redactUrl } from '../logger.js';
 import { sseCodec, sseEvent } from '../session/codecs.js';
+import { Connection, Farewells, SWEEP_MS, type Framing } from '../session/connection.js';
 import type { SessionContext } from '../session/context.js';
 import type { Authenticator } from './http/authenticate.js';
 import { HttpProblem } from './http/problems.js';
@@ -26,9 +28,6 @@ export function resumePosition(header: string | string[] | undefined, query: str
   return since;
 }
 
-/** How often a congested stream is checked while a replay waits for it. */
-const DRAIN_POLL_MS = 5;
-
 /** How a stream encodes and when it ends. */
 export interface StreamOptions {
   codec: PublicationCodec;
@@ -36,23 +35,43 @@ export interface StreamOptions {
   announce: boolean;
   /** End the stream once a publication like this has been written (a job's terminal event). */
   endAfter?: (p: Publication) => boolean;
+  /** Also watch the topic's presence once in sync: `presence.state`, then `presence.diff` events. */
+  presence?: boolean;
 }
 
-/** One SSE response subscribed to one topic. */
-class SseConnection implements Outlet, Flushable {
-  closed = false;
+const HEARTBEAT = Buffer.from(': hb\n\n');
+
+/** An SSE response as the connection core writes to it: one chunk per tick, `disconnect` at the end. */
+function sseFraming(res: ServerResponse): Framing {
+  return {
+    write: (chunks) => void res.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)),
+    end: (farewell) => void res.end(sseEvent('disconnect', { code: farewell.code, reconnect: farewell.reconnect })),
+    destroy: () => void res.destroy(),
+    get bufferedBytes() {
+      return res.writableLength;
+    },
+    onDrain: (listener) => void res.on('drain', listener),
+  };
+}
+
+/** One SSE response subscribed to one topic: a {@link Connection} whose framing is an event stream. */
+class SseConnection extends Connection implements PresenceWatcher {
+  readonly id = randomBytes(9).toString('base64url');
   subscription: Subscription | null = null;
-  #queue: Buffer[] | undefined;
-  #queuedBytes = 0;
+  /** Watching the topic's presence (`?presence=1`). */
+  watching = false;
   #ending = false;
 
   constructor(
     readonly res: ServerResponse,
-    readonly principal: Principal,
+    principal: Principal,
     private readonly ctx: SessionContext,
     private readonly onDone: (c: SseConnection) => void,
     private readonly options: StreamOptions,
-  ) {}
+  ) {
+    super(sseFraming(res), ctx.core);
+    this.principal = principal;
+  }
 
   get codec(): PublicationCodec {
     return this.options.codec;
@@ -62,51 +81,28 @@ class SseConnection implements Outlet, Flushable {
     return this.#ending;
   }
 
-  push(chunk: Buffer, publications?: readonly Publication[]): void {
-    if (this.closed || this.#ending) return;
-    if (publications && this.options.endAfter && publications.some(this.options.endAfter)) this.#ending = true;
-    (this.#queue ??= []).push(chunk);
-    this.#queuedBytes += chunk.length;
-    if (this.#queuedBytes + this.res.writableLength > this.ctx.config.maxBufferedBytes) {
-      // Nothing can be said to a peer that is not reading: drop it; its EventSource (or the SDK)
-      // reconnects with Last-Event-ID and resumes from history.
-      this.ctx.metrics.drops.inc({ reason: 'slow_consumer' });
-      this.res.destroy();
-      this.done();
-      return;
-    }
-    this.ctx.hub.ticker.schedule(this);
+  /** The stream's token subject; null for an API key. */
+  get subject(): string | null {
+    return this.principal?.kind === 'token' ? this.principal.sub : null;
   }
 
-  flush(): void {
-    const queue = this.#queue;
-    if (!queue || this.closed) return;
-    this.#queue = undefined;
-    this.#queuedBytes = 0;
-    const bytes = queue.length === 1 ? queue[0]! : Buffer.concat(queue);
-    if (this.#ending) {
-      this.res.end(bytes);
-      this.done();
-    } else this.res.write(bytes);
+  override push(chunk: Buffer, publications?: readonly Publication[]): void {
+    if (this.closed || this.#ending) return;
+    super.push(chunk);
+    if (publications && this.options.endAfter && publications.some(this.options.endAfter)) this.finish();
+  }
+
+  send(message: ServerMessage): void {
+    this.push(Buffer.from(sseEvent(message.type, message)));
   }
 
   /** End after what is queued has been written. */
   finish(): void {
+    if (this.closed) return;
     this.#ending = true;
-    if (this.#queue) this.ctx.hub.ticker.schedule(this);
-    else {
-      this.res.end();
-      this.done();
-    }
-  }
-
-  get congested(): boolean {
-    return this.#queuedBytes + this.res.writableLength > this.ctx.config.maxBufferedBytes / 2;
-  }
-
-  async drain(): Promise<void> {
     this.flush();
-    while (!this.closed && this.congested) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    this.transportClosed();
+    this.res.end();
   }
 
   subscribed(info: SubscribedInfo): void {
@@ -115,38 +111,38 @@ class SseConnection implements Outlet, Flushable {
     this.push(Buffer.from(sseEvent(recovered ? 'ready' : 'reset', { topic, epoch, offset, recovered, replayed })));
   }
 
-  /** A fault while writing (see Flushable): end the stream with `disconnect` code `internal`. */
-  abort(): void {
-    if (this.closed) return;
-    this.#queue = undefined;
-    this.res.end(sseEvent('disconnect', { code: 'internal', reconnect: true }));
-    this.done();
-  }
-
   /**
    * End the stream with a final `disconnect` event saying why. `forbidden` (access withdrawn) is
    * not worth reconnecting for; the others are (with a fresh token after `token_expired`).
    */
   end(code: 'token_expired' | 'shutdown' | 'forbidden'): void {
-    if (this.closed) return;
-    this.flush();
-    this.res.end(sseEvent('disconnect', { code, reconnect: code !== 'forbidden' }));
-    this.done();
+    this.close(
+      code === 'shutdown' ? Farewells.shutdown : code === 'forbidden' ? Farewells.forbidden : Farewells.tokenExpired,
+    );
   }
 
   subjectFor(): string | null {
-    return this.principal.kind === 'token' ? this.principal.sub : null;
+    return this.subject;
   }
 
   revoked(_topic: string, code: ErrorCode): void {
     this.end(code === 'token_expired' ? code : 'forbidden');
   }
 
-  done(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.#queue = undefined;
+  presenceEnded(_topic: string, code: ErrorCode): void {
+    this.end(code === 'token_expired' ? code : 'forbidden');
+  }
+
+  protected tick(_now: number, beat: number): void {
+    if (beat % Math.max(1, Math.round(this.ctx.config.sseHeartbeatMs / SWEEP_MS)) === 0) this.push(HEARTBEAT);
+  }
+
+  protected released(): void {
     this.onDone(this);
+  }
+
+  protected describe(): string {
+    return `sse ${this.id}`;
   }
 }
 
@@ -157,28 +153,9 @@ class SseConnection implements Outlet, Flushable {
  */
 export class SseTransport {
   readonly connections = new Set<SseConnection>();
-  readonly #timer: NodeJS.Timeout;
-  #beat = 0;
   #draining = false;
 
-  constructor(private readonly ctx: SessionContext) {
-    const beatEvery = Math.max(1, Math.round(ctx.config.sseHeartbeatMs / 1000));
-    this.#timer = setInterval(() => {
-      const now = Date.now();
-      const beat = ++this.#beat % beatEvery === 0;
-      for (const c of this.connections) {
-        // A fault in one stream's step ends that stream, never the timer or the process.
-        try {
-          if (c.principal.kind === 'token' && c.principal.expiresAt <= now) c.end('token_expired');
-          else if (beat) c.res.write(': hb\n\n');
-        } catch (err) {
-          ctx.metrics.faults.inc({ where: 'connection' });
-          ctx.logger.error({ err }, 'stream step failed; stream ended');
-          c.abort();
-        }
-      }
-    }, 1000).unref();
-  }
+  constructor(private readonly ctx: SessionContext) {}
 
   routes(app: FastifyInstance, auth: Authenticator): void {
     app.get<{ Params: Static<typeof TopicParams>; Querystring: Static<typeof StreamQuery> }>(
@@ -187,7 +164,7 @@ export class SseTransport {
         schema: documented({
           summary: 'Subscribe over Server-Sent Events',
           description:
-            'Events: `ready` or `reset` first, then `pub` (id `epoch:offset`), `disconnect` before the node ends the stream. Resume with `Last-Event-ID` or `?since=epoch:offset`.',
+            'Events: `ready` or `reset` first, then `pub` (id `epoch:offset`), `disconnect` before the node ends the stream. Resume with `Last-Event-ID` or `?since=epoch:offset`. With `?presence=1`, `presence.state` once in sync and `presence.diff` on every change.',
           params: TopicParams,
           querystring: StreamQuery,
           response: { 200: { type: 'string', description: 'text/event-stream' }, ...problems },
@@ -199,8 +176,11 @@ export class SseTransport {
         const { topic } = request.params;
         const refusal = await this.ctx.access.check(principal, 'subscribe', topic);
         if (refusal) throw new HttpProblem(refusal);
+        const presence = request.query.presence === '1';
+        const presenceRefusal = presence ? await this.ctx.access.check(principal, 'presence', topic) : null;
+        if (presenceRefusal) throw new HttpProblem(presenceRefusal);
         const since = resumePosition(request.headers['last-event-id'], request.query.since);
-        await this.open(request, reply, principal, topic, since, { codec: sseCodec, announce: true });
+        await this.open(request, reply, principal, topic, since, { codec: sseCodec, announce: true, presence });
       },
     );
   }
@@ -229,27 +209,39 @@ export class SseTransport {
       'x-accel-buffering': 'no',
       connection: 'keep-alive',
     });
-    res.write(`retry: ${RETRY_MS}\n\n${preamble ?? ''}`);
+    res.write(`retry: ${RETRY_MS}\n\n`);
     const conn = new SseConnection(res, principal, this.ctx, (c) => this.#forget(c), options);
     this.connections.add(conn);
+    this.ctx.connections.add(conn);
+    // The preamble (a job's snapshot) counts against the budget like everything else.
+    if (preamble) conn.push(Buffer.from(preamble));
     this.ctx.metrics.connections.inc({ transport: 'sse' });
     request.raw.socket.setNoDelay(true);
     // A stream is quiet between heartbeats by design; httpIdleTimeoutMs is for requests.
     request.raw.socket.setTimeout(0);
-    res.on('close', () => conn.done());
+    res.on('close', () => conn.transportClosed());
     try {
       conn.subscription = await this.ctx.hub.subscribe(conn, topic, undefined, since);
       if (conn.closed && conn.subscription) this.ctx.hub.unsubscribe(conn.subscription);
+      if (options.presence && !conn.closed) {
+        const { presence } = this.ctx;
+        await presence.ready(topic);
+        if (!conn.closed) {
+          conn.watching = true;
+          conn.send(presence.watch(topic, conn));
+        }
+      }
     } catch (err) {
       request.log.error({ err }, 'sse subscribe failed');
-      res.end(sseEvent('disconnect', { code: 'unavailable', reconnect: true }));
-      conn.done();
+      conn.close({ ...Farewells.internal, code: 'unavailable' });
     }
     return conn;
   }
 
   #forget(conn: SseConnection): void {
     if (!this.connections.delete(conn)) return;
+    this.ctx.connections.delete(conn);
+    if (conn.watching) this.ctx.presence.dropConnection(conn.id, conn);
     this.ctx.metrics.connections.dec({ transport: 'sse' });
     if (conn.subscription) this.ctx.hub.unsubscribe(conn.subscription);
   }
@@ -257,11 +249,10 @@ export class SseTransport {
   /** Tell every stream the node is going away; clients reconnect elsewhere with Last-Event-ID. */
   drain(): void {
     this.#draining = true;
-    for (const c of this.connections) c.end('shutdown');
+    for (const c of [...this.connections]) this.ctx.connections.contained(c, () => c.end('shutdown'));
   }
 
   close(): void {
-    clearInterval(this.#timer);
     this.drain();
   }
 }

@@ -3,15 +3,33 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCodes, decodeClientMessage, type ErrorCode } from '@inloop/protocol';
 import type { Origins } from '../auth/origins.js';
+import { Farewells } from '../session/connection.js';
 import type { SessionContext } from '../session/context.js';
+import { joinLines } from '../session/codecs.js';
 import { dispatch } from '../session/handlers.js';
-import { Session, type SessionSocket } from '../session/session.js';
+import { Session, type SessionFraming } from '../session/session.js';
 import { rawProblemResponse } from './http/problems.js';
 
 /** The path of the WebSocket endpoint. */
 export const WS_PATH = '/v1/ws';
-/** How often sessions are checked for expired tokens and missed connect deadlines. */
-const SWEEP_MS = 1000;
+
+/**
+ * A WebSocket as the connection core writes to it: text frames (the protocol is JSON lines, and
+ * browsers hand binary frames over as Blobs), the socket's own buffer as `bufferedAmount`, and
+ * the raw socket's `drain` to pace replays.
+ */
+function webSocketFraming(ws: WebSocket, raw: Duplex): SessionFraming {
+  return {
+    write: (chunks) => ws.send(joinLines(chunks), { binary: false }),
+    end: (farewell) => ws.close(farewell.closeCode, farewell.reason),
+    destroy: () => ws.terminate(),
+    ping: () => ws.ping(),
+    get bufferedBytes() {
+      return ws.bufferedAmount;
+    },
+    onDrain: (listener) => raw.on('drain', listener),
+  };
+}
 
 function reject(socket: Duplex, code: ErrorCode, detail?: string): void {
   socket.end(rawProblemResponse(code, detail));
@@ -36,8 +54,6 @@ function malformedUpgrade(req: IncomingMessage): string | null {
 export class WebSocketTransport {
   readonly sessions = new Set<Session>();
   readonly #wss: WebSocketServer;
-  readonly #sweep: NodeJS.Timeout;
-  #sweeps = 0;
   #draining = false;
 
   constructor(
@@ -51,7 +67,6 @@ export class WebSocketTransport {
       perMessageDeflate: false,
       clientTracking: false,
     });
-    this.#sweep = setInterval(() => this.#sweepSessions(), SWEEP_MS).unref();
   }
 
   attach(server: Server): void {
@@ -64,23 +79,14 @@ export class WebSocketTransport {
       // What ws would refuse with an HTML page is refused here with a problem document.
       const malformed = malformedUpgrade(req);
       if (malformed) return reject(socket, 'bad_request', malformed);
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, socket));
     });
   }
 
-  #accept(ws: WebSocket): void {
-    const socket: SessionSocket = {
-      // Text frames: the protocol is JSON lines, and browsers hand binary frames over as Blobs.
-      send: (payload) => ws.send(payload, { binary: false }),
-      close: (code, reason) => ws.close(code, reason),
-      terminate: () => ws.terminate(),
-      ping: () => ws.ping(),
-      get bufferedAmount() {
-        return ws.bufferedAmount;
-      },
-    };
-    const session = new Session(socket, this.ctx);
+  #accept(ws: WebSocket, raw: Duplex): void {
+    const session = new Session(webSocketFraming(ws, raw), this.ctx);
     this.sessions.add(session);
+    this.ctx.connections.add(session);
     this.ctx.metrics.connections.inc({ transport: 'ws' });
     ws.on('message', (data, isBinary) =>
       this.#contained(session, () => this.#onMessage(session, data as Buffer, isBinary)),
@@ -89,8 +95,9 @@ export class WebSocketTransport {
     ws.on('error', (err) => this.ctx.logger.debug({ err, session: session.id }, 'websocket error'));
     ws.once('close', () => {
       this.sessions.delete(session);
+      this.ctx.connections.delete(session);
       this.ctx.metrics.connections.dec({ transport: 'ws' });
-      session.onSocketClosed();
+      session.transportClosed();
     });
   }
 
@@ -99,7 +106,7 @@ export class WebSocketTransport {
     session.heard();
     if (isBinary) {
       session.reply(undefined, 'invalid_message', 'binary frames are not supported');
-      return session.close(CloseCodes.protocolViolation, 'binary frame');
+      return session.closeWith(CloseCodes.protocolViolation, 'binary frame');
     }
     const decoded = decodeClientMessage(data.toString('utf8'), { maxDepth: this.ctx.config.maxJsonDepth });
     if (!decoded.ok) return session.invalidFrame(decoded.id, decoded.code, decoded.message);
@@ -107,7 +114,7 @@ export class WebSocketTransport {
     const run = () =>
       dispatch(session, message).catch((err: unknown) => {
         this.ctx.logger.error({ err, session: session.id }, 'handler failed');
-        session.close(CloseCodes.internalError, 'internal error');
+        session.closeWith(CloseCodes.internalError, 'internal error');
       });
     // A client may pipeline messages right behind `connect`: hold them until the token is checked.
     if (session.connecting) session.connecting = session.connecting.then(run);
@@ -118,52 +125,19 @@ export class WebSocketTransport {
 
   /**
    * Run one connection's step so that a fault in it costs that connection alone (closed with
-   * 4003), never the process: an exception thrown from a socket event or a timer is uncaught.
+   * 4003), never the process: an exception thrown from a socket event is uncaught.
    */
   #contained(session: Session, step: () => void): void {
-    try {
-      step();
-    } catch (err) {
-      this.ctx.metrics.faults.inc({ where: 'connection' });
-      this.ctx.logger.error({ err, session: session.id }, 'connection step failed; connection closed');
-      session.abort();
-    }
-  }
-
-  #sweepSessions(): void {
-    const now = Date.now();
-    const ping = ++this.#sweeps % Math.max(1, Math.round(this.ctx.config.pingIntervalMs / SWEEP_MS)) === 0;
-    for (const session of this.sessions) this.#contained(session, () => this.#sweepSession(session, now, ping));
-  }
-
-  #sweepSession(session: Session, now: number, ping: boolean): void {
-    const p = session.principal;
-    // A subscription under a token of its own ends when that token does; the connection stays.
-    if (p) session.expireOwnTokens(now);
-    if (!p) {
-      if (now > session.connectDeadline) session.close(CloseCodes.connectTimeout, 'no connect message');
-    } else if (p.kind === 'token' && p.expiresAt <= now) {
-      session.reply(undefined, 'token_expired');
-      session.close(CloseCodes.tokenExpired, 'token expired');
-    } else if (ping) {
-      if (!session.alive) {
-        this.ctx.metrics.drops.inc({ reason: 'keepalive' });
-        session.socket.terminate();
-        return;
-      }
-      session.alive = false;
-      session.socket.ping();
-    }
+    this.ctx.connections.contained(session, step);
   }
 
   /** Stop accepting and tell every client to reconnect elsewhere (close code 4000). */
   drain(): void {
     this.#draining = true;
-    for (const session of this.sessions) session.close(CloseCodes.shutdown, 'node shutting down');
+    for (const session of this.sessions) this.#contained(session, () => session.close(Farewells.shutdown));
   }
 
   close(): void {
-    clearInterval(this.#sweep);
     this.drain();
     this.#wss.close();
   }

@@ -42,9 +42,16 @@ export interface JobServiceOptions {
   cancelGraceMs?: number;
   /** How often leases and retries are checked. @default 250 */
   sweepMs?: number;
+  /**
+   * Bytes of partial results (their JSON) a job keeps in its snapshot, besides at most 1,000 of
+   * them; a partial past either bound is dropped (neither kept nor published), so a snapshot,
+   * and the stream that starts with it, stays bounded. @default 262_144
+   */
+  maxPartialsBytes?: number;
 }
 
-const MAX_PARTIALS = 1000;
+/** Partial results a job keeps at most (see {@link JobServiceOptions.maxPartialsBytes}). */
+export const MAX_PARTIALS = 1000;
 const PROGRESS_EVENT_MS = 100;
 
 /**
@@ -313,7 +320,7 @@ export class JobService extends EventEmitter<{
         job.message = report.message.slice(0, 500);
         await this.#publish(job, 'job.message');
       }
-      if (report.partial !== undefined && job.partials.length < MAX_PARTIALS) {
+      if (report.partial !== undefined && this.#partialFits(job, report.partial)) {
         job.partials.push(report.partial);
         await this.#publish(job, 'job.partial', { partial: report.partial });
       }
@@ -324,6 +331,13 @@ export class JobService extends EventEmitter<{
       this.#save(job);
       return { cancelRequested: job.cancelRequested, leaseExpiresAt: lease.expiresAt, fence: lease.fence };
     });
+  }
+
+  /** Whether `partial` may join the job's kept partials: within 1,000 and `maxPartialsBytes`. */
+  #partialFits(job: JobRecord, partial: Json): boolean {
+    if (job.partials.length >= MAX_PARTIALS) return false;
+    const bytes = JSON.stringify(job.partials).length + JSON.stringify(partial).length;
+    return bytes <= (this.o.maxPartialsBytes ?? 262_144);
   }
 
   async #enterStage(job: JobRecord, stage: { name: string; weight?: number }, now: number): Promise<void> {

@@ -98,6 +98,11 @@ export const MessagesReply = Type.Object({
   epoch: Type.String(),
   earliest: Type.Integer(),
   latest: Type.Integer(),
+  next: Type.Integer({ description: 'Pass as `after` to read the next page: the last offset returned (or `after`)' }),
+  more: Type.Boolean({
+    description:
+      'True when publications after `next` exist now (the page stopped at `limit` or at maxHistoryPageBytes)',
+  }),
   messages: Type.Array(Message),
 });
 

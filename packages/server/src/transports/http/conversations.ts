@@ -28,6 +28,8 @@ interface Deps {
   conversations: ConversationService;
   auth: Authenticator;
   limits: RateLimits;
+  /** Bytes of message data per history page (config `maxHistoryPageBytes`). */
+  maxHistoryPageBytes: number;
 }
 
 type Id = Static<typeof ConversationParams>;
@@ -37,7 +39,10 @@ type Id = Static<typeof ConversationParams>;
  * (browsers with a token, bots with a token or with an API key naming the member in `from`)
  * send, stream drafts, show typing and move their receipts.
  */
-export function conversationRoutes(app: FastifyInstance, { conversations, auth, limits }: Deps): void {
+export function conversationRoutes(
+  app: FastifyInstance,
+  { conversations, auth, limits, maxHistoryPageBytes }: Deps,
+): void {
   /**
    * The member acting, checked: a token as its subject, an API key as `from`. `action` is taken
    * from the caller's rate limit first (an API key's budget covers every member it acts for).
@@ -168,7 +173,8 @@ export function conversationRoutes(app: FastifyInstance, { conversations, auth, 
     },
     async (request) => {
       await reader(request, request.params.id);
-      return conversations.messages(request.params.id, request.query.after, request.query.limit);
+      const { after, limit } = request.query;
+      return conversations.messages(request.params.id, after, limit, maxHistoryPageBytes);
     },
   );
 

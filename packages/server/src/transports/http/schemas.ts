@@ -57,6 +57,11 @@ export const HistoryReply = Type.Object({
   earliest: Type.Integer({ description: 'Lowest offset still in history (latest + 1 when empty)' }),
   latest: Type.Integer(),
   truncated: Type.Boolean({ description: 'True when `after + 1 < earliest`: some publications are gone' }),
+  next: Type.Integer({ description: 'Pass as `after` to read the next page: the last offset returned (or `after`)' }),
+  more: Type.Boolean({
+    description:
+      'True when publications after `next` exist now (the page stopped at `limit` or at maxHistoryPageBytes)',
+  }),
   messages: Type.Array(
     Type.Object({ offset: Type.Integer(), data: Type.Unknown(), from: Type.String(), ts: Type.Integer() }),
   ),
@@ -64,6 +69,12 @@ export const HistoryReply = Type.Object({
 
 export const StreamQuery = Type.Object({
   since: Type.Optional(Type.String({ description: 'Resume position `epoch:offset` (Last-Event-ID wins)' })),
+  presence: Type.Optional(
+    Type.Union([Type.Literal('1'), Type.Literal('0')], {
+      description:
+        '`1`: also watch the topic’s presence (`presence.state`, then `presence.diff` events); needs the presence right',
+    }),
+  ),
   token: Type.Optional(
     Type.String({ description: 'Client token, for EventSource (never an API key: use the header); never logged' }),
   ),

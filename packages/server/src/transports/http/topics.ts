@@ -5,6 +5,7 @@ import type { Access } from '../../auth/access.js';
 import { can } from '../../auth/principal.js';
 import type { Hub } from '../../domain/hub.js';
 import type { RateLimits } from '../../domain/rate-limits.js';
+import { readBoundedPage } from '../../domain/history-pages.js';
 import type { Broker } from '../../ports/broker.js';
 import type { Authenticator } from './authenticate.js';
 import { HttpProblem } from './problems.js';
@@ -16,10 +17,15 @@ interface Deps {
   auth: Authenticator;
   access: Access;
   limits: RateLimits;
+  /** Bytes of publication data per history page (config `maxHistoryPageBytes`). */
+  maxHistoryPageBytes: number;
 }
 
 /** `POST /v1/topics/{topic}/messages` (publish) and `GET` of the same path (history). */
-export function topicRoutes(app: FastifyInstance, { hub, broker, auth, access, limits }: Deps): void {
+export function topicRoutes(
+  app: FastifyInstance,
+  { hub, broker, auth, access, limits, maxHistoryPageBytes }: Deps,
+): void {
   app.post<{ Params: Static<typeof TopicParams>; Body: Static<typeof PublishBody> }>(
     '/v1/topics/:topic/messages',
     {
@@ -62,6 +68,8 @@ export function topicRoutes(app: FastifyInstance, { hub, broker, auth, access, l
     {
       schema: documented({
         summary: 'Read history after an offset',
+        description:
+          'At most `limit` publications and about `maxHistoryPageBytes` of them (at least one); `more` says whether more wait after `next`.',
         params: TopicParams,
         querystring: HistoryQuery,
         response: { 200: HistoryReply, ...problems },
@@ -73,13 +81,15 @@ export function topicRoutes(app: FastifyInstance, { hub, broker, auth, access, l
       const refusal = await access.check(principal, 'history', topic);
       if (refusal) throw new HttpProblem(refusal);
       const { after, limit } = request.query;
-      const page = await broker.history(topic, after, limit);
+      const page = await readBoundedPage(broker, topic, after, limit, maxHistoryPageBytes);
       return {
         topic,
         epoch: page.epoch,
         earliest: page.earliest,
         latest: page.latest,
         truncated: after + 1 < page.earliest,
+        next: page.next,
+        more: page.more,
         messages: page.publications.map(({ offset, data, from, ts }) => ({ offset, data, from, ts })),
       };
     },
