@@ -7,7 +7,8 @@
  *
  * Codes the client may also see from the platform: 1000 normal, 1001 going away, 1006 abnormal
  * (no close frame: the TCP connection died; treat as transient), 1009 message too big (sent by `ws`
- * when a frame exceeds the limit; terminal), 1011 server error (transient).
+ * when a frame exceeds the limit; terminal), 1007 (sent by `ws` for a text frame that is not
+ * valid UTF-8; terminal), 1011 server error (transient).
  */
 export const CloseCodes = {
   /** The node is shutting down; reconnect (to another node behind the balancer). */
@@ -44,6 +45,6 @@ export type CloseAction = 'reconnect' | 'refresh-and-reconnect' | 'stop';
 export function closeAction(code: number): CloseAction {
   if (code >= 4100 && code <= 4199) return 'refresh-and-reconnect';
   if (code >= 4400 && code <= 4499) return 'stop';
-  if (code === 1009 || code === 1008 || code === 1003 || code === 1002) return 'stop';
+  if (code === 1009 || code === 1008 || code === 1007 || code === 1003 || code === 1002) return 'stop';
   return 'reconnect';
 }

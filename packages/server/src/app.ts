@@ -70,6 +70,9 @@ export async function createApp(deps: {
   });
   installProblemHandlers(app, deps.metrics);
   strictQueryNumbers(app);
+  // Bodies are JSON: fastify's default text/plain parser would hand a string to schemas that then
+  // answer 400; a body of any other type is 415 unsupported_media_type, text included.
+  app.removeContentTypeParser('text/plain');
   // Before any schema or handler walks a body: deep nesting (and the rest of inspectJson's list)
   // is refused at the door.
   const maxDepth = deps.config.maxJsonDepth;

@@ -42,7 +42,8 @@ Example:
 
 The range tells the client what to do: 4000-4099 reconnect with backoff and resume; 4100-4199
 fetch a fresh token, then reconnect; 4400-4499 stop. Platform codes: 1006 (connection died, no close
-frame) means reconnect; 1009 (frame over \`maxMessageBytes\`) means stop.
+frame) means reconnect; 1009 (frame over \`maxMessageBytes\`) and 1007 (a text frame that is not
+valid UTF-8) mean stop.
 
 | code | name | client action |
 | --- | --- | --- |

@@ -25,11 +25,21 @@ export const REDACT_PATHS = [
  * Query parameter names whose values never reach a log line. Matched against the decoded name,
  * since a query parser decodes `%74oken` to `token` before any route reads it.
  */
-const SECRET_PARAM = /token|key|secret|password|auth|signature|credential/i;
+const SECRET_PARAM = /token|key|secret|password|passwd|auth|signature|credential|jwt|bearer|session|sig$/i;
 
 /** Percent-decode byte by byte: never throws, so a malformed escape beside `%74` cannot hide it. */
-const decodeName = (name: string): string =>
+const decodeOnce = (name: string): string =>
   name.replace(/\+/g, ' ').replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+
+/** Decoded until it stops changing (`%2574oken` is `%74oken` is `token`), a few rounds at most. */
+function decodeName(name: string): string {
+  for (let i = 0; i < 4; i++) {
+    const next = decodeOnce(name);
+    if (next === name) break;
+    name = next;
+  }
+  return name;
+}
 
 /**
  * Replace the value of every credential-like query parameter (`token`, `%74oken`, `api_key`...)

@@ -172,8 +172,58 @@ describe('authorization that follows changes', () => {
       assert.equal(refused.body.code, 'bad_request');
       assert.match(refused.body.detail, /key:/);
       await assert.rejects(t.node.mintToken('key:default', []), (err: { code?: string }) => err.code === 'bad_request');
+      // Nor in another letter case, behind an invisible character, or as the node's own name.
+      for (const subject of ['KEY:default', '\u200bkey:default', 'inloop', 'Inloop', 'ana\u0000']) {
+        const res = await t.api('/v1/tokens', { body: { subject, scopes } });
+        assert.equal(res.body.code, 'bad_request', JSON.stringify(subject));
+      }
       // Other subjects still are.
       assert.equal((await t.api('/v1/tokens', { body: { subject: 'keymaster', scopes } })).status, 201);
+    });
+  });
+
+  describe('a token signed with the node’s secret', () => {
+    it('is refused when its expiry is not a whole number of seconds (exp: 1e400 never expires)', async () => {
+      const secret = 'a-token-secret-of-at-least-32-characters!';
+      await using t = await startNode({ tokenSecret: secret });
+      const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+      const sign = async (payloadJson: string) => {
+        const { createHmac } = await import('node:crypto');
+        const head = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(payloadJson)}`;
+        return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
+      };
+      const forever = await sign('{"sub":"ana","exp":1e400,"scopes":[{"ops":["subscribe"],"topics":["*"]}]}');
+      const s = await rawSession(t.url, forever);
+      assert.equal(s.connected, false);
+      assert.equal(await s.closeCode, 4401);
+      const fine = await sign(
+        `{"sub":"ana","exp":${Math.floor(Date.now() / 1000) + 60},"scopes":[{"ops":["subscribe"],"topics":["*"]}]}`,
+      );
+      const ok = await rawSession(t.url, fine);
+      assert.equal(ok.connected, true);
+      ok.ws.close();
+    });
+  });
+
+  describe('presence put over HTTP with a token', () => {
+    it('lasts no longer than the token that put it', async () => {
+      await using t = await startNode({ presenceTtlMs: 60_000 });
+      const token = await t.token('exp3', rooms, 1);
+      const put = await t.api('/v1/topics/room:ttl/presence/exp3', {
+        method: 'PUT',
+        body: { ttlMs: 600_000 },
+        token,
+      });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      assert.deepEqual(
+        put.body.members.map((m: { id: string }) => m.id),
+        ['exp3'],
+      );
+      await waitFor(
+        async () => (await t.api('/v1/topics/room:ttl/presence')).body.members.length === 0,
+        10_000,
+        'the member to leave once its token expired',
+      );
     });
   });
 

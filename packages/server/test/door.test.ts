@@ -216,6 +216,10 @@ describe('limits at the door', () => {
         ['no key', await upgrade('GET', 'Sec-WebSocket-Version: 13\r\n')],
         ['bad version', await upgrade('GET', `${key}Sec-WebSocket-Version: 99\r\n`)],
         ['POST', await upgrade('POST', `${key}Sec-WebSocket-Version: 13\r\nContent-Length: 0\r\n`)],
+        [
+          'bad subprotocols',
+          await upgrade('GET', `${key}Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: a,,b\r\n`),
+        ],
       ] as const) {
         assert.match(answer, /^HTTP\/1\.1 400 /, what);
         assert.match(answer, /content-type: application\/problem\+json/i, what);
@@ -224,6 +228,38 @@ describe('limits at the door', () => {
       const head = await rawHttp(port, `HEAD /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`);
       assert.match(head, /^HTTP\/1\.1 431 /);
       assert.equal(head.slice(head.indexOf('\r\n\r\n') + 4), '', 'a response to HEAD has no body');
+    });
+
+    it('answers a body of another media type, CONNECT and an unknown Expect by the rules', async () => {
+      await using t = await startNode();
+      const port = Number(new URL(t.url).port);
+      for (const type of ['text/plain', 'text/plain; charset=utf-8', 'application/xml']) {
+        const res = await t.api('/v1/topics/a/messages', { body: '{"data":1}', headers: { 'content-type': type } });
+        assertProblem(res, 'unsupported_media_type', type);
+      }
+      const connectAnswer = await rawHttp(port, 'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\n\r\n');
+      assert.match(connectAnswer, /^HTTP\/1\.1 400 /);
+      assert.equal(JSON.parse(connectAnswer.slice(connectAnswer.indexOf('\r\n\r\n') + 4)).code, 'bad_request');
+      // An expectation the node does not know is ignored: the request is answered as usual.
+      const body = '{"data":1}';
+      const expect = await rawHttp(
+        port,
+        `POST /v1/topics/a/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.node.apiKey}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: bogus\r\nConnection: close\r\n\r\n${body}`,
+      );
+      assert.match(expect, /^HTTP\/1\.1 201 /);
+    });
+
+    it('parses numbers in paths as strictly as in queries', async () => {
+      await using t = await startNode();
+      assert.equal((await t.api('/v1/conversations', { body: { id: 'c1', members: ['ana'] } })).status, 201);
+      assert.equal((await t.api('/v1/conversations/c1/messages', { body: { from: 'ana', text: 'hi' } })).status, 201);
+      assert.equal((await t.api('/v1/conversations/c1/messages/1')).status, 200);
+      for (const offset of ['1e0', '0x1', '01', '1.0', '%2B1', '%201']) {
+        const res = await t.api(`/v1/conversations/c1/messages/${offset}`);
+        assertProblem(res, 'bad_request', offset);
+        assert.match(res.body.detail, /path parameter offset/);
+      }
     });
 
     it('keeps stack traces and internal messages off the wire', async () => {
@@ -256,6 +292,20 @@ describe('limits at the door', () => {
         assert.doesNotMatch(text, /at .*\.(ts|js):\d+|node_modules|SyntaxError|Unexpected/, text);
       }
     });
+  });
+});
+
+describe('a browser on an allowed origin', () => {
+  it('may use every method the API has: the preflight allows PUT and DELETE too', async () => {
+    await using t = await startNode({ allowedOrigins: ['https://app.example.com'] });
+    for (const method of ['PUT', 'DELETE']) {
+      const res = await fetch(`${t.url}/v1/topics/room/presence/bob`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example.com', 'access-control-request-method': method },
+      });
+      assert.equal(res.status, 204);
+      assert.match(res.headers.get('access-control-allow-methods') ?? '', new RegExp(`\\b${method}\\b`));
+    }
   });
 });
 

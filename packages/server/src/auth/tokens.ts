@@ -10,13 +10,21 @@ export const MAX_TOKEN_TTL_SECONDS = 86_400;
 
 export type TokenFailure = 'token_expired' | 'unauthorized';
 
+/** The name the node itself publishes under (job events carry `from: "inloop"`). */
+export const NODE_SUBJECT = 'inloop';
+
 /**
  * Why no client token may be minted for `subject`, or null when one may. A `key:` subject would
  * speak as an API key (`key:<name>` is a key's principal id, carried as `from` and owning its jobs'
- * idempotency keys), so neither `POST /v1/tokens` nor `node.mintToken` mints one.
+ * idempotency keys), `inloop` as the node itself; neither `POST /v1/tokens` nor `node.mintToken`
+ * mints them, in any letter case. Control and format characters (a zero-width space before
+ * `key:`, say) would make a subject that reads like another, so they are refused too.
  */
 export function unmintableSubject(subject: string): string | null {
-  return subject.startsWith('key:') ? 'subjects starting with "key:" are reserved for API keys' : null;
+  if (/^key:/i.test(subject)) return 'subjects starting with "key:" are reserved for API keys';
+  if (subject.toLowerCase() === NODE_SUBJECT) return `the subject "${NODE_SUBJECT}" is the node's own`;
+  if (/[\p{Cc}\p{Cf}]/u.test(subject)) return 'subjects may not contain control or format characters';
+  return null;
 }
 
 /**
@@ -56,6 +64,8 @@ export class Tokens {
         return { ok: false, code: 'unauthorized' };
       }
       if (payload.iss !== undefined && payload.iss !== TOKEN_ISSUER) return { ok: false, code: 'unauthorized' };
+      // `exp: 1e400` parses as Infinity, which jose accepts as a number: a token that never expires.
+      if (!Number.isSafeInteger(payload.exp)) return { ok: false, code: 'unauthorized' };
       return {
         ok: true,
         principal: { kind: 'token', sub: payload.sub, id: payload.sub, scopes, expiresAt: payload.exp! * 1000 },

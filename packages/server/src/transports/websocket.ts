@@ -43,6 +43,12 @@ function malformedUpgrade(req: IncomingMessage): string | null {
   const version = req.headers['sec-websocket-version'];
   if (version !== '13' && version !== '8') return 'Sec-WebSocket-Version must be 13';
   if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return 'Upgrade must be websocket';
+  const protocols = req.headers['sec-websocket-protocol'];
+  if (protocols !== undefined) {
+    const names = protocols.split(',').map((p) => p.trim());
+    if (!names.every((p) => /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(p)) || new Set(names).size !== names.length)
+      return 'Sec-WebSocket-Protocol must be a list of distinct tokens';
+  }
   return null;
 }
 

@@ -17,7 +17,7 @@ export function originGuard(app: FastifyInstance, origins: Origins): void {
     void reply.header('access-control-expose-headers', 'location, retry-after');
     if (request.method === 'OPTIONS' && request.headers['access-control-request-method']) {
       return reply
-        .header('access-control-allow-methods', 'GET, POST, OPTIONS')
+        .header('access-control-allow-methods', 'GET, POST, PUT, DELETE, OPTIONS')
         .header('access-control-allow-headers', ALLOW_HEADERS)
         .header('access-control-max-age', '600')
         .code(204)

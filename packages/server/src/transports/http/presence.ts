@@ -103,8 +103,14 @@ export function presenceRoutes(app: FastifyInstance, { presence, auth, access, l
       limits.admit(principal, 'presence');
       const { topic, member } = request.params;
       await checkMember(access, principal, topic, member);
-      const { meta, device, ttlMs } = request.body ?? {};
+      const { meta, device } = request.body ?? {};
       if (!presenceMetaFits(meta)) throw new HttpProblem('meta_too_large');
+      // Presence put with a token lasts no longer than the token: it would speak for the member
+      // after the right to do so ended.
+      const ttlMs =
+        principal.kind === 'token'
+          ? Math.max(1, Math.min(request.body?.ttlMs ?? presence.ttlMs, principal.expiresAt - Date.now()))
+          : request.body?.ttlMs;
       const state = presence.join(topic, member, httpConnection(member), {
         ...(meta === undefined ? {} : { meta: meta as Json }),
         ...(device === undefined ? {} : { device }),

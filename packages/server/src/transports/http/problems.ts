@@ -99,6 +99,15 @@ export function installProblemHandlers(app: FastifyInstance, metrics: Metrics): 
   };
   app.setErrorHandler(handle);
   app.setNotFoundHandler((_request, reply) => sendProblem(reply, 'not_found'));
+  // Node answers these two itself, outside any route: CONNECT by dropping the socket, an unknown
+  // `Expect` with a bare 417. The node is no proxy, and it may ignore an expectation it does not
+  // know (RFC 9110 10.1.1) and answer the request as usual.
+  app.server.on('connect', (_request, socket: Duplex) => {
+    metrics.errors.inc({ code: 'bad_request' });
+    socket.end(rawProblemResponse('bad_request', 'CONNECT is not supported'));
+    setTimeout(() => socket.destroy(), 1000).unref();
+  });
+  app.server.on('checkExpectation', (request, response) => app.server.emit('request', request, response));
 }
 
 /**
