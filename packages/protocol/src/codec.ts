@@ -100,6 +100,8 @@ const fieldCodes: Record<string, ErrorCode> = {
   meta: 'meta_too_large',
   delivered: 'invalid_receipt',
   read: 'invalid_receipt',
+  // A token that is not a string of at most 8 KiB can never verify: it is a bad credential.
+  token: 'unauthorized',
 };
 
 /** Options of {@link decodeClientMessage}. */

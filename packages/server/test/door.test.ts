@@ -262,6 +262,41 @@ describe('limits at the door', () => {
       }
     });
 
+    it('answers HEAD on an event stream with its headers instead of holding a stream open', async () => {
+      await using t = await startNode();
+      const res = await fetch(`${t.url}/v1/topics/room/stream`, {
+        method: 'HEAD',
+        headers: { authorization: `Bearer ${t.node.apiKey}` },
+      });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+      const metrics = await (await fetch(`${t.url}/metrics`)).text();
+      // No stream was opened for it: no SSE connection, no subscription.
+      assert.doesNotMatch(metrics, /inloop_connections\{transport="sse"\} [1-9]/);
+      assert.doesNotMatch(metrics, /inloop_subscriptions [1-9]/);
+    });
+
+    it(
+      'closes a connection whose connect token cannot be read with 4401, and frees a silent one',
+      { timeout: 10_000 },
+      async () => {
+        await using t = await startNode({ connectTimeoutMs: 200 });
+        const s = await rawSession(t.url, 'a'.repeat(60_000));
+        assert.equal(s.connected, false);
+        assert.equal(await s.closeCode, 4401);
+        assert.ok(s.frames.some((f) => f.type === 'error' && f.code === 'unauthorized'));
+        // A client that never sends connect, and never answers the close frame either.
+        const port = Number(new URL(t.url).port);
+        const socket = connect(port, '127.0.0.1');
+        socket.write(
+          'GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        );
+        socket.resume();
+        await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      },
+    );
+
     it('keeps stack traces and internal messages off the wire', async () => {
       await using t = await startNode();
       const port = Number(new URL(t.url).port);

@@ -197,18 +197,24 @@ export class SseTransport {
     since: Position | undefined,
     options: StreamOptions,
     preamble?: string,
-  ): Promise<SseConnection> {
+  ): Promise<SseConnection | null> {
     if (this.#draining) throw new HttpProblem('unavailable');
-    request.log.debug({ url: redactUrl(request.url), topic, resume: since !== undefined }, 'sse stream opened');
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
+    const headers = {
       ...(reply.getHeaders() as Record<string, string>),
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
       'x-accel-buffering': 'no',
-      connection: 'keep-alive',
-    });
+    };
+    // HEAD (fastify exposes one for every GET) gets the stream's headers and no stream: held
+    // open, it would be a subscription nobody can read.
+    if (request.method === 'HEAD') {
+      void reply.headers(headers).code(200).send();
+      return null;
+    }
+    request.log.debug({ url: redactUrl(request.url), topic, resume: since !== undefined }, 'sse stream opened');
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { ...headers, connection: 'keep-alive' });
     res.write(`retry: ${RETRY_MS}\n\n`);
     const conn = new SseConnection(res, principal, this.ctx, (c) => this.#forget(c), options);
     this.connections.add(conn);

@@ -18,10 +18,17 @@ export const WS_PATH = '/v1/ws';
  * browsers hand binary frames over as Blobs), the socket's own buffer as `bufferedAmount`, and
  * the raw socket's `drain` to pace replays.
  */
+/** How long a peer has to answer the node's close frame before its socket is destroyed. */
+const CLOSE_GRACE_MS = 1000;
+
 function webSocketFraming(ws: WebSocket, raw: Duplex): SessionFraming {
   return {
     write: (chunks) => ws.send(joinLines(chunks), { binary: false }),
-    end: (farewell) => ws.close(farewell.closeCode, farewell.reason),
+    end: (farewell) => {
+      ws.close(farewell.closeCode, farewell.reason);
+      // A peer that never answers the close frame does not hold the socket for ws's 30 s.
+      setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+    },
     destroy: () => ws.terminate(),
     ping: () => ws.ping(),
     get bufferedBytes() {
@@ -115,7 +122,14 @@ export class WebSocketTransport {
       return session.closeWith(CloseCodes.protocolViolation, 'binary frame');
     }
     const decoded = decodeClientMessage(data.toString('utf8'), { maxDepth: this.ctx.config.maxJsonDepth });
-    if (!decoded.ok) return session.invalidFrame(decoded.id, decoded.code, decoded.message);
+    if (!decoded.ok) {
+      // A `connect` whose token cannot even be read fails like one that does not verify (4401).
+      if (!session.principal && decoded.code === 'unauthorized') {
+        session.reply(undefined, 'unauthorized', decoded.message);
+        return session.closeWith(CloseCodes.unauthorized, 'unauthorized');
+      }
+      return session.invalidFrame(decoded.id, decoded.code, decoded.message);
+    }
     const message = decoded.message;
     const run = () =>
       dispatch(session, message).catch((err: unknown) => {

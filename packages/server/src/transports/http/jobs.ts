@@ -174,7 +174,7 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
         sseEvent('job.snapshot', snapshot),
       );
       // History could not replay the terminal event (another epoch): the snapshot said it all.
-      if (finished && !conn.ending && !conn.closed) conn.finish();
+      if (conn && finished && !conn.ending && !conn.closed) conn.finish();
     },
   );
 
