@@ -17,7 +17,8 @@ import { TypingChannel, type TypingOptions } from './typing.js';
 import { Emitter } from './emitter.js';
 import { InloopError } from './errors.js';
 import type { ConnectionState, StateChange, StateReason } from './state.js';
-import { Subscription } from './subscription.js';
+import { SubscriptionTable, type SubscriptionWire } from './shared-subscriptions.js';
+import type { Subscription } from './subscription.js';
 import { refreshDelay, tokenExpiry, type TokenSource } from './token.js';
 import { OPEN, type WebSocketConstructor, type WebSocketLike } from './websocket-like.js';
 
@@ -35,6 +36,11 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** fetch implementation, for the HTTP calls (jobs). @default globalThis.fetch */
   fetch?: typeof fetch;
+  /**
+   * How long a presence stays after its last holder left before the node is told: a rejoin within
+   * it (a remount, a quick route change) is not seen by anyone. @default 1000
+   */
+  presenceLeaveGraceMs?: number;
 }
 
 export interface PublishOptions {
@@ -95,19 +101,16 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
   #attempt = 0;
   #nextId = 1;
   #token: string | undefined;
-  readonly #subs = new Map<string, Subscription>();
-  /** How many helpers (and the app) share each subscription made through the link. */
-  readonly #shares = new Map<Subscription, number>();
   readonly #presences = new Map<string, PresenceChannel>();
   readonly #connectHooks = new Set<() => void>();
   #subject: string | undefined;
   readonly #helpers = new Set<{ close(): void }>();
-  readonly #subTokens = new WeakMap<Subscription, string>();
   readonly #pending = new Map<number, Pending>();
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #readyWaiters: { resolve: () => void; reject: (e: InloopError) => void }[] = [];
+  #error: InloopError | undefined;
   readonly #WebSocket: WebSocketConstructor;
   readonly #wsUrl: string;
 
@@ -128,6 +131,11 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     return this.#subject;
   }
 
+  /** Why the client stopped for good (a refused token, say), once `closed`. */
+  get error(): InloopError | undefined {
+    return this.#error;
+  }
+
   /** Start connecting (idempotent). Resolves once connected; rejects if the client stops for good. */
   connect(): Promise<void> {
     if (this.#state === 'closed') return Promise.reject(new InloopError('unavailable', 'client is closed'));
@@ -139,16 +147,44 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     return ready;
   }
 
-  /** Subscribe to a topic; resubscribed from its last position after every reconnect. */
+  /**
+   * Subscribe to a topic; resubscribed from its last position after every reconnect. Every call
+   * returns its own `Subscription`, and all of them share one subscription on the node, counted:
+   * `unsubscribe()` ends this one alone, and the node is told once the last one is gone. A late
+   * subscriber with `since` gets what it missed from the publications the topic already delivered
+   * (the last 64), else a `reset`.
+   */
   subscribe(topic: string, options: SubscribeOptions = {}): Subscription {
-    if (this.#subs.has(topic)) throw new InloopError('already_subscribed');
-    const sub = new Subscription(topic, options.since, (s) => this.#unsubscribe(s));
-    if (options.token !== undefined) this.#subTokens.set(sub, options.token);
-    this.#subs.set(topic, sub);
     if (this.#state === 'idle') void this.connect().catch(() => {});
-    else if (this.#state === 'connected') this.#sendSubscribe(sub);
-    return sub;
+    if (this.#state === 'closed') {
+      const sub = this.#table.acquire(topic, options);
+      queueMicrotask(() => sub.handleEnd(this.#error ?? new InloopError('unavailable', 'client is closed')));
+      return sub;
+    }
+    return this.#table.acquire(topic, options);
   }
+
+  /** How the shared subscriptions reach the node. */
+  readonly #wire: SubscriptionWire = {
+    ready: () => this.#state === 'connected' && this.#ws?.readyState === OPEN,
+    subscribe: (topic, since, token, failed) => {
+      const id = this.#nextId++;
+      const frame: ClientMessage = {
+        type: 'subscribe',
+        id,
+        topic,
+        ...(since ? { since } : {}),
+        ...(token === undefined ? {} : { token }),
+      };
+      this.#request(frame, false, 30_000).catch(failed);
+      return id;
+    },
+    unsubscribe: (topic, done) => {
+      this.#request({ type: 'unsubscribe', id: this.#nextId++, topic }, false, 15_000).then(done, done);
+    },
+  };
+
+  readonly #table = new SubscriptionTable(this.#wire);
 
   /** Publish; resolves with the stored position once the node has it on disk (or at once for ephemeral). */
   publish(topic: string, data: Json, options: PublishOptions = {}): Promise<PublishResult> {
@@ -181,18 +217,8 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
       return this.#request(full, o.resend ?? false, o.timeoutMs ?? 15_000) as Promise<T>;
     },
     subject: () => this.#subject,
-    share: (topic, since) => {
-      let sub = this.#subs.get(topic);
-      if (!sub) sub = this.subscribe(topic, since ? { since } : {});
-      this.#shares.set(sub, (this.#shares.get(sub) ?? 0) + 1);
-      return sub;
-    },
-    release: (sub) => {
-      const left = (this.#shares.get(sub) ?? 1) - 1;
-      if (left > 0) return void this.#shares.set(sub, left);
-      this.#shares.delete(sub);
-      sub.unsubscribe();
-    },
+    share: (topic, since) => this.subscribe(topic, since ? { since } : {}),
+    release: (sub) => sub.unsubscribe(),
     onConnected: (fn) => {
       this.#connectHooks.add(fn);
       if (this.#state === 'connected') fn();
@@ -204,13 +230,25 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
 
   /**
    * Presence on a topic: join as this token's subject (or only watch, with `join: false`) and
-   * follow who is here. Rejoins after every reconnect.
+   * follow who is here. Rejoins after every reconnect. Calls for a topic already open share its
+   * channel (the first call's options hold); each call is matched by one `leave()`.
    */
   presence(topic: string, options: PresenceOptions = {}): PresenceChannel {
-    if (this.#presences.has(topic)) throw new InloopError('already_subscribed', `presence on ${topic} is open already`);
-    const channel = new PresenceChannel(topic, this.#link, options, (c) => {
-      if (this.#presences.get(topic) === c) this.#presences.delete(topic);
-    });
+    const open = this.#presences.get(topic);
+    if (open) {
+      open.retain();
+      return open;
+    }
+    const grace = this.options.presenceLeaveGraceMs ?? 1000;
+    const channel = new PresenceChannel(
+      topic,
+      this.#link,
+      options,
+      (c) => {
+        if (this.#presences.get(topic) === c) this.#presences.delete(topic);
+      },
+      grace,
+    );
     this.#presences.set(topic, channel);
     return channel;
   }
@@ -379,6 +417,7 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     if (!ws) return;
     if (this.#ws === ws) this.#ws = null;
     ws.onopen = ws.onmessage = ws.onclose = null;
+    this.#table.disconnected();
     // Requests that cannot survive the connection fail now; stored publishes wait to be resent.
     for (const [id, p] of this.#pending) {
       if (p.resend) continue;
@@ -396,14 +435,14 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
 
   #stop(reason: StateReason, error: InloopError): void {
     clearTimeout(this.#reconnectTimer);
+    if (reason.code !== 'client_closed') this.#error = error;
     this.#setState('closed', reason);
     for (const p of this.#pending.values()) {
       clearTimeout(p.timer);
       p.reject(error);
     }
     this.#pending.clear();
-    for (const sub of this.#subs.values()) sub.handleEnd(error);
-    this.#subs.clear();
+    this.#table.closed(error);
     for (const w of this.#readyWaiters.splice(0)) w.reject(error);
   }
 
@@ -413,7 +452,7 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     this.#setState('connected', { code: 'connected', message: 'connected' });
     for (const w of this.#readyWaiters.splice(0)) w.resolve();
     this.#scheduleRefresh(expiresAt);
-    for (const sub of this.#subs.values()) this.#sendSubscribe(sub);
+    this.#table.connected();
     for (const p of [...this.#pending.values()]) if (p.resend) this.#send(p.frame);
     for (const hook of [...this.#connectHooks]) hook();
   }
@@ -457,28 +496,6 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     });
   }
 
-  #sendSubscribe(sub: Subscription): void {
-    const token = this.#subTokens.get(sub);
-    const frame: ClientMessage = {
-      type: 'subscribe',
-      id: this.#nextId++,
-      topic: sub.topic,
-      ...(sub.position ? { since: sub.position } : {}),
-      ...(token === undefined ? {} : { token }),
-    };
-    this.#request(frame, false, 30_000).catch((err: InloopError) => {
-      if (err.code === 'unavailable' || this.#subs.get(sub.topic) !== sub) return; // retried on reconnect
-      this.#subs.delete(sub.topic);
-      sub.handleEnd(err);
-    });
-  }
-
-  #unsubscribe(sub: Subscription): void {
-    if (this.#subs.get(sub.topic) !== sub) return;
-    this.#subs.delete(sub.topic);
-    if (this.#state === 'connected') this.#send({ type: 'unsubscribe', id: this.#nextId++, topic: sub.topic });
-  }
-
   #onFrame(text: string): void {
     for (const message of decodeServerFrame(text).messages) this.#handle(message);
   }
@@ -502,13 +519,11 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     },
     subscribed: (m) => {
       this.#settle(m.id, m);
-      this.#subs.get(m.topic)?.handleSubscribed(m);
+      this.#table.handleSubscribed(m);
     },
     pub: (m) => {
-      const sub = this.#subs.get(m.topic);
-      // A hole in the offsets means something went missing between node and client: resubscribe
-      // from the last delivered position, which replays it from history.
-      if (sub?.handlePublication(m) === 'gap') this.#resync(sub);
+      // A hole in the offsets makes the table resubscribe from the last delivered position.
+      this.#table.handlePublication(m);
     },
     ack: (m) => this.#settle(m.id, m),
     'presence.state': (m) => this.#settle(m.id, m),
@@ -522,9 +537,7 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     unsubscribed: (m) => {
       this.#settle(m.id, m);
       if (m.code === undefined) return;
-      const sub = this.#subs.get(m.topic);
-      this.#subs.delete(m.topic);
-      sub?.handleEnd(new InloopError(isErrorCode(m.code) ? m.code : 'forbidden'));
+      this.#table.handleEnded(m.topic, new InloopError(isErrorCode(m.code) ? m.code : 'forbidden'));
     },
     error: (m) => {
       if (m.id !== undefined && this.#pending.has(m.id)) return this.#settle(m.id, m);
@@ -535,11 +548,6 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
   #handle(message: ServerMessage): void {
     const handler = this.#handlers[message.type] as ((m: ServerMessage) => void) | undefined;
     handler?.(message);
-  }
-
-  #resync(sub: Subscription): void {
-    this.#send({ type: 'unsubscribe', id: this.#nextId++, topic: sub.topic });
-    this.#sendSubscribe(sub);
   }
 }
 

@@ -45,6 +45,8 @@ export class JobWatch extends Emitter<JobWatchEvents> {
   readonly done: Promise<JobSnapshot>;
   #resolve!: (s: JobSnapshot) => void;
   #finished = false;
+  /** The job ended (as opposed to the watch being closed). */
+  #ended = false;
 
   constructor(
     initial: JobSnapshot,
@@ -63,6 +65,20 @@ export class JobWatch extends Emitter<JobWatchEvents> {
     });
     subscription.on('error', (err) => this.emit('error', err));
     if (isTerminal(initial.status)) queueMicrotask(() => this.#finish());
+  }
+
+  /** Whether the job has ended (or the watch was closed). */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** Listen. A `done` listener added after the job ended is called at once (in a microtask). */
+  override on<K extends keyof JobWatchEvents>(event: K, listener: JobWatchEvents[K]): () => void {
+    const off = super.on(event, listener);
+    if (event === 'done' && this.#ended) {
+      queueMicrotask(() => (listener as JobWatchEvents['done'])(this.snapshot));
+    }
+    return off;
   }
 
   #apply(event: JobEvent, offset: number | undefined): void {
@@ -87,6 +103,7 @@ export class JobWatch extends Emitter<JobWatchEvents> {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#ended = true;
     this.subscription.unsubscribe();
     this.emit('done', this.snapshot);
     this.#resolve(this.snapshot);

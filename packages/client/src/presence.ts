@@ -44,12 +44,16 @@ export class PresenceChannel extends Emitter<PresenceEvents> {
   #meta: Json | undefined;
   #closed = false;
   readonly #unhook: () => void;
+  /** How many `presence()` calls hold this channel; the last `leave()` leaves. */
+  #holders = 1;
+  #leaving: { timer: ReturnType<typeof setTimeout>; resolve: () => void } | undefined;
 
   constructor(
     readonly topic: string,
     private readonly link: ClientLink,
     private readonly options: PresenceOptions,
     private readonly onClose: (channel: PresenceChannel) => void,
+    private readonly leaveGraceMs = 0,
   ) {
     super();
     this.#meta = options.meta;
@@ -76,8 +80,34 @@ export class PresenceChannel extends Emitter<PresenceEvents> {
     return reply.recent;
   }
 
-  /** Leave (or stop watching) for good. */
-  async leave(): Promise<void> {
+  /** @internal Another `presence()` call on the topic shares this channel (and cancels a pending leave). */
+  retain(): void {
+    this.#holders++;
+    if (!this.#leaving) return;
+    clearTimeout(this.#leaving.timer);
+    this.#leaving.resolve();
+    this.#leaving = undefined;
+  }
+
+  /**
+   * Leave (or stop watching), once per `presence()` call. The last holder's leave reaches the node
+   * after the client's `presenceLeaveGraceMs`, unless the topic is joined again meanwhile (React's
+   * StrictMode remount, a quick route change): then nobody sees a leave and a rejoin.
+   */
+  leave(): Promise<void> {
+    if (this.#closed || this.#holders === 0) return Promise.resolve();
+    if (--this.#holders > 0) return Promise.resolve();
+    if (this.leaveGraceMs <= 0) return this.#leaveNow();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#leaving = undefined;
+        void this.#leaveNow().then(resolve);
+      }, this.leaveGraceMs);
+      this.#leaving = { timer, resolve };
+    });
+  }
+
+  async #leaveNow(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#unhook();
@@ -144,6 +174,8 @@ export class PresenceChannel extends Emitter<PresenceEvents> {
   handleEnd(error: InloopError): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#leaving) clearTimeout(this.#leaving.timer);
+    this.#leaving?.resolve();
     this.#unhook();
     this.onClose(this);
     this.emit('error', error);

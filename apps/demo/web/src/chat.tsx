@@ -9,8 +9,9 @@ const LOBBY = 'lobby';
 const { client, name, subject, meter } = await session({ chat: true });
 
 function Chat() {
-  const { conversation, messages, typers, ready } = useConversation(client, LOBBY);
-  const { members, occupancy } = usePresence(client, `conv:${LOBBY}`, {
+  const { conversation, messages, typers, ready } = useConversation(LOBBY, { client });
+  const { members, occupancy } = usePresence(`conv:${LOBBY}`, {
+    client,
     meta: { name, status: 'online' },
     device: 'web',
   });

@@ -21,7 +21,7 @@ function Progress({ snapshot, label }: { snapshot: InloopJobProgress['snapshot']
 
 function Opaque({ client }: { client: InloopClient }) {
   const [job, setJob] = useState<StartedJob | null>(null);
-  const { snapshot, done } = useJob(client, job?.id, job?.token);
+  const { snapshot, done } = useJob(job?.id, { client, token: job?.token });
   useEffect(() => {
     if (snapshot) meter.beat();
   }, [snapshot]);

@@ -18,9 +18,10 @@ interface Floating {
 function Presenter() {
   const [floating, setFloating] = useState<Floating[]>([]);
   const [total, setTotal] = useState(0);
-  const { members } = usePresence(client, TOPIC, { meta: { name, role: 'presenter' } });
+  const { members } = usePresence(TOPIC, { client, meta: { name, role: 'presenter' } });
   const audience = members.filter((m) => (m.meta as { role?: string } | null)?.role === 'audience');
-  useTopic(client, TOPIC, {
+  useTopic(TOPIC, {
+    client,
     keep: 1,
     onPublication: (p) => {
       const emoji = (p.data as { emoji?: string } | null)?.emoji;
@@ -57,7 +58,7 @@ function Presenter() {
 }
 
 function Audience() {
-  const { occupancy } = usePresence(client, TOPIC, { meta: { name, role: 'audience' } });
+  const { occupancy } = usePresence(TOPIC, { client, meta: { name, role: 'audience' } });
   const [sent, setSent] = useState(0);
   const react = (emoji: string) => {
     setSent((n) => n + 1);

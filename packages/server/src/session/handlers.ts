@@ -159,10 +159,59 @@ export async function dispatch(session: Session, message: ClientMessage): Promis
     session.closeWith(CloseCodes.protocolViolation, 'not connected');
     return;
   }
-  try {
-    await (handlers[message.type] as Handler<typeof message.type>)(session, message as never);
-  } catch (err) {
-    if (message.type === 'connect') throw err;
-    failed(session, message.id, err, message.type);
-  }
+  await inTopicOrder(session, message, async () => {
+    try {
+      await (handlers[message.type] as Handler<typeof message.type>)(session, message as never);
+    } catch (err) {
+      if (message.type === 'connect') throw err;
+      failed(session, message.id, err, message.type);
+    }
+  });
+}
+
+/** Requests that may overlap one another on a topic; each still waits for the changes before it. */
+const overlapping = new Set<ClientMessageType>(['publish', 'typing.start', 'typing.stop']);
+
+interface TopicQueue {
+  /** The last request that changes what the connection holds on the topic (subscribe, presence...). */
+  tail: Promise<void> | undefined;
+  /** Publishes (and typing) started since that request. */
+  overlapping: Set<Promise<void>>;
+  pending: number;
+}
+
+const topicQueues = new WeakMap<Session, Map<string, TopicQueue>>();
+
+/**
+ * Run a connection's requests naming one topic in the order they came: an `unsubscribe` that
+ * arrives while its `subscribe` is still checking access waits for it, so the last request wins
+ * and no subscription is orphaned (a pipelining client, or React's StrictMode double mount, sends
+ * exactly that). Publishes on a topic wait for the changes before them but not for each other;
+ * requests for different topics run concurrently.
+ */
+function inTopicOrder(session: Session, message: ClientMessage, run: () => Promise<void>): Promise<void> {
+  if (!('topic' in message)) return run();
+  const { topic } = message;
+  let topics = topicQueues.get(session);
+  if (!topics) topicQueues.set(session, (topics = new Map()));
+  let queue = topics.get(topic);
+  if (!queue) topics.set(topic, (queue = { tail: undefined, overlapping: new Set(), pending: 0 }));
+  const shared = overlapping.has(message.type);
+  const waits = shared ? [] : [...queue.overlapping];
+  if (queue.tail) waits.push(queue.tail);
+  const done = waits.length === 0 ? run() : Promise.all(waits).then(run);
+  const settled = done.then(
+    () => {},
+    () => {},
+  );
+  if (shared) queue.overlapping.add(settled);
+  else queue.tail = settled;
+  queue.pending++;
+  const q = queue;
+  const t = topics;
+  void settled.then(() => {
+    q.overlapping.delete(settled);
+    if (--q.pending === 0 && t.get(topic) === q) t.delete(topic);
+  });
+  return done;
 }

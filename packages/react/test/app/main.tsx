@@ -1,0 +1,160 @@
+import { StrictMode, useEffect, useState } from 'react';
+import { createRoot } from 'react-dom/client';
+import {
+  InloopProvider,
+  useConnection,
+  useConversation,
+  useJob,
+  usePresence,
+  useTopic,
+  useTyping,
+} from '@inloop/react';
+
+/**
+ * A React 19 app in StrictMode, as an app developer writes one, for the browser tests: the test
+ * picks a route through `window.route(...)` and reads what the page shows. Every frame the client
+ * sends is counted by type in `window.frames`.
+ */
+const params = new URLSearchParams(location.search);
+const frames: Record<string, number> = {};
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = class extends NativeWebSocket {
+  override send(data: string): void {
+    const type = (JSON.parse(data) as { type: string }).type;
+    frames[type] = (frames[type] ?? 0) + 1;
+    super.send(data);
+  }
+} as typeof WebSocket;
+Object.assign(window, { frames });
+
+type Route = { name: string; [key: string]: string };
+
+function Job({ id, token }: { id: string; token: string }) {
+  const { snapshot, done, error, status } = useJob(id, { token });
+  return (
+    <p data-job={id} data-status={status} data-done={String(done)} data-error={error?.code ?? ''}>
+      {snapshot?.status ?? 'loading'}
+    </p>
+  );
+}
+
+function Feed({ topic, name }: { topic: string; name: string }) {
+  const { publications, error, status } = useTopic(topic);
+  return (
+    <ul data-feed={name} data-count={publications.length} data-status={status} data-error={error?.code ?? ''}>
+      {publications.map((p) => (
+        <li key={`${p.epoch}:${p.offset}`}>{JSON.stringify(p.data)}</li>
+      ))}
+    </ul>
+  );
+}
+
+function Typing({ topic }: { topic: string }) {
+  const { typers } = useTyping(topic);
+  return <p data-typing={typers.length}>typing</p>;
+}
+
+function Chat({ id, name }: { id: string; name: string }) {
+  const { messages, ready, error, status } = useConversation(id);
+  return (
+    <p
+      data-chat={name}
+      data-ready={String(ready)}
+      data-messages={messages.length}
+      data-status={status}
+      data-error={error?.code ?? ''}
+    >
+      {messages.map((m) => m.text).join(' | ')}
+    </p>
+  );
+}
+
+function Presence({ topic }: { topic: string }) {
+  const { members, error, status } = usePresence(topic, { meta: { page: 'room' } });
+  return <p data-presence={members.length} data-status={status} data-error={error?.code ?? ''} />;
+}
+
+function Connection() {
+  const { state, error } = useConnection();
+  return <p data-connection={state} data-error={error?.code ?? ''} />;
+}
+
+function Page({ route }: { route: Route }) {
+  switch (route.name) {
+    case 'jobs':
+      return (
+        <>
+          {route.jobs!.split(',').map((j) => {
+            const [id, token] = j.split('~') as [string, string];
+            return <Job key={id} id={id} token={token} />;
+          })}
+        </>
+      );
+    case 'two-feeds':
+      return (
+        <>
+          <Feed topic={route.topic!} name="one" />
+          <Feed topic={route.topic!} name="two" />
+        </>
+      );
+    case 'feed-typing':
+      return (
+        <>
+          <Feed topic={route.topic!} name="feed" />
+          {route.typing === 'on' && <Typing topic={route.topic!} />}
+        </>
+      );
+    case 'two-chats':
+      return (
+        <>
+          <Chat id={route.id!} name="badge" />
+          {route.second === 'on' && <Chat id={route.id!} name="page" />}
+        </>
+      );
+    case 'errors':
+      return (
+        <>
+          <Feed topic={route.topic!} name="forbidden" />
+          <Presence topic={route.topic!} />
+          <Chat id={route.id!} name="stranger" />
+        </>
+      );
+    case 'room':
+      return (
+        <>
+          <Feed topic={route.topic!} name="room" />
+          <Presence topic={route.topic!} />
+        </>
+      );
+    default:
+      return <p data-page="home">home</p>;
+  }
+}
+
+function App() {
+  const [route, setRoute] = useState<Route>({ name: 'home' });
+  useEffect(() => {
+    Object.assign(window, { route: (r: Route) => setRoute(r) });
+  }, []);
+  return (
+    <>
+      <Connection />
+      <Page route={route} />
+    </>
+  );
+}
+
+const grace = params.get('grace');
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <InloopProvider
+      options={{
+        url: params.get('node')!,
+        token: params.get('token')!,
+        ...(grace === null ? {} : { presenceLeaveGraceMs: Number(grace) }),
+      }}
+    >
+      <App />
+    </InloopProvider>
+  </StrictMode>,
+);

@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { build } from 'vite';
+import type { Scope } from '@inloop/protocol';
+import { startNode, tempDir, waitFor, type TestNode } from '../../server/test/helpers.js';
+
+/**
+ * A React 19 app in StrictMode (`app/`), built with Vite from the packages' sources in development
+ * mode (where StrictMode mounts every effect twice), served from its own origin, against a real
+ * node, driven in Debian's chromium.
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const appDir = fileURLToPath(new URL('./app/', import.meta.url));
+const everything: Scope[] = [
+  { ops: ['subscribe', 'publish', 'history', 'presence'], topics: ['room:*', 'feed:*'] },
+  { ops: ['subscribe', 'publish', 'history', 'presence'], topics: ['conv:*'] },
+];
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
+
+let t: TestNode;
+let browser: Browser;
+let web: Server;
+let origin: string;
+const out = tempDir('inloop-react-app-');
+
+before(async () => {
+  await build({
+    root: appDir,
+    mode: 'development',
+    logLevel: 'warn',
+    configFile: false,
+    resolve: { conditions: ['source', 'module', 'browser', 'development|production'] },
+    esbuild: { jsx: 'automatic' },
+    define: { 'process.env.NODE_ENV': '"development"' },
+    build: { outDir: out.path, emptyOutDir: true, target: 'es2022', minify: false, reportCompressedSize: false },
+  });
+  web = createServer((req, res) => {
+    const path = join(out.path, new URL(req.url!, 'http://x').pathname.replace(/\/$/, '/index.html'));
+    readFile(path).then(
+      (body) => res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' }).end(body),
+      () => res.writeHead(404).end(),
+    );
+  });
+  await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+  origin = `http://127.0.0.1:${(web.address() as { port: number }).port}`;
+  // A separate front-end origin: the node must list it.
+  t = await startNode({ allowedOrigins: [origin], presenceFlushMs: 0 });
+  t.node.jobs.handle('quick', async (job) => {
+    await new Promise((r) => setTimeout(r, Number((job.input as { ms?: number } | null)?.ms ?? 0)));
+    return { ok: true };
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await t?.[Symbol.asyncDispose]();
+  await new Promise((r) => web?.close(r));
+  out.remove();
+});
+
+async function open(subject: string, scopes: Scope[] = everything, extra = ''): Promise<Page> {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  const token = await t.token(subject, scopes);
+  await page.goto(`${origin}/?node=${encodeURIComponent(t.url)}&token=${encodeURIComponent(token)}${extra}`);
+  await page.waitForFunction(() => 'route' in window);
+  Object.assign(page, { errors });
+  return page;
+}
+
+/** Wait until an element matching `selector` is in the page (empty ones count: they are state). */
+const seen = (page: Page, selector: string) => page.waitForSelector(selector, { state: 'attached', timeout: 10_000 });
+const route = (page: Page, r: Record<string, string>) => page.evaluate((r) => (window as any).route(r), r);
+const attr = (page: Page, selector: string, name: string) => page.getAttribute(selector, name);
+const frames = (page: Page): Promise<Record<string, number>> => page.evaluate(() => ({ ...(window as any).frames }));
+
+async function metric(name: string): Promise<number> {
+  const text = (await t.api('/metrics')).body as string;
+  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+}
+
+async function startJob(ms: number): Promise<string> {
+  const created = await t.api('/v1/jobs', { body: { type: 'quick', input: { ms } } });
+  return `${created.body.id}~${created.body.token}`;
+}
+
+describe('React hooks in StrictMode, in Chromium', () => {
+  it('watches job after job to the end, though StrictMode subscribes, unsubscribes and subscribes each', async () => {
+    const page = await open('ann');
+    const jobs = [await startJob(300), await startJob(300), await startJob(300)];
+    await route(page, { name: 'jobs', jobs: jobs.join(',') });
+    for (const j of jobs) {
+      const id = j.split('~')[0]!;
+      await seen(page, `[data-job="${id}"][data-done="true"]`);
+      assert.equal(await attr(page, `[data-job="${id}"]`, 'data-error'), '');
+      assert.equal(await attr(page, `[data-job="${id}"]`, 'data-status'), 'done');
+    }
+    await page.close();
+  });
+
+  it('settles a job that had finished before the hook ran', async () => {
+    const job = await startJob(0);
+    await waitFor(async () => (await t.api(`/v1/jobs/${job.split('~')[0]}`)).body.status === 'succeeded');
+    const page = await open('ann');
+    await route(page, { name: 'jobs', jobs: job });
+    await seen(page, `[data-done="true"]`);
+    await page.close();
+  });
+
+  it('lets two components use one topic without crashing, over one subscription', async () => {
+    const page = await open('bob');
+    await route(page, { name: 'two-feeds', topic: 'feed:two' });
+    await seen(page, '[data-feed="two"][data-status="ready"]');
+    await t.api('/v1/topics/feed:two/messages', { body: { data: 'hello' } });
+    await seen(page, '[data-feed="one"][data-count="1"]');
+    await seen(page, '[data-feed="two"][data-count="1"]');
+    assert.equal((await frames(page)).subscribe, 1);
+    assert.deepEqual((page as any).errors, []);
+    await page.close();
+  });
+
+  it('keeps a topic feed alive when a typing indicator on the same topic unmounts', async () => {
+    const page = await open('cy');
+    await route(page, { name: 'feed-typing', topic: 'feed:typing', typing: 'on' });
+    await seen(page, '[data-feed="feed"][data-status="ready"]');
+    await route(page, { name: 'feed-typing', topic: 'feed:typing', typing: 'off' });
+    await page.waitForFunction(() => !document.querySelector('[data-typing]'));
+    await t.api('/v1/topics/feed:typing/messages', { body: { data: 'still here?' } });
+    await seen(page, '[data-feed="feed"][data-count="1"]');
+    assert.equal(await metric('inloop_subscriptions'), 1);
+    await page.close();
+  });
+
+  it('loads a second view of a conversation opened after the first', async () => {
+    const created = await t.api('/v1/conversations', { body: { id: 'support-1', members: ['dee', 'eve'] } });
+    assert.ok(created.status < 300, JSON.stringify(created.body));
+    const eve = t.client(await t.token('eve', everything));
+    await eve.conversation('support-1').send('Hi Dee');
+    const page = await open('dee');
+    await route(page, { name: 'two-chats', id: 'support-1', second: 'off' });
+    await seen(page, '[data-chat="badge"][data-ready="true"]');
+    await route(page, { name: 'two-chats', id: 'support-1', second: 'on' });
+    await seen(page, '[data-chat="page"][data-ready="true"][data-messages="1"]');
+    await page.close();
+  });
+
+  it('reports refusals through the hooks, and a refused token through the connection', async () => {
+    const page = await open('fay', [{ ops: ['subscribe'], topics: ['feed:*'] }]);
+    await route(page, { name: 'errors', topic: 'room:secret', id: 'support-1' });
+    await seen(page, '[data-feed="forbidden"][data-error="forbidden"]');
+    await seen(page, '[data-presence][data-error="forbidden"]');
+    await seen(page, '[data-chat="stranger"][data-status="error"]');
+    await page.close();
+
+    const bad = await browser.newPage();
+    await bad.goto(`${origin}/?node=${encodeURIComponent(t.url)}&token=not-a-token`);
+    await bad.waitForFunction(() => 'route' in window);
+    await route(bad, { name: 'two-feeds', topic: 'feed:x' });
+    await seen(bad, '[data-connection="closed"][data-error="unauthorized"]');
+    await seen(bad, '[data-feed="one"][data-error="unauthorized"]');
+    await bad.close();
+  });
+
+  it('leaves connections, subscriptions and frames balanced after 20 route changes', async () => {
+    const page = await open('gus');
+    await route(page, { name: 'room', topic: 'room:lobby' });
+    await seen(page, '[data-feed="room"][data-status="ready"]');
+    const connections = await metric('inloop_connections');
+    const subscriptions = await metric('inloop_subscriptions');
+    for (let i = 0; i < 20; i++) {
+      await route(page, i % 2 ? { name: 'room', topic: 'room:lobby' } : { name: 'two-feeds', topic: `feed:r${i % 4}` });
+      await seen(page, i % 2 ? '[data-feed="room"][data-status="ready"]' : '[data-feed="two"][data-status="ready"]');
+    }
+    await route(page, { name: 'room', topic: 'room:lobby' });
+    await seen(page, '[data-feed="room"][data-status="ready"]');
+    await waitFor(async () => (await metric('inloop_subscriptions')) === subscriptions, 5000, 'subscriptions back');
+    assert.equal(await metric('inloop_connections'), connections);
+    const f = await frames(page);
+    const live = 1;
+    assert.equal(f.subscribe, (f.unsubscribe ?? 0) + live, JSON.stringify(f));
+    console.log(`frames for 21 route changes in StrictMode: ${JSON.stringify(f)}`);
+    await page.close();
+  });
+
+  it('shows another member one join per visit', async () => {
+    const watcher = t.client(await t.token('hal', everything));
+    const view = watcher.presence('room:visits', { join: false });
+    let joins = 0;
+    view.on('join', (m) => m.id === 'ivy' && joins++);
+    const page = await open('ivy', everything, '&grace=200');
+    for (let visit = 0; visit < 3; visit++) {
+      await route(page, { name: 'room', topic: 'room:visits' });
+      await waitFor(() => view.members.has('ivy'), 5000, 'ivy here');
+      await route(page, { name: 'home' });
+      await waitFor(() => !view.members.has('ivy'), 5000, 'ivy gone');
+    }
+    assert.equal(joins, 3);
+    await page.close();
+  });
+});
