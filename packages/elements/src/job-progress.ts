@@ -250,3 +250,9 @@ export class InloopJobProgress extends LitElement {
 }
 
 if (!customElements.get('inloop-job-progress')) customElements.define('inloop-job-progress', InloopJobProgress);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'inloop-job-progress': InloopJobProgress;
+  }
+}

@@ -125,3 +125,9 @@ export class InloopJobWait extends LitElement {
 }
 
 if (!customElements.get('inloop-job-wait')) customElements.define('inloop-job-wait', InloopJobWait);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'inloop-job-wait': InloopJobWait;
+  }
+}

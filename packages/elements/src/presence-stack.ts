@@ -131,3 +131,9 @@ export class InloopPresence extends LitElement {
 }
 
 if (!customElements.get('inloop-presence')) customElements.define('inloop-presence', InloopPresence);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'inloop-presence': InloopPresence;
+  }
+}

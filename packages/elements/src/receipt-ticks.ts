@@ -85,3 +85,9 @@ export class InloopReceipt extends LitElement {
 }
 
 if (!customElements.get('inloop-receipt')) customElements.define('inloop-receipt', InloopReceipt);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'inloop-receipt': InloopReceipt;
+  }
+}

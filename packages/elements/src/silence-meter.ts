@@ -84,3 +84,9 @@ export class InloopSilenceMeter extends LitElement {
 }
 
 if (!customElements.get('inloop-silence-meter')) customElements.define('inloop-silence-meter', InloopSilenceMeter);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'inloop-silence-meter': InloopSilenceMeter;
+  }
+}

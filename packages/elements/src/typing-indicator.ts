@@ -52,3 +52,9 @@ export class InloopTyping extends LitElement {
 }
 
 if (!customElements.get('inloop-typing')) customElements.define('inloop-typing', InloopTyping);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'inloop-typing': InloopTyping;
+  }
+}

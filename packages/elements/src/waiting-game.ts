@@ -238,3 +238,9 @@ export class InloopWaitingGame extends LitElement {
 }
 
 if (!customElements.get('inloop-waiting-game')) customElements.define('inloop-waiting-game', InloopWaitingGame);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'inloop-waiting-game': InloopWaitingGame;
+  }
+}
