@@ -74,6 +74,21 @@ describe('estimates', () => {
     assert.deepEqual(progressOf({ ...job, measured: 0.25 }, now), { fraction: 0.4375, measured: true });
   });
 
+  it("use a worker's reported progress for staged work without a plan", () => {
+    const job = {
+      status: 'running',
+      startedAt: 0,
+      finishedAt: null,
+      measured: 0.95,
+      plan: null,
+      stage: { name: 'render', index: 2, weight: 1, startedAt: 500, p50Ms: null },
+      stageWeightDone: 2,
+      estimate: { p50Ms: 10_000, p90Ms: 20_000, source: 'default', samples: 0 },
+    } as unknown as JobRecord;
+    assert.deepEqual(progressOf(job, 1000), { fraction: 0.95, measured: true });
+    assert.deepEqual(progressOf({ ...job, measured: null }, 1000), { fraction: 0.1, measured: false });
+  });
+
   it('flag slower than usual past p90, and likely stuck well past it with no sign of life, in words', () => {
     const estimate = { p50Ms: 240_000, p90Ms: 300_000, source: 'history' as const, samples: 40 };
     const job = { status: 'running', startedAt: 0, lastSignAt: 0 } as unknown as JobRecord;

@@ -27,8 +27,8 @@ export function strategyFor(estimate: Estimate): WaitStrategy {
 /**
  * Progress of a job at `now`. With a stage plan: weighted sum of finished stages plus the current
  * stage's share (measured if the worker reported it, else estimated from the stage's learned
- * duration, or the job's when the stage has none). Without a plan: the measured fraction, or the
- * time-based one. Held below 1 until the job succeeds.
+ * duration, or the job's when the stage has none). Without a plan (stages or not): the measured
+ * fraction, or the time-based one. Held below 1 until the job succeeds.
  */
 export function progressOf(job: JobRecord, now: number): JobProgress {
   if (job.status === 'succeeded') return { fraction: 1, measured: true };
@@ -42,13 +42,9 @@ export function progressOf(job: JobRecord, now: number): JobProgress {
     const stageP50 = job.stage.p50Ms ?? (job.estimate.p50Ms * job.stage.weight) / total;
     const within = job.measured ?? timeFraction(end - job.stage.startedAt, stageP50);
     fraction = (job.stageWeightDone + job.stage.weight * within) / total;
-  } else if (job.stage) {
-    // Staged work without a plan: a stage's own fraction says nothing about the whole.
-    return {
-      fraction: Math.min(MAX_ESTIMATED, timeFraction(end - job.startedAt, job.estimate.p50Ms)),
-      measured: false,
-    };
   } else {
+    // No plan (none declared, or the stages reported did not follow it): the worker's fraction,
+    // when it reports one, is the best measure there is of the whole; else elapsed time.
     fraction = job.measured ?? timeFraction(end - job.startedAt, job.estimate.p50Ms);
   }
   return { fraction: Math.min(MAX_ESTIMATED, Math.max(0, fraction)), measured };

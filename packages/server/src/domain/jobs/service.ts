@@ -357,7 +357,8 @@ export class JobService extends EventEmitter<{
       startedAt: now,
       p50Ms: estimate?.p50Ms ?? null,
     };
-    job.measured = null;
+    // Within a plan a fraction is the stage's; without one it is the job's and holds across stages.
+    if (job.plan) job.measured = null;
     await this.#publish(job, 'job.stage');
   }
 
