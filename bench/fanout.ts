@@ -4,9 +4,11 @@
  * core 0, this load generator to core 1 (run it with `taskset -c 1`, as `npm run bench` does).
  *
  * Prints: p50/p99 publish-to-receive latency at 75 and 200 publications/s, delivered messages/s at
- * saturation, and the load generator's own CPU so a saturated generator is visible.
+ * saturation, server CPU per delivery at 75 publications/s (against the bare loop's in the same
+ * run), and the load generator's own CPU so a saturated generator is visible.
  */
 import { fanoutTable, measureFanout, type FanoutResult } from './lib/fanout.js';
+import { loadAverage } from './lib/stats.js';
 import { startServer, stopServer, targets, type Target } from './lib/targets.js';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
@@ -43,7 +45,9 @@ const perCore = (r: FanoutResult) => r.saturation / Math.max(r.serverCpu, 0.01);
 process.stdout.write(
   `\nsaturation ratio: inloop / ws = ${(mine!.saturation / ws!.saturation).toFixed(2)}x, inloop / socket.io = ${(mine!.saturation / sio!.saturation).toFixed(2)}x` +
     ` (per server core-second: ${(perCore(mine!) / perCore(ws!)).toFixed(1)}x and ${(perCore(mine!) / perCore(sio!)).toFixed(1)}x)\n` +
+    `server CPU per delivery at 75 publications/s: inloop ${mine!.cpuPerDelivery75.toFixed(2)} µs, ws ${ws!.cpuPerDelivery75.toFixed(2)} µs, socket.io ${sio!.cpuPerDelivery75.toFixed(2)} µs (inloop / ws = ${(mine!.cpuPerDelivery75 / ws!.cpuPerDelivery75).toFixed(2)}x)\n` +
     (mine!.generatorCpu > 0.9
       ? 'note: the load generator was above 90 % CPU in the inloop run: its saturation figure is a lower bound\n'
       : ''),
 );
+process.stdout.write(`\n${await loadAverage()}\n`);

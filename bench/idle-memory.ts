@@ -3,7 +3,7 @@
  * it, no subscriptions, no traffic), RSS after a forced GC, minus the RSS before them.
  */
 import type { RawWs } from './lib/raw-ws.js';
-import { rssOf } from './lib/stats.js';
+import { loadAverage, rssOf } from './lib/stats.js';
 import { gc, startServer, stopServer, targets } from './lib/targets.js';
 
 const CONNECTIONS = Number(process.env.BENCH_IDLE ?? 10_000);
@@ -34,3 +34,4 @@ for (const target of targets) {
   for (const s of sockets) s.close();
   await stopServer(child);
 }
+process.stdout.write(`\n${await loadAverage()}\n`);

@@ -35,6 +35,8 @@ export interface FanoutResult {
   generatorCpu: number;
   /** CPU of all server processes together (nodes, and Redis where there is one), in cores. */
   serverCpu: number;
+  /** Server CPU per delivery at 75 publications/s, in microseconds (the cost at a low rate). */
+  cpuPerDelivery75: number;
 }
 
 export interface FanoutSetup {
@@ -75,17 +77,22 @@ export async function measureFanout(s: FanoutSetup): Promise<FanoutResult> {
   const publish = await s.publisher();
   const serverCpu = async () => (await Promise.all(s.serverPids.map(cpuOf))).reduce((a, b) => a + b, 0);
 
+  let cpuPerDelivery = NaN;
   const latencyAt = async (rate: number) => {
     await publishAt(publish, rate, 1000); // warm-up
     await sleep(300);
     recording = [];
+    const before = delivered;
+    const server0 = await serverCpu();
     await publishAt(publish, rate, s.phaseMs);
     await sleep(500);
+    cpuPerDelivery = (((await serverCpu()) - server0) * 1e6) / Math.max(1, delivered - before);
     const sample = recording;
     recording = null;
     return summarize(sample);
   };
   const latency75 = await latencyAt(75);
+  const cpuPerDelivery75 = cpuPerDelivery;
   const latency200 = await latencyAt(200);
 
   let saturation = 0;
@@ -123,6 +130,7 @@ export async function measureFanout(s: FanoutSetup): Promise<FanoutResult> {
     saturationOffered,
     generatorCpu,
     serverCpu: serverShare,
+    cpuPerDelivery75,
   };
 }
 

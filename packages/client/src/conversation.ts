@@ -229,12 +229,16 @@ export class Conversation extends Emitter<ConversationEvents> {
       if (!this.#loadedOnce) {
         this.#loadedOnce = true;
         const limit = this.options.history ?? 50;
-        if (limit > 0 && state.latest > 0) {
-          const page = await this.link.http<{ messages: ConversationMessage[] }>(
+        // A page is bounded in bytes as well as count: follow its cursor up to the latest message.
+        let after = Math.max(0, state.latest - limit);
+        for (let pages = 0; limit > 0 && after < state.latest && pages < limit; pages++) {
+          const page = await this.link.http<{ messages: ConversationMessage[]; more?: boolean; next?: number }>(
             'GET',
-            `/v1/conversations/${encodeURIComponent(this.id)}/messages?after=${Math.max(0, state.latest - limit)}&limit=${limit}`,
+            `/v1/conversations/${encodeURIComponent(this.id)}/messages?after=${after}&limit=${limit}`,
           );
           this.#add(page.messages);
+          if (!page.more || page.next === undefined || page.next <= after) break;
+          after = page.next;
         }
       }
       this.emit('ready', state);

@@ -5,6 +5,11 @@ import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Scope } from '@inloop/protocol';
+import { createMemoryBroker } from '../src/adapters/memory-broker.js';
+import { Hub } from '../src/domain/hub.js';
+import type { Outlet, SubscribedInfo } from '../src/domain/outlet.js';
+import { Metrics } from '../src/metrics.js';
+import { wsCodec } from '../src/session/codecs.js';
 import { rawSession, readSse, startNode, waitFor, type TestNode } from './helpers.js';
 
 const everything: Scope[] = [{ ops: ['subscribe', 'publish', 'history', 'presence'], topics: ['*'] }];
@@ -131,6 +136,64 @@ describe('stalled readers', () => {
         offsets,
         Array.from({ length: 50 }, (_, i) => i + 11),
       );
+    });
+  });
+
+  describe('when history is trimmed while a replay is under way', () => {
+    it('tells the subscriber recovered: false where it continues, never a silent gap', async () => {
+      const broker = createMemoryBroker({ maxCount: 20, maxAgeMs: 3_600_000, idempotencyTtlMs: 300_000 });
+      // Pages of one publication, so the replay reads history many times.
+      const hub = new Hub({ broker, metrics: new Metrics({ defaultMetrics: false }), replayPageBytes: 1 });
+      for (let i = 1; i <= 20; i++) await hub.publish('t', { data: i, from: 'x' });
+      const announced: SubscribedInfo[] = [];
+      const offsets: number[] = [];
+      let trimmed = false;
+      let resetAt: number | undefined;
+      const outlet: Outlet = {
+        codec: wsCodec,
+        closed: false,
+        // Congested once, after the first publications: meanwhile 30 more push the head away.
+        get congested() {
+          return offsets.length === 3 && !trimmed;
+        },
+        async drain() {
+          trimmed = true;
+          for (let i = 21; i <= 50; i++) await hub.publish('t', { data: i, from: 'x' });
+        },
+        push: (chunk) => {
+          for (const line of chunk.toString().split('\n')) offsets.push(JSON.parse(line).offset);
+        },
+        subscribed: (info) => {
+          if (!info.recovered && resetAt === undefined) resetAt = offsets.length;
+          announced.push(info);
+        },
+        subjectFor: () => null,
+        revoked: () => {},
+      };
+      const sub = await hub.subscribe(outlet, 't', 1, {
+        epoch: announced[0]?.epoch ?? (await broker.position('t')).epoch,
+        offset: 0,
+      });
+      assert.ok(sub);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(announced[0]!.recovered, true);
+      const reset = announced.find((a) => !a.recovered);
+      assert.ok(reset, 'the hole was reported');
+      // Before the reset, a contiguous run from the resume point; after it, only what follows its
+      // position, in order, each once.
+      const cut = resetAt ?? offsets.length;
+      assert.deepEqual(
+        offsets.slice(0, cut),
+        Array.from({ length: cut }, (_, i) => i + 1),
+      );
+      const after = offsets.slice(cut);
+      for (const o of after) assert.ok(o > reset.offset, `offset ${o} after a reset at ${reset.offset}`);
+      assert.deepEqual(
+        after,
+        [...after].sort((a, b) => a - b),
+      );
+      assert.equal(new Set(offsets).size, offsets.length);
+      await broker.close();
     });
   });
 

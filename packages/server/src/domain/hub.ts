@@ -71,7 +71,7 @@ export class Hub {
   readonly #topics = new Map<string, Set<Subscription>>();
   #pending = new Map<string, TopicBatch>();
   #spare = new Map<string, TopicBatch>();
-  #flushed: TopicBatch[] = [];
+  readonly #flushed: TopicBatch[] = [];
   readonly #signalListeners: ((signal: EphemeralPublication) => void)[] = [];
   /** Topics whose signals this node wants without a local subscriber (see {@link follow}). */
   readonly #followed = new Set<string>();
@@ -213,7 +213,6 @@ export class Hub {
         recovered: false,
         replayed: 0,
       });
-      this.#metrics.resumes.inc({ outcome: 'reset' });
       return;
     }
   }
@@ -346,7 +345,7 @@ export class Hub {
     if (this.#flushed.length === 0) return;
     const now = performance.now();
     for (const batch of this.#flushed) this.#metrics.fanoutSeconds.observe((now - batch.acceptedAt) / 1000);
-    this.#flushed = [];
+    this.#flushed.length = 0;
   }
 }
 

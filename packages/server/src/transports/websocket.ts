@@ -1,9 +1,9 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { CloseCodes, decodeClientMessage, type ErrorCode } from '@inloop/protocol';
 import type { Origins } from '../auth/origins.js';
-import { Farewells } from '../session/connection.js';
+import { Farewells, type Farewell } from '../session/connection.js';
 import type { SessionContext } from '../session/context.js';
 import { joinLines } from '../session/codecs.js';
 import { dispatch } from '../session/handlers.js';
@@ -16,26 +16,45 @@ export const WS_PATH = '/v1/ws';
 /**
  * A WebSocket as the connection core writes to it: text frames (the protocol is JSON lines, and
  * browsers hand binary frames over as Blobs), the socket's own buffer as `bufferedAmount`, and
- * the raw socket's `drain` to pace replays.
+ * the raw socket's `drain` to pace replays. A class, not closures: one small object per idle
+ * connection is what keeps 10,000 of them cheap.
  */
-/** How long a peer has to answer the node's close frame before its socket is destroyed. */
-const CLOSE_GRACE_MS = 1000;
+/** Where a socket keeps its session, for the shared listeners. */
+const SESSION = Symbol('session');
+const sessionOf = (ws: WebSocket): Session => (ws as WebSocket & { [SESSION]: Session })[SESSION];
 
-function webSocketFraming(ws: WebSocket, raw: Duplex): SessionFraming {
-  return {
-    write: (chunks) => ws.send(joinLines(chunks), { binary: false }),
-    end: (farewell) => {
-      ws.close(farewell.closeCode, farewell.reason);
-      // A peer that never answers the close frame does not hold the socket for ws's 30 s.
-      setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
-    },
-    destroy: () => ws.terminate(),
-    ping: () => ws.ping(),
-    get bufferedBytes() {
-      return ws.bufferedAmount;
-    },
-    onDrain: (listener) => raw.on('drain', listener),
-  };
+/** ws copies its options per send: one object for every text frame. */
+const TEXT = { binary: false } as const;
+
+class WebSocketFraming implements SessionFraming {
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly raw: Duplex,
+  ) {}
+
+  write(chunks: readonly Buffer[]): void {
+    this.ws.send(joinLines(chunks), TEXT);
+  }
+
+  end(farewell: Farewell): void {
+    this.ws.close(farewell.closeCode, farewell.reason);
+  }
+
+  destroy(): void {
+    this.ws.terminate();
+  }
+
+  ping(): void {
+    this.ws.ping();
+  }
+
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  onDrain(listener: () => void): void {
+    this.raw.on('drain', listener);
+  }
 }
 
 function reject(socket: Duplex, code: ErrorCode, detail?: string): void {
@@ -68,6 +87,17 @@ export class WebSocketTransport {
   readonly sessions = new Set<Session>();
   readonly #wss: WebSocketServer;
   #draining = false;
+  /**
+   * The socket listeners, made once and shared by every connection (`this` is the socket, its
+   * session found under {@link SESSION}): per-connection closures are most of an idle
+   * connection's memory.
+   */
+  readonly #listeners: {
+    message(this: WebSocket, data: RawData, isBinary: boolean): void;
+    pong(this: WebSocket): void;
+    error(this: WebSocket, err: Error): void;
+    close(this: WebSocket): void;
+  };
 
   constructor(
     private readonly ctx: SessionContext,
@@ -80,6 +110,28 @@ export class WebSocketTransport {
       perMessageDeflate: false,
       clientTracking: false,
     });
+    const onMessage = (session: Session, data: RawData, isBinary: boolean): void =>
+      this.#contained(session, () => this.#onMessage(session, data as Buffer, isBinary));
+    const onClose = (session: Session): void => {
+      this.sessions.delete(session);
+      ctx.connections.delete(session);
+      ctx.metrics.connections.dec({ transport: 'ws' });
+      session.transportClosed();
+    };
+    this.#listeners = {
+      message(data, isBinary) {
+        onMessage(sessionOf(this), data, isBinary);
+      },
+      pong() {
+        sessionOf(this).heard();
+      },
+      error(err) {
+        ctx.logger.debug({ err, session: sessionOf(this).id }, 'websocket error');
+      },
+      close() {
+        onClose(sessionOf(this));
+      },
+    };
   }
 
   attach(server: Server): void {
@@ -97,21 +149,16 @@ export class WebSocketTransport {
   }
 
   #accept(ws: WebSocket, raw: Duplex): void {
-    const session = new Session(webSocketFraming(ws, raw), this.ctx);
+    const session = new Session(new WebSocketFraming(ws, raw), this.ctx);
+    const tagged = Object.assign(ws, { [SESSION]: session });
     this.sessions.add(session);
     this.ctx.connections.add(session);
     this.ctx.metrics.connections.inc({ transport: 'ws' });
-    ws.on('message', (data, isBinary) =>
-      this.#contained(session, () => this.#onMessage(session, data as Buffer, isBinary)),
-    );
-    ws.on('pong', () => session.heard());
-    ws.on('error', (err) => this.ctx.logger.debug({ err, session: session.id }, 'websocket error'));
-    ws.once('close', () => {
-      this.sessions.delete(session);
-      this.ctx.connections.delete(session);
-      this.ctx.metrics.connections.dec({ transport: 'ws' });
-      session.transportClosed();
-    });
+    const on = this.#listeners;
+    tagged.on('message', on.message);
+    tagged.on('pong', on.pong);
+    tagged.on('error', on.error);
+    tagged.once('close', on.close);
   }
 
   #onMessage(session: Session, data: Buffer, isBinary: boolean): void {
