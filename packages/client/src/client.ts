@@ -1,3 +1,5 @@
+/// <reference lib="esnext.disposable" preserve="true" />
+// The client is `AsyncDisposable`: its declarations carry the lib that types it, so apps need no `lib` setting.
 import {
   closeAction,
   decodeServerFrame,
