@@ -104,6 +104,9 @@ async function startJob(ms: number): Promise<string> {
 describe('React hooks in StrictMode, in Chromium', () => {
   it('watches job after job to the end, though StrictMode subscribes, unsubscribes and subscribes each', async () => {
     const page = await open('ann');
+    // Connected first, so StrictMode's extra mount and unmount reach the wire.
+    await route(page, { name: 'feed-typing', topic: 'feed:jobs', typing: 'off' });
+    await seen(page, '[data-feed="feed"][data-status="ready"]');
     const jobs = [await startJob(300), await startJob(300), await startJob(300)];
     await route(page, { name: 'jobs', jobs: jobs.join(',') });
     for (const j of jobs) {
