@@ -182,6 +182,26 @@ describe('three nodes on one Redis', () => {
   });
 });
 
+describe("a connection's requests for one topic, on a cluster", () => {
+  it('are answered in order: subscribe, unsubscribe, subscribe leaves one live subscription', async () => {
+    await using nodes = await cluster(2);
+    const [a, b] = nodes;
+    const s = await rawSession(b!.url, await b!.token('ann', scopes));
+    s.ws.send(JSON.stringify({ type: 'subscribe', id: 3, topic: 'room:race' }));
+    s.ws.send(JSON.stringify({ type: 'unsubscribe', id: 4, topic: 'room:race' }));
+    assert.equal((await s.request({ type: 'subscribe', id: 5, topic: 'room:race' })).type, 'subscribed');
+    const replies = s.frames.filter((f) => f.id !== undefined).map((f) => `${f.type}#${f.id}`);
+    assert.deepEqual(replies, ['subscribed#3', 'unsubscribed#4', 'subscribed#5']);
+    const publisher = await rawSession(a!.url, await a!.token('bob', scopes));
+    assert.equal((await publisher.request({ type: 'publish', id: 1, topic: 'room:race', data: 'hi' })).type, 'ack');
+    await waitFor(() => s.frames.some((f) => f.type === 'pub'), 5000, 'the publication on B');
+    assert.equal((await s.request({ type: 'unsubscribe', id: 6, topic: 'room:race' })).type, 'unsubscribed');
+    assert.equal(s.frames.filter((f) => f.type === 'pub').length, 1);
+    s.ws.close();
+    publisher.ws.close();
+  });
+});
+
 describe('jobs on a cluster', () => {
   it('runs a job created on A in a handler on B, and a watcher on C sees its progress and its end', async () => {
     await using nodes = await cluster(3);
