@@ -13,31 +13,72 @@ import { rawProblemResponse } from './http/problems.js';
 /** The path of the WebSocket endpoint. */
 export const WS_PATH = '/v1/ws';
 
+/** How long a peer has to answer the node's close frame before its socket is destroyed. */
+const CLOSE_GRACE_MS = 1000;
+
+/** Where a socket keeps its session, for the shared listeners. */
+const SESSION = Symbol('session');
+const sessionOf = (ws: WebSocket): Session => (ws as WebSocket & { [SESSION]: Session })[SESSION];
+
+const OPEN = 1;
+
+let lastLength = -1;
+let lastHeader: Buffer = Buffer.alloc(0);
+
+/** The header of an unmasked, final text frame of `length` bytes (RFC 6455 5.2); the last one is reused. */
+function textFrameHeader(length: number): Buffer {
+  if (length === lastLength) return lastHeader;
+  let header: Buffer;
+  if (length < 126) header = Buffer.from([0x81, length]);
+  else if (length < 65_536) {
+    header = Buffer.allocUnsafe(4);
+    header[0] = 0x81;
+    header[1] = 126;
+    header.writeUInt16BE(length, 2);
+  } else {
+    header = Buffer.allocUnsafe(10);
+    header[0] = 0x81;
+    header[1] = 127;
+    header.writeBigUInt64BE(BigInt(length), 2);
+  }
+  lastLength = length;
+  lastHeader = header;
+  return header;
+}
+
 /**
  * A WebSocket as the connection core writes to it: text frames (the protocol is JSON lines, and
  * browsers hand binary frames over as Blobs), the socket's own buffer as `bufferedAmount`, and
  * the raw socket's `drain` to pace replays. A class, not closures: one small object per idle
  * connection is what keeps 10,000 of them cheap.
  */
-/** Where a socket keeps its session, for the shared listeners. */
-const SESSION = Symbol('session');
-const sessionOf = (ws: WebSocket): Session => (ws as WebSocket & { [SESSION]: Session })[SESSION];
-
-/** ws copies its options per send: one object for every text frame. */
-const TEXT = { binary: false } as const;
-
 class WebSocketFraming implements SessionFraming {
   constructor(
     private readonly ws: WebSocket,
     private readonly raw: Duplex,
   ) {}
 
+  /**
+   * One unmasked text frame straight onto the socket: the header is shared by every subscriber
+   * written the same batch, so a fan-out frames each payload once instead of once per socket as
+   * `ws.send` would (its options objects and header buffers, per send). Safe beside `ws`'s own
+   * writes because nothing here queues in its sender (no compression, no Blobs): every write is
+   * synchronous and in order. A socket that is no longer open gets nothing.
+   */
   write(chunks: readonly Buffer[]): void {
-    this.ws.send(joinLines(chunks), TEXT);
+    if (this.ws.readyState !== OPEN) return;
+    const payload = joinLines(chunks);
+    const raw = this.raw;
+    raw.cork();
+    raw.write(textFrameHeader(payload.length));
+    raw.write(payload);
+    raw.uncork();
   }
 
   end(farewell: Farewell): void {
     this.ws.close(farewell.closeCode, farewell.reason);
+    // A peer that never answers the close frame does not hold the socket for ws's 30 s.
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 
   destroy(): void {
