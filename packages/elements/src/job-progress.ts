@@ -1,6 +1,6 @@
 import { css, html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import type { Json, JobSnapshot } from '@inloop/protocol';
-import { durationInWords, etaInWords } from './words.js';
+import { durationInWords, etaInWords, lineInWords } from './words.js';
 
 /** How often, at most, progress is read out to screen readers (stage changes and the end always are). */
 const ANNOUNCE_EVERY_MS = 15_000;
@@ -174,7 +174,8 @@ export class InloopJobProgress extends LitElement {
   }
 
   #outcome(s: JobSnapshot): string {
-    if (s.status === 'succeeded') return `Done in ${durationInWords(s.elapsedMs)}`;
+    // Done in the time the person waited: since the job was created, its wait in line included.
+    if (s.status === 'succeeded') return `Done in ${durationInWords((s.finishedAt ?? s.createdAt) - s.createdAt)}`;
     if (s.status === 'cancelled') return 'Cancelled';
     return `Failed: ${s.error?.message ?? 'something went wrong'}`;
   }
@@ -188,7 +189,9 @@ export class InloopJobProgress extends LitElement {
     const right = finished
       ? html`<span class="outcome ${s.status}" data-outcome=${s.status}>${this.#outcome(s)}</span>`
       : s.status === 'queued'
-        ? html`<span class="eta">waiting for a worker…</span>`
+        ? html`<span class="eta" data-line
+            >${s.queue ? lineInWords(s.queue.position, s.queue.startsInMs) : 'waiting for a worker…'}</span
+          >`
         : html`<span class="eta" data-eta>${s.eta ? etaInWords(s.eta.remainingMs) : 'estimating…'}</span>`;
     const stageCount = s.stage?.count ?? 0;
     return html`

@@ -11,6 +11,29 @@ export function etaInWords(remainingMs: number): string {
   return rest >= 5 ? `about ${h} h ${rest} min left` : `about ${h} h left`;
 }
 
+/** An ordinal: 1st, 2nd, 3rd, 4th, 11th, 22nd. */
+export function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  const suffix = teen ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th');
+  return `${n}${suffix}`;
+}
+
+/** A queued job's place in words: "3rd in line, starts in about 20 s", "next in line". */
+export function lineInWords(position: number, startsInMs: number | null): string {
+  const place = position <= 1 ? 'next in line' : `${ordinal(position)} in line`;
+  if (startsInMs === null) return `${place}, waiting for a worker…`;
+  const s = Math.max(0, startsInMs) / 1000;
+  const when =
+    s < 5
+      ? 'starts in a few seconds'
+      : s < 55
+        ? `starts in about ${Math.max(5, Math.round(s / 5) * 5)} s`
+        : etaInWords(startsInMs)
+            .replace(/^about/, 'starts in about')
+            .replace(/ left$/, '');
+  return `${place}, ${when}`;
+}
+
 /** A duration in words: "12 s", "3 min 5 s". */
 export function durationInWords(ms: number): string {
   const s = Math.round(ms / 1000);

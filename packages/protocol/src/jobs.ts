@@ -23,8 +23,13 @@ export const isTerminal = (status: JobStatus): boolean =>
 export type WaitStrategy = 'instant' | 'progress' | 'engage';
 
 export interface JobEta {
-  /** Best estimate of the time left, ms. */
+  /**
+   * Best estimate (p50) of the time left, ms: while queued, the expected wait plus the run; while
+   * running, the median of what remained for past runs that lasted at least this long.
+   */
   remainingMs: number;
+  /** The time left that 9 in 10 jobs like this stay within, ms (same basis as `remainingMs`). */
+  remainingP90Ms?: number;
   /** Typical and slow total durations for this job, ms. */
   p50Ms: number;
   p90Ms: number;
@@ -33,6 +38,16 @@ export interface JobEta {
     source: 'history' | 'history-scaled' | 'default';
     samples: number;
   };
+}
+
+/** A queued job's place in line. */
+export interface JobQueuePlace {
+  /** 1 for the next job of its type to start. */
+  position: number;
+  /** When it is expected to start (epoch ms), or null while no worker of its type has been seen. */
+  expectedStartAt: number | null;
+  /** The same, as a wait from when this state was made, ms. */
+  startsInMs: number | null;
 }
 
 export interface JobStage {
@@ -67,6 +82,11 @@ export interface JobState {
   progress: JobProgress;
   eta: JobEta | null;
   flags: { slowerThanUsual: boolean; likelyStuck: boolean };
+  /**
+   * While queued behind other jobs of its type: its place in line (1 = next) and when it is
+   * expected to start (learned from the type's running jobs and how many run at once).
+   */
+  queue?: JobQueuePlace;
   /** The latest human-readable message (from the worker, or the node's "taking longer than usual"). */
   message: string | null;
   result?: Json;

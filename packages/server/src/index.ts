@@ -44,7 +44,7 @@ export type { PresenceReplica, ReplicaChange, ReplicatedMember } from './ports/p
 export type { QueueingJobStore, Lease } from './ports/job-store.js';
 export type { ConversationRecord, MemberRecord, ReceiptTimes } from './ports/conversation-store.js';
 export { embeddedBackend } from './adapters/embedded-backend.js';
-export { StoreQueue } from './domain/jobs/store-queue.js';
+export { StoreQueue } from './adapters/store-queue.js';
 export { newEpoch, payloadDigest } from './adapters/epoch.js';
 export { UnbornEpochs } from './adapters/unborn-epochs.js';
 export { KeyedLock } from './util/keyed-lock.js';

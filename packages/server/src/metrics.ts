@@ -83,6 +83,35 @@ export class Metrics {
     labelNames: ['type', 'status'] as const,
     registers: [this.registry],
   });
+  readonly jobEtaP90Coverage = new Gauge({
+    name: 'inloop_job_eta_p90_coverage_ratio',
+    help: 'Share of the last 100 runs of a job type that ended within the p90 promised when they started',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly jobEtaP50Error = new Gauge({
+    name: 'inloop_job_eta_p50_error_ratio',
+    help: 'Median of abs(promised p50 - actual) / actual over the last 100 runs of a job type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly jobEtaP90Level = new Gauge({
+    name: 'inloop_job_eta_p90_level',
+    help: 'Quantile level the p90 of a job type is read at (0.9 nudged by observed misses)',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+
+  /** Export a job type's rolling ETA calibration (see `Estimator.observe`). */
+  observeJobCalibration(
+    type: string,
+    c: { p90Coverage: number | null; medianAbsP50Error: number | null; p90Level: number },
+  ): void {
+    if (c.p90Coverage !== null) this.jobEtaP90Coverage.set({ type }, c.p90Coverage);
+    if (c.medianAbsP50Error !== null) this.jobEtaP50Error.set({ type }, c.medianAbsP50Error);
+    this.jobEtaP90Level.set({ type }, c.p90Level);
+  }
+
   readonly jobWatchGapSeconds = new Histogram({
     name: 'inloop_job_watch_gap_seconds',
     help: 'Silence between consecutive updates written to one watcher of a live job (the cadence guarantee)',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { CONVERSATION_TOPIC_PREFIX, JOB_TOPIC_PREFIX, type Scope } from '@inloop/protocol';
+import { CONVERSATION_TOPIC_PREFIX, JOB_TOPIC_PREFIX, jobTopic, type Scope } from '@inloop/protocol';
 import { Access } from './auth/access.js';
 import { embeddedBackend } from './adapters/embedded-backend.js';
 import type { Backend } from './ports/backend.js';
@@ -261,6 +261,13 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     stuckAfterMs: config.jobStuckAfterMs,
     cancelGraceMs: config.jobCancelGraceMs,
     maxPartialsBytes: config.maxJobPartialsBytes,
+    // The creator's read token for this job alone: watch it, read it, cancel it.
+    readToken: (createdBy, id) =>
+      tokens.mint(
+        createdBy,
+        [{ ops: ['subscribe', 'history', 'job:read', 'job:cancel'], topics: [jobTopic(id)] }],
+        config.jobTokenTtlSeconds,
+      ),
   });
   const typeDefaults = { leaseMs: config.jobLeaseMs, maxAttempts: config.jobMaxAttempts };
   for (const type of config.jobTypes) jobs.define(type, typeDefaults);
@@ -287,15 +294,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   conversationRoutes(app, { conversations, auth, limits, maxHistoryPageBytes: config.maxHistoryPageBytes });
   tokenRoutes(app, { tokens, auth });
   sse.routes(app, auth);
-  jobRoutes(app, {
-    jobs,
-    tokens,
-    auth,
-    sse,
-    jobTokenTtlSeconds: config.jobTokenTtlSeconds,
-    stuckAfterMs: config.jobStuckAfterMs,
-    limits,
-  });
+  jobRoutes(app, { jobs, auth, sse, limits });
   operationRoutes(app, {
     metrics,
     ready: async () => !draining && (await broker.ready()),

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { loadOrCreateSecret } from '../auth/api-keys.js';
 import type { Config } from '../config.js';
-import { StoreQueue } from '../domain/jobs/store-queue.js';
+import { StoreQueue } from './store-queue.js';
 import type { Backend } from '../ports/backend.js';
 import type { QueueingJobStore } from '../ports/job-store.js';
 import { silentLogger } from '../logger.js';

@@ -1,7 +1,7 @@
-import type { JobLocks, JobQueue, TakenJob } from '../../ports/job-queue.js';
-import type { QueueingJobStore } from '../../ports/job-store.js';
-import { KeyedLock } from '../../util/keyed-lock.js';
-import { randomToken } from '../../util/random.js';
+import type { JobLocks, JobQueue, TakenJob } from '../ports/job-queue.js';
+import type { QueueingJobStore } from '../ports/job-store.js';
+import { KeyedLock } from '../util/keyed-lock.js';
+import { randomToken } from '../util/random.js';
 
 /**
  * The embedded queue: the store's records are the queue. A job is due when its record is queued

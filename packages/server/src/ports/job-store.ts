@@ -57,7 +57,14 @@ export interface JobRecord {
   idempotencyKey: string | null;
   createdBy: string;
   /** Estimate made when the job was created (refreshed as history grows). */
-  estimate: { p50Ms: number; p90Ms: number; source: 'history' | 'history-scaled' | 'default'; samples: number };
+  estimate: {
+    p50Ms: number;
+    p90Ms: number;
+    source: 'history' | 'history-scaled' | 'default';
+    samples: number;
+    /** Durations at cumulative levels 0, 0.05, ... 1: what remaining time is read from once running. */
+    curve?: number[];
+  };
   /** Job topic position of the last stored event that this record reflects. */
   epoch: string;
   lastOffset: number;

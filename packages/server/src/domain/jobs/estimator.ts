@@ -1,10 +1,13 @@
 import type { DurationSample, JobStore, SizeHint } from '../../ports/job-store.js';
+import { median, modelOf, quantilesOf, type DurationModel } from './duration-model.js';
 
 export interface Estimate {
   p50Ms: number;
   p90Ms: number;
   source: 'history' | 'history-scaled' | 'default';
   samples: number;
+  /** Durations at cumulative levels 0, 0.05, ... 1 (see duration-model.ts); absent by default. */
+  curve?: number[];
 }
 
 export interface EstimatorOptions {
@@ -14,30 +17,43 @@ export interface EstimatorOptions {
   defaultMs?: (type: string) => number;
 }
 
-/** History size past which an estimate is reused for a second rather than recomputed per sample. */
-const SETTLED_SAMPLES = 50;
+/** Runs kept per type in the rolling calibration (coverage and error). */
+const CALIBRATION_WINDOW = 100;
+/** Step of the adaptive conformal level per observed run (Gibbs and Candes, 2021). */
+const ACI_STEP = 0.005;
 
-/** Nearest-rank percentile of an ascending array. */
-export function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+/** How a type's promises held on its recent runs. */
+export interface Calibration {
+  /** Runs observed (at most the last 100). */
+  runs: number;
+  /** Share of those runs that ended within their promised p90. */
+  p90Coverage: number | null;
+  /** Median of abs(promised p50 - actual) / actual. */
+  medianAbsP50Error: number | null;
+  /** The quantile level p90 is read at now (0.9, nudged by observed misses). */
+  p90Level: number;
+}
+
+interface Observed {
+  level: number;
+  runs: { covered: boolean; error: number }[];
 }
 
 /**
- * Learns how long jobs take, per type and per stage, from finished runs, and scales by the size
- * hint where one is given (it learns milliseconds per unit: a 240 s recording of a type that
- * takes 0.5 s per second of audio is estimated at 120 s).
+ * Learns how long jobs take, per type and per stage, from finished runs: a fixed part plus a part
+ * per unit of size (a 240 s recording of a type that takes 2 s plus 0.5 s per second of audio is
+ * estimated at 122 s), with p50 and p90 read from the model's own errors (see duration-model.ts).
+ * Each finished run is also checked against what it was promised, and the p90 level moves so
+ * that about 9 in 10 runs end within their p90 even when the model's errors mislead it.
  *
  * Cold start: with no history the estimate is the type's `expectedMs` (or 10 s) and p90 is
  * twice that, reported with `source: 'default'` so the UI can word it accordingly.
  */
 export class Estimator {
   readonly #cache = new Map<string, DurationSample[]>();
-  /**
-   * Computed estimates, shared by the jobs that ask. While a type has little history every new
-   * sample counts and invalidates; past {@link SETTLED_SAMPLES} an estimate is reused for up to
-   * a second, since one more run barely moves a percentile of hundreds.
-   */
-  readonly #memo = new Map<string, { estimate: Estimate | null; at: number }>();
+  /** Fitted models per (type, stage, whether sizes are used); dropped when a run is recorded. */
+  readonly #models = new Map<string, DurationModel>();
+  readonly #observed = new Map<string, Observed>();
   readonly #window: number;
   readonly #defaultMs: (type: string) => number;
 
@@ -60,52 +76,87 @@ export class Estimator {
   async record(sample: DurationSample): Promise<void> {
     await this.store.addDuration(sample);
     const samples = await this.#samples(sample.type, sample.stage);
-    if (samples.length < SETTLED_SAMPLES) {
-      const prefix = `${sample.type}\u0000${sample.stage}\u0000`;
-      for (const key of this.#memo.keys()) if (key.startsWith(prefix)) this.#memo.delete(key);
-    }
+    const prefix = `${sample.type}\u0000${sample.stage}\u0000`;
+    for (const key of this.#models.keys()) if (key.startsWith(prefix)) this.#models.delete(key);
     samples.unshift(sample);
     if (samples.length > this.#window) samples.length = this.#window;
   }
 
+  /**
+   * A finished run of `type` against what it was promised when it started: feeds the rolling
+   * calibration and nudges the p90 level up after a miss, down a little after a hit.
+   */
+  observe(type: string, promised: { p50Ms: number; p90Ms: number }, actualMs: number): Calibration {
+    let o = this.#observed.get(type);
+    if (!o) this.#observed.set(type, (o = { level: 0.9, runs: [] }));
+    const covered = actualMs <= promised.p90Ms;
+    o.level = Math.min(0.97, Math.max(0.85, o.level + ACI_STEP * ((covered ? 0 : 1) - 0.1)));
+    o.runs.push({ covered, error: Math.abs(promised.p50Ms - actualMs) / Math.max(1, actualMs) });
+    if (o.runs.length > CALIBRATION_WINDOW) o.runs.shift();
+    return this.calibration(type);
+  }
+
+  /** The rolling calibration of a type's promises. */
+  calibration(type: string): Calibration {
+    const o = this.#observed.get(type);
+    if (!o || o.runs.length === 0)
+      return { runs: 0, p90Coverage: null, medianAbsP50Error: null, p90Level: o?.level ?? 0.9 };
+    return {
+      runs: o.runs.length,
+      p90Coverage: o.runs.filter((r) => r.covered).length / o.runs.length,
+      medianAbsP50Error: median(o.runs.map((r) => r.error)),
+      p90Level: o.level,
+    };
+  }
+
+  /** The fitted model of a type (or stage), for reading; null before any run. */
+  async model(type: string, stage = '', sized = false): Promise<DurationModel | null> {
+    const key = `${type}\u0000${stage}\u0000${sized ? 's' : ''}`;
+    let model = this.#models.get(key);
+    if (!model) {
+      const samples = await this.#samples(type, stage);
+      if (samples.length === 0) return null;
+      model = modelOf(sized ? samples : samples.map((s) => ({ ms: s.ms, size: null })));
+      this.#models.set(key, model);
+    }
+    return model;
+  }
+
   /** Estimate a job (or one of its stages) of `type`, optionally of a given size. */
   async estimate(type: string, size: SizeHint | null, stage = ''): Promise<Estimate | null> {
-    const key = `${type}\u0000${stage}\u0000${size?.value ?? ''}`;
-    const now = Date.now();
-    const memo = this.#memo.get(key);
-    if (memo && now - memo.at < 1000) return memo.estimate;
-    const estimate = estimateFrom(await this.#samples(type, stage), size, stage === '' ? this.#defaultMs(type) : null);
-    if (this.#memo.size > 10_000) this.#memo.clear();
-    this.#memo.set(key, { estimate, at: now });
-    return estimate;
+    const sized = size !== null && (await this.#samples(type, stage)).filter((s) => s.size !== null).length >= 3;
+    const model = await this.model(type, stage, sized);
+    const level = stage === '' ? (this.#observed.get(type)?.level ?? 0.9) : 0.9;
+    if (model) return estimateOf(model, sized ? size : null, level);
+    if (stage !== '') return null;
+    return { p50Ms: this.#defaultMs(type), p90Ms: this.#defaultMs(type) * 2, source: 'default', samples: 0 };
   }
 }
 
+/** The estimate a model gives a job of `size` (null: unsized). */
+export function estimateOf(model: DurationModel, size: SizeHint | null, p90Level = 0.9): Estimate {
+  const q = quantilesOf(model, size?.value ?? null, p90Level);
+  return {
+    p50Ms: q.p50Ms,
+    p90Ms: q.p90Ms,
+    source: size && model.fit.perUnitMs > 0 ? 'history-scaled' : 'history',
+    samples: model.samples,
+    curve: q.curve,
+  };
+}
+
 /**
- * The estimate implied by a set of samples: p50 and p90 of their durations, or of their
- * milliseconds-per-unit times the size when both the job and at least three samples have sizes.
+ * The estimate implied by a set of samples (newest first), from the same model as
+ * {@link Estimator}: sized when both the job and at least three samples have sizes.
  */
 export function estimateFrom(
   samples: readonly DurationSample[],
   size: SizeHint | null,
   defaultMs: number | null,
 ): Estimate | null {
-  if (size) {
-    const rates = samples.filter((s) => s.size !== null && s.size > 0).map((s) => s.ms / s.size!);
-    if (rates.length >= 3) {
-      rates.sort((a, b) => a - b);
-      return {
-        p50Ms: Math.round(percentile(rates, 0.5) * size.value),
-        p90Ms: Math.round(percentile(rates, 0.9) * size.value),
-        source: 'history-scaled',
-        samples: rates.length,
-      };
-    }
-  }
-  if (samples.length > 0) {
-    const ms = samples.map((s) => s.ms).sort((a, b) => a - b);
-    return { p50Ms: percentile(ms, 0.5), p90Ms: percentile(ms, 0.9), source: 'history', samples: ms.length };
-  }
+  const sized = size !== null && samples.filter((s) => s.size !== null).length >= 3;
+  if (samples.length > 0)
+    return estimateOf(modelOf(sized ? samples : samples.map((s) => ({ ms: s.ms, size: null }))), sized ? size : null);
   if (defaultMs === null) return null;
   return { p50Ms: defaultMs, p90Ms: defaultMs * 2, source: 'default', samples: 0 };
 }

@@ -1,6 +1,7 @@
 import type { JobProgress, JobState, WaitStrategy } from '@inloop/protocol';
 import type { JobRecord } from '../../ports/job-store.js';
 import type { Estimate } from './estimator.js';
+import { remainingGiven } from './duration-model.js';
 
 /** Time-based progress never shows more than this before the job has ended. */
 export const MAX_ESTIMATED = 0.99;
@@ -50,16 +51,48 @@ export function progressOf(job: JobRecord, now: number): JobProgress {
   return { fraction: Math.min(MAX_ESTIMATED, Math.max(0, fraction)), measured };
 }
 
-/** How long until the job ends, best guess. */
-export function remainingMs(job: JobRecord, now: number, progress: JobProgress, estimate: Estimate): number {
-  if (job.status !== 'queued' && job.status !== 'running') return 0;
-  if (job.startedAt === null) return estimate.p50Ms;
+/** Where a queued job stands in line (computed by the service's line; see line.ts). */
+export interface LinePlace {
+  position: number;
+  /** Expected start (epoch ms), p50 and p90; null while no worker of the type has been seen. */
+  startAt: number | null;
+  startP90At: number | null;
+}
+
+/** How long until the job ends: p50 and p90 of the time left. */
+export function remainingOf(
+  job: JobRecord,
+  now: number,
+  progress: JobProgress,
+  estimate: Estimate,
+  place: LinePlace | null = null,
+): { p50Ms: number; p90Ms: number } {
+  if (job.status !== 'queued' && job.status !== 'running') return { p50Ms: 0, p90Ms: 0 };
+  if (job.startedAt === null) {
+    // The wait in line (or for a retry's backoff), then the run.
+    const wait = Math.max(0, (place?.startAt ?? job.runAfter) - now);
+    const wait90 = Math.max(wait, (place?.startP90At ?? job.runAfter) - now);
+    const spread = Math.hypot(wait90 - wait, estimate.p90Ms - estimate.p50Ms);
+    return { p50Ms: Math.round(wait + estimate.p50Ms), p90Ms: Math.round(wait + estimate.p50Ms + spread) };
+  }
   const elapsed = now - job.startedAt;
   // A measured fraction says more than history: extrapolate the rate seen so far.
-  if (progress.measured && progress.fraction >= 0.05)
-    return Math.round((elapsed * (1 - progress.fraction)) / progress.fraction);
-  if (elapsed < estimate.p50Ms) return estimate.p50Ms - elapsed;
-  return Math.max(estimate.p90Ms - elapsed, Math.round(estimate.p50Ms * 0.1), 1000);
+  if (progress.measured && progress.fraction >= 0.05) {
+    const p50Ms = Math.round((elapsed * (1 - progress.fraction)) / progress.fraction);
+    return { p50Ms, p90Ms: Math.round((p50Ms * estimate.p90Ms) / Math.max(1, estimate.p50Ms)) };
+  }
+  if (estimate.curve && estimate.curve.length > 1)
+    return remainingGiven(estimate.curve, elapsed, estimate.p50Ms, estimate.p90Ms);
+  const p50Ms =
+    elapsed < estimate.p50Ms
+      ? estimate.p50Ms - elapsed
+      : Math.max(estimate.p90Ms - elapsed, Math.round(estimate.p50Ms * 0.1), 1000);
+  return { p50Ms, p90Ms: Math.max(p50Ms, estimate.p90Ms - elapsed) };
+}
+
+/** How long until the job ends, best guess (p50). */
+export function remainingMs(job: JobRecord, now: number, progress: JobProgress, estimate: Estimate): number {
+  return remainingOf(job, now, progress, estimate).p50Ms;
 }
 
 /** Words a person understands for a duration: "about 4 min", "about 20 s". */
@@ -89,18 +122,30 @@ export function flagsOf(job: JobRecord, now: number, estimate: Estimate, stuckAf
   const silentMs = now - (job.lastSignAt ?? job.startedAt);
   const stuck = elapsed > 2 * estimate.p90Ms && silentMs > stuckAfterMs;
   const usual = estimate.source === 'default' ? '' : ` (jobs like this usually take ${humanDuration(estimate.p50Ms)})`;
+  // Before p90, a run that outlived most of its kind sees its time left go up (the remaining
+  // time is read from the runs that lasted this long): say why.
+  const behind = !slower && estimate.curve !== undefined && elapsed > estimate.p50Ms && outlivedMost(estimate, elapsed);
   const message = stuck
     ? `This may be stuck: no sign of progress for ${humanDuration(silentMs).replace('about ', '')}.`
     : slower
       ? `Taking longer than usual${usual}.`
-      : null;
+      : behind
+        ? `Taking longer than most${usual}.`
+        : null;
   return { slowerThanUsual: slower, likelyStuck: stuck, message };
 }
 
+/** Whether the runs that lasted `elapsedMs` are expected to end clearly later than a typical run. */
+function outlivedMost(estimate: Estimate, elapsedMs: number): boolean {
+  const left = remainingGiven(estimate.curve!, elapsedMs, estimate.p50Ms, estimate.p90Ms);
+  return elapsedMs + left.p50Ms > estimate.p50Ms * 1.25;
+}
+
 /** The wire state of a job at `now`. */
-export function stateOf(job: JobRecord, now: number, stuckAfterMs: number): JobState {
+export function stateOf(job: JobRecord, now: number, stuckAfterMs: number, place: LinePlace | null = null): JobState {
   const estimate = job.estimate;
   const progress = progressOf(job, now);
+  const left = remainingOf(job, now, progress, estimate, job.status === 'queued' ? place : null);
   const live = job.status === 'queued' || job.status === 'running';
   const flags = flagsOf(job, now, estimate, stuckAfterMs);
   const planIndex = job.stage && job.plan ? job.plan.findIndex((s) => s.name === job.stage!.name) : -1;
@@ -119,13 +164,23 @@ export function stateOf(job: JobRecord, now: number, stuckAfterMs: number): JobS
     progress,
     eta: live
       ? {
-          remainingMs: remainingMs(job, now, progress, estimate),
+          remainingMs: left.p50Ms,
+          remainingP90Ms: left.p90Ms,
           p50Ms: estimate.p50Ms,
           p90Ms: estimate.p90Ms,
           basis: { source: estimate.source, samples: estimate.samples },
         }
       : null,
     flags: { slowerThanUsual: flags.slowerThanUsual, likelyStuck: flags.likelyStuck },
+    ...(place && job.status === 'queued'
+      ? {
+          queue: {
+            position: place.position,
+            expectedStartAt: place.startAt,
+            startsInMs: place.startAt === null ? null : Math.max(0, place.startAt - now),
+          },
+        }
+      : {}),
     message: flags.message ?? job.message,
     ...(job.result === undefined ? {} : { result: job.result }),
     ...(job.error === undefined ? {} : { error: job.error }),

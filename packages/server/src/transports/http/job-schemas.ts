@@ -12,8 +12,18 @@ export const CreateJobBody = Type.Object({
   ),
 });
 
+const QueuePlace = Type.Object(
+  {
+    position: Type.Integer({ description: '1 for the next job of its type to start' }),
+    expectedStartAt: Type.Union([Type.Integer(), Type.Null()]),
+    startsInMs: Type.Union([Type.Integer(), Type.Null()]),
+  },
+  { description: 'A queued job’s place in line and when it is expected to start' },
+);
+
 const Eta = Type.Object({
-  remainingMs: Type.Number(),
+  remainingMs: Type.Number({ description: 'p50 of the time left: the wait in line plus the run while queued' }),
+  remainingP90Ms: Type.Optional(Type.Number({ description: 'p90 of the time left' })),
   p50Ms: Type.Number(),
   p90Ms: Type.Number(),
   basis: Type.Object({ source: Type.String(), samples: Type.Integer() }),
@@ -27,6 +37,7 @@ export const CreatedJob = Type.Object({
   token: Type.String({ description: 'Read token for this job alone (job:read, job:cancel, subscribe on its topic)' }),
   tokenExpiresAt: Type.Integer(),
   eta: Type.Union([Eta, Type.Null()]),
+  queue: Type.Optional(QueuePlace),
   strategy: Type.String({ description: 'instant | progress | engage' }),
   createdAt: Type.Integer(),
   links: Type.Object({ self: Type.String(), stream: Type.String(), cancel: Type.String() }),
@@ -49,6 +60,7 @@ export const JobSnapshotSchema = Type.Object(
     ]),
     progress: Type.Object({ fraction: Type.Number(), measured: Type.Boolean() }),
     eta: Type.Union([Eta, Type.Null()]),
+    queue: Type.Optional(QueuePlace),
     flags: Type.Object({ slowerThanUsual: Type.Boolean(), likelyStuck: Type.Boolean() }),
     message: Type.Union([Type.String(), Type.Null()]),
     result: Type.Optional(Type.Unknown()),
@@ -129,4 +141,33 @@ export const JobStatusReply = Type.Object({
   id: Type.String(),
   status: Type.String(),
   cancelRequested: Type.Boolean(),
+});
+
+export const JobTypeParams = Type.Object({ type: Type.String(name) });
+
+const Nullable = (t: ReturnType<typeof Type.Number>) => Type.Union([t, Type.Null()]);
+
+export const JobTypeReply = Type.Object({
+  type: Type.String(),
+  model: Type.Union([
+    Type.Object({
+      fixedMs: Type.Number({ description: 'Time every run takes whatever its size' }),
+      perUnitMs: Type.Number({ description: 'Time per unit of the size hint (0 when runs carry none)' }),
+      samples: Type.Integer({ description: 'Runs the fit used (the newest, or those since a change of speed)' }),
+      shifted: Type.Boolean({ description: 'The type changed speed lately and older runs were set aside' }),
+    }),
+    Type.Null(),
+  ]),
+  estimate: Type.Object({ p50Ms: Type.Number(), p90Ms: Type.Number(), source: Type.String(), samples: Type.Integer() }),
+  calibration: Type.Object({
+    runs: Type.Integer({ description: 'Runs observed (the last 100 at most)' }),
+    p90Coverage: Nullable(Type.Number({ description: 'Share that ended within their promised p90' })),
+    medianAbsP50Error: Nullable(Type.Number({ description: 'Median of abs(p50 - actual) / actual' })),
+    p90Level: Type.Number({ description: 'Quantile level p90 is read at now' }),
+  }),
+  line: Type.Object({
+    queued: Type.Integer(),
+    running: Type.Integer(),
+    concurrency: Type.Integer({ description: 'Jobs of the type seen running at once lately' }),
+  }),
 });

@@ -1,10 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Static } from '@sinclair/typebox';
-import { isTerminal, jobTopic, TERMINAL_EVENTS, type JobEvent, type Json, type Scope } from '@inloop/protocol';
+import { isTerminal, jobTopic, TERMINAL_EVENTS, type JobEvent, type Json } from '@inloop/protocol';
 import { can } from '../../auth/principal.js';
-import type { Tokens } from '../../auth/tokens.js';
 import type { JobService } from '../../domain/jobs/service.js';
-import { stateOf } from '../../domain/jobs/progress.js';
 import type { RateLimits } from '../../domain/rate-limits.js';
 import type { SizeHint } from '../../ports/job-store.js';
 import { jobSseCodec, sseEvent } from '../../session/codecs.js';
@@ -19,6 +17,8 @@ import {
   HeartbeatBody,
   JobParams,
   JobSnapshotSchema,
+  JobTypeParams,
+  JobTypeReply,
   JobStatusReply,
   LeaseBody,
   LeaseReply,
@@ -29,11 +29,8 @@ import { documented, problems, StreamQuery } from './schemas.js';
 
 interface Deps {
   jobs: JobService;
-  tokens: Tokens;
   auth: Authenticator;
   sse: SseTransport;
-  jobTokenTtlSeconds: number;
-  stuckAfterMs: number;
   /** Creating a job counts against the caller's publish budget (it stores and publishes). */
   limits: RateLimits;
 }
@@ -89,33 +86,48 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
         throw new HttpProblem('forbidden', 'this token may not create jobs of this type');
       const size = parseSizeHint(request.body.size);
       const key = request.headers['idempotency-key'];
-      const { job, created } = await d.jobs.create({
+      const { job, created, state, retryAfterSeconds, token } = await d.jobs.start({
         type,
         input: (request.body.input ?? null) as Json,
         size,
         idempotencyKey: typeof key === 'string' ? key : null,
         createdBy: principal.id,
       });
-      const scopes: Scope[] = [{ ops: ['subscribe', 'history', 'job:read', 'job:cancel'], topics: [jobTopic(job.id)] }];
-      const token = await d.tokens.mint(principal.id, scopes, d.jobTokenTtlSeconds);
-      const state = stateOf(job, Date.now(), d.stuckAfterMs);
-      void reply
-        .code(202)
-        .header('location', `/v1/jobs/${job.id}`)
-        .header('retry-after', String(Math.min(5, Math.max(1, Math.ceil((state.eta?.p50Ms ?? 1000) / 1000)))));
+      void reply.code(202).header('location', `/v1/jobs/${job.id}`).header('retry-after', String(retryAfterSeconds));
       if (!created) void reply.header('idempotent-replayed', 'true');
       return {
         id: job.id,
         type: job.type,
         status: job.status,
         topic: jobTopic(job.id),
-        token: token.token,
-        tokenExpiresAt: token.expiresAt,
+        token: token?.token ?? '',
+        tokenExpiresAt: token?.expiresAt ?? 0,
         eta: state.eta,
+        ...(state.queue ? { queue: state.queue } : {}),
         strategy: state.strategy,
         createdAt: job.createdAt,
         links: links(job.id),
       };
+    },
+  );
+
+  app.get<{ Params: Static<typeof JobTypeParams> }>(
+    '/v1/job-types/:type',
+    {
+      schema: documented({
+        summary: 'A job type: its duration model, its line and how well its ETAs held (API key)',
+        description:
+          'The fitted model (`fixedMs` + `perUnitMs` x size), the jobs queued and running on this node, and the rolling calibration of the last 100 runs: the share that ended within their promised p90 (target 0.9) and the median relative error of the promised p50. For a console to chart.',
+        params: JobTypeParams,
+        response: { 200: JobTypeReply, ...problems },
+      }),
+    },
+    async (request) => {
+      await d.auth.backend(request);
+      const { type } = request.params;
+      const info = await d.jobs.typeInfo(type);
+      if (!info) throw new HttpProblem('not_found', `no job type "${type}" is defined on this node`);
+      return info;
     },
   );
 

@@ -1,0 +1,292 @@
+/**
+ * ETA calibration bench (`npm run bench:eta`). A real node (embedded SQLite, pinned to core 0)
+ * and remote HTTP workers in this process (core 1) that lease jobs, sleep for the job's drawn
+ * duration and complete it. Per family of durations, 20 warm-up and 200 measured jobs (four
+ * workers, four in flight, so no job waits in line, except in the saturated family where bursts
+ * of 12 wait behind each other). Prints per family:
+ * - p90 coverage: the share of runs that ended within the p90 promised when they started (from
+ *   creation, wait included, for the saturated family); target 88-95 %;
+ * - median abs(p50 - actual) / actual, and that over the family's noise floor: the same error of
+ *   an oracle that knows each job's noiseless duration and the measured overhead; target <= 1.2x;
+ * - for the family that becomes 2x slower halfway, the runs after the change before p90 covers
+ *   again (9 in each 10 from there); target <= 20;
+ * - how the shown time left moved between consecutive reads 20 ms apart while a job ran: the
+ *   median and p95 of |change + time passed| (0 is a perfect countdown) and the share of reads
+ *   where it went up.
+ * And writes bench/results/eta-lognormal-0.3.svg: promised p50 and p90 against actual, per run.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Agent, setGlobalDispatcher } from 'undici';
+import { loadAverage, percentile } from './lib/stats.js';
+import { spawnPinned, stopServer } from './lib/targets.js';
+
+setGlobalDispatcher(new Agent({ connections: 256, pipelining: 1, keepAliveTimeout: 60_000 }));
+
+const WARMUP = 20;
+const MEASURED = Number(process.env.BENCH_ETA_JOBS ?? 200);
+const WORKERS = 4;
+const READ_EVERY_MS = 20;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Standard normal (Box-Muller) from a seeded generator, so runs are comparable. */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  const uniform = () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return (s + 0.5) / 2 ** 32;
+  };
+  return { uniform, normal: () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform()) };
+}
+
+interface Draw {
+  /** What the worker sleeps. */
+  ms: number;
+  /** The noiseless duration an oracle would predict (median of the job's distribution). */
+  nominal: number;
+  size?: number;
+}
+
+interface Family {
+  name: string;
+  type: string;
+  draw: (i: number) => Draw;
+  /** Jobs created at once; the next burst when all are done. WORKERS: no queueing. */
+  burst?: number;
+}
+
+const r = rng(42);
+const FAMILIES: Family[] = [
+  { name: 'constant 100 ms', type: 'constant', draw: () => ({ ms: 100, nominal: 100 }) },
+  {
+    name: 'linear 40 ms + 2 ms x size',
+    type: 'linear',
+    draw: () => {
+      const size = 5 + Math.floor(r.uniform() * 96);
+      return { ms: 40 + 2 * size, nominal: 40 + 2 * size, size };
+    },
+  },
+  {
+    name: 'lognormal sigma 0.15',
+    type: 'ln15',
+    draw: () => ({ ms: 120 * Math.exp(0.15 * r.normal()), nominal: 120 }),
+  },
+  { name: 'lognormal sigma 0.3', type: 'ln30', draw: () => ({ ms: 120 * Math.exp(0.3 * r.normal()), nominal: 120 }) },
+  {
+    name: 'bimodal 80 % 60 ms / 20 % 250 ms',
+    type: 'bimodal',
+    draw: () => ({ ms: (r.uniform() < 0.8 ? 60 : 250) * Math.exp(0.05 * r.normal()), nominal: 60 }),
+  },
+  {
+    name: '2x slower halfway (100 -> 200 ms)',
+    type: 'shift',
+    draw: (i) => {
+      const base = i < WARMUP + MEASURED / 2 ? 100 : 200;
+      return { ms: base * Math.exp(0.1 * r.normal()), nominal: base };
+    },
+  },
+  {
+    name: 'saturated: bursts of 12, 4 workers',
+    type: 'saturated',
+    burst: 12,
+    draw: () => ({ ms: 80 * Math.exp(0.15 * r.normal()), nominal: 80 }),
+  },
+];
+
+const { child, info } = await spawnPinned<{ port: number; apiKey: string }>('inloop-eta.js', 0, {
+  BENCH_ETA_TYPES: FAMILIES.map((f) => f.type).join(','),
+});
+const base = `http://127.0.0.1:${info.port}`;
+const headers = { authorization: `Bearer ${info.apiKey}`, 'content-type': 'application/json' };
+const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
+  const res = await fetch(base + path, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+};
+
+interface Run {
+  index: number;
+  nominal: number;
+  size: number | undefined;
+  /** Promised total (from start; from creation in the saturated family). */
+  p50: number;
+  p90: number;
+  actual: number;
+  /** Shown time left, read every 20 ms while running: [at, remainingMs]. */
+  reads: [number, number][];
+}
+
+/** A remote worker: lease, read the promise, sleep the drawn duration while reading the ETA, complete. */
+async function worker(type: string, name: string, stop: { done: boolean }, started: Map<string, Run>): Promise<void> {
+  while (!stop.done) {
+    const leased = await call('POST', '/v1/workers/lease', { types: [type], waitMs: 500, worker: name });
+    if (leased.status !== 200) continue;
+    const job = leased.body.job as { id: string; input: { ms: number; read: boolean } };
+    const lease = leased.body.lease.token as string;
+    // The creator registers the job when its POST answers, which may come after the lease.
+    for (let k = 0; k < 200 && !started.has(job.id); k++) await sleep(1);
+    const run = started.get(job.id);
+    const snap = (await call('GET', `/v1/jobs/${job.id}`)).body;
+    if (run && run.p50 < 0) {
+      run.p50 = snap.eta.p50Ms;
+      run.p90 = snap.eta.p90Ms;
+    }
+    const until = performance.now() + job.input.ms;
+    while (performance.now() < until - READ_EVERY_MS) {
+      await sleep(READ_EVERY_MS);
+      if (!job.input.read || !run) continue;
+      const s = (await call('GET', `/v1/jobs/${job.id}`)).body;
+      if (s.eta) run.reads.push([performance.now(), s.eta.remainingMs]);
+    }
+    await sleep(Math.max(0, until - performance.now()));
+    await call('POST', `/v1/jobs/${job.id}/complete`, { lease, result: null });
+  }
+}
+
+async function runFamily(f: Family): Promise<Run[]> {
+  const stop = { done: false };
+  const runs = new Map<string, Run>();
+  const workers = Array.from({ length: WORKERS }, (_, w) => worker(f.type, `${f.type}-${w}`, stop, runs));
+  const burst = f.burst ?? WORKERS;
+  const queued = f.burst !== undefined;
+  const all: Run[] = [];
+  for (let i = 0; i < WARMUP + MEASURED;) {
+    const batch: Promise<void>[] = [];
+    const n = queued ? burst : 1;
+    for (let k = 0; k < n && i < WARMUP + MEASURED; k++, i++) {
+      const d = f.draw(i);
+      const index = i;
+      const body = {
+        type: f.type,
+        input: { ms: d.ms, read: index % 4 === 0 },
+        ...(d.size ? { size: { units: d.size } } : {}),
+      };
+      batch.push(
+        (async () => {
+          const created = await call('POST', '/v1/jobs', body);
+          const id = created.body.id as string;
+          const run: Run = { index, nominal: d.nominal, size: d.size, p50: -1, p90: -1, actual: 0, reads: [] };
+          if (queued) {
+            run.p50 = created.body.eta.remainingMs;
+            run.p90 = created.body.eta.remainingP90Ms;
+          }
+          runs.set(id, run);
+          for (;;) {
+            const s = (await call('GET', `/v1/jobs/${id}`)).body;
+            if (s.status === 'succeeded') {
+              run.actual = queued ? s.finishedAt - s.createdAt : s.elapsedMs;
+              break;
+            }
+            await sleep(25);
+          }
+          if (index >= WARMUP) all.push(run);
+        })(),
+      );
+    }
+    if (queued) await Promise.all(batch);
+    else {
+      // Keep WORKERS in flight: wait for one to finish before creating the next.
+      inflight.push(...batch);
+      if (inflight.length >= WORKERS)
+        await Promise.race(inflight.map((p, j) => p.then(() => j))).then((j) => inflight.splice(j, 1));
+    }
+  }
+  await Promise.all(inflight.splice(0));
+  stop.done = true;
+  await Promise.all(workers);
+  return all.sort((a, b) => a.index - b.index);
+}
+const inflight: Promise<void>[] = [];
+
+const median = (xs: number[]) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
+const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+
+function recoveryAfterShift(runs: Run[]): string {
+  const change = runs.findIndex((run) => run.nominal !== runs[0]!.nominal);
+  if (change < 0) return '';
+  for (let k = change; k < runs.length - 10; k++) {
+    const next = runs.slice(k, k + 10).filter((run) => run.actual <= run.p90).length;
+    if (runs[k]!.actual <= runs[k]!.p90 && next >= 9) return String(k - change);
+  }
+  return 'never';
+}
+
+function movement(runs: Run[]): { median: number; p95: number; up: number } {
+  const dev: number[] = [];
+  let up = 0;
+  for (const run of runs)
+    for (let k = 1; k < run.reads.length; k++) {
+      const [t0, r0] = run.reads[k - 1]!;
+      const [t1, r1] = run.reads[k]!;
+      dev.push(Math.abs(r1 - r0 + (t1 - t0)));
+      if (r1 > r0) up++;
+    }
+  const sorted = dev.sort((a, b) => a - b);
+  return { median: percentile(sorted, 50), p95: percentile(sorted, 95), up: dev.length ? up / dev.length : 0 };
+}
+
+function svg(runs: Run[], title: string): string {
+  const W = 720;
+  const H = 300;
+  const pad = 40;
+  const max = Math.max(...runs.map((run) => Math.max(run.actual, run.p90))) * 1.05;
+  const x = (i: number) => pad + (i / (runs.length - 1)) * (W - pad * 2);
+  const y = (ms: number) => H - pad - (ms / max) * (H - pad * 2);
+  const line = (pick: (run: Run) => number) =>
+    runs.map((run, i) => `${x(i).toFixed(1)},${y(pick(run)).toFixed(1)}`).join(' ');
+  const dots = runs
+    .map((run, i) => {
+      const miss = run.actual > run.p90;
+      return `<circle cx="${x(i).toFixed(1)}" cy="${y(run.actual).toFixed(1)}" r="2.2" fill="${miss ? '#d33' : '#333'}"/>`;
+    })
+    .join('');
+  const ticks = [0, 0.25, 0.5, 0.75, 1]
+    .map((q) => `<text x="4" y="${y(q * max) + 4}" font-size="10">${Math.round(q * max)} ms</text>`)
+    .join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="#fff"/>
+<text x="${pad}" y="18" font-size="13">${title}: promised p50 (blue), p90 (orange), actual (dots; red past p90)</text>
+${ticks}
+<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="${line((run) => run.p50)}"/>
+<polyline fill="none" stroke="#ff7f0e" stroke-width="1.5" points="${line((run) => run.p90)}"/>
+${dots}
+<text x="${W / 2 - 20}" y="${H - 8}" font-size="10">run</text>
+</svg>
+`;
+}
+
+const rows: string[] = [];
+const loadBefore = await loadAverage();
+for (const f of FAMILIES) {
+  const runs = await runFamily(f);
+  const coverage = runs.filter((run) => run.actual <= run.p90).length / runs.length;
+  const error = median(runs.map((run) => Math.abs(run.p50 - run.actual) / run.actual));
+  // The oracle: each job's noiseless duration plus the measured overhead of a run (HTTP, timers).
+  const overhead = median(runs.map((run) => run.actual - run.nominal));
+  const floor = median(runs.map((run) => Math.abs(run.nominal + overhead - run.actual) / run.actual));
+  const move = movement(runs);
+  rows.push(
+    `| ${f.name} | ${runs.length} | ${pct(coverage)} | ${pct(error)} | ${pct(floor)} | ${(error / Math.max(floor, 1e-9)).toFixed(2)}x | ${f.type === 'shift' ? recoveryAfterShift(runs) : ''} | ${move.median.toFixed(0)} / ${move.p95.toFixed(0)} ms, ${pct(move.up)} up |`,
+  );
+  if (f.type === 'ln30') {
+    mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
+    writeFileSync(new URL('../results/eta-lognormal-0.3.svg', import.meta.url), svg(runs, f.name));
+  }
+}
+await stopServer(child);
+process.stdout.write(
+  `\nETA calibration (node on core 0, workers and generator on core 1; ${WORKERS} HTTP workers; ${WARMUP} warm-up + ${MEASURED} measured jobs per family)\n` +
+    `${loadBefore} before, ${await loadAverage()} after\n\n` +
+    '| family | runs | p90 coverage (88-95 %) | median abs p50 error | noise floor | vs floor (<= 1.2x) | runs to recover after 2x (<= 20) | time left moved between reads: median / p95 off a countdown, share up |\n' +
+    '| --- | --- | --- | --- | --- | --- | --- | --- |\n' +
+    rows.join('\n') +
+    '\n\nplot: bench/results/eta-lognormal-0.3.svg\n',
+);
+process.exit(0);

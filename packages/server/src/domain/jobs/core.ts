@@ -1,0 +1,159 @@
+import type { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { isTerminal, jobTopic, type JobEvent, type JobEventType, type JobState, type Json } from '@inloop/protocol';
+import type { Broker } from '../../ports/broker.js';
+import type { JobRecord, JobStore, Lease, PlannedStage } from '../../ports/job-store.js';
+import type { JobLocks, JobQueue } from '../../ports/job-queue.js';
+import type { Metrics } from '../../metrics.js';
+import type { Hub } from '../hub.js';
+import { KeyedLock } from '../../util/keyed-lock.js';
+import { KeyedThrottle } from '../../util/keyed-throttle.js';
+import { Cadence } from './cadence.js';
+import { JobNotFoundError, LeaseLostError } from './errors.js';
+import { Estimator } from './estimator.js';
+import { JobLine } from './line.js';
+import { stateOf } from './progress.js';
+import type { JobTypeOptions } from './types.js';
+import { LeaseWaiters } from './waiters.js';
+
+export interface JobServiceOptions {
+  store: JobStore;
+  /** Which job runs next and who holds it: the store itself embedded, BullMQ in a cluster. */
+  queue: JobQueue;
+  /** Mutual exclusion per job across every node that may change it. @default in-process */
+  locks?: JobLocks;
+  hub: Hub;
+  broker: Broker;
+  metrics: Metrics;
+  logger: Logger;
+  /** Longest silence a watcher of a live job sees. @default 5000 */
+  cadenceMs: number;
+  /** No sign of life for this long (and well past p90) is "likely stuck". @default 30_000 */
+  stuckAfterMs?: number;
+  /** A running job whose worker ignores a cancel is ended this long after the request. @default 10_000 */
+  cancelGraceMs?: number;
+  /** How often leases and retries are checked. @default 250 */
+  sweepMs?: number;
+  /**
+   * Bytes of partial results (their JSON) a job keeps in its snapshot, besides at most 1,000 of
+   * them; a partial past either bound is dropped (neither kept nor published), so a snapshot,
+   * and the stream that starts with it, stays bounded. @default 262_144
+   */
+  maxPartialsBytes?: number;
+  /**
+   * Mint the read token a job's creator gets for that job alone (watch, read, cancel). Without
+   * it, `JobService.start` answers without a token.
+   */
+  readToken?: (createdBy: string, jobId: string) => Promise<{ token: string; expiresAt: number }>;
+}
+
+/** What the service tells whoever listens (the in-process runner, benches, tests). */
+export type JobServiceEvents = {
+  available: [type: string];
+  cancel: [id: string];
+  finished: [job: JobRecord];
+};
+
+/** A declared type with its defaults applied. */
+export type JobType = Required<Omit<JobTypeOptions, 'stages'>> & { stages: PlannedStage[] | null };
+
+const PROGRESS_EVENT_MS = 100;
+
+/**
+ * What the rooms of the jobs domain share (creation, leasing, transitions, recovery, estimates):
+ * the ports, the declared types, and the one way to change a job: under its lock, publish one
+ * event carrying its full state, then save the record.
+ */
+export class JobCore {
+  readonly types = new Map<string, JobType>();
+  readonly locks: JobLocks;
+  readonly waiters = new LeaseWaiters();
+  /** Stored progress events: at most 10 per second per job, the last report never dropped. */
+  readonly progressThrottle = new KeyedThrottle(PROGRESS_EVENT_MS);
+  /** Running jobs asked to cancel, with when: ended by force after the grace period. */
+  readonly cancelling = new Map<string, number>();
+  /** Stage plans learned from the last successful run of each type that declared none. */
+  readonly learnedPlans = new Map<string, PlannedStage[]>();
+  readonly estimator: Estimator;
+  readonly cadence: Cadence;
+  /** The wait in line: queued and running jobs per type, places and expected starts. */
+  readonly line = new JobLine();
+  readonly stuckAfterMs: number;
+  readonly cancelGraceMs: number;
+  closed = false;
+
+  constructor(
+    readonly o: JobServiceOptions,
+    readonly events: EventEmitter<JobServiceEvents>,
+  ) {
+    this.stuckAfterMs = o.stuckAfterMs ?? 30_000;
+    this.cancelGraceMs = o.cancelGraceMs ?? 10_000;
+    this.locks = o.locks ?? new KeyedLock();
+    this.estimator = new Estimator(o.store, { defaultMs: (type) => this.types.get(type)?.expectedMs ?? 10_000 });
+    this.cadence = new Cadence({
+      cadenceMs: o.cadenceMs,
+      hasWatchers: (id) => o.hub.subscriberCount(jobTopic(id)) > 0,
+      tick: (id) => this.#tick(id),
+    });
+  }
+
+  leaseMsOf(type: string): number {
+    return this.types.get(type)?.leaseMs ?? 30_000;
+  }
+
+  /** The wire state of a job now, with its place in line when it waits. */
+  stateOf(job: JobRecord, now = Date.now()): JobState {
+    return stateOf(job, now, this.stuckAfterMs, job.status === 'queued' ? this.line.place(job, now) : null);
+  }
+
+  wake(type: string): void {
+    this.events.emit('available', type);
+    this.waiters.wake(type);
+  }
+
+  withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(id, fn);
+  }
+
+  /** Run `fn` on the job under a valid lease; throws LeaseLostError otherwise. */
+  leased<T>(id: string, token: string, fn: (job: JobRecord, lease: Lease) => Promise<T>): Promise<T> {
+    return this.withLock(id, async () => {
+      const job = await this.o.store.get(id);
+      if (!job) throw new JobNotFoundError();
+      const lease = job.lease;
+      if (job.status !== 'running' || !lease || lease.token !== token || lease.expiresAt < Date.now())
+        throw new LeaseLostError();
+      return fn(job, lease);
+    });
+  }
+
+  /** Publish one stored event carrying the job's state, and move the record's position to it. */
+  async publish(job: JobRecord, type: JobEventType, extra: Omit<JobEvent, 'type' | 'job'> = {}): Promise<void> {
+    const event: JobEvent = { type, job: this.stateOf(job), ...extra };
+    const outcome = await this.o.hub.publish(jobTopic(job.id), { data: event as unknown as Json, from: 'inloop' });
+    if (!outcome.ephemeral) {
+      job.epoch = outcome.epoch;
+      job.lastOffset = outcome.offset;
+    }
+    if (!isTerminal(job.status)) this.cadence.touch(job.id);
+  }
+
+  /** The cadence guarantee: an ephemeral tick with elapsed time, refreshed ETA and estimated progress. */
+  async #tick(id: string): Promise<boolean> {
+    const job = await this.o.store.get(id);
+    if (!job || isTerminal(job.status)) return false;
+    const event: JobEvent = { type: 'job.tick', job: this.stateOf(job) };
+    await this.o.hub.publish(jobTopic(id), { data: event as unknown as Json, from: 'inloop', ephemeral: true });
+    return true;
+  }
+
+  /**
+   * Save the record without waiting for its commit. The event just published is the durable
+   * truth (its commit is awaited, and nothing is acknowledged before it); the record follows it
+   * in the same connection's commit order, and a record update lost to a crash is reconciled
+   * from the topic on restart (`recover`). Reads on this connection see it at once.
+   */
+  save(job: JobRecord): void {
+    this.o.store.save(job).catch((err: unknown) => this.o.logger.error({ err, job: job.id }, 'saving a job failed'));
+  }
+}

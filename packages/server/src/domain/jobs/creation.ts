@@ -1,0 +1,105 @@
+import type { JobState, Json } from '@inloop/protocol';
+import type { JobRecord, SizeHint } from '../../ports/job-store.js';
+import type { JobCore } from './core.js';
+import { UnknownJobTypeError } from './errors.js';
+import { newJobId } from './ids.js';
+
+/** What a caller asks for when it creates a job. */
+export interface CreateRequest {
+  type: string;
+  input: Json;
+  size: SizeHint | null;
+  idempotencyKey: string | null;
+  createdBy: string;
+}
+
+/** What the creator of a job is told at once. */
+export interface StartedJob {
+  job: JobRecord;
+  /** False when the idempotency key named an existing job. */
+  created: boolean;
+  /** Its state now, with the ETA (including the wait in line) and the wait strategy. */
+  state: JobState;
+  /** When to look again without a stream: about the job's time left, between 1 and 5 s. */
+  retryAfterSeconds: number;
+  token: { token: string; expiresAt: number } | null;
+}
+
+/**
+ * Create a job: estimated, stored (idempotent per creator and key), in line, announced by its
+ * `job.queued` event, and takers woken.
+ */
+export async function createJob(core: JobCore, request: CreateRequest): Promise<{ job: JobRecord; created: boolean }> {
+  const options = core.types.get(request.type);
+  if (!options) throw new UnknownJobTypeError(request.type);
+  const now = Date.now();
+  const estimate = (await core.estimator.estimate(request.type, request.size))!;
+  const job: JobRecord = {
+    id: newJobId(),
+    type: request.type,
+    input: request.input,
+    size: request.size,
+    status: 'queued',
+    attempt: 0,
+    maxAttempts: options.maxAttempts,
+    createdAt: now,
+    startedAt: null,
+    finishedAt: null,
+    runAfter: now,
+    plan: options.stages,
+    stage: null,
+    stageWeightDone: 0,
+    stageDurations: [],
+    measured: null,
+    message: null,
+    partials: [],
+    lease: null,
+    fence: 0,
+    lastSignAt: null,
+    cancelRequested: false,
+    cancelRequestedAt: null,
+    idempotencyKey: request.idempotencyKey,
+    createdBy: request.createdBy,
+    estimate,
+    epoch: '',
+    lastOffset: 0,
+  };
+  const inserted = await core.o.store.insert(job);
+  if (!inserted.created) return inserted;
+  core.line.queued(job);
+  core.o.metrics.jobsCreated.inc({ type: job.type });
+  if (core.o.queue.holdsJobs) {
+    // No one can take the job before it is queued: its first event and the record that
+    // reflects it go first, without a lock; then the queue (the job is durable either way).
+    await core.publish(job, 'job.queued');
+    await core.o.store.save(job);
+    await core.o.queue.add(job);
+    core.wake(job.type);
+    return { job, created: true };
+  }
+  // The job is durable once inserted: answer now. Its `job.queued` event follows under the
+  // job's lock; whoever leases it first publishes that event if it is still missing, so every
+  // later change comes after it on the topic.
+  void core
+    .withLock(job.id, async () => {
+      const fresh = await core.o.store.get(job.id);
+      if (fresh?.epoch !== '') return;
+      await core.publish(fresh, 'job.queued');
+      core.save(fresh);
+    })
+    .then(() => core.wake(job.type))
+    .catch((err: unknown) => core.o.logger.error({ err, job: job.id }, 'publishing job.queued failed'));
+  return { job, created: true };
+}
+
+/**
+ * Create a job and say what its creator sees: its state (the ETA includes the wait in line),
+ * its read token, and when to look again without a stream.
+ */
+export async function startJob(core: JobCore, request: CreateRequest): Promise<StartedJob> {
+  const { job, created } = await createJob(core, request);
+  const token = core.o.readToken ? await core.o.readToken(request.createdBy, job.id) : null;
+  const state = core.stateOf(job);
+  const until = state.eta?.remainingMs ?? 1000;
+  return { job, created, state, retryAfterSeconds: Math.min(5, Math.max(1, Math.ceil(until / 1000))), token };
+}

@@ -1,0 +1,53 @@
+import type { JobRecord } from '../../ports/job-store.js';
+import type { JobCore } from './core.js';
+
+/**
+ * A job succeeded: check what it was promised when it started against what it took (the rolling
+ * calibration in /metrics), learn its duration and its stages', and, for a type that declared no
+ * stages, the plan its stages make.
+ */
+export async function learnFromRun(core: JobCore, job: JobRecord, now: number): Promise<void> {
+  if (job.startedAt === null) return;
+  const size = job.size?.value ?? null;
+  const calibration = core.estimator.observe(job.type, job.estimate, now - job.startedAt);
+  core.o.metrics.observeJobCalibration(job.type, calibration);
+  await core.estimator.record({ type: job.type, stage: '', ms: now - job.startedAt, size, at: now });
+  for (const s of job.stageDurations)
+    await core.estimator.record({ type: job.type, stage: s.name, ms: s.ms, size, at: now });
+  if (!core.types.get(job.type)?.stages && job.stageDurations.length > 0) {
+    core.learnedPlans.set(
+      job.type,
+      job.stageDurations.map((s) => ({ name: s.name, weight: Math.max(1, s.ms) })),
+    );
+  }
+}
+
+/** What a console charts about a type (`GET /v1/job-types/{type}`): model, line, calibration. */
+export interface JobTypeInfo {
+  type: string;
+  model: { fixedMs: number; perUnitMs: number; samples: number; shifted: boolean } | null;
+  estimate: { p50Ms: number; p90Ms: number; source: string; samples: number };
+  calibration: { runs: number; p90Coverage: number | null; medianAbsP50Error: number | null; p90Level: number };
+  line: { queued: number; running: number; concurrency: number };
+}
+
+/** The type's model, its line on this node and its calibration; null when the type is unknown. */
+export async function typeInfo(core: JobCore, type: string): Promise<JobTypeInfo | null> {
+  if (!core.types.has(type)) return null;
+  const model = (await core.estimator.model(type, '', true)) ?? (await core.estimator.model(type, '', false));
+  const estimate = (await core.estimator.estimate(type, null))!;
+  return {
+    type,
+    model: model
+      ? {
+          fixedMs: Math.round(model.fit.fixedMs),
+          perUnitMs: model.fit.perUnitMs,
+          samples: model.samples,
+          shifted: model.shifted,
+        }
+      : null,
+    estimate: { p50Ms: estimate.p50Ms, p90Ms: estimate.p90Ms, source: estimate.source, samples: estimate.samples },
+    calibration: core.estimator.calibration(type),
+    line: core.line.counts(type),
+  };
+}

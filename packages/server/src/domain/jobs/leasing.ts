@@ -1,0 +1,85 @@
+import { isTerminal } from '@inloop/protocol';
+import type { JobRecord } from '../../ports/job-store.js';
+import type { JobOutcome, TakenJob } from '../../ports/job-queue.js';
+import type { JobCore } from './core.js';
+import { endLapsedLease } from './recovery.js';
+
+/**
+ * Lease up to `max` due jobs of `types` at once. Their transitions are issued together and
+ * share one commit, instead of queueing behind one another one commit each.
+ */
+export async function leaseMany(
+  core: JobCore,
+  types: readonly string[],
+  worker: string,
+  max: number,
+  leaseMs?: number,
+): Promise<JobRecord[]> {
+  const leased: JobRecord[] = [];
+  const leaseFor = (type: string) => leaseMs ?? core.leaseMsOf(type);
+  // A candidate another leaser took in the meantime is skipped; look again a few times.
+  for (let round = 0; leased.length < max && round < 3; round++) {
+    const taken = await core.o.queue.take(types, max - leased.length, leaseFor);
+    if (taken.length === 0) break;
+    for (const job of await Promise.all(taken.map((t) => leaseOne(core, t, worker, leaseFor))))
+      if (job) leased.push(job);
+  }
+  return leased;
+}
+
+/** Lease a job the queue handed out, after checking its record agrees that it is due. */
+function leaseOne(
+  core: JobCore,
+  taken: TakenJob,
+  worker: string,
+  leaseFor: (type: string) => number,
+): Promise<JobRecord | null> {
+  return core.withLock(taken.id, async () => {
+    const stored = await core.o.store.get(taken.id);
+    // The queue may give out a job whose holder stopped renewing before the stall was handled.
+    const job = stored && (await endLapsedLease(core, stored));
+    if (!job || isTerminal(job.status)) {
+      await core.o.queue.remove(taken, taken.token, job ? (job.status as JobOutcome) : undefined);
+      return null;
+    }
+    // Held under a valid lease (an embedded candidate someone else took first): not ours.
+    if (job.status !== 'queued') return null;
+    if (job.runAfter > Date.now()) {
+      await core.o.queue.retry(job, taken.token, job.runAfter);
+      return null;
+    }
+    const now = Date.now();
+    const ms = leaseFor(job.type);
+    // Taken on another node before its creator published `job.queued`: publish it first.
+    if (job.epoch === '') await core.publish(job, 'job.queued');
+    job.status = 'running';
+    job.attempt++;
+    job.startedAt = now;
+    job.lastSignAt = now;
+    job.fence++;
+    job.lease = { token: taken.token, fence: job.fence, worker, expiresAt: now + ms };
+    job.estimate = (await core.estimator.estimate(job.type, job.size)) ?? job.estimate;
+    job.plan = core.types.get(job.type)?.stages ?? core.learnedPlans.get(job.type) ?? null;
+    core.line.started(job, now);
+    await core.publish(job, 'job.started');
+    core.save(job);
+    return job;
+  });
+}
+
+/** Long-poll: lease the next job of `types`, waiting up to `waitMs` for one to become due. */
+export async function waitForLease(
+  core: JobCore,
+  types: readonly string[],
+  worker: string,
+  waitMs: number,
+  leaseMs?: number,
+  signal?: AbortSignal,
+): Promise<JobRecord | null> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const job = (await leaseMany(core, types, worker, 1, leaseMs))[0] ?? null;
+    if (job || Date.now() >= deadline || signal?.aborted || core.closed) return job;
+    await core.waiters.wait(types, deadline, signal);
+  }
+}

@@ -1,0 +1,163 @@
+import type { JobRecord } from '../../ports/job-store.js';
+import type { Estimate } from './estimator.js';
+import type { LinePlace } from './progress.js';
+import { conformalQuantile, remainingGiven } from './duration-model.js';
+
+/** How long a burst of running jobs counts as the type's concurrency after it ends. */
+const PEAK_MEMORY_MS = 60_000;
+/** Waits remembered to calibrate the line's promises. */
+const WAIT_WINDOW = 100;
+/** z of the normal 90th percentile, for the spread of a sum of runs. */
+const Z90 = 1.2816;
+
+interface Entry {
+  estimate: Estimate;
+  startedAt: number | null;
+}
+
+interface TypeLine {
+  queued: Map<string, Entry>;
+  running: Map<string, Entry>;
+  /** When slots freed while jobs waited, not yet taken again (oldest first). */
+  freed: number[];
+  /** Typical time from a slot freeing to the next job starting in it (the worker's round trip). */
+  handoffMs: number;
+  /** Promised starts of queued jobs: [created, p50 start], to learn how the line's promises hold. */
+  promised: Map<string, [number, number]>;
+  /** Recent actual wait / promised wait, ascending on read (the line's own errors). */
+  waitRatios: number[];
+  /** Most jobs of the type seen running at once lately, and when. */
+  peak: number;
+  peakAt: number;
+}
+
+/**
+ * The wait in line: the jobs of each type this node has queued and running, and for a queued job
+ * its place and expected start. The start comes from a list schedule: the type runs as many
+ * jobs at once as it was lately seen running (its workers), each running job frees its slot
+ * after its remaining p50 (given how long it has run), and the jobs ahead take the free slots
+ * in order, each for its own p50. The p90 of a start adds the spread of the runs before it as
+ * a sum (it grows with the square root of their number, not with it).
+ *
+ * Only this node's jobs are known: in a cluster a job created elsewhere does not count here.
+ */
+export class JobLine {
+  readonly #types = new Map<string, TypeLine>();
+
+  #of(type: string): TypeLine {
+    let line = this.#types.get(type);
+    if (!line)
+      this.#types.set(
+        type,
+        (line = {
+          queued: new Map(),
+          running: new Map(),
+          peak: 0,
+          peakAt: 0,
+          freed: [],
+          handoffMs: 0,
+          promised: new Map(),
+          waitRatios: [],
+        }),
+      );
+    return line;
+  }
+
+  /** The job waits (created, or handed back for a retry): it joins the end of its type's line. */
+  queued(job: JobRecord): void {
+    const line = this.#of(job.type);
+    line.running.delete(job.id);
+    line.queued.delete(job.id);
+    line.queued.set(job.id, { estimate: job.estimate, startedAt: null });
+  }
+
+  /** The job was leased. */
+  started(job: JobRecord, now = Date.now()): void {
+    const line = this.#of(job.type);
+    if (line.queued.delete(job.id)) {
+      const freedAt = line.freed.shift();
+      if (freedAt !== undefined) line.handoffMs += (now - freedAt - line.handoffMs) / 8;
+      const promised = line.promised.get(job.id);
+      if (promised && promised[1] > promised[0]) {
+        line.waitRatios.push((now - promised[0]) / (promised[1] - promised[0]));
+        if (line.waitRatios.length > WAIT_WINDOW) line.waitRatios.shift();
+      }
+    }
+    line.promised.delete(job.id);
+    line.running.set(job.id, { estimate: job.estimate, startedAt: job.startedAt ?? now });
+    if (line.running.size >= line.peak || now - line.peakAt > PEAK_MEMORY_MS) {
+      line.peak = line.running.size;
+      line.peakAt = now;
+    }
+  }
+
+  /** The job ended (or is gone). */
+  ended(job: { id: string; type: string }, now = Date.now()): void {
+    const line = this.#types.get(job.type);
+    if (!line) return;
+    line.queued.delete(job.id);
+    line.promised.delete(job.id);
+    if (!line.running.delete(job.id)) return;
+    if (line.running.size + 1 >= line.peak) line.peakAt = now;
+    if (line.queued.size > line.freed.length) line.freed.push(now);
+    if (line.freed.length > line.peak + 1) line.freed.shift();
+  }
+
+  /** Jobs queued and running of a type on this node. */
+  counts(type: string): { queued: number; running: number; concurrency: number } {
+    const line = this.#types.get(type);
+    if (!line) return { queued: 0, running: 0, concurrency: 0 };
+    return { queued: line.queued.size, running: line.running.size, concurrency: this.#concurrency(line, Date.now()) };
+  }
+
+  #concurrency(line: TypeLine, now: number): number {
+    return Math.max(line.running.size, now - line.peakAt <= PEAK_MEMORY_MS ? line.peak : 0);
+  }
+
+  /** A queued job's place in line, or null when this node does not know it as queued. */
+  place(job: JobRecord, now = Date.now()): LinePlace | null {
+    const line = this.#types.get(job.type);
+    if (!line?.queued.has(job.id)) return null;
+    const ahead: Entry[] = [];
+    for (const [id, entry] of line.queued) {
+      if (id === job.id) break;
+      ahead.push(entry);
+    }
+    const position = ahead.length + 1;
+    const slots = this.#concurrency(line, now);
+    if (slots === 0) return { position, startAt: null, startP90At: null };
+    // Each slot: when it is next free (p50) and the variance of that time.
+    const free: { at: number; variance: number }[] = [];
+    for (const run of line.running.values()) {
+      const elapsed = now - (run.startedAt ?? now);
+      const left = run.estimate.curve
+        ? remainingGiven(run.estimate.curve, elapsed, run.estimate.p50Ms, run.estimate.p90Ms)
+        : { p50Ms: Math.max(0, run.estimate.p50Ms - elapsed), p90Ms: Math.max(0, run.estimate.p90Ms - elapsed) };
+      free.push({ at: now + left.p50Ms, variance: ((left.p90Ms - left.p50Ms) / Z90) ** 2 });
+    }
+    while (free.length < slots) free.push({ at: now, variance: 0 });
+    for (const entry of ahead) {
+      const slot = free.reduce((a, b) => (b.at < a.at ? b : a));
+      slot.at += entry.estimate.p50Ms + line.handoffMs;
+      slot.variance += ((entry.estimate.p90Ms - entry.estimate.p50Ms) / Z90) ** 2;
+    }
+    const next = free.reduce((a, b) => (b.at < a.at ? b : a));
+    let startAt = Math.max(
+      now,
+      job.runAfter,
+      Math.round(next.at + (ahead.length > 0 || line.running.size > 0 ? line.handoffMs : 0)),
+    );
+    let startP90At = Math.round(startAt + Z90 * Math.sqrt(next.variance));
+    // The first promise a job gets is the one checked when it starts.
+    const first = line.promised.get(job.id);
+    if (!first) line.promised.set(job.id, [job.createdAt, startAt]);
+    // Conformal: scale the wait by how the line's promises held on the jobs that started lately.
+    if (line.waitRatios.length >= 10 && startAt > now) {
+      const ratios = [...line.waitRatios].sort((a, b) => a - b);
+      const wait = startAt - now;
+      startAt = now + Math.round(wait * conformalQuantile(ratios, 0.5));
+      startP90At = Math.max(startAt, now + Math.round(wait * conformalQuantile(ratios, 0.9)), startP90At);
+    }
+    return { position, startAt, startP90At };
+  }
+}

@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import {
+  conformalQuantile,
+  fitDurations,
+  modelOf,
+  quantilesOf,
+  remainingGiven,
+  type RunSample,
+} from '../src/domain/jobs/duration-model.js';
+import { JobLine } from '../src/domain/jobs/line.js';
+import type { JobRecord } from '../src/ports/job-store.js';
+
+/** A seeded generator, so a failing family can be replayed. */
+function rng(seed: number) {
+  let s = seed >>> 0 || 1;
+  const uniform = () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return (s + 0.5) / 2 ** 32;
+  };
+  return { uniform, normal: () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform()) };
+}
+
+/**
+ * Share of `runs` jobs that end within the p90 promised before each ran, learning from the 200
+ * before it (newest first), after `warmup` runs.
+ */
+function coverage(draw: () => RunSample, runs: number, warmup = 20): number {
+  const history: RunSample[] = [];
+  for (let i = 0; i < warmup; i++) history.unshift(draw());
+  let covered = 0;
+  for (let i = 0; i < runs; i++) {
+    const next = draw();
+    const { p90Ms } = quantilesOf(modelOf(history), next.size);
+    if (next.ms <= p90Ms) covered++;
+    history.unshift(next);
+    if (history.length > 200) history.length = 200;
+  }
+  return covered / runs;
+}
+
+describe('the duration model', () => {
+  it('recovers a fixed cost and a cost per unit from runs of different sizes', () => {
+    const runs = [10, 20, 40, 80, 160, 5, 50].map((size) => ({ size, ms: 2000 + 30 * size }));
+    const fit = fitDurations(runs);
+    assert.equal(Math.round(fit.fixedMs), 2000);
+    assert.equal(Math.round(fit.perUnitMs), 30);
+  });
+
+  it('recovers any fixed and per-unit cost within a few percent under lognormal noise and a few wild runs', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 50, max: 5000 }),
+        fc.integer({ min: 1, max: 100 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        (fixed, perUnit, seed) => {
+          const r = rng(seed);
+          const runs: RunSample[] = [];
+          for (let i = 0; i < 60; i++) {
+            const size = 1 + Math.floor(r.uniform() * 100);
+            // 1 in 20 runs is wild (a cold cache, a retry): ten times as long.
+            const wild = i % 20 === 7 ? 10 : 1;
+            runs.push({ size, ms: (fixed + perUnit * size) * Math.exp(0.05 * r.normal()) * wild });
+          }
+          const fit = fitDurations(runs);
+          const at = (size: number) => fit.fixedMs + fit.perUnitMs * size;
+          // Within 8 % where the data is, and the fixed part within 5 % of the largest job.
+          for (const size of [50, 100]) {
+            const truth = fixed + perUnit * size;
+            assert.ok(Math.abs(at(size) - truth) / truth < 0.08, `size ${size}: ${at(size)} for ${truth}`);
+          }
+          assert.ok(
+            Math.abs(fit.fixedMs - fixed) < 0.05 * (fixed + 100 * perUnit),
+            `fixed ${fit.fixedMs} for ${fixed}`,
+          );
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('gives small and large jobs their own durations, not one rate per unit', () => {
+    const runs = Array.from({ length: 40 }, (_, i) => ({
+      size: 1 + (i % 10) * 10,
+      ms: 1000 + 10 * (1 + (i % 10) * 10),
+    }));
+    const model = modelOf(runs);
+    assert.equal(quantilesOf(model, 1).p50Ms, 1010, 'a tiny job still pays the fixed second');
+    assert.equal(quantilesOf(model, 500).p50Ms, 6000);
+  });
+
+  it('holds p90 coverage near 90 % on synthetic families', () => {
+    const r = rng(7);
+    const families: Record<string, () => RunSample> = {
+      // Jitter of a few ms on a second: the rounding to whole ms must not hide it.
+      constant: () => ({ ms: 1000 + 10 * r.uniform(), size: null }),
+      'linear with a fixed cost': () => {
+        const size = 1 + Math.floor(r.uniform() * 100);
+        return { ms: (40 + 2 * size) * Math.exp(0.1 * r.normal()), size };
+      },
+      'lognormal sigma 0.15': () => ({ ms: 120 * Math.exp(0.15 * r.normal()), size: null }),
+      'lognormal sigma 0.3': () => ({ ms: 120 * Math.exp(0.3 * r.normal()), size: null }),
+      'bimodal 80/20': () => ({ ms: (r.uniform() < 0.8 ? 60 : 250) * Math.exp(0.05 * r.normal()), size: null }),
+    };
+    for (const [name, draw] of Object.entries(families)) {
+      const c = coverage(draw, 1000);
+      assert.ok(c >= 0.86 && c <= 0.96, `${name}: ${(c * 100).toFixed(1)} %`);
+    }
+  });
+
+  it('recovers p90 coverage within 20 runs after a type becomes twice as slow', () => {
+    const r = rng(11);
+    const history: RunSample[] = Array.from({ length: 200 }, () => ({
+      ms: 100 * Math.exp(0.1 * r.normal()),
+      size: null,
+    }));
+    const misses: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      const next = { ms: 200 * Math.exp(0.1 * r.normal()), size: null };
+      if (next.ms > quantilesOf(modelOf(history), null).p90Ms) misses.push(i);
+      history.unshift(next);
+      history.length = 200;
+    }
+    // Recovered: the first run after the change that is covered, with 9 of the 10 from it.
+    const recovered = Array.from({ length: 50 }, (_, k) => k).find(
+      (k) => !misses.includes(k) && misses.filter((m) => m >= k && m < k + 10).length <= 1,
+    );
+    assert.ok(recovered !== undefined && recovered <= 20, `missed after the change: ${misses.join(', ')}`);
+    assert.equal(modelOf(history).shifted, true, 'the older, faster runs are set aside');
+  });
+
+  it('leans up with few runs: the conformal p90 of five runs is the longest', () => {
+    assert.equal(conformalQuantile([1, 2, 3, 4, 5], 0.9), 5);
+    assert.equal(conformalQuantile([1, 2, 3, 4, 5], 0.5), 3);
+  });
+});
+
+describe('time left given time elapsed', () => {
+  const bimodal = () => {
+    const runs = Array.from({ length: 100 }, (_, i) => ({ ms: i % 5 === 0 ? 30_000 : 5000, size: null }));
+    return quantilesOf(modelOf(runs), null);
+  };
+
+  it('says how long the runs that lasted this long took, not p50 minus elapsed', () => {
+    const q = bimodal();
+    assert.equal(q.p50Ms, 5000);
+    // Past the fast runs, only the slow ones are left: about 30 s in all, 24 s to go.
+    const left = remainingGiven(q.curve, 6000, q.p50Ms, q.p90Ms);
+    assert.ok(left.p50Ms > 20_000, `${left.p50Ms}`);
+  });
+
+  it('never says a few seconds for half a minute: past every run seen, time left grows with the overrun', () => {
+    const q = quantilesOf(modelOf(Array.from({ length: 50 }, () => ({ ms: 5000, size: null }))), null);
+    let last = 0;
+    for (const elapsed of [15_000, 25_000, 35_000, 60_000]) {
+      const left = remainingGiven(q.curve, elapsed, q.p50Ms, q.p90Ms);
+      assert.ok(left.p50Ms >= 4000 && left.p50Ms > last, `${elapsed}: ${left.p50Ms}`);
+      assert.ok(left.p90Ms >= left.p50Ms);
+      last = left.p50Ms;
+    }
+  });
+
+  it('does not jump about while a run is typical: down with the clock, up by a hair at most', () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 0.05, max: 0.4, noNaN: true }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        (sigma, seed) => {
+          const r = rng(seed);
+          const q = quantilesOf(
+            modelOf(Array.from({ length: 200 }, () => ({ ms: 10_000 * Math.exp(sigma * r.normal()), size: null }))),
+            null,
+          );
+          // Between reads 500 ms apart, up to the typical duration: never up by more than 3 % of
+          // the duration (near the median, time left rightly levels off, and a few hundred runs
+          // leave small steps), never down by more than the time passed plus a fifth of it.
+          let prev = remainingGiven(q.curve, 0, q.p50Ms, q.p90Ms).p50Ms;
+          for (let t = 500; t <= q.p50Ms; t += 500) {
+            const now = remainingGiven(q.curve, t, q.p50Ms, q.p90Ms).p50Ms;
+            assert.ok(now <= prev + (q.p50Ms * 3) / 100 && prev - now <= 600, `at ${t}: ${prev} -> ${now}`);
+            prev = now;
+          }
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+});
+
+describe('the wait in line', () => {
+  const job = (id: string, status: 'queued' | 'running', startedAt: number | null = null) =>
+    ({
+      id,
+      type: 't',
+      status,
+      createdAt: 0,
+      runAfter: 0,
+      startedAt,
+      estimate: { p50Ms: 10_000, p90Ms: 12_000, source: 'history', samples: 50 },
+    }) as JobRecord;
+
+  it('puts the third job in line behind two workers busy for 5 s more at about 15 s', () => {
+    const line = new JobLine();
+    line.started(job('r1', 'running', 0), 0);
+    line.started(job('r2', 'running', 0), 0);
+    for (const id of ['q1', 'q2', 'q3']) line.queued(job(id, 'queued'));
+    const place = line.place(job('q3', 'queued'), 5000)!;
+    assert.equal(place.position, 3);
+    // r1 and r2 end at 10 s; q1 and q2 take them until 20 s; q3 starts then.
+    assert.equal(place.startAt, 20_000);
+    assert.ok(place.startP90At! > place.startAt!);
+  });
+
+  it('knows no start while no worker of the type has been seen', () => {
+    const line = new JobLine();
+    line.queued(job('q1', 'queued'));
+    assert.deepEqual(line.place(job('q1', 'queued'), 0), { position: 1, startAt: null, startP90At: null });
+  });
+});
