@@ -25,6 +25,32 @@ export const ErrorCatalog = {
   not_connected: { status: 401, retryable: false, title: 'Send a connect message first' },
   unauthorized: { status: 401, retryable: false, title: 'Missing or invalid credentials' },
   token_expired: { status: 401, retryable: false, title: 'The token has expired; fetch a new one' },
+  token_issuer_unknown: {
+    status: 401,
+    retryable: false,
+    title: "The token's issuer is not one the node trusts (tokenIssuers)",
+  },
+  token_audience_mismatch: {
+    status: 401,
+    retryable: false,
+    title: "The token's audience is not one its issuer is trusted for",
+  },
+  token_algorithm_not_allowed: {
+    status: 401,
+    retryable: false,
+    title: "The token's signing algorithm is not allowed for its issuer",
+  },
+  token_key_unknown: {
+    status: 401,
+    retryable: false,
+    title: "No key of the token's issuer matches its kid, even after refreshing the key set",
+  },
+  token_not_yet_valid: { status: 401, retryable: true, title: 'The token is not valid yet (nbf)' },
+  token_keys_unavailable: {
+    status: 503,
+    retryable: true,
+    title: "The issuer's key set (JWKS) could not be fetched; try again",
+  },
   forbidden: { status: 403, retryable: false, title: 'The credentials do not grant this operation on this topic' },
   origin_not_allowed: { status: 403, retryable: false, title: 'The Origin is not in the allowlist' },
   subject_mismatch: { status: 403, retryable: false, title: 'A refreshed token must have the same subject' },

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import type { WebhookEventType } from './domain/webhooks/events.js';
 
 /**
  * The node's configuration: one schema for flags, environment and file. Every key has a flag
@@ -57,6 +58,61 @@ export const ConfigSchema = Type.Object({
       description: 'HS256 secret for client tokens. Generated into the data directory when absent.',
     }),
   ),
+  tokenIssuers: Type.Array(
+    Type.Object(
+      {
+        issuer: Type.String({ minLength: 1, maxLength: 512 }),
+        jwksUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+        keys: Type.Optional(Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) })),
+        audience: Type.Union([
+          Type.String({ minLength: 1 }),
+          Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+        ]),
+        algorithms: Type.Optional(
+          Type.Array(Type.Union([Type.Literal('RS256'), Type.Literal('ES256'), Type.Literal('EdDSA')]), {
+            minItems: 1,
+          }),
+        ),
+        scopesClaim: Type.Optional(Type.String({ minLength: 1 })),
+        rules: Type.Optional(
+          Type.Array(
+            Type.Object(
+              {
+                ops: Type.Array(Type.String()),
+                topics: Type.Array(Type.String()),
+                when: Type.Optional(
+                  Type.Object({
+                    claim: Type.String({ minLength: 1 }),
+                    equals: Type.Union([Type.String(), Type.Number(), Type.Boolean()]),
+                  }),
+                ),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+        ),
+        subjectPrefix: Type.Optional(Type.String({ maxLength: 64 })),
+        clockToleranceSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 300 })),
+      },
+      { additionalProperties: false },
+    ),
+    {
+      default: [],
+      description:
+        'Identity providers whose tokens clients may connect with (file only): `issuer`, `jwksUrl` or `keys` (a JWKS), `audience`, `algorithms` (RS256, ES256, EdDSA), `scopesClaim` and/or `rules` mapping claims to scopes, `subjectPrefix`. See docs/integrations.md.',
+    },
+  ),
+  tokenIssuerCacheMs: Type.Integer({
+    minimum: 1000,
+    default: 600_000,
+    description: "How long an issuer's fetched key set is used before it is fetched again.",
+  }),
+  tokenIssuerRefreshCooldownMs: Type.Integer({
+    minimum: 0,
+    default: 30_000,
+    description:
+      'Least time between two fetches of one key set: a token with an unknown `kid` triggers one refetch, no more often than this.',
+  }),
   metricsToken: Type.Optional(
     Type.String({
       minLength: 16,
@@ -327,6 +383,50 @@ export const ConfigSchema = Type.Object({
     description:
       'Pause between two rounds of cleanup of what expired (topics, last-seen times, receipts, jobs, idempotency keys), each done in small batches.',
   }),
+  webhooks: Type.Array(
+    Type.Object(
+      {
+        id: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+        url: Type.String({ pattern: '^https?://' }),
+        secrets: Type.Array(Type.String({ pattern: '^whsec_[A-Za-z0-9+/]{32,}={0,2}$' }), { minItems: 1 }),
+        events: Type.Array(
+          Type.Union(
+            [
+              'job.succeeded',
+              'job.failed',
+              'job.cancelled',
+              'job.stuck',
+              'conversation.message',
+              'presence.occupied',
+              'presence.vacant',
+              'topic.publication',
+            ].map((e) => Type.Literal(e as WebhookEventType)),
+          ),
+          { minItems: 1 },
+        ),
+        topics: Type.Optional(Type.Array(Type.String())),
+        timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
+        concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+      },
+      { additionalProperties: false },
+    ),
+    {
+      default: [],
+      description:
+        'Signed webhook endpoints (file only): `id`, `url`, `secrets` (whsec_..., each signs), `events`, optional `topics` patterns, `timeoutMs`, `concurrency`. See docs/integrations.md.',
+    },
+  ),
+  webhookRetryScheduleMs: Type.Array(Type.Integer({ minimum: 10 }), {
+    default: [5000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000],
+    description:
+      'Pauses before each retry of a failed webhook delivery (about a day in all by default); after the last, the delivery is dropped and counted. Env: comma-separated.',
+  }),
+  webhookTimeoutMs: Type.Integer({
+    minimum: 100,
+    maximum: 60_000,
+    default: 10_000,
+    description: 'A webhook delivery not answered within this is a failed attempt (retried).',
+  }),
   logLevel: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info', description: 'Log level.' },
@@ -351,7 +451,11 @@ export const SECRET_CONFIG_KEYS: ReadonlySet<string> = new Set([
   'tokenSecret',
   'metricsToken',
   'redis',
+  'webhooks',
 ]);
+
+/** Keys holding lists of objects: set in the config file only (a flag or variable is refused). */
+const FILE_ONLY_KEYS: ReadonlySet<string> = new Set(['apiKeys', 'tokenIssuers', 'webhooks']);
 
 /** Own keys only: `__proto__`, `constructor` and the like are unknown keys, not inherited ones. */
 const isConfigKey = (key: string): boolean => Object.hasOwn(ConfigSchema.properties, key);
@@ -388,7 +492,7 @@ function fromEnv(env: NodeJS.ProcessEnv, schema: TObject): Record<string, unknow
     const raw = env[envName(key)] ?? (key === 'port' ? env.PORT : undefined);
     if (raw === undefined || raw === '') continue;
     out[key] =
-      isArraySchema(prop) && key !== 'apiKeys'
+      isArraySchema(prop) && !FILE_ONLY_KEYS.has(key)
         ? raw
             .split(',')
             .map((s) => s.trim())

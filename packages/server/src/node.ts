@@ -17,6 +17,9 @@ import { createApp } from './app.js';
 import { ApiKeys, type ApiKey } from './auth/api-keys.js';
 import { Origins } from './auth/origins.js';
 import { Tokens, unmintableSubject } from './auth/tokens.js';
+import { Issuers } from './auth/issuers.js';
+import { createSqliteWebhookOutbox } from './adapters/sqlite-webhook-outbox.js';
+import { Webhooks } from './domain/webhooks/webhooks.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { Hub } from './domain/hub.js';
 import { Ticker } from './domain/ticker.js';
@@ -156,7 +159,24 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   };
   const backend = givenBackend ?? (await backendFor(config, log));
   const { keys, created, tokenSecret } = await secrets(config, backend);
-  const broker = backend.broker(brokerOptions);
+  // Webhooks see every publication made here through the broker: nothing in the domain knows them.
+  const outbox =
+    config.webhooks.length === 0
+      ? undefined
+      : (backend.webhookOutbox?.() ?? createSqliteWebhookOutbox({ file: ':memory:' }));
+  if (outbox && !backend.webhookOutbox)
+    log.warn('this backend has no durable webhook outbox: deliveries owed are lost if the node stops');
+  const webhooks = outbox
+    ? new Webhooks({
+        endpoints: config.webhooks,
+        outbox,
+        retryScheduleMs: config.webhookRetryScheduleMs,
+        timeoutMs: config.webhookTimeoutMs,
+        metrics,
+        logger: log,
+      })
+    : undefined;
+  const broker = webhooks ? webhooks.tap(backend.broker(brokerOptions)) : backend.broker(brokerOptions);
   // One write scheduler for the node: the hub fans out at the start of each tick, and every
   // connection schedules its flush on it (injected through the connection core).
   const ticker = new Ticker();
@@ -170,7 +190,19 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   };
   const connections = new Connections(core);
   metrics.observePendingBytes(() => connections.pendingBytes());
-  const tokens = new Tokens(tokenSecret);
+  let issuers: Issuers | undefined;
+  try {
+    issuers =
+      config.tokenIssuers.length === 0
+        ? undefined
+        : new Issuers(config.tokenIssuers, {
+            cacheMaxAgeMs: config.tokenIssuerCacheMs,
+            refreshCooldownMs: config.tokenIssuerRefreshCooldownMs,
+          });
+  } catch (err) {
+    throw new ConfigError([`tokenIssuers: ${(err as Error).message}`]);
+  }
+  const tokens = new Tokens(tokenSecret, issuers);
   const origins = new Origins(config.allowedOrigins);
   const auth = new Authenticator(new ApiKeys(keys), tokens);
   const presenceStore = backend.presenceStore({
@@ -197,6 +229,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
           },
         }
       : {}),
+    ...(webhooks ? { onOccupancy: webhooks.occupancy.bind(webhooks) } : {}),
     metrics,
     ttlMs: config.presenceTtlMs,
     flushMs: config.presenceFlushMs,
@@ -253,7 +286,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     store: jobStore,
     queue: jobQueue,
     locks: backend.jobLocks(),
-    hub,
+    hub: webhooks?.wantsStuckJobs ? webhooks.watchingJobs(hub) : hub,
     broker,
     metrics,
     logger: log,
@@ -302,6 +335,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     serveMetrics: config.metricsPort === undefined,
   });
   ws.attach(app.server);
+  webhooks?.start();
 
   let url = '';
   let metricsListener: MetricsListener | undefined;
@@ -373,6 +407,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         connections.close();
         await runner.close();
         await jobs.close();
+        await webhooks?.close();
         await retention.stop();
         await app.close();
         await metricsListener?.close();
@@ -382,6 +417,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         await presenceReplica?.close();
         await jobQueue.close();
         await broker.close();
+        await outbox?.close();
         await jobStore.close();
         await conversationStore.close();
         await presenceStore.close();

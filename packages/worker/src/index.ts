@@ -207,3 +207,10 @@ export class Worker {
 export function createWorker(options: WorkerOptions): Worker {
   return new Worker(options);
 }
+
+export {
+  verifyWebhook,
+  WebhookVerificationError,
+  type VerifyWebhookOptions,
+  type WebhookDelivery,
+} from './webhooks.js';

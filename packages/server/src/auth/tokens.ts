@@ -1,6 +1,7 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { SignJWT, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
 import { parseScopes, type Scope } from '@inloop/protocol';
+import type { IssuerFailure, Issuers } from './issuers.js';
 import type { Principal } from './principal.js';
 
 /** Issuer claim of tokens minted by Inloop (optional for tokens minted by backends). */
@@ -8,7 +9,7 @@ export const TOKEN_ISSUER = 'inloop';
 /** Longest accepted token lifetime: client tokens are meant to be short-lived. */
 export const MAX_TOKEN_TTL_SECONDS = 86_400;
 
-export type TokenFailure = 'token_expired' | 'unauthorized';
+export type TokenFailure = IssuerFailure;
 
 /** The name the node itself publishes under (job events carry `from: "inloop"`). */
 export const NODE_SUBJECT = 'inloop';
@@ -34,9 +35,12 @@ export function unmintableSubject(subject: string): string | null {
 export class Tokens {
   // A KeyObject, created once: with raw bytes jose would import the key on every sign and verify.
   readonly #secret: KeyObject;
+  readonly #issuers: Issuers | undefined;
 
-  constructor(secret: string) {
+  /** `issuers`: identity providers whose RS256/ES256/EdDSA tokens are accepted too (JWKS). */
+  constructor(secret: string, issuers?: Issuers) {
     this.#secret = createSecretKey(Buffer.from(secret, 'utf8'));
+    this.#issuers = issuers;
   }
 
   async mint(subject: string, scopes: Scope[], ttlSeconds: number): Promise<{ token: string; expiresAt: number }> {
@@ -54,6 +58,19 @@ export class Tokens {
 
   /** Verify a token: its principal, or why it is refused. */
   async verify(token: string): Promise<{ ok: true; principal: Principal } | { ok: false; code: TokenFailure }> {
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      return { ok: false, code: 'unauthorized' };
+    }
+    // The header's alg only routes: HS256 is checked with the node's secret alone, anything else
+    // with the named issuer's public keys alone. An RS256 public key presented as an HS256 secret
+    // is just a wrong secret here, and an HS256 token never reaches an issuer's key set.
+    if (alg !== 'HS256') {
+      if (!this.#issuers) return { ok: false, code: 'unauthorized' };
+      return this.#issuers.verify(token, alg);
+    }
     try {
       const { payload } = await jwtVerify(token, this.#secret, {
         algorithms: ['HS256'],

@@ -57,6 +57,11 @@ export interface PresenceOptions {
    */
   onTopic?: (topic: string, held: boolean) => void;
   /**
+   * Told when a topic's presence becomes occupied (a first member) or vacant (the last left), at
+   * most once per flush. In a cluster, only the node where the deciding change was made is told.
+   */
+  onOccupancy?: (topic: string, occupied: boolean, members: number) => void;
+  /**
    * Topics one member may be present on at once on this node, over all its connections (HTTP
    * members included); a join past it is refused with `too_many_subscriptions`. @default 100
    */
@@ -111,6 +116,9 @@ class TopicPresence {
 
   /** Changed members whose change was made here (their share goes to the replica). */
   localPending = new Set<string>();
+  /** Occupancy last reported to `onOccupancy`, and whether this flush's changes include one made here. */
+  reportedOccupied = false;
+  localChange = false;
 
   constructor(readonly topic: string) {}
 
@@ -194,6 +202,7 @@ export class Presence {
   readonly #sweep: NodeJS.Timeout;
   readonly #replica: PresenceReplica | undefined;
   readonly #onTopic: PresenceOptions['onTopic'];
+  readonly #onOccupancy: PresenceOptions['onOccupancy'];
   readonly #fanOut: PresenceFanOut;
 
   constructor(options: PresenceOptions) {
@@ -201,6 +210,7 @@ export class Presence {
     this.#fanOut = options.fanOut ?? directFanOut;
     this.#replica = options.replica;
     this.#onTopic = options.onTopic;
+    this.#onOccupancy = options.onOccupancy;
     this.#replica?.onChange((c) => {
       const t = this.#topics.get(c.topic);
       if (t) this.#applyRemote(t, c);
@@ -505,6 +515,7 @@ export class Presence {
 
   #changed(t: TopicPresence, member: string, joined: boolean, local: boolean): void {
     t.pending.set(member, joined || t.pending.get(member) === true);
+    if (local) t.localChange = true;
     if (local && this.#replica) t.localPending.add(member);
     if (t.timer !== undefined) return;
     const wait = t.lastFlush + this.#flushMs - this.#now();
@@ -523,6 +534,12 @@ export class Presence {
       this.#replica?.publish(t.topic, id, m ? share(m) : null);
     }
     t.localPending.clear();
+    const members = t.occupancy.members;
+    if (members > 0 !== t.reportedOccupied) {
+      t.reportedOccupied = members > 0;
+      if (t.localChange || !this.#replica) this.#onOccupancy?.(t.topic, members > 0, members);
+    }
+    t.localChange = false;
     if (t.watchers.size > 0 && pending.size > 0) {
       const diff: PresenceDiffMessage = {
         type: 'presence.diff',

@@ -1,3 +1,4 @@
+import type { WebhookOutbox } from './webhook-outbox.js';
 import type { Broker, BrokerOptions } from './broker.js';
 import type { ConversationStore, ConversationStoreOptions } from './conversation-store.js';
 import type { JobLocks, JobQueue } from './job-queue.js';
@@ -30,5 +31,7 @@ export interface Backend {
    * create it when no node has yet. `created` is true for the node that created it.
    */
   secret(name: string, bytes: number): Promise<{ value: string; created: boolean }>;
+  /** The durable webhook outbox; absent where the backend has none (the node then keeps it in memory). */
+  webhookOutbox?(): WebhookOutbox;
   close(): Promise<void>;
 }
