@@ -26,6 +26,12 @@ export interface OutboxEntry {
  *   endpoint's backlog never delays another's.
  */
 export interface WebhookOutbox {
+  /**
+   * True for an outbox shared by several nodes: `due` then claims what it returns for a while (no
+   * other node gets it until it is rescheduled, delivered or the claim lapses), and idle delivery
+   * loops look for work every second, since another node may add it or leave it behind.
+   */
+  readonly claims?: boolean;
   add(entries: readonly OutboxEntry[]): Promise<void>;
   /** Up to `limit` entries of `endpoint` due at `now`, earliest due first. */
   due(endpoint: string, now: number, limit: number): Promise<OutboxEntry[]>;

@@ -88,10 +88,12 @@ class EndpointLoop {
   readonly #inflight = new Set<string>();
   readonly #secrets: Buffer[];
   #timer: NodeJS.Timeout | undefined;
-  #pumping = false;
+  #pumping: Promise<void> | null = null;
   #again = false;
   #closed = false;
   readonly #idle = new Set<() => void>();
+  /** Aborts what is still in flight once the node stops waiting for it. */
+  readonly #shutdown = new AbortController();
 
   constructor(
     readonly endpoint: WebhookEndpoint,
@@ -107,11 +109,10 @@ class EndpointLoop {
       this.#again = true;
       return;
     }
-    this.#pumping = true;
-    void this.#pump()
+    this.#pumping = this.#pump()
       .catch((err: unknown) => this.o.logger.error({ err, endpoint: this.endpoint.id }, 'webhook pump failed'))
       .finally(() => {
-        this.#pumping = false;
+        this.#pumping = null;
         if (this.#again) {
           this.#again = false;
           this.wake();
@@ -124,25 +125,41 @@ class EndpointLoop {
     const free = concurrency - this.#inflight.size;
     if (free <= 0) return;
     const now = Date.now();
-    const due = await this.o.outbox.due(this.endpoint.id, now, concurrency + this.#inflight.size);
+    // A shared outbox claims what it returns (entries in flight are not due again); the local one
+    // returns those too, to be skipped.
+    const limit = this.o.outbox.claims ? free : concurrency + this.#inflight.size;
+    const due = await this.o.outbox.due(this.endpoint.id, now, limit);
     let started = 0;
     for (const entry of due) {
-      if (started >= free || this.#closed) break;
+      if (started >= free || this.#closed) {
+        // Claimed but not sent (the node is stopping): hand it back at once, not after the claim.
+        if (this.o.outbox.claims) await this.o.outbox.reschedule(this.endpoint.id, entry.id, entry.attempts, now);
+        continue;
+      }
       if (this.#inflight.has(entry.id)) continue;
       started++;
       this.#inflight.add(entry.id);
-      void this.#attempt(entry).finally(() => {
-        this.#inflight.delete(entry.id);
-        if (this.#inflight.size === 0) for (const done of this.#idle) done();
-        this.wake();
-      });
+      void this.#attempt(entry)
+        .catch((err: unknown) =>
+          this.o.logger.error({ err, endpoint: this.endpoint.id, id: entry.id }, 'webhook outcome not recorded'),
+        )
+        .finally(() => {
+          this.#inflight.delete(entry.id);
+          if (this.#inflight.size === 0) for (const done of this.#idle) done();
+          this.wake();
+        });
     }
     if (started === 0 && this.#inflight.size === 0) {
       const next = await this.o.outbox.nextDue(this.endpoint.id);
       clearTimeout(this.#timer);
-      if (next !== null && !this.#closed) {
-        // Bounded: a far retry is re-checked at least hourly (setTimeout caps at ~24.8 days anyway).
-        this.#timer = setTimeout(() => this.wake(), Math.min(Math.max(0, next - Date.now()) + 5, 3_600_000));
+      // Bounded: a far retry is re-checked at least hourly (setTimeout caps at ~24.8 days anyway);
+      // with a shared outbox every second, for what other nodes add or leave behind.
+      const poll = this.o.outbox.claims ? 1000 : 3_600_000;
+      if (!this.#closed && (next !== null || this.o.outbox.claims)) {
+        this.#timer = setTimeout(
+          () => this.wake(),
+          Math.min(next === null ? poll : Math.max(0, next - Date.now()) + 5, poll),
+        );
         this.#timer.unref();
       }
     }
@@ -163,20 +180,32 @@ class EndpointLoop {
           'webhook-signature': signatureHeader(this.#secrets, entry.id, timestamp, entry.body),
         },
         body: entry.body,
-        signal: AbortSignal.timeout(this.endpoint.timeoutMs ?? this.o.timeoutMs),
+        signal: AbortSignal.any([
+          AbortSignal.timeout(this.endpoint.timeoutMs ?? this.o.timeoutMs),
+          this.#shutdown.signal,
+        ]),
       });
       // The body is not read: only the status counts, and the connection goes back to the pool.
       await res.body?.cancel().catch(() => {});
       if (res.status < 200 || res.status > 299) reason = `status_${Math.floor(res.status / 100)}xx`;
     } catch (err) {
-      reason = (err as Error).name === 'TimeoutError' ? 'timeout' : 'network';
+      reason = this.#shutdown.signal.aborted
+        ? 'shutdown'
+        : (err as Error).name === 'TimeoutError'
+          ? 'timeout'
+          : 'network';
     }
-    if (this.#closed) return;
+    // Recorded even while closing: a shared outbox would otherwise keep the entry claimed.
     const { id: endpoint } = this.endpoint;
     if (reason === null) {
       this.m.delivered.inc({ endpoint });
       this.m.latency.observe({ endpoint }, Math.max(0, Date.now() - entry.createdAt) / 1000);
       await this.o.outbox.delivered(endpoint, entry.id);
+      return;
+    }
+    if (reason === 'shutdown') {
+      // Cut short by the node stopping: not the endpoint's failure; due again at once.
+      await this.o.outbox.reschedule(endpoint, entry.id, entry.attempts, Date.now());
       return;
     }
     this.m.failedAttempts.inc({ endpoint, reason });
@@ -197,6 +226,7 @@ class EndpointLoop {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
+    await this.#pumping;
     if (this.#inflight.size === 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 1000);
@@ -204,6 +234,12 @@ class EndpointLoop {
         clearTimeout(timer);
         resolve();
       });
+    });
+    if (this.#inflight.size === 0) return;
+    // Still waiting on a slow endpoint: abort, and let the outcomes be recorded before the outbox closes.
+    await new Promise<void>((resolve) => {
+      this.#idle.add(resolve);
+      this.#shutdown.abort();
     });
   }
 }
