@@ -18,6 +18,8 @@ import {
   describePresenceStoreConformance,
 } from '../../server/test/store-conformance.js';
 import { waitFor } from '../../server/test/helpers.js';
+import { describeWebhookOutboxConformance } from '../../server/test/outbox-conformance.js';
+import { RedisWebhookOutbox } from '../src/webhook-outbox.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 let redis: TestRedis;
@@ -201,4 +203,9 @@ describe('redis broker when Redis restarts', () => {
     command.disconnect();
     subscriber.disconnect();
   });
+});
+
+describeWebhookOutboxConformance('redis', async () => {
+  const c = await command();
+  return { outbox: new RedisWebhookOutbox(c, new Keys(`o${++n}`)), dispose: async () => c.disconnect() };
 });

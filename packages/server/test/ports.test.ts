@@ -9,6 +9,8 @@ import {
   describePresenceStoreConformance,
 } from './store-conformance.js';
 import { tempDir } from './helpers.js';
+import { describeWebhookOutboxConformance } from './outbox-conformance.js';
+import { createSqliteWebhookOutbox } from '../src/adapters/sqlite-webhook-outbox.js';
 
 describeBrokerConformance('memory', async (options) => ({
   broker: createMemoryBroker(options),
@@ -60,6 +62,18 @@ describeJobStoreConformance('sqlite', async (options) => {
     store,
     dispose: async () => {
       await store.close();
+      dir.remove();
+    },
+  };
+});
+
+describeWebhookOutboxConformance('sqlite', async () => {
+  const dir = tempDir();
+  const outbox = createSqliteWebhookOutbox({ file: join(dir.path, 'inloop.db') });
+  return {
+    outbox,
+    dispose: async () => {
+      await outbox.close();
       dir.remove();
     },
   };
