@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { verifyWebhook, WebhookVerificationError } from '@inloop/worker';
 import type { NodeOptions } from '@inloop/server';
-import { sleep, startNode, tempDir, waitFor } from './helpers.js';
+import { apiRequest, exited, sleep, spawnNode, startNode, tempDir, waitFor } from './helpers.js';
 import { newSecret, Receiver } from './webhook-receiver.js';
 
 const fast: Partial<NodeOptions> = {
@@ -81,6 +83,45 @@ describe('signed webhooks', () => {
       await sleep(300);
       assert.equal(receiver.events.size, 5);
       void second;
+    } finally {
+      await receiver.close();
+      dir.remove();
+    }
+  });
+
+  it('keeps what it owes through a SIGKILL of the node', { timeout: 60_000 }, async () => {
+    const secret = newSecret();
+    const dir = tempDir();
+    const receiver = new Receiver([secret], () => 'fail');
+    await receiver.start();
+    const config = join(dir.path, 'inloop.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        webhookRetryScheduleMs: Array.from({ length: 20 }, () => 200),
+        webhooks: [{ id: 'backend', url: receiver.url, secrets: [secret], events: ['topic.publication'] }],
+      }),
+    );
+    const env = { PORT: '0', INLOOP_HOST: '127.0.0.1', INLOOP_DATA_DIR: join(dir.path, 'data'), INLOOP_CONFIG: config };
+    try {
+      const first = await spawnNode(env);
+      const apiKey = readFileSync(join(dir.path, 'data', 'api-key'), 'utf8').trim();
+      for (let i = 0; i < 5; i++) {
+        const res = await apiRequest(first.url, apiKey, '/v1/topics/feed/messages', { body: { data: i } });
+        assert.equal(res.status, 201);
+      }
+      await waitFor(() => receiver.attempts.size === 5, 10_000, 'an attempt of each (all in the outbox)');
+      first.child.kill('SIGKILL');
+      await exited(first.child);
+      receiver.behaviour = () => 'ok';
+      const second = await spawnNode(env);
+      try {
+        await waitFor(() => receiver.events.size === 5, 15_000, 'the five events after the crash');
+        assert.deepEqual([...receiver.events.values()].map((e) => e.data.data).sort(), [0, 1, 2, 3, 4]);
+      } finally {
+        second.child.kill('SIGTERM');
+        await exited(second.child);
+      }
     } finally {
       await receiver.close();
       dir.remove();
