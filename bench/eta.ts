@@ -11,8 +11,9 @@
  * - for the family that becomes 2x slower halfway, the runs after the change before p90 covers
  *   again (9 in each 10 from there); target <= 20;
  * - how the shown time left moved between consecutive reads 20 ms apart while a job ran: the
- *   median and p95 of |change + time passed| (0 is a perfect countdown) and the share of reads
- *   where it went up.
+ *   median and p95 of |change + time passed| (0 is a perfect countdown), the share of reads
+ *   where it went up, and the share where it jumped up (by over 5 % of p50) with no reason given
+ *   in the job's message.
  * And writes bench/results/eta-lognormal-0.3.svg: promised p50 and p90 against actual, per run.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -116,7 +117,7 @@ interface Run {
   p90: number;
   actual: number;
   /** Shown time left, read every 20 ms while running: [at, remainingMs]. */
-  reads: [number, number][];
+  reads: [at: number, remainingMs: number, reason: boolean][];
 }
 
 /** A remote worker: lease, read the promise, sleep the drawn duration while reading the ETA, complete. */
@@ -139,7 +140,7 @@ async function worker(type: string, name: string, stop: { done: boolean }, start
       await sleep(READ_EVERY_MS);
       if (!job.input.read || !run) continue;
       const s = (await call('GET', `/v1/jobs/${job.id}`)).body;
-      if (s.eta) run.reads.push([performance.now(), s.eta.remainingMs]);
+      if (s.eta) run.reads.push([performance.now(), s.eta.remainingMs, s.message !== null]);
     }
     await sleep(Math.max(0, until - performance.now()));
     await call('POST', `/v1/jobs/${job.id}/complete`, { lease, result: null });
@@ -218,18 +219,31 @@ function recoveryAfterShift(runs: Run[]): string {
   return 'never';
 }
 
-function movement(runs: Run[]): { median: number; p95: number; up: number } {
+/**
+ * How the shown time left moved between consecutive reads: off a perfect countdown, the share of
+ * reads where it went up, and the jumps up (by more than 5 % of the job's p50) that came without
+ * a reason in the job's message.
+ */
+function movement(runs: Run[]): { median: number; p95: number; up: number; unexplained: number } {
   const dev: number[] = [];
   let up = 0;
+  let unexplained = 0;
   for (const run of runs)
     for (let k = 1; k < run.reads.length; k++) {
       const [t0, r0] = run.reads[k - 1]!;
-      const [t1, r1] = run.reads[k]!;
+      const [t1, r1, reason] = run.reads[k]!;
       dev.push(Math.abs(r1 - r0 + (t1 - t0)));
       if (r1 > r0) up++;
+      if (r1 - r0 > 0.05 * run.p50 && !reason) unexplained++;
     }
   const sorted = dev.sort((a, b) => a - b);
-  return { median: percentile(sorted, 50), p95: percentile(sorted, 95), up: dev.length ? up / dev.length : 0 };
+  const share = (n: number) => (dev.length ? n / dev.length : 0);
+  return {
+    median: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    up: share(up),
+    unexplained: share(unexplained),
+  };
 }
 
 function svg(runs: Run[], title: string): string {
@@ -263,6 +277,7 @@ ${dots}
 }
 
 const rows: string[] = [];
+const seen: string[] = [];
 const loadBefore = await loadAverage();
 for (const f of FAMILIES) {
   const runs = await runFamily(f);
@@ -273,7 +288,12 @@ for (const f of FAMILIES) {
   const floor = median(runs.map((run) => Math.abs(run.nominal + overhead - run.actual) / run.actual));
   const move = movement(runs);
   rows.push(
-    `| ${f.name} | ${runs.length} | ${pct(coverage)} | ${pct(error)} | ${pct(floor)} | ${(error / Math.max(floor, 1e-9)).toFixed(2)}x | ${f.type === 'shift' ? recoveryAfterShift(runs) : ''} | ${move.median.toFixed(0)} / ${move.p95.toFixed(0)} ms, ${pct(move.up)} up |`,
+    `| ${f.name} | ${runs.length} | ${pct(coverage)} | ${pct(error)} | ${pct(floor)} | ${(error / Math.max(floor, 1e-9)).toFixed(2)}x | ${f.type === 'shift' ? recoveryAfterShift(runs) : ''} | ${move.median.toFixed(0)} / ${move.p95.toFixed(0)} ms, ${pct(move.up)} up, ${pct(move.unexplained)} jumps up without a reason |`,
+  );
+  const type = (await call('GET', `/v1/job-types/${f.type}`)).body;
+  seen.push(
+    `- ${f.name}: model ${type.model.fixedMs} ms + ${type.model.perUnitMs.toFixed(2)} ms x size over ${type.model.samples} runs${type.model.shifted ? ' (since a change of speed)' : ''}; ` +
+      `the node's own calibration: p90 coverage ${pct(type.calibration.p90Coverage)}, median p50 error ${pct(type.calibration.medianAbsP50Error)}, p90 read at level ${type.calibration.p90Level.toFixed(3)}`,
   );
   if (f.type === 'ln30') {
     mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
@@ -284,9 +304,11 @@ await stopServer(child);
 process.stdout.write(
   `\nETA calibration (node on core 0, workers and generator on core 1; ${WORKERS} HTTP workers; ${WARMUP} warm-up + ${MEASURED} measured jobs per family)\n` +
     `${loadBefore} before, ${await loadAverage()} after\n\n` +
-    '| family | runs | p90 coverage (88-95 %) | median abs p50 error | noise floor | vs floor (<= 1.2x) | runs to recover after 2x (<= 20) | time left moved between reads: median / p95 off a countdown, share up |\n' +
+    '| family | runs | p90 coverage (88-95 %) | median abs p50 error | noise floor | vs floor (<= 1.2x) | runs to recover after 2x (<= 20) | time left moved between reads: median / p95 off a countdown, share up, jumps up without a reason |\n' +
     '| --- | --- | --- | --- | --- | --- | --- | --- |\n' +
     rows.join('\n') +
+    '\n\nGET /v1/job-types/{type} after each family (last 100 runs, from start):\n' +
+    seen.join('\n') +
     '\n\nplot: bench/results/eta-lognormal-0.3.svg\n',
 );
 process.exit(0);

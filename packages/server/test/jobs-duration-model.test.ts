@@ -81,7 +81,8 @@ describe('the duration model', () => {
   });
 
   it('gives small and large jobs their own durations, not one rate per unit', () => {
-    const runs = Array.from({ length: 40 }, (_, i) => ({
+    // 150 runs: more than the slope is fitted from, and still sized.
+    const runs = Array.from({ length: 150 }, (_, i) => ({
       size: 1 + (i % 10) * 10,
       ms: 1000 + 10 * (1 + (i % 10) * 10),
     }));

@@ -90,6 +90,8 @@ describe('the wait in line', () => {
       assert.ok(type.body.model.fixedMs > RUN_MS * 0.8, `the model learned the run: ${type.body.model.fixedMs} ms`);
       assert.equal(type.body.line.concurrency, 1, 'one job ran at a time');
       assert.equal((await t.api('/v1/job-types/nope')).status, 404);
+      const openapi = (await t.api('/openapi.json')).body;
+      assert.ok(openapi.paths['/v1/job-types/{type}']?.get, 'the endpoint is in the OpenAPI document');
       const metrics = (await t.api('/metrics')).body as string;
       assert.match(metrics, /inloop_job_eta_p90_coverage_ratio\{type="render"\} [0-9.]+/);
       assert.match(metrics, /inloop_job_eta_p50_error_ratio\{type="render"\} [0-9.]+/);

@@ -40,7 +40,7 @@ export const CURVE_LEVELS: readonly number[] = Array.from({ length: 21 }, (_, i)
 /** Runs a slope is fitted from at most (pairs grow with the square). */
 const MAX_SLOPE_SAMPLES = 64;
 /** Newest runs that must all err the same way before older runs are set aside. */
-const SHIFT_RUN = 8;
+const SHIFT_RUN = 5;
 /** ... by at least this factor in the median. */
 const SHIFT_FACTOR = 1.25;
 
@@ -92,8 +92,10 @@ export function predict(fit: DurationFit, size: number | null): number {
  * the slope leaves. Robust to a few wild runs (up to ~29 %); a negative part is refitted as 0.
  */
 export function fitDurations(samples: readonly RunSample[]): DurationFit {
-  const sized = samples.filter((s) => s.size !== null && s.size > 0).slice(0, MAX_SLOPE_SAMPLES);
-  if (sized.length < 3 || sized.length < samples.length / 2)
+  const all = samples.filter((s) => s.size !== null && s.size > 0);
+  const sized = all.slice(0, MAX_SLOPE_SAMPLES);
+  // Mostly unsized runs say little about size: one typical duration for all.
+  if (sized.length < 3 || all.length < samples.length / 2)
     return { fixedMs: median(samples.map((s) => s.ms)), perUnitMs: 0 };
   const slopes: number[] = [];
   for (let i = 0; i < sized.length; i++)

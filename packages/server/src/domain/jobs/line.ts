@@ -5,6 +5,12 @@ import { conformalQuantile, remainingGiven } from './duration-model.js';
 
 /** How long a burst of running jobs counts as the type's concurrency after it ends. */
 const PEAK_MEMORY_MS = 60_000;
+/**
+ * A job this node saw queued or running but never saw leave (in a cluster another node may
+ * lease or finish it) is forgotten this long after it joined, or after four times its p90 once
+ * running, so it neither holds a place nor a slot for ever.
+ */
+const FORGET_QUEUED_MS = 15 * 60_000;
 /** Waits remembered to calibrate the line's promises. */
 const WAIT_WINDOW = 100;
 /** z of the normal 90th percentile, for the spread of a sum of runs. */
@@ -13,6 +19,8 @@ const Z90 = 1.2816;
 interface Entry {
   estimate: Estimate;
   startedAt: number | null;
+  /** When it joined the line (or started running). */
+  since: number;
 }
 
 interface TypeLine {
@@ -39,7 +47,8 @@ interface TypeLine {
  * in order, each for its own p50. The p90 of a start adds the spread of the runs before it as
  * a sum (it grows with the square root of their number, not with it).
  *
- * Only this node's jobs are known: in a cluster a job created elsewhere does not count here.
+ * Only this node's jobs are known: in a cluster a job created elsewhere does not count here,
+ * and one leased or finished elsewhere is forgotten after a while (see FORGET_QUEUED_MS).
  */
 export class JobLine {
   readonly #types = new Map<string, TypeLine>();
@@ -68,7 +77,7 @@ export class JobLine {
     const line = this.#of(job.type);
     line.running.delete(job.id);
     line.queued.delete(job.id);
-    line.queued.set(job.id, { estimate: job.estimate, startedAt: null });
+    line.queued.set(job.id, { estimate: job.estimate, startedAt: null, since: Date.now() });
   }
 
   /** The job was leased. */
@@ -84,7 +93,7 @@ export class JobLine {
       }
     }
     line.promised.delete(job.id);
-    line.running.set(job.id, { estimate: job.estimate, startedAt: job.startedAt ?? now });
+    line.running.set(job.id, { estimate: job.estimate, startedAt: job.startedAt ?? now, since: now });
     if (line.running.size >= line.peak || now - line.peakAt > PEAK_MEMORY_MS) {
       line.peak = line.running.size;
       line.peakAt = now;
@@ -107,7 +116,20 @@ export class JobLine {
   counts(type: string): { queued: number; running: number; concurrency: number } {
     const line = this.#types.get(type);
     if (!line) return { queued: 0, running: 0, concurrency: 0 };
+    this.#prune(line, Date.now());
     return { queued: line.queued.size, running: line.running.size, concurrency: this.#concurrency(line, Date.now()) };
+  }
+
+  /** Forget what this node will not hear the end of (see {@link FORGET_QUEUED_MS}). */
+  #prune(line: TypeLine, now: number): void {
+    for (const [id, entry] of line.queued) {
+      // Oldest first: stop at the first one still young.
+      if (now - entry.since <= FORGET_QUEUED_MS) break;
+      line.queued.delete(id);
+      line.promised.delete(id);
+    }
+    for (const [id, entry] of line.running)
+      if (now - entry.since > Math.max(60_000, 4 * entry.estimate.p90Ms)) line.running.delete(id);
   }
 
   #concurrency(line: TypeLine, now: number): number {
@@ -117,7 +139,9 @@ export class JobLine {
   /** A queued job's place in line, or null when this node does not know it as queued. */
   place(job: JobRecord, now = Date.now()): LinePlace | null {
     const line = this.#types.get(job.type);
-    if (!line?.queued.has(job.id)) return null;
+    if (!line) return null;
+    this.#prune(line, now);
+    if (!line.queued.has(job.id)) return null;
     const ahead: Entry[] = [];
     for (const [id, entry] of line.queued) {
       if (id === job.id) break;
