@@ -22,7 +22,7 @@ function pythonWorker(
       PYTHONDONTWRITEBYTECODE: '1',
       INLOOP_URL: t.url,
       INLOOP_API_KEY: t.node.apiKey,
-      INLOOP_TYPES: 'word-count,noop',
+      INLOOP_TYPES: 'word-count,noop,noop-async',
       INLOOP_WAIT_MS: '1000',
       LOG_LEVEL: 'INFO',
       ...env,
@@ -56,7 +56,7 @@ async function finished(t: TestNode, id: string, timeoutMs = 15_000): Promise<an
 }
 
 const TEXT = ['the fox and the dog', 'The fox jumps', 'a dog sleeps; the end'].join('\n');
-const options: NodeOptions = { jobTypes: ['word-count', 'noop'] };
+const options: NodeOptions = { jobTypes: ['word-count', 'noop', 'noop-async'] };
 
 describe('the Python worker SDK against a real node', () => {
   it('runs a job end to end: stages, progress, partial results, a message and the result', async () => {
@@ -159,6 +159,18 @@ describe('the Python worker SDK against a real node', () => {
         10_000,
         'the first attempt to notice',
       );
+    } finally {
+      await stopWorker(worker);
+    }
+  });
+
+  it('runs an async def handler', async () => {
+    await using t = await startNode(options);
+    const worker = pythonWorker(t);
+    try {
+      const created = await t.api('/v1/jobs', { body: { type: 'noop-async', input: 5 } });
+      const job = await finished(t, created.body.id);
+      assert.deepEqual(job.result, { async: 5 }, worker.output());
     } finally {
       await stopWorker(worker);
     }

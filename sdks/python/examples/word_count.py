@@ -16,13 +16,14 @@ partial result, and the final counts.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import os
 import re
 import time
 import urllib.request
-from typing import Any, Dict
+from typing import Any, Callable, Dict
 
 from inloop_worker import JobContext, LeasedJob, PermanentError, Worker
 
@@ -81,7 +82,17 @@ def noop(job: LeasedJob, ctx: JobContext) -> Any:
     return job.input
 
 
-HANDLERS = {"word-count": word_count, "noop": noop}
+async def noop_async(job: LeasedJob, ctx: JobContext) -> Any:
+    """The same as an ``async def`` handler: the SDK runs the coroutine."""
+    await asyncio.sleep(0)
+    return {"async": job.input}
+
+
+HANDLERS: Dict[str, Callable[[LeasedJob, JobContext], Any]] = {
+    "word-count": word_count,
+    "noop": noop,
+    "noop-async": noop_async,
+}
 
 
 def handler(job: LeasedJob, ctx: JobContext) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -124,6 +125,10 @@ class JobContext:
 
 
 Handler = Callable[[LeasedJob, JobContext], Json]
+"""``handler(job, ctx)``, plain or ``async def``; it returns the job's result (JSON).
+
+The ``ctx`` calls block while they reach the node (a few milliseconds); an async handler that
+cannot afford that can call them through ``asyncio.to_thread``."""
 
 
 class Worker:
@@ -245,6 +250,9 @@ class Worker:
         try:
             try:
                 result = self.handler(job, ctx)
+                # An `async def` handler runs on its own event loop in this worker thread.
+                if asyncio.iscoroutine(result):
+                    result = asyncio.run(result)
             finally:
                 done.set()
             if ctx.reason in _GONE:
