@@ -14,7 +14,13 @@ export type {
 export { IdempotencyConflictError } from './ports/broker.js';
 export { createSqliteBroker, type SqliteBrokerOptions } from './adapters/sqlite-broker.js';
 export { createMemoryBroker } from './adapters/memory-broker.js';
-export { JobService, type JobTypeOptions, type Report } from './domain/jobs/service.js';
+export {
+  JobService,
+  type JobTypeOptions,
+  type Report,
+  type StartedJob,
+  type JobTypeInfo,
+} from './domain/jobs/service.js';
 export { PermanentJobError, type JobHandler, type JobContext, type JobView } from './domain/jobs/runner.js';
 export type {
   JobStore,
@@ -26,7 +32,15 @@ export type {
 } from './ports/job-store.js';
 export { JOB_FINISHED_TTL_MS } from './ports/job-store.js';
 export { createSqliteJobStore } from './adapters/sqlite-job-store.js';
-export { Estimator, estimateFrom, type Estimate } from './domain/jobs/estimator.js';
+export { Estimator, estimateFrom, type Estimate, type Calibration } from './domain/jobs/estimator.js';
+export {
+  fitDurations,
+  modelOf,
+  quantilesOf,
+  remainingGiven,
+  type DurationFit,
+  type DurationModel,
+} from './domain/jobs/duration-model.js';
 export { timeFraction, progressOf, flagsOf, strategyFor, humanDuration } from './domain/jobs/progress.js';
 export { run, type RunOptions } from './run.js';
 export { Presence, type PresenceOptions } from './domain/presence.js';
