@@ -19,7 +19,7 @@ import { Origins } from './auth/origins.js';
 import { Tokens, unmintableSubject } from './auth/tokens.js';
 import { Issuers } from './auth/issuers.js';
 import { createSqliteWebhookOutbox } from './adapters/sqlite-webhook-outbox.js';
-import { Webhooks } from './domain/webhooks/webhooks.js';
+import { Webhooks, endpointProblems } from './domain/webhooks/webhooks.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { Hub } from './domain/hub.js';
 import { Ticker } from './domain/ticker.js';
@@ -157,6 +157,21 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
       { prefix: JOB_TOPIC_PREFIX, maxCount: config.historyMaxCount, maxAgeMs: config.jobRetentionMs },
     ],
   };
+  // Before anything is opened: a mistaken issuer is a config error.
+  let issuers: Issuers | undefined;
+  try {
+    issuers =
+      config.tokenIssuers.length === 0
+        ? undefined
+        : new Issuers(config.tokenIssuers, {
+            cacheMaxAgeMs: config.tokenIssuerCacheMs,
+            refreshCooldownMs: config.tokenIssuerRefreshCooldownMs,
+          });
+  } catch (err) {
+    throw new ConfigError([`tokenIssuers: ${(err as Error).message}`]);
+  }
+  const endpointErrors = endpointProblems(config.webhooks);
+  if (endpointErrors.length > 0) throw new ConfigError(endpointErrors);
   const backend = givenBackend ?? (await backendFor(config, log));
   const { keys, created, tokenSecret } = await secrets(config, backend);
   // Webhooks see every publication made here through the broker: nothing in the domain knows them.
@@ -190,18 +205,6 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   };
   const connections = new Connections(core);
   metrics.observePendingBytes(() => connections.pendingBytes());
-  let issuers: Issuers | undefined;
-  try {
-    issuers =
-      config.tokenIssuers.length === 0
-        ? undefined
-        : new Issuers(config.tokenIssuers, {
-            cacheMaxAgeMs: config.tokenIssuerCacheMs,
-            refreshCooldownMs: config.tokenIssuerRefreshCooldownMs,
-          });
-  } catch (err) {
-    throw new ConfigError([`tokenIssuers: ${(err as Error).message}`]);
-  }
   const tokens = new Tokens(tokenSecret, issuers);
   const origins = new Origins(config.allowedOrigins);
   const auth = new Authenticator(new ApiKeys(keys), tokens);

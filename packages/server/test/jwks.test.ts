@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type JWK, type CryptoKey } from 'jose';
+import { createNode } from '@inloop/server';
 import { freePort, rawSession, startNode, type TestNode } from './helpers.js';
 
 interface Key {
@@ -343,6 +344,35 @@ describe('tokens from an identity provider (JWKS)', () => {
       );
     } finally {
       idp.failing = false;
+    }
+  });
+});
+
+describe('a mistaken issuer config', () => {
+  it('stops the node at start, naming the mistake', async () => {
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const privateJwk = { ...(await exportJWK(privateKey)), kid: 'oops' };
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ keys: { keys: [privateJwk] } }, /must be public keys/],
+      [
+        { jwksUrl: 'https://idp.example.com/jwks', rules: [{ ops: ['subscibe'], topics: ['a'] }] },
+        /unknown operation "subscibe"/,
+      ],
+      [
+        { jwksUrl: 'https://idp.example.com/jwks', rules: [{ ops: ['subscribe'], topics: ['user:{sub}:**'] }] },
+        /not a valid topic pattern/,
+      ],
+      [{}, /needs jwksUrl or keys/],
+    ];
+    for (const [fields, message] of cases) {
+      await assert.rejects(
+        createNode({
+          storage: 'memory',
+          processMetrics: false,
+          tokenIssuers: [{ issuer: ISS_A, audience: 'app', ...fields }] as never,
+        }),
+        (err: Error) => err.name === 'ConfigError' && message.test(err.message),
+      );
     }
   });
 });

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { verifyWebhook, WebhookVerificationError } from '@inloop/worker';
-import type { NodeOptions } from '@inloop/server';
+import { createNode, type NodeOptions } from '@inloop/server';
 import { apiRequest, exited, sleep, spawnNode, startNode, tempDir, waitFor } from './helpers.js';
 import { newSecret, Receiver } from './webhook-receiver.js';
 
@@ -255,6 +255,18 @@ describe('signed webhooks', () => {
     } finally {
       await receiver.close();
     }
+  });
+
+  it('stops the node at start when two endpoints share an id or a topic pattern is invalid', async () => {
+    const endpoint = { id: 'x', url: 'http://127.0.0.1:9/', secrets: [newSecret()], events: ['job.failed' as const] };
+    await assert.rejects(
+      createNode({ storage: 'memory', processMetrics: false, webhooks: [endpoint, endpoint] }),
+      /the id "x" is used twice/,
+    );
+    await assert.rejects(
+      createNode({ storage: 'memory', processMetrics: false, webhooks: [{ ...endpoint, topics: ['a**'] }] }),
+      /"a\*\*" is not a valid topic pattern/,
+    );
   });
 
   it('refuses a delivery whose body, timestamp or signature was tampered with', () => {

@@ -132,6 +132,7 @@ export class Issuers {
   constructor(issuers: readonly TrustedIssuer[], options: IssuersOptions = {}) {
     const remote = new Map<string, JWTVerifyGetKey>();
     for (const config of issuers) {
+      checkIssuer(config);
       let keys: JWTVerifyGetKey;
       if (config.jwksUrl) {
         const cacheKey = `${config.issuer}\n${config.jwksUrl}`;
@@ -143,8 +144,7 @@ export class Issuers {
             timeoutDuration: options.fetchTimeoutMs ?? 5000,
           });
         remote.set(cacheKey, keys);
-      } else if (config.keys) keys = createLocalJWKSet(config.keys as unknown as JSONWebKeySet);
-      else throw new Error(`token issuer ${config.issuer}: needs jwksUrl or keys`);
+      } else keys = createLocalJWKSet(config.keys as unknown as JSONWebKeySet);
       this.#byIssuer.set(config.issuer, {
         config,
         algorithms: config.algorithms ?? [...ISSUER_ALGORITHMS],
@@ -201,6 +201,26 @@ export class Issuers {
       }
     }
     return { ok: true, principal: { kind: 'token', sub: id, id, scopes, expiresAt: payload.exp! * 1000 } };
+  }
+}
+
+/**
+ * Mistakes that would otherwise only show as refused tokens (or grants that never apply): a
+ * private or symmetric key in a static key set, an operation or topic pattern misspelled in a rule.
+ */
+function checkIssuer(config: TrustedIssuer): void {
+  const where = `token issuer ${config.issuer}`;
+  if (!config.jwksUrl && !config.keys) throw new Error(`${where}: needs jwksUrl or keys`);
+  for (const jwk of config.keys?.keys ?? []) {
+    if ('d' in jwk || 'k' in jwk) throw new Error(`${where}: keys must be public keys (a key has "d" or "k")`);
+  }
+  for (const rule of config.rules ?? []) {
+    for (const op of rule.ops)
+      if (!isOperation(op)) throw new Error(`${where}: unknown operation ${JSON.stringify(op)}`);
+    for (const topic of rule.topics) {
+      if (!isValidTopicPattern(topic.replace(/\{[A-Za-z0-9_.-]+\}/g, 'x')))
+        throw new Error(`${where}: ${JSON.stringify(topic)} is not a valid topic pattern`);
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger } from 'pino';
-import { topicMatches } from '@inloop/protocol';
+import { isValidTopicPattern, topicMatches } from '@inloop/protocol';
 import type { Metrics } from '../../metrics.js';
 import type { Broker } from '../../ports/broker.js';
 import type { OutboxEntry, WebhookOutbox } from '../../ports/webhook-outbox.js';
@@ -32,6 +32,21 @@ export interface WebhooksOptions {
   timeoutMs: number;
   metrics: Metrics;
   logger: Logger;
+}
+
+/** Problems with the configured endpoints (duplicate ids, invalid topic patterns), for a config error. */
+export function endpointProblems(endpoints: readonly WebhookEndpoint[]): string[] {
+  const problems: string[] = [];
+  const ids = new Set<string>();
+  for (const e of endpoints) {
+    if (ids.has(e.id))
+      problems.push(`webhooks: the id ${JSON.stringify(e.id)} is used twice (each endpoint has its own outbox)`);
+    ids.add(e.id);
+    for (const pattern of e.topics ?? [])
+      if (!isValidTopicPattern(pattern))
+        problems.push(`webhooks: endpoint ${e.id}: ${JSON.stringify(pattern)} is not a valid topic pattern`);
+  }
+  return problems;
 }
 
 /** The webhook metrics, registered on the node's registry. */
