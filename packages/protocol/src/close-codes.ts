@@ -21,6 +21,8 @@ export const CloseCodes = {
   internalError: 4003,
   /** The client kept exceeding its rate limit after being told. */
   rateLimited: 4004,
+  /** The token's issuer's keys (JWKS) could not be fetched: not the token's fault; reconnect later. */
+  keysUnavailable: 4005,
   /** The connection's token expired without an in-band refresh. */
   tokenExpired: 4100,
   /** No `connect` message arrived in time after the upgrade. */

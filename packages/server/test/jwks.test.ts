@@ -327,6 +327,13 @@ describe('tokens from an identity provider (JWKS)', () => {
     assert.equal(await wrong.closeCode, 4401);
   });
 
+  it("closes a WebSocket with 4005 (reconnect later) when the issuer's keys cannot be fetched", async () => {
+    const s = await rawSession(t.url, await sign(aNext, { iss: ISS_DOWN }));
+    assert.equal(s.connected, false);
+    assert.equal(s.frames.find((f) => f.type === 'error')?.code, 'token_keys_unavailable');
+    assert.equal(await s.closeCode, 4005);
+  });
+
   it('refreshes a connection with a newer provider token of the same subject only', async () => {
     const s = await rawSession(t.url, await sign(aNext, {}));
     assert.equal((await s.request({ type: 'refresh', id: 1, token: await sign(aNext, {}) })).type, 'refreshed');

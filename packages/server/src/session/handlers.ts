@@ -35,7 +35,11 @@ const coreHandlers: { [T in CoreType]: Handler<T> } = {
     if (!result.ok) {
       session.reply(undefined, result.code);
       return session.closeWith(
-        result.code === 'token_expired' ? CloseCodes.tokenExpired : CloseCodes.unauthorized,
+        result.code === 'token_expired'
+          ? CloseCodes.tokenExpired
+          : result.code === 'token_keys_unavailable'
+            ? CloseCodes.keysUnavailable
+            : CloseCodes.unauthorized,
         result.code,
       );
     }
