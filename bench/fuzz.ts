@@ -17,6 +17,7 @@ import type { LoadPlan, LoadReport } from './lib/hostile-load.js';
 import { nowMs } from './lib/raw-ws.js';
 import { cpuOf, loadAverage, summarize } from './lib/stats.js';
 import { inloop, spawnPinned, stopServer } from './lib/targets.js';
+import { nodeApi } from './lib/node-api.js';
 
 const SECONDS = Number(process.env.BENCH_FUZZ_SECONDS ?? 100);
 const FRAMES = Number(process.env.BENCH_FUZZ_FRAMES ?? 1_000_000);
@@ -36,15 +37,7 @@ let crash: string | null = null;
 server.once('exit', (code, signal) => (crash = `the node exited with ${signal ?? `code ${code}`}`));
 const base = `http://127.0.0.1:${info.port}`;
 
-async function api<T>(path: string, body?: unknown): Promise<T> {
-  const res = await fetch(base + path, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${info.apiKey}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+const api = nodeApi(base, info.apiKey);
 const mint = async (subject: string, ops: string[], topics: string[], ttlSeconds = 3600) =>
   (await api<{ token: string }>('/v1/tokens', { subject, ttlSeconds, scopes: [{ ops, topics }] })).token;
 

@@ -14,6 +14,7 @@ import { payload } from './lib/fanout.js';
 import { nowMs } from './lib/raw-ws.js';
 import { loadAverage, rssOf, summarize } from './lib/stats.js';
 import { gc, inloop, spawnPinned, stopServer } from './lib/targets.js';
+import { nodeApi } from './lib/node-api.js';
 
 const PUBLICATIONS = Number(process.env.BENCH_STALLED_PUBLICATIONS ?? 300);
 const PER_PATH = Number(process.env.BENCH_STALLED_PER_PATH ?? 8);
@@ -37,15 +38,7 @@ const { child: server, info } = await spawnPinned<Info>(
 );
 const base = `http://127.0.0.1:${info.port}`;
 
-async function api<T>(path: string, body?: unknown): Promise<T> {
-  const res = await fetch(base + path, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${info.apiKey}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+const api = nodeApi(base, info.apiKey);
 
 async function rss(): Promise<number> {
   await gc(server);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import type { WebhookEventType } from './domain/webhooks/events.js';
+import { WebhookEventTypes } from './domain/webhooks/events.js';
 
 /**
  * The node's configuration: one schema for flags, environment and file. Every key has a flag
@@ -389,21 +389,7 @@ export const ConfigSchema = Type.Object({
         id: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
         url: Type.String({ pattern: '^https?://' }),
         secrets: Type.Array(Type.String({ pattern: '^whsec_[A-Za-z0-9+/]{32,}={0,2}$' }), { minItems: 1 }),
-        events: Type.Array(
-          Type.Union(
-            [
-              'job.succeeded',
-              'job.failed',
-              'job.cancelled',
-              'job.stuck',
-              'conversation.message',
-              'presence.occupied',
-              'presence.vacant',
-              'topic.publication',
-            ].map((e) => Type.Literal(e as WebhookEventType)),
-          ),
-          { minItems: 1 },
-        ),
+        events: Type.Array(Type.Union(WebhookEventTypes.map((e) => Type.Literal(e))), { minItems: 1 }),
         topics: Type.Optional(Type.Array(Type.String())),
         timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
         concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
