@@ -19,7 +19,7 @@ import { TypingChannel, type TypingOptions } from './typing.js';
 import { Emitter } from './emitter.js';
 import { InloopError } from './errors.js';
 import type { ConnectionState, StateChange, StateReason } from './state.js';
-import { SubscriptionTable, type SubscriptionWire } from './shared-subscriptions.js';
+import { SubscriptionTable, type HistoryPage, type SubscriptionWire } from './shared-subscriptions.js';
 import type { Subscription } from './subscription.js';
 import { refreshDelay, tokenExpiry, type TokenSource } from './token.js';
 import { OPEN, type WebSocketConstructor, type WebSocketLike } from './websocket-like.js';
@@ -154,7 +154,8 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
    * returns its own `Subscription`, and all of them share one subscription on the node, counted:
    * `unsubscribe()` ends this one alone, and the node is told once the last one is gone. A late
    * subscriber with `since` gets what it missed from the publications the topic already delivered
-   * (the last 64), else a `reset`.
+   * (the last 64), else from stored history over HTTP (its token needs `history`) before anything
+   * live, in order; if history cannot fill the range (trimmed, refused), a `reset`.
    */
   subscribe(topic: string, options: SubscribeOptions = {}): Subscription {
     if (this.#state === 'idle') void this.connect().catch(() => {});
@@ -184,6 +185,13 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     unsubscribe: (topic, done) => {
       this.#request({ type: 'unsubscribe', id: this.#nextId++, topic }, false, 15_000).then(done, done);
     },
+    history: (topic, after, token) =>
+      this.#http<HistoryPage>(
+        'GET',
+        `/v1/topics/${encodeURIComponent(topic)}/messages?after=${after}&limit=1000`,
+        undefined,
+        token,
+      ),
   };
 
   readonly #table = new SubscriptionTable(this.#wire);

@@ -23,7 +23,12 @@ export {
   type Draft,
   type MessageStatus,
 } from './conversation.js';
-export { SubscriptionTable, type SubscriptionWire, type AcquireOptions } from './shared-subscriptions.js';
+export {
+  SubscriptionTable,
+  type SubscriptionWire,
+  type AcquireOptions,
+  type HistoryPage,
+} from './shared-subscriptions.js';
 export type { ClientLink } from './link.js';
 export { subscribeSse, SseSubscription, type SseOptions } from './sse.js';
 export { InloopError } from './errors.js';

@@ -18,7 +18,25 @@ export interface SubscriptionWire {
   ): number;
   /** Send an unsubscribe; `done` once the node answered it, either way. */
   unsubscribe(topic: string, done: () => void): void;
+  /**
+   * Read one page of the topic's stored history after `after` (HTTP history), for a late consumer
+   * whose `since` is older than what the table still has. Without it such a consumer gets `reset`.
+   */
+  history?(topic: string, after: number, token: string | undefined): Promise<HistoryPage>;
 }
+
+/** A page of stored history, as `GET /v1/topics/{topic}/messages` answers it. */
+export interface HistoryPage {
+  epoch: string;
+  /** Some publications after `after` are gone from history. */
+  truncated: boolean;
+  next: number;
+  more: boolean;
+  messages: { offset: number; data: PublicationMessage['data']; from: string; ts: number }[];
+}
+
+/** At most this many history pages for one late consumer; beyond, it gets `reset`. */
+const MAX_FILL_PAGES = 20;
 
 export interface AcquireOptions {
   /** Resume after this position. A later consumer is served from what the topic already delivered. */
@@ -57,6 +75,8 @@ interface Entry {
  */
 export class SubscriptionTable {
   readonly #entries = new Map<string, Entry>();
+  /** Late consumers being filled from history: the live publications they get meanwhile wait here. */
+  readonly #filling = new Map<Subscription, PublicationMessage[]>();
 
   constructor(private readonly wire: SubscriptionWire) {}
 
@@ -162,6 +182,8 @@ export class SubscriptionTable {
   }
 
   #deliver(view: Subscription, message: PublicationMessage): void {
+    const waiting = this.#filling.get(view);
+    if (waiting) return void waiting.push(message);
     if (view.handlePublication(message) !== 'gap') return;
     // This consumer came late and from further back than the topic remembers: its state is stale.
     view.handleSubscribed({ recovered: false, replayed: 0, epoch: message.epoch!, offset: message.offset! - 1 });
@@ -178,7 +200,12 @@ export class SubscriptionTable {
       !from ||
       (from.epoch === at.epoch &&
         (from.offset >= at.offset || (first?.offset !== undefined && first.offset <= from.offset + 1)));
-    if (!covered) return view.handleSubscribed({ recovered: false, replayed: 0, epoch: at.epoch, offset: at.offset });
+    if (!covered) {
+      if (from && from.epoch === at.epoch && from.offset < at.offset && this.wire.history) {
+        return void this.#fill(entry, view, from.offset, at);
+      }
+      return view.handleSubscribed({ recovered: false, replayed: 0, epoch: at.epoch, offset: at.offset });
+    }
     const missed = from ? entry.recent.filter((m) => m.offset! > from.offset) : [];
     view.handleSubscribed({
       recovered: true,
@@ -187,6 +214,44 @@ export class SubscriptionTable {
       offset: from?.offset ?? at.offset,
     });
     for (const m of missed) view.handlePublication(m);
+  }
+
+  /**
+   * A late consumer from further back than the table remembers: read what it missed from stored
+   * history (up to where the shared subscription stood), hold its live publications meanwhile, then
+   * deliver both in order; duplicates are dropped by the consumer's own position. If history cannot
+   * fill the range (trimmed, another epoch, refused, too long), the consumer gets `reset` instead.
+   */
+  async #fill(entry: Entry, view: Subscription, after: number, at: Position): Promise<void> {
+    const waiting: PublicationMessage[] = [];
+    this.#filling.set(view, waiting);
+    const missed: PublicationMessage[] = [];
+    let ok = false;
+    try {
+      let cursor = after;
+      for (let page = 0; page < MAX_FILL_PAGES && cursor < at.offset && !view.ended; page++) {
+        const got = await this.wire.history!(entry.topic, cursor, entry.token);
+        if (got.epoch !== at.epoch || (page === 0 && got.truncated)) break;
+        for (const m of got.messages) {
+          if (m.offset > cursor) missed.push({ type: 'pub', topic: entry.topic, epoch: got.epoch, ...m });
+        }
+        if (got.next <= cursor) break;
+        cursor = got.next;
+        if (!got.more) break;
+      }
+      ok = cursor >= at.offset;
+    } catch {
+      ok = false;
+    }
+    this.#filling.delete(view);
+    if (view.ended) return;
+    if (ok) {
+      view.handleSubscribed({ recovered: true, replayed: missed.length, epoch: at.epoch, offset: after });
+      for (const m of missed) view.handlePublication(m);
+    } else {
+      view.handleSubscribed({ recovered: false, replayed: 0, epoch: at.epoch, offset: at.offset });
+    }
+    for (const m of waiting) this.#deliver(view, m);
   }
 
   #schedule(entry: Entry): void {

@@ -1,5 +1,6 @@
 import type { TypingStartSignal } from '@inloop/protocol';
 import { Emitter } from './emitter.js';
+import { InloopError } from './errors.js';
 import type { ClientLink } from './link.js';
 import type { Signal, Subscription } from './subscription.js';
 
@@ -13,6 +14,11 @@ export interface TypingOptions {
 export type TypingEvents = {
   /** Who is typing now (not counting this client's own member). */
   change: (typers: readonly string[]) => void;
+  /**
+   * The node refused this channel: its topic's subscription (say `forbidden`, the token does not
+   * cover the topic) or a `typing.start`/`typing.stop`. A dropped connection is not reported here.
+   */
+  error: (error: InloopError) => void;
 };
 
 /** Grace added to a start's `expiresInMs` before a receiver drops an indicator by itself. */
@@ -30,7 +36,9 @@ export class TypingChannel extends Emitter<TypingEvents> {
   #typing = false;
   #closed = false;
   readonly #sub: Subscription;
-  readonly #off: () => void;
+  readonly #offs: (() => void)[];
+  /** The last refusal, if any. */
+  error: InloopError | null = null;
 
   constructor(
     readonly topic: string,
@@ -39,7 +47,7 @@ export class TypingChannel extends Emitter<TypingEvents> {
   ) {
     super();
     this.#sub = link.share(topic);
-    this.#off = this.#sub.on('signal', (s) => this.handleSignal(s));
+    this.#offs = [this.#sub.on('signal', (s) => this.handleSignal(s)), this.#sub.on('error', (e) => this.#fail(e))];
   }
 
   /** Who is typing now, not counting this client's own member. */
@@ -54,7 +62,7 @@ export class TypingChannel extends Emitter<TypingEvents> {
     if (now - this.#lastStart >= (this.options.throttleMs ?? 2000)) {
       this.#lastStart = now;
       this.#typing = true;
-      this.link.request({ type: 'typing.start', topic: this.topic }).catch(() => {});
+      this.link.request({ type: 'typing.start', topic: this.topic }).catch((e: unknown) => this.#fail(e));
     }
     clearTimeout(this.#idle);
     this.#idle = setTimeout(() => this.stop(), this.options.idleMs ?? 4000);
@@ -66,7 +74,7 @@ export class TypingChannel extends Emitter<TypingEvents> {
     if (!this.#typing) return;
     this.#typing = false;
     this.#lastStart = -Infinity;
-    this.link.request({ type: 'typing.stop', topic: this.topic }).catch(() => {});
+    this.link.request({ type: 'typing.stop', topic: this.topic }).catch((e: unknown) => this.#fail(e));
   }
 
   /** Forget the indicator state after this member sent (the node has cleared it already). */
@@ -97,6 +105,12 @@ export class TypingChannel extends Emitter<TypingEvents> {
     if (this.#typers.has(member)) this.#drop(member);
   }
 
+  #fail(err: unknown): void {
+    if (this.#closed || !(err instanceof InloopError) || err.code === 'unavailable') return;
+    this.error = err;
+    this.emit('error', err);
+  }
+
   #drop(member: string): void {
     clearTimeout(this.#typers.get(member));
     this.#typers.delete(member);
@@ -107,7 +121,7 @@ export class TypingChannel extends Emitter<TypingEvents> {
     if (this.#closed) return;
     this.stop();
     this.#closed = true;
-    this.#off();
+    for (const off of this.#offs) off();
     for (const t of this.#typers.values()) clearTimeout(t);
     this.#typers.clear();
     this.link.release(this.#sub);

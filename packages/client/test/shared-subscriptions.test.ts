@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import type { PublicationMessage } from '@inloop/protocol';
 import { InloopError, SubscriptionTable, type Subscription, type SubscriptionWire } from '@inloop/client';
 
 /**
@@ -56,6 +57,21 @@ class FakeNode {
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
+const pub = (offset: number): PublicationMessage => ({
+  type: 'pub',
+  topic: 't',
+  epoch: 'e',
+  offset,
+  data: offset,
+  from: 'x',
+  ts: 0,
+});
+const page = ({ offset, data, from, ts }: PublicationMessage) => ({ offset: offset!, data, from, ts });
+
+async function waitUntil(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !done(); i++) await tick();
+}
+
 function setup(): { node: FakeNode; table: SubscriptionTable } {
   const node = new FakeNode();
   const table = new SubscriptionTable(node.wire);
@@ -109,6 +125,53 @@ describe('the shared subscription table', () => {
     await settleAll(node);
     assert.ok(subscribed);
     assert.equal(node.frames.subscribe, 1);
+  });
+
+  it('fills a late consumer from further back than the table remembers from history, in order', async () => {
+    const { node, table } = setup();
+    const stored = Array.from({ length: 101 }, (_, i) => pub(i + 1));
+    let release!: () => void;
+    const asked = new Promise<void>((r) => (release = r));
+    node.wire.history = async (_topic, after) => {
+      await asked;
+      const messages = stored.filter((m) => m.offset! > after).slice(0, 40);
+      const next = messages.at(-1)?.offset ?? after;
+      return { epoch: 'e', truncated: false, next, more: next < 101, messages: messages.map(page) };
+    };
+    table.acquire('t');
+    await settleAll(node);
+    for (const m of stored.slice(0, 100)) table.handlePublication(m);
+    const late = table.acquire('t', { since: { epoch: 'e', offset: 2 } });
+    const seen: number[] = [];
+    const resets: number[] = [];
+    late.on('publication', (p) => seen.push(p.offset!));
+    late.on('reset', (e) => resets.push(e.offset));
+    await tick();
+    table.handlePublication(stored[100]!); // live while history is read
+    release();
+    await waitUntil(() => seen.length === 99);
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 99 }, (_, i) => i + 3),
+    );
+    assert.deepEqual(resets, []);
+  });
+
+  it('resets a late consumer whose missed range history cannot fill', async () => {
+    const { node, table } = setup();
+    node.wire.history = () => Promise.reject(new InloopError('forbidden'));
+    table.acquire('t');
+    await settleAll(node);
+    for (let o = 1; o <= 100; o++) table.handlePublication(pub(o));
+    const late = table.acquire('t', { since: { epoch: 'e', offset: 2 } });
+    const resets: number[] = [];
+    const seen: number[] = [];
+    late.on('reset', (e) => resets.push(e.offset));
+    late.on('publication', (p) => seen.push(p.offset!));
+    await waitUntil(() => resets.length === 1);
+    table.handlePublication(pub(101));
+    assert.deepEqual(resets, [100]);
+    assert.deepEqual(seen, [101]);
   });
 
   it('ends every consumer with the refusal when the node refuses the topic', async () => {

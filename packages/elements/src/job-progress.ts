@@ -31,8 +31,8 @@ export class InloopJobProgress extends LitElement {
     _announcement: { state: true },
   };
 
-  /** The job's live snapshot (from `JobWatch.snapshot`). */
-  snapshot: JobSnapshot | undefined;
+  /** The job's live snapshot (from `JobWatch.snapshot` or `useJob`); `null` or unset: nothing to show yet. */
+  snapshot: JobSnapshot | null | undefined;
   /** Render one partial result; by default partials are counted, not shown. */
   renderPartial: ((partial: Json, index: number) => TemplateResult | string) | undefined;
   /** What the job is, for people: "Writing your book". */

@@ -31,7 +31,8 @@ export class InloopJobWait extends LitElement {
     _graceOver: { state: true },
   };
 
-  snapshot: JobSnapshot | undefined;
+  /** The job's live snapshot (from `JobWatch.snapshot` or `useJob`); `null` or unset: nothing yet. */
+  snapshot: JobSnapshot | null | undefined;
   /** The job's suggested strategy (from the 202 reply); the snapshot's wins once known. */
   strategy: WaitStrategy = 'progress';
   label = 'Working on it';

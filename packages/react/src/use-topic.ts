@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { InloopError, Publication, PublishOptions, PublishResult } from '@inloop/client';
+import type { InloopError, Publication, PublishOptions, PublishResult, SubscribedEvent } from '@inloop/client';
 import type { Json, Position } from '@inloop/protocol';
 import { settle, type HookOptions, type HookStatus } from './hook-state.js';
 import { useInloop } from './provider.js';
@@ -7,11 +7,21 @@ import { useInloop } from './provider.js';
 export interface UseTopicOptions extends HookOptions {
   /** Keep the last this many publications. @default 100 */
   keep?: number;
-  /** Start after this position: everything published since is replayed from history first. */
+  /**
+   * Start after this position: everything published since is replayed from history first, also
+   * when another component already holds the topic (then read over HTTP history, which the token
+   * must allow). When history no longer has it all, the feed starts from now and `resets` counts it.
+   */
   since?: Position;
   /** A token for this topic alone. */
   token?: string;
   onPublication?: (publication: Publication) => void;
+  /**
+   * Publications were missed and could not be replayed (history trimmed, a new epoch, a `since` too
+   * old): whatever the app built from earlier publications may be stale. `publications` goes on
+   * from the new position.
+   */
+  onReset?: (event: SubscribedEvent) => void;
 }
 
 export interface UseTopicResult {
@@ -19,6 +29,8 @@ export interface UseTopicResult {
   publications: readonly Publication[];
   /** Publish on this topic. */
   publish: (data: Json, options?: PublishOptions) => Promise<PublishResult>;
+  /** How many times publications were missed without replay (`recovered: false`), see `onReset`. */
+  resets: number;
   error: InloopError | null;
   status: HookStatus;
 }
@@ -36,13 +48,19 @@ export function useTopic(topic: string, options: UseTopicOptions = {}): UseTopic
   const { client, error: connection } = useInloop(options.client);
   const [publications, setPublications] = useState<Publication[]>([]);
   const [own, setOwn] = useState<{ error: InloopError | null; live: boolean }>({ error: null, live: false });
+  const [resets, setResets] = useState(0);
   const onPublication = useRef(options.onPublication);
   onPublication.current = options.onPublication;
+  const onReset = useRef(options.onReset);
+  onReset.current = options.onReset;
   const keep = options.keep ?? 100;
   const since = options.since ? `${options.since.epoch}:${options.since.offset}` : '';
   const { token } = options;
   useEffect(() => {
+    // Another topic, position or window: what was shown belongs to the old one.
     setOwn({ error: null, live: false });
+    setPublications([]);
+    setResets(0);
     const at = since
       ? { epoch: since.slice(0, since.lastIndexOf(':')), offset: Number(since.slice(since.lastIndexOf(':') + 1)) }
       : undefined;
@@ -53,6 +71,10 @@ export function useTopic(topic: string, options: UseTopicOptions = {}): UseTopic
         setPublications((prev) => [...prev, p].slice(-keep));
       }),
       sub.on('subscribed', () => setOwn((o) => (o.live ? o : { ...o, live: true }))),
+      sub.on('reset', (event) => {
+        onReset.current?.(event);
+        setResets((n) => n + 1);
+      }),
       sub.on('error', (error) => setOwn({ error, live: false })),
     ];
     return () => {
@@ -64,5 +86,5 @@ export function useTopic(topic: string, options: UseTopicOptions = {}): UseTopic
     (data: Json, publishOptions?: PublishOptions) => client.publish(topic, data, publishOptions),
     [client, topic],
   );
-  return { publications, publish, ...settle(own.error, connection, own.live ? 'ready' : 'loading') };
+  return { publications, publish, resets, ...settle(own.error, connection, own.live ? 'ready' : 'loading') };
 }

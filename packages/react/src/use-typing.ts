@@ -13,7 +13,8 @@ export interface UseTypingResult {
 
 /**
  * Typing on a topic: who else is typing, and `keystroke()` / `stop()` for this user. Shares the
- * topic's subscription with any `useTopic` on it: unmounting one never silences the other.
+ * topic's subscription with any `useTopic` on it: unmounting one never silences the other. A refusal
+ * (the token does not cover the topic: `forbidden`) is its `error`, with status `'error'`.
  *
  * ```tsx
  * const { typers, keystroke } = useTyping('conv:support-42');
@@ -23,6 +24,7 @@ export interface UseTypingResult {
 export function useTyping(topic: string, options: TypingOptions & HookOptions = {}): UseTypingResult {
   const { client, error: connection } = useInloop(options.client);
   const [typers, setTypers] = useState<readonly string[]>([]);
+  const [error, setError] = useState<InloopError | null>(null);
   const channel = useRef<TypingChannel | null>(null);
   const { throttleMs, idleMs } = options;
   useEffect(() => {
@@ -32,9 +34,10 @@ export function useTyping(topic: string, options: TypingOptions & HookOptions = 
     });
     channel.current = c;
     setTypers(c.typers);
-    const off = c.on('change', (who) => setTypers(who));
+    setError(c.error);
+    const offs = [c.on('change', (who) => setTypers(who)), c.on('error', (e) => setError(e))];
     return () => {
-      off();
+      for (const off of offs) off();
       c.close();
       if (channel.current === c) channel.current = null;
     };
@@ -43,6 +46,6 @@ export function useTyping(topic: string, options: TypingOptions & HookOptions = 
     typers,
     keystroke: () => channel.current?.keystroke(),
     stop: () => channel.current?.stop(),
-    ...settle(null, connection, 'ready'),
+    ...settle(error, connection, 'ready'),
   };
 }

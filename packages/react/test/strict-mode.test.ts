@@ -170,6 +170,7 @@ describe('React hooks in StrictMode, in Chromium', () => {
     await seen(page, '[data-feed="forbidden"][data-error="forbidden"]');
     await seen(page, '[data-presence][data-error="forbidden"]');
     await seen(page, '[data-chat="stranger"][data-status="error"]');
+    await seen(page, '[data-typing][data-status="error"][data-error="forbidden"]');
     await page.close();
 
     const bad = await browser.newPage();
@@ -179,6 +180,58 @@ describe('React hooks in StrictMode, in Chromium', () => {
     await seen(bad, '[data-connection="closed"][data-error="unauthorized"]');
     await seen(bad, '[data-feed="one"][data-error="unauthorized"]');
     await bad.close();
+  });
+
+  it('tells the hooks that the page’s origin is not allowed, and stops instead of retrying', async () => {
+    await using other = await startNode({ allowedOrigins: ['https://elsewhere.example'] });
+    const page = await browser.newPage();
+    const token = await other.token('jo', everything);
+    await page.goto(`${origin}/?node=${encodeURIComponent(other.url)}&token=${encodeURIComponent(token)}`);
+    await page.waitForFunction(() => 'route' in window);
+    await route(page, { name: 'two-feeds', topic: 'feed:x' });
+    await seen(page, '[data-connection="closed"][data-error="origin_not_allowed"]');
+    await seen(page, '[data-feed="one"][data-status="error"][data-error="origin_not_allowed"]');
+    assert.equal(await page.evaluate(() => (window as any).sockets), 1);
+    await page.close();
+  });
+
+  it('replays history to a component with `since` that joins a topic another one already holds', async () => {
+    let first: { epoch: string; offset: number } | undefined;
+    for (let i = 1; i <= 5; i++) {
+      const sent = await t.api('/v1/topics/feed:late/messages', { body: { data: i } });
+      first ??= sent.body;
+    }
+    const page = await open('kim');
+    await route(page, { name: 'late-since', topic: 'feed:late' });
+    await seen(page, '[data-feed="live"][data-status="ready"]');
+    await route(page, { name: 'late-since', topic: 'feed:late', since: `${first!.epoch}:${first!.offset + 1}` });
+    const o = first!.offset;
+    await seen(page, `[data-feed="late"][data-status="ready"][data-offsets="${[o + 2, o + 3, o + 4].join(',')}"]`);
+    await t.api('/v1/topics/feed:late/messages', { body: { data: 6 } });
+    await seen(page, `[data-feed="late"][data-offsets="${[o + 2, o + 3, o + 4, o + 5].join(',')}"]`);
+    await seen(page, `[data-feed="live"][data-offsets="${o + 5}"]`);
+    assert.equal(await attr(page, '[data-feed="late"]', 'data-resets'), '0');
+    await page.close();
+  });
+
+  it('shows only the new topic’s publications after the topic changes', async () => {
+    const page = await open('lou');
+    await route(page, { name: 'feed-typing', topic: 'feed:first', typing: 'off' });
+    await seen(page, '[data-feed="feed"][data-status="ready"]');
+    await t.api('/v1/topics/feed:first/messages', { body: { data: 'old' } });
+    await seen(page, '[data-feed="feed"][data-count="1"]');
+    await route(page, { name: 'feed-typing', topic: 'feed:second', typing: 'off' });
+    await seen(page, '[data-feed="feed"][data-topic="feed:second"][data-status="ready"][data-count="0"]');
+    await t.api('/v1/topics/feed:second/messages', { body: { data: 'new' } });
+    await seen(page, '[data-feed="feed"][data-topic="feed:second"][data-count="1"]');
+    await page.close();
+  });
+
+  it('tells a component that publications since its position are gone for good', async () => {
+    const page = await open('max');
+    await route(page, { name: 'since', topic: 'feed:reset', since: 'an-old-epoch:3' });
+    await seen(page, '[data-feed="feed"][data-status="ready"][data-resets="1"]');
+    await page.close();
   });
 
   it('leaves connections, subscriptions and frames balanced after 20 route changes', async () => {

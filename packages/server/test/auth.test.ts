@@ -157,10 +157,15 @@ describe('auth', () => {
   });
 
   describe('browser origins', () => {
-    it('refuses a WebSocket upgrade and HTTP requests from an origin not in the allowlist', async () => {
+    it('closes a WebSocket with 4403 and refuses HTTP requests from an origin not in the allowlist', async () => {
       await using t = await startNode({ allowedOrigins: ['https://app.example.com'] });
       const token = await t.token('u', scopes);
-      await assert.rejects(rawSession(t.url, token, { origin: 'https://evil.example.com' }), /403/);
+      // A browser cannot read an HTTP refusal (it sees 1006 and retries): the socket opens and is
+      // closed at once with 4403, and nothing sent on it is answered.
+      const evilWs = await rawSession(t.url, token, { origin: 'https://evil.example.com' });
+      assert.equal(evilWs.connected, false);
+      assert.equal(await evilWs.closeCode, 4403);
+      assert.deepEqual(evilWs.frames, []);
       const ok = await rawSession(t.url, token, { origin: 'https://app.example.com' });
       assert.equal(ok.connected, true);
       ok.ws.close();

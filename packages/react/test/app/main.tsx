@@ -18,7 +18,13 @@ import {
 const params = new URLSearchParams(location.search);
 const frames: Record<string, number> = {};
 const NativeWebSocket = window.WebSocket;
+let sockets = 0;
 window.WebSocket = class extends NativeWebSocket {
+  constructor(...args: ConstructorParameters<typeof WebSocket>) {
+    super(...args);
+    Object.assign(window, { sockets: ++sockets });
+  }
+
   override send(data: string): void {
     const type = (JSON.parse(data) as { type: string }).type;
     frames[type] = (frames[type] ?? 0) + 1;
@@ -38,10 +44,20 @@ function Job({ id, token }: { id: string; token: string }) {
   );
 }
 
-function Feed({ topic, name }: { topic: string; name: string }) {
-  const { publications, error, status } = useTopic(topic);
+/** `since` is `epoch:offset`. */
+function Feed({ topic, name, since }: { topic: string; name: string; since?: string | undefined }) {
+  const at = since ? { epoch: since.slice(0, since.lastIndexOf(':')), offset: Number(since.split(':').pop()) } : null;
+  const { publications, error, status, resets } = useTopic(topic, at ? { since: at } : {});
   return (
-    <ul data-feed={name} data-count={publications.length} data-status={status} data-error={error?.code ?? ''}>
+    <ul
+      data-feed={name}
+      data-topic={topic}
+      data-count={publications.length}
+      data-offsets={publications.map((p) => p.offset).join(',')}
+      data-resets={resets}
+      data-status={status}
+      data-error={error?.code ?? ''}
+    >
       {publications.map((p) => (
         <li key={`${p.epoch}:${p.offset}`}>{JSON.stringify(p.data)}</li>
       ))}
@@ -50,8 +66,12 @@ function Feed({ topic, name }: { topic: string; name: string }) {
 }
 
 function Typing({ topic }: { topic: string }) {
-  const { typers } = useTyping(topic);
-  return <p data-typing={typers.length}>typing</p>;
+  const { typers, error, status } = useTyping(topic);
+  return (
+    <p data-typing={typers.length} data-status={status} data-error={error?.code ?? ''}>
+      typing
+    </p>
+  );
 }
 
 function Chat({ id, name }: { id: string; name: string }) {
@@ -104,6 +124,15 @@ function Page({ route }: { route: Route }) {
           {route.typing === 'on' && <Typing topic={route.topic!} />}
         </>
       );
+    case 'late-since':
+      return (
+        <>
+          <Feed topic={route.topic!} name="live" />
+          {route.since && <Feed topic={route.topic!} name="late" since={route.since} />}
+        </>
+      );
+    case 'since':
+      return <Feed topic={route.topic!} name="feed" since={route.since} />;
     case 'two-chats':
       return (
         <>
@@ -115,6 +144,7 @@ function Page({ route }: { route: Route }) {
       return (
         <>
           <Feed topic={route.topic!} name="forbidden" />
+          <Typing topic={route.topic!} />
           <Presence topic={route.topic!} />
           <Chat id={route.id!} name="stranger" />
         </>

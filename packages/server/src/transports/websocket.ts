@@ -102,6 +102,17 @@ function reject(socket: Duplex, code: ErrorCode, detail?: string): void {
   socket.end(rawProblemResponse(code, detail));
 }
 
+/**
+ * A browser on an origin that is not allowed: a refused upgrade (HTTP 403) reaches the page as a
+ * bare 1006, which a client cannot tell from a network fault and retries forever. So the handshake
+ * completes and the socket is closed at once with 4403, which says "stop". No session is made and
+ * no listener is attached, so nothing the page sends is ever read.
+ */
+function refuseOrigin(ws: WebSocket): void {
+  ws.on('error', () => {});
+  ws.close(CloseCodes.originNotAllowed, 'origin_not_allowed');
+}
+
 /** Why an upgrade request is not a WebSocket handshake `ws` accepts (RFC 6455 4.2.1), or null. */
 function malformedUpgrade(req: IncomingMessage): string | null {
   if (req.method !== 'GET') return 'a WebSocket handshake is a GET';
@@ -180,10 +191,12 @@ export class WebSocketTransport {
       socket.on('error', () => socket.destroy());
       const path = (req.url ?? '').split('?', 1)[0];
       if (path !== WS_PATH) return reject(socket, 'not_found');
-      if (!this.origins.allows(req.headers.origin, req.headers.host)) return reject(socket, 'origin_not_allowed');
-      if (this.#draining) return reject(socket, 'unavailable');
       // What ws would refuse with an HTML page is refused here with a problem document.
       const malformed = malformedUpgrade(req);
+      const allowed = this.origins.allows(req.headers.origin, req.headers.host);
+      if (!allowed && !malformed) return this.#wss.handleUpgrade(req, socket, head, refuseOrigin);
+      if (!allowed) return reject(socket, 'origin_not_allowed');
+      if (this.#draining) return reject(socket, 'unavailable');
       if (malformed) return reject(socket, 'bad_request', malformed);
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, socket));
     });
