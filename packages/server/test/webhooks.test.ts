@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { verifyWebhook, WebhookVerificationError } from '@inloop/worker';
 import { createNode, type NodeOptions } from '@inloop/server';
@@ -150,6 +152,44 @@ describe('signed webhooks', () => {
     } finally {
       await stuck.close();
       await healthy.close();
+    }
+  });
+
+  it('gives up on an endpoint that never answers even when garbage is collected meanwhile', async () => {
+    const secret = newSecret();
+    const stuck = new Receiver([secret], () => 'hang');
+    await stuck.start();
+    const dir = tempDir();
+    const file = fileURLToPath(new URL('./fixtures/gc-webhook-node.ts', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      ['--expose-gc', '--conditions=source', '--import', 'tsx', file, dir.path, stuck.url, secret],
+      {
+        env: { ...process.env, INLOOP_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      const url = (await waitFor(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], 20_000, 'the node to listen'))!;
+      const res = await apiRequest(url, 'test-api-key-0123456789', '/v1/topics/feed/messages', { body: { data: 1 } });
+      assert.equal(res.status, 201);
+      await waitFor(async () => stuck.attempts.size === 1, 5000, 'the delivery to reach the endpoint');
+      await waitFor(
+        async () =>
+          /inloop_webhook_failed_attempts_total\{endpoint="backend",reason="timeout"\} 1/.test(
+            await (await fetch(`${url}/metrics`)).text(),
+          ),
+        8000,
+        'the hanging delivery to time out',
+      );
+    } finally {
+      child.kill('SIGKILL');
+      await exited(child);
+      await stuck.close();
+      dir.remove();
     }
   });
 

@@ -6,6 +6,7 @@ import type { Broker } from '../../ports/broker.js';
 import type { OutboxEntry, WebhookOutbox } from '../../ports/webhook-outbox.js';
 import { PublicationEvents, type WebhookEvent, type WebhookEventType } from './events.js';
 import { secretBytes, signatureHeader } from './signing.js';
+import { deadline } from '../../util/deadline.js';
 
 /** One receiving endpoint (config `webhooks`, file only). */
 export interface WebhookEndpoint {
@@ -183,6 +184,7 @@ class EndpointLoop {
   async #attempt(entry: OutboxEntry): Promise<void> {
     const timestamp = Math.floor(Date.now() / 1000);
     let reason: string | null = null;
+    const timeout = deadline(this.endpoint.timeoutMs ?? this.o.timeoutMs, this.#shutdown.signal);
     try {
       const res = await fetch(this.endpoint.url, {
         method: 'POST',
@@ -195,10 +197,7 @@ class EndpointLoop {
           'webhook-signature': signatureHeader(this.#secrets, entry.id, timestamp, entry.body),
         },
         body: entry.body,
-        signal: AbortSignal.any([
-          AbortSignal.timeout(this.endpoint.timeoutMs ?? this.o.timeoutMs),
-          this.#shutdown.signal,
-        ]),
+        signal: timeout.signal,
       });
       // The body is not read: only the status counts, and the connection goes back to the pool.
       await res.body?.cancel().catch(() => {});
@@ -209,6 +208,8 @@ class EndpointLoop {
         : (err as Error).name === 'TimeoutError'
           ? 'timeout'
           : 'network';
+    } finally {
+      timeout.clear();
     }
     // Recorded even while closing: a shared outbox would otherwise keep the entry claimed.
     const { id: endpoint } = this.endpoint;
