@@ -111,7 +111,13 @@ export const ConfigSchema = Type.Object({
     minimum: 0,
     default: 30_000,
     description:
-      'Least time between two fetches of one key set: a token with an unknown `kid` triggers one refetch, no more often than this.',
+      'Least time between two fetches of one key set, counted from the last fetch whether it succeeded or failed: a token with an unknown `kid` triggers one refetch, no more often than this, and while the endpoint is failing tokens are checked with the last good set or refused with `token_keys_unavailable`, without a fetch each.',
+  }),
+  tokenIssuerJwksMaxBytes: Type.Integer({
+    minimum: 1024,
+    default: 1_048_576,
+    description:
+      "Largest JWKS document an issuer's endpoint may answer; a larger one is a failed fetch (not read further).",
   }),
   metricsToken: Type.Optional(
     Type.String({

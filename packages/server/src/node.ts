@@ -166,6 +166,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         : new Issuers(config.tokenIssuers, {
             cacheMaxAgeMs: config.tokenIssuerCacheMs,
             refreshCooldownMs: config.tokenIssuerRefreshCooldownMs,
+            maxJwksBytes: config.tokenIssuerJwksMaxBytes,
           });
   } catch (err) {
     throw new ConfigError([`tokenIssuers: ${(err as Error).message}`]);

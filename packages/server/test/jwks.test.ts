@@ -24,6 +24,8 @@ async function key(kid: string, alg: Key['alg']): Promise<Key> {
 class JwksServer {
   readonly sets = new Map<string, Key[]>();
   readonly fetches = new Map<string, number>();
+  /** How a path fails instead of answering its keys; `huge` answers them padded past 2 MiB, chunked. */
+  readonly failures = new Map<string, 'error' | 'bad-json' | 'not-a-set' | 'reset' | 'huge'>();
   failing = false;
   #server: Server | undefined;
   url = '';
@@ -33,6 +35,21 @@ class JwksServer {
       const path = req.url ?? '';
       this.fetches.set(path, (this.fetches.get(path) ?? 0) + 1);
       const keys = this.sets.get(path);
+      const failure = this.failures.get(path);
+      if (failure === 'error') return void res.writeHead(500).end();
+      if (failure === 'bad-json')
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":');
+      if (failure === 'not-a-set')
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":5}');
+      if (failure === 'reset') return void req.socket.destroy();
+      if (failure === 'huge') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write(`{"keys":${JSON.stringify((keys ?? []).map((k) => k.publicJwk))},"padding":"`);
+        const chunk = 'x'.repeat(64 * 1024);
+        for (let i = 0; i < 40; i++) res.write(chunk);
+        res.end('"}');
+        return;
+      }
       if (this.failing || !keys) {
         res.writeHead(this.failing ? 500 : 404).end();
         return;
@@ -409,6 +426,100 @@ describe('refreshing key sets is rate-limited', () => {
         assert.equal(await read(t, await sign(unknown, {}), 'user:alice:x'), 'token_key_unknown');
       }
       assert.ok((idp.fetches.get('/jwks') ?? 0) <= (first ?? 0) + 1, 'at most one refetch within the cooldown');
+    } finally {
+      await idp.close();
+    }
+  });
+
+  it('fetches a failing key set once per cooldown, however many tokens (forged ones too) arrive meanwhile', async () => {
+    const idp = new JwksServer();
+    await idp.start();
+    const modes = ['error', 'bad-json', 'not-a-set', 'reset'] as const;
+    for (const mode of modes) idp.failures.set(`/${mode}`, mode);
+    await using t = await startNode({
+      tokenIssuerRefreshCooldownMs: 60_000,
+      tokenIssuers: modes.map((mode) => ({
+        issuer: `https://${mode}.example.com/`,
+        jwksUrl: `${idp.url}/${mode}`,
+        audience: 'app',
+        rules: [{ ops: ['history'], topics: ['user:{sub}:*'] }],
+      })),
+    });
+    try {
+      const signer = await key('whatever', 'RS256');
+      for (const mode of modes) {
+        for (let i = 0; i < 30; i++) {
+          const token = await sign(signer, { iss: `https://${mode}.example.com/` }, { kid: `made-up-${i}` });
+          // A garbage signature: nothing about the token is trusted, yet it must not cost a fetch.
+          const forged = `${token.slice(0, token.lastIndexOf('.'))}.${'A'.repeat(43)}`;
+          assert.equal(await read(t, i % 2 ? forged : token, 'user:alice:x'), 'token_keys_unavailable', mode);
+        }
+        const s = await rawSession(t.url, await sign(signer, { iss: `https://${mode}.example.com/` }));
+        assert.equal(s.frames.find((f) => f.type === 'error')?.code, 'token_keys_unavailable');
+        assert.equal(await s.closeCode, 4005);
+        assert.equal(idp.fetches.get(`/${mode}`), 1, `one fetch of the set answering ${mode}`);
+      }
+    } finally {
+      await idp.close();
+    }
+  });
+
+  it('keeps verifying with the last good key set while the endpoint fails, without fetching for each token', async () => {
+    const idp = new JwksServer();
+    await idp.start();
+    const known = await key('known', 'RS256');
+    idp.sets.set('/jwks', [known]);
+    await using t = await startNode({
+      tokenIssuerRefreshCooldownMs: 60_000,
+      tokenIssuers: [
+        {
+          issuer: ISS_A,
+          jwksUrl: `${idp.url}/jwks`,
+          audience: 'app',
+          rules: [{ ops: ['history'], topics: ['user:{sub}:*'] }],
+        },
+      ],
+    });
+    try {
+      assert.equal(await read(t, await sign(known, {}), 'user:alice:x'), 'ok');
+      idp.failures.set('/jwks', 'error');
+      const stranger = await key('rotated-in', 'RS256');
+      for (let i = 0; i < 10; i++) {
+        assert.notEqual(await read(t, await sign(stranger, {}), 'user:alice:x'), 'ok');
+        assert.equal(await read(t, await sign(known, {}), 'user:alice:x'), 'ok');
+      }
+      assert.ok((idp.fetches.get('/jwks') ?? 0) <= 2, 'at most one refetch within the cooldown');
+    } finally {
+      await idp.close();
+    }
+  });
+
+  it('refuses a key set larger than the configured limit as unavailable', async () => {
+    const idp = new JwksServer();
+    await idp.start();
+    const known = await key('known', 'RS256');
+    idp.sets.set('/jwks', [known]);
+    idp.failures.set('/jwks', 'huge');
+    await using t = await startNode({
+      tokenIssuers: [
+        {
+          issuer: ISS_A,
+          jwksUrl: `${idp.url}/jwks`,
+          audience: 'app',
+          rules: [{ ops: ['history'], topics: ['user:{sub}:*'] }],
+        },
+      ],
+    });
+    try {
+      assert.equal(await read(t, await sign(known, {}), 'user:alice:x'), 'token_keys_unavailable');
+      idp.failures.delete('/jwks');
+      await using small = await startNode({
+        tokenIssuerJwksMaxBytes: 1024,
+        tokenIssuers: [{ issuer: ISS_A, jwksUrl: `${idp.url}/jwks`, audience: 'app' }],
+      });
+      // One RSA public key is about 420 bytes: three of them pass 1 KiB.
+      idp.sets.set('/jwks', [known, await key('other', 'RS256'), await key('third', 'RS256')]);
+      assert.equal(await read(small, await sign(known, {}), 'x'), 'token_keys_unavailable');
     } finally {
       await idp.close();
     }

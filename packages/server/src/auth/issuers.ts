@@ -1,6 +1,5 @@
 import {
   createLocalJWKSet,
-  createRemoteJWKSet,
   decodeJwt,
   errors as joseErrors,
   jwtVerify,
@@ -11,6 +10,7 @@ import {
 import { isOperation, isValidTopicPattern, parseScopes, type Operation, type Scope } from '@inloop/protocol';
 import type { ErrorCode } from '@inloop/protocol';
 import type { Principal } from './principal.js';
+import { KeysUnavailable, remoteKeySet } from './remote-jwks.js';
 import { unmintableSubject } from './tokens.js';
 
 /** Asymmetric algorithms an identity provider's tokens may use. HS* never: that key is the node's. */
@@ -51,10 +51,15 @@ export interface TrustedIssuer {
 export interface IssuersOptions {
   /** Keys fetched from a JWKS URL are kept this long before the next fetch. @default 600_000 */
   cacheMaxAgeMs?: number;
-  /** Least time between two fetches of one key set (an unknown `kid` triggers one). @default 30_000 */
+  /**
+   * Least time between two fetches of one key set (an unknown `kid` triggers one), counted from
+   * the last fetch whether it succeeded or failed. @default 30_000
+   */
   refreshCooldownMs?: number;
   /** A JWKS fetch taking longer fails. @default 5000 */
   fetchTimeoutMs?: number;
+  /** A JWKS document larger than this fails (read no further). @default 1_048_576 */
+  maxJwksBytes?: number;
 }
 
 /** Why a token of a trusted issuer is refused: each a catalogued code. */
@@ -123,8 +128,9 @@ function scopesFromRules(rules: readonly ScopeRule[], payload: JWTPayload): Scop
  * Tokens of trusted identity providers, verified against their JWKS. Each issuer has its own key
  * set (cached per issuer and URL, looked up by `kid` inside it), so a token naming one issuer is
  * only ever checked with that issuer's keys, whatever `kid` it carries: two providers publishing
- * the same `kid` cannot verify each other's tokens. An unknown `kid` makes jose refetch the set
- * once, at most every `refreshCooldownMs`, which is how a rotation is picked up.
+ * the same `kid` cannot verify each other's tokens. An unknown `kid` refetches the set once, at
+ * most every `refreshCooldownMs` (a failed fetch counts), which is how a rotation is picked up.
+ * The `{sub}` of a rule is the raw claim, not the `subjectPrefix`ed member id.
  */
 export class Issuers {
   readonly #byIssuer = new Map<string, Entry>();
@@ -138,10 +144,11 @@ export class Issuers {
         const cacheKey = `${config.issuer}\n${config.jwksUrl}`;
         keys =
           remote.get(cacheKey) ??
-          createRemoteJWKSet(new URL(config.jwksUrl), {
-            cacheMaxAge: options.cacheMaxAgeMs ?? 600_000,
-            cooldownDuration: options.refreshCooldownMs ?? 30_000,
-            timeoutDuration: options.fetchTimeoutMs ?? 5000,
+          remoteKeySet(new URL(config.jwksUrl), {
+            cacheMaxAgeMs: options.cacheMaxAgeMs ?? 600_000,
+            cooldownMs: options.refreshCooldownMs ?? 30_000,
+            timeoutMs: options.fetchTimeoutMs ?? 5000,
+            maxBytes: options.maxJwksBytes ?? 1_048_576,
           });
         remote.set(cacheKey, keys);
       } else keys = createLocalJWKSet(config.keys as unknown as JSONWebKeySet);
@@ -234,6 +241,7 @@ function failureOf(err: unknown): IssuerFailure {
   }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'token_algorithm_not_allowed';
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'token_key_unknown';
+  if (err instanceof KeysUnavailable) return 'token_keys_unavailable';
   if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) return 'token_keys_unavailable';
   if (err instanceof joseErrors.JOSEError) {
     // A JWKS endpoint answering other than 200 OK, or not JSON.
