@@ -43,7 +43,7 @@ export const ErrorCatalog = {
   token_key_unknown: {
     status: 401,
     retryable: false,
-    title: "No key of the token's issuer matches its kid, even after refreshing the key set",
+    title: "No key of the token's issuer matches its kid and algorithm, even after refreshing the key set",
   },
   token_not_yet_valid: { status: 401, retryable: true, title: 'The token is not valid yet (nbf)' },
   token_keys_unavailable: {

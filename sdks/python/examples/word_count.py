@@ -52,7 +52,10 @@ def fetch(url: str, ctx: JobContext) -> str:
 def word_count(job: LeasedJob, ctx: JobContext) -> Dict[str, Any]:
     data = job.input if isinstance(job.input, dict) else {}
     delay_s = float(data.get("chunkDelayMs", 0)) / 1000
-    # To try out leases: the first attempt goes silent this long, as a hung worker would.
+    # To try out leases: the first attempt sleeps this long before reporting anything. The SDK's
+    # heartbeat thread keeps renewing the lease meanwhile (a hung handler keeps its lease), so the
+    # lease is only lost when heartbeats are off too (INLOOP_HEARTBEAT_MS longer than the lease),
+    # as when a whole worker process freezes.
     if job.attempt == 1 and data.get("stallFirstAttemptMs"):
         time.sleep(float(data["stallFirstAttemptMs"]) / 1000)
     ctx.stage("fetch", weight=1)
