@@ -22,28 +22,33 @@ const sessionOf = (ws: WebSocket): Session => (ws as WebSocket & { [SESSION]: Se
 
 const OPEN = 1;
 
-let lastLength = -1;
-let lastHeader: Buffer = Buffer.alloc(0);
+let lastPayload: Buffer | undefined;
+let lastFrame: Buffer = Buffer.alloc(0);
 
-/** The header of an unmasked, final text frame of `length` bytes (RFC 6455 5.2); the last one is reused. */
-function textFrameHeader(length: number): Buffer {
-  if (length === lastLength) return lastHeader;
-  let header: Buffer;
-  if (length < 126) header = Buffer.from([0x81, length]);
+/**
+ * An unmasked, final text frame (RFC 6455 5.2) carrying `payload`, header and payload in one
+ * buffer. The last one is reused: in a fan-out every subscriber of a batch is handed the same
+ * payload buffer, so the frame is built once per batch and each socket gets one plain `write` (no
+ * cork, no two-buffer `writev`), which is most of what a delivery costs at low rates.
+ */
+function textFrame(payload: Buffer): Buffer {
+  if (payload === lastPayload) return lastFrame;
+  const length = payload.length;
+  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  frame[0] = 0x81;
+  if (length < 126) frame[1] = length;
   else if (length < 65_536) {
-    header = Buffer.allocUnsafe(4);
-    header[0] = 0x81;
-    header[1] = 126;
-    header.writeUInt16BE(length, 2);
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
   } else {
-    header = Buffer.allocUnsafe(10);
-    header[0] = 0x81;
-    header[1] = 127;
-    header.writeBigUInt64BE(BigInt(length), 2);
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
   }
-  lastLength = length;
-  lastHeader = header;
-  return header;
+  payload.copy(frame, headerLength);
+  lastPayload = payload;
+  lastFrame = frame;
+  return frame;
 }
 
 /**
@@ -59,7 +64,7 @@ class WebSocketFraming implements SessionFraming {
   ) {}
 
   /**
-   * One unmasked text frame straight onto the socket: the header is shared by every subscriber
+   * One unmasked text frame straight onto the socket: the frame is shared by every subscriber
    * written the same batch, so a fan-out frames each payload once instead of once per socket as
    * `ws.send` would (its options objects and header buffers, per send). Safe beside `ws`'s own
    * writes because nothing here queues in its sender (no compression, no Blobs): every write is
@@ -67,12 +72,7 @@ class WebSocketFraming implements SessionFraming {
    */
   write(chunks: readonly Buffer[]): void {
     if (this.ws.readyState !== OPEN) return;
-    const payload = joinLines(chunks);
-    const raw = this.raw;
-    raw.cork();
-    raw.write(textFrameHeader(payload.length));
-    raw.write(payload);
-    raw.uncork();
+    this.raw.write(textFrame(joinLines(chunks)));
   }
 
   end(farewell: Farewell): void {
