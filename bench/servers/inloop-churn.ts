@@ -1,15 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createNode } from '@inloop/server';
-import { port, ready } from './common.js';
+import { benchDataDir, closeOnSigterm, port, ready } from './common.js';
 
 /**
  * An Inloop node with short retention settings for the churn soak: everything stored expires
  * `CHURN_RETENTION_MS` after its last use, and cleanup runs every second. Rate limits are lifted
  * so the soak measures storage, not admission. `CHURN_STORAGE=memory` keeps history in memory.
  */
-const dataDir = mkdtempSync(join(tmpdir(), 'inloop-bench-churn-'));
+const dataDir = benchDataDir('inloop-bench-churn-');
 const retentionMs = Number(process.env.CHURN_RETENTION_MS ?? 10_000);
 const node = await createNode({
   port,
@@ -32,9 +29,4 @@ node.jobs.handle('churn', async (job, ctx) => {
 const url = await node.listen();
 const { token } = await node.mintToken('churner', [{ ops: ['subscribe', 'history'], topics: ['*'] }], 86_400);
 ready({ port: Number(new URL(url).port), apiKey: node.apiKey, token, dataDir });
-process.on('SIGTERM', () => {
-  void node.close().then(() => {
-    rmSync(dataDir, { recursive: true, force: true });
-    process.exit(0);
-  });
-});
+closeOnSigterm(node, dataDir);

@@ -1,15 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createNode } from '@inloop/server';
-import { port, ready } from './common.js';
+import { benchDataDir, closeOnSigterm, port, ready } from './common.js';
 
 /**
  * An Inloop node exactly as shipped (embedded SQLite, every limit at its default), with one job
  * type for remote workers: what the fuzz soak attacks. Reports its port, API key and a token for
  * the well-behaved client (`bench`: subscribe and publish on the topic `bench`).
  */
-const dataDir = mkdtempSync(join(tmpdir(), 'inloop-bench-'));
+const dataDir = benchDataDir('inloop-bench-');
 const node = await createNode({
   port,
   host: '127.0.0.1',
@@ -20,9 +17,4 @@ const node = await createNode({
 const url = await node.listen();
 const { token } = await node.mintToken('bench', [{ ops: ['subscribe', 'publish'], topics: ['bench'] }], 3600);
 ready({ port: Number(new URL(url).port), token, apiKey: node.apiKey });
-process.on('SIGTERM', () => {
-  void node.close().then(() => {
-    rmSync(dataDir, { recursive: true, force: true });
-    process.exit(0);
-  });
-});
+closeOnSigterm(node, dataDir);

@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createNode } from '@inloop/server';
-import { port, ready } from './common.js';
+import { benchDataDir, closeOnSigterm, port, ready } from './common.js';
 
 /** An Inloop node on its embedded default with one remote job type per family of the ETA bench. */
-const dataDir = mkdtempSync(join(tmpdir(), 'inloop-bench-eta-'));
+const dataDir = benchDataDir('inloop-bench-eta-');
 const node = await createNode({
   port,
   host: '127.0.0.1',
@@ -17,9 +14,4 @@ const node = await createNode({
 const url = await node.listen();
 ready({ port: Number(new URL(url).port), apiKey: node.apiKey });
 
-process.on('SIGTERM', () => {
-  void node.close().then(() => {
-    rmSync(dataDir, { recursive: true, force: true });
-    process.exit(0);
-  });
-});
+closeOnSigterm(node, dataDir);

@@ -1,14 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createNode } from '@inloop/server';
-import { port, ready } from './common.js';
+import { benchDataDir, closeOnSigterm, port, ready } from './common.js';
 
 /**
  * An Inloop node on its embedded default with job types for the jobs benchmark; with
  * `BENCH_REDIS_URL`, on that Redis with jobs queued through BullMQ.
  */
-const dataDir = mkdtempSync(join(tmpdir(), 'inloop-bench-jobs-'));
+const dataDir = benchDataDir('inloop-bench-jobs-');
 const redis = process.env.BENCH_REDIS_URL;
 const node = await createNode({
   ...(redis ? { redis, redisPrefix: `bench${process.pid}` } : {}),
@@ -55,9 +52,4 @@ process.on('message', (m: { type?: string; n?: number; inFlight?: number }) => {
   for (let i = 0; i < inFlight; i++) void next();
 });
 
-process.on('SIGTERM', () => {
-  void node.close().then(() => {
-    rmSync(dataDir, { recursive: true, force: true });
-    process.exit(0);
-  });
-});
+closeOnSigterm(node, dataDir);

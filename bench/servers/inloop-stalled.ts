@@ -1,8 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createNode } from '@inloop/server';
-import { port, ready } from './common.js';
+import { benchDataDir, closeOnSigterm, port, ready } from './common.js';
 
 /**
  * An Inloop node with its shipped limits (embedded SQLite), publish limits lifted so the bench can
@@ -10,7 +7,7 @@ import { port, ready } from './common.js';
  * `slowConsumerTimeoutMs` when given (a node from before that key existed is run without it).
  * Reports its port, API key and a token allowed everything on every topic.
  */
-const dataDir = mkdtempSync(join(tmpdir(), 'inloop-bench-'));
+const dataDir = benchDataDir('inloop-bench-');
 const timeout = process.env.BENCH_SLOW_CONSUMER_TIMEOUT_MS;
 const node = await createNode({
   port,
@@ -24,9 +21,4 @@ const node = await createNode({
 const url = await node.listen();
 const { token } = await node.mintToken('bench', [{ ops: ['subscribe', 'publish', 'history'], topics: ['*'] }], 3600);
 ready({ port: Number(new URL(url).port), token, apiKey: node.apiKey });
-process.on('SIGTERM', () => {
-  void node.close().then(() => {
-    rmSync(dataDir, { recursive: true, force: true });
-    process.exit(0);
-  });
-});
+closeOnSigterm(node, dataDir);

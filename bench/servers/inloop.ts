@@ -1,15 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createNode } from '@inloop/server';
-import { port, ready } from './common.js';
+import { benchDataDir, closeOnSigterm, port, ready } from './common.js';
 
 /**
  * An Inloop node on its embedded default (SQLite file, WAL), publish rate limit lifted for the
  * publisher. With `BENCH_REDIS_URL`, one node of a cluster on that Redis instead (the nodes of
  * one run share `BENCH_REDIS_PREFIX`, an API key and a token secret).
  */
-const dataDir = mkdtempSync(join(tmpdir(), 'inloop-bench-'));
+const dataDir = benchDataDir('inloop-bench-');
 const redis = process.env.BENCH_REDIS_URL;
 const node = await createNode({
   ...(redis
@@ -31,9 +28,4 @@ const node = await createNode({
 const url = await node.listen();
 const { token } = await node.mintToken('bench', [{ ops: ['subscribe', 'publish'], topics: ['bench'] }], 3600);
 ready({ port: Number(new URL(url).port), token, apiKey: node.apiKey });
-process.on('SIGTERM', () => {
-  void node.close().then(() => {
-    rmSync(dataDir, { recursive: true, force: true });
-    process.exit(0);
-  });
-});
+closeOnSigterm(node, dataDir);
