@@ -97,7 +97,7 @@ export async function setupDemo(node: InloopNode): Promise<void> {
         if (ctx.signal.aborted) return null;
         const page = writePage(request, plan, n);
         await ctx.message(`Drawing page ${n} of ${request.pages}`);
-        const { print, web: preview } = await renderPage(pageSvg(page.scene, request.animal, n * 7919 + job.attempt));
+        const { print, web: preview } = await renderPage(pageSvg(page.scene, plan.animal, n * 7919 + job.attempt));
         prints.push(print);
         const entry = { number: n, text: page.text, image: images.put(preview) };
         pages.push(entry);
