@@ -4,6 +4,7 @@ import { DEFAULT_MAX_JSON_DEPTH, inspectJson, JsonFaultDetail } from './json-lim
 import { MAX_DEVICE_LENGTH, presenceMetaFits } from './presence.js';
 import type { ClientMessage, ClientMessageType, Position, ServerMessage } from './messages.js';
 import { isValidTopic } from './topic.js';
+import { isStreamName } from './streams.js';
 
 /** Longest accepted idempotency key. */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
@@ -36,6 +37,18 @@ const isText = (v: unknown): boolean => typeof v === 'string' && v.length <= MAX
 
 function needConversation(m: Fields): string | null {
   return isConversationId(m.conversation) ? null : 'conversation';
+}
+
+/** A stream reference: `{ job, name }` or `{ conversation, message }` (see streams.ts). */
+function needStream(m: Fields): string | null {
+  const ref = m.stream;
+  if (typeof ref !== 'object' || ref === null || Array.isArray(ref)) return 'stream';
+  const r = ref as Fields;
+  if (r.job !== undefined)
+    return typeof r.job === 'string' && r.job.length > 0 && r.job.length <= 100 && isStreamName(r.name)
+      ? null
+      : 'stream';
+  return isConversationId(r.conversation) && isClientId(r.message) ? null : 'stream';
 }
 
 /** `meta` is checked last: its own code (`meta_too_large`) says what to fix. */
@@ -91,6 +104,14 @@ const validators: Record<ClientMessageType, Validator> = {
     return null;
   },
   'conversation.get': needConversation,
+  'stream.subscribe': (m) =>
+    needStream(m) ??
+    (m.from === undefined || isOffset(m.from) ? null : 'from') ??
+    (m.token === undefined || (typeof m.token === 'string' && m.token.length <= MAX_TOKEN_LENGTH) ? null : 'token'),
+  'stream.unsubscribe': needStream,
+  'stream.stop': (m) =>
+    needStream(m) ??
+    (m.token === undefined || (typeof m.token === 'string' && m.token.length <= MAX_TOKEN_LENGTH) ? null : 'token'),
 };
 
 /** The error code for a bad field: the field's own code where it has one. */
@@ -102,6 +123,8 @@ const fieldCodes: Record<string, ErrorCode> = {
   read: 'invalid_receipt',
   // A token that is not a string of at most 8 KiB can never verify: it is a bad credential.
   token: 'unauthorized',
+  from: 'invalid_position',
+  stream: 'invalid_stream',
 };
 
 /** Options of {@link decodeClientMessage}. */

@@ -100,6 +100,26 @@ export const ErrorCatalog = {
     retryable: true,
     title: 'The member has too many streamed drafts open; send one or let it lapse first',
   },
+  invalid_stream: {
+    status: 400,
+    retryable: false,
+    title: 'The stream reference is not valid (a job id and a name of 1-64 of A-Z a-z 0-9 _ . -, or a conversation and a message client id)',
+  },
+  stream_ended: {
+    status: 409,
+    retryable: false,
+    title: 'The stream has ended (finished, stopped or failed): nothing more can be appended',
+  },
+  stream_too_long: {
+    status: 413,
+    retryable: false,
+    title: 'The append would make the stream longer than maxStreamChars',
+  },
+  too_many_streams: {
+    status: 409,
+    retryable: false,
+    title: 'The job already has maxStreamsPerJob streams',
+  },
   rate_limited: { status: 429, retryable: true, title: 'Too many requests; slow down' },
   unavailable: {
     status: 503,

@@ -10,3 +10,4 @@ export * from './jobs.js';
 export * from './presence.js';
 export * from './conversations.js';
 export * from './sse.js';
+export * from './streams.js';

@@ -1,6 +1,7 @@
 import type { ConversationMessage, ConversationState, ReceiptWatermarks, SignalKind } from './conversations.js';
 import type { ErrorCode } from './errors.js';
 import type { Occupancy, PresenceLeft, PresenceMember } from './presence.js';
+import type { StreamClientMessage } from './streams.js';
 
 /**
  * A position in a topic's history. `offset` counts stored publications from 1; `epoch` names the
@@ -169,7 +170,8 @@ export type ClientMessage =
   | ConversationSendMessage
   | ConversationDraftMessage
   | ConversationReceiptMessage
-  | ConversationGetMessage;
+  | ConversationGetMessage
+  | StreamClientMessage;
 
 export type ClientMessageType = ClientMessage['type'];
 

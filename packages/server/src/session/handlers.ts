@@ -3,6 +3,7 @@ import { can } from '../auth/principal.js';
 import { refusalOf } from '../errors.js';
 import { conversationHandlers, presenceHandlers } from './interactivity-handlers.js';
 import type { Session } from './session.js';
+import { streamHandlers } from './stream-handlers.js';
 
 type CoreType = 'connect' | 'subscribe' | 'unsubscribe' | 'publish' | 'refresh';
 
@@ -150,6 +151,7 @@ export const handlers: { [T in ClientMessageType]: Handler<T> } = {
   ...coreHandlers,
   ...presenceHandlers,
   ...conversationHandlers,
+  ...streamHandlers,
 };
 
 /**
