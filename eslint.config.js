@@ -13,8 +13,8 @@ export default tseslint.config(
     },
   },
   {
-    // Tests read untyped JSON from the wire; `any` there is the honest type.
-    files: ['**/test/**', 'bench/**'],
+    // Tests (and the shared test helpers) read untyped JSON from the wire; `any` there is the honest type.
+    files: ['**/test/**', 'bench/**', 'packages/testing/**'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-explicit-any': 'off' },
   },
 );

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build } from 'vite';
 import type { Scope } from '@inloop/protocol';
-import { startNode, tempDir, waitFor, type TestNode } from '../../server/test/helpers.js';
+import { startNode, tempDir, waitFor, type TestNode } from '@inloop/testing';
 
 /**
  * A React 19 app in StrictMode (`app/`), built with Vite from the packages' sources in development

@@ -13,7 +13,7 @@ import {
   type HistoryPage,
   type Publication,
   type StoredPublication,
-} from '@inloop/server';
+} from '@inloop/server/ports';
 import { guarded, Keys } from './connection.js';
 
 /**

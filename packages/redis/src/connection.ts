@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { Refusal } from '@inloop/server';
+import { Refusal } from '@inloop/server/ports';
 
 /**
  * Connections to Redis. Commands never wait in an offline queue: while Redis is unreachable a

@@ -7,7 +7,7 @@ import {
   type ConversationStoreOptions,
   type MemberRecord,
   type ReceiptTimes,
-} from '@inloop/server';
+} from '@inloop/server/ports';
 import { guarded, type Keys } from './connection.js';
 
 /** KEYS: conversation, members. ARGV: record JSON, createdAt, members... */

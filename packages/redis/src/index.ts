@@ -1,6 +1,6 @@
 import { RedisWebhookOutbox } from './webhook-outbox.js';
 import { randomBytes } from 'node:crypto';
-import type { Backend } from '@inloop/server';
+import type { Backend } from '@inloop/server/ports';
 import { RedisBroker } from './broker.js';
 import { connect, connectSubscriber, guarded, Keys, whenReady } from './connection.js';
 import { RedisConversationStore } from './conversation-store.js';

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { PresenceReplica, ReplicaChange, ReplicatedMember } from '@inloop/server';
+import type { PresenceReplica, ReplicaChange, ReplicatedMember } from '@inloop/server/ports';
 import type { Keys } from './connection.js';
 
 /** A change on a topic's presence channel: node, member, entry (null: gone), sequence. */

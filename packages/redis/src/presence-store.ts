@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Json, LastSeen } from '@inloop/protocol';
-import { PRESENCE_STORE_DEFAULTS, type PresenceStore, type PresenceStoreOptions } from '@inloop/server';
+import { PRESENCE_STORE_DEFAULTS, type PresenceStore, type PresenceStoreOptions } from '@inloop/server/ports';
 import { guarded, type Keys } from './connection.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { OutboxEntry, WebhookOutbox } from '@inloop/server';
+import type { OutboxEntry, WebhookOutbox } from '@inloop/server/ports';
 import { guarded, type Keys } from './connection.js';
 
 /** How long `due` hands an entry to the node that read it before another node may take it. */

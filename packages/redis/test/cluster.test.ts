@@ -3,8 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Scope } from '@inloop/protocol';
 import type { NodeOptions } from '@inloop/server';
-import { rawSession, startNode, waitFor, type TestNode } from '../../server/test/helpers.js';
-import { startRedis, type TestRedis } from './redis-server.js';
+import { rawSession, startNode, waitFor, type TestNode, startRedis, type TestRedis } from '@inloop/testing';
 
 const scopes: Scope[] = [{ ops: ['subscribe', 'publish', 'presence', 'history'], topics: ['room:*', 'conv:*'] }];
 

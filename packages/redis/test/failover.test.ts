@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Scope } from '@inloop/protocol';
 import type { Publication } from '@inloop/client';
-import { rawSession, sleep, waitFor } from '../../server/test/helpers.js';
+import { rawSession, sleep, waitFor, startRedis } from '@inloop/testing';
 import { balancer } from './balancer.js';
 import { spawnCluster } from './processes.js';
-import { startRedis } from './redis-server.js';
 
 const scopes: Scope[] = [{ ops: ['subscribe', 'publish', 'presence', 'history'], topics: ['room:*'] }];
 

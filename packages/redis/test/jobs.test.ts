@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { Queue } from 'bullmq';
 import { describe, it } from 'node:test';
-import { sleep, waitFor } from '../../server/test/helpers.js';
+import { sleep, waitFor, startRedis } from '@inloop/testing';
 import { balancer } from './balancer.js';
 import { spawnCluster, spawnFixture } from './processes.js';
-import { startRedis } from './redis-server.js';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled'];
 const JOBS = 500;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { BrokerOptions, Publication } from '@inloop/server';
+import type { BrokerOptions, Publication } from '@inloop/server/ports';
 import {
   connect,
   connectSubscriber,
@@ -11,16 +11,17 @@ import {
   RedisPresenceStore,
   whenReady,
 } from '@inloop/redis';
-import { describeBrokerConformance } from '../../server/test/broker-conformance.js';
 import {
+  describeBrokerConformance,
   describeConversationStoreConformance,
   describeJobStoreConformance,
   describePresenceStoreConformance,
-} from '../../server/test/store-conformance.js';
-import { waitFor } from '../../server/test/helpers.js';
-import { describeWebhookOutboxConformance } from '../../server/test/outbox-conformance.js';
+  waitFor,
+  describeWebhookOutboxConformance,
+  startRedis,
+  type TestRedis,
+} from '@inloop/testing';
 import { RedisWebhookOutbox } from '../src/webhook-outbox.js';
-import { startRedis, type TestRedis } from './redis-server.js';
 
 let redis: TestRedis;
 let n = 0;

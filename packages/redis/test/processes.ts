@@ -2,13 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { ClientOptions, InloopClient } from '@inloop/client';
 import type { Scope } from '@inloop/protocol';
-import {
-  apiRequest,
-  exited,
-  spawnFixture as spawnServerFixture,
-  spawnNode,
-  testClient,
-} from '../../server/test/helpers.js';
+import { apiRequest, exited, spawnFixture as spawnServerFixture, spawnNode, testClient } from '@inloop/testing';
 
 export interface NodeProcess {
   child: ChildProcess;

@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { NodeOptions } from '@inloop/server';
-import { sleep, startNode, waitFor } from '../../server/test/helpers.js';
-import { newSecret, Receiver } from '../../server/test/webhook-receiver.js';
-import { startRedis, type TestRedis } from './redis-server.js';
+import { sleep, startNode, waitFor, newSecret, Receiver, startRedis, type TestRedis } from '@inloop/testing';
 
 let redis: TestRedis;
 before(async () => {

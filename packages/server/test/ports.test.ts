@@ -2,14 +2,14 @@ import { join } from 'node:path';
 import { createMemoryBroker, createSqliteBroker, createSqliteJobStore } from '@inloop/server';
 import { createSqliteConversationStore } from '../src/adapters/sqlite-conversation-store.js';
 import { createSqlitePresenceStore } from '../src/adapters/sqlite-presence-store.js';
-import { describeBrokerConformance } from './broker-conformance.js';
 import {
+  describeBrokerConformance,
   describeConversationStoreConformance,
   describeJobStoreConformance,
   describePresenceStoreConformance,
-} from './store-conformance.js';
-import { tempDir } from './helpers.js';
-import { describeWebhookOutboxConformance } from './outbox-conformance.js';
+  tempDir,
+  describeWebhookOutboxConformance,
+} from '@inloop/testing';
 import { createSqliteWebhookOutbox } from '../src/adapters/sqlite-webhook-outbox.js';
 
 describeBrokerConformance('memory', async (options) => ({

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { verifyWebhook, WebhookVerificationError } from '@inloop/worker';
 import { createNode, type NodeOptions } from '@inloop/server';
 import { apiRequest, exited, sleep, spawnNode, startNode, tempDir, waitFor } from './helpers.js';
-import { newSecret, Receiver } from './webhook-receiver.js';
+import { newSecret, Receiver } from '@inloop/testing';
 
 const fast: Partial<NodeOptions> = {
   webhookRetryScheduleMs: [20, 40, 80, 160, 320, 320, 320, 320, 320, 320],

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../server/test/helpers.js';
+import { freePort } from './wait.js';
 
 /** A redis-server of the test's own, on a free loopback port (never the machine's shared one). */
 export interface TestRedis extends AsyncDisposable {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { IdempotencyConflictError, type Broker, type BrokerOptions, type Publication } from '@inloop/server';
-import { sleep, waitFor } from './helpers.js';
+import { IdempotencyConflictError, type Broker, type BrokerOptions, type Publication } from '@inloop/server/ports';
+import { sleep, waitFor } from '../wait.js';
 
 const defaults: BrokerOptions = { maxCount: 1000, maxAgeMs: 86_400_000, idempotencyTtlMs: 300_000 };
 

@@ -8,8 +8,8 @@ import type {
   JobStoreOptions,
   PresenceStore,
   PresenceStoreOptions,
-} from '@inloop/server';
-import { sleep, waitFor } from './helpers.js';
+} from '@inloop/server/ports';
+import { sleep, waitFor } from '../wait.js';
 
 /**
  * The guarantees of the ConversationStore port (see ports/conversation-store.ts), run against

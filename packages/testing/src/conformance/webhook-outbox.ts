@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { OutboxEntry, WebhookOutbox } from '@inloop/server';
+import type { OutboxEntry, WebhookOutbox } from '@inloop/server/ports';
 
 const entry = (endpoint: string, id: string, dueAt: number, extra: Partial<OutboxEntry> = {}): OutboxEntry => ({
   endpoint,
