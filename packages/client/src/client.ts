@@ -10,10 +10,11 @@ import {
   type Position,
   type ServerMessage,
 } from '@inloop/protocol';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { RetrySchedule, type BackoffOptions } from './backoff.js';
 import { Conversation, type ConversationOptions } from './conversation.js';
 import { JobWatch, jobTopic, type StartedJob, type StartJobOptions } from './jobs.js';
 import type { ClientLink, Request } from './link.js';
+import { browserNetwork, type NetworkEvent, type NetworkSignals } from './network.js';
 import { PresenceChannel, type PresenceOptions } from './presence.js';
 import { TypingChannel, type TypingOptions } from './typing.js';
 import { Emitter } from './emitter.js';
@@ -31,10 +32,21 @@ export interface ClientOptions {
   token: TokenSource;
   /** WebSocket implementation. @default globalThis.WebSocket (pass `ws` on Node 20) */
   WebSocket?: WebSocketConstructor;
+  /** Reconnect delays (see `backoffDelay`). */
   backoff?: BackoffOptions;
+  /**
+   * What the runtime says about the network: `online` and a page shown again start an attempt at
+   * once, `offline` slows attempts down. @default the browser's `window`/`document` events; none on Node.
+   * Pass `false` to ignore them.
+   */
+  network?: NetworkSignals | false;
   /** How long a publish waits for its acknowledgement, across reconnects. @default 15_000 */
   publishTimeoutMs?: number;
-  /** How long to wait for `connected` after the socket opens. @default 10_000 */
+  /**
+   * How long an attempt may take to reach `connected` (socket open and the node's reply). While
+   * an outage is young (`backoff.youngOutageMs`), an attempt gets at most 4 s, so one lost in a
+   * network that drops packets silently does not hold up the next. @default 10_000
+   */
   connectTimeoutMs?: number;
   /** fetch implementation, for the HTTP calls (jobs). @default globalThis.fetch */
   fetch?: typeof fetch;
@@ -100,11 +112,17 @@ function randomKey(): string {
 export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposable {
   #state: ConnectionState = 'idle';
   #ws: WebSocketLike | null = null;
-  #attempt = 0;
+  readonly #schedule: RetrySchedule;
+  /** Bumped by every attempt, so a token fetched for an abandoned one is not used. */
+  #run = 0;
+  #everConnected = false;
+  readonly #network: NetworkSignals | undefined;
+  #unlistenNetwork: (() => void) | undefined;
   #nextId = 1;
   #token: string | undefined;
   readonly #presences = new Map<string, PresenceChannel>();
   readonly #connectHooks = new Set<() => void>();
+  readonly #disconnectHooks = new Set<() => void>();
   #subject: string | undefined;
   readonly #helpers = new Set<{ close(): void }>();
   readonly #pending = new Map<number, Pending>();
@@ -122,8 +140,14 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     if (!ctor) throw new TypeError('no WebSocket implementation: pass options.WebSocket (e.g. the ws package)');
     this.#WebSocket = ctor;
     this.#wsUrl = options.url.replace(/^http/, 'ws').replace(/\/$/, '') + '/v1/ws';
+    this.#schedule = new RetrySchedule(options.backoff);
+    this.#network = options.network === false ? undefined : (options.network ?? browserNetwork());
   }
 
+  /**
+   * Where the connection stands: `idle`, `connecting`, `connected`, `reconnecting`, `offline` or
+   * `closed` (see `ConnectionState`). Every change is a `state` event with a typed reason.
+   */
   get state(): ConnectionState {
     return this.#state;
   }
@@ -235,6 +259,11 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
       else if (this.#state === 'idle') void this.connect().catch(() => {});
       return () => this.#connectHooks.delete(fn);
     },
+    onDisconnected: (fn) => {
+      this.#disconnectHooks.add(fn);
+      return () => this.#disconnectHooks.delete(fn);
+    },
+    connected: () => this.#state === 'connected',
     http: (method, path, body) => this.#http(method, path, body),
   };
 
@@ -366,9 +395,12 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
 
   // -- connection lifecycle -------------------------------------------------------------------
 
+  /** Emitted on a change of state, and on every scheduled retry (with its `retryInMs`). */
   #setState(to: ConnectionState, reason: StateReason, retryInMs?: number): void {
     const from = this.#state;
+    if (from === to && retryInMs === undefined) return;
     this.#state = to;
+    if (from === 'connected') for (const hook of [...this.#disconnectHooks]) hook();
     this.emit('state', { from, to, reason, ...(retryInMs === undefined ? {} : { retryInMs }) });
   }
 
@@ -379,22 +411,33 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     return (this.#token = await source());
   }
 
+  /** Not connected, waiting or trying: `offline` when the browser says so, else `reconnecting`. */
+  #waiting(): ConnectionState {
+    return this.#network && !this.#network.online() ? 'offline' : 'reconnecting';
+  }
+
   async #open(reason: StateReason): Promise<void> {
     clearTimeout(this.#reconnectTimer);
-    this.#setState('connecting', reason);
+    if (!this.#unlistenNetwork && this.#network) {
+      this.#unlistenNetwork = this.#network.listen((event) => this.#onNetwork(event));
+    }
+    const first = !this.#everConnected && this.#schedule.attempt === 0;
+    this.#setState(first ? 'connecting' : this.#waiting(), reason);
+    const run = ++this.#run;
     let token: string;
     try {
       token = await this.#token_();
     } catch (err) {
+      if (run !== this.#run || this.#state === 'closed') return;
       return this.#retry({ code: 'token_fetch_failed', message: (err as Error).message ?? 'token fetch failed' });
     }
-    if (this.#state !== 'connecting') return;
+    if (run !== this.#run || this.#state === 'closed' || this.#state === 'connected') return;
     const ws = new this.#WebSocket(this.#wsUrl);
     this.#ws = ws;
-    ws.onopen = () => {
-      ws.send(JSON.stringify({ type: 'connect', token }));
-      this.#connectTimer = setTimeout(() => ws.close(4999, 'connect timeout'), this.options.connectTimeoutMs ?? 10_000);
-    };
+    const limit = this.options.connectTimeoutMs ?? 10_000;
+    const young = this.#schedule.inOutage && this.#schedule.outageMs < (this.options.backoff?.youngOutageMs ?? 10_000);
+    this.#connectTimer = setTimeout(() => this.#abandon(ws), young ? Math.min(limit, 4000) : limit);
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'connect', token }));
     ws.onmessage = (ev) => this.#onFrame(typeof ev.data === 'string' ? ev.data : String(ev.data));
     ws.onclose = (ev) => this.#onClose(ws, ev.code, ev.reason);
     ws.onerror = () => {};
@@ -417,7 +460,43 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
       return this.#stop({ ...why, code: code >= 4400 ? 'unauthorized' : why.code }, error);
     }
     if (action === 'refresh-and-reconnect') this.#token = undefined;
-    this.#retry(why);
+    // A close the node chose (a shutdown, a slow consumer) skips the free first attempt: all of
+    // its clients coming back in the same instant is the herd the jitter is there to spread.
+    this.#retry(why, !server);
+  }
+
+  /** An attempt that did not reach `connected` in time: drop it and try again. */
+  #abandon(ws: WebSocketLike): void {
+    if (ws !== this.#ws || this.#state === 'connected' || this.#state === 'closed') return;
+    this.#detach(ws);
+    ws.close();
+    this.#retry({ code: 'connect_timeout', message: 'no connected reply in time' });
+  }
+
+  /**
+   * The browser's word on the network. `online` (and a page shown again) means an attempt now,
+   * whatever the schedule says: the fast path back. `offline` only changes the state: the socket,
+   * if still open, may well survive a short blip.
+   */
+  #onNetwork(event: NetworkEvent): void {
+    const s = this.#state;
+    if (s === 'closed' || s === 'idle' || s === 'connected') return;
+    if (event === 'offline') {
+      if (s === 'reconnecting')
+        this.#setState('offline', { code: 'network_offline', message: 'the browser is offline' });
+      return;
+    }
+    // A page shown again with an attempt under way lets it run; `online` replaces it, since an
+    // attempt made while offline is likely stuck.
+    if (this.#ws && event === 'visible') return;
+    const ws = this.#ws;
+    this.#detach(ws);
+    ws?.close();
+    this.#schedule.restart();
+    void this.#open({
+      code: 'network_online',
+      message: event === 'online' ? 'the browser is online' : 'the page is shown again',
+    });
   }
 
   /** Forget a socket: its handlers and timers no longer touch the client. */
@@ -437,14 +516,19 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     }
   }
 
-  #retry(reason: StateReason): void {
-    const delay = backoffDelay(this.#attempt++, this.options.backoff);
-    this.#setState('disconnected', reason, delay);
+  /** Schedule the next attempt. While the browser says it is offline, attempts come at `maxMs`. */
+  #retry(reason: StateReason, immediate = true): void {
+    clearTimeout(this.#reconnectTimer);
+    const waiting = this.#waiting();
+    const delay = waiting === 'offline' ? (this.options.backoff?.maxMs ?? 10_000) : this.#schedule.next(immediate);
+    this.#setState(waiting, reason, delay);
     this.#reconnectTimer = setTimeout(() => void this.#open({ ...reason }), delay);
   }
 
   #stop(reason: StateReason, error: InloopError): void {
     clearTimeout(this.#reconnectTimer);
+    this.#unlistenNetwork?.();
+    this.#run++;
     if (reason.code !== 'client_closed') this.#error = error;
     this.#setState('closed', reason);
     for (const p of this.#pending.values()) {
@@ -458,7 +542,8 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
 
   #onConnected(expiresAt: number): void {
     clearTimeout(this.#connectTimer);
-    this.#attempt = 0;
+    this.#schedule.reset();
+    this.#everConnected = true;
     this.#setState('connected', { code: 'connected', message: 'connected' });
     for (const w of this.#readyWaiters.splice(0)) w.resolve();
     this.#scheduleRefresh(expiresAt);

@@ -22,6 +22,7 @@ export {
   type ConversationEvents,
   type Draft,
   type MessageStatus,
+  type PendingMessage,
 } from './conversation.js';
 export {
   SubscriptionTable,
@@ -32,8 +33,10 @@ export {
 export type { ClientLink } from './link.js';
 export { subscribeSse, SseSubscription, type SseOptions } from './sse.js';
 export { InloopError } from './errors.js';
-export { backoffDelay, type BackoffOptions } from './backoff.js';
+export { backoffDelay, RetrySchedule, type BackoffOptions } from './backoff.js';
+export { browserNetwork, type NetworkEvent, type NetworkSignals } from './network.js';
 export { tokenExpiry, refreshDelay, type TokenSource } from './token.js';
+export { States } from './state.js';
 export type { ConnectionState, StateChange, StateReason, StateReasonCode } from './state.js';
 export type { WebSocketConstructor, WebSocketLike } from './websocket-like.js';
 export { JobWatch, type StartedJob, type StartJobOptions, type JobWatchEvents } from './jobs.js';

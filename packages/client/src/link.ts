@@ -25,6 +25,10 @@ export interface ClientLink {
   release(sub: Subscription): void;
   /** Run `fn` on every connect, including the current one if connected; returns an unhook. */
   onConnected(fn: () => void): () => void;
+  /** Run `fn` whenever a live connection is lost (not on failed attempts); returns an unhook. */
+  onDisconnected(fn: () => void): () => void;
+  /** Whether the connection is live now. */
+  connected(): boolean;
   /** Authorized HTTP call against the node. */
   http<T>(method: string, path: string, body?: unknown): Promise<T>;
 }

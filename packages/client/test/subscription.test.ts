@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PublicationMessage } from '@inloop/protocol';
-import { backoffDelay, refreshDelay, Subscription, tokenExpiry } from '@inloop/client';
+import { refreshDelay, Subscription, tokenExpiry } from '@inloop/client';
 
 const pub = (offset: number, epoch = 'e1'): PublicationMessage => ({
   type: 'pub',
@@ -60,20 +60,6 @@ describe('a subscription', () => {
     await loop;
     assert.deepEqual(got, [1, 2]);
     assert.equal(unsubscribed, true);
-  });
-});
-
-describe('backoff', () => {
-  it('stays within [min/2, min(max, min*2^n)] and spreads clients out', () => {
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const samples = Array.from({ length: 200 }, () => backoffDelay(attempt, { minMs: 100, maxMs: 5000 }));
-      const ceiling = Math.min(5000, 100 * 2 ** attempt);
-      assert.ok(
-        samples.every((d) => d >= 50 && d <= ceiling),
-        `attempt ${attempt}`,
-      );
-      if (attempt >= 3) assert.ok(new Set(samples.map(Math.round)).size > 50, 'jittered');
-    }
   });
 });
 

@@ -176,7 +176,7 @@ describe('topics', () => {
       const c = t.client(await t.token('u', all));
       await c.connect();
       const closes: (number | undefined)[] = [];
-      c.on('state', (s) => s.to === 'disconnected' && closes.push(s.reason.closeCode));
+      c.on('state', (s) => s.to === 'reconnecting' && closes.push(s.reason.closeCode));
       await t.node.close();
       await waitFor(() => closes.length > 0, 2000, 'a disconnect');
       assert.equal(closes[0], 4000);
