@@ -35,6 +35,21 @@ export interface Draft {
   seq: number;
 }
 
+/**
+ * A message this client sent that the node has not acknowledged yet: shown as pending (a clock),
+ * then replaced by the stored message ("sent"). `failed` once its send gave up (no connection
+ * within the client's `publishTimeoutMs`); `retry()` sends it again under the same client id.
+ */
+export interface PendingMessage {
+  clientId: string;
+  text?: string;
+  data?: Json;
+  /** When `send()` was called (ms since the epoch). */
+  createdAt: number;
+  state: 'pending' | 'failed';
+  error?: InloopError;
+}
+
 /** Where a message stands: overall (the least advanced recipient) and per recipient. */
 export interface MessageStatus {
   state: DeliveryState;
@@ -49,6 +64,8 @@ export type ConversationEvents = {
   message: (message: ConversationMessage) => void;
   /** A member's watermarks moved. */
   receipt: (watermarks: ReceiptWatermarks) => void;
+  /** The messages waiting for the node's acknowledgement changed (one was added, sent or failed). */
+  pending: (pending: readonly PendingMessage[]) => void;
   /** A streamed reply grew, or ended (`done`: the final message is in `messages`). */
   draft: (draft: Draft, done: boolean) => void;
   error: (error: InloopError) => void;
@@ -82,6 +99,8 @@ export class Conversation extends Emitter<ConversationEvents> {
   readonly receipts = new Map<string, ReceiptWatermarks>();
   /** Replies being streamed, by client id. */
   readonly drafts = new Map<string, Draft>();
+  /** This client's sends not yet acknowledged, by client id, in the order sent. */
+  readonly #outbox = new Map<string, PendingMessage>();
   members: string[] = [];
   latest = 0;
   state: ConversationState | undefined;
@@ -135,16 +154,59 @@ export class Conversation extends Emitter<ConversationEvents> {
     return Math.max(0, this.latest - (this.receipts.get(member)?.read ?? 0));
   }
 
-  /** Send a message; resolves with it as stored ("sent"). A resend after a reconnect is never a duplicate. */
+  /**
+   * Messages sent from this client and not yet acknowledged, oldest first: show them in the list
+   * as pending. Each leaves the list when the node stores it (it is then in `messages`).
+   */
+  get pending(): readonly PendingMessage[] {
+    return [...this.#outbox.values()];
+  }
+
+  /**
+   * Send a message; resolves with it as stored ("sent"). Until then it is in `pending`, also
+   * while the connection is down: it is sent once connected. The client id makes every resend
+   * (after a reconnect, or `retry()`) the same message on the node, never a second one.
+   */
   async send(
     content: string | { text?: string; data?: Json },
     options: { clientId?: string } = {},
   ): Promise<ConversationMessage> {
     const body = typeof content === 'string' ? { text: content } : content;
-    const reply = await this.link.request<ConversationSentMessage>(
-      { type: 'conversation.send', conversation: this.id, ...body, clientId: options.clientId ?? randomId() },
-      { resend: true },
-    );
+    const clientId = options.clientId ?? randomId();
+    this.#outbox.set(clientId, { clientId, ...body, createdAt: Date.now(), state: 'pending' });
+    this.emit('pending', this.pending);
+    return this.#sendPending(clientId, body);
+  }
+
+  /** Send a failed pending message again, under its client id. */
+  retry(clientId: string): Promise<ConversationMessage> {
+    const p = this.#outbox.get(clientId);
+    if (!p) return Promise.reject(new InloopError('not_found', 'no such pending message'));
+    const body = {
+      ...(p.text === undefined ? {} : { text: p.text }),
+      ...(p.data === undefined ? {} : { data: p.data }),
+    };
+    this.#outbox.set(clientId, { clientId, ...body, createdAt: p.createdAt, state: 'pending' });
+    this.emit('pending', this.pending);
+    return this.#sendPending(clientId, body);
+  }
+
+  async #sendPending(clientId: string, body: { text?: string; data?: Json }): Promise<ConversationMessage> {
+    let reply: ConversationSentMessage;
+    try {
+      reply = await this.link.request<ConversationSentMessage>(
+        { type: 'conversation.send', conversation: this.id, ...body, clientId },
+        { resend: true },
+      );
+    } catch (err) {
+      const error = err instanceof InloopError ? err : new InloopError('unavailable', (err as Error).message);
+      const p = this.#outbox.get(clientId);
+      if (p) {
+        this.#outbox.set(clientId, { ...p, state: 'failed', error });
+        this.emit('pending', this.pending);
+      }
+      throw error;
+    }
     this.typing.sent();
     this.#add([reply.message]);
     return reply.message;
@@ -264,6 +326,7 @@ export class Conversation extends Emitter<ConversationEvents> {
       while (i > 0 && this.messages[i - 1]!.offset > m.offset) i--;
       this.messages.splice(i, 0, m);
       this.latest = Math.max(this.latest, m.offset);
+      if (m.clientId !== undefined && this.#outbox.delete(m.clientId)) this.emit('pending', this.pending);
       if (m.clientId !== undefined) {
         const draft = this.drafts.get(m.clientId);
         if (draft) {

@@ -26,7 +26,7 @@ export type PresenceEvents = {
   update: (member: PresenceMember) => void;
   /** A member left (its last connection went), with when it was last seen. */
   leave: (member: PresenceMember, lastSeen: number) => void;
-  /** Anything changed: the current members and occupancy. */
+  /** Anything changed: the current members and occupancy (and `stale`). */
   change: (members: ReadonlyMap<string, PresenceMember>, occupancy: Occupancy) => void;
   error: (error: InloopError) => void;
 };
@@ -41,9 +41,16 @@ export class PresenceChannel extends Emitter<PresenceEvents> {
   occupancy: Occupancy = { members: 0, connections: 0 };
   /** When members who left were last seen (ms since the epoch), as heard while watching. */
   readonly lastSeen = new Map<string, number>();
+  /**
+   * True while the connection is lost: `members` is what was known when it dropped, and nobody
+   * can say who is still here (the node may already have told the others that we left). Show
+   * them as unknown, not online. Cleared by the fresh state after the reconnect.
+   */
+  stale = false;
   #meta: Json | undefined;
   #closed = false;
   readonly #unhook: () => void;
+  readonly #unhookLost: () => void;
   /** How many `presence()` calls hold this channel; the last `leave()` leaves. */
   #holders = 1;
   #leaving: { timer: ReturnType<typeof setTimeout>; resolve: () => void } | undefined;
@@ -58,6 +65,11 @@ export class PresenceChannel extends Emitter<PresenceEvents> {
     super();
     this.#meta = options.meta;
     this.#unhook = link.onConnected(() => void this.#sync());
+    this.#unhookLost = link.onDisconnected(() => {
+      if (this.#closed || this.stale) return;
+      this.stale = true;
+      this.emit('change', this.members, this.occupancy);
+    });
   }
 
   /** Whether this client joined (as opposed to only watching). */
@@ -111,6 +123,7 @@ export class PresenceChannel extends Emitter<PresenceEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#unhook();
+    this.#unhookLost();
     this.onClose(this);
     await this.link
       .request({ type: this.joined ? 'presence.leave' : 'presence.unwatch', topic: this.topic })
@@ -148,6 +161,7 @@ export class PresenceChannel extends Emitter<PresenceEvents> {
     }
     for (const m of state.members) this.#put(m, this.members.has(m.id) ? 'update' : 'join');
     this.occupancy = state.occupancy;
+    this.stale = !this.link.connected();
     this.emit('change', this.members, this.occupancy);
   }
 
@@ -177,6 +191,7 @@ export class PresenceChannel extends Emitter<PresenceEvents> {
     if (this.#leaving) clearTimeout(this.#leaving.timer);
     this.#leaving?.resolve();
     this.#unhook();
+    this.#unhookLost();
     this.onClose(this);
     this.emit('error', error);
   }

@@ -1,5 +1,5 @@
 import { useEffect, useReducer, useState } from 'react';
-import type { Conversation, ConversationOptions, InloopError } from '@inloop/client';
+import type { Conversation, ConversationOptions, InloopError, PendingMessage } from '@inloop/client';
 import type { ConversationMessage } from '@inloop/protocol';
 import { settle, type HookOptions, type HookStatus } from './hook-state.js';
 import { useInloop } from './provider.js';
@@ -7,6 +7,8 @@ import { useInloop } from './provider.js';
 export interface UseConversationResult {
   conversation: Conversation | null;
   messages: readonly ConversationMessage[];
+  /** This client's messages not yet acknowledged by the node (show them as pending). */
+  pending: readonly PendingMessage[];
   unread: number;
   typers: readonly string[];
   /** State and recent history are loaded. */
@@ -43,6 +45,7 @@ export function useConversation(id: string, options: ConversationOptions & HookO
     const offs = [
       c.on('message', () => tick()),
       c.on('receipt', () => tick()),
+      c.on('pending', () => tick()),
       c.on('draft', () => tick()),
       c.on('ready', () => setState((prev) => (prev.c === c ? { ...prev, ready: true, error: null } : prev))),
       c.on('error', (error) => setState((prev) => (prev.c === c ? { ...prev, error } : prev))),
@@ -57,6 +60,7 @@ export function useConversation(id: string, options: ConversationOptions & HookO
   return {
     conversation: c,
     messages: c ? [...c.messages] : [],
+    pending: c ? c.pending : [],
     unread: c ? c.unread : 0,
     typers: c ? c.typing.typers : [],
     ready,

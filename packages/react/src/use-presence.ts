@@ -7,6 +7,8 @@ import { useInloop } from './provider.js';
 export interface UsePresenceResult {
   members: PresenceMember[];
   occupancy: Occupancy;
+  /** The connection is lost: `members` is what was known then (see `PresenceChannel.stale`). */
+  stale: boolean;
   channel: PresenceChannel | null;
   error: InloopError | null;
   status: HookStatus;
@@ -15,6 +17,7 @@ export interface UsePresenceResult {
 interface PresenceState {
   members: PresenceMember[];
   occupancy: Occupancy;
+  stale: boolean;
   channel: PresenceChannel | null;
   error: InloopError | null;
   live: boolean;
@@ -23,6 +26,7 @@ interface PresenceState {
 const empty: PresenceState = {
   members: [],
   occupancy: { members: 0, connections: 0 },
+  stale: false,
   channel: null,
   error: null,
   live: false,
@@ -52,6 +56,7 @@ export function usePresence(topic: string, options: PresenceOptions & HookOption
       ...prev,
       members: [...c.members.values()],
       occupancy: c.occupancy,
+      stale: c.stale,
       channel: c,
       live: prev.live || live,
     });
@@ -66,6 +71,6 @@ export function usePresence(topic: string, options: PresenceOptions & HookOption
       void c.leave();
     };
   }, [client, topic, join, device, meta]);
-  const { members, occupancy, channel } = state;
-  return { members, occupancy, channel, ...settle(state.error, connection, state.live ? 'ready' : 'loading') };
+  const { members, occupancy, stale, channel } = state;
+  return { members, occupancy, stale, channel, ...settle(state.error, connection, state.live ? 'ready' : 'loading') };
 }
