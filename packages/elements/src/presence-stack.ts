@@ -33,12 +33,18 @@ export class InloopPresence extends LitElement {
     members: { attribute: false },
     occupancy: { attribute: false },
     max: { type: Number },
+    stale: { type: Boolean, reflect: true },
   };
 
   members: readonly PresenceMember[] = [];
   occupancy: Occupancy | undefined;
   /** Avatars shown before "+N". @default 5 */
   max = 5;
+  /**
+   * The view may be out of date (`PresenceChannel.stale`: our connection is lost): members are
+   * shown greyed, without the online dot, and the count says "last seen here". @default false
+   */
+  stale = false;
 
   static override styles = css`
     :host {
@@ -85,6 +91,13 @@ export class InloopPresence extends LitElement {
     li.away::after {
       background: #adb5bd;
     }
+    :host([stale]) li {
+      filter: grayscale(1);
+      opacity: 0.6;
+    }
+    :host([stale]) li::after {
+      display: none;
+    }
     li.more {
       background: var(--inloop-track, #ced4da);
       color: #333;
@@ -107,7 +120,7 @@ export class InloopPresence extends LitElement {
         ${shown.map((m) => {
           const name = nameOf(m);
           const avatar = (m.meta as { avatar?: unknown } | null)?.avatar;
-          const status = statusOf(m);
+          const status = this.stale ? 'unknown' : statusOf(m);
           return html`<li
             class=${status}
             style="background:${colorOf(m.id)}"
@@ -123,9 +136,13 @@ export class InloopPresence extends LitElement {
         })}
         ${more > 0 ? html`<li class="more" title="${more} more">+${more}</li>` : nothing}
       </ul>
-      <span class="count" data-occupancy=${occ.members}
-        >${occ.members} here${occ.connections > occ.members ? ` (${occ.connections} connections)` : ''}</span
-      >
+      ${
+        this.stale
+          ? html`<span class="count" data-occupancy="unknown">${occ.members} here when last connected</span>`
+          : html`<span class="count" data-occupancy=${occ.members}
+              >${occ.members} here${occ.connections > occ.members ? ` (${occ.connections} connections)` : ''}</span
+            >`
+      }
     `;
   }
 }
