@@ -8,4 +8,3 @@ export { InloopReceipt } from './receipt-ticks.js';
 export { InloopSilenceMeter } from './silence-meter.js';
 export { etaInWords, durationInWords, typingInWords } from './words.js';
 export { InloopConnection } from './connection-status.js';
-export { InloopStreamText, type StreamTextStatus } from './stream-text.js';
