@@ -5,6 +5,7 @@ import type { InloopJobWait } from './job-wait.js';
 import type { InloopPresence } from './presence-stack.js';
 import type { InloopReceipt } from './receipt-ticks.js';
 import type { InloopSilenceMeter } from './silence-meter.js';
+import type { InloopStreamText } from './stream-text.js';
 import type { InloopTyping } from './typing-indicator.js';
 import type { InloopWaitingGame } from './waiting-game.js';
 
@@ -28,6 +29,7 @@ declare module 'react' {
       'inloop-presence': ElementProps<InloopPresence>;
       'inloop-receipt': ElementProps<InloopReceipt>;
       'inloop-silence-meter': ElementProps<InloopSilenceMeter>;
+      'inloop-stream-text': ElementProps<InloopStreamText>;
       'inloop-typing': ElementProps<InloopTyping>;
       'inloop-waiting-game': ElementProps<InloopWaitingGame>;
     }
