@@ -7,4 +7,5 @@ export { InloopPresence } from './presence-stack.js';
 export { InloopReceipt } from './receipt-ticks.js';
 export { InloopSilenceMeter } from './silence-meter.js';
 export { etaInWords, durationInWords, typingInWords } from './words.js';
+export { InloopConnection } from './connection-status.js';
 export { InloopStreamText, type StreamTextStatus } from './stream-text.js';
