@@ -83,6 +83,13 @@ export abstract class Connection implements Outlet, Flushable {
   /** Chunks queued this tick; kept between ticks (emptied in place) to spare an array per tick. */
   #queue: Buffer[] | undefined;
   #queuedBytes = 0;
+  /**
+   * An upper bound of the socket's buffer: its size when last read, plus every byte written since
+   * (the buffer only shrinks between writes; pings and close frames, a few bytes, aside). `push` checks the budget against it and reads the
+   * real figure only when the bound says the budget may be exceeded, which spares a getter chain
+   * into the transport on every delivery of a fan-out.
+   */
+  #bufferedBound = 0;
   #waiters: Set<() => void> | undefined;
 
   constructor(
@@ -106,8 +113,10 @@ export abstract class Connection implements Outlet, Flushable {
   push(chunk: Buffer, _publications?: readonly Publication[]): void {
     if (this.#closed) return;
     (this.#queue ??= []).push(chunk);
-    this.#queuedBytes += chunk.length;
-    if (this.#queuedBytes + this.framing.bufferedBytes > this.core.maxBufferedBytes) return this.cutOff();
+    const queued = (this.#queuedBytes += chunk.length);
+    const max = this.core.maxBufferedBytes;
+    if (queued + this.#bufferedBound > max && queued + (this.#bufferedBound = this.framing.bufferedBytes) > max)
+      return this.cutOff();
     if (this.#queue.length === 1) this.core.scheduler.schedule(this);
   }
 
@@ -123,6 +132,7 @@ export abstract class Connection implements Outlet, Flushable {
   flush(): void {
     const queue = this.#queue;
     if (!queue || queue.length === 0 || this.#closed) return;
+    this.#bufferedBound += this.#queuedBytes;
     this.#queuedBytes = 0;
     try {
       this.framing.write(queue);
