@@ -9,6 +9,8 @@ import {
   type Json,
   type Position,
   type ServerMessage,
+  type StreamRef,
+  type StreamServerMessage,
 } from '@inloop/protocol';
 import { RetrySchedule, type BackoffOptions } from './backoff.js';
 import { Conversation, type ConversationOptions } from './conversation.js';
@@ -16,6 +18,7 @@ import { JobWatch, jobTopic, type StartedJob, type StartJobOptions } from './job
 import type { ClientLink, Request } from './link.js';
 import { browserNetwork, type NetworkEvent, type NetworkSignals } from './network.js';
 import { PresenceChannel, type PresenceOptions } from './presence.js';
+import { StreamTable, type StreamWatch, type WatchStreamOptions } from './streams.js';
 import { TypingChannel, type TypingOptions } from './typing.js';
 import { Emitter } from './emitter.js';
 import { InloopError } from './errors.js';
@@ -302,6 +305,19 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     return this.#helper(new Conversation(id, this.#link, options));
   }
 
+  readonly #streams = new StreamTable(this.#link);
+
+  /**
+   * Watch a stream of a job (`{ job, name }`) or of a conversation message
+   * (`{ conversation, message: clientId }`): the text so far in one piece, then what is added,
+   * resumed after every reconnect from the offset it holds (docs/streams.md). Watches of one
+   * stream share one watch on the node.
+   */
+  watchStream(ref: StreamRef, options: WatchStreamOptions = {}): StreamWatch {
+    if (this.#state === 'idle') void this.connect().catch(() => {});
+    return this.#streams.watch(ref, options);
+  }
+
   /** Helpers are closed with the client, so none of their timers outlive it. */
   #helper<T extends { close(): void }>(helper: T): T {
     this.#helpers.add(helper);
@@ -358,7 +374,12 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
       since: { epoch: snapshot.epoch, offset: snapshot.offset },
       ...(options.token === undefined ? {} : { token: options.token }),
     });
-    return new JobWatch(snapshot, sub, () => this.jobSnapshot(id, options));
+    return new JobWatch(
+      snapshot,
+      sub,
+      () => this.jobSnapshot(id, options),
+      (name) => this.watchStream({ job: id, name }, options.token === undefined ? {} : { token: options.token }),
+    );
   }
 
   /** Cancel a job. */
@@ -641,6 +662,13 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
   };
 
   #handle(message: ServerMessage): void {
+    if (message.type.startsWith('stream.')) {
+      // Handled as they arrive, a reply's text before the deltas behind it in the same frame.
+      const m = message as unknown as StreamServerMessage;
+      this.#streams.handle(m);
+      if (m.type === 'stream.text' || m.type === 'stream.unsubscribed') this.#settle(m.id, message);
+      return;
+    }
     const handler = this.#handlers[message.type] as ((m: ServerMessage) => void) | undefined;
     handler?.(message);
   }

@@ -40,3 +40,4 @@ export { States } from './state.js';
 export type { ConnectionState, StateChange, StateReason, StateReasonCode } from './state.js';
 export type { WebSocketConstructor, WebSocketLike } from './websocket-like.js';
 export { JobWatch, type StartedJob, type StartJobOptions, type JobWatchEvents } from './jobs.js';
+export { StreamWatch, type StreamChunk, type StreamWatchEvents, type WatchStreamOptions } from './streams.js';

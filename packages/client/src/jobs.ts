@@ -1,6 +1,7 @@
 import { isTerminal, jobTopic, type JobEvent, type JobSnapshot, type Json, type WaitStrategy } from '@inloop/protocol';
 import { Emitter } from './emitter.js';
 import { InloopError } from './errors.js';
+import type { StreamWatch } from './streams.js';
 import type { Subscription } from './subscription.js';
 
 /** The answer to starting a job. */
@@ -47,11 +48,13 @@ export class JobWatch extends Emitter<JobWatchEvents> {
   #finished = false;
   /** The job ended (as opposed to the watch being closed). */
   #ended = false;
+  readonly #streams = new Set<StreamWatch>();
 
   constructor(
     initial: JobSnapshot,
     private readonly subscription: Subscription,
     private readonly refetch: () => Promise<JobSnapshot>,
+    private readonly openStream?: (name: string) => StreamWatch,
   ) {
     super();
     this.snapshot = initial;
@@ -109,10 +112,28 @@ export class JobWatch extends Emitter<JobWatchEvents> {
     this.#resolve(this.snapshot);
   }
 
-  /** Stop watching (the job goes on). */
+  /**
+   * Watch one of the job's streams (`answer`, `log`): the text so far, then what the worker
+   * appends, through reconnects, with this watch's token. Iterate it for `{ delta, text }`, or
+   * listen to its events; `stop()` on it stops the job's generation (the job is cancelled).
+   *
+   * ```ts
+   * for await (const { delta, text } of watch.stream('answer')) render(text);
+   * ```
+   */
+  stream(name: string): StreamWatch {
+    if (!this.openStream) throw new InloopError('unavailable', 'this watch cannot open streams');
+    const stream = this.openStream(name);
+    this.#streams.add(stream);
+    return stream;
+  }
+
+  /** Stop watching (the job goes on), and its streams opened here. */
   close(): void {
     this.#finished = true;
     this.subscription.unsubscribe();
+    for (const stream of this.#streams) stream.close();
+    this.#streams.clear();
   }
 }
 
