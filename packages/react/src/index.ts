@@ -11,3 +11,4 @@ export { useTopic, type UseTopicOptions, type UseTopicResult } from './use-topic
 export { usePresence, type UsePresenceResult } from './use-presence.js';
 export { useTyping, type UseTypingResult } from './use-typing.js';
 export { useConversation, type UseConversationResult } from './use-conversation.js';
+export { useStream, type UseStreamResult } from './use-stream.js';
