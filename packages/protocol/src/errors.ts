@@ -76,6 +76,11 @@ export const ErrorCatalog = {
     title: 'The size hint must be an object with one positive number',
   },
   job_finished: { status: 409, retryable: false, title: 'The job has already finished' },
+  job_not_finished: {
+    status: 409,
+    retryable: false,
+    title: 'The job has not ended yet: cancel it before running it again',
+  },
   lease_lost: { status: 409, retryable: false, title: 'The lease has expired or moved to another worker' },
   reserved_topic: {
     status: 403,

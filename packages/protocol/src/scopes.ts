@@ -3,7 +3,8 @@ import { isValidTopicPattern, topicMatches } from './topic.js';
 /**
  * Operations a client token can grant. Topic operations apply to topic patterns; the job
  * operations apply to patterns over job topics (`job:read`, `job:cancel` on `job:<id>`) or, for
- * `job:create`, over job type names. A token only ever grants what it lists.
+ * `job:create`, over job type names; `admin` on the name `console` opens the operator's read APIs
+ * (`/v1/console/...`, job listings and timelines, job types). A token only ever grants what it lists.
  */
 export const Operations = [
   'subscribe',
@@ -13,6 +14,7 @@ export const Operations = [
   'job:read',
   'job:cancel',
   'job:create',
+  'admin',
 ] as const;
 export type Operation = (typeof Operations)[number];
 

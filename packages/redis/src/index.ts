@@ -1,3 +1,4 @@
+import { RedisNodeBoard } from './node-board.js';
 import { RedisWebhookOutbox } from './webhook-outbox.js';
 import { randomBytes } from 'node:crypto';
 import type { Backend } from '@inloop/server/ports';
@@ -69,6 +70,7 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
     presenceStore: (storeOptions) => new RedisPresenceStore(redis, keys, storeOptions),
     presenceReplica: (nodeId, ttlMs) => new RedisPresenceReplica(redis, subscriber, keys, nodeId, ttlMs),
     webhookOutbox: () => new RedisWebhookOutbox(redis, keys),
+    nodeBoard: () => new RedisNodeBoard(redis, keys),
     async secret(name, bytes) {
       const fresh = randomBytes(bytes).toString('base64url');
       const created = await guarded(() => redis.set(keys.secret(name), fresh, 'NX'));

@@ -3,11 +3,14 @@ import { isTerminal } from '@inloop/protocol';
 import {
   JOB_FINISHED_TTL_MS,
   type DurationSample,
+  type JobListPage,
+  type JobListQuery,
   type JobRecord,
   type JobStore,
   type JobStoreOptions,
 } from '@inloop/server';
 import { guarded, type Keys } from './connection.js';
+import { RedisJobListing } from './job-listing.js';
 
 /** Duration samples kept per (type, stage). */
 const KEEP_SAMPLES = 500;
@@ -60,6 +63,7 @@ interface Scripts {
  */
 export class RedisJobStore implements JobStore {
   readonly #finishedTtlMs: number;
+  readonly #listing: RedisJobListing;
 
   constructor(
     private readonly redis: Redis,
@@ -67,6 +71,7 @@ export class RedisJobStore implements JobStore {
     options: JobStoreOptions = {},
   ) {
     this.#finishedTtlMs = options.finishedTtlMs ?? JOB_FINISHED_TTL_MS;
+    this.#listing = new RedisJobListing(redis, keys);
     redis.defineCommand('inloopJobInsert', { numberOfKeys: 4, lua: INSERT });
     redis.defineCommand('inloopJobSaveFinished', { numberOfKeys: 3, lua: SAVE_FINISHED });
     redis.defineCommand('inloopAddDuration', { numberOfKeys: 1, lua: ADD_DURATION });
@@ -92,6 +97,7 @@ export class RedisJobStore implements JobStore {
       ),
     )) as string | null;
     if (existing) return { job: JSON.parse(existing) as JobRecord, created: false };
+    await this.#listing.add(job.id);
     return { job, created: true };
   }
 
@@ -136,9 +142,13 @@ export class RedisJobStore implements JobStore {
     return texts.map((t) => JSON.parse(t) as DurationSample);
   }
 
-  /** Finished jobs expire with their keys: nothing to sweep. */
-  sweep(): Promise<boolean> {
-    return Promise.resolve(false);
+  list(query: JobListQuery): Promise<JobListPage> {
+    return this.#listing.list(query);
+  }
+
+  /** Finished jobs expire with their keys: only the listing's index is swept. */
+  sweep(limit: number): Promise<boolean> {
+    return this.#listing.sweep(limit);
   }
 
   close(): Promise<void> {

@@ -138,6 +138,11 @@ export const ConfigSchema = Type.Object({
     default: '127.0.0.1',
     description: 'Address of the metricsPort listener (loopback by default: for a local scraper or sidecar).',
   }),
+  console: Type.Boolean({
+    default: true,
+    description:
+      'Serve the operator’s console at `/console` (signed in with an API key, or a token granting `admin` on `console`). `false` turns the pages off; the `/v1/console/...` APIs stay.',
+  }),
   allowedOrigins: Type.Array(Type.String(), {
     default: [],
     description:

@@ -29,8 +29,11 @@ export type {
   SizeHint,
   DurationSample,
   PlannedStage,
+  JobListQuery,
+  JobListPage,
 } from './ports/job-store.js';
 export { JOB_FINISHED_TTL_MS } from './ports/job-store.js';
+export type { NodeBoard } from './ports/node-board.js';
 export { createSqliteJobStore } from './adapters/sqlite-job-store.js';
 export { Estimator, estimateFrom, type Estimate, type Calibration } from './domain/jobs/estimator.js';
 export {

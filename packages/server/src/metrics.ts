@@ -118,6 +118,18 @@ export class Metrics {
     buckets: [0.1, 0.5, 1, 2, 3, 4, 4.75, 5, 5.25, 5.5, 6, 8, 10, 10.25, 15, 30],
     registers: [this.registry],
   });
+  readonly jobWatchLongestSilenceSeconds = new Histogram({
+    name: 'inloop_job_watch_longest_silence_seconds',
+    help: 'The longest silence one watcher of a job had, observed when it stops watching (the interactivity budget)',
+    buckets: [0.5, 1, 2, 3, 4, 5, 5.25, 5.5, 6, 8, 10, 10.25, 15, 30, 60],
+    registers: [this.registry],
+  });
+  readonly jobFirstEventSeconds = new Histogram({
+    name: 'inloop_job_first_event_seconds',
+    help: 'From a job being accepted (202) to the first event written to a watcher that subscribed within a second of it',
+    buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10],
+    registers: [this.registry],
+  });
   readonly presenceMessages = new Counter({
     name: 'inloop_presence_messages_total',
     help: 'Presence diffs written to watchers (coalesced per topic and flush interval)',

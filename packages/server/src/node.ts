@@ -31,6 +31,10 @@ import type { SessionContext } from './session/context.js';
 import { InProcessRunner, type JobHandler } from './domain/jobs/runner.js';
 import { JobService, type JobTypeOptions } from './domain/jobs/service.js';
 import { jobRoutes } from './transports/http/jobs.js';
+import { consoleRoutes } from './transports/http/console.js';
+import { consolePages } from './transports/http/console-pages.js';
+import { Activity } from './domain/operations/activity.js';
+import { JobViews } from './domain/operations/job-views.js';
 import { Authenticator } from './transports/http/authenticate.js';
 import {
   hostUrl,
@@ -174,6 +178,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   const endpointErrors = endpointProblems(config.webhooks);
   if (endpointErrors.length > 0) throw new ConfigError(endpointErrors);
   const backend = givenBackend ?? (await backendFor(config, log));
+  let draining = false;
   const { keys, created, tokenSecret } = await secrets(config, backend);
   // Webhooks see every publication made here through the broker: nothing in the domain knows them.
   const outbox =
@@ -192,7 +197,16 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         logger: log,
       })
     : undefined;
-  const broker = webhooks ? webhooks.tap(backend.broker(brokerOptions)) : backend.broker(brokerOptions);
+  // The console's activity counts publications per topic through a tap like the webhooks'.
+  const activity = new Activity({
+    nodeId,
+    metrics,
+    cadenceMs: config.cadenceMs,
+    board: backend.nodeBoard?.(),
+    logger: log,
+  });
+  const tapped = webhooks ? webhooks.tap(backend.broker(brokerOptions)) : backend.broker(brokerOptions);
+  const broker = activity.tap(tapped);
   // One write scheduler for the node: the hub fans out at the start of each tick, and every
   // connection schedules its flush on it (injected through the connection core).
   const ticker = new Ticker();
@@ -282,7 +296,6 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   };
   const ws = new WebSocketTransport(ctx, origins);
   const sse = new SseTransport(ctx);
-  let draining = false;
 
   const jobStore = backend.jobStore({ finishedTtlMs: config.jobRetentionMs });
   const jobQueue = backend.jobQueue(jobStore);
@@ -332,6 +345,16 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   tokenRoutes(app, { tokens, auth });
   sse.routes(app, auth);
   jobRoutes(app, { jobs, auth, sse, limits });
+  activity.start({ hub, presence, jobs, ready: async () => !draining && (await broker.ready()) });
+  consoleRoutes(app, {
+    jobs,
+    store: jobStore,
+    views: new JobViews({ store: jobStore, jobs, broker }),
+    activity,
+    auth,
+    nodeId,
+  });
+  if (config.console) consolePages(app);
   operationRoutes(app, {
     metrics,
     ready: async () => !draining && (await broker.ready()),
@@ -409,6 +432,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         ws.close();
         sse.close();
         connections.close();
+        await activity.close();
         await runner.close();
         await jobs.close();
         await webhooks?.close();

@@ -2,6 +2,8 @@ import type { Statement } from 'better-sqlite3';
 import {
   JOB_FINISHED_TTL_MS,
   type DurationSample,
+  type JobListPage,
+  type JobListQuery,
   type JobRecord,
   type JobStoreOptions,
   type QueueingJobStore,
@@ -29,6 +31,8 @@ export class SqliteJobStore implements QueueingJobStore {
   readonly #handle: SqliteHandle;
   readonly #s: Record<string, Statement>;
   #sinceTrim = 0;
+  /** Prepared listing queries, one per combination of filters. */
+  readonly #listing = new Map<string, Statement>();
   readonly #finishedTtlMs: number;
   readonly #now: () => number;
 
@@ -44,6 +48,7 @@ export class SqliteJobStore implements QueueingJobStore {
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, type, run_after);
       CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (status, lease_expires_at);
+      CREATE INDEX IF NOT EXISTS jobs_listing ON jobs (status, id);
       CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL;
       CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (json_extract(data, '$.finishedAt')) WHERE status IN ${FINISHED};
       CREATE TABLE IF NOT EXISTS job_durations (
@@ -123,6 +128,25 @@ export class SqliteJobStore implements QueueingJobStore {
   save(job: JobRecord): Promise<void> {
     const row = this.#row(job);
     return this.#handle.group.write(() => void this.#s.save!.run(row));
+  }
+
+  list(query: JobListQuery): Promise<JobListPage> {
+    // Newest first by id (ids sort by creation); by status through jobs_listing, by type through
+    // the primary key with the type checked on each row (a console's page, not a report).
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const filter = (clause: string, value: unknown): void => {
+      where.push(clause);
+      args.push(value);
+    };
+    if (query.status !== undefined) filter('status = ?', query.status);
+    if (query.type !== undefined) filter('type = ?', query.type);
+    if (query.before !== undefined) filter('id < ?', query.before);
+    const sql = `SELECT data FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    let stmt = this.#listing.get(sql);
+    if (!stmt) this.#listing.set(sql, (stmt = this.#handle.db.prepare(sql)));
+    const jobs = this.#many(stmt, ...args, query.limit);
+    return Promise.resolve({ jobs, next: jobs.length === query.limit ? jobs.at(-1)!.id : null });
   }
 
   dueIds(types: readonly string[], now: number, limit: number): Promise<string[]> {

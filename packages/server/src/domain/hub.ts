@@ -16,6 +16,7 @@ import {
 } from '../ports/broker.js';
 import type { Metrics } from '../metrics.js';
 import { TopicBatch } from './batch.js';
+import { jobCreatedAt } from './jobs/ids.js';
 import type { Outlet, PublicationCodec } from './outlet.js';
 import { Subscription } from './subscription.js';
 import { Ticker } from './ticker.js';
@@ -228,6 +229,8 @@ export class Hub {
     const subs = this.#topics.get(sub.topic);
     if (!subs?.delete(sub)) return;
     this.#metrics.subscriptions.dec();
+    if (sub.lastWriteAt > 0 && sub.topic.startsWith(JOB_TOPIC_PREFIX))
+      this.#metrics.jobWatchLongestSilenceSeconds.observe(sub.longestGapMs / 1000);
     if (subs.size === 0) {
       this.#topics.delete(sub.topic);
       void this.#broker.unwatch(sub.topic).catch(() => {});
@@ -274,6 +277,29 @@ export class Hub {
     void this.#broker.unwatch(topic).catch(() => {});
   }
 
+  /**
+   * A job watcher is written to: its gap goes to the gap histogram and its longest silence is
+   * kept (observed when it leaves). Its first write after subscribing within a second of the
+   * job's creation (a watcher that came with the 202) is the first-event latency.
+   */
+  #observeWatcher(sub: Subscription, topic: string, now: number): void {
+    if (sub.lastWriteAt > 0) {
+      const gap = now - sub.lastWriteAt;
+      this.#metrics.jobWatchGapSeconds.observe(gap / 1000);
+      if (gap > sub.longestGapMs) sub.longestGapMs = gap;
+      return;
+    }
+    const created = jobCreatedAt(topic.slice(JOB_TOPIC_PREFIX.length));
+    const lag = Date.now() - (now - sub.subscribedAt) - created;
+    if (created > 0 && lag >= 0 && lag < 1000)
+      this.#metrics.jobFirstEventSeconds.observe((Date.now() - created) / 1000);
+  }
+
+  /** Local subscribers per topic, for an operator's view of the busiest topics. */
+  *subscriberCounts(): Generator<[topic: string, subscribers: number]> {
+    for (const [topic, subs] of this.#topics) yield [topic, subs.size];
+  }
+
   /** Number of local subscribers of a topic. */
   subscriberCount(topic: string): number {
     return this.#topics.get(topic)?.size ?? 0;
@@ -303,7 +329,7 @@ export class Hub {
       const gaps = batch.topic.startsWith(JOB_TOPIC_PREFIX) ? this.#metrics.jobWatchGapSeconds : null;
       try {
         for (const sub of subs) {
-          if (gaps && !sub.syncing && sub.lastWriteAt > 0) gaps.observe((now - sub.lastWriteAt) / 1000);
+          if (gaps && !sub.syncing) this.#observeWatcher(sub, batch.topic, now);
           sub.deliver(batch);
           sub.lastWriteAt = now;
         }

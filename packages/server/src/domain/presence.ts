@@ -255,6 +255,14 @@ export class Presence {
     this.#sweep.unref();
   }
 
+  /** Occupancy of every topic with presence here (members on any node, and their connections). */
+  *occupancies(): Generator<{ topic: string; members: number; connections: number }> {
+    for (const t of this.#topics.values()) {
+      const { members, connections } = t.occupancy;
+      if (members > 0) yield { topic: t.topic, members, connections };
+    }
+  }
+
   get ttlMs(): number {
     return this.#ttlMs;
   }

@@ -15,6 +15,10 @@ export class Subscription {
   closed = false;
   /** When this subscriber was last written to (for the job watchers' gap histogram). */
   lastWriteAt = 0;
+  /** The longest silence this subscriber has had between writes, ms (job watchers only). */
+  longestGapMs = 0;
+  /** When it subscribed (performance.now()), for the job watchers' first-event latency. */
+  readonly subscribedAt = performance.now();
 
   constructor(
     readonly outlet: Outlet,

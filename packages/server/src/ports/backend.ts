@@ -3,6 +3,7 @@ import type { Broker, BrokerOptions } from './broker.js';
 import type { ConversationStore, ConversationStoreOptions } from './conversation-store.js';
 import type { JobLocks, JobQueue } from './job-queue.js';
 import type { JobStore, JobStoreOptions } from './job-store.js';
+import type { NodeBoard } from './node-board.js';
 import type { PresenceReplica } from './presence-replica.js';
 import type { PresenceStore, PresenceStoreOptions } from './presence-store.js';
 
@@ -31,6 +32,8 @@ export interface Backend {
    * create it when no node has yet. `created` is true for the node that created it.
    */
   secret(name: string, bytes: number): Promise<{ value: string; created: boolean }>;
+  /** Where nodes post what the operator's console shows of them; absent when this node is the only one. */
+  nodeBoard?(): NodeBoard;
   /** The durable webhook outbox; absent where the backend has none (the node then keeps it in memory). */
   webhookOutbox?(): WebhookOutbox;
   close(): Promise<void>;

@@ -101,9 +101,30 @@ export interface JobStore {
   unfinished(): Promise<JobRecord[]>;
   addDuration(sample: DurationSample): Promise<void>;
   durations(type: string, stage: string, limit: number): Promise<DurationSample[]>;
+  /**
+   * A page of jobs, newest first (ids sort by creation), for an operator's listing. Filters are
+   * exact; an implementation may look at a bounded number of records per call and return fewer
+   * than `limit` with a `next` cursor to continue from (null once nothing older is left).
+   */
+  list(query: JobListQuery): Promise<JobListPage>;
   /** One short step of cleanup, looking at about `limit` jobs; true when more may be due. */
   sweep(limit: number): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** What {@link JobStore.list} is asked for. */
+export interface JobListQuery {
+  type?: string | undefined;
+  status?: JobStatus | undefined;
+  /** Only jobs older than this id: the `next` of the previous page. */
+  before?: string | undefined;
+  limit: number;
+}
+
+/** A page of {@link JobStore.list}: the jobs found, and where to continue (null: nothing older). */
+export interface JobListPage {
+  jobs: JobRecord[];
+  next: string | null;
 }
 
 /** How long a finished job stays readable. */

@@ -13,3 +13,8 @@ export function newJobId(): string {
   lastIdMs = now;
   return now.toString(36).padStart(9, '0') + idSeq.toString(36).padStart(3, '0') + randomToken(6);
 }
+
+/** When a job was created, read from its id (ms since the epoch), or 0 for an id not made here. */
+export function jobCreatedAt(id: string): number {
+  return /^[0-9a-z]{12}/.test(id) ? parseInt(id.slice(0, 9), 36) : 0;
+}

@@ -70,6 +70,11 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     });
   }
 
+  /** The declared types, in the order they were declared. */
+  typeNames(): string[] {
+    return [...this.#core.types.keys()];
+  }
+
   typeOptions(type: string) {
     return this.#core.types.get(type);
   }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiKeys } from '../../auth/api-keys.js';
-import type { Principal } from '../../auth/principal.js';
+import { can, type Principal } from '../../auth/principal.js';
 import type { Tokens } from '../../auth/tokens.js';
 import { HttpProblem } from './problems.js';
 
@@ -82,6 +82,14 @@ export class Authenticator {
     const result = await this.tokens.verify(credential);
     if (!result.ok) throw new HttpProblem(result.code);
     return result.principal;
+  }
+
+  /** Like {@link principal}, but only an API key or a token granting `admin` on `console` will do. */
+  async admin(request: FastifyRequest): Promise<Principal> {
+    const principal = await this.principal(request);
+    if (!can(principal, 'admin', 'console'))
+      throw new HttpProblem('forbidden', 'this endpoint needs an API key or a token with the admin operation');
+    return principal;
   }
 
   /** Like {@link principal}, but only an API key will do. */

@@ -1,0 +1,201 @@
+import { jobTopic, type JobEvent, type JobSnapshot, type JobStatus, type Json } from '@inloop/protocol';
+import { Refusal } from '../../errors.js';
+import type { Broker } from '../../ports/broker.js';
+import type { JobRecord, JobStore } from '../../ports/job-store.js';
+import type { JobService, StartedJob } from '../jobs/service.js';
+
+/** The statuses an operator filters by: the stored ones, plus two read from the record. */
+export const JobListStatuses = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled', 'stuck'] as const;
+export type JobListStatus = (typeof JobListStatuses)[number];
+
+/** One job in a listing: enough for a row, without input, partials or result. */
+export interface JobSummary {
+  id: string;
+  type: string;
+  status: JobStatus;
+  /** Queued again after a failed attempt. */
+  retrying: boolean;
+  likelyStuck: boolean;
+  attempt: number;
+  maxAttempts: number;
+  stage: string | null;
+  progress: number;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** The ETA promised (p50, p90 of the run) and, once finished, what the run took. */
+  promised: { p50Ms: number; p90Ms: number };
+  runMs: number | null;
+  error: string | null;
+}
+
+/** One stored event of a job, as a timeline shows it. */
+export interface TimelineEntry {
+  offset: number;
+  at: number;
+  type: string;
+  status: JobStatus;
+  attempt: number;
+  stage: string | null;
+  progress: number;
+  measured: boolean;
+  message: string | null;
+  partial?: Json;
+  retry?: { reason: string; inMs: number };
+  error?: { code: string; message: string };
+}
+
+/** A job's page: its snapshot, every stored event, its attempts and the ETA promised at creation. */
+export interface JobTimeline {
+  job: JobSnapshot;
+  events: TimelineEntry[];
+  /** True when the topic's history no longer holds every event (trimmed, or a new epoch). */
+  truncated: boolean;
+  attempts: { attempt: number; startedAt: number | null; endedAt: number | null; error: string | null }[];
+  /** The ETA told at creation (the first event), and what the job took from creation to its end. */
+  eta: { promisedP50Ms: number | null; promisedP90Ms: number | null; actualMs: number | null };
+}
+
+/** Events read for a timeline at most. */
+const TIMELINE_MAX_EVENTS = 2000;
+
+/**
+ * What an operator's console reads about jobs: listings by type and status, a job's timeline,
+ * and a retry (a new job with the same type and input). Over the ports only, so on a cluster it
+ * sees every node's jobs.
+ */
+export class JobViews {
+  constructor(private readonly o: { store: JobStore; jobs: JobService; broker: Broker }) {}
+
+  /** A page of jobs, newest first; `retrying` and `stuck` are read from queued and running records. */
+  async list(query: {
+    type?: string | undefined;
+    status?: JobListStatus | undefined;
+    cursor?: string | undefined;
+    limit: number;
+  }) {
+    const stored: JobStatus | undefined =
+      query.status === 'retrying' ? 'queued' : query.status === 'stuck' ? 'running' : query.status;
+    const now = Date.now();
+    const jobs: JobSummary[] = [];
+    let before = query.cursor;
+    // A derived status filters stored pages: read on until the page is full or a bound is met.
+    for (let round = 0; round < 10; round++) {
+      const page = await this.o.store.list({ type: query.type, status: stored, before, limit: query.limit });
+      for (const record of page.jobs) {
+        const summary = this.summary(record, now);
+        if (query.status === 'retrying' && !summary.retrying) continue;
+        if (query.status === 'stuck' && !summary.likelyStuck) continue;
+        if (jobs.length < query.limit) jobs.push(summary);
+      }
+      before = page.next ?? undefined;
+      if (!page.next || jobs.length >= query.limit) break;
+    }
+    const next = jobs.length >= query.limit ? jobs.at(-1)!.id : (before ?? null);
+    return { jobs, next };
+  }
+
+  summary(record: JobRecord, now = Date.now()): JobSummary {
+    const state = this.o.jobs.stateOf(record, now);
+    return {
+      id: record.id,
+      type: record.type,
+      status: record.status,
+      retrying: record.status === 'queued' && record.attempt > 0,
+      likelyStuck: state.flags.likelyStuck,
+      attempt: record.attempt,
+      maxAttempts: record.maxAttempts,
+      stage: record.stage?.name ?? null,
+      progress: state.progress.fraction,
+      createdAt: record.createdAt,
+      startedAt: record.startedAt,
+      finishedAt: record.finishedAt,
+      promised: { p50Ms: record.estimate.p50Ms, p90Ms: record.estimate.p90Ms },
+      runMs: record.finishedAt !== null && record.startedAt !== null ? record.finishedAt - record.startedAt : null,
+      error: record.error ? `${record.error.code}: ${record.error.message}` : null,
+    };
+  }
+
+  /** The job's snapshot and its stored events from the start (null when there is no such job). */
+  async timeline(id: string): Promise<JobTimeline | null> {
+    const job = await this.o.jobs.snapshot(id);
+    if (!job) return null;
+    const events: TimelineEntry[] = [];
+    let after = 0;
+    let truncated = false;
+    let told: JobEvent['job']['eta'] | undefined;
+    while (events.length < TIMELINE_MAX_EVENTS) {
+      const page = await this.o.broker.history(jobTopic(id), after, 200);
+      if (after === 0 && page.earliest > 1) truncated = true;
+      if (page.epoch !== job.epoch) truncated = true;
+      for (const p of page.publications) {
+        const e = p.data as unknown as JobEvent;
+        const s = e.job;
+        if (p.offset === 1) told = s.eta;
+        events.push({
+          offset: p.offset,
+          at: p.ts,
+          type: e.type,
+          status: s.status,
+          attempt: s.attempt,
+          stage: s.stage?.name ?? null,
+          progress: s.progress.fraction,
+          measured: s.progress.measured,
+          message: s.message,
+          ...(e.partial === undefined ? {} : { partial: e.partial }),
+          ...(e.retry ? { retry: e.retry } : {}),
+          ...(s.error ? { error: s.error } : {}),
+        });
+      }
+      if (page.publications.length === 0 || after >= page.latest) break;
+      after = page.publications.at(-1)!.offset;
+      if (after >= page.latest) break;
+    }
+    if (events.length >= TIMELINE_MAX_EVENTS) truncated = true;
+    return {
+      job,
+      events,
+      truncated,
+      attempts: attemptsOf(events),
+      // The first event carries the ETA told with the 202: time left, the wait in line included.
+      eta: {
+        promisedP50Ms: told?.remainingMs ?? null,
+        promisedP90Ms: told?.remainingP90Ms ?? told?.p90Ms ?? null,
+        actualMs: job.finishedAt === null ? null : job.finishedAt - job.createdAt,
+      },
+    };
+  }
+
+  /** Run a finished job again: a new job of the same type with the same input, created by `by`. */
+  async retry(id: string, by: string): Promise<StartedJob> {
+    const record = await this.o.jobs.get(id);
+    if (!record) throw new Refusal('not_found', 'no such job');
+    if (record.status !== 'failed' && record.status !== 'cancelled' && record.status !== 'succeeded')
+      throw new Refusal('job_not_finished', 'a job is retried once it has ended; cancel it first');
+    return this.o.jobs.start({
+      type: record.type,
+      input: record.input,
+      size: record.size,
+      idempotencyKey: null,
+      createdBy: by,
+    });
+  }
+}
+
+/** Attempts as the events tell them: each `job.started` opens one, a retry or a terminal event closes it. */
+function attemptsOf(events: TimelineEntry[]): JobTimeline['attempts'] {
+  const attempts: JobTimeline['attempts'] = [];
+  for (const e of events) {
+    const open = attempts.at(-1);
+    if (e.type === 'job.started') attempts.push({ attempt: e.attempt, startedAt: e.at, endedAt: null, error: null });
+    else if (
+      open &&
+      open.endedAt === null &&
+      (e.type === 'job.retrying' || e.type === 'job.succeeded' || e.type === 'job.failed' || e.type === 'job.cancelled')
+    ) {
+      open.endedAt = e.at;
+      open.error = e.retry?.reason ?? (e.error ? `${e.error.code}: ${e.error.message}` : null);
+    }
+  }
+  return attempts;
+}

@@ -1,0 +1,94 @@
+import type { JobStore } from '../../ports/job-store.js';
+import type { JobService, JobTypeInfo } from '../jobs/service.js';
+import type { NodeReport } from './activity.js';
+import type { JobViews } from './job-views.js';
+
+/** Recent runs read for a type's charts, and the histogram's bins. */
+const RECENT = 200;
+const BINS = 20;
+
+/** A type's charts: durations, the recent runs (wait, run, promise), and its series over all nodes. */
+export interface JobTypeStats extends JobTypeInfo {
+  /** Durations of the last runs (whole job), in equal bins from 0. */
+  durations: { binMs: number; counts: number[]; samples: number };
+  /** The latest finished runs, oldest first: time in line, run time and the run's promised p50/p90. */
+  recent: {
+    id: string;
+    status: string;
+    finishedAt: number;
+    waitMs: number | null;
+    runMs: number | null;
+    promisedP50Ms: number;
+    promisedP90Ms: number;
+  }[];
+  /** Per interval, summed over the nodes: created, finished by status, and queued/running at its end. */
+  series: {
+    at: number;
+    created: number;
+    succeeded: number;
+    failed: number;
+    cancelled: number;
+    queued: number;
+    running: number;
+  }[];
+}
+
+/** What an operator's console charts for one job type; null when the type is unknown here. */
+export async function typeStats(
+  type: string,
+  d: { jobs: JobService; store: JobStore; views: JobViews; reports: NodeReport[] },
+): Promise<JobTypeStats | null> {
+  const info = await d.jobs.typeInfo(type);
+  if (!info) return null;
+  const samples = await d.store.durations(type, '', RECENT);
+  const max = samples.reduce((m, s) => Math.max(m, s.ms), 0);
+  const binMs = Math.max(1, Math.ceil((max * 1.05) / BINS));
+  const counts = new Array<number>(BINS).fill(0);
+  for (const s of samples) counts[Math.min(BINS - 1, Math.floor(s.ms / binMs))]!++;
+  const finished = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < 4 && finished.length < RECENT; page++) {
+    const { jobs, next } = await d.views.list({ type, cursor, limit: 100 });
+    for (const j of jobs)
+      if (j.finishedAt !== null)
+        finished.push({
+          id: j.id,
+          status: j.status,
+          finishedAt: j.finishedAt,
+          waitMs: j.startedAt === null ? null : j.startedAt - j.createdAt,
+          runMs: j.runMs,
+          promisedP50Ms: j.promised.p50Ms,
+          promisedP90Ms: j.promised.p90Ms,
+        });
+    if (!next) break;
+    cursor = next;
+  }
+  const byAt = new Map<number, JobTypeStats['series'][number]>();
+  for (const r of d.reports)
+    for (const p of r.series) {
+      const j = p.jobs[type];
+      if (!j) continue;
+      const s = byAt.get(p.at) ?? {
+        at: p.at,
+        created: 0,
+        succeeded: 0,
+        failed: 0,
+        cancelled: 0,
+        queued: 0,
+        running: 0,
+      };
+      s.created += j.created;
+      s.succeeded += j.succeeded;
+      s.failed += j.failed;
+      s.cancelled += j.cancelled;
+      s.queued += j.queued;
+      s.running += j.running;
+      byAt.set(p.at, s);
+    }
+  return {
+    ...info,
+    durations: { binMs, counts, samples: samples.length },
+    recent: finished.slice(0, RECENT).reverse(),
+    series: [...byAt.values()].sort((a, b) => a.at - b.at),
+  };
+}

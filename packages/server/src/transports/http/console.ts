@@ -1,0 +1,188 @@
+import type { FastifyInstance } from 'fastify';
+import type { Static } from '@sinclair/typebox';
+import { jobTopic } from '@inloop/protocol';
+import type { Activity } from '../../domain/operations/activity.js';
+import type { JobViews } from '../../domain/operations/job-views.js';
+import { activityOf, budgetOf, nodesOf } from '../../domain/operations/overview.js';
+import { typeStats } from '../../domain/operations/type-stats.js';
+import type { JobService } from '../../domain/jobs/service.js';
+import type { JobStore } from '../../ports/job-store.js';
+import type { Authenticator } from './authenticate.js';
+import { HttpProblem } from './problems.js';
+import { CreatedJob, JobParams, JobTypeParams } from './job-schemas.js';
+import {
+  ActivityReply,
+  BudgetReply,
+  JobListQuery,
+  JobListReply,
+  JobTimelineReply,
+  JobTypesReply,
+  JobTypeStatsReply,
+  NodesReply,
+} from './console-schemas.js';
+import { documented, problems } from './schemas.js';
+
+interface Deps {
+  jobs: JobService;
+  store: JobStore;
+  views: JobViews;
+  activity: Activity;
+  auth: Authenticator;
+  nodeId: string;
+}
+
+const ADMIN = 'API key, or a token granting `admin` on `console`.';
+
+/**
+ * The operator's read APIs (what `/console` is built on, and what a team's own dashboard can
+ * use): job listings and timelines, a retry, job types with their charts, the interactivity
+ * budget, topics and people, and the nodes. On a cluster every view covers all nodes.
+ */
+export function consoleRoutes(app: FastifyInstance, d: Deps): void {
+  app.get<{ Querystring: Static<typeof JobListQuery> }>(
+    '/v1/jobs',
+    {
+      schema: documented({
+        summary: 'List jobs, newest first, by type and status',
+        description: `Cursor pagination: pass \`next\` as \`cursor\`. A page may hold fewer than \`limit\` jobs while \`next\` is not null (a filter read a bounded number of records). ${ADMIN}`,
+        querystring: JobListQuery,
+        response: { 200: JobListReply, ...problems },
+      }),
+    },
+    async (request) => {
+      await d.auth.admin(request);
+      const { type, status, cursor, limit } = request.query;
+      return d.views.list({ type, status, cursor, limit });
+    },
+  );
+
+  app.get<{ Params: Static<typeof JobParams> }>(
+    '/v1/jobs/:id/timeline',
+    {
+      schema: documented({
+        summary: 'A job’s timeline: its snapshot, every stored event, its attempts, the ETA told at creation',
+        description: `Read from the job topic’s history. ${ADMIN}`,
+        params: JobParams,
+        response: { 200: JobTimelineReply, ...problems },
+      }),
+    },
+    async (request) => {
+      await d.auth.admin(request);
+      const timeline = await d.views.timeline(request.params.id);
+      if (!timeline) throw new HttpProblem('not_found', 'no such job');
+      return timeline;
+    },
+  );
+
+  app.post<{ Params: Static<typeof JobParams> }>(
+    '/v1/jobs/:id/retry',
+    {
+      schema: documented({
+        summary: 'Run an ended job again',
+        description: `A new job of the same type with the same input and size (202, as \`POST /v1/jobs\`); \`job_not_finished\` while the job lives. ${ADMIN}`,
+        params: JobParams,
+        response: { 202: CreatedJob, ...problems },
+      }),
+    },
+    async (request, reply) => {
+      const principal = await d.auth.admin(request);
+      const { job, state, retryAfterSeconds, token } = await d.views.retry(request.params.id, principal.id);
+      void reply.code(202).header('location', `/v1/jobs/${job.id}`).header('retry-after', String(retryAfterSeconds));
+      return {
+        id: job.id,
+        type: job.type,
+        status: job.status,
+        topic: jobTopic(job.id),
+        token: token?.token ?? '',
+        tokenExpiresAt: token?.expiresAt ?? 0,
+        eta: state.eta,
+        ...(state.queue ? { queue: state.queue } : {}),
+        strategy: state.strategy,
+        createdAt: job.createdAt,
+        links: { self: `/v1/jobs/${job.id}`, stream: `/v1/jobs/${job.id}/stream`, cancel: `/v1/jobs/${job.id}/cancel` },
+      };
+    },
+  );
+
+  app.get(
+    '/v1/job-types',
+    {
+      schema: documented({
+        summary: 'Every job type defined on this node, with its model, line and calibration',
+        description: ADMIN,
+        response: { 200: JobTypesReply, ...problems },
+      }),
+    },
+    async (request) => {
+      await d.auth.admin(request);
+      const types = [];
+      for (const type of d.jobs.typeNames()) types.push((await d.jobs.typeInfo(type))!);
+      return { types };
+    },
+  );
+
+  app.get<{ Params: Static<typeof JobTypeParams> }>(
+    '/v1/job-types/:type/stats',
+    {
+      schema: documented({
+        summary: 'A job type’s charts: durations histogram, recent runs (wait, run, promise), series over all nodes',
+        description: ADMIN,
+        params: JobTypeParams,
+        response: { 200: JobTypeStatsReply, ...problems },
+      }),
+    },
+    async (request) => {
+      await d.auth.admin(request);
+      const { type } = request.params;
+      const stats = await typeStats(type, { ...d, reports: await d.activity.reports() });
+      if (!stats) throw new HttpProblem('not_found', `no job type "${type}" is defined on this node`);
+      return stats;
+    },
+  );
+
+  app.get(
+    '/v1/console/budget',
+    {
+      schema: documented({
+        summary: 'The interactivity budget: longest silence per job watcher, gaps, first-event latency (all nodes)',
+        description: `Histograms in seconds, summed over the nodes. ${ADMIN}`,
+        response: { 200: BudgetReply, ...problems },
+      }),
+    },
+    async (request) => {
+      await d.auth.admin(request);
+      return budgetOf(await d.activity.reports());
+    },
+  );
+
+  app.get(
+    '/v1/console/activity',
+    {
+      schema: documented({
+        summary:
+          'Topics and people: busiest topics, connections by transport, presence, cut-offs and refusals over time',
+        description: `Series of the last ten minutes at \`sampleMs\`, summed over the nodes. ${ADMIN}`,
+        response: { 200: ActivityReply, ...problems },
+      }),
+    },
+    async (request) => {
+      await d.auth.admin(request);
+      return activityOf(await d.activity.reports(), d.activity.sampleMs);
+    },
+  );
+
+  app.get(
+    '/v1/console/nodes',
+    {
+      schema: documented({
+        summary: 'The nodes: each one’s connections and health (from the shared backend on a cluster)',
+        description: ADMIN,
+        response: { 200: NodesReply, ...problems },
+      }),
+    },
+    async (request) => {
+      await d.auth.admin(request);
+      return { self: d.nodeId, nodes: nodesOf(await d.activity.reports()) };
+    },
+  );
+}

@@ -1,0 +1,233 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { readSse, startNode, waitFor } from './helpers.js';
+
+type Summary = { id: string; type: string; status: string; retrying: boolean };
+
+describe('the console APIs', () => {
+  describe('GET /v1/jobs', () => {
+    it('lists jobs newest first by type and status, page by page with a cursor', async () => {
+      await using t = await startNode();
+      t.node.jobs.handle('quick', async () => ({ ok: true }));
+      t.node.jobs.define('waits');
+      const quick: string[] = [];
+      for (let i = 0; i < 5; i++) quick.push((await t.api('/v1/jobs', { body: { type: 'quick' } })).body.id);
+      const waiting: string[] = [];
+      for (let i = 0; i < 2; i++) waiting.push((await t.api('/v1/jobs', { body: { type: 'waits' } })).body.id);
+      await waitFor(async () => (await t.api('/v1/jobs?status=succeeded')).body.jobs.length === 5);
+
+      const seen: string[] = [];
+      let cursor = '';
+      for (let page = 0; page < 5; page++) {
+        const r = await t.api(`/v1/jobs?type=quick&status=succeeded&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+        assert.equal(r.status, 200);
+        assert.ok(r.body.jobs.length <= 2);
+        seen.push(...r.body.jobs.map((j: Summary) => j.id));
+        if (!r.body.next) break;
+        cursor = r.body.next;
+      }
+      assert.deepEqual(seen, [...quick].reverse());
+      const queued = await t.api('/v1/jobs?status=queued');
+      assert.deepEqual(
+        queued.body.jobs.map((j: Summary) => j.id),
+        [...waiting].reverse(),
+      );
+      assert.deepEqual((await t.api('/v1/jobs?type=waits&status=succeeded')).body, { jobs: [], next: null });
+    });
+
+    it('tells retrying jobs from queued ones', async () => {
+      await using t = await startNode();
+      let calls = 0;
+      t.node.jobs.handle(
+        'flaky',
+        async () => {
+          calls++;
+          throw new Error('not this time');
+        },
+        { backoffMs: 60_000, maxAttempts: 3 },
+      );
+      const { id } = (await t.api('/v1/jobs', { body: { type: 'flaky' } })).body;
+      await waitFor(async () => (await t.api('/v1/jobs?status=retrying')).body.jobs.length === 1);
+      const [job] = (await t.api('/v1/jobs?status=retrying')).body.jobs as Summary[];
+      assert.equal(job!.id, id);
+      assert.equal(job!.status, 'queued');
+      assert.equal(calls, 1);
+    });
+
+    it('is refused without a key, and to a token without the admin operation', async () => {
+      await using t = await startNode();
+      const bare = await fetch(`${t.url}/v1/jobs`);
+      assert.equal(bare.status, 401);
+      const reader = await t.token('ann', [{ ops: ['subscribe', 'job:read'], topics: ['*'] }]);
+      const refused = await t.api('/v1/jobs', { token: reader });
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.code, 'forbidden');
+      const admin = await t.token('ops', [{ ops: ['admin'], topics: ['console'] }]);
+      assert.equal((await t.api('/v1/jobs', { token: admin })).status, 200);
+      assert.equal((await t.api('/v1/console/nodes', { token: admin })).status, 200);
+    });
+  });
+
+  describe('GET /v1/jobs/{id}/timeline', () => {
+    it('gives every event with its stage and partials, the attempts, and the ETA told at creation against the actual', async () => {
+      await using t = await startNode();
+      t.node.jobs.handle('book', async (_job, ctx) => {
+        await ctx.stage('write', { weight: 1 });
+        await ctx.partial({ page: 1 });
+        await ctx.message('half way');
+        await ctx.stage('draw', { weight: 1 });
+        return { pages: 1 };
+      });
+      const { id } = (await t.api('/v1/jobs', { body: { type: 'book' } })).body;
+      await waitFor(async () => (await t.api(`/v1/jobs/${id}`)).body.status === 'succeeded');
+      const r = await t.api(`/v1/jobs/${id}/timeline`);
+      assert.equal(r.status, 200);
+      const types = r.body.events.map((e: { type: string }) => e.type);
+      assert.equal(types[0], 'job.queued');
+      for (const t of ['job.started', 'job.stage', 'job.partial', 'job.message', 'job.succeeded'])
+        assert.ok(types.includes(t), t);
+      assert.deepEqual(r.body.events.find((e: { type: string }) => e.type === 'job.partial').partial, { page: 1 });
+      assert.deepEqual(
+        [...new Set(r.body.events.map((e: { stage: string | null }) => e.stage).filter(Boolean))],
+        ['write', 'draw'],
+      );
+      assert.equal(r.body.attempts.length, 1);
+      assert.ok(r.body.eta.promisedP50Ms > 0);
+      assert.ok(r.body.eta.promisedP90Ms >= r.body.eta.promisedP50Ms);
+      assert.equal(r.body.eta.actualMs, r.body.job.finishedAt - r.body.job.createdAt);
+      assert.equal(r.body.truncated, false);
+      assert.equal((await t.api('/v1/jobs/nosuchjob/timeline')).status, 404);
+    });
+  });
+
+  describe('POST /v1/jobs/{id}/retry', () => {
+    it('runs an ended job again as a new job, and refuses a live one', async () => {
+      await using t = await startNode();
+      t.node.jobs.define('remote');
+      const { id } = (await t.api('/v1/jobs', { body: { type: 'remote', input: { n: 7 } } })).body;
+      const live = await t.api(`/v1/jobs/${id}/retry`, { method: 'POST' });
+      assert.equal(live.status, 409);
+      assert.equal(live.body.code, 'job_not_finished');
+      await t.api(`/v1/jobs/${id}/cancel`, { method: 'POST' });
+      const again = await t.api(`/v1/jobs/${id}/retry`, { method: 'POST' });
+      assert.equal(again.status, 202);
+      assert.notEqual(again.body.id, id);
+      assert.equal(again.body.type, 'remote');
+      assert.equal(again.headers.get('location'), `/v1/jobs/${again.body.id}`);
+      const lease = await t.api('/v1/workers/lease', { body: { types: ['remote'], waitMs: 0 } });
+      assert.equal(lease.body.job.id, again.body.id);
+      assert.deepEqual(lease.body.job.input, { n: 7 });
+    });
+  });
+
+  describe('job types', () => {
+    it('lists the types and charts one: durations histogram, recent runs, series', async () => {
+      await using t = await startNode();
+      t.node.jobs.handle('quick', async () => null);
+      t.node.jobs.define('other');
+      for (let i = 0; i < 4; i++) await t.api('/v1/jobs', { body: { type: 'quick' } });
+      await waitFor(async () => (await t.api('/v1/jobs?status=succeeded')).body.jobs.length === 4);
+      const list = await t.api('/v1/job-types');
+      assert.deepEqual(
+        list.body.types.map((x: { type: string }) => x.type),
+        ['quick', 'other'],
+      );
+      const stats = await waitFor(async () => {
+        const s = await t.api('/v1/job-types/quick/stats');
+        return s.body.durations.samples === 4 ? s : null;
+      });
+      assert.equal(
+        stats.body.durations.counts.reduce((a: number, b: number) => a + b, 0),
+        4,
+      );
+      assert.equal(stats.body.recent.length, 4);
+      assert.ok(stats.body.recent.every((r: { waitMs: number; runMs: number }) => r.waitMs >= 0 && r.runMs >= 0));
+      assert.ok(Array.isArray(stats.body.series));
+      assert.ok(stats.body.estimate.p90Ms >= stats.body.estimate.p50Ms);
+      assert.equal((await t.api('/v1/job-types/nope/stats')).status, 404);
+    });
+  });
+
+  describe('the interactivity budget, topics and nodes', () => {
+    it('counts the longest silence of a watcher that saw a job to its end, and its first event', async () => {
+      await using t = await startNode({ cadenceMs: 200 });
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      t.node.jobs.handle('slow', async () => {
+        await gate;
+        return null;
+      });
+      const created = (await t.api('/v1/jobs', { body: { type: 'slow' } })).body;
+      const stream = await fetch(`${t.url}/v1/jobs/${created.id}/stream?token=${created.token}`);
+      setTimeout(release, 700);
+      const events = await readSse(stream, (es) => es.some((e) => e.event === 'job.succeeded'));
+      assert.ok(events.some((e) => e.event === 'job.tick'));
+      const budget = await waitFor(async () => {
+        const b = (await t.api('/v1/console/budget')).body;
+        return b.longestSilence.count >= 1 ? b : null;
+      });
+      assert.equal(budget.cadenceMs, 200);
+      assert.equal(budget.nodes, 1);
+      assert.equal(budget.longestSilence.counts.length, budget.longestSilence.le.length + 1);
+      assert.ok(budget.gaps.count >= 1);
+      assert.equal(budget.firstEvent.count, 1);
+    });
+
+    it('shows the busiest topics, connections by transport, presence and the node', async () => {
+      await using t = await startNode();
+      const token = await t.token('ann', [{ ops: ['subscribe', 'presence', 'publish'], topics: ['room'] }]);
+      const client = t.client(token);
+      client.subscribe('room');
+      client.presence('room');
+      await waitFor(async () => (await t.api('/v1/console/activity')).body.subscriptions === 1);
+      for (let i = 0; i < 3; i++) await t.api('/v1/topics/room/messages', { body: { data: i } });
+      const a = await waitFor(async () => {
+        const body = (await t.api('/v1/console/activity')).body;
+        return body.presence.length === 1 ? body : null;
+      });
+      assert.equal(a.connections.ws, 1);
+      const room = a.topics.find((x: { topic: string }) => x.topic === 'room');
+      assert.equal(room.publications, 3);
+      assert.equal(room.subscribers, 1);
+      assert.deepEqual(a.presence[0], { topic: 'room', members: 1, connections: 1 });
+      assert.ok(a.series.length >= 1);
+      const nodes = (await t.api('/v1/console/nodes')).body;
+      assert.equal(nodes.nodes.length, 1);
+      assert.equal(nodes.nodes[0].node, nodes.self);
+      assert.equal(nodes.nodes[0].ready, true);
+    });
+  });
+
+  describe('documentation and the pages', () => {
+    it('puts every console API in /openapi.json', async () => {
+      await using t = await startNode();
+      const spec = (await t.api('/openapi.json')).body;
+      for (const path of [
+        '/v1/jobs',
+        '/v1/jobs/{id}/timeline',
+        '/v1/jobs/{id}/retry',
+        '/v1/job-types',
+        '/v1/job-types/{type}/stats',
+        '/v1/console/budget',
+        '/v1/console/activity',
+        '/v1/console/nodes',
+      ])
+        assert.ok(spec.paths[path], path);
+      assert.ok(spec.paths['/v1/jobs'].get.parameters.some((p: { name: string }) => p.name === 'cursor'));
+    });
+
+    it('serves /console as a page without the key in it, and not at all with console: false', async () => {
+      await using on = await startNode();
+      const page = await fetch(`${on.url}/console`);
+      if (page.status === 200) {
+        const html = await page.text();
+        assert.match(html, /<inloop-console>/);
+        assert.ok(!html.includes(on.node.apiKey));
+        assert.equal(page.headers.get('x-frame-options'), 'DENY');
+      } else assert.equal(page.status, 404); // not built: `npm run build` makes the pages
+      await using off = await startNode({ console: false });
+      assert.equal((await fetch(`${off.url}/console`)).status, 404);
+      assert.equal((await off.api('/v1/console/nodes')).status, 200);
+    });
+  });
+});
