@@ -1,0 +1,87 @@
+import { html, nothing } from 'lit';
+import { api } from '../api.js';
+import { ms, pct } from '../format.js';
+import { Page } from '../page.js';
+import type { Histo } from '../types.js';
+
+interface Budget {
+  cadenceMs: number;
+  nodes: number;
+  longestSilence: Histo;
+  gaps: Histo;
+  firstEvent: Histo;
+}
+
+/** Share of a histogram's count at or under `limit` seconds (bucket bounds as they fall). */
+function within(h: Histo, limit: number): number | null {
+  if (h.count === 0) return null;
+  let n = 0;
+  h.le.forEach((le, i) => {
+    if (le <= limit + 1e-9) n += h.counts[i]!;
+  });
+  return n / h.count;
+}
+
+/** Bars at each bucket's upper bound (the last, above every bound, drawn one step further). */
+function bars(h: Histo): [number[], number[]] {
+  const top = (h.le.at(-1) ?? 1) * 1.25;
+  return [[...h.le, top], h.counts];
+}
+
+/**
+ * `<ic-budget>`: the interactivity budget over all nodes: the longest silence each job watcher
+ * had (with the cadence marked), every gap between updates, and the first event after the 202.
+ */
+class IcBudget extends Page {
+  static override properties = { ...Page.properties, b: { state: true } };
+  b: Budget | null = null;
+  protected override refreshMs = 5000;
+
+  protected async refresh(): Promise<void> {
+    this.b = await api<Budget>('/v1/console/budget');
+  }
+
+  protected override render() {
+    const b = this.b;
+    const heading = html`<h1 tabindex="-1">Interactivity budget</h1>`;
+    if (!b)
+      return html`${heading}${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : html`<p>Loading…</p>`}`;
+    const cadence = b.cadenceMs / 1000;
+    const kept = within(b.longestSilence, cadence + 0.25);
+    const quick = within(b.firstEvent, 1);
+    return html`${heading}
+      <p>
+        Over ${b.nodes} node${b.nodes === 1 ? '' : 's'}: ${b.longestSilence.count} job watchers measured; ${pct(kept)}
+        never waited longer than the cadence (${ms(b.cadenceMs)}) plus 250 ms. ${b.firstEvent.count} watchers who came
+        with the 202: ${pct(quick)} heard the first event within 1 s.
+      </p>
+      <div class="grid">
+        <ic-chart
+          label="Longest silence per watcher"
+          summary="${b.longestSilence.count} watchers, cadence ${ms(b.cadenceMs)}"
+          x-label="seconds (bucket upper bound)"
+          .data=${bars(b.longestSilence)}
+          .series=${[{ label: 'watchers', color: '#2b6cb0', kind: 'bars' }]}
+          .marks=${[{ x: cadence, label: `cadence ${ms(b.cadenceMs)}`, color: '#c05621' }]}
+        ></ic-chart>
+        <ic-chart
+          label="Gaps between updates"
+          summary="${b.gaps.count} gaps"
+          x-label="seconds (bucket upper bound)"
+          .data=${bars(b.gaps)}
+          .series=${[{ label: 'gaps', color: '#6b46c1', kind: 'bars' }]}
+          .marks=${[{ x: cadence, label: `cadence ${ms(b.cadenceMs)}`, color: '#c05621' }]}
+        ></ic-chart>
+        <ic-chart
+          label="First event after the 202"
+          summary="${b.firstEvent.count} watchers"
+          x-label="seconds (bucket upper bound)"
+          .data=${bars(b.firstEvent)}
+          .series=${[{ label: 'watchers', color: '#2f855a', kind: 'bars' }]}
+          .marks=${[{ x: 1, label: '1 s target', color: '#c05621' }]}
+        ></ic-chart>
+      </div>
+      ${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : nothing}`;
+  }
+}
+customElements.define('ic-budget', IcBudget);

@@ -1,0 +1,204 @@
+import { html, nothing } from 'lit';
+import { api, follow } from '../api.js';
+import { ms, pct, time } from '../format.js';
+import { Page } from '../page.js';
+import type { Timeline } from '../types.js';
+import { statusText } from './jobs.js';
+
+const ENDED = new Set(['succeeded', 'failed', 'cancelled']);
+
+/**
+ * `<ic-job>`: one job's page. Follows the job's event stream (with the key in a header) and
+ * reads the timeline again as events arrive; Cancel and Retry call the public APIs.
+ */
+class IcJob extends Page {
+  static override properties = {
+    ...Page.properties,
+    jobId: { attribute: false },
+    t: { state: true },
+    note: { state: true },
+  };
+  jobId = '';
+  t: Timeline | null = null;
+  note = '';
+  #stream: AbortController | undefined;
+  #pending: ReturnType<typeof setTimeout> | undefined;
+  // The stream drives updates; the timer only catches what a dropped stream missed.
+  protected override refreshMs = 5000;
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.#follow();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.#stream?.abort();
+    clearTimeout(this.#pending);
+  }
+
+  #follow(): void {
+    this.#stream?.abort();
+    const stream = (this.#stream = new AbortController());
+    void follow(
+      `/v1/jobs/${encodeURIComponent(this.jobId)}/stream`,
+      (type) => {
+        if (type === 'job.tick') return;
+        // Bursts of events become one read.
+        this.#pending ??= setTimeout(() => {
+          this.#pending = undefined;
+          this.reload();
+        }, 100);
+      },
+      stream.signal,
+    ).catch(() => {});
+  }
+
+  protected async refresh(): Promise<void> {
+    this.t = await api<Timeline>(`/v1/jobs/${encodeURIComponent(this.jobId)}/timeline`);
+  }
+
+  async #cancel(): Promise<void> {
+    await api(`/v1/jobs/${encodeURIComponent(this.jobId)}/cancel`, { method: 'POST' });
+    this.note = 'Cancellation requested.';
+    this.reload();
+  }
+
+  async #retry(): Promise<void> {
+    const created = await api<{ id: string }>(`/v1/jobs/${encodeURIComponent(this.jobId)}/retry`, { method: 'POST' });
+    location.hash = `#/jobs/${created.id}`;
+  }
+
+  protected override render() {
+    const t = this.t;
+    const heading = html`<h1 tabindex="-1">Job ${this.jobId}</h1>`;
+    if (!t)
+      return html`${heading}${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : html`<p>Loading…</p>`}`;
+    const j = t.job;
+    const ended = ENDED.has(j.status);
+    return html`${heading}
+      <p class="actions">
+        <button @click=${() => void this.#cancel()} ?disabled=${ended || j.cancelRequested}>Cancel</button>
+        <button @click=${() => void this.#retry()} ?disabled=${!ended}>Retry</button>
+        <a href="#/jobs">All jobs</a>
+      </p>
+      <p role="status" class="note">${this.note}</p>
+      ${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : nothing}
+      <div class="cards">
+        <dl>
+          <dt>Status</dt>
+          <dd>
+            <span class="status ${j.status}" data-testid="job-status"
+              >${statusText({ status: j.status, likelyStuck: j.flags.likelyStuck })}</span
+            >
+          </dd>
+          <dt>Type</dt>
+          <dd><a href="#/types/${encodeURIComponent(j.type)}">${j.type}</a></dd>
+          <dt>Attempt</dt>
+          <dd>${j.attempt} of ${j.maxAttempts}</dd>
+          <dt>Stage</dt>
+          <dd>${j.stage?.name ?? '–'}</dd>
+          <dt>Progress</dt>
+          <dd>
+            <progress max="1" .value=${j.progress.fraction} aria-label="Progress"></progress>
+            ${pct(j.progress.fraction)} ${j.progress.measured ? '(measured)' : '(estimated from time)'}
+          </dd>
+        </dl>
+        <dl>
+          <dt>Created</dt>
+          <dd>${time(j.createdAt)}</dd>
+          <dt>Started</dt>
+          <dd>${time(j.startedAt)}</dd>
+          <dt>Ended</dt>
+          <dd>${time(j.finishedAt)}</dd>
+          <dt>ETA told with the 202 (p50 / p90)</dt>
+          <dd>${ms(t.eta.promisedP50Ms)} / ${ms(t.eta.promisedP90Ms)}</dd>
+          <dt>Actual</dt>
+          <dd data-testid="job-actual">
+            ${t.eta.actualMs === null ? `${ms(j.elapsedMs)} so far` : ms(t.eta.actualMs)}
+          </dd>
+        </dl>
+      </div>
+      ${j.error ? html`<p class="refusal">Error: ${j.error.code}: ${j.error.message}</p>` : nothing}
+      ${j.message ? html`<p>Message: ${j.message}</p>` : nothing}
+      <h2>Timeline</h2>
+      ${t.truncated ? html`<p class="hint">History no longer holds every event of this job.</p>` : nothing}
+      <table class="timeline">
+        <caption class="visually-hidden">
+          Events of the job, oldest first
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">#</th>
+            <th scope="col">Time</th>
+            <th scope="col">Event</th>
+            <th scope="col">Stage</th>
+            <th scope="col">Progress</th>
+            <th scope="col">Detail</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${t.events.map(
+            (e) =>
+              html`<tr>
+                <td>${e.offset}</td>
+                <td>${time(e.at)} <small>+${ms(e.at - j.createdAt)}</small></td>
+                <td>${e.type}</td>
+                <td>${e.stage ?? '–'}</td>
+                <td>${pct(e.progress)}</td>
+                <td>
+                  ${e.partial !== undefined ? html`<code>${JSON.stringify(e.partial).slice(0, 120)}</code>` : nothing}
+                  ${e.retry ? `retry in ${ms(e.retry.inMs)}: ${e.retry.reason}` : nothing}
+                  ${e.error && !e.retry ? `${e.error.code}: ${e.error.message}` : nothing}
+                  ${e.message && !e.retry && !e.error ? e.message : nothing}
+                </td>
+              </tr>`,
+          )}
+        </tbody>
+      </table>
+      <h2>Attempts</h2>
+      ${
+        t.attempts.length === 0
+          ? html`<p>Not started yet.</p>`
+          : html`<table>
+              <caption class="visually-hidden">
+                Attempts
+              </caption>
+              <thead>
+                <tr>
+                  <th scope="col">Attempt</th>
+                  <th scope="col">Started</th>
+                  <th scope="col">Ran</th>
+                  <th scope="col">Ended by</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${t.attempts.map(
+                  (a) =>
+                    html`<tr>
+                      <td>${a.attempt}</td>
+                      <td>${time(a.startedAt)}</td>
+                      <td>${ms(a.endedAt && a.startedAt ? a.endedAt - a.startedAt : null)}</td>
+                      <td>${a.error ?? (a.endedAt ? 'end' : 'running')}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>`
+      }
+      ${
+        j.partials.length > 0
+          ? html`<h2>Partial results</h2>
+              <ol class="partials">
+                ${j.partials.map((p) => html`<li><code>${JSON.stringify(p).slice(0, 300)}</code></li>`)}
+              </ol>`
+          : nothing
+      }
+      ${
+        j.result !== undefined
+          ? html`<h2>Result</h2>
+              <pre>${JSON.stringify(j.result, null, 2).slice(0, 4000)}</pre>`
+          : nothing
+      }`;
+  }
+}
+customElements.define('ic-job', IcJob);

@@ -1,0 +1,137 @@
+import { html, nothing } from 'lit';
+import { api } from '../api.js';
+import { Page } from '../page.js';
+
+interface Activity {
+  nodes: number;
+  sampleMs: number;
+  connections: Record<string, number>;
+  subscriptions: number;
+  series: {
+    at: number;
+    connections: Record<string, number>;
+    subscriptions: number;
+    publications: number;
+    slowConsumerDrops: number;
+    rateLimited: number;
+  }[];
+  topics: { topic: string; publications: number; subscribers: number }[];
+  presence: { topic: string; members: number; connections: number }[];
+}
+
+/**
+ * `<ic-topics>`: topics and people over all nodes: connections by transport, the busiest topics,
+ * presence occupancy, and slow-consumer cut-offs and rate-limit refusals over time.
+ */
+class IcTopics extends Page {
+  static override properties = { ...Page.properties, a: { state: true } };
+  a: Activity | null = null;
+  protected override refreshMs = 5000;
+
+  protected async refresh(): Promise<void> {
+    this.a = await api<Activity>('/v1/console/activity');
+  }
+
+  protected override render() {
+    const a = this.a;
+    const heading = html`<h1 tabindex="-1">Topics and people</h1>`;
+    if (!a)
+      return html`${heading}${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : html`<p>Loading…</p>`}`;
+    const transports = [...new Set(a.series.flatMap((p) => Object.keys(p.connections)))].sort();
+    const times = a.series.map((p) => p.at / 1000);
+    const colors = ['#2b6cb0', '#2f855a', '#b7791f', '#6b46c1'];
+    return html`${heading}
+      <p>
+        ${a.nodes} node${a.nodes === 1 ? '' : 's'}:
+        ${
+          Object.entries(a.connections)
+            .map(([t, n]) => `${n} ${t}`)
+            .join(', ') || 'no'
+        }
+        connections, ${a.subscriptions} subscriptions. Samples every ${a.sampleMs / 1000} s over the last ten minutes.
+      </p>
+      <div class="grid">
+        <ic-chart
+          label="Connections by transport"
+          summary=${Object.entries(a.connections)
+            .map(([t, n]) => `${t} ${n}`)
+            .join(', ')}
+          time
+          .data=${[times, ...transports.map((t) => a.series.map((p) => p.connections[t] ?? 0))]}
+          .series=${transports.map((t, i) => ({ label: t, color: colors[i % colors.length]! }))}
+        ></ic-chart>
+        <ic-chart
+          label="Publications per interval"
+          summary="made on all nodes"
+          time
+          .data=${[times, a.series.map((p) => p.publications)]}
+          .series=${[{ label: 'publications', color: '#2b6cb0' }]}
+        ></ic-chart>
+        <ic-chart
+          label="Slow-consumer cut-offs and rate-limit refusals"
+          summary="per interval"
+          time
+          .data=${[times, a.series.map((p) => p.slowConsumerDrops), a.series.map((p) => p.rateLimited)]}
+          .series=${[
+            { label: 'slow-consumer cut-offs', color: '#c53030' },
+            { label: 'rate-limit refusals', color: '#b7791f' },
+          ]}
+        ></ic-chart>
+      </div>
+      <div class="cards">
+        <section aria-labelledby="busiest">
+          <h2 id="busiest">Busiest topics</h2>
+          <table>
+            <caption class="visually-hidden">
+              Busiest topics in the last minute
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Topic</th>
+                <th scope="col">Publications (last minute)</th>
+                <th scope="col">Subscribers</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${a.topics.map(
+                (t) =>
+                  html`<tr>
+                    <td>${t.topic}</td>
+                    <td>${t.publications}</td>
+                    <td>${t.subscribers}</td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>
+          ${a.topics.length === 0 ? html`<p>No publications lately.</p>` : nothing}
+        </section>
+        <section aria-labelledby="occupancy">
+          <h2 id="occupancy">Presence occupancy</h2>
+          <table>
+            <caption class="visually-hidden">
+              Topics with members present
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Topic</th>
+                <th scope="col">Members</th>
+                <th scope="col">Connections</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${a.presence.map(
+                (p) =>
+                  html`<tr>
+                    <td>${p.topic}</td>
+                    <td>${p.members}</td>
+                    <td>${p.connections}</td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>
+          ${a.presence.length === 0 ? html`<p>Nobody is present on any topic.</p>` : nothing}
+        </section>
+      </div>`;
+  }
+}
+customElements.define('ic-topics', IcTopics);
