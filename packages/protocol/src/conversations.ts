@@ -11,7 +11,7 @@ import type { Json } from './messages.js';
 export const CONVERSATION_TOPIC_PREFIX = 'conv:';
 /** Whether only the node may publish to `topic` (a job's or a conversation's). */
 export const isReservedTopic = (topic: string): boolean =>
-  topic.startsWith('job:') || topic.startsWith(CONVERSATION_TOPIC_PREFIX);
+  topic.startsWith('job:') || topic.startsWith(CONVERSATION_TOPIC_PREFIX) || topic.startsWith('stream:');
 
 /** The topic of a conversation. */
 export const conversationTopic = (id: string): string => `${CONVERSATION_TOPIC_PREFIX}${id}`;
@@ -100,6 +100,8 @@ export const SignalKinds = [
   'message.draft',
   // A member was removed (`from` is that member): its subscriptions and presence there end.
   'member.removed',
+  // A stream's append or end, on the node-internal topic `stream:<owner topic>` (see streams.ts).
+  'stream',
 ] as const;
 export type SignalKind = (typeof SignalKinds)[number];
 

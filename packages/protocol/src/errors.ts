@@ -108,7 +108,8 @@ export const ErrorCatalog = {
   invalid_stream: {
     status: 400,
     retryable: false,
-    title: 'The stream reference is not valid (a job id and a name of 1-64 of A-Z a-z 0-9 _ . -, or a conversation and a message client id)',
+    title:
+      'The stream reference is not valid (a job id and a name of 1-64 of A-Z a-z 0-9 _ . -, or a conversation and a message client id)',
   },
   stream_ended: {
     status: 409,

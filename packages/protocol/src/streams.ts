@@ -46,6 +46,12 @@ export function streamTopicOf(ref: StreamRef): string {
   return 'job' in ref ? `job:${ref.job}` : `conv:${ref.conversation}`;
 }
 
+/**
+ * Prefix of the node-internal topics that carry streams' appends between nodes
+ * (`stream:job:<id>`): reserved, no client may publish or subscribe there.
+ */
+export const STREAM_TOPIC_PREFIX = 'stream:';
+
 /** Parse a stream key back into its reference; null when malformed. */
 export function parseStreamKey(key: string): StreamRef | null {
   const slash = key.indexOf('/');

@@ -10,11 +10,13 @@ import { RedisJobLocks } from './job-locks.js';
 import { RedisJobStore } from './job-store.js';
 import { RedisPresenceReplica } from './presence-replica.js';
 import { RedisPresenceStore } from './presence-store.js';
+import { RedisStreamStore } from './stream-store.js';
 
 export { RedisBroker } from './broker.js';
 export { RedisConversationStore } from './conversation-store.js';
 export { RedisPresenceStore } from './presence-store.js';
 export { RedisPresenceReplica } from './presence-replica.js';
+export { RedisStreamStore } from './stream-store.js';
 export { RedisJobStore } from './job-store.js';
 export { RedisJobLocks } from './job-locks.js';
 export { BullJobQueue } from './job-queue.js';
@@ -70,6 +72,7 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
     presenceStore: (storeOptions) => new RedisPresenceStore(redis, keys, storeOptions),
     presenceReplica: (nodeId, ttlMs) => new RedisPresenceReplica(redis, subscriber, keys, nodeId, ttlMs),
     webhookOutbox: () => new RedisWebhookOutbox(redis, keys),
+    streamStore: (storeOptions) => new RedisStreamStore(redis, keys, storeOptions),
     nodeBoard: () => new RedisNodeBoard(redis, keys),
     async secret(name, bytes) {
       const fresh = randomBytes(bytes).toString('base64url');

@@ -10,6 +10,8 @@ import { Presence } from './domain/presence.js';
 import { Refusal } from './errors.js';
 import { RateLimits } from './domain/rate-limits.js';
 import { Retention } from './domain/retention.js';
+import { StreamService } from './domain/streams/service.js';
+import { streamRoutes } from './transports/http/streams.js';
 import { Typing } from './domain/typing.js';
 import { conversationRoutes } from './transports/http/conversations.js';
 import { presenceRoutes } from './transports/http/presence.js';
@@ -80,6 +82,8 @@ export interface InloopNode extends AsyncDisposable {
   readonly metrics: Metrics;
   readonly presence: Presence;
   readonly conversations: ConversationService;
+  /** Streams of jobs and messages: append, end, stop, read (see docs/streams.md). */
+  readonly streams: StreamService;
   /** Cleanup of what expired (see docs/operations.md, Retention); `round()` runs one now. */
   readonly retention: Retention;
   readonly app: FastifyInstance;
@@ -267,6 +271,11 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     presence,
     metrics,
     maxDraftsPerMember: config.maxDraftsPerMember,
+    // `streams` is built below; drafts reach it only once the node runs.
+    streams: {
+      append: (conversation, message, chunk) => streams.append({ conversation, message }, chunk),
+      finish: (conversation, message) => streams.finish({ conversation, message }),
+    },
   });
   // One instance for every transport: a principal's budget is the same over WebSocket and HTTP.
   const limits = new RateLimits({
@@ -279,7 +288,31 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     apiKeyMultiplier: config.apiKeyRateMultiplier,
   });
   const access = new Access((conversation, member) => conversations.isMember(conversation, member));
+  // `jobs` is built below (it needs the session context's hub); the stream service asks it later.
+  const streamStore = backend.streamStore({
+    flushMs: config.streamFlushMs,
+    chunkChars: config.streamChunkChars,
+    jobTtlMs: config.jobRetentionMs,
+    ttlMs: config.streamRetentionMs,
+  });
+  const streams = new StreamService({
+    store: streamStore,
+    hub,
+    jobs: {
+      status: async (id) => (await jobs.get(id))?.status ?? null,
+      cancel: async (id) => {
+        await jobs.cancel(id).catch((err: unknown) => {
+          if (!(err instanceof Refusal && err.code === 'job_finished')) throw err;
+        });
+      },
+    },
+    maxStreamChars: config.maxStreamChars,
+    maxStreamPageChars: config.maxStreamPageChars,
+    maxStreamsPerJob: config.maxStreamsPerJob,
+    logger: log,
+  });
   const ctx: SessionContext = {
+    streams,
     nodeId,
     config,
     hub,
@@ -321,7 +354,13 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   });
   const typeDefaults = { leaseMs: config.jobLeaseMs, maxAttempts: config.jobMaxAttempts };
   for (const type of config.jobTypes) jobs.define(type, typeDefaults);
-  const runner = new InProcessRunner(jobs, `local:${nodeId}`, log);
+  const runner = new InProcessRunner(jobs, `local:${nodeId}`, log, streams);
+  // A job's open streams end with it: finished, failed, or stopped when cancelled.
+  jobs.on('finished', (job) => {
+    streams
+      .endJob(job.id, job.status)
+      .catch((err: unknown) => log.error({ err, job: job.id }, 'ending streams failed'));
+  });
   // Alone, every job leased in-process before a restart was this node's; in a cluster, the
   // queue notices a dead node's jobs by their locks.
   await jobs.recover(backend.shared ? null : 'local:');
@@ -331,6 +370,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
       { name: 'presence', store: presenceStore },
       { name: 'receipts', store: conversationStore },
       { name: 'jobs', store: jobStore },
+      { name: 'streams', store: streamStore },
     ],
     intervalMs: config.retentionSweepMs,
     logger: log,
@@ -345,6 +385,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   tokenRoutes(app, { tokens, auth });
   sse.routes(app, auth);
   jobRoutes(app, { jobs, auth, sse, limits });
+  streamRoutes(app, { streams, jobs, auth, access, sse, maxAppendChars: config.maxStreamAppendChars });
   activity.start({ hub, presence, jobs, ready: async () => !draining && (await broker.ready()) });
   consoleRoutes(app, {
     jobs,
@@ -376,6 +417,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     metrics,
     presence,
     conversations,
+    streams,
     retention,
     app,
     get url() {
@@ -435,6 +477,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         await activity.close();
         await runner.close();
         await jobs.close();
+        await streams.close();
         await webhooks?.close();
         await retention.stop();
         await app.close();
@@ -449,6 +492,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         await jobStore.close();
         await conversationStore.close();
         await presenceStore.close();
+        await streamStore.close();
         await backend.close();
         log.info('closed');
       })();

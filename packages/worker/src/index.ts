@@ -1,4 +1,7 @@
 import { ErrorCatalog, isErrorCode, type ErrorCode, type Json } from '@inloop/protocol';
+import { HttpWorkerStream, type WorkerStream } from './streams.js';
+
+export type { WorkerStream } from './streams.js';
 
 /** What a remote handler sees of its job. */
 export interface LeasedJob {
@@ -17,7 +20,12 @@ export interface WorkerContext {
   progress(fraction: number): Promise<void>;
   partial(chunk: Json): Promise<void>;
   message(text: string): Promise<void>;
-  /** Aborted when the job is cancelled or the lease is lost. */
+  /**
+   * A named stream of the job (`answer`): text watchers join late and resume by offset
+   * (docs/streams.md). Each request renews the lease; it ends with the job, or with `end()`.
+   */
+  stream(name: string): WorkerStream;
+  /** Aborted when the job is cancelled (a stream stopped) or the lease is lost. */
   signal: AbortSignal;
 }
 
@@ -176,7 +184,26 @@ export class Worker {
     };
     const every = this.o.heartbeatMs ?? Math.max(250, (expiresAt - Date.now()) / 3);
     const heartbeat = setInterval(() => void report({}, 'heartbeat').catch(() => {}), every);
+    const streams = new Map<string, HttpWorkerStream>();
+    const post = async (name: string, body: { append?: string; end?: 'finished' | 'failed' }) => {
+      try {
+        const { body: reply } = await this.#post(`${path}/streams/${encodeURIComponent(name)}`, { lease, ...body });
+        const r = reply as unknown as { from: number; to: number; cancelRequested?: boolean };
+        if (r.cancelRequested) abort.abort(new Error('cancelled'));
+        return { from: r.from, to: r.to };
+      } catch (err) {
+        if (err instanceof WorkerError && (err.code === 'lease_lost' || err.code === 'not_found')) abort.abort(err);
+        // A stopped stream: the job is being cancelled; the next heartbeat's reply says so.
+        if (err instanceof WorkerError && err.code === 'stream_ended') await report({}, 'heartbeat').catch(() => {});
+        throw err;
+      }
+    };
     const ctx: WorkerContext = {
+      stream: (name) => {
+        let s = streams.get(name);
+        if (!s) streams.set(name, (s = new HttpWorkerStream(name, post)));
+        return s;
+      },
       stage: (name, options) => report({ stage: { name, ...options } }),
       progress: (fraction) => report({ progress: fraction }),
       partial: (chunk) => report({ partial: chunk }),
@@ -185,6 +212,8 @@ export class Worker {
     };
     try {
       const result = await this.o.handler(job, ctx);
+      // Appends still on their way land before the job (and so its streams) ends.
+      await Promise.all([...streams.values()].map((s) => s.settled()));
       await this.#post(`${path}/complete`, { lease, result: result ?? null });
     } catch (err) {
       const permanent = err instanceof PermanentError;

@@ -14,6 +14,7 @@ import { createSqliteBroker } from './sqlite-broker.js';
 import { createSqliteConversationStore } from './sqlite-conversation-store.js';
 import { createSqliteJobStore } from './sqlite-job-store.js';
 import { createSqlitePresenceStore } from './sqlite-presence-store.js';
+import { createSqliteStreamStore } from './sqlite-stream-store.js';
 import { createSqliteWebhookOutbox } from './sqlite-webhook-outbox.js';
 
 /** The SQLite file of the embedded backend, with the journal files SQLite keeps beside it. */
@@ -44,6 +45,7 @@ export function embeddedBackend(config: Readonly<Config>, logger: Logger = silen
     jobLocks: () => new KeyedLock(),
     conversationStore: (options) => createSqliteConversationStore({ ...options, ...sqlite }),
     presenceStore: (options) => createSqlitePresenceStore({ ...options, ...sqlite }),
+    streamStore: (options) => createSqliteStreamStore({ ...options, ...sqlite }),
     webhookOutbox: () => createSqliteWebhookOutbox(sqlite),
     secret: (name, bytes) =>
       Promise.resolve(

@@ -1,4 +1,4 @@
-import { CONVERSATION_TOPIC_PREFIX, type ErrorCode, type Operation } from '@inloop/protocol';
+import { CONVERSATION_TOPIC_PREFIX, STREAM_TOPIC_PREFIX, type ErrorCode, type Operation } from '@inloop/protocol';
 import { can, type Principal } from './principal.js';
 
 /**
@@ -12,6 +12,8 @@ export class Access {
   /** Null when allowed, else the code to refuse with. */
   async check(principal: Principal, op: Operation, topic: string): Promise<ErrorCode | null> {
     if (!can(principal, op, topic)) return 'forbidden';
+    // Streams' appends travel on node-internal topics: watched through `stream.subscribe` alone.
+    if (topic.startsWith(STREAM_TOPIC_PREFIX)) return 'reserved_topic';
     if (principal.kind === 'token' && topic.startsWith(CONVERSATION_TOPIC_PREFIX)) {
       const conversation = topic.slice(CONVERSATION_TOPIC_PREFIX.length);
       if (!(await this.isMember(conversation, principal.sub))) return 'not_member';

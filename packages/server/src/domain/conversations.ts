@@ -44,6 +44,15 @@ export interface ConversationServiceOptions {
    * @default 16
    */
   maxDraftsPerMember?: number;
+  /**
+   * A streamed draft is also the message's stream (`conv:<id>/<clientId>`, docs/streams.md):
+   * each chunk is appended to it (a refusal, `stream_ended` after a stop, refuses the chunk), and
+   * sending the message ends it `finished`.
+   */
+  streams?: {
+    append(conversation: string, clientId: string, chunk: string): Promise<unknown>;
+    finish(conversation: string, clientId: string): Promise<unknown>;
+  };
 }
 
 export interface CreateConversation {
@@ -91,6 +100,7 @@ export class ConversationService {
   /** Open drafts per member, to bound them. */
   readonly #draftsOf = new Map<string, number>();
   readonly #maxDraftsPerMember: number;
+  readonly #streams: ConversationServiceOptions['streams'];
 
   constructor(options: ConversationServiceOptions) {
     this.#store = options.store;
@@ -103,6 +113,7 @@ export class ConversationService {
     this.#maxMembers = options.maxMembers ?? 1000;
     this.#hub.onSignal((signal) => this.#onSignal(signal));
     this.#maxDraftsPerMember = options.maxDraftsPerMember ?? 16;
+    this.#streams = options.streams;
   }
 
   isMember(id: string, member: string): Promise<boolean> {
@@ -261,7 +272,10 @@ export class ConversationService {
       return { message: original?.offset === outcome.offset ? toMessage(id, original) : message, duplicate: true };
     }
     this.#metrics?.conversationMessages.inc();
-    if (input.clientId !== undefined) this.#endDraft(id, member, input.clientId);
+    if (input.clientId !== undefined) {
+      this.#endDraft(id, member, input.clientId);
+      await this.#streams?.finish(id, input.clientId);
+    }
     await Promise.all([this.#typing.stop(topic, member), this.#advance(id, member, { read: outcome.offset })]);
     return { message, duplicate: false };
   }
@@ -317,6 +331,7 @@ export class ConversationService {
       this.#drafts.set(key, (draft = { member, text: '', seq: 0, timer }));
       this.#draftsOf.set(member, open + 1);
     } else draft.timer.refresh();
+    if (this.#streams) await this.#streams.append(id, clientId, chunk);
     draft.text += chunk;
     draft.seq++;
     const { seq, text } = draft;

@@ -1,4 +1,4 @@
-import type { ErrorCode, ServerMessage } from '@inloop/protocol';
+import type { ErrorCode, ServerMessage, StreamServerMessage } from '@inloop/protocol';
 import type { Publication } from '../ports/broker.js';
 
 /**
@@ -8,8 +8,8 @@ import type { Publication } from '../ports/broker.js';
  */
 export interface PublicationCodec {
   encode(publications: readonly Publication[]): Buffer;
-  /** A control message the hub fans out like publications (a presence diff), in this encoding. */
-  message(message: ServerMessage): Buffer;
+  /** A control message the hub fans out like publications (a presence diff, a stream's text), in this encoding. */
+  message(message: ServerMessage | StreamServerMessage): Buffer;
 }
 
 /** What a subscriber learns when its subscription is in sync (see protocol `subscribed`). */

@@ -6,6 +6,7 @@ import type { JobStore, JobStoreOptions } from './job-store.js';
 import type { NodeBoard } from './node-board.js';
 import type { PresenceReplica } from './presence-replica.js';
 import type { PresenceStore, PresenceStoreOptions } from './presence-store.js';
+import type { StreamStore, StreamStoreOptions } from './stream-store.js';
 
 /**
  * Everything a node keeps outside its own memory, from one place: the embedded SQLite file by
@@ -34,6 +35,8 @@ export interface Backend {
   secret(name: string, bytes: number): Promise<{ value: string; created: boolean }>;
   /** Where nodes post what the operator's console shows of them; absent when this node is the only one. */
   nodeBoard?(): NodeBoard;
+  /** Where streams' text lives (see docs/streams.md); every node sharing the backend reads the same text. */
+  streamStore(options: StreamStoreOptions): StreamStore;
   /** The durable webhook outbox; absent where the backend has none (the node then keeps it in memory). */
   webhookOutbox?(): WebhookOutbox;
   close(): Promise<void>;

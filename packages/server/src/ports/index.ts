@@ -15,6 +15,7 @@ export * from './job-queue.js';
 export * from './job-store.js';
 export * from './presence-replica.js';
 export * from './presence-store.js';
+export * from './stream-store.js';
 export * from './webhook-outbox.js';
 
 // Helpers a backend may reuse: refusals with a catalog code, epochs and idempotency digests,

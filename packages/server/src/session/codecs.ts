@@ -1,4 +1,4 @@
-import { formatEventId, type PublicationMessage, type ServerMessage } from '@inloop/protocol';
+import { formatEventId, type PublicationMessage, type ServerMessage, type StreamServerMessage } from '@inloop/protocol';
 import { isStored, type Publication } from '../ports/broker.js';
 import type { PublicationCodec } from '../domain/outlet.js';
 
@@ -38,7 +38,7 @@ export function joinLines(chunks: readonly Buffer[]): Buffer {
 }
 
 /** Encode one control message for a WebSocket. */
-export function encodeWs(message: ServerMessage): Buffer {
+export function encodeWs(message: ServerMessage | StreamServerMessage): Buffer {
   return Buffer.from(JSON.stringify(message));
 }
 

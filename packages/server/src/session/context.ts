@@ -8,6 +8,7 @@ import type { ConversationService } from '../domain/conversations.js';
 import type { Presence } from '../domain/presence.js';
 import type { RateLimits } from '../domain/rate-limits.js';
 import type { Typing } from '../domain/typing.js';
+import type { StreamService } from '../domain/streams/service.js';
 import type { ConnectionCore, Connections } from './connection.js';
 
 /** What sessions need from the node; built once and shared by every connection. */
@@ -20,6 +21,8 @@ export interface SessionContext {
   readonly presence: Presence;
   readonly typing: Typing;
   readonly conversations: ConversationService;
+  /** Streams of jobs and messages: watches and stops over WebSocket and SSE. */
+  readonly streams: StreamService;
   /** Per-principal rate limits, the same instance the HTTP routes use. */
   readonly limits: RateLimits;
   readonly metrics: Metrics;

@@ -4,6 +4,7 @@ import type { Principal } from '../auth/principal.js';
 import type { SubscribedInfo } from '../domain/outlet.js';
 import { TokenBucket, type RateAction } from '../domain/rate-limits.js';
 import type { Subscription } from '../domain/subscription.js';
+import type { StreamWatch } from '../domain/streams/watchers.js';
 import { encodeWs, wsCodec } from './codecs.js';
 import { Connection, SWEEP_MS, type Framing } from './connection.js';
 import type { SessionContext } from './context.js';
@@ -30,6 +31,7 @@ export class Session extends Connection {
   /** Answered the last ping. */
   alive = true;
   #subs: Map<string, Subscription | null> | undefined;
+  #streams: Map<string, StreamWatch | null> | undefined;
   /** The allowance of invalid frames: each takes one; the one that finds it empty closes. */
   #invalidFrames: TokenBucket | undefined;
   #ownTokens: Map<string, Principal> | undefined;
@@ -41,6 +43,11 @@ export class Session extends Connection {
   ) {
     super(framing, ctx.core);
     this.connectDeadline = Date.now() + ctx.config.connectTimeoutMs;
+  }
+
+  /** Stream watches by stream key; null while a `stream.subscribe` is in progress. */
+  get streamWatches(): Map<string, StreamWatch | null> {
+    return (this.#streams ??= new Map());
   }
 
   /** Subscriptions by topic; null while a subscribe is in progress. */
@@ -96,7 +103,7 @@ export class Session extends Connection {
   }
 
   get subscriptionCount(): number {
-    return this.#subs?.size ?? 0;
+    return (this.#subs?.size ?? 0) + (this.#streams?.size ?? 0);
   }
 
   send(message: ServerMessage): void {
@@ -202,6 +209,9 @@ export class Session extends Connection {
   protected released(): void {
     if (this.#subs) for (const sub of this.#subs.values()) if (sub) this.ctx.hub.unsubscribe(sub);
     this.#subs = undefined;
+    // Closing a watcher never stops a stream: the watch just ends.
+    if (this.#streams) for (const w of this.#streams.values()) if (w) this.ctx.streams.watchers.unwatch(w);
+    this.#streams = undefined;
     // A closed connection leaves at once; only a silent one waits out the presence TTL.
     this.ctx.presence.dropConnection(this.id, this);
   }

@@ -9,6 +9,7 @@ import type { PresenceWatcher } from '../domain/presence.js';
 import type { Publication } from '../ports/broker.js';
 import type { Subscription } from '../domain/subscription.js';
 import { redactUrl } from '../logger.js';
+import { refusalOf } from '../errors.js';
 import { sseCodec, sseEvent } from '../session/codecs.js';
 import { Connection, Farewells, SWEEP_MS, type Framing } from '../session/connection.js';
 import type { SessionContext } from '../session/context.js';
@@ -58,6 +59,8 @@ function sseFraming(res: ServerResponse): Framing {
 class SseConnection extends Connection implements PresenceWatcher {
   readonly id = randomBytes(9).toString('base64url');
   subscription: Subscription | null = null;
+  /** Undoes what the stream carries besides a subscription (a stream watch). */
+  undo: (() => void) | null = null;
   /** Watching the topic's presence (`?presence=1`). */
   watching = false;
   #ending = false;
@@ -198,34 +201,8 @@ export class SseTransport {
     options: StreamOptions,
     preamble?: string,
   ): Promise<SseConnection | null> {
-    if (this.#draining) throw new HttpProblem('unavailable');
-    const headers = {
-      ...(reply.getHeaders() as Record<string, string>),
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      'x-accel-buffering': 'no',
-    };
-    // HEAD (fastify exposes one for every GET) gets the stream's headers and no stream: held
-    // open, it would be a subscription nobody can read.
-    if (request.method === 'HEAD') {
-      void reply.headers(headers).code(200).send();
-      return null;
-    }
-    request.log.debug({ url: redactUrl(request.url), topic, resume: since !== undefined }, 'sse stream opened');
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { ...headers, connection: 'keep-alive' });
-    res.write(`retry: ${RETRY_MS}\n\n`);
-    const conn = new SseConnection(res, principal, this.ctx, (c) => this.#forget(c), options);
-    this.connections.add(conn);
-    this.ctx.connections.add(conn);
-    // The preamble (a job's snapshot) counts against the budget like everything else.
-    if (preamble) conn.push(Buffer.from(preamble));
-    this.ctx.metrics.connections.inc({ transport: 'sse' });
-    request.raw.socket.setNoDelay(true);
-    // A stream is quiet between heartbeats by design; httpIdleTimeoutMs is for requests.
-    request.raw.socket.setTimeout(0);
-    res.on('close', () => conn.transportClosed());
+    const conn = this.#begin(request, reply, principal, options, topic, since !== undefined, preamble);
+    if (!conn) return null;
     try {
       conn.subscription = await this.ctx.hub.subscribe(conn, topic, undefined, since);
       if (conn.closed && conn.subscription) this.ctx.hub.unsubscribe(conn.subscription);
@@ -244,12 +221,80 @@ export class SseTransport {
     return conn;
   }
 
+  /**
+   * Turn the reply into an event stream that carries one stream watch (docs/streams.md) rather
+   * than a topic: `start` sets the watch up on the connection and returns its undoing, run when
+   * the response goes; the response ends once the stream has (`stream.end`, see `endAfter`).
+   */
+  async openWatch(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    principal: Principal,
+    codec: PublicationCodec,
+    start: (
+      conn: Pick<SseConnection, 'codec' | 'push' | 'closed' | 'congested' | 'drain' | 'finish'>,
+    ) => Promise<() => void>,
+  ): Promise<void> {
+    const conn = this.#begin(request, reply, principal, { codec, announce: false }, null, false);
+    if (!conn) return;
+    try {
+      conn.undo = await start(conn);
+      if (conn.closed) conn.undo();
+    } catch (err) {
+      if (conn.closed) return;
+      const refusal = refusalOf(err);
+      if (!refusal) request.log.error({ err }, 'sse stream watch failed');
+      conn.close({ ...Farewells.internal, code: refusal?.code ?? 'unavailable' });
+    }
+  }
+
+  #begin(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    principal: Principal,
+    options: StreamOptions,
+    topic: string | null,
+    resume: boolean,
+    preamble?: string,
+  ): SseConnection | null {
+    if (this.#draining) throw new HttpProblem('unavailable');
+    const headers = {
+      ...(reply.getHeaders() as Record<string, string>),
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+    };
+    // HEAD (fastify exposes one for every GET) gets the stream's headers and no stream: held
+    // open, it would be a subscription nobody can read.
+    if (request.method === 'HEAD') {
+      void reply.headers(headers).code(200).send();
+      return null;
+    }
+    request.log.debug({ url: redactUrl(request.url), topic, resume }, 'sse stream opened');
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { ...headers, connection: 'keep-alive' });
+    res.write(`retry: ${RETRY_MS}\n\n`);
+    const conn = new SseConnection(res, principal, this.ctx, (c) => this.#forget(c), options);
+    this.connections.add(conn);
+    this.ctx.connections.add(conn);
+    // The preamble (a job's snapshot) counts against the budget like everything else.
+    if (preamble) conn.push(Buffer.from(preamble));
+    this.ctx.metrics.connections.inc({ transport: 'sse' });
+    request.raw.socket.setNoDelay(true);
+    // A stream is quiet between heartbeats by design; httpIdleTimeoutMs is for requests.
+    request.raw.socket.setTimeout(0);
+    res.on('close', () => conn.transportClosed());
+    return conn;
+  }
+
   #forget(conn: SseConnection): void {
     if (!this.connections.delete(conn)) return;
     this.ctx.connections.delete(conn);
     if (conn.watching) this.ctx.presence.dropConnection(conn.id, conn);
     this.ctx.metrics.connections.dec({ transport: 'sse' });
     if (conn.subscription) this.ctx.hub.unsubscribe(conn.subscription);
+    conn.undo?.();
   }
 
   /** Tell every stream the node is going away; clients reconnect elsewhere with Last-Event-ID. */

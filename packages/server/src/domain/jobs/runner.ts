@@ -3,6 +3,8 @@ import type { Json } from '@inloop/protocol';
 import type { JobRecord, SizeHint } from '../../ports/job-store.js';
 import { LeaseLostError } from './errors.js';
 import type { JobService, JobTypeOptions, Report } from './service.js';
+import type { StreamService } from '../streams/service.js';
+import { JobStreams, type JobStream } from '../streams/job-streams.js';
 
 /** What a handler sees of its job. */
 export interface JobView {
@@ -26,7 +28,12 @@ export interface JobContext {
   partial(chunk: Json): Promise<void>;
   /** A line for the person waiting ("Transcribing chapter 2"). */
   message(text: string): Promise<void>;
-  /** Aborted when the job is cancelled or its lease is lost: stop work and return. */
+  /**
+   * A named stream of the job (`answer`): append text as it is generated; watchers join late and
+   * resume by offset (docs/streams.md). It ends with the job, or earlier with `end()`.
+   */
+  stream(name: string): JobStream;
+  /** Aborted when the job is cancelled (or a stream stopped) or its lease is lost: stop work and return. */
   signal: AbortSignal;
 }
 
@@ -67,6 +74,7 @@ export class InProcessRunner {
     private readonly service: JobService,
     private readonly worker: string,
     private readonly logger: Logger,
+    private readonly streams?: StreamService,
   ) {
     service.on('available', (type) => void this.#pump(type));
     service.on('cancel', (id) => this.#running.get(id)?.abort(new Error('cancelled')));
@@ -133,7 +141,9 @@ export class InProcessRunner {
     // Renewals keep the lease alive while the handler works; they are not signs of progress.
     const renew = setInterval(() => void report({}).catch(() => {}), Math.max(250, leaseMs / 3));
     this.#renewals.add(renew);
+    const streams = new JobStreams(job.id, this.streams);
     const ctx: JobContext = {
+      stream: (name) => streams.get(name),
       stage: (name, options) => report({ stage: { name, ...options }, sign: true }),
       progress: (fraction) => report({ progress: fraction, sign: true }),
       partial: (chunk) => report({ partial: chunk, sign: true }),
@@ -150,6 +160,8 @@ export class InProcessRunner {
     };
     try {
       const result = await reg.handler(view, ctx);
+      // Appends still on their way land before the job (and so its streams) ends.
+      await streams.settled();
       await this.service.complete(job.id, token, (result ?? null) as Json);
     } catch (err) {
       const permanent = err instanceof PermanentJobError;
