@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { Refusal } from '../errors.js';
+import { Checkpointer } from './sqlite-checkpointer.js';
 import { createPrivateFile, DATA_DIR_MODE } from './data-dir.js';
 
 const require = createRequire(import.meta.url);
@@ -29,6 +30,9 @@ export class GroupCommit {
   readonly #savepoint: Statement;
   readonly #release: Statement;
   readonly #rollbackTo: Statement;
+
+  /** Called after each successful COMMIT (the checkpointer's cue). */
+  onCommit: (() => void) | null = null;
 
   constructor(private readonly db: Db) {
     this.#savepoint = db.prepare('SAVEPOINT writer');
@@ -95,6 +99,7 @@ export class GroupCommit {
       for (const p of pending) p.reject(err);
       return;
     }
+    this.onCommit?.();
     for (const p of pending) p.resolve();
   }
 
@@ -141,6 +146,20 @@ export function openDatabase(file: string, synchronous: 'NORMAL' | 'FULL'): Sqli
   db.pragma('busy_timeout = 5000');
 
   const group = new GroupCommit(db);
+  let checkpointer: Checkpointer | null = null;
+  if (key !== null) {
+    // Checkpoints (the WAL copied into the file, with an fsync) run on a worker thread, not inside
+    // a COMMIT on this one; see sqlite-checkpointer.ts.
+    db.pragma('wal_autocheckpoint = 0');
+    const restore = () => void (db.open && db.pragma('wal_autocheckpoint = 1000'));
+    try {
+      const worker = new Checkpointer(key, require.resolve('better-sqlite3'), restore);
+      group.onCommit = () => worker.committed();
+      checkpointer = worker;
+    } catch {
+      restore();
+    }
+  }
   const entry = {
     users: 1,
     handle: {
@@ -150,6 +169,7 @@ export function openDatabase(file: string, synchronous: 'NORMAL' | 'FULL'): Sqli
         if (--entry.users > 0) return;
         if (key !== null) open.delete(key);
         group.flush();
+        checkpointer?.close();
         if (db.open) db.close();
       },
     },

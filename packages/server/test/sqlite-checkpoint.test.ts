@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { openDatabase } from '../src/adapters/sqlite-database.js';
+import { sleep, tempDir, waitFor } from './helpers.js';
+
+const walBytes = (file: string) => {
+  try {
+    return statSync(`${file}-wal`).size;
+  } catch {
+    return 0;
+  }
+};
+
+describe('WAL checkpoints', () => {
+  describe('when a node writes without pause', () => {
+    it('keeps the WAL file far below what was written (checkpoints run beside the node, not in its commits)', async () => {
+      const dir = tempDir();
+      const file = join(dir.path, 'c.db');
+      const handle = openDatabase(file, 'NORMAL');
+      assert.equal(handle.db.pragma('wal_autocheckpoint', { simple: true }), 0, 'no checkpoint inside a COMMIT');
+      handle.db.exec('CREATE TABLE t (n INTEGER, body TEXT)');
+      const insert = handle.db.prepare('INSERT INTO t VALUES (?, ?)');
+      const body = 'x'.repeat(2000);
+      let written = 0;
+      let largest = 0;
+      for (let turn = 0; turn < 60; turn++) {
+        const writes = [];
+        for (let i = 0; i < 200; i++) writes.push(handle.group.write(() => insert.run(turn * 200 + i, body)));
+        await Promise.all(writes);
+        written += 200 * body.length;
+        largest = Math.max(largest, walBytes(file));
+        await sleep(50);
+      }
+      assert.ok(written > 20_000_000);
+      // The WAL starts over once a checkpoint has copied it: it holds about one interval's writes.
+      assert.ok(largest < written / 3, `the WAL reached ${largest} bytes after ${written} written`);
+      // Every row is there.
+      assert.deepEqual(handle.db.prepare('SELECT count(*) AS n FROM t').get(), { n: 12_000 });
+      handle.release();
+      await waitFor(() => walBytes(file) === 0, 5000, 'the WAL folded in on close');
+      dir.remove();
+    });
+  });
+});
