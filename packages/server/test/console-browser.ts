@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { CONSOLE_DIR } from '../src/transports/http/console-pages.js';
+
+/**
+ * The console's browser tests: Debian's chromium through playwright-core, axe-core injected
+ * into a page (the context bypasses the console's CSP for that script alone). The pages are the ones `npm run build` puts in packages/server/console.
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+export async function launch(): Promise<Browser> {
+  assert.ok(existsSync(join(CONSOLE_DIR, 'index.html')), 'the console is not built: run `npm run build` first');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+/** A laptop-sized tab on the console, signed in with `key` (typed into the form, as a person would). */
+export async function signedIn(browser: Browser, url: string, key: string): Promise<Page> {
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 }, bypassCSP: true })).newPage();
+  page.on('pageerror', (err) => console.error('[console] page error:', err.message));
+  await page.goto(`${url}/console`);
+  await page.getByLabel('API key or admin token').fill(key);
+  await page.keyboard.press('Enter');
+  await page.getByRole('navigation', { name: 'Console' }).waitFor();
+  return page;
+}
+
+/** Every axe-core violation on the page, one readable line each. */
+export async function axeViolations(page: Page): Promise<string[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: axeSource });
+  return page.evaluate(async () => {
+    const axe = (
+      window as unknown as {
+        axe: {
+          run: (
+            context: Document,
+            options: object,
+          ) => Promise<{ violations: { id: string; help: string; nodes: { target: unknown[] }[] }[] }>;
+        };
+      }
+    ).axe;
+    const { violations } = await axe.run(document, { resultTypes: ['violations'] });
+    return violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${v.help} at ${JSON.stringify(n.target)}`));
+  });
+}

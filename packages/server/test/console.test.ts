@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { startNode, waitFor, type TestNode } from './helpers.js';
+import { axeViolations, launch, signedIn } from './console-browser.js';
+
+/** The console in Chromium against a real node (SQLite in a temp dir) on a loopback port. */
+describe('the console in a browser', () => {
+  let browser: Browser;
+  before(async () => {
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  it('refuses to sign in without a key of the node, and keeps the key out of the URL', async () => {
+    await using t = await startNode();
+    const page = await (await browser.newContext({ bypassCSP: true })).newPage();
+    await page.goto(`${t.url}/console`);
+    const key = page.getByLabel('API key or admin token');
+    await key.fill('not-a-key-of-this-node');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Refused' }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    assert.equal(await page.getByRole('navigation', { name: 'Console' }).count(), 0);
+    assert.deepEqual(await axeViolations(page), []);
+
+    const reader = await t.token('ann', [{ ops: ['job:read'], topics: ['*'] }]);
+    await key.fill(reader);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await waitFor(async () => (await page.getByRole('alert').textContent())?.includes('Refused'));
+    assert.equal(await page.getByRole('navigation', { name: 'Console' }).count(), 0);
+
+    await key.fill(t.node.apiKey);
+    await page.keyboard.press('Enter');
+    await page.getByRole('navigation', { name: 'Console' }).waitFor();
+    assert.ok(!page.url().includes(t.node.apiKey));
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('inloop.console.key')), t.node.apiKey);
+  });
+
+  it('shows a running job live, fills its page as events arrive, and Cancel ends it', async () => {
+    await using t = await startNode({ cadenceMs: 500 });
+    const steps: (() => void)[] = [];
+    const step = () => new Promise<void>((r) => steps.push(r));
+    t.node.jobs.handle('render', async (_job, ctx) => {
+      await ctx.stage('draft', { weight: 1 });
+      await step();
+      await ctx.partial({ frame: 1 });
+      await ctx.stage('polish', { weight: 1 });
+      await new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('cancelled'))));
+    });
+    const page = await signedIn(browser, t.url, t.node.apiKey);
+    const { id } = (await t.api('/v1/jobs', { body: { type: 'render', input: { scene: 1 } } })).body;
+    const row = page.locator(`tr[data-job="${id}"]`);
+    await row.waitFor();
+    await waitFor(async () => (await row.getAttribute('data-status')) === 'running', 10_000, 'the row to say running');
+    assert.deepEqual(await axeViolations(page), []);
+
+    await row.getByRole('link', { name: id }).click();
+    await page.getByRole('heading', { name: `Job ${id}` }).waitFor();
+    const timeline = page.locator('table.timeline');
+    await timeline.getByRole('cell', { name: 'job.started' }).waitFor();
+    assert.equal(await timeline.getByRole('cell', { name: 'job.partial' }).count(), 0);
+    await waitFor(() => steps.length === 1, 5000, 'the handler to wait');
+    steps[0]!();
+    // Arrives over the job's event stream, without a reload.
+    await timeline.getByRole('cell', { name: 'job.partial' }).waitFor();
+    await page.locator('ol.partials').getByText('{"frame":1}').waitFor();
+    await timeline.getByRole('cell', { name: 'polish' }).first().waitFor();
+    assert.deepEqual(await axeViolations(page), []);
+
+    const retry = page.getByRole('button', { name: 'Retry' });
+    assert.equal(await retry.isDisabled(), true);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await waitFor(
+      async () => (await page.getByTestId('job-status').textContent()) === 'cancelled',
+      10_000,
+      'cancelled',
+    );
+    await timeline.getByRole('cell', { name: 'job.cancelled' }).waitFor();
+    assert.equal((await t.api(`/v1/jobs/${id}`)).body.status, 'cancelled');
+    assert.equal(await retry.isDisabled(), false);
+  });
+
+  it('draws the types page with a histogram after a few runs, and every page passes axe', async () => {
+    await using t = await startNode();
+    t.node.jobs.handle('quick', async () => null);
+    t.node.jobs.define('other');
+    for (let i = 0; i < 4; i++) await t.api('/v1/jobs', { body: { type: 'quick' } });
+    await waitFor(async () => (await t.api('/v1/job-types/quick/stats')).body.durations.samples === 4);
+    const page = await signedIn(browser, t.url, t.node.apiKey);
+    assert.deepEqual(await axeViolations(page), [], 'jobs');
+
+    await page.getByRole('link', { name: 'Types' }).click();
+    await page.getByRole('link', { name: 'quick' }).click();
+    const histogram = page.locator('ic-chart#durations');
+    await histogram.getByText('Durations of the last 4 runs').waitFor();
+    await histogram.locator('canvas').waitFor();
+    assert.match((await histogram.getByRole('img').getAttribute('aria-label'))!, /p50 .*p90/);
+    assert.deepEqual(await axeViolations(page), [], 'types');
+
+    for (const [link, heading] of [
+      ['Budget', 'Interactivity budget'],
+      ['Topics & people', 'Topics and people'],
+      ['Nodes', 'Nodes'],
+    ] as const) {
+      await page.getByRole('link', { name: link, exact: true }).click();
+      await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
+      await page.locator('main p, main table').first().waitFor();
+      assert.deepEqual(await axeViolations(page), [], link);
+    }
+    // Keyboard: the navigation is reachable and followed with Tab and Enter.
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
+  });
+});
