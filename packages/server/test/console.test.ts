@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { startNode, waitFor, type TestNode } from './helpers.js';
+import { startNode, waitFor } from './helpers.js';
 import { axeViolations, launch, signedIn } from './console-browser.js';
 
 /** The console in Chromium against a real node (SQLite in a temp dir) on a loopback port. */

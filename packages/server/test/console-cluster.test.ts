@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { startRedis, type TestRedis } from '@inloop/testing';
+import { startNode, waitFor } from './helpers.js';
+import { axeViolations, launch, signedIn } from './console-browser.js';
+
+/** Two nodes on a redis-server of the test's own: the console of one shows the work of the other. */
+describe('the console on a two-node cluster', () => {
+  let browser: Browser;
+  let redis: TestRedis;
+  before(async () => {
+    redis = await startRedis();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await redis?.[Symbol.asyncDispose]();
+  });
+
+  it('shows a job run on one node on the console of the other, and both nodes', async () => {
+    const shared = { redis: redis.url, redisPrefix: `console${randomBytes(3).toString('hex')}` };
+    await using a = await startNode(shared);
+    await using b = await startNode(shared);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    a.node.jobs.handle('render', async (_job, ctx) => {
+      await ctx.stage('draft', { weight: 1 });
+      await gate;
+      return { ok: true };
+    });
+    b.node.jobs.define('render');
+
+    const page = await signedIn(browser, b.url, b.node.apiKey);
+    const { id } = (await a.api('/v1/jobs', { body: { type: 'render' } })).body;
+    const row = page.locator(`tr[data-job="${id}"]`);
+    await waitFor(async () => (await row.getAttribute('data-status').catch(() => null)) === 'running', 15_000, 'row');
+
+    await row.getByRole('link', { name: id }).click();
+    const timeline = page.locator('table.timeline');
+    await timeline.getByRole('cell', { name: 'job.stage' }).waitFor();
+    release();
+    await timeline.getByRole('cell', { name: 'job.succeeded' }).waitFor();
+    assert.equal(await page.getByTestId('job-status').textContent(), 'succeeded');
+
+    await page.getByRole('link', { name: 'Nodes', exact: true }).click();
+    for (const t of [a, b]) await page.locator(`tr[data-node="${t.node.nodeId}"]`).waitFor();
+    assert.equal(await page.locator('table.nodes tbody tr').count(), 2);
+    assert.deepEqual(await axeViolations(page), []);
+  });
+
+  it('lists jobs from Redis newest first, page by page, on any node', async () => {
+    const shared = { redis: redis.url, redisPrefix: `console${randomBytes(3).toString('hex')}` };
+    await using a = await startNode(shared);
+    await using b = await startNode(shared);
+    a.node.jobs.define('waits');
+    b.node.jobs.define('waits');
+    a.node.jobs.define('other');
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await (i % 2 ? b : a).api('/v1/jobs', { body: { type: 'waits' } })).body.id);
+    await a.api('/v1/jobs', { body: { type: 'other' } });
+    const seen: string[] = [];
+    let cursor = '';
+    for (let page = 0; page < 6; page++) {
+      const r = await b.api(`/v1/jobs?type=waits&status=queued&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      assert.equal(r.status, 200);
+      seen.push(...r.body.jobs.map((j: { id: string }) => j.id));
+      if (!r.body.next) break;
+      cursor = r.body.next;
+    }
+    assert.deepEqual(seen, [...ids].sort().reverse());
+    assert.equal((await b.api('/v1/jobs?status=succeeded')).body.jobs.length, 0);
+  });
+});
