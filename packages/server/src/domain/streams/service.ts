@@ -90,7 +90,8 @@ export class StreamService {
     const owner = streamTopicOf(ref);
     const range = await this.#o.store.append(owner, key, text, {
       maxChars: this.#o.maxStreamChars,
-      maxStreamsPerOwner: this.#o.maxStreamsPerJob,
+      // A conversation's streams are its drafts, bounded per member already (maxDraftsPerMember).
+      maxStreamsPerOwner: 'job' in ref ? this.#o.maxStreamsPerJob : Number.MAX_SAFE_INTEGER,
     });
     this.#signal(owner, { s: key, f: range.from, t: text }, from);
     return range;

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { jobTopic } from '@inloop/protocol';
+import { readSse, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '@inloop/testing';
+
+let redis: TestRedis;
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  await redis[Symbol.asyncDispose]();
+});
+
+const token = (i: number) => (i % 5 === 0 ? 'é🙂 ' : `t${i} `);
+
+/** A raw WebSocket watcher applying the protocol's rule (keep `text.slice(have - from)`). */
+async function watch(url: string, jwt: string, stream: Record<string, string>, from = 0) {
+  const ws = new WebSocket(url.replace(/^http/, 'ws') + '/v1/ws');
+  const state = { text: '', have: from, end: null as null | { reason: string; length: number }, overlaps: 0 };
+  await new Promise<void>((resolve, reject) => {
+    ws.once('error', reject);
+    ws.once('open', () => ws.send(JSON.stringify({ type: 'connect', token: jwt })));
+    ws.on('message', (data) => {
+      for (const line of data.toString().split('\n')) {
+        const m = JSON.parse(line) as Record<string, any>;
+        if (m.type === 'connected') {
+          ws.send(JSON.stringify({ type: 'stream.subscribe', id: 1, stream, from }));
+          resolve();
+        } else if (m.type === 'stream.text' || m.type === 'stream.delta') {
+          if (m.from !== state.have) state.overlaps++;
+          if (m.from <= state.have && state.have < m.to) {
+            state.text += m.text.slice(state.have - m.from);
+            state.have = m.to;
+          }
+        } else if (m.type === 'stream.end') state.end = { reason: m.reason, length: m.length };
+      }
+    });
+  });
+  return { state, close: () => ws.terminate() };
+}
+
+async function cluster(n: number): Promise<TestNode[] & AsyncDisposable> {
+  const prefix = `s${randomBytes(4).toString('hex')}`;
+  const nodes: TestNode[] = [];
+  for (let i = 0; i < n; i++)
+    nodes.push(await startNode({ redis: redis.url, redisPrefix: prefix, jobTypes: ['answer'] }));
+  return Object.assign(nodes, {
+    async [Symbol.asyncDispose]() {
+      for (const t of nodes) await t[Symbol.asyncDispose]();
+    },
+  });
+}
+
+describe('streams on two nodes sharing Redis', () => {
+  it('give a watcher on the other node, early or late, the same text as the worker appended on either', async () => {
+    await using nodes = await cluster(2);
+    const [a, b] = nodes as [TestNode, TestNode];
+    const created = await a.api('/v1/jobs', { body: { type: 'answer' } });
+    const id = created.body.id as string;
+    const stream = { job: id, name: 'answer' };
+    const viewer = await a.token('viewer', [{ ops: ['job:read', 'job:cancel'], topics: [jobTopic(id)] }]);
+    const early = await watch(b.url, viewer, stream);
+    const lease = await a.api('/v1/workers/lease', { body: { types: ['answer'], waitMs: 2000, leaseMs: 60_000 } });
+    let sent = '';
+    let late: Awaited<ReturnType<typeof watch>> | null = null;
+    for (let i = 0; i < 400; i++) {
+      // A load balancer sends the worker's requests to either node.
+      const node = i % 3 === 0 ? b : a;
+      const r = await node.api(`/v1/jobs/${id}/streams/answer`, {
+        body: { lease: lease.body.lease.token, append: token(i) },
+      });
+      assert.equal(r.status, 200);
+      assert.equal(r.body.from, sent.length);
+      sent += token(i);
+      if (i === 200) late = await watch(a.url, viewer, stream);
+    }
+    await b.api(`/v1/jobs/${id}/complete`, { body: { lease: lease.body.lease.token, result: null } });
+    await waitFor(() => early.state.end !== null && late!.state.end !== null, 10_000, 'both watchers to see the end');
+    for (const w of [early, late!]) {
+      assert.equal(w.state.text, sent);
+      assert.deepEqual(w.state.end, { reason: 'finished', length: sent.length });
+      assert.equal(w.state.overlaps, 0);
+      w.close();
+    }
+    const sse = await fetch(`${b.url}/v1/jobs/${id}/streams/answer/events?from=0&token=${viewer}`);
+    const events = await readSse(sse);
+    assert.equal(events[0]!.data.text, sent);
+    assert.equal(events.at(-1)!.event, 'stream.end');
+  });
+
+  it('lets a watcher on one node stop a worker whose lease was taken on the other', async () => {
+    await using nodes = await cluster(2);
+    const [a, b] = nodes as [TestNode, TestNode];
+    const created = await a.api('/v1/jobs', { body: { type: 'answer' } });
+    const id = created.body.id as string;
+    const lease = await a.api('/v1/workers/lease', { body: { types: ['answer'], waitMs: 2000, leaseMs: 60_000 } });
+    const append = (text: string) =>
+      a.api(`/v1/jobs/${id}/streams/answer`, { body: { lease: lease.body.lease.token, append: text } });
+    await append('So far ');
+    const stop = await b.api(`/v1/jobs/${id}/streams/answer/stop`, { method: 'POST', token: created.body.token });
+    assert.deepEqual([stop.status, stop.body.end, stop.body.length], [200, 'stopped', 7]);
+    const refused = await append('and more');
+    assert.equal(refused.body.code, 'stream_ended');
+    const beat = await a.api(`/v1/jobs/${id}/heartbeat`, { body: { lease: lease.body.lease.token } });
+    assert.equal(beat.body.cancelRequested, true);
+    const read = await a.api(`/v1/jobs/${id}/streams/answer`);
+    assert.deepEqual([read.body.text, read.body.end], ['So far ', 'stopped']);
+  });
+});
