@@ -18,6 +18,9 @@ interface Live {
   stored: number;
   /** Stored plus the tail. */
   length: number;
+  /** Start and length of the last chunk row: the next write extends it while it is short. */
+  lastStart: number;
+  lastChars: number;
   tail: string;
   end: StreamEndReason | null;
   timer: NodeJS.Timeout | null;
@@ -41,7 +44,18 @@ class SqliteStreamStore implements StreamStore {
   readonly #now: () => number;
   readonly #pending = new Set<Promise<unknown>>();
   readonly #q: Record<
-    'row' | 'insert' | 'update' | 'chunk' | 'chunks' | 'count' | 'open' | 'expired' | 'dropRow' | 'dropChunks',
+    | 'row'
+    | 'insert'
+    | 'update'
+    | 'chunk'
+    | 'extend'
+    | 'last'
+    | 'chunks'
+    | 'count'
+    | 'open'
+    | 'expired'
+    | 'dropRow'
+    | 'dropChunks',
     Statement
   >;
 
@@ -72,6 +86,8 @@ class SqliteStreamStore implements StreamStore {
       ),
       update: db.prepare('UPDATE streams SET length = ?, end_reason = ?, updated_at = ? WHERE key = ?'),
       chunk: db.prepare('INSERT INTO stream_chunks (key, start, stop, text) VALUES (?, ?, ?, ?)'),
+      extend: db.prepare('UPDATE stream_chunks SET text = text || ?, stop = ? WHERE key = ? AND start = ?'),
+      last: db.prepare('SELECT start, stop FROM stream_chunks WHERE key = ? ORDER BY start DESC LIMIT 1'),
       // Chunks overlapping [from, to): from the one holding `from` on, in order.
       chunks: db.prepare(
         `SELECT start, text FROM stream_chunks WHERE key = ? AND start < ? AND start >=
@@ -93,10 +109,13 @@ class SqliteStreamStore implements StreamStore {
     if (live) return live;
     const row = this.#q.row.get(key) as { owner: string; length: number; end_reason: string | null } | undefined;
     if (!row) return null;
+    const last = this.#q.last.get(key) as { start: number; stop: number } | undefined;
     const loaded: Live = {
       owner: row.owner,
       stored: row.length,
       length: row.length,
+      lastStart: last?.start ?? 0,
+      lastChars: last ? last.stop - last.start : 0,
       tail: '',
       end: row.end_reason as StreamEndReason | null,
       timer: null,
@@ -107,7 +126,7 @@ class SqliteStreamStore implements StreamStore {
   }
 
   #create(owner: string, key: string, end: StreamEndReason | null): Live {
-    const live: Live = { owner, stored: 0, length: 0, tail: '', end, timer: null };
+    const live: Live = { owner, stored: 0, length: 0, lastStart: 0, lastChars: 0, tail: '', end, timer: null };
     const isJob = owner.startsWith('job:') ? 1 : 0;
     this.#track(this.#handle.group.write(() => this.#q.insert.run(key, owner, 0, end, this.#now(), isJob)));
     if (end === null) this.#live.set(key, live);
@@ -133,7 +152,11 @@ class SqliteStreamStore implements StreamStore {
     return Promise.resolve({ from, to: s.length });
   }
 
-  /** Write the tail as one chunk, with the stream's length and end, in the turn's transaction. */
+  /**
+   * Write the tail, with the stream's length and end, in the turn's transaction: onto the last
+   * chunk while that is shorter than `chunkChars`, else as a new chunk. A stream's rows grow with
+   * its text (one per `chunkChars`), not with its appends or its flushes.
+   */
   #write(key: string, s: Live): Promise<unknown> {
     if (s.timer) clearTimeout(s.timer);
     s.timer = null;
@@ -143,9 +166,19 @@ class SqliteStreamStore implements StreamStore {
     s.stored = s.length;
     const { length, end } = s;
     if (end !== null) this.#live.delete(key);
+    const extend = s.lastChars > 0 && s.lastChars < this.#chunkChars;
+    const lastStart = s.lastStart;
+    if (chunk.length > 0) {
+      if (extend) s.lastChars += chunk.length;
+      else {
+        s.lastStart = start;
+        s.lastChars = chunk.length;
+      }
+    }
     return this.#track(
       this.#handle.group.write(() => {
-        if (chunk.length > 0) this.#q.chunk.run(key, start, start + chunk.length, chunk);
+        if (chunk.length > 0 && extend) this.#q.extend.run(chunk, start + chunk.length, key, lastStart);
+        else if (chunk.length > 0) this.#q.chunk.run(key, start, start + chunk.length, chunk);
         this.#q.update.run(length, end, this.#now(), key);
       }),
     );
