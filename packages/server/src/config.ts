@@ -400,42 +400,6 @@ export const ConfigSchema = Type.Object({
     minimum: 1,
     default: 100,
     description:
-      "An open stream's appends are written as one chunk this often (embedded storage; a crash loses at most this much of them).",
-  }),
-  streamChunkChars: Type.Integer({
-    minimum: 256,
-    default: 16_384,
-    description:
-      "... or once they reach this many characters: a stream's storage grows with its text, not its appends.",
-  }),
-  streamRetentionMs: Type.Integer({
-    minimum: 1000,
-    default: 86_400_000,
-    description:
-      "A conversation message's stream is removed this long after its last change (24 h); a job's streams go with the job (jobRetentionMs).",
-  }),
-  maxStreamChars: Type.Integer({
-    minimum: 1,
-    default: 1_000_000,
-    description:
-      'Longest stream (generated text of a job or a message), in UTF-16 code units; an append past it is refused with stream_too_long.',
-  }),
-  maxStreamAppendChars: Type.Integer({
-    minimum: 1,
-    default: 65_536,
-    description: 'Longest text one append over HTTP may carry, in UTF-16 code units.',
-  }),
-  maxStreamPageChars: Type.Integer({
-    minimum: 1024,
-    default: 262_144,
-    description:
-      'Largest piece of a stream read or sent at once (a catch-up is sent in pieces this size, each once the connection drained the last; an HTTP read answers one).',
-  }),
-  maxStreamsPerJob: Type.Integer({ minimum: 1, default: 16, description: 'Most streams one job may have.' }),
-  streamFlushMs: Type.Integer({
-    minimum: 1,
-    default: 100,
-    description:
       "An open stream's appends are written this often, onto its last chunk (embedded storage; a crash loses at most this much of them).",
   }),
   streamChunkChars: Type.Integer({
