@@ -76,8 +76,9 @@ export class Keys {
   lastSeenMeta(topic: string): string {
     return `${this.prefix}:{p:${topic}}:seen-meta`;
   }
+  /** Every node's key in one hash slot, so one MGET reads which nodes are alive on a cluster too. */
   nodeAlive(node: string): string {
-    return `${this.prefix}:node:${node}`;
+    return `${this.prefix}:{nodes}:alive:${node}`;
   }
   get nodesChannel(): string {
     return `${this.prefix}:nodes`;

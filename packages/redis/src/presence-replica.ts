@@ -179,13 +179,20 @@ export class RedisPresenceReplica implements PresenceReplica {
 
   async close(): Promise<void> {
     clearInterval(this.#beat);
-    const multi = this.redis.multi();
-    for (const [topic, members] of this.#mine)
-      for (const member of members.keys()) multi.hdel(this.keys.presence(topic), `${this.node} ${member}`);
-    multi.del(this.keys.nodeAlive(this.node));
-    multi.publish(this.keys.nodesChannel, JSON.stringify({ n: this.node, gone: true } satisfies WireNode));
     this.#closed = true;
-    await multi.exec().catch(() => {});
+    // One command per topic, not one MULTI: on a Redis Cluster the topics' hashes live in
+    // different slots, and a transaction may only touch one. The others drop what is left when
+    // this node's key expires.
+    const calls: Promise<unknown>[] = [];
+    for (const [topic, members] of this.#mine) {
+      const fields = [...members.keys()].map((member) => `${this.node} ${member}`);
+      if (fields.length > 0) calls.push(this.redis.hdel(this.keys.presence(topic), ...fields));
+    }
+    calls.push(this.redis.del(this.keys.nodeAlive(this.node)));
+    calls.push(
+      this.redis.publish(this.keys.nodesChannel, JSON.stringify({ n: this.node, gone: true } satisfies WireNode)),
+    );
+    await Promise.all(calls.map((call) => call.catch(() => {})));
   }
 
   #announceAlive(): void {

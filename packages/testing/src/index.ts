@@ -24,4 +24,5 @@ export {
   type TestNode,
 } from './node.js';
 export { startRedis, type TestRedis } from './redis-server.js';
+export { startRedisCluster, type TestRedisCluster } from './redis-cluster.js';
 export { newSecret, Receiver, type Behaviour } from './webhook-receiver.js';
