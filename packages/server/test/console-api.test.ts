@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { readSse, startNode, waitFor } from './helpers.js';
 
@@ -214,6 +215,30 @@ describe('the console APIs', () => {
       ])
         assert.ok(spec.paths[path], path);
       assert.ok(spec.paths['/v1/jobs'].get.parameters.some((p: { name: string }) => p.name === 'cursor'));
+    });
+
+    it('queries in the Grafana dashboard only metrics the node exports', async () => {
+      // With a webhook endpoint (never called here), so that the webhook metrics exist too.
+      await using t = await startNode({
+        processMetrics: true,
+        webhooks: [
+          {
+            id: 'backend',
+            url: 'http://127.0.0.1:9/',
+            secrets: [`whsec_${'A'.repeat(32)}`],
+            events: ['job.succeeded'],
+          },
+        ],
+      });
+      const exported = new Set(
+        [...((await t.api('/metrics')).body as string).matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]),
+      );
+      const dashboard = readFileSync(new URL('../../../docs/grafana/inloop.json', import.meta.url), 'utf8');
+      const queried = new Set(
+        [...dashboard.matchAll(/inloop_[a-z0-9_]+/g)].map((m) => m[0].replace(/_(bucket|count|sum)$/, '')),
+      );
+      assert.ok(queried.size > 20);
+      for (const name of queried) assert.ok(exported.has(name), `${name} is not exported`);
     });
 
     it('serves /console as a page without the key in it, and not at all with console: false', async () => {
