@@ -1,16 +1,27 @@
 import { css, html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import type { Json, JobSnapshot } from '@inloop/protocol';
+import { localView } from './local-progress.js';
 import { durationInWords, etaInWords, lineInWords } from './words.js';
 
 /** How often, at most, progress is read out to screen readers (stage changes and the end always are). */
 const ANNOUNCE_EVERY_MS = 15_000;
+/** How often the bar and the time left move between the node's updates (every second with reduced motion). */
+const FRAME_MS = 250;
+const REDUCED_FRAME_MS = 1000;
 
 /**
  * `<inloop-job-progress>`: a job's stages, a progress bar, the ETA in words, "taking longer than
  * usual", partial results and the outcome. Measured progress (the worker reported it) is drawn
  * solid; estimated progress (from elapsed time and the learned ETA) is drawn striped and labelled
- * as an estimate, so nobody mistakes a guess for a measurement. A polite live region reads out
- * stage changes, the outcome, and progress at most every 15 s.
+ * as an estimate, so nobody mistakes a guess for a measurement. Between the node's updates the
+ * estimate and the time left move on with the local clock (every 250 ms, every second with
+ * `prefers-reduced-motion`), and snap to what the node says when an update arrives; past the
+ * usual duration the bar creeps on below 100 % and says "taking longer than usual". A polite live
+ * region reads out stage changes, the outcome, and progress at most every 15 s.
+ *
+ * `compact`: a status line of fixed height for the top of a page (label and time left, the bar,
+ * one line for the stage, and partial results in a strip that scrolls sideways inside itself), so
+ * nothing below it moves while the job runs.
  *
  * ```html
  * <inloop-job-progress></inloop-job-progress>
@@ -28,7 +39,9 @@ export class InloopJobProgress extends LitElement {
     snapshot: { attribute: false },
     renderPartial: { attribute: false },
     label: { type: String },
+    compact: { type: Boolean, reflect: true },
     _announcement: { state: true },
+    _frame: { state: true },
   };
 
   /** The job's live snapshot (from `JobWatch.snapshot` or `useJob`); `null` or unset: nothing to show yet. */
@@ -37,7 +50,17 @@ export class InloopJobProgress extends LitElement {
   renderPartial: ((partial: Json, index: number) => TemplateResult | string) | undefined;
   /** What the job is, for people: "Writing your book". */
   label = 'Working on it';
+  /** The fixed-height status-line form. @default false */
+  compact = false;
   _announcement = '';
+  _frame = 0;
+  /** When the current snapshot arrived (performance.now()), for the local clock. */
+  #arrivedAt = 0;
+  /** The fraction last drawn, so a late or rounded update never moves the bar backwards. */
+  #shown = 0;
+  #shownJob: string | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #partialsSeen = 0;
   #stages: string[] = [];
   #lastAnnounced = 0;
   #lastStage: string | undefined;
@@ -103,7 +126,6 @@ export class InloopJobProgress extends LitElement {
     }
     .stages li.done::before {
       content: '✓ ';
-      color: var(--inloop-ok, #2b8a3e);
     }
     .stages li.current {
       font-weight: 600;
@@ -122,7 +144,52 @@ export class InloopJobProgress extends LitElement {
       margin: 0.25rem 0;
     }
     .outcome.succeeded {
-      color: var(--inloop-ok, #2b8a3e);
+      color: var(--inloop-ok, #2b7a3b);
+    }
+    .note {
+      min-height: 1.45em;
+      margin: 0.25rem 0;
+    }
+    :host([compact]) .head {
+      flex-wrap: nowrap;
+      white-space: nowrap;
+    }
+    :host([compact]) .label {
+      overflow: hidden;
+      text-overflow: ellipsis;
+      min-width: 0;
+    }
+    :host([compact]) .bar {
+      margin: 0.35rem 0;
+    }
+    .detail {
+      height: 1.45em;
+      overflow: hidden;
+      white-space: nowrap;
+      text-overflow: ellipsis;
+      font-size: 0.9em;
+      color: var(--inloop-muted, #555);
+    }
+    .detail .slow {
+      font-weight: 600;
+    }
+    .strip {
+      display: flex;
+      gap: 0.4rem;
+      align-items: flex-start;
+      height: var(--inloop-strip-height, 5.25rem);
+      overflow-x: auto;
+      overflow-y: hidden;
+      margin-top: 0.35rem;
+      overscroll-behavior-x: contain;
+    }
+    .strip > * {
+      flex: none;
+    }
+    .strip .empty {
+      align-self: center;
+      color: var(--inloop-muted, #555);
+      font-size: 0.9em;
     }
     .outcome.failed,
     .outcome.cancelled {
@@ -141,14 +208,50 @@ export class InloopJobProgress extends LitElement {
         transition: none;
       }
     }
+    .stages li.done::before {
+      color: var(--inloop-ok, #2b7a3b);
+    }
   `;
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    const reduced = globalThis.matchMedia?.('(prefers-reduced-motion: reduce)').matches ?? false;
+    this.#timer = setInterval(() => this.#onFrame(), reduced ? REDUCED_FRAME_MS : FRAME_MS);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    clearInterval(this.#timer);
+  }
+
+  /** Redraw with the local clock while the job is under way; nothing to do otherwise. */
+  #onFrame(): void {
+    const status = this.snapshot?.status;
+    if (status === 'running' || status === 'queued') this._frame++;
+  }
 
   protected override willUpdate(changed: PropertyValues): void {
     if (!changed.has('snapshot') || !this.snapshot) return;
     const s = this.snapshot;
+    this.#arrivedAt = performance.now();
+    if (s.id !== this.#shownJob) {
+      this.#shownJob = s.id;
+      this.#shown = 0;
+      this.#partialsSeen = 0;
+    }
     if (s.stage?.plan) this.#stages = [...s.stage.plan];
     else if (s.stage && !this.#stages.includes(s.stage.name)) this.#stages.push(s.stage.name);
     this.#announce(s);
+  }
+
+  protected override updated(): void {
+    // A new partial result: bring the end of the strip into view (scrolling is not a layout shift).
+    const count = this.snapshot?.partials.length ?? 0;
+    if (count > this.#partialsSeen) {
+      this.#partialsSeen = count;
+      const strip = this.renderRoot.querySelector<HTMLElement>('.strip');
+      if (strip) strip.scrollLeft = strip.scrollWidth;
+    }
   }
 
   /** What a screen reader hears: stage changes and the end at once, progress now and then. */
@@ -180,48 +283,63 @@ export class InloopJobProgress extends LitElement {
     return `Failed: ${s.error?.message ?? 'something went wrong'}`;
   }
 
+  /** The time left in words, from the local countdown: "about 20 s left", then "almost done…". */
+  #timeLeft(remainingMs: number | null, overdue: boolean): string {
+    if (remainingMs === null) return 'estimating…';
+    if (remainingMs > 0) return etaInWords(remainingMs);
+    return overdue ? 'taking longer than usual' : 'almost done…';
+  }
+
   protected override render(): TemplateResult {
     const s = this.snapshot;
-    if (!s)
-      return html`<div class="head"><span class="label">${this.label}</span><span class="eta">starting…</span></div>`;
+    if (!s) return this.compact ? this.#renderCompactEmpty() : this.#renderEmpty();
     const finished = s.status === 'succeeded' || s.status === 'failed' || s.status === 'cancelled';
-    const pct = finished && s.status === 'succeeded' ? 100 : Math.floor(s.progress.fraction * 100);
+    const view = localView(s, performance.now() - this.#arrivedAt);
+    // Never backwards while it runs; a failed or cancelled job keeps the bar where it stopped.
+    if (s.status === 'running') this.#shown = Math.max(this.#shown, view.fraction);
+    const fraction = s.status === 'succeeded' ? 1 : finished || s.status === 'queued' ? view.fraction : this.#shown;
+    const pct = Math.floor(fraction * 100);
+    const measured = s.progress.measured || finished;
     const right = finished
       ? html`<span class="outcome ${s.status}" data-outcome=${s.status}>${this.#outcome(s)}</span>`
       : s.status === 'queued'
         ? html`<span class="eta" data-line
             >${s.queue ? lineInWords(s.queue.position, s.queue.startsInMs) : 'waiting for a worker…'}</span
           >`
-        : html`<span class="eta" data-eta>${s.eta ? etaInWords(s.eta.remainingMs) : 'estimating…'}</span>`;
+        : html`<span class="eta" data-eta>${this.#timeLeft(view.remainingMs, view.overdue)}</span>`;
+    const bar = html`<div
+      class="bar"
+      role="progressbar"
+      aria-label=${this.label}
+      aria-valuemin="0"
+      aria-valuemax="100"
+      aria-valuenow=${pct}
+      aria-valuetext=${`${pct}%${measured ? '' : ' (estimated)'}`}
+    >
+      <div
+        class="fill ${measured ? 'measured' : 'estimated'}"
+        data-kind=${measured ? 'measured' : 'estimated'}
+        style="width:${pct}%"
+      ></div>
+    </div>`;
+    const slow = s.flags.likelyStuck
+      ? 'This is taking much longer than it should.'
+      : view.overdue && !finished
+        ? 'Taking longer than usual.'
+        : '';
+    const head = html`<div class="head"><span class="label">${this.label}</span>${right}</div>`;
+    const live = html`<div class="sr" aria-live="polite" role="status">${this._announcement}</div>`;
+    if (this.compact)
+      return html`${head}${bar}${this.#renderDetail(s, pct, finished, slow)}${this.#renderStrip(s)}${live}`;
     const stageCount = s.stage?.count ?? 0;
     return html`
-      <div class="head"><span class="label">${this.label}</span>${right}</div>
-      <div
-        class="bar"
-        role="progressbar"
-        aria-label=${this.label}
-        aria-valuemin="0"
-        aria-valuemax="100"
-        aria-valuenow=${pct}
-        aria-valuetext=${`${pct}%${s.progress.measured ? '' : ' (estimated)'}`}
-      >
-        <div
-          class="fill ${s.progress.measured || finished ? 'measured' : 'estimated'}"
-          data-kind=${s.progress.measured || finished ? 'measured' : 'estimated'}
-          style="width:${pct}%"
-        ></div>
-      </div>
-      <div class="kind">
-        ${pct}%
-        ${finished ? '' : s.progress.measured ? '' : html`<span data-estimated>estimated from similar jobs</span>`}
-      </div>
+      ${head}${bar}
+      <div class="kind">${pct}% ${measured ? '' : html`<span data-estimated>estimated from similar jobs</span>`}</div>
       ${
         this.#stages.length > 0
           ? html`<ol class="stages" aria-label="Stages">
               ${this.#stages.map((name, i) => {
-                const at = s.stage ? this.#stages.indexOf(s.stage.name) : -1;
-                const state =
-                  finished && s.status === 'succeeded' ? 'done' : i < at ? 'done' : i === at ? 'current' : 'later';
+                const state = this.#stageState(s, i, finished);
                 return html`<li class=${state} data-stage=${name} data-state=${state}>${name}</li>`;
               })}
               ${
@@ -232,14 +350,15 @@ export class InloopJobProgress extends LitElement {
             </ol>`
           : nothing
       }
-      ${
-        s.flags.likelyStuck
-          ? html`<p class="slow" data-slow>This is taking much longer than it should.</p>`
-          : s.flags.slowerThanUsual
-            ? html`<p class="slow" data-slow>Taking longer than usual.</p>`
-            : nothing
-      }
-      ${s.message && !finished ? html`<p class="message">${s.message}</p>` : nothing}
+      <p class="note">
+        ${
+          slow
+            ? html`<span class="slow" data-slow>${slow}</span>`
+            : s.message && !finished
+              ? html`<span class="message">${s.message}</span>`
+              : nothing
+        }
+      </p>
       ${
         s.partials.length > 0
           ? this.renderPartial
@@ -247,8 +366,71 @@ export class InloopJobProgress extends LitElement {
             : html`<p class="kind">${s.partials.length} partial result${s.partials.length === 1 ? '' : 's'} so far</p>`
           : nothing
       }
-      <div class="sr" aria-live="polite" role="status">${this._announcement}</div>
+      ${live}
     `;
+  }
+
+  #stageState(s: JobSnapshot, i: number, finished: boolean): 'done' | 'current' | 'later' {
+    const at = s.stage ? this.#stages.indexOf(s.stage.name) : -1;
+    return finished && s.status === 'succeeded' ? 'done' : i < at ? 'done' : i === at ? 'current' : 'later';
+  }
+
+  #renderEmpty(): TemplateResult {
+    return html`<div class="head"><span class="label">${this.label}</span><span class="eta">starting…</span></div>`;
+  }
+
+  /** The compact form holds its full height from the first frame: the same lines, empty. */
+  #renderCompactEmpty(): TemplateResult {
+    return html`${this.#renderEmpty()}
+      <div
+        class="bar"
+        role="progressbar"
+        aria-label=${this.label}
+        aria-valuemin="0"
+        aria-valuemax="100"
+        aria-valuenow="0"
+      >
+        <div class="fill" style="width:0%"></div>
+      </div>
+      <div class="detail">&nbsp;</div>
+      <div class="strip"></div>`;
+  }
+
+  /** One line: the percentage, the stage ("2 of 3: Writing"), or "taking longer than usual". */
+  #renderDetail(s: JobSnapshot, pct: number, finished: boolean, slow: string): TemplateResult {
+    const stage =
+      s.stage && !finished
+        ? html` ·
+            <span data-stage=${s.stage.name} data-state="current"
+              >${s.stage.count ? `${s.stage.index + 1} of ${s.stage.count}: ` : ''}${s.stage.name}</span
+            >`
+        : nothing;
+    return html`<div class="detail">
+      ${pct}%${s.progress.measured || finished ? nothing : html` <span data-estimated>(estimated)</span>`}${stage}${
+        slow ? html` · <span class="slow" data-slow>${slow}</span>` : nothing
+      }
+    </div>`;
+  }
+
+  /** Partial results side by side in a strip of fixed height that scrolls inside itself. */
+  #renderStrip(s: JobSnapshot): TemplateResult {
+    const items =
+      s.partials.length === 0
+        ? html`<span class="empty">${this.renderPartial ? 'Results appear here as they are ready.' : ''}</span>`
+        : this.renderPartial
+          ? s.partials.map((p, i) => this.renderPartial!(p, i))
+          : html`<span class="empty"
+              >${s.partials.length} partial result${s.partials.length === 1 ? '' : 's'} so far</span
+            >`;
+    return html`<div
+      class="strip"
+      role="region"
+      aria-label="Results so far"
+      tabindex="0"
+      data-partials=${s.partials.length}
+    >
+      ${items}
+    </div>`;
   }
 }
 

@@ -1,4 +1,4 @@
-import { css, html, LitElement, nothing, type TemplateResult } from 'lit';
+import { css, html, LitElement, type TemplateResult } from 'lit';
 import type { Json, JobSnapshot, WaitStrategy } from '@inloop/protocol';
 import './job-progress.js';
 import './waiting-game.js';
@@ -9,9 +9,11 @@ const INSTANT_GRACE_MS = 1000;
 /**
  * `<inloop-job-wait>`: waits for a job the way its suggested strategy says. `instant`: nothing
  * for the first second (no spinner flash), then progress if it is still going. `progress`: the
- * progress panel. `engage`: the progress panel as a status line on top, and the waiting game
- * below until the job ends. When it ends, a "Continue" button, there from the start in the same
- * place, lights up; it fires `continue`. Nothing jumps away from under the player's hand.
+ * progress panel. `engage`: the compact status line (fixed height; partial results scroll
+ * sideways inside it) and Continue, kept in view together at the top, and the waiting game below.
+ * Continue is there from the start, disabled, in the place and at the size it keeps; it lights up
+ * when the job ends and fires `continue`. Nothing jumps away from under the player's hand.
+ * `focus()` puts the keyboard on the game's first answer (or on Continue once the job has ended).
  *
  * ```js
  * const wait = document.createElement('inloop-job-wait');
@@ -44,27 +46,32 @@ export class InloopJobWait extends LitElement {
     :host {
       display: block;
     }
-    .status {
+    /* The status line and Continue stay in view together; both keep their size for the whole job. */
+    .dock {
       position: sticky;
       top: 0;
       z-index: 1;
       background: var(--inloop-surface, #fff);
-      padding: 0.75rem 0;
+      padding: 0.5rem 0 0;
       border-bottom: 1px solid var(--inloop-track, #e6e8ee);
     }
     .actions {
       display: flex;
       justify-content: center;
-      margin: 0.75rem 0;
+      margin: 0.6rem 0;
     }
     .continue {
       font: inherit;
       font-size: 1.1rem;
-      padding: 0.6rem 2rem;
+      box-sizing: border-box;
+      width: min(100%, 16rem);
+      height: 3rem;
+      padding: 0 1rem;
       border-radius: 0.6rem;
       border: 2px solid var(--inloop-track, #d0d4de);
       background: var(--inloop-track, #e6e8ee);
       color: var(--inloop-muted, #555);
+      white-space: nowrap;
     }
     .continue:not([disabled]) {
       background: var(--inloop-accent, #3b5bdb);
@@ -74,11 +81,11 @@ export class InloopJobWait extends LitElement {
       box-shadow: 0 0 0 4px var(--inloop-accent-soft, #bac8ff);
     }
     .continue:focus-visible {
-      outline: 3px solid var(--inloop-ok, #2b8a3e);
+      outline: 3px solid var(--inloop-ok, #2b7a3b);
       outline-offset: 2px;
     }
     .game {
-      margin-top: 1rem;
+      margin-top: 0.75rem;
     }
   `;
 
@@ -92,6 +99,23 @@ export class InloopJobWait extends LitElement {
     clearTimeout(this.#grace);
   }
 
+  /**
+   * Keyboard focus where the person's next move is: the game's first answer while it plays, else
+   * Continue once the job has ended (call it after starting the job, so focus is not lost).
+   */
+  override focus(options?: FocusOptions): void {
+    void this.updateComplete.then(async () => {
+      const game = this.renderRoot.querySelector('inloop-waiting-game');
+      if (game && !this.#finished) {
+        await game.updateComplete;
+        game.focus(options);
+        return;
+      }
+      const button = this.renderRoot.querySelector<HTMLButtonElement>('button.continue');
+      if (button && !button.disabled) button.focus(options);
+    });
+  }
+
   get #finished(): boolean {
     const status = this.snapshot?.status;
     return status === 'succeeded' || status === 'failed' || status === 'cancelled';
@@ -101,11 +125,14 @@ export class InloopJobWait extends LitElement {
     const strategy = this.snapshot?.strategy ?? this.strategy;
     const finished = this.#finished;
     if (strategy === 'instant' && !this._graceOver && !finished) return html``;
+    const engage = strategy === 'engage';
     const progress = html`<inloop-job-progress
+      ?compact=${engage}
       .snapshot=${this.snapshot}
       .label=${this.label}
       .renderPartial=${this.renderPartial}
     ></inloop-job-progress>`;
+    // The same button from the start, the same size lit or not: only its colour and words change.
     const button = html`<div class="actions">
       <button
         class="continue"
@@ -116,10 +143,9 @@ export class InloopJobWait extends LitElement {
         ${finished ? 'Continue' : 'Continue (when ready)'}
       </button>
     </div>`;
-    if (strategy !== 'engage') return html`${progress}${finished ? button : nothing}`;
+    if (!engage) return html`${progress}${button}`;
     return html`
-      <div class="status">${progress}</div>
-      ${button}
+      <div class="dock">${progress}${button}</div>
       <div class="game"><inloop-waiting-game></inloop-waiting-game></div>
     `;
   }

@@ -30,6 +30,20 @@ export class InloopSilenceMeter extends LitElement {
     b {
       color: var(--inloop-text, #222);
     }
+    .now.idle {
+      visibility: hidden;
+    }
+    /* A phone's header has one line: the words are for screen readers there, the figures stay. */
+    @media (max-width: 30rem) {
+      .words {
+        position: absolute;
+        width: 1px;
+        height: 1px;
+        overflow: hidden;
+        clip: rect(0 0 0 0);
+        white-space: nowrap;
+      }
+    }
   `;
 
   /** The longest silence so far, ms. */
@@ -76,9 +90,11 @@ export class InloopSilenceMeter extends LitElement {
   protected override render(): TemplateResult {
     const fmt = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
     return html`<span title="The longest you have waited without an update on this page"
-      >Longest silence:
-      <b data-longest-ms=${Math.round(this._longest)}>${fmt(this._longest)}</b
-      >${this.#since !== null ? html` · now ${fmt(this._current)}` : ''}</span
+      ><span class="words">Longest silence: </span
+      ><b data-longest-ms=${Math.round(this._longest)}>${fmt(this._longest)}</b
+      ><span class="now ${this.#since === null ? 'idle' : ''}" aria-hidden=${this.#since === null ? 'true' : 'false'}>
+        · now ${fmt(this._current)}</span
+      ></span
     >`;
   }
 }

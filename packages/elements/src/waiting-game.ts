@@ -18,6 +18,9 @@ const REVEAL_MS = 1400;
  * names; pick with the mouse, a tap, or the keyboard (keys 1-4, or arrows and Enter). It keeps
  * score and goes on until the page removes it. Nothing moves under the player's hand: the
  * choices stay where they are between rounds, and with `prefers-reduced-motion` nothing animates.
+ * The keyboard stays in the game: an answered round keeps focus on its buttons, the next round
+ * puts it on its first answer, and the number keys work every round. `focus()` focuses the
+ * first answer.
  *
  * ```html
  * <inloop-waiting-game round-ms="10000"></inloop-waiting-game>
@@ -78,6 +81,9 @@ export class InloopWaitingGame extends LitElement {
       cursor: pointer;
       min-height: 3rem;
     }
+    button[aria-disabled='true'] {
+      cursor: default;
+    }
     button:focus-visible {
       outline: 3px solid var(--inloop-accent, #3b5bdb);
       outline-offset: 2px;
@@ -122,6 +128,12 @@ export class InloopWaitingGame extends LitElement {
     }
   `;
 
+  constructor() {
+    super();
+    // Keys anywhere in the game: focus can sit on any of its buttons between rounds.
+    this.addEventListener('keydown', (e) => this.#onKey(e));
+  }
+
   override connectedCallback(): void {
     super.connectedCallback();
     this.#start();
@@ -139,7 +151,16 @@ export class InloopWaitingGame extends LitElement {
     return { correct: this._score, played: this._played };
   }
 
+  /** Focus the first answer of the round on screen. */
+  override focus(options?: FocusOptions): void {
+    void this.updateComplete.then(() =>
+      this.renderRoot.querySelector<HTMLButtonElement>('button[data-choice]')?.focus(options),
+    );
+  }
+
   #start(): void {
+    // Whoever was answering by keyboard goes on with the next round's first answer.
+    const hadFocus = this.matches(':focus-within');
     const pick = (): number => {
       for (;;) {
         const i = Math.floor(Math.random() * ANIMALS.length);
@@ -156,6 +177,7 @@ export class InloopWaitingGame extends LitElement {
       picked: null,
       endsAt: Date.now() + this.roundMs,
     };
+    if (hadFocus) this.focus({ preventScroll: true });
   }
 
   #tick(): void {
@@ -183,7 +205,7 @@ export class InloopWaitingGame extends LitElement {
 
   #onKey(e: KeyboardEvent): void {
     const r = this._round;
-    if (!r) return;
+    if (!r || e.altKey || e.ctrlKey || e.metaKey) return;
     const n = Number(e.key);
     if (n >= 1 && n <= 4) {
       e.preventDefault();
@@ -214,13 +236,13 @@ export class InloopWaitingGame extends LitElement {
         ${animal.draw()}
       </svg>
       <p class="feedback" aria-live="polite">${feedback}</p>
-      <div class="choices" role="group" aria-label="Choose its name" @keydown=${(e: KeyboardEvent) => this.#onKey(e)}>
+      <div class="choices" role="group" aria-label="Choose its name">
         ${r.choices.map(
           (c, i) =>
             html`<button
               data-choice=${ANIMALS[c]!.name}
               class=${r.picked === null ? '' : c === r.answer ? 'right' : c === r.picked ? 'wrong' : ''}
-              ?disabled=${r.picked !== null}
+              aria-disabled=${r.picked !== null ? 'true' : 'false'}
               @click=${() => this.#choose(c)}
             >
               <span class="key" aria-hidden="true">${i + 1}</span>${ANIMALS[c]!.name}
