@@ -70,4 +70,17 @@ export const ANIMALS: readonly Animal[] = [
     draw: () => svg`<circle cx="50" cy="54" r="36" fill="#ffd43b"/><path d="M44 20 Q50 8 56 20" stroke="#f59f00" stroke-width="4" fill="none"/>
       ${eyes(48, 13, 4)}<path d="M42 58 L58 58 L50 68Z" fill="#f76707"/><circle cx="30" cy="62" r="5" fill="#ff8787" opacity="0.6"/><circle cx="70" cy="62" r="5" fill="#ff8787" opacity="0.6"/>`,
   },
+  {
+    name: 'Rabbit',
+    draw: () => svg`<ellipse cx="36" cy="22" rx="8" ry="20" fill="#dee2e6"/><ellipse cx="64" cy="22" rx="8" ry="20" fill="#dee2e6"/>
+      <ellipse cx="36" cy="22" rx="4" ry="15" fill="#ffc9c9"/><ellipse cx="64" cy="22" rx="4" ry="15" fill="#ffc9c9"/>
+      <circle cx="50" cy="62" r="30" fill="#dee2e6"/>${eyes(56, 11, 4)}<path d="M46 67 L54 67 L50 72Z" fill="#f06595"/>
+      <path d="M50 72 v5 M50 77 q-5 4 -9 0 M50 77 q5 4 9 0" stroke="#495057" stroke-width="1.5" fill="none"/>`,
+  },
+  {
+    name: 'Dragon',
+    draw: () => svg`<path d="M28 30 L20 4 L40 26Z M72 30 L80 4 L60 26Z" fill="#ced4da"/>
+      <ellipse cx="50" cy="52" rx="32" ry="30" fill="#37b24d"/><ellipse cx="50" cy="70" rx="20" ry="13" fill="#69db7c"/>
+      ${eyes(44, 14, 5)}<circle cx="44" cy="68" r="2.5" fill="#1b5e20"/><circle cx="56" cy="68" r="2.5" fill="#1b5e20"/>`,
+  },
 ];
