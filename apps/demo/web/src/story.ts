@@ -1,4 +1,6 @@
-import type { InloopJobWait } from '@inloop/elements';
+import type { InloopJobWait, InloopStreamText } from '@inloop/elements';
+import '@inloop/elements/stream-text';
+import type { JobWatch, StreamWatch } from '@inloop/client';
 import type { JobSnapshot } from '@inloop/protocol';
 import { html, render } from 'lit';
 import { session } from './session.js';
@@ -47,6 +49,25 @@ function form(): void {
   );
 }
 
+/** The running job's id rides in the URL (`?job=`) and its read token in session storage, so a reload resumes it. */
+const JOB_PARAM = 'job';
+const stored = (id: string) => `inloop-demo-job:${id}`;
+
+function rememberJob(id: string, token: string, label: string): void {
+  sessionStorage.setItem(stored(id), JSON.stringify({ token, label }));
+  const url = new URL(location.href);
+  url.searchParams.set(JOB_PARAM, id);
+  history.replaceState(null, '', url);
+}
+
+function forgetJob(): void {
+  const url = new URL(location.href);
+  const id = url.searchParams.get(JOB_PARAM);
+  if (id) sessionStorage.removeItem(stored(id));
+  url.searchParams.delete(JOB_PARAM);
+  history.replaceState(null, '', url);
+}
+
 async function start(e: SubmitEvent): Promise<void> {
   e.preventDefault();
   const data = new FormData(e.target as HTMLFormElement);
@@ -58,24 +79,67 @@ async function start(e: SubmitEvent): Promise<void> {
   };
   meter.waiting();
   const job = await client.startJob('story.book', input, { size: { pages: input.pages } });
-  const watch = await client.watchJob(job.id, { token: job.token });
+  const label = `Writing ${input.hero}'s book`;
+  rememberJob(job.id, job.token, label);
+  await follow(job.id, job.token, label, true);
+}
+
+/** Resume the job named in the URL, if this tab started it; false when there is none to resume. */
+async function resume(): Promise<boolean> {
+  const id = new URL(location.href).searchParams.get(JOB_PARAM);
+  const saved = id ? sessionStorage.getItem(stored(id)) : null;
+  if (!id || !saved) return false;
+  const { token, label } = JSON.parse(saved) as { token: string; label: string };
+  try {
+    meter.waiting();
+    await follow(id, token, label, false);
+    return true;
+  } catch {
+    meter.idle();
+    forgetJob();
+    return false;
+  }
+}
+
+/**
+ * A page as it arrives: a thumbnail of fixed size, so the strip never reflows as images load.
+ * Styled inline: it is drawn inside the progress element's shadow root, where page styles do not reach.
+ */
+const thumbnail = (p: Page) =>
+  html`<figure style="margin:0;width:96px;font-size:0.75rem;text-align:center" class="thumb">
+    <img
+      src=${p.image}
+      alt="Page ${p.number}"
+      width="96"
+      height="68"
+      style="display:block;width:96px;height:68px;border-radius:0.3rem;background:#e6e8ee"
+    />
+    <figcaption>Page ${p.number}</figcaption>
+  </figure>`;
+
+async function follow(id: string, token: string, label: string, focus: boolean): Promise<void> {
+  const watch = await client.watchJob(id, { token });
   render(
-    html`<section class="card">
+    html`<section class="card story-wait">
+      <h1>Story book</h1>
       <inloop-job-wait
-        .strategy=${job.strategy}
+        .strategy=${watch.snapshot.strategy}
         .snapshot=${watch.snapshot}
-        .label=${`Writing ${input.hero}'s book`}
-        .renderPartial=${(p: Page) =>
-          html`<figure style="display:inline-block;width:7rem;margin:0.25rem">
-            <img src=${p.image} alt="Page ${p.number}" style="width:100%;border-radius:0.3rem" />
-            <figcaption>Page ${p.number}</figcaption>
-          </figure>`}
+        .label=${label}
+        .renderPartial=${thumbnail}
         @continue=${() => openBook(watch.snapshot)}
       ></inloop-job-wait>
+      <div class="story-text">
+        <inloop-stream-text label="The story so far" reserve="4" data-stream="story"></inloop-stream-text>
+        <button class="secondary" type="button" data-stop>Stop writing</button>
+      </div>
     </section>`,
     app,
   );
+  streamStory(watch);
   const wait = app.querySelector<InloopJobWait>('inloop-job-wait')!;
+  // The form that had focus is gone: the keyboard goes on to the game (or Continue).
+  if (focus) wait.focus({ preventScroll: true });
   watch.on('update', (s) => {
     wait.snapshot = s;
     meter.beat();
@@ -83,8 +147,41 @@ async function start(e: SubmitEvent): Promise<void> {
   watch.on('done', () => meter.idle());
 }
 
+/**
+ * The story's words as they are written, from the job's stream: after a reload the text so far
+ * comes back in one piece and goes on. The server writes a retry into a stream of its own
+ * (`story-2`: see `storyStreamName` in the demo server), so a new attempt starts a new text.
+ */
+function streamStory(watch: JobWatch): void {
+  const text = app.querySelector<InloopStreamText>('inloop-stream-text[data-stream="story"]')!;
+  const stop = app.querySelector<HTMLButtonElement>('button[data-stop]')!;
+  let attempt = 0;
+  let story: StreamWatch | undefined;
+  const open = (n: number): void => {
+    if (n === attempt) return;
+    attempt = n;
+    story?.close();
+    text.text = '';
+    text.status = 'streaming';
+    story = watch.stream(n > 1 ? `story-${n}` : 'story');
+    story.on('delta', (delta) => text.appendText(delta));
+    story.on('reset', (all) => (text.text = all));
+    story.on('end', (reason) => {
+      text.status = reason;
+      stop.hidden = true;
+    });
+  };
+  open(watch.snapshot.attempt);
+  watch.on('update', (s) => open(s.attempt));
+  stop.addEventListener('click', () => {
+    stop.disabled = true;
+    void story?.stop().catch(() => (stop.disabled = false));
+  });
+}
+
 function openBook(snapshot: JobSnapshot): void {
   if (snapshot.status !== 'succeeded') {
+    forgetJob();
     form();
     return;
   }
@@ -115,7 +212,7 @@ function openBook(snapshot: JobSnapshot): void {
         >
           Next page →
         </button>
-        <button class="secondary" @click=${form}>Write another</button>
+        <button class="secondary" @click=${() => (forgetJob(), form())}>Write another</button>
       </section>`,
       app,
     );
@@ -123,4 +220,4 @@ function openBook(snapshot: JobSnapshot): void {
   show();
 }
 
-form();
+if (!(await resume())) form();
