@@ -1,4 +1,11 @@
-import { createClient, type Conversation, type InloopClient, type TokenSource } from '@inloop/client';
+import {
+  createClient,
+  InloopError,
+  type Conversation,
+  type InloopClient,
+  type StreamWatch,
+  type TokenSource,
+} from '@inloop/client';
 import type { ConversationMessage } from '@inloop/protocol';
 import { Eliza } from './eliza.js';
 
@@ -60,13 +67,35 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     await chat.markRead(m.offset);
     chat.typing.keystroke();
     const reply = eliza.respond(m.text ?? '');
-    const stream = chat.stream();
+    // The draft chunks are the message's stream (`conv:<id>/<clientId>`): members who reload
+    // mid-answer get the text so far from it, and any member can stop it. The bot watches its
+    // own stream to hear a stop, and then sends what it had written.
+    const clientId = `eliza-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    const stream = chat.stream(clientId);
+    let stopped = false;
+    let own: StreamWatch | undefined;
     const words = reply.split(' ');
-    for (let i = 0; i < words.length; i++) {
-      await stream.append(i === 0 ? words[i]! : ` ${words[i]}`);
-      await sleep(options.wordDelayMs ?? 90);
+    let written = '';
+    try {
+      for (let i = 0; i < words.length && !stopped; i++) {
+        const word = i === 0 ? words[i]! : ` ${words[i]}`;
+        await stream.append(word);
+        written += word;
+        if (!own) {
+          // Watched once it exists (a message's stream is made by its first chunk).
+          own = client.watchStream({ conversation: chat.id, message: clientId });
+          own.on('end', (reason) => (stopped ||= reason === 'stopped'));
+        }
+        await sleep(options.wordDelayMs ?? 90);
+      }
+    } catch (err) {
+      // A stopped stream refuses further chunks.
+      if (!(err instanceof InloopError && err.code === 'stream_ended')) throw err;
+      stopped = true;
+    } finally {
+      own?.close();
     }
-    await stream.end();
+    await stream.end(stopped && own?.text ? own.text : written);
     replies++;
   }
 

@@ -38,6 +38,34 @@ function storyRequest(input: unknown): StoryRequest {
   };
 }
 
+/**
+ * The story's text stream: `story` for the first attempt, `story-2` for a retry (a stream belongs
+ * to the job, so a retry that wrote into the first attempt's stream would tell the book twice).
+ */
+export const storyStreamName = (attempt: number): string => (attempt > 1 ? `story-${attempt}` : 'story');
+
+/** Write `text` into `stream` word by word while `drawing` runs; what is left once it is done goes at once. */
+async function writeAlong(
+  stream: { append(text: string): Promise<unknown> },
+  text: string,
+  drawing: Promise<unknown>,
+  signal: AbortSignal,
+): Promise<void> {
+  let drawn = false;
+  void drawing.then(
+    () => (drawn = true),
+    () => (drawn = true),
+  );
+  const words = text.match(/\s*\S+/g) ?? [];
+  for (let i = 0; i < words.length && !signal.aborted; i++) {
+    // Appends are ordered and coalesced by the node; a refusal (the stream was stopped) also
+    // aborts `signal`, which ends the loop.
+    stream.append(drawn ? words.slice(i).join('') : words[i]!).catch(() => {});
+    if (drawn) break;
+    await new Promise((r) => setTimeout(r, 70));
+  }
+}
+
 const scryptAsync = (password: Buffer, salt: Buffer) =>
   new Promise<Buffer>((resolve, reject) =>
     scrypt(password, salt, 64, { N: 2 ** 17, r: 8, p: 1, maxmem: 256 * 1024 * 1024 }, (err, key) =>
@@ -93,11 +121,16 @@ export async function setupDemo(node: InloopNode): Promise<void> {
       await ctx.stage('Writing and drawing');
       const prints: Buffer[] = [];
       const pages: { number: number; text: string; image: string }[] = [];
+      // The words of each page stream in while its picture is drawn (pages apart by a blank line).
+      const story = ctx.stream(storyStreamName(job.attempt));
       for (let n = 1; n <= request.pages; n++) {
         if (ctx.signal.aborted) return null;
         const page = writePage(request, plan, n);
         await ctx.message(`Drawing page ${n} of ${request.pages}`);
-        const { print, web: preview } = await renderPage(pageSvg(page.scene, plan.animal, n * 7919 + job.attempt));
+        const drawing = renderPage(pageSvg(page.scene, plan.animal, n * 7919 + job.attempt));
+        await writeAlong(story, n === 1 ? page.text : `\n\n${page.text}`, drawing, ctx.signal);
+        const { print, web: preview } = await drawing;
+        if (ctx.signal.aborted) return null;
         prints.push(print);
         const entry = { number: n, text: page.text, image: images.put(preview) };
         pages.push(entry);

@@ -24,6 +24,8 @@ await run({
         ).token,
       conversations: [LOBBY],
       WebSocket,
+      // Slower words let the browser tests reload and stop mid-answer.
+      ...(Number(process.env.DEMO_BOT_WORD_MS) > 0 ? { wordDelayMs: Number(process.env.DEMO_BOT_WORD_MS) } : {}),
     });
     process.stdout.write(`Demo: open ${node.url.replace('127.0.0.1', 'localhost')}/ in a browser\n`);
   },

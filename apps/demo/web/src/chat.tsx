@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import type { ConversationMessage } from '@inloop/protocol';
-import { useConversation, usePresence } from '@inloop/react';
+import { useConversation, usePresence, useStream } from '@inloop/react';
 import { Element } from './elements.js';
 import { fallbackName, session } from './session.js';
 
@@ -99,9 +99,10 @@ function Chat() {
           </li>
         ))}
         {drafts.map((d) => (
-          <li key={d.clientId} className="theirs draft" data-draft={d.from}>
+          // Not read out by the list: the draft's own stream text reads it by sentence.
+          <li key={d.clientId} className="theirs draft" data-draft={d.from} aria-live="off">
             <span className="who">{names[d.from] ?? fallbackName(d.from)}</span>
-            <span className="text">{d.text}▍</span>
+            <DraftText clientId={d.clientId} fallback={d.text} />
           </li>
         ))}
       </ol>
@@ -129,12 +130,36 @@ function Chat() {
   );
 }
 
+/**
+ * A reply being written, from its stream (`conv:lobby/<clientId>`): a page opened or reloaded
+ * mid-answer shows the whole text so far, not only what was drafted since. Any member can stop it.
+ */
+function DraftText({ clientId, fallback }: { clientId: string; fallback: string }) {
+  const { text, end, stop } = useStream({ conversation: LOBBY, message: clientId }, { client });
+  return (
+    <>
+      <Element
+        tag="inloop-stream-text"
+        className="text"
+        data-stream={clientId}
+        props={{ text: text || fallback, status: end ?? 'streaming', label: 'Reply being written' }}
+      />
+      {!end && (
+        <button type="button" className="link stop" onClick={() => void stop()}>
+          Stop
+        </button>
+      )}
+    </>
+  );
+}
+
 const style = document.createElement('style');
 style.textContent = `
   .messages { list-style: none; padding: 0; margin: 1rem 0; display: flex; flex-direction: column; gap: 0.4rem; max-height: 55vh; overflow-y: auto; }
   .messages li { max-width: 75%; padding: 0.45rem 0.7rem; border-radius: 0.8rem; background: #f1f3f5; display: flex; flex-direction: column; }
   .messages li.mine { align-self: flex-end; background: #dbe4ff; }
   .messages li.draft { opacity: 0.8; }
+  .messages li.draft .stop { align-self: flex-end; font-size: 0.75rem; }
   .messages .who { font-size: 0.75rem; color: var(--inloop-muted); }
   .messages inloop-receipt { align-self: flex-end; }
 `;

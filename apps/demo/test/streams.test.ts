@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+/**
+ * Streamed text in the demo, in Debian's chromium against the built demo server (`npm run
+ * build`) on a loopback port with a fresh SQLite directory: the story book's words as they are
+ * written, and the bot's answers, through a reload and a stop from another tab. The bot writes a
+ * word every 800 ms here (`DEMO_BOT_WORD_MS`), so there is time to reload in the middle.
+ */
+const main = fileURLToPath(new URL('../dist/server/main.js', import.meta.url));
+const shots = fileURLToPath(new URL('../../../test-output/screenshots/', import.meta.url));
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+let browser: Browser;
+let demo: ChildProcess;
+let url: string;
+let dataDir: string;
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  dataDir = mkdtempSync(join(tmpdir(), 'inloop-demo-streams-'));
+  const port = await freePort();
+  demo = spawn(process.execPath, [main], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      INLOOP_HOST: '127.0.0.1',
+      INLOOP_DATA_DIR: dataDir,
+      INLOOP_LOG_LEVEL: 'warn',
+      DEMO_BOT_WORD_MS: '800',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  demo.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  demo.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  for (let i = 0; !out.includes('Demo: open'); i++) {
+    if (i > 300 || demo.exitCode !== null) throw new Error(`the demo did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  url = `http://127.0.0.1:${port}`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  demo?.kill('SIGTERM');
+  await new Promise((r) => (demo?.exitCode !== null ? r(null) : demo.once('exit', r)));
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function open(path: string, name: string): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.error(`[${name}] page error:`, err.message));
+  await page.goto(`${url}${path}${path.includes('?') ? '&' : '?'}name=${encodeURIComponent(name)}`);
+  return page;
+}
+
+/** The text and status of the first `<inloop-stream-text>` matching `selector` (null while there is none). */
+const shown = (page: Page, selector: string) =>
+  page.evaluate((s) => {
+    const el = document.querySelector(s) as (HTMLElement & { text: string }) | null;
+    return el ? { text: el.text, status: el.getAttribute('status') } : null;
+  }, selector);
+
+/** Wait until `test` holds for what the stream element shows; returns it. */
+async function until(
+  page: Page,
+  selector: string,
+  test: (s: { text: string; status: string | null }) => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<{ text: string; status: string | null }> {
+  for (let i = 0; i < timeoutMs / 100; i++) {
+    const s = await shown(page, selector);
+    if (s && test(s)) return s;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`timed out waiting for ${what}: ${JSON.stringify(await shown(page, selector))}`);
+}
+
+describe('streamed text in the demo', () => {
+  it('story book: the words appear while the pages are drawn, and a reload shows the same text and carries on', async () => {
+    const page = await open('/story.html', 'Sam');
+    await page.getByLabel("Hero's name").fill('Hoot');
+    await page.getByLabel('What happens?').fill('an owl who loses her glasses and finds them on the moon');
+    await page.getByLabel('Pages', { exact: true }).selectOption('3');
+    await page.getByRole('button', { name: 'Write my book' }).click();
+    const story = 'inloop-stream-text[data-stream="story"]';
+    const early = await until(page, story, (s) => s.text.length > 20, 'the first words');
+    // Words come before the first picture is done: the text streams, it does not land per page.
+    const grown = await until(page, story, (s) => s.text.length > early.text.length, 'more words');
+    assert.ok(grown.text.startsWith(early.text));
+    assert.equal(grown.status, 'streaming');
+    await page.screenshot({ path: `${shots}story-streaming.png` });
+
+    await page.reload();
+    const back = await until(page, story, (s) => s.text.length >= grown.text.length, 'the text after the reload');
+    assert.ok(back.text.startsWith(grown.text), 'the same text after the reload');
+    const done = await until(page, story, (s) => s.status === 'finished', 'the end of the story', 300_000);
+    assert.ok(done.text.startsWith(back.text), 'and it carried on from there');
+    assert.match(done.text, /\bowl\b/);
+    assert.match(done.text, /\bglasses\b/);
+    assert.match(done.text, /\bon the moon\b/);
+
+    // Exactly the book's pages, once each: the stream is the text of the finished book.
+    const pages = await page.evaluate(async () => {
+      const id = new URL(location.href).searchParams.get('job');
+      const { token } = JSON.parse(sessionStorage.getItem(`inloop-demo-job:${id}`)!) as { token: string };
+      const res = await fetch(`/v1/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } });
+      const snapshot = (await res.json()) as { result: { pages: { text: string }[] } };
+      return snapshot.result.pages.map((p) => p.text);
+    });
+    assert.equal(pages.length, 3);
+    assert.equal(done.text, pages.join('\n\n'));
+    await page.context().close();
+  });
+
+  it('chat: a reload mid-answer shows the same text and carries on, and Stop from another tab ends it `stopped`', async () => {
+    const ana = await open('/chat.html', 'Ana');
+    const bob = await open('/chat.html', 'Bob');
+    for (const page of [ana, bob]) {
+      await page.locator('inloop-presence [data-occupancy="3"]').waitFor({ timeout: 10_000 });
+    }
+    await ana.getByPlaceholder('Say something…').fill('I am worried about my exams and my family');
+    await ana.keyboard.press('Enter');
+    const draft = 'li.draft[data-draft="eliza"] inloop-stream-text';
+    const before = await until(ana, draft, (s) => s.text.includes(' '), 'the first words of the answer');
+    await ana.reload();
+    const after = await until(ana, draft, (s) => s.text.length > before.text.length, 'the answer after the reload');
+    assert.ok(after.text.startsWith(before.text), `the same text after the reload: ${before.text} / ${after.text}`);
+    assert.equal(after.status, 'streaming');
+
+    // Ana's page records every status its stream element goes through (the draft is replaced by
+    // the message right after it ends).
+    await ana.evaluate(() => {
+      const seen: string[] = [];
+      Object.assign(window, { statuses: seen });
+      new MutationObserver((records) => {
+        for (const r of records) {
+          const el = r.target as HTMLElement;
+          if (el.localName === 'inloop-stream-text') seen.push(`${el.getAttribute('status')}:${(el as any).text}`);
+        }
+      }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ['status'] });
+    });
+    await bob.locator('li.draft[data-draft="eliza"] button.stop').click();
+    await ana.waitForFunction(() => (window as any).statuses.some((s: string) => s.startsWith('stopped:')), null, {
+      timeout: 10_000,
+    });
+    const stoppedText = (
+      await ana.evaluate(() => (window as any).statuses.find((s: string) => s.startsWith('stopped:')))
+    ).slice('stopped:'.length) as string;
+    assert.ok(stoppedText.startsWith(after.text));
+    // The bot heard it and sent what it had written, no more.
+    const message = ana.locator('li.theirs[data-from="eliza"] .text').last();
+    await ana.locator('li.draft').waitFor({ state: 'detached', timeout: 10_000 });
+    assert.equal(await message.textContent(), stoppedText);
+    await ana.screenshot({ path: `${shots}chat-stopped.png` });
+    await ana.context().close();
+    await bob.context().close();
+  });
+});
