@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
+  changePoint,
   conformalQuantile,
   fitDurations,
   modelOf,
@@ -134,6 +135,102 @@ describe('the duration model', () => {
   it('leans up with few runs: the conformal p90 of five runs is the longest', () => {
     assert.equal(conformalQuantile([1, 2, 3, 4, 5], 0.9), 5);
     assert.equal(conformalQuantile([1, 2, 3, 4, 5], 0.5), 3);
+  });
+});
+
+describe('a change of speed', () => {
+  /** log(actual / predicted) of runs (newest first) against one fit of them all. */
+  const logsOf = (runs: RunSample[]) => {
+    const fit = fitDurations(runs);
+    return runs.map((r) => Math.log(r.ms / (fit.fixedMs + fit.perUnitMs * (r.size ?? 0))));
+  };
+
+  it('is noticed after 3 runs when each is slower than every run before', () => {
+    const r = rng(3);
+    const runs: RunSample[] = Array.from({ length: 200 }, () => ({ ms: 100 * Math.exp(0.1 * r.normal()), size: null }));
+    for (const ms of [190, 210, 205]) runs.unshift({ ms, size: null });
+    assert.equal(changePoint(logsOf(runs)), 3);
+    const model = modelOf(runs);
+    assert.equal(model.shifted, true);
+    const q = quantilesOf(model, null);
+    assert.equal(q.p50Ms, 205, 'the level is that of the runs since');
+    // The spread of three runs says nothing about a p90: it is borrowed from the runs before
+    // (sigma 0.1, widened for a level read from 3 runs), not the longest of the three.
+    assert.ok(q.p90Ms > 205 * Math.exp(1.28 * 0.1) && q.p90Ms < 205 * Math.exp(1.28 * 0.1 * 1.6), `${q.p90Ms}`);
+  });
+
+  it('sets aside a cold start once the runs since clearly differ, even by a few percent', () => {
+    const r = rng(5);
+    // 170 runs at 103 ms give or take 1 ms, after 30 runs 8 % slower (a node warming up).
+    const runs: RunSample[] = [
+      ...Array.from({ length: 170 }, () => ({ ms: Math.round(103 + r.normal()), size: null })),
+      ...Array.from({ length: 30 }, () => ({ ms: Math.round(111 + r.normal()), size: null })),
+    ];
+    const model = modelOf(runs);
+    assert.equal(model.shifted, true);
+    assert.ok(model.samples >= 150 && model.samples <= 170, `${model.samples}`);
+    assert.equal(quantilesOf(model, null).p50Ms, 103);
+  });
+
+  it('follows a warming node: a sized type whose runs got 5 ms faster over the window keeps p50 on the newest', () => {
+    const r = rng(9);
+    // Newest first: overhead 3 ms now, up to 9 ms for the oldest (JIT, caches), jitter under 1 ms.
+    const runs: RunSample[] = Array.from({ length: 200 }, (_, i) => {
+      const size = 5 + Math.floor(r.uniform() * 96);
+      const overhead = 3 + 6 * Math.exp(-(200 - i) / 60);
+      return { size, ms: Math.round(40 + 2 * size + overhead + 0.7 * Math.abs(r.normal())) };
+    });
+    const model = modelOf(runs);
+    for (const size of [5, 50, 100]) {
+      const p50 = quantilesOf(model, size).p50Ms;
+      const now = 40 + 2 * size + 3.6;
+      assert.ok(Math.abs(p50 - now) <= 1, `size ${size}: p50 ${p50}, the newest runs take ${now.toFixed(1)}`);
+    }
+  });
+
+  it('is not seen in runs whose speed did not change, however they are spread', () => {
+    const families: Record<string, (r: ReturnType<typeof rng>) => number> = {
+      'lognormal sigma 0.3': (r) => 120 * Math.exp(0.3 * r.normal()),
+      'bimodal 80/20': (r) => (r.uniform() < 0.8 ? 60 : 250) * Math.exp(0.05 * r.normal()),
+      'constant, whole ms': (r) => Math.round(100 + 2 * r.uniform()),
+    };
+    for (const [name, draw] of Object.entries(families)) {
+      let seen = 0;
+      for (let seed = 1; seed <= 200; seed++) {
+        const r = rng(seed);
+        const runs = Array.from({ length: 200 }, () => ({ ms: draw(r), size: null }));
+        if (changePoint(logsOf(runs)) !== null) seen++;
+      }
+      assert.ok(seen <= 4, `${name}: a change seen in ${seen} of 200 windows`);
+    }
+  });
+
+  it('recovers within 20 runs or so with four jobs in flight (each promised before the three ahead of it ended)', () => {
+    const recoveries: number[] = [];
+    let covered = 0;
+    let after = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      const r = rng(seed);
+      const runs = Array.from({ length: 220 }, (_, i) => ({
+        ms: (i < 120 ? 100 : 200) * Math.exp(0.1 * r.normal()),
+        size: null,
+      }));
+      const held: boolean[] = [];
+      for (let i = 120; i < 220; i++) {
+        const history = runs.slice(Math.max(0, i - 3 - 200), i - 3).reverse();
+        held.push(runs[i]!.ms <= quantilesOf(modelOf(history), null).p90Ms);
+      }
+      // Recovered: the first run after the change that is covered, with 9 of the 10 from it.
+      const k = held.findIndex((c, k) => c && held.slice(k, k + 10).filter(Boolean).length >= 9);
+      recoveries.push(k < 0 ? Infinity : k);
+      covered += held.slice(k).filter(Boolean).length;
+      after += held.length - k;
+    }
+    recoveries.sort((a, b) => a - b);
+    // Three runs to notice, three more promised before; then 9 in 10 by chance alone leaves a
+    // few seeds waiting longer.
+    assert.ok(recoveries[10]! <= 8 && recoveries.at(-1)! <= 25, `runs to recover: ${recoveries.join(', ')}`);
+    assert.ok(covered / after >= 0.87, `p90 held for ${((covered / after) * 100).toFixed(1)} % after recovering`);
   });
 });
 

@@ -32,6 +32,27 @@ describe('estimates', () => {
     await store.close();
   });
 
+  it('read p90 higher after runs miss it and lower after they keep within it, so about 9 in 10 do', async () => {
+    const store = createSqliteJobStore({ file: ':memory:' });
+    const estimator = new Estimator(store);
+    for (let i = 0; i < 100; i++) await estimator.record(sample(1000 + 10 * i));
+    const before = (await estimator.estimate('t', null))!;
+    // Four runs promised before a slowdown was seen all miss: p90 is read at a higher level.
+    for (let i = 0; i < 4; i++) estimator.observe('t', before, 5000);
+    const raised = estimator.calibration('t');
+    assert.ok(raised.p90Level > 0.93 && raised.p90Level <= 0.97, `${raised.p90Level}`);
+    assert.equal(raised.p90Coverage, 0);
+    const after = (await estimator.estimate('t', null))!;
+    assert.ok(after.p90Ms > before.p90Ms, `${after.p90Ms} after misses, ${before.p90Ms} before`);
+    // Then every run keeps within its p90: the level comes down a little each time, to 0.85 at least.
+    for (let i = 0; i < 200; i++) estimator.observe('t', after, 1000);
+    const lowered = estimator.calibration('t');
+    assert.equal(lowered.p90Level, 0.85);
+    assert.equal(lowered.runs, 100, 'the rolling calibration keeps the last 100 runs');
+    assert.equal(lowered.p90Coverage, 1);
+    await store.close();
+  });
+
   it('scale by the size hint: milliseconds per unit times the size while sizes are too few to fit a fixed part', () => {
     const samples = [sample(1000, 10), sample(2000, 10), sample(3000, 10), sample(8000, 20)];
     // rates 100, 200, 300, 400 ms per unit: p50 250, p90 (few samples) the largest, 400

@@ -37,12 +37,20 @@ export interface DurationModel {
 /** Levels of {@link DurationModel} curves: 0, 0.05, ... 1. */
 export const CURVE_LEVELS: readonly number[] = Array.from({ length: 21 }, (_, i) => i / 20);
 
-/** Runs a slope is fitted from at most (pairs grow with the square). */
-const MAX_SLOPE_SAMPLES = 64;
+/** Each run's slope is taken against this many later runs (pairs grow with the square). */
+const SLOPE_PARTNERS = 32;
 /** Newest runs that must all err the same way before older runs are set aside. */
 const SHIFT_RUN = 5;
 /** ... by at least this factor in the median. */
 const SHIFT_FACTOR = 1.25;
+/** Or: newest runs that each lie beyond every older run, the same way. */
+const SHIFT_CLEAR_RUN = 3;
+/** A gradual or small change of speed: both sides of the split have at least this many runs. */
+const DRIFT_MIN_RUNS = 20;
+/** ... and the runs since differ from those before by this many standard errors (rank test). */
+const DRIFT_Z = 5;
+/** With fewer runs than this since a change, their spread is borrowed from the runs before it. */
+const OWN_SHAPE_RUNS = 30;
 
 /** Median of numbers (any order); 0 for none. */
 export function median(values: readonly number[]): number {
@@ -89,17 +97,19 @@ export function predict(fit: DurationFit, size: number | null): number {
 
 /**
  * Theil-Sen: the slope is the median of the pairwise slopes, the intercept the median of what
- * the slope leaves. Robust to a few wild runs (up to ~29 %); a negative part is refitted as 0.
+ * the slope leaves, both over every run given (the errors the quantiles are read from are those
+ * of the same runs, so the fit and its errors agree). Robust to a few wild runs (up to ~29 %); a
+ * negative part is refitted as 0. Past {@link SLOPE_PARTNERS} runs, each run is paired with the
+ * next 32 only, so a fit of 200 runs takes about 6,000 slopes, not 20,000.
  */
 export function fitDurations(samples: readonly RunSample[]): DurationFit {
-  const all = samples.filter((s) => s.size !== null && s.size > 0);
-  const sized = all.slice(0, MAX_SLOPE_SAMPLES);
+  const sized = samples.filter((s) => s.size !== null && s.size > 0);
   // Mostly unsized runs say little about size: one typical duration for all.
-  if (sized.length < 3 || all.length < samples.length / 2)
+  if (sized.length < 3 || sized.length < samples.length / 2)
     return { fixedMs: median(samples.map((s) => s.ms)), perUnitMs: 0 };
   const slopes: number[] = [];
   for (let i = 0; i < sized.length; i++)
-    for (let j = i + 1; j < sized.length; j++) {
+    for (let j = i + 1; j < Math.min(sized.length, i + 1 + SLOPE_PARTNERS); j++) {
       const dx = sized[j]!.size! - sized[i]!.size!;
       if (Math.abs(dx) > 1e-9 * Math.max(sized[i]!.size!, sized[j]!.size!))
         slopes.push((sized[j]!.ms - sized[i]!.ms) / dx);
@@ -118,38 +128,108 @@ function ratiosOf(fit: DurationFit, samples: readonly RunSample[]): number[] {
 }
 
 /**
- * Fit a model to runs, newest first. When the newest {@link SHIFT_RUN} runs all missed the same
- * way by a clear margin (the type got slower or faster), the runs before the change are set
- * aside, so coverage recovers within a few runs instead of a window's worth.
+ * Where the type's speed changed, as the number of newest runs since (null: no change), from the
+ * runs' log errors against one fit of them all (newest first). Two ways:
+ * - sudden: the newest 3 or more runs each erred the same way by {@link SHIFT_FACTOR} and beyond
+ *   every run before them, or the newest {@link SHIFT_RUN} all erred that way with their median
+ *   past all but 1 in 20 of the runs before (five slow runs in a row are chance in a bimodal
+ *   type, not a change). A type that got twice as slow is noticed within 3 runs;
+ * - gradual or small: a rank test (Mann-Whitney) finds the split into newer and older runs that
+ *   differ most, and takes it when they differ by {@link DRIFT_Z} standard errors, both sides with
+ *   at least {@link DRIFT_MIN_RUNS} runs. This sets aside a warming node's slower first runs, a
+ *   machine that got busier, or a 2x change once the new runs outnumber the old (when the sudden
+ *   rule no longer fires). Ranks ignore the shape of the errors: a bimodal or heavy-tailed type
+ *   does not trip it, and a constant one with 1 % jitter notices a change of a few percent.
+ */
+export function changePoint(logs: readonly number[]): number | null {
+  const sudden = suddenChange(logs);
+  if (sudden !== null) return sudden;
+  const n = logs.length;
+  if (n < DRIFT_MIN_RUNS * 2) return null;
+  // Mid-ranks (ties share their average rank: whole milliseconds tie often).
+  const order = logs.map((l, i) => [l, i] as const).sort((x, y) => x[0] - y[0]);
+  const ranks = new Array<number>(n);
+  for (let i = 0; i < n;) {
+    let j = i;
+    while (j + 1 < n && order[j + 1]![0] === order[i]![0]) j++;
+    for (let t = i; t <= j; t++) ranks[order[t]![1]] = (i + j) / 2 + 1;
+    i = j + 1;
+  }
+  let best: { k: number; z: number } | null = null;
+  let rankSum = 0;
+  for (let k = 1; k <= n - DRIFT_MIN_RUNS; k++) {
+    rankSum += ranks[k - 1]!;
+    if (k < DRIFT_MIN_RUNS) continue;
+    const u = rankSum - (k * (k + 1)) / 2;
+    const z = Math.abs(u - (k * (n - k)) / 2) / Math.sqrt((k * (n - k) * (n + 1)) / 12);
+    if (!best || z > best.z) best = { k, z };
+  }
+  return best && best.z >= DRIFT_Z ? best.k : null;
+}
+
+/** The sudden rule of {@link changePoint}: runs since the change, or null. */
+function suddenChange(logs: readonly number[]): number | null {
+  const n = logs.length;
+  if (n <= SHIFT_RUN * 2) return null;
+  const m = median(logs.slice(0, SHIFT_RUN));
+  const sign = Math.sign(m);
+  if (Math.abs(m) <= Math.log(SHIFT_FACTOR)) return null;
+  // As clear as five: the newest 3 or more runs erred that way, each beyond every run before.
+  let streak = 0;
+  while (streak < n && sign * logs[streak]! > Math.log(SHIFT_FACTOR)) streak++;
+  const rest = logs.slice(streak);
+  const edge = sign > 0 ? Math.max(...rest) : Math.min(...rest);
+  const clear = streak >= SHIFT_CLEAR_RUN && logs.slice(0, streak).every((l) => sign * (l - edge) > 0);
+  if (!clear && !logs.slice(0, SHIFT_RUN).every((l) => Math.sign(l) === sign)) return null;
+  // Trace the change back while at least 3 of each 4 runs still err that way, nearer the new
+  // level than the old (a 2x slower type: past 1.41x).
+  const errs = (l: number) => sign * l > Math.abs(m) / 2;
+  let k = clear ? streak : SHIFT_RUN;
+  let same = k;
+  while (k < n) {
+    const next = errs(logs[k]!) ? 1 : 0;
+    if ((same + next) / (k + 1) < 0.75) break;
+    same += next;
+    k++;
+  }
+  // The runs at the edge that did not err that way are from before the change.
+  while (k > SHIFT_CLEAR_RUN && !errs(logs[k - 1]!)) k--;
+  if (k >= n) return null;
+  // Five runs erring the same way happen by chance in a wide or bimodal type: their median must
+  // also lie beyond all but 1 in 20 of the runs before the change.
+  const before = logs.slice(k).sort((x, y) => x - y);
+  if (!clear && sign * (m - quantile(before, sign > 0 ? 0.95 : 0.05)) <= 0) return null;
+  return k;
+}
+
+/**
+ * Fit a model to runs, newest first. After a change of speed ({@link changePoint}) the runs
+ * before it are set aside for the level, so coverage recovers within a few runs instead of a
+ * window's worth; while fewer than {@link OWN_SHAPE_RUNS} runs came since, the spread of their
+ * errors is borrowed from the runs before (a type twice as slow usually wobbles alike, and five
+ * runs cannot show a p90), widened by how unsure a level read from so few runs is.
  */
 export function modelOf(newestFirst: readonly RunSample[]): DurationModel {
-  let fit = fitDurations(newestFirst);
-  let used = newestFirst;
-  let ratios = ratiosOf(fit, used);
-  let shifted = false;
-  if (newestFirst.length > SHIFT_RUN * 2) {
-    const logs = ratios.map((r) => Math.log(r));
-    const recent = logs.slice(0, SHIFT_RUN);
-    const m = median(recent);
-    const sign = Math.sign(m);
-    if (Math.abs(m) > Math.log(SHIFT_FACTOR) && recent.every((l) => Math.sign(l) === sign)) {
-      // The change point: extend back while at least 3 of each 4 runs still err that way.
-      let n = SHIFT_RUN;
-      let same = SHIFT_RUN;
-      while (n < logs.length) {
-        const next = Math.sign(logs[n]!) === sign && Math.abs(logs[n]!) > Math.log(SHIFT_FACTOR) / 2 ? 1 : 0;
-        if ((same + next) / (n + 1) < 0.75) break;
-        same += next;
-        n++;
-      }
-      used = newestFirst.slice(0, n);
-      fit = fitDurations(used);
-      ratios = ratiosOf(fit, used);
-      shifted = true;
-    }
+  const whole = fitDurations(newestFirst);
+  const k = changePoint(ratiosOf(whole, newestFirst).map((r) => Math.log(r)));
+  if (k === null) {
+    const ratios = ratiosOf(whole, newestFirst).sort((a, b) => a - b);
+    return { fit: whole, ratios, samples: newestFirst.length, shifted: false };
+  }
+  const used = newestFirst.slice(0, k);
+  const fit = fitDurations(used);
+  const ratios = ratiosOf(fit, used);
+  if (k < OWN_SHAPE_RUNS) {
+    const before = newestFirst.slice(k);
+    const borrowed = ratiosOf(fitDurations(before), before).map((r) => Math.log(r));
+    const centre = median(borrowed);
+    // The median of k runs errs by about sqrt(pi / 2k) of their spread: a new run's error
+    // around it spreads by sqrt(1 + pi / 2k) (e.g. 1.15x after 5 runs).
+    const widen = Math.sqrt(1 + Math.PI / (2 * k));
+    for (const l of borrowed) ratios.push(Math.exp((l - centre) * widen));
   }
   ratios.sort((a, b) => a - b);
-  return { fit, ratios, samples: used.length, shifted };
+  return { fit, ratios, samples: used.length, shifted: true };
 }
 
 /**

@@ -20,7 +20,7 @@ export interface EstimatorOptions {
 /** Runs kept per type in the rolling calibration (coverage and error). */
 const CALIBRATION_WINDOW = 100;
 /** Step of the adaptive conformal level per observed run (Gibbs and Candes, 2021). */
-const ACI_STEP = 0.005;
+const ACI_STEP = 0.01;
 
 /** How a type's promises held on its recent runs. */
 export interface Calibration {
