@@ -64,6 +64,8 @@ export type ConversationEvents = {
   message: (message: ConversationMessage) => void;
   /** A member's watermarks moved. */
   receipt: (watermarks: ReceiptWatermarks) => void;
+  /** A member was added or removed (`members` changed): statuses count the members. */
+  members: (members: readonly string[]) => void;
   /** The messages waiting for the node's acknowledgement changed (one was added, sent or failed). */
   pending: (pending: readonly PendingMessage[]) => void;
   /** A streamed reply grew, or ended (`done`: the final message is in `messages`). */
@@ -363,7 +365,15 @@ export class Conversation extends Emitter<ConversationEvents> {
   }
 
   #onSignal(s: Signal): void {
-    if (s.kind === 'receipt.delivered' || s.kind === 'receipt.read') {
+    if (s.kind === 'member.added' || s.kind === 'member.removed') {
+      const had = this.members.includes(s.from);
+      if (s.kind === 'member.added' && !had) this.members = [...this.members, s.from];
+      else if (s.kind === 'member.removed' && had) {
+        this.members = this.members.filter((m) => m !== s.from);
+        this.receipts.delete(s.from);
+      } else return;
+      this.emit('members', this.members);
+    } else if (s.kind === 'receipt.delivered' || s.kind === 'receipt.read') {
       this.#setReceipt(s.data as unknown as ReceiptWatermarks);
     } else if (s.kind === 'message.draft') {
       const d = s.data as unknown as DraftSignal;

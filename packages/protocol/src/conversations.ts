@@ -100,6 +100,8 @@ export const SignalKinds = [
   'message.draft',
   // A member was removed (`from` is that member): its subscriptions and presence there end.
   'member.removed',
+  // A member was added (`from` is that member): receipts now count it.
+  'member.added',
   // A stream's append or end, on the node-internal topic `stream:<owner topic>` (see streams.ts).
   'stream',
 ] as const;

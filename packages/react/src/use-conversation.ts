@@ -46,6 +46,7 @@ export function useConversation(id: string, options: ConversationOptions & HookO
       c.on('message', () => tick()),
       c.on('receipt', () => tick()),
       c.on('pending', () => tick()),
+      c.on('members', () => tick()),
       c.on('draft', () => tick()),
       c.on('ready', () => setState((prev) => (prev.c === c ? { ...prev, ready: true, error: null } : prev))),
       c.on('error', (error) => setState((prev) => (prev.c === c ? { ...prev, error } : prev))),

@@ -189,7 +189,12 @@ export class ConversationService {
     if ((await this.#store.members(id)).length >= this.#maxMembers) {
       throw new Refusal('bad_request', `at most ${this.#maxMembers} members`);
     }
+    const known = await this.#store.isMember(id, member);
     await this.#store.addMember(id, member, Date.now());
+    // Members following the conversation count receipts over its members: tell them.
+    if (!known) {
+      await this.#hub.publish(conversationTopic(id), { data: {}, from: member, ephemeral: true, kind: 'member.added' });
+    }
   }
 
   /**
