@@ -2,13 +2,70 @@ import { randomBytes, scrypt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
+import { conversationTopic } from '@inloop/protocol';
 import type { InloopNode } from '@inloop/server';
 import { bindCover, pageSvg, renderPage } from './illustrate.js';
 import { outline, writePage, type StoryRequest } from './story.js';
 
-/** The demo's one group chat, with the bot in it; every visitor is added on arrival. */
+/**
+ * The demo's one group chat, with the bot in it. A visitor is added on arrival and removed once
+ * gone from the lobby's presence for `lobbyAwayMs`, so receipts count the people taking part:
+ * "read" means read by everyone here, not by everyone who ever passed by.
+ */
 export const LOBBY = 'lobby';
 export const BOT = 'eliza';
+
+/**
+ * How long a visitor may be away from the lobby (no page of it open) before it stops being a
+ * member. Longer than a lost connection or a reload, so neither costs anyone the membership.
+ * Env `DEMO_LOBBY_AWAY_MS`. @default 60_000
+ */
+function lobbyAwayMs(): number {
+  const ms = Number(process.env.DEMO_LOBBY_AWAY_MS);
+  return Number.isFinite(ms) && ms > 0 ? ms : 60_000;
+}
+
+/**
+ * Remove lobby members who have been away (absent from its presence) for `awayMs`: away since
+ * the later of when they joined, when they left the presence (the node's last-seen record) and
+ * when a sweep last saw them. A visitor who comes back is added again by the session endpoint.
+ */
+function pruneLobby(node: InloopNode, awayMs: number): () => void {
+  const topic = conversationTopic(LOBBY);
+  const seenAt = new Map<string, number>();
+  let running = false;
+  const sweep = async () => {
+    const state = await node.conversations.state(LOBBY);
+    if (!state) return;
+    const here = new Set(node.presence.state(topic).members.map((m) => m.id));
+    const left = new Map((await node.presence.lastSeen(topic, 1000)).map((s) => [s.id, s.lastSeen]));
+    const now = Date.now();
+    for (const m of state.members) {
+      if (m.member === BOT) continue;
+      if (here.has(m.member)) {
+        seenAt.set(m.member, now);
+        continue;
+      }
+      const since = Math.max(m.joinedAt, left.get(m.member) ?? 0, seenAt.get(m.member) ?? 0);
+      if (now - since < awayMs) continue;
+      seenAt.delete(m.member);
+      // Gone already (another sweep, or it was removed by hand): nothing to do.
+      await node.conversations.removeMember(LOBBY, m.member).catch(() => {});
+    }
+  };
+  const timer = setInterval(
+    () => {
+      if (running) return;
+      running = true;
+      void sweep()
+        .catch((err: unknown) => node.app.log.warn({ err }, 'lobby sweep failed'))
+        .finally(() => (running = false));
+    },
+    Math.min(10_000, Math.max(250, awayMs / 4)),
+  );
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 /** Finished illustrations, kept in memory (the newest few hundred). */
 class ImageStore {
@@ -89,16 +146,22 @@ export async function setupDemo(node: InloopNode): Promise<void> {
   });
 
   // A visitor picks a name and gets a token for the demo's topics, conversations and job types.
-  // A real app would do this in its own backend, after its own login.
-  node.app.post<{ Body: { name?: unknown; chat?: unknown } }>('/demo/session', async (request) => {
+  // The page sends back the subject it was given before under the same name (a reload, another
+  // page, a token refresh), so it stays the same member. A real app would do all this in its own
+  // backend, after its own login: here a visitor can claim any subject of its name's form.
+  node.app.post<{ Body: { name?: unknown; chat?: unknown; subject?: unknown } }>('/demo/session', async (request) => {
     const raw = typeof request.body?.name === 'string' ? request.body.name.trim().slice(0, 24) : '';
     const name = raw || 'Guest';
-    const subject = `${
+    const slug =
       name
         .toLowerCase()
         .replace(/[^a-z0-9]+/g, '-')
-        .replace(/^-|-$/g, '') || 'guest'
-    }-${randomBytes(3).toString('hex')}`;
+        .replace(/^-|-$/g, '') || 'guest';
+    const claimed = request.body?.subject;
+    const subject =
+      typeof claimed === 'string' && claimed.startsWith(`${slug}-`) && /^[a-z0-9-]+-[0-9a-f]{6}$/.test(claimed)
+        ? claimed
+        : `${slug}-${randomBytes(3).toString('hex')}`;
     if (request.body?.chat === true) await node.conversations.addMember(LOBBY, subject);
     const { token, expiresAt } = await node.mintToken(
       subject,
@@ -174,4 +237,6 @@ export async function setupDemo(node: InloopNode): Promise<void> {
   if (!(await node.conversations.state(LOBBY))) {
     await node.conversations.create({ id: LOBBY, title: 'The lobby', members: [BOT] });
   }
+  const stopPruning = pruneLobby(node, lobbyAwayMs());
+  node.app.addHook('onClose', async () => stopPruning());
 }

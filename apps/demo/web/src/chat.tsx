@@ -1,16 +1,18 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
+import type { PendingMessage } from '@inloop/client';
 import type { ConversationMessage } from '@inloop/protocol';
 import { useConversation, usePresence, useStream } from '@inloop/react';
 import { Element } from './elements.js';
-import { fallbackName, session } from './session.js';
+import { fallbackName, forgetName, session } from './session.js';
 
 const LOBBY = 'lobby';
 const { client, name, subject, meter } = await session({ chat: true });
 
 function Chat() {
-  const { conversation, messages, typers, ready } = useConversation(LOBBY, { client });
-  const { members, occupancy } = usePresence(`conv:${LOBBY}`, {
+  const { conversation, messages, pending, typers, ready } = useConversation(LOBBY, { client });
+  // While the connection is lost, `stale`: the members shown are who was here, not who is.
+  const { members, occupancy, stale } = usePresence(`conv:${LOBBY}`, {
     client,
     meta: { name, status: 'online' },
     device: 'web',
@@ -60,7 +62,9 @@ function Chat() {
     setText('');
     if (waitingFor.current === null) meter.waiting();
     waitingFor.current = Date.now();
-    await conversation.send(body);
+    // Shown at once as pending (also while the connection is down), then as sent; a send that
+    // gives up stays in the list with a Retry button.
+    await conversation.send(body).catch(() => {});
   };
 
   const drafts = conversation ? [...conversation.drafts.values()] : [];
@@ -76,8 +80,14 @@ function Chat() {
         }}
       >
         <h1 style={{ margin: 0 }}>The lobby</h1>
-        <Element tag="inloop-presence" props={{ members, occupancy }} />
+        <Element tag="inloop-presence" props={{ members, occupancy, stale }} />
       </div>
+      <p className="muted">
+        You are {name}.{' '}
+        <button type="button" className="link" onClick={forgetName}>
+          Change name
+        </button>
+      </p>
       <p className="muted">
         Open this page in another tab under another name. Eliza, a bot, answers every message: watch it read, type, and
         stream its reply.
@@ -86,7 +96,8 @@ function Chat() {
       <ol ref={list} className="messages" aria-label="Messages" aria-live="polite">
         {messages.map((m: ConversationMessage) => (
           <li
-            key={m.offset}
+            // Keyed by client id when it has one, so a pending message becomes the sent one in place.
+            key={m.clientId ?? m.offset}
             className={m.from === subject ? 'mine' : 'theirs'}
             data-offset={m.offset}
             data-from={m.from}
@@ -95,6 +106,26 @@ function Chat() {
             <span className="text">{m.text}</span>
             {m.from === subject && conversation && (
               <Element tag="inloop-receipt" props={{ status: conversation.statusOf(m), names }} />
+            )}
+          </li>
+        ))}
+        {pending.map((p: PendingMessage) => (
+          <li key={p.clientId} className="mine pending" data-pending={p.state}>
+            <span className="who">{names[subject]}</span>
+            <span className="text">{p.text}</span>
+            {p.state === 'failed' ? (
+              <span className="state">
+                Not sent.{' '}
+                <button
+                  type="button"
+                  className="link"
+                  onClick={() => void conversation?.retry(p.clientId).catch(() => {})}
+                >
+                  Retry
+                </button>
+              </span>
+            ) : (
+              <span className="state">Sending…</span>
             )}
           </li>
         ))}
@@ -160,6 +191,7 @@ style.textContent = `
   .messages li.mine { align-self: flex-end; background: #dbe4ff; }
   .messages li.draft { opacity: 0.8; }
   .messages li.draft .stop { align-self: flex-end; font-size: 0.75rem; }
+  .messages li.pending .state { align-self: flex-end; font-size: 0.75rem; color: var(--inloop-muted); }
   .messages .who { font-size: 0.75rem; color: var(--inloop-muted); }
   .messages inloop-receipt { align-self: flex-end; }
 `;

@@ -7,7 +7,7 @@ import { session } from './session.js';
 const TOPIC = 'demo:reactions';
 const EMOJI = ['❤️', '👏', '😂', '🎉', '🤯'];
 const role = new URLSearchParams(location.search).get('role') === 'presenter' ? 'presenter' : 'audience';
-const { client, name } = await session();
+const { client, name } = await session({ askName: true });
 
 interface Floating {
   id: number;

@@ -1,6 +1,6 @@
 import { createClient, type InloopClient } from '@inloop/client';
 import '@inloop/elements';
-import type { InloopSilenceMeter } from '@inloop/elements';
+import type { InloopConnection, InloopSilenceMeter } from '@inloop/elements';
 import './style.css';
 
 export interface Session {
@@ -17,45 +17,91 @@ const PAGES = [
   ['reactions.html', 'Live reactions'],
 ] as const;
 
-/** The page header: navigation and the silence meter (the longest the user waited without news). */
+/**
+ * The page header: navigation, the connection's status (shown only while it is lost) and the
+ * silence meter (the longest the user waited without news).
+ */
 export function header(): InloopSilenceMeter {
   const el = document.createElement('header');
   el.className = 'top';
   const here = location.pathname.split('/').pop() || 'index.html';
   el.innerHTML = `<a class="brand" href="/">Inloop demo</a><nav aria-label="Demo pages">${PAGES.map(
     ([href, label]) => `<a href="/${href}"${href === here ? ' aria-current="page"' : ''}>${label}</a>`,
-  ).join('')}</nav><inloop-silence-meter></inloop-silence-meter>`;
+  ).join('')}</nav><inloop-connection class="top"></inloop-connection><inloop-silence-meter></inloop-silence-meter>`;
   document.body.prepend(el);
   return el.querySelector('inloop-silence-meter')!;
 }
 
-/** The visitor's name: from `?name=`, then the last one used, else asked for. */
-export function visitorName(): string {
+const NAME_KEY = 'inloop-demo-name';
+const SUBJECT_KEY = 'inloop-demo-subject';
+
+/**
+ * Ask for a name in the page: a labelled field above the page's content, prefilled with the last
+ * name used. Resolves on submit; an empty name becomes "Guest NNN".
+ */
+function askName(): Promise<string> {
+  const form = document.createElement('form');
+  form.className = 'card name-picker';
+  form.innerHTML = `<label for="visitor-name">Your name, as others will see it</label>
+    <div class="row"><input id="visitor-name" name="name" autocomplete="nickname" maxlength="24" required />
+    <button class="primary" type="submit">Join</button></div>`;
+  const main = document.querySelector('main') ?? document.body;
+  main.prepend(form);
+  const input = form.querySelector('input')!;
+  input.value = localStorage.getItem(NAME_KEY) ?? '';
+  input.focus();
+  return new Promise((resolve) =>
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const name = input.value.trim() || `Guest ${Math.floor(Math.random() * 900 + 100)}`;
+      form.remove();
+      resolve(name);
+    }),
+  );
+}
+
+/** Forget the name (and the member it signed in as) and ask again: another name is another member. */
+export function forgetName(): void {
+  localStorage.removeItem(NAME_KEY);
+  localStorage.removeItem(SUBJECT_KEY);
+  const url = new URL(location.href);
+  url.searchParams.delete('name');
+  location.assign(url);
+}
+
+/**
+ * The visitor's name: from `?name=`, then the last one used on this browser (localStorage), else
+ * asked for in the page when `ask` (the pages where others see it), else "Guest".
+ */
+export async function visitorName(ask: boolean): Promise<string> {
   const fromUrl = new URLSearchParams(location.search).get('name');
-  if (fromUrl) return fromUrl;
-  const saved = sessionStorage.getItem('inloop-demo-name');
-  if (saved) return saved;
-  const asked =
-    (prompt('Your name, as others will see it:', '') ?? '').trim() || `Guest ${Math.floor(Math.random() * 900 + 100)}`;
-  sessionStorage.setItem('inloop-demo-name', asked);
-  return asked;
+  const name = fromUrl || localStorage.getItem(NAME_KEY) || (ask ? await askName() : 'Guest');
+  if (fromUrl || ask) localStorage.setItem(NAME_KEY, name);
+  return name;
 }
 
 /**
  * Sign in to the demo: the demo server mints a token for the name (a real app's backend would do
  * this after its own login), and the client fetches a fresh one whenever it needs to.
  */
-export async function session(options: { chat?: boolean } = {}): Promise<Session> {
+export async function session(options: { chat?: boolean; askName?: boolean } = {}): Promise<Session> {
   const meter = header();
-  const name = visitorName();
+  const name = await visitorName(options.askName ?? options.chat === true);
+  // The same browser under the same name is the same member on every page and after a reload
+  // (its receipts and presence carry over); a new name is a new member.
+  const saved = JSON.parse(localStorage.getItem(SUBJECT_KEY) ?? 'null') as { name: string; subject: string } | null;
+  let subject = saved?.name === name ? saved.subject : undefined;
   const fetchSession = async () => {
     const res = await fetch('/demo/session', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name, chat: options.chat === true }),
+      body: JSON.stringify({ name, chat: options.chat === true, ...(subject ? { subject } : {}) }),
     });
     if (!res.ok) throw new Error(`session: ${res.status}`);
-    return (await res.json()) as { token: string; subject: string; name: string };
+    const body = (await res.json()) as { token: string; subject: string; name: string };
+    subject = body.subject;
+    localStorage.setItem(SUBJECT_KEY, JSON.stringify({ name, subject }));
+    return body;
   };
   const first = await fetchSession();
   let next: string | undefined = first.token;
@@ -67,6 +113,7 @@ export async function session(options: { chat?: boolean } = {}): Promise<Session
       return token;
     },
   });
+  document.querySelector<InloopConnection>('inloop-connection')!.client = client;
   await client.connect();
   return { client, name: first.name, subject: first.subject, meter };
 }
