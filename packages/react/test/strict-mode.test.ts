@@ -50,6 +50,16 @@ before(async () => {
   origin = `http://127.0.0.1:${(web.address() as { port: number }).port}`;
   // A separate front-end origin: the node must list it.
   t = await startNode({ allowedOrigins: [origin], presenceFlushMs: 0 });
+  t.node.jobs.handle('streamed', async (_job, ctx) => {
+    const answer = ctx.stream('answer');
+    await answer.append('Once upon a time');
+    // Until stopped (the test's Stop button), a word now and then.
+    for (let i = 0; i < 600 && !ctx.signal.aborted; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      if (i % 10 === 9 && !ctx.signal.aborted) await answer.append(' and then');
+    }
+    return null;
+  });
   t.node.jobs.handle('quick', async (job) => {
     await new Promise((r) => setTimeout(r, Number((job.input as { ms?: number } | null)?.ms ?? 0)));
     return { ok: true };
@@ -115,6 +125,27 @@ describe('React hooks in StrictMode, in Chromium', () => {
       assert.equal(await attr(page, `[data-job="${id}"]`, 'data-error'), '');
       assert.equal(await attr(page, `[data-job="${id}"]`, 'data-status'), 'done');
     }
+    await page.close();
+  });
+
+  it("streams a job's text through useStream, with one watch on the wire, and Stop ends it `stopped`", async () => {
+    const page = await open('sky');
+    await route(page, { name: 'feed-typing', topic: 'feed:stream', typing: 'off' });
+    await seen(page, '[data-feed="feed"][data-status="ready"]');
+    const created = await t.api('/v1/jobs', { body: { type: 'streamed', input: null } });
+    const id = created.body.id as string;
+    await route(page, { name: 'stream', job: `${id}~${created.body.token}` });
+    await seen(page, `[data-stream="${id}"][data-status="ready"]`);
+    await page.waitForFunction(() => document.querySelector('[data-text]')?.textContent?.includes('and then'));
+    const f = await frames(page);
+    assert.equal((f['stream.subscribe'] ?? 0) - (f['stream.unsubscribe'] ?? 0), 1, JSON.stringify(f));
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await seen(page, `[data-stream="${id}"][data-status="done"][data-end="stopped"]`);
+    const shown = await page.textContent('[data-text]');
+    const read = await t.api(`/v1/jobs/${id}/streams/answer?from=0`);
+    assert.equal(read.body.end, 'stopped');
+    assert.equal(shown, read.body.text, 'the page shows the text the stream ended with');
+    await waitFor(async () => (await t.api(`/v1/jobs/${id}`)).body.status === 'cancelled', 10_000, 'cancelled');
     await page.close();
   });
 

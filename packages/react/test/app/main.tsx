@@ -6,6 +6,7 @@ import {
   useConversation,
   useJob,
   usePresence,
+  useStream,
   useTopic,
   useTyping,
 } from '@inloop/react';
@@ -94,6 +95,18 @@ function Presence({ topic }: { topic: string }) {
   return <p data-presence={members.length} data-status={status} data-error={error?.code ?? ''} />;
 }
 
+function Stream({ id, token }: { id: string; token: string }) {
+  const { text, end, status, error, stop } = useStream({ job: id, name: 'answer' }, { token });
+  return (
+    <div data-stream={id} data-status={status} data-end={end ?? ''} data-error={error?.code ?? ''}>
+      <p data-text>{text}</p>
+      <button type="button" onClick={() => void stop()}>
+        Stop
+      </button>
+    </div>
+  );
+}
+
 function Connection() {
   const { state, error } = useConnection();
   return <p data-connection={state} data-error={error?.code ?? ''} />;
@@ -110,6 +123,10 @@ function Page({ route }: { route: Route }) {
           })}
         </>
       );
+    case 'stream': {
+      const [id, token] = route.job!.split('~') as [string, string];
+      return <Stream id={id} token={token} />;
+    }
     case 'two-feeds':
       return (
         <>
