@@ -37,8 +37,8 @@ export interface DurationModel {
 /** Levels of {@link DurationModel} curves: 0, 0.05, ... 1. */
 export const CURVE_LEVELS: readonly number[] = Array.from({ length: 21 }, (_, i) => i / 20);
 
-/** Each run's slope is taken against this many later runs (pairs grow with the square). */
-const SLOPE_PARTNERS = 32;
+/** Each run's slope is taken against this many later runs (all pairs grow with the square). */
+const SLOPE_PARTNERS = 10;
 /** Newest runs that must all err the same way before older runs are set aside. */
 const SHIFT_RUN = 5;
 /** ... by at least this factor in the median. */
@@ -99,8 +99,9 @@ export function predict(fit: DurationFit, size: number | null): number {
  * Theil-Sen: the slope is the median of the pairwise slopes, the intercept the median of what
  * the slope leaves, both over every run given (the errors the quantiles are read from are those
  * of the same runs, so the fit and its errors agree). Robust to a few wild runs (up to ~29 %); a
- * negative part is refitted as 0. Past {@link SLOPE_PARTNERS} runs, each run is paired with the
- * next 32 only, so a fit of 200 runs takes about 6,000 slopes, not 20,000.
+ * negative part is refitted as 0. Each run is paired with the next {@link SLOPE_PARTNERS} only
+ * (sizes come in any order, so these pairs are as good as any): a fit of 200 runs takes about
+ * 2,000 slopes, not 20,000, and every run counts alike.
  */
 export function fitDurations(samples: readonly RunSample[]): DurationFit {
   const sized = samples.filter((s) => s.size !== null && s.size > 0);
