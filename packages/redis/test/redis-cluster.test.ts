@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Cluster, type Redis } from 'ioredis';
-import type { BrokerOptions, ReplicaChange } from '@inloop/server/ports';
+import type { Scope } from '@inloop/protocol';
+import { embeddedBackend, loadConfig } from '@inloop/server';
+import type { Backend, BrokerOptions, ReplicaChange } from '@inloop/server/ports';
 import { Keys, RedisBroker, RedisConversationStore, RedisPresenceReplica, RedisPresenceStore } from '@inloop/redis';
 // Jobs are not here: RedisJobStore's scripts take the job's keys together with keys shared by all
 // jobs (the unfinished set, the outbox, idempotency keys), which a cluster refuses (CROSSSLOT);
@@ -10,8 +12,10 @@ import {
   describeBrokerConformance,
   describeConversationStoreConformance,
   describePresenceStoreConformance,
+  startNode,
   startRedisCluster,
   waitFor,
+  type TestNode,
   type TestRedisCluster,
 } from '@inloop/testing';
 
@@ -144,6 +148,66 @@ describe('presence on a Redis Cluster of 3 masters', () => {
     await waitFor(() => gone.includes('node-a'), 10_000, 'node A gone on node B');
     for (const topic of topics) assert.deepEqual(await b.read(topic), []);
     await b.close();
+  });
+});
+
+/**
+ * A node's backend with topics, presence and conversations on the cluster. Its jobs stay in the
+ * node's own memory (see the note at the top): this is what a node configured for a cluster
+ * shares with the others today.
+ */
+async function clusterBackend(prefix: string): Promise<Backend> {
+  const keys = new Keys(prefix);
+  const [redis, subscriber] = await Promise.all([clusterClient(), clusterClient({ subscriber: true })]);
+  const local = embeddedBackend(loadConfig({ overrides: { storage: 'memory' } }));
+  return {
+    ...local,
+    shared: true,
+    broker: (options) => new RedisBroker({ ...options, redis, subscriber, keys }),
+    conversationStore: (options) => new RedisConversationStore(redis, keys, options),
+    presenceStore: (options) => new RedisPresenceStore(redis, keys, options),
+    presenceReplica: (node, ttlMs) => new RedisPresenceReplica(redis, subscriber, keys, node, ttlMs),
+  };
+}
+
+describe('two nodes on a Redis Cluster of 3 masters', () => {
+  it('fan a publication made on one node out to WebSocket subscribers on the other, for topics on every master', async () => {
+    const prefix = `node${++n}`;
+    const shared = { apiKey: 'cluster-test-api-key-0123456789', tokenSecret: 'cluster-test-token-secret-0123456789ab' };
+    const nodes: TestNode[] = [];
+    try {
+      for (let i = 0; i < 2; i++) nodes.push(await startNode({ ...shared, backend: await clusterBackend(prefix) }));
+      const [a, b] = nodes as [TestNode, TestNode];
+      const scopes: Scope[] = [{ ops: ['subscribe', 'publish', 'history'], topics: ['room:*'] }];
+      const client = b.client(await b.token('watcher', scopes));
+      const topics = Array.from({ length: 6 }, (_, i) => `room:${i}`);
+      const received = new Map<string, unknown[]>();
+      for (const topic of topics) {
+        const sub = client.subscribe(topic);
+        sub.on('publication', (p) => received.set(topic, [...(received.get(topic) ?? []), p.data]));
+        await new Promise((resolve) => sub.on('subscribed', resolve));
+      }
+      for (let i = 0; i < 5; i++) {
+        for (const topic of topics) {
+          const res = await a.api(`/v1/topics/${topic}/messages`, { body: { data: { i } } });
+          assert.equal(res.status, 201, JSON.stringify(res.body));
+          assert.equal(res.body.offset, i + 1);
+        }
+      }
+      await waitFor(() => topics.every((t) => received.get(t)?.length === 5), 10_000, 'every publication on node B');
+      for (const topic of topics)
+        assert.deepEqual(
+          received.get(topic),
+          [0, 1, 2, 3, 4].map((i) => ({ i })),
+        );
+      const owners = new Set<string>();
+      for (const topic of topics) {
+        owners.add(slotOwner(await cluster.cli(0, 'cluster', 'keyslot', new Keys(prefix).topicLog(topic))));
+      }
+      assert.ok(owners.size > 1, 'the topics live on more than one master');
+    } finally {
+      for (const t of nodes) await t[Symbol.asyncDispose]();
+    }
   });
 });
 
