@@ -15,12 +15,13 @@ import {
   type StoredPublication,
 } from '@inloop/server/ports';
 import { guarded, Keys } from './connection.js';
+import { appendJobEvent, defineJobEvents, type JobEventsOptions } from './job-events.js';
 
 /**
  * Trim a topic's stream to the publications younger than `cutoff`: look at the head, and only
  * when it is too old, at up to 64 more (each append trims what it can; none scans the stream).
  */
-const TRIM_AGE = `
+export const TRIM_AGE = `
 local function field(entry, name)
   local f = entry[2]
   for j = 1, #f, 2 do if f[j] == name then return f[j + 1] end end
@@ -181,13 +182,19 @@ export class RedisBroker implements Broker {
   readonly #unborn = new UnbornEpochs();
   #handler: (p: Publication) => void = () => {};
   #closed = false;
+  readonly #jobs: JobEventsOptions | undefined;
+  /** With `jobs`, a job's event and its record are written in one step (see `job-events.ts`). */
+  readonly savesJobs: boolean;
   /** The Redis process's run id: a new one means a restart or a failover (see `epochOf`). */
   #run = '';
   /** Settles once `#run` is known for the current connection: calls wait for it. */
   #runKnown: Promise<void> = Promise.resolve();
 
-  constructor(options: BrokerOptions & { redis: Redis; subscriber: Redis; keys: Keys }) {
+  constructor(options: BrokerOptions & { redis: Redis; subscriber: Redis; keys: Keys; jobs?: JobEventsOptions }) {
     this.#redis = options.redis;
+    this.#jobs = options.jobs;
+    this.savesJobs = options.jobs !== undefined;
+    if (options.jobs) defineJobEvents(options.redis);
     this.#sub = options.subscriber;
     this.#keys = options.keys;
     this.#opts = { now: Date.now, retention: [], ...options };
@@ -221,6 +228,20 @@ export class RedisBroker implements Broker {
   async appendAndPublish(topic: string, input: AppendInput): Promise<AppendResult> {
     const now = this.#opts.now();
     const { maxCount, maxAgeMs } = boundsFor(this.#opts, topic);
+    if (input.job && this.#jobs) {
+      await this.#runKnown;
+      const result = await appendJobEvent(this.#redis, this.#keys, this.#jobs, topic, input.job, {
+        data: input.data,
+        from: input.from,
+        now,
+        maxCount,
+        maxAgeMs,
+        freshEpoch: this.#unborn.epochOf(topic),
+        run: this.#run,
+      });
+      this.#unborn.born(topic);
+      return result;
+    }
     const payload = JSON.stringify({ topic, data: input.data, from: input.from });
     const key = input.idempotencyKey;
     const digest = key === undefined ? '' : payloadDigest(input.data);

@@ -95,8 +95,9 @@ export class Keys {
   conversationReceipts(id: string, member: string): string {
     return `${this.prefix}:{c:${id}}:receipts:${member}`;
   }
+  /** A job's record: in its topic's hash slot, so one script changes both (`job-events.ts`). */
   job(id: string): string {
-    return `${this.prefix}:job:${id}`;
+    return `${this.prefix}:{t:job:${id}}:record`;
   }
   jobByKey(createdBy: string, key: string): string {
     return `${this.prefix}:job-key:${createdBy}:${key}`;
@@ -109,9 +110,6 @@ export class Keys {
   }
   get jobsChannel(): string {
     return `${this.prefix}:jobs:available`;
-  }
-  jobLock(id: string): string {
-    return `${this.prefix}:job-lock:${id}`;
   }
   durations(type: string, stage: string): string {
     return `${this.prefix}:durations:${type}:${stage}`;

@@ -1,6 +1,7 @@
 import { RedisNodeBoard } from './node-board.js';
 import { RedisWebhookOutbox } from './webhook-outbox.js';
 import { randomBytes } from 'node:crypto';
+import { JOB_FINISHED_TTL_MS } from '@inloop/server';
 import type { Backend } from '@inloop/server/ports';
 import { RedisBroker } from './broker.js';
 import { connect, connectSubscriber, guarded, Keys, whenReady } from './connection.js';
@@ -19,6 +20,7 @@ export { RedisPresenceReplica } from './presence-replica.js';
 export { RedisStreamStore } from './stream-store.js';
 export { RedisJobStore } from './job-store.js';
 export { RedisJobLocks } from './job-locks.js';
+export { JobConflictError } from './job-record.js';
 export { BullJobQueue } from './job-queue.js';
 export { Keys, connect, connectSubscriber, whenReady } from './connection.js';
 
@@ -38,7 +40,8 @@ export interface RedisBackendOptions {
  */
 export async function createRedisBackend(options: RedisBackendOptions): Promise<Backend> {
   const keys = new Keys(options.prefix ?? 'inloop');
-  const redis = connect(options.url);
+  // Every call of one event-loop turn goes out in one write (the Redis side of a group commit).
+  const redis = connect(options.url, { enableAutoPipelining: true });
   const subscriber = connectSubscriber(options.url);
   const bull: ReturnType<typeof connect>[] = [];
   const close = async () => {
@@ -50,10 +53,17 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
     await close();
     throw new Error(`Redis at ${redacted(options.url)} did not answer within 10 s`);
   }
+  let finishedTtlMs = JOB_FINISHED_TTL_MS;
   return {
     shared: true,
-    broker: (brokerOptions) => new RedisBroker({ ...brokerOptions, redis, subscriber, keys }),
-    jobStore: (storeOptions) => new RedisJobStore(redis, keys, storeOptions),
+    // The broker writes a job's record with each of its events (one step per change), so it
+    // learns the records' retention from the store's options.
+    broker: (brokerOptions) =>
+      new RedisBroker({ ...brokerOptions, redis, subscriber, keys, jobs: { finishedTtlMs: () => finishedTtlMs } }),
+    jobStore: (storeOptions) => {
+      finishedTtlMs = storeOptions?.finishedTtlMs ?? JOB_FINISHED_TTL_MS;
+      return new RedisJobStore(redis, keys, storeOptions);
+    },
     jobQueue: (store) =>
       new BullJobQueue({
         redis,
@@ -67,7 +77,7 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
         },
         ...(options.stalledIntervalMs === undefined ? {} : { stalledIntervalMs: options.stalledIntervalMs }),
       }),
-    jobLocks: () => new RedisJobLocks(redis, keys),
+    jobLocks: () => new RedisJobLocks(),
     conversationStore: (storeOptions) => new RedisConversationStore(redis, keys, storeOptions),
     presenceStore: (storeOptions) => new RedisPresenceStore(redis, keys, storeOptions),
     presenceReplica: (nodeId, ttlMs) => new RedisPresenceReplica(redis, subscriber, keys, nodeId, ttlMs),

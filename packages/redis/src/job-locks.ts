@@ -1,47 +1,31 @@
-import type { Redis } from 'ioredis';
-import { KeyedLock, randomToken, type JobLocks } from '@inloop/server';
-import { guarded, type Keys } from './connection.js';
+import { KeyedLock, type JobLocks } from '@inloop/server';
+import { JobConflictError } from './job-record.js';
 
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`;
-
-/** A holder that dies releases the lock after this long. */
-const EXPIRY_MS = 10_000;
-/** Give up waiting for a lock after this long. */
-const WAIT_MS = 10_000;
+/** A change that keeps meeting newer records is given up after this many runs. */
+const MAX_RUNS = 8;
 
 /**
- * Per-job locks across nodes: within the process a queue per job (so local contenders do not
- * poll Redis), then a Redis key taken with SET NX PX and released only by its holder.
+ * Per-job exclusion across nodes without a lock in Redis. Within the process, one change of a
+ * job runs at a time (a queue per job, so local contenders never conflict). Across nodes, every
+ * write of a change is a single step that checks the record is still where the change read it
+ * (`job-events.ts`, and the store's save, which never takes a record back): a change that lost
+ * the race writes nothing and throws {@link JobConflictError}, and runs again here on what is
+ * stored now. A worker whose lease was taken over then finds its lease gone (`lease_lost`).
+ *
+ * This replaces a Redis lock (SET NX PX, released by its holder) taken around every change:
+ * two calls per change, and a holder paused past the lock's expiry could still write.
  */
 export class RedisJobLocks implements JobLocks {
   readonly #local = new KeyedLock();
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly keys: Keys,
-  ) {
-    redis.defineCommand('inloopUnlock', { numberOfKeys: 1, lua: RELEASE });
-  }
-
   run<T>(id: string, fn: () => Promise<T>): Promise<T> {
     return this.#local.run(id, async () => {
-      const key = this.keys.jobLock(id);
-      const token = randomToken(12);
-      const deadline = Date.now() + WAIT_MS;
-      for (let wait = 2; ; wait = Math.min(50, wait * 2)) {
-        if ((await guarded(() => this.redis.set(key, token, 'PX', EXPIRY_MS, 'NX'))) === 'OK') break;
-        if (Date.now() > deadline) throw new Error(`job ${id} stayed locked for ${WAIT_MS} ms`);
-        await new Promise((r) => setTimeout(r, wait));
-      }
-      try {
-        return await fn();
-      } finally {
-        await (this.redis as unknown as { inloopUnlock(k: string, t: string): Promise<unknown> })
-          .inloopUnlock(key, token)
-          .catch(() => {});
+      for (let run = 1; ; run++) {
+        try {
+          return await fn();
+        } catch (err) {
+          if (!(err instanceof JobConflictError) || run >= MAX_RUNS) throw err;
+        }
       }
     });
   }

@@ -25,10 +25,14 @@ export interface BullJobQueueOptions {
 /** Finished jobs BullMQ keeps for its own tools; Inloop's records are the history. */
 const RETENTION = { removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } };
 
-/** KEYS: outbox. ARGV: id, channel, type. The job is in BullMQ: out of the outbox, and say so. */
+/**
+ * KEYS: outbox. ARGV: channel, the number of types, the types, then ids. The jobs are in BullMQ:
+ * out of the outbox, and each type said once.
+ */
 const QUEUED = `
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+local types = tonumber(ARGV[2])
+for i = 3, 2 + types do redis.call('PUBLISH', ARGV[1], ARGV[i]) end
+redis.call('ZREM', KEYS[1], unpack(ARGV, 3 + types))
 `;
 
 interface QueuedScript {
@@ -57,6 +61,7 @@ export class BullJobQueue implements JobQueue {
   #onStalled: (id: string) => void = () => {};
   #lastPoll = 0;
   #closed = false;
+  #queuedBatch: { ids: string[]; types: Set<string>; done: Promise<void> | null } | null = null;
 
   constructor(options: BullJobQueueOptions) {
     this.#o = options;
@@ -101,14 +106,42 @@ export class BullJobQueue implements JobQueue {
 
   async add(job: JobRecord): Promise<void> {
     await guarded(() => this.#queue(job.type).add(job.type, {}, { jobId: job.id, ...RETENTION }));
-    await guarded(() =>
-      (this.#o.redis as unknown as QueuedScript).inloopJobQueued(
-        this.#o.keys.jobsOutbox,
-        job.id,
-        this.#o.keys.jobsChannel,
-        job.type,
-      ),
-    );
+    await this.#queued(job);
+  }
+
+  /**
+   * Out of the outbox and announced to the other nodes' takers: the jobs queued in one turn of
+   * the event loop in one call, each type announced once.
+   */
+  #queued(job: JobRecord): Promise<void> {
+    let batch = this.#queuedBatch;
+    // A script takes a bounded number of arguments: a very busy turn is sent in several calls.
+    if (!batch || batch.ids.length >= 1000) {
+      const pending: { ids: string[]; types: Set<string>; done: Promise<void> | null } = {
+        ids: [],
+        types: new Set(),
+        done: null,
+      };
+      batch = this.#queuedBatch = pending;
+      pending.done = new Promise<void>((resolve, reject) =>
+        setImmediate(() => {
+          if (this.#queuedBatch === pending) this.#queuedBatch = null;
+          const types = [...pending.types];
+          guarded(() =>
+            (this.#o.redis as unknown as QueuedScript).inloopJobQueued(
+              this.#o.keys.jobsOutbox,
+              this.#o.keys.jobsChannel,
+              String(types.length),
+              ...types,
+              ...pending.ids,
+            ),
+          ).then(() => resolve(), reject);
+        }),
+      );
+    }
+    batch.ids.push(job.id);
+    batch.types.add(job.type);
+    return batch.done!;
   }
 
   async take(types: readonly string[], max: number, leaseMs: (type: string) => number): Promise<TakenJob[]> {

@@ -10,25 +10,29 @@ import {
   type JobStoreOptions,
 } from '@inloop/server';
 import { guarded, type Keys } from './connection.js';
+import { RECORD_AT, recordText } from './job-record.js';
 import { RedisJobListing } from './job-listing.js';
 
 /** Duration samples kept per (type, stage). */
 const KEEP_SAMPLES = 500;
+/** Most duration samples sent in one call. */
+const MAX_BATCH = 1000;
 /** An idempotency key is remembered this long. */
 const KEY_TTL_MS = 24 * 3600_000;
 
 /**
- * KEYS: job, idempotency key (or the job key again), unfinished set, outbox. ARGV: id, JSON,
- * now, key TTL. Returns the existing job's JSON for a reused key, else nothing.
+ * KEYS: job, idempotency key (or the job key again), unfinished set, outbox. ARGV: id, record,
+ * now, the record key of id '' split around the id, key TTL. Returns the existing job's record
+ * for a reused key, else nothing.
  */
 const INSERT = `
 if KEYS[2] ~= KEYS[1] then
   local existing = redis.call('GET', KEYS[2])
   if existing then
-    local job = redis.call('GET', ARGV[4] .. existing)
+    local job = redis.call('GET', ARGV[4] .. existing .. ARGV[5])
     if job then return job end
   end
-  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[5])
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[6])
 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[1])
@@ -36,22 +40,37 @@ redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 return false
 `;
 
-/** KEYS: job, unfinished set, outbox. ARGV: id, JSON, TTL. A finished job's last save. */
-const SAVE_FINISHED = `
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
+/**
+ * KEYS: job, unfinished set, outbox. ARGV: id, record, its status, epoch and offset, finished TTL
+ * ('' while unfinished). A save without an event (a renewed lease, a record brought up to its
+ * topic) never takes a record back: not over a finished one, not behind the position stored.
+ */
+const SAVE = `${RECORD_AT}
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local status, epoch, offset = recordAt(stored)
+  if finished(status) and not finished(ARGV[3]) then return 0 end
+  if epoch == ARGV[4] and offset > tonumber(ARGV[5]) then return 0 end
+end
+if ARGV[6] == '' then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[6])
+  redis.call('SREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+end
+return 1
 `;
 
-/** KEYS: samples list. ARGV: sample JSON, samples kept. */
+/** KEYS: samples list. ARGV: samples kept, then the samples' JSON, oldest first. */
 const ADD_DURATION = `
-redis.call('LPUSH', KEYS[1], ARGV[1])
-redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+redis.call('LPUSH', KEYS[1], unpack(ARGV, 2))
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 `;
 
 interface Scripts {
   inloopJobInsert(...a: (string | number)[]): Promise<string | null>;
-  inloopJobSaveFinished(...a: (string | number)[]): Promise<unknown>;
+  inloopJobSave(...a: (string | number)[]): Promise<unknown>;
   inloopAddDuration(...a: (string | number)[]): Promise<unknown>;
 }
 
@@ -63,6 +82,8 @@ interface Scripts {
  */
 export class RedisJobStore implements JobStore {
   readonly #finishedTtlMs: number;
+  /** Duration samples waiting for the end of this turn, per samples list. */
+  readonly #samples = new Map<string, { texts: string[]; done: Promise<void> | null }>();
   readonly #listing: RedisJobListing;
 
   constructor(
@@ -73,7 +94,7 @@ export class RedisJobStore implements JobStore {
     this.#finishedTtlMs = options.finishedTtlMs ?? JOB_FINISHED_TTL_MS;
     this.#listing = new RedisJobListing(redis, keys);
     redis.defineCommand('inloopJobInsert', { numberOfKeys: 4, lua: INSERT });
-    redis.defineCommand('inloopJobSaveFinished', { numberOfKeys: 3, lua: SAVE_FINISHED });
+    redis.defineCommand('inloopJobSave', { numberOfKeys: 3, lua: SAVE });
     redis.defineCommand('inloopAddDuration', { numberOfKeys: 1, lua: ADD_DURATION });
   }
 
@@ -90,9 +111,9 @@ export class RedisJobStore implements JobStore {
         this.keys.jobsUnfinished,
         this.keys.jobsOutbox,
         job.id,
-        JSON.stringify(job),
+        recordText(job),
         job.createdAt,
-        this.keys.job(''),
+        ...recordKeyAround(this.keys),
         KEY_TTL_MS,
       ),
     )) as string | null;
@@ -107,19 +128,19 @@ export class RedisJobStore implements JobStore {
   }
 
   async save(job: JobRecord): Promise<void> {
-    const key = this.keys.job(job.id);
-    if (isTerminal(job.status)) {
-      await guarded(() =>
-        this.#scripts.inloopJobSaveFinished(
-          key,
-          this.keys.jobsUnfinished,
-          this.keys.jobsOutbox,
-          job.id,
-          JSON.stringify(job),
-          this.#finishedTtlMs,
-        ),
-      );
-    } else await guarded(() => this.redis.set(key, JSON.stringify(job)));
+    await guarded(() =>
+      this.#scripts.inloopJobSave(
+        this.keys.job(job.id),
+        this.keys.jobsUnfinished,
+        this.keys.jobsOutbox,
+        job.id,
+        recordText(job),
+        job.status,
+        job.epoch,
+        job.lastOffset,
+        isTerminal(job.status) ? this.#finishedTtlMs : '',
+      ),
+    );
   }
 
   async unfinished(): Promise<JobRecord[]> {
@@ -132,9 +153,30 @@ export class RedisJobStore implements JobStore {
     return jobs.filter((j) => !isTerminal(j.status));
   }
 
-  async addDuration(sample: DurationSample): Promise<void> {
+  /**
+   * Samples of one event-loop turn go out together, one call per (type, stage): at a thousand
+   * jobs a second a call per sample would be a tenth of a job's Redis calls.
+   */
+  addDuration(sample: DurationSample): Promise<void> {
     const key = this.keys.durations(sample.type, sample.stage);
-    await guarded(() => this.#scripts.inloopAddDuration(key, JSON.stringify(sample), KEEP_SAMPLES));
+    let batch = this.#samples.get(key);
+    // A script takes a bounded number of arguments: a very busy turn is sent in several calls.
+    if (!batch || batch.texts.length >= MAX_BATCH) {
+      batch = { texts: [], done: null };
+      this.#samples.set(key, batch);
+      const pending = batch;
+      batch.done = new Promise<void>((resolve, reject) =>
+        setImmediate(() => {
+          if (this.#samples.get(key) === pending) this.#samples.delete(key);
+          guarded(() => this.#scripts.inloopAddDuration(key, KEEP_SAMPLES, ...pending.texts)).then(
+            () => resolve(),
+            reject,
+          );
+        }),
+      );
+    }
+    batch.texts.push(JSON.stringify(sample));
+    return batch.done!;
   }
 
   async durations(type: string, stage: string, limit: number): Promise<DurationSample[]> {
@@ -154,4 +196,11 @@ export class RedisJobStore implements JobStore {
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** A record's key split around its id (the insert script finds the job a reused key names). */
+function recordKeyAround(keys: Keys): [string, string] {
+  const marker = '\u0000';
+  const [before, after] = keys.job(marker).split(marker) as [string, string];
+  return [before, after];
 }

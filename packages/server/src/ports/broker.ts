@@ -1,5 +1,6 @@
 import { Refusal } from '../errors.js';
 import type { Json, Position, SignalKind } from '@inloop/protocol';
+import type { JobRecord } from './job-store.js';
 
 /** A publication as stored in a topic's history. */
 export interface StoredPublication {
@@ -36,6 +37,15 @@ export interface AppendInput {
   data: Json;
   from: string;
   idempotencyKey?: string;
+  /**
+   * An event of a job's topic, given with the job's record as it stands with the event, to a
+   * broker that keeps job records itself ({@link Broker.savesJobs}). Such a broker appends the
+   * event and saves the record (at the event's position) in one atomic step, and only if the
+   * stored record is still at `job.lastOffset` (the position the change was read at): otherwise
+   * nothing is written and it throws, so a writer holding a stale view (an old lease, a fence
+   * that moved on) can never add an event or overwrite the record.
+   */
+  job?: JobRecord;
 }
 
 export interface AppendResult {
@@ -91,6 +101,11 @@ export class IdempotencyConflictError extends Refusal {
  *   A backend whose entries expire by themselves (Redis key TTLs) may remove nothing in `sweep`.
  */
 export interface Broker {
+  /**
+   * True when this broker also keeps the job records (same backend as the {@link JobStore}):
+   * a job event is appended with its record in one step (see {@link AppendInput.job}).
+   */
+  readonly savesJobs?: boolean;
   appendAndPublish(topic: string, input: AppendInput): Promise<AppendResult>;
   /** Deliver to every node's subscribers without storing. */
   publishEphemeral(publication: EphemeralPublication): Promise<void>;

@@ -127,15 +127,42 @@ export class JobCore {
     });
   }
 
-  /** Publish one stored event carrying the job's state, and move the record's position to it. */
+  /**
+   * Publish one stored event carrying the job's state, and move the record's position to it.
+   * A broker that keeps the records too (`savesJobs`, Redis) saves the record with the event in
+   * one step, refused when the stored record moved on since it was read (a stale lease); the
+   * `save` that follows is then skipped unless something changed in between.
+   */
   async publish(job: JobRecord, type: JobEventType, extra: Omit<JobEvent, 'type' | 'job'> = {}): Promise<void> {
     const event: JobEvent = { type, job: this.stateOf(job), ...extra };
-    const outcome = await this.o.hub.publish(jobTopic(job.id), { data: event as unknown as Json, from: 'inloop' });
-    if (!outcome.ephemeral) {
-      job.epoch = outcome.epoch;
-      job.lastOffset = outcome.offset;
+    const data = event as unknown as Json;
+    if (this.o.broker.savesJobs) {
+      const { publication, duplicate } = await this.o.broker.appendAndPublish(jobTopic(job.id), {
+        data,
+        from: 'inloop',
+        job,
+      });
+      if (!duplicate) this.o.metrics.publications.inc({ kind: 'stored' });
+      job.epoch = publication.epoch;
+      job.lastOffset = publication.offset;
+      this.#committed.set(job, JSON.stringify(job));
+    } else {
+      const outcome = await this.o.hub.publish(jobTopic(job.id), { data, from: 'inloop' });
+      if (!outcome.ephemeral) {
+        job.epoch = outcome.epoch;
+        job.lastOffset = outcome.offset;
+      }
     }
     if (!isTerminal(job.status)) this.cadence.touch(job.id);
+  }
+
+  /** Records as the broker saved them with their last event (`savesJobs`): a same save is skipped. */
+  readonly #committed = new WeakMap<JobRecord, string>();
+
+  /** False when the record is exactly what its last event's step already saved. */
+  needsSave(job: JobRecord): boolean {
+    const committed = this.#committed.get(job);
+    return committed === undefined || committed !== JSON.stringify(job);
   }
 
   /** The cadence guarantee: an ephemeral tick with elapsed time, refreshed ETA and estimated progress. */
@@ -154,6 +181,7 @@ export class JobCore {
    * from the topic on restart (`recover`). Reads on this connection see it at once.
    */
   save(job: JobRecord): void {
+    if (!this.needsSave(job)) return;
     this.o.store.save(job).catch((err: unknown) => this.o.logger.error({ err, job: job.id }, 'saving a job failed'));
   }
 }

@@ -72,7 +72,7 @@ export async function createJob(core: JobCore, request: CreateRequest): Promise<
     // No one can take the job before it is queued: its first event and the record that
     // reflects it go first, without a lock; then the queue (the job is durable either way).
     await core.publish(job, 'job.queued');
-    await core.o.store.save(job);
+    if (core.needsSave(job)) await core.o.store.save(job);
     await core.o.queue.add(job);
     core.wake(job.type);
     return { job, created: true };

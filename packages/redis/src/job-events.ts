@@ -1,0 +1,101 @@
+import type { Redis } from 'ioredis';
+import type { Json } from '@inloop/protocol';
+import { isTerminal } from '@inloop/protocol';
+import type { AppendResult, JobRecord } from '@inloop/server';
+import { TRIM_AGE } from './broker.js';
+import { guarded, type Keys } from './connection.js';
+import { JobConflictError, RECORD_AT, recordHead } from './job-record.js';
+
+/** What the broker needs to save job records with their events. */
+export interface JobEventsOptions {
+  /** How long a finished job's record is kept (the job store's `finishedTtlMs`). */
+  finishedTtlMs: () => number;
+}
+
+/**
+ * One step of a job: KEYS topic meta, topic log, record (one hash tag, `{t:job:<id>}`), then the
+ * node-wide unfinished set and outbox. ARGV: payload, now, maxCount, maxAgeMs, fresh epoch,
+ * channel, Redis run id, record head, expected epoch, expected offset, id, finished TTL ('' while
+ * unfinished).
+ *
+ * Refused (nothing written) unless the stored record is still where the change read it: that
+ * check is the fence (a stale lease or a change from another node since). Then the event is
+ * appended and trimmed like any publication (the broker's own Lua: built when defined, as the
+ * two modules import each other), the record saved at the event's offset (a finished
+ * one with its expiry, out of the unfinished set and the outbox), and the event PUBLISHed.
+ */
+const JOB_EVENT = () => `${TRIM_AGE}${RECORD_AT}
+local meta, log, record = KEYS[1], KEYS[2], KEYS[3]
+local stored = redis.call('GET', record)
+if not stored then return {'conflict'} end
+local _, storedEpoch, storedOffset = recordAt(stored)
+if storedEpoch ~= ARGV[9] or storedOffset ~= tonumber(ARGV[10]) then return {'conflict'} end
+local now = tonumber(ARGV[2])
+local epoch = epochOf(meta, log, ARGV[5], ARGV[7], tonumber(ARGV[4]))
+local offset = redis.call('HINCRBY', meta, 'last', 1)
+local ts = tonumber(redis.call('HGET', meta, 'ts') or '0')
+if now > ts then ts = now end
+redis.call('HSET', meta, 'ts', ts)
+redis.call('XADD', log, offset .. '-0', 'p', ARGV[1], 't', ts)
+redis.call('XTRIM', log, 'MAXLEN', tonumber(ARGV[3]))
+trimAge(log, now - tonumber(ARGV[4]))
+redis.call('PEXPIRE', log, tonumber(ARGV[4]))
+redis.call('PEXPIRE', meta, tonumber(ARGV[4]))
+local text = ARGV[8] .. ',"epoch":"' .. epoch .. '","lastOffset":' .. offset .. '}'
+if ARGV[12] ~= '' then
+  redis.call('SET', record, text, 'PX', ARGV[12])
+  redis.call('SREM', KEYS[4], ARGV[11])
+  redis.call('ZREM', KEYS[5], ARGV[11])
+else
+  redis.call('SET', record, text)
+end
+redis.call('PUBLISH', ARGV[6], '{"o":' .. offset .. ',"e":"' .. epoch .. '","t":' .. ts .. ',"p":' .. ARGV[1] .. '}')
+return {'new', tostring(offset), epoch, tostring(ts)}
+`;
+
+interface Scripts {
+  inloopJobEvent(...args: (string | number)[]): Promise<[string, string?, string?, string?]>;
+}
+
+export function defineJobEvents(redis: Redis): void {
+  redis.defineCommand('inloopJobEvent', { numberOfKeys: 5, lua: JOB_EVENT() });
+}
+
+/** Append `job`'s event and save `job` with it, in one step; throws {@link JobConflictError} when fenced out. */
+export async function appendJobEvent(
+  redis: Redis,
+  keys: Keys,
+  options: JobEventsOptions,
+  topic: string,
+  job: JobRecord,
+  event: { data: Json; from: string; now: number; maxCount: number; maxAgeMs: number; freshEpoch: string; run: string },
+): Promise<AppendResult> {
+  const payload = JSON.stringify({ topic, data: event.data, from: event.from });
+  const reply = await guarded(() =>
+    (redis as unknown as Scripts).inloopJobEvent(
+      keys.topicMeta(topic),
+      keys.topicLog(topic),
+      keys.job(job.id),
+      keys.jobsUnfinished,
+      keys.jobsOutbox,
+      payload,
+      event.now,
+      event.maxCount,
+      event.maxAgeMs,
+      event.freshEpoch,
+      keys.topicChannel(topic),
+      event.run,
+      recordHead(job),
+      job.epoch,
+      job.lastOffset,
+      job.id,
+      isTerminal(job.status) ? options.finishedTtlMs() : '',
+    ),
+  );
+  if (reply[0] !== 'new') throw new JobConflictError();
+  const [, offset, epoch, ts] = reply;
+  return {
+    publication: { topic, epoch: epoch!, offset: Number(offset), data: event.data, from: event.from, ts: Number(ts) },
+    duplicate: false,
+  };
+}

@@ -1,0 +1,49 @@
+import type { JobRecord } from '@inloop/server';
+import { Refusal } from '@inloop/server';
+
+/**
+ * How a job record is kept in Redis: its JSON, with `status`, `epoch` and `lastOffset` written
+ * last, so a script reads where a record stands (and whether it finished) from the end of the
+ * string without decoding it, and a script that appends a job's event writes the record with the
+ * event's position filled in. Readers see ordinary JSON (`JSON.parse`, MGET by other readers).
+ */
+
+/** The record up to and including its status, without the closing brace: what a step completes. */
+export function recordHead(job: JobRecord): string {
+  const { status, epoch: _epoch, lastOffset: _offset, ...rest } = job;
+  return `${JSON.stringify(rest).slice(0, -1)},"status":${JSON.stringify(status)}`;
+}
+
+/** The whole record, at the position it carries. */
+export function recordText(job: JobRecord): string {
+  return `${recordHead(job)},"epoch":${JSON.stringify(job.epoch)},"lastOffset":${job.lastOffset}}`;
+}
+
+/**
+ * Lua: `recordAt(text)` returns a stored record's status, epoch and last offset (read from its
+ * tail; a record written in another layout is decoded), and `finished(status)`.
+ */
+export const RECORD_AT = `
+local function recordAt(text)
+  local status, epoch, offset = string.match(text, '"status":"(%a+)","epoch":"([^"]*)","lastOffset":(%d+)}$')
+  if offset then return status, epoch, tonumber(offset) end
+  local r = cjson.decode(text)
+  return r.status, r.epoch, tonumber(r.lastOffset)
+end
+local function finished(status)
+  return status == 'succeeded' or status == 'failed' or status == 'cancelled'
+end
+`;
+
+/**
+ * A job change read the record at one position, and the record has moved on since (another node
+ * changed the job, or a worker's lease was taken over): nothing was written. The job's lock
+ * (`RedisJobLocks`) runs the change again on what is stored now; a writer with a stale lease
+ * then finds its lease gone.
+ */
+export class JobConflictError extends Refusal {
+  constructor() {
+    super('lease_lost', 'the job changed since it was read');
+    this.name = 'JobConflictError';
+  }
+}

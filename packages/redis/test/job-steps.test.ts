@@ -1,0 +1,233 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { jobTopic, type Json } from '@inloop/protocol';
+import type { JobRecord } from '@inloop/server';
+import { startNode, waitFor, type TestNode, startRedis, type TestRedis } from '@inloop/testing';
+import { createRedisBackend, JobConflictError } from '../src/index.js';
+
+let redis: TestRedis;
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  await redis[Symbol.asyncDispose]();
+});
+
+const bounds = { maxCount: 1000, maxAgeMs: 3_600_000, idempotencyTtlMs: 300_000 };
+
+function record(id: string): JobRecord {
+  const now = Date.now();
+  return {
+    id,
+    type: 'work',
+    input: { note: '"status":"succeeded","epoch":"x","lastOffset":99}' },
+    size: null,
+    status: 'queued',
+    attempt: 0,
+    maxAttempts: 3,
+    createdAt: now,
+    startedAt: null,
+    finishedAt: null,
+    runAfter: now,
+    plan: null,
+    stage: null,
+    stageWeightDone: 0,
+    stageDurations: [],
+    measured: null,
+    message: null,
+    partials: [],
+    lease: null,
+    fence: 0,
+    lastSignAt: null,
+    cancelRequested: false,
+    cancelRequestedAt: null,
+    idempotencyKey: null,
+    createdBy: 'test',
+    estimate: { p50Ms: 1000, p90Ms: 2000, source: 'default', samples: 0 },
+    epoch: '',
+    lastOffset: 0,
+  };
+}
+
+/** One node's view of the Redis backend: its broker, job store and job locks. */
+async function nodeOn(prefix: string) {
+  const backend = await createRedisBackend({ url: redis.url, prefix });
+  const broker = backend.broker(bounds);
+  const store = backend.jobStore();
+  const locks = backend.jobLocks();
+  /** Append the job's event with its record in one step (what the job service does on Redis). */
+  const step = async (job: JobRecord, type: string) => {
+    const { publication } = await broker.appendAndPublish(jobTopic(job.id), {
+      data: { type, job: { status: job.status } } as Json,
+      from: 'inloop',
+      job,
+    });
+    job.epoch = publication.epoch;
+    job.lastOffset = publication.offset;
+  };
+  /** Lease the job as `job` shows it (a fresh read unless given a view). */
+  const lease = async (id: string, token: string, view?: JobRecord) => {
+    const job = view ?? (await store.get(id))!;
+    job.status = 'running';
+    job.attempt++;
+    job.fence++;
+    job.lease = { token, fence: job.fence, worker: token, expiresAt: Date.now() + 1000 };
+    await step(job, 'job.started');
+    return job;
+  };
+  return {
+    broker,
+    store,
+    locks,
+    step,
+    lease,
+    async [Symbol.asyncDispose]() {
+      await broker.close();
+      await backend.close();
+    },
+  };
+}
+
+describe('a job change on Redis is one step fenced by the record', () => {
+  it('refuses every write of a stale worker after its job was leased again on another node', async () => {
+    const prefix = `s${randomBytes(4).toString('hex')}`;
+    await using a = await nodeOn(prefix);
+    await using b = await nodeOn(prefix);
+    assert.equal(a.broker.savesJobs, true);
+    const id = `job${randomBytes(4).toString('hex')}`;
+    const job = record(id);
+    await a.store.insert(job);
+    await a.step(job, 'job.queued');
+    await a.lease(id, 'first');
+    // The first worker's node holds its view of the job (fence 1) ...
+    const stale = (await a.store.get(id))!;
+    assert.deepEqual([stale.fence, stale.lease?.token], [1, 'first']);
+    // ... while the lease lapses and the job is retried and leased again on B (fence 2).
+    const retried = (await b.store.get(id))!;
+    Object.assign(retried, { status: 'queued', lease: null, message: 'Retrying' });
+    await b.step(retried, 'job.retrying');
+    const second = await b.lease(id, 'second');
+    assert.equal(second.fence, 2);
+
+    // The stale worker finishes through A: no event, no record change.
+    stale.status = 'succeeded';
+    stale.result = 'stale';
+    stale.lease = null;
+    await assert.rejects(a.step(stale, 'job.succeeded'), (err: unknown) => {
+      assert.ok(err instanceof JobConflictError);
+      assert.equal(err.code, 'lease_lost');
+      return true;
+    });
+    // A renewal of its lease (a save without an event) does not take the record back either.
+    const renewal = structuredClone(stale);
+    Object.assign(renewal, { status: 'running', lease: { token: 'first', fence: 1, worker: 'w', expiresAt: 1 } });
+    await a.store.save(renewal);
+
+    const stored = (await b.store.get(id))!;
+    assert.deepEqual(
+      [stored.status, stored.fence, stored.lease?.token, stored.lastOffset, stored.result],
+      ['running', 2, 'second', 4, undefined],
+    );
+    const page = await b.broker.history(jobTopic(id), 0, 100);
+    assert.deepEqual(
+      page.publications.map((p) => (p.data as { type: string }).type),
+      ['job.queued', 'job.started', 'job.retrying', 'job.started'],
+    );
+
+    // The current holder finishes: the one terminal event, and the record with it.
+    second.status = 'succeeded';
+    second.result = 'second';
+    second.lease = null;
+    await b.step(second, 'job.succeeded');
+    const done = (await a.store.get(id))!;
+    assert.deepEqual([done.status, done.result, done.lastOffset], ['succeeded', 'second', 5]);
+    // A finished record is never taken back to running by a late save.
+    await a.store.save(renewal);
+    assert.equal((await a.store.get(id))!.status, 'succeeded');
+    assert.deepEqual(await a.store.unfinished(), []);
+  });
+
+  it('runs a change again on what is stored now when another node changed the job first', async () => {
+    const prefix = `s${randomBytes(4).toString('hex')}`;
+    await using a = await nodeOn(prefix);
+    await using b = await nodeOn(prefix);
+    const id = `job${randomBytes(4).toString('hex')}`;
+    const job = record(id);
+    await a.store.insert(job);
+    await a.step(job, 'job.queued');
+    const early = (await a.store.get(id))!;
+    // B cancels the queued job between A's read and A's write.
+    const cancelled = (await b.store.get(id))!;
+    cancelled.status = 'cancelled';
+    await b.step(cancelled, 'job.cancelled');
+    let runs = 0;
+    const outcome = await a.locks.run(id, async () => {
+      runs++;
+      const seen = runs === 1 ? early : (await a.store.get(id))!;
+      if (seen.status !== 'queued') return seen.status;
+      await a.lease(id, 'late', seen); // on the first run the view is stale: refused
+      return 'leased';
+    });
+    // The first run read before the cancel; its write was refused and it ran again.
+    assert.deepEqual([runs, outcome], [2, 'cancelled']);
+    const page = await a.broker.history(jobTopic(id), 0, 100);
+    assert.deepEqual(
+      page.publications.map((p) => (p.data as { type: string }).type),
+      ['job.queued', 'job.cancelled'],
+    );
+  });
+});
+
+describe('a stale remote worker on a cluster', () => {
+  it('cannot report or finish through any node once its job was leased again on another node', async () => {
+    const prefix = `w${randomBytes(4).toString('hex')}`;
+    const nodes: TestNode[] = [];
+    for (let i = 0; i < 2; i++)
+      nodes.push(await startNode({ redis: redis.url, redisPrefix: prefix, jobLeaseMs: 1000 }));
+    const [a, b] = nodes as [TestNode, TestNode];
+    try {
+      a.node.jobs.define('work');
+      b.node.jobs.define('work');
+      const created = await a.api('/v1/jobs', { body: { type: 'work', input: 1 } });
+      assert.equal(created.status, 202, JSON.stringify(created.body));
+      const id = created.body.id as string;
+      const first = await a.api('/v1/workers/lease', { body: { types: ['work'], waitMs: 5000 } });
+      assert.equal(first.body.job.id, id);
+      const stale = first.body.lease.token as string;
+      // The first worker goes silent; its lease lapses and the job is retried: the second worker
+      // leases it through B.
+      const second = await waitFor(
+        async () => {
+          // A long lease: the second worker must still hold it after the stale one's attempts.
+          const res = await b.api('/v1/workers/lease', { body: { types: ['work'], waitMs: 1000, leaseMs: 60_000 } });
+          return res.status === 200 && res.body?.job?.id === id ? res.body : null;
+        },
+        20_000,
+        'the job to be leased again through B',
+      );
+      assert.equal(second.lease.fence, first.body.lease.fence + 1);
+      // The stale worker, through either node: refused, whatever it reports.
+      for (const node of [a, b]) {
+        const progress = await node.api(`/v1/jobs/${id}/progress`, { body: { lease: stale, progress: 0.9 } });
+        assert.deepEqual([progress.status, progress.body.code], [409, 'lease_lost']);
+        const complete = await node.api(`/v1/jobs/${id}/complete`, { body: { lease: stale, result: 'stale' } });
+        assert.deepEqual([complete.status, complete.body.code], [409, 'lease_lost']);
+      }
+      const done = await a.api(`/v1/jobs/${id}/complete`, { body: { lease: second.lease.token, result: 'second' } });
+      assert.ok(done.status < 300, JSON.stringify(done.body));
+      const job = await b.api(`/v1/jobs/${id}`);
+      assert.deepEqual([job.body.status, job.body.result], ['succeeded', 'second']);
+      const history = await b.api(`/v1/topics/job:${id}/messages?after=0`);
+      const events = history.body.messages as { data: { type: string; job: { progress?: { fraction: number } } } }[];
+      const types = events.map((e) => e.data.type);
+      assert.deepEqual(types.slice(0, 2), ['job.queued', 'job.started']);
+      assert.ok(types.includes('job.retrying'), types.join(' '));
+      assert.equal(types.filter((t) => ['job.succeeded', 'job.failed', 'job.cancelled'].includes(t)).length, 1);
+      assert.equal(types.at(-1), 'job.succeeded');
+      assert.ok(!types.includes('job.progress'), types.join(' '));
+    } finally {
+      for (const n of nodes) await n[Symbol.asyncDispose]();
+    }
+  });
+});
