@@ -13,6 +13,8 @@ const PEAK_MEMORY_MS = 60_000;
 const FORGET_QUEUED_MS = 15 * 60_000;
 /** Waits remembered to calibrate the line's promises. */
 const WAIT_WINDOW = 100;
+/** Jobs ahead scheduled one by one, per slot; the rest of a longer line is spread evenly. */
+const EXACT_SLOTS_FACTOR = 2;
 /** z of the normal 90th percentile, for the spread of a sum of runs. */
 const Z90 = 1.2816;
 
@@ -30,8 +32,16 @@ interface TypeLine {
   freed: number[];
   /** Typical time from a slot freeing to the next job starting in it (the worker's round trip). */
   handoffMs: number;
-  /** Promised starts of queued jobs: [created, p50 start], to learn how the line's promises hold. */
-  promised: Map<string, [number, number]>;
+  /**
+   * Typical time from a job's creation to its start when a slot was idle for it (a worker's
+   * long poll waking, its lease request, the lease): a job that never waits still pays it.
+   */
+  pickupMs: number;
+  /**
+   * Promised starts of queued jobs: [created, p50 start, whether an idle slot was promised], to
+   * learn how the line's promises hold.
+   */
+  promised: Map<string, [number, number, boolean]>;
   /** Recent actual wait / promised wait, ascending on read (the line's own errors). */
   waitRatios: number[];
   /** Most jobs of the type seen running at once lately, and when. */
@@ -65,6 +75,7 @@ export class JobLine {
           peakAt: 0,
           freed: [],
           handoffMs: 0,
+          pickupMs: 0,
           promised: new Map(),
           waitRatios: [],
         }),
@@ -87,7 +98,8 @@ export class JobLine {
       const freedAt = line.freed.shift();
       if (freedAt !== undefined) line.handoffMs += (now - freedAt - line.handoffMs) / 8;
       const promised = line.promised.get(job.id);
-      if (promised && promised[1] > promised[0]) {
+      if (promised?.[2]) line.pickupMs += (Math.max(0, now - promised[0]) - line.pickupMs) / 8;
+      else if (promised && promised[1] > promised[0]) {
         line.waitRatios.push((now - promised[0]) / (promised[1] - promised[0]));
         if (line.waitRatios.length > WAIT_WINDOW) line.waitRatios.shift();
       }
@@ -142,46 +154,112 @@ export class JobLine {
     if (!line) return null;
     this.#prune(line, now);
     if (!line.queued.has(job.id)) return null;
-    const ahead: Entry[] = [];
-    for (const [id, entry] of line.queued) {
-      if (id === job.id) break;
-      ahead.push(entry);
-    }
-    const position = ahead.length + 1;
     const slots = this.#concurrency(line, now);
-    if (slots === 0) return { position, startAt: null, startP90At: null };
+    let ahead = 0;
+    if (slots === 0) {
+      for (const id of line.queued.keys()) {
+        if (id === job.id) break;
+        ahead++;
+      }
+      return { position: ahead + 1, startAt: null, startP90At: null };
+    }
     // Each slot: when it is next free (p50) and the variance of that time.
-    const free: { at: number; variance: number }[] = [];
+    const free: Slot[] = [];
     for (const run of line.running.values()) {
       const elapsed = now - (run.startedAt ?? now);
       const left = run.estimate.curve
         ? remainingGiven(run.estimate.curve, elapsed, run.estimate.p50Ms, run.estimate.p90Ms)
         : { p50Ms: Math.max(0, run.estimate.p50Ms - elapsed), p90Ms: Math.max(0, run.estimate.p90Ms - elapsed) };
-      free.push({ at: now + left.p50Ms, variance: ((left.p90Ms - left.p50Ms) / Z90) ** 2 });
+      free.push({ at: now + left.p50Ms, variance: ((left.p90Ms - left.p50Ms) / Z90) ** 2, idle: false });
     }
-    while (free.length < slots) free.push({ at: now, variance: 0 });
-    for (const entry of ahead) {
-      const slot = free.reduce((a, b) => (b.at < a.at ? b : a));
-      slot.at += entry.estimate.p50Ms + line.handoffMs;
-      slot.variance += ((entry.estimate.p90Ms - entry.estimate.p50Ms) / Z90) ** 2;
+    while (free.length < slots) free.push({ at: now, variance: 0, idle: true });
+    // The earliest free slot takes the next job: a heap, so a long line over many slots costs
+    // (jobs ahead) x log(slots), not jobs x slots for every state of every queued job.
+    // Past EXACT_SLOTS_FACTOR x slots jobs ahead, the rest is spread evenly over the slots (what
+    // the schedule converges to), so a line of thousands costs no more than a short one.
+    const heap = new SlotHeap(free);
+    const exact = EXACT_SLOTS_FACTOR * slots;
+    let restMs = 0;
+    let restVariance = 0;
+    for (const [id, entry] of line.queued) {
+      if (id === job.id) break;
+      const e = entry.estimate;
+      const ms = e.p50Ms + line.handoffMs;
+      const variance = ((e.p90Ms - e.p50Ms) / Z90) ** 2;
+      if (ahead++ < exact) heap.advance(ms, variance);
+      else {
+        restMs += ms;
+        restVariance += variance;
+      }
     }
-    const next = free.reduce((a, b) => (b.at < a.at ? b : a));
-    let startAt = Math.max(
-      now,
-      job.runAfter,
-      Math.round(next.at + (ahead.length > 0 || line.running.size > 0 ? line.handoffMs : 0)),
-    );
+    const position = ahead + 1;
+    const earliest = heap.earliest;
+    const next = { at: earliest.at + restMs / slots, variance: earliest.variance + restVariance / slots };
+    // A slot idle for this job: it starts once a worker picks it up. Else once the slot it
+    // waits for frees and the worker comes back for it.
+    const idle = earliest.idle && restMs === 0;
+    let startAt = idle
+      ? Math.max(now, job.runAfter, job.createdAt + Math.round(line.pickupMs))
+      : Math.max(now, job.runAfter, Math.round(next.at + line.handoffMs));
     let startP90At = Math.round(startAt + Z90 * Math.sqrt(next.variance));
     // The first promise a job gets is the one checked when it starts.
     const first = line.promised.get(job.id);
-    if (!first) line.promised.set(job.id, [job.createdAt, startAt]);
+    if (!first) line.promised.set(job.id, [job.createdAt, startAt, idle]);
     // Conformal: scale the wait by how the line's promises held on the jobs that started lately.
-    if (line.waitRatios.length >= 10 && startAt > now) {
+    if (!idle && line.waitRatios.length >= 10 && startAt > now) {
       const ratios = [...line.waitRatios].sort((a, b) => a - b);
       const wait = startAt - now;
       startAt = now + Math.round(wait * conformalQuantile(ratios, 0.5));
       startP90At = Math.max(startAt, now + Math.round(wait * conformalQuantile(ratios, 0.9)), startP90At);
     }
     return { position, startAt, startP90At };
+  }
+}
+
+/** A worker's slot: when it is next free (p50), the variance of that, and whether it is idle now. */
+interface Slot {
+  at: number;
+  variance: number;
+  idle: boolean;
+}
+
+/** Slots by when they are next free, earliest first (ties: the slot listed first). */
+class SlotHeap {
+  readonly #slots: (Slot & { index: number })[];
+
+  constructor(free: Slot[]) {
+    this.#slots = free.map((f, index) => ({ ...f, index }));
+    for (let i = (this.#slots.length >> 1) - 1; i >= 0; i--) this.#down(i);
+  }
+
+  get earliest(): Slot {
+    return this.#slots[0]!;
+  }
+
+  /** The earliest slot runs one more job: it is free again `ms` later. */
+  advance(ms: number, variance: number): void {
+    const top = this.#slots[0]!;
+    top.at += ms;
+    top.variance += variance;
+    top.idle = false;
+    this.#down(0);
+  }
+
+  #before(a: { at: number; index: number }, b: { at: number; index: number }): boolean {
+    return a.at < b.at || (a.at === b.at && a.index < b.index);
+  }
+
+  #down(i: number): void {
+    const s = this.#slots;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < s.length && this.#before(s[l]!, s[m]!)) m = l;
+      if (r < s.length && this.#before(s[r]!, s[m]!)) m = r;
+      if (m === i) return;
+      [s[i], s[m]] = [s[m]!, s[i]!];
+      i = m;
+    }
   }
 }
