@@ -133,10 +133,10 @@ describe('the console APIs', () => {
         list.body.types.map((x: { type: string }) => x.type),
         ['quick', 'other'],
       );
-      const stats = await waitFor(async () => {
+      const stats = (await waitFor(async () => {
         const s = await t.api('/v1/job-types/quick/stats');
         return s.body.durations.samples === 4 ? s : null;
-      });
+      }))!;
       assert.equal(
         stats.body.durations.counts.reduce((a: number, b: number) => a + b, 0),
         4,

@@ -13,6 +13,7 @@ export * from './broker.js';
 export * from './conversation-store.js';
 export * from './job-queue.js';
 export * from './job-store.js';
+export * from './node-board.js';
 export * from './presence-replica.js';
 export * from './presence-store.js';
 export * from './stream-store.js';

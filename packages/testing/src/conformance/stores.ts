@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type {
   ConversationStore,
   ConversationStoreOptions,
+  JobListQuery,
   JobRecord,
   JobStore,
   JobStoreOptions,
@@ -228,6 +229,39 @@ export function describeJobStoreConformance(
         (await store.durations('t', 'draw', 10)).map((s) => [s.ms, s.size]),
         [[7, 2]],
       );
+      await dispose();
+    });
+
+    it('lists jobs newest first by id, filtered by type and status, page by page', async () => {
+      const { store, dispose } = await factory();
+      const kinds = [
+        ['j01', 'a', 'succeeded'],
+        ['j02', 'b', 'queued'],
+        ['j03', 'a', 'queued'],
+        ['j04', 'a', 'running'],
+        ['j05', 'b', 'failed'],
+      ] as const;
+      for (const [id, type] of kinds) await store.insert(job(id, { type }));
+      for (const [id, type, status] of kinds)
+        if (status !== 'queued') await store.save({ ...job(id, { type }), status });
+      const all = async (query: Omit<JobListQuery, 'limit' | 'before'>, limit = 2) => {
+        const ids: string[] = [];
+        let before: string | undefined;
+        for (let page = 0; page < 20; page++) {
+          const { jobs, next } = await store.list({ ...query, limit, before });
+          assert.ok(jobs.length <= limit);
+          ids.push(...jobs.map((j) => j.id));
+          if (!next) return ids;
+          before = next;
+        }
+        throw new Error('the listing did not end');
+      };
+      assert.deepEqual(await all({}), ['j05', 'j04', 'j03', 'j02', 'j01']);
+      assert.deepEqual(await all({ type: 'a' }), ['j04', 'j03', 'j01']);
+      assert.deepEqual(await all({ status: 'queued' }), ['j03', 'j02']);
+      assert.deepEqual(await all({ type: 'b', status: 'failed' }, 10), ['j05']);
+      assert.deepEqual(await all({ type: 'c' }), []);
+      assert.equal((await store.list({ limit: 1 })).jobs[0]!.status, 'failed', 'records as saved');
       await dispose();
     });
 
