@@ -323,7 +323,10 @@ for (const f of FAMILIES) {
     `| ${f.name} | ${runs.length} | ${pct(coverage)} | ${pct(error)} | ${pct(floor)} | ${(error / Math.max(floor, 1e-9)).toFixed(2)}x | ${f.type === 'shift' ? recoveryAfterShift(runs) : ''} | ${move.median.toFixed(0)} / ${move.p95.toFixed(0)} ms, ${pct(move.up)} up, ${pct(move.unexplained)} jumps up without a reason |`,
   );
   const type = (await call('GET', `/v1/job-types/${f.type}`)).body;
-  const added = [...overhead.values()].map((ms) => ms.toFixed(0)).join('/');
+  const added = [...overhead.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([, ms]) => ms.toFixed(0))
+    .join('/');
   seen.push(
     `- ${f.name}: the node and worker added ${added} ms to a run (median; per place in a burst when queued); model ${type.model.fixedMs} ms + ${type.model.perUnitMs.toFixed(2)} ms x size over ${type.model.samples} runs${type.model.shifted ? ' (since a change of speed)' : ''}; ` +
       `the node's own calibration: p90 coverage ${pct(type.calibration.p90Coverage)}, median p50 error ${pct(type.calibration.medianAbsP50Error)}, p90 read at level ${type.calibration.p90Level.toFixed(3)}`,
