@@ -94,7 +94,10 @@ describe('the demo in a browser', () => {
     await game.waitFor({ timeout: 10_000 });
     const continueButton = page.locator('inloop-job-wait button.continue');
     assert.equal(await continueButton.isDisabled(), true, 'Continue is there, not yet lit');
-    await page.locator('inloop-job-progress li[data-stage]').first().waitFor({ timeout: 10_000 });
+    // The compact status line names the current stage of the plan: "2 of 3: Writing and drawing".
+    const stage = page.locator('inloop-job-progress [data-stage]');
+    await stage.first().waitFor({ timeout: 10_000 });
+    assert.match((await stage.first().textContent())!, /of 3: (Planning the story|Writing and drawing)/);
     await page.locator('inloop-job-progress figure img').first().waitFor({ timeout: 20_000 });
     await page.screenshot({ path: `${shots}story-waiting.png` });
 
@@ -104,8 +107,6 @@ describe('the demo in a browser', () => {
     await game.locator('p.score').filter({ hasText: 'of 1' }).waitFor({ timeout: 5000 });
 
     await page.locator('inloop-job-wait button.continue:not([disabled])').waitFor({ timeout: 60_000 });
-    const stages = await page.locator('inloop-job-progress li[data-stage]').allTextContents();
-    assert.deepEqual(stages, ['Planning the story', 'Writing and drawing', 'Binding the book']);
     assert.equal(await page.locator('inloop-job-progress figure').count(), 3, 'every page arrived as a partial result');
     await page.screenshot({ path: `${shots}story-done.png` });
     await continueButton.click();

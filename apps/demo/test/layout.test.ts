@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import {
+  artifacts,
+  axeViolations,
+  focused,
+  launch,
+  openPage,
+  shot,
+  startDemo,
+  takeCls,
+  VIEWPORTS,
+  type Viewport,
+} from './browser.js';
+
+/**
+ * The demo's layout, keyboard and accessibility promises in Chromium, at a phone's and a laptop's
+ * size: nothing the player may press moves, Continue is in view and on top at the end without
+ * scrolling, the game follows the keyboard, a reload resumes the job, and axe-core finds nothing
+ * on any page before, during or after a job. Each flow gets a fresh demo server, so the story book
+ * starts from its configured ETA (40 s, the engage strategy) while the real job is short.
+ */
+let browser: Browser;
+
+before(async () => {
+  browser = await launch();
+  console.log(`screenshots: ${artifacts}`);
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+async function noViolations(page: Page, where: string): Promise<void> {
+  const found = await axeViolations(page);
+  assert.deepEqual(found, [], `axe-core on ${where}`);
+}
+
+/** Where the things a player presses are, in viewport pixels. */
+async function targets(page: Page): Promise<{ answer: number[]; next: number[]; strip: number }> {
+  return page.evaluate(() => {
+    const wait = document.querySelector('inloop-job-wait')!.shadowRoot!;
+    const game = wait.querySelector('inloop-waiting-game')!.shadowRoot!;
+    const progress = wait.querySelector('inloop-job-progress')!.shadowRoot!;
+    const box = (el: Element | null) => {
+      const r = el!.getBoundingClientRect();
+      return [Math.round(r.left), Math.round(r.top + scrollY), Math.round(r.width), Math.round(r.height)];
+    };
+    return {
+      answer: box(game.querySelector('button[data-choice]')),
+      next: box(wait.querySelector('button.continue')),
+      strip: Math.round(progress.querySelector('.strip')!.getBoundingClientRect().height),
+    };
+  });
+}
+
+/** Continue at the end: on screen without scrolling, and the element under its own centre. */
+async function continueOnTop(page: Page): Promise<{ hit: boolean; inView: boolean; scrollY: number }> {
+  return page.evaluate(() => {
+    const button = document.querySelector('inloop-job-wait')!.shadowRoot!.querySelector('button.continue')!;
+    const r = button.getBoundingClientRect();
+    const x = r.left + r.width / 2;
+    const y = r.top + r.height / 2;
+    let el: Element | null = document.elementFromPoint(x, y);
+    for (let depth = 0; el?.shadowRoot && depth < 10; depth++) {
+      const inner = el.shadowRoot.elementFromPoint(x, y);
+      if (!inner || inner === el) break;
+      el = inner;
+    }
+    const inView = r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth;
+    return { hit: el === button, inView, scrollY };
+  });
+}
+
+async function storyFlow(viewport: Viewport): Promise<void> {
+  await using demo = await startDemo();
+  const page = await openPage(browser, viewport);
+  const name = `name=${viewport.name === 'phone' ? 'Mia' : 'Max'}`;
+
+  await page.goto(`${demo.url}/?${name}`);
+  await page.locator('h1').waitFor();
+  await shot(page, 'index', viewport);
+  await noViolations(page, `the landing page at ${viewport.name} size`);
+  const headerHeight = await page.locator('header.top').evaluate((el) => el.getBoundingClientRect().height);
+  assert.ok(headerHeight < 60, `the header is one line (${headerHeight} px)`);
+
+  await page.goto(`${demo.url}/story.html?${name}`);
+  await page.getByRole('button', { name: 'Write my book' }).waitFor();
+  await shot(page, 'story-form', viewport);
+  await noViolations(page, `the story form at ${viewport.name} size`);
+
+  await page.getByLabel("Hero's name").fill('Luna');
+  await page.getByLabel('The hero is a').selectOption('owl');
+  await page.getByLabel('Pages', { exact: true }).selectOption('6');
+  // Keyboard only from here: Enter on the button, then the game.
+  await page.getByRole('button', { name: 'Write my book' }).focus();
+  await takeCls(page);
+  await page.keyboard.press('Enter');
+
+  const game = page.locator('inloop-waiting-game');
+  await game.locator('button[data-choice]').first().waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('h1').textContent(), 'Story book', 'the page keeps its h1 while the job runs');
+  assert.equal(await page.locator('inloop-job-wait button.continue').isDisabled(), true, 'Continue waits, in place');
+  await page.waitForFunction(() => new URL(location.href).searchParams.has('job'));
+  // Focus went from "Write my book" to the game's first answer.
+  for (let i = 0; i < 50 && (await focused(page)) !== 'button[data-choice]'; i++) await page.waitForTimeout(100);
+  assert.equal(await focused(page), 'button[data-choice]', 'focus is on the first answer after Write my book');
+
+  // A round by the number keys, then the next one without a Tab.
+  const first = await targets(page);
+  await page.keyboard.press('1');
+  await game.locator('p.score', { hasText: 'of 1' }).waitFor({ timeout: 5000 });
+  assert.equal(await focused(page), 'button[data-choice]', 'focus stays in the game after an answer');
+  await game.locator('p.feedback', { hasText: 'Who is this?' }).waitFor({ timeout: 5000 });
+  assert.equal(
+    await game
+      .locator('button[data-choice]')
+      .first()
+      .evaluate((b) => b.matches(':focus')),
+    true,
+    "the next round's first answer has focus",
+  );
+  await page.keyboard.press('2');
+  await game.locator('p.score', { hasText: 'of 2' }).waitFor({ timeout: 5000 });
+
+  await page.locator('inloop-job-progress figure.thumb img').first().waitFor({ timeout: 30_000 });
+  await shot(page, 'story-running', viewport);
+  await noViolations(page, `the story book while the job runs at ${viewport.name} size`);
+
+  // Until Continue lights up, nothing the player may press moves, and the page strip keeps its height.
+  const lit = page.locator('inloop-job-wait button.continue:not([disabled])');
+  for (let i = 0; i < 240 && (await lit.count()) === 0; i++) {
+    assert.deepEqual(await targets(page), first, 'the answers, Continue and the page strip stay where they are');
+    await page.waitForTimeout(500);
+  }
+  await lit.waitFor({ timeout: 5000 });
+  console.log(`[${viewport.name}] ${await page.locator('inloop-job-progress [data-outcome]').textContent()}`);
+  assert.deepEqual(await targets(page), first, 'and when the job ends');
+  assert.equal(await page.locator('inloop-job-progress figure.thumb').count(), 6, 'every page arrived');
+  const end = await continueOnTop(page);
+  assert.deepEqual(end, { hit: true, inView: true, scrollY: 0 }, 'Continue is in view and on top, without scrolling');
+  const { cls, ownCls, shifts } = await takeCls(page);
+  console.log(`[${viewport.name}] CLS ${cls.toFixed(4)}; within the streamed story text ${ownCls.toFixed(4)}`);
+  assert.ok(cls < 0.05, `Cumulative Layout Shift over the job ${cls.toFixed(4)}: ${shifts.join('; ')}`);
+  await shot(page, 'story-done', viewport);
+  await noViolations(page, `the story book when the job is done at ${viewport.name} size`);
+  const contrast = await page.locator('inloop-job-progress [data-outcome="succeeded"]').evaluate((el) => {
+    const rgb = (c: string) => c.match(/\d+/g)!.slice(0, 3).map(Number);
+    const lum = (c: number[]) => {
+      const [r, g, b] = c.map((v) => (v / 255 <= 0.03928 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+    };
+    return (lum([255, 255, 255]) + 0.05) / (lum(rgb(getComputedStyle(el).color)) + 0.05);
+  });
+  assert.ok(contrast >= 4.5, `"Done in" contrast ${contrast.toFixed(2)}:1`);
+
+  await lit.click();
+  await page.locator('section.book').waitFor();
+  await shot(page, 'story-book', viewport);
+  await noViolations(page, `the finished book at ${viewport.name} size`);
+  await page.context().close();
+}
+
+describe('the demo keeps its layout, keyboard and accessibility promises', () => {
+  for (const viewport of VIEWPORTS) {
+    it(`story book at ${viewport.width}x${viewport.height}: nothing moves, the game follows the keyboard, Continue is on top at the end`, () =>
+      storyFlow(viewport));
+  }
+
+  it('a reload mid-job resumes the story book and the opaque work, which can be cancelled', async () => {
+    await using demo = await startDemo();
+    const viewport = VIEWPORTS[0];
+    const page = await openPage(browser, viewport);
+    await page.goto(`${demo.url}/story.html?name=Rita`);
+    await page.getByLabel('Pages', { exact: true }).selectOption('6');
+    await page.getByRole('button', { name: 'Write my book' }).click();
+    await page.locator('inloop-job-progress figure.thumb').first().waitFor({ timeout: 30_000 });
+    const job = new URL(page.url()).searchParams.get('job');
+    assert.ok(job, 'the job id is in the URL');
+    await page.reload();
+    assert.equal(new URL(page.url()).searchParams.get('job'), job, 'the reload keeps the job');
+    await page.locator('inloop-job-progress figure.thumb').first().waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('form').count(), 0, 'the form does not come back');
+    await page.locator('inloop-job-wait button.continue:not([disabled])').waitFor({ timeout: 90_000 });
+    assert.equal(await page.locator('inloop-job-progress figure.thumb').count(), 6, 'every page, none twice');
+
+    await page.goto(`${demo.url}/opaque.html?name=Rita`);
+    await page.getByRole('button', { name: 'Derive a key, extra hard' }).waitFor();
+    await shot(page, 'opaque-form', viewport);
+    await noViolations(page, 'the opaque page before a job');
+    await page.getByRole('button', { name: 'Derive a key, extra hard' }).click();
+    const bar = page.locator('inloop-job-progress [role="progressbar"]');
+    await page.locator('inloop-job-progress [data-eta]').waitFor({ timeout: 10_000 });
+    // Between the node's updates (every few seconds) the estimate moves on with the local clock.
+    const seen = new Set<string>();
+    for (let i = 0; i < 15; i++) {
+      seen.add((await bar.getAttribute('aria-valuenow')) ?? '');
+      await page.waitForTimeout(200);
+    }
+    assert.ok(seen.size >= 3, `the bar moved between updates: ${[...seen].join(', ')}`);
+    await shot(page, 'opaque-running', viewport);
+    await noViolations(page, 'the opaque page while a job runs');
+    const running = new URL(page.url()).searchParams.get('job');
+    assert.ok(running, 'the job id is in the URL');
+    await page.reload();
+    await page.locator('inloop-job-progress [data-eta]').waitFor({ timeout: 10_000 });
+    assert.equal(new URL(page.url()).searchParams.get('job'), running, 'the reload picked the job up again');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.locator('inloop-job-progress [data-outcome="cancelled"]').waitFor({ timeout: 30_000 });
+    await shot(page, 'opaque-cancelled', viewport);
+    await noViolations(page, 'the opaque page after a cancelled job');
+    await page.context().close();
+  });
+
+  it('every page at both sizes: screenshots, and axe-core finds nothing', async () => {
+    await using demo = await startDemo();
+    for (const viewport of VIEWPORTS) {
+      for (const path of ['chat.html', 'reactions.html', 'reactions.html?role=presenter', 'opaque.html']) {
+        const page = await openPage(browser, viewport);
+        await page.goto(`${demo.url}/${path}${path.includes('?') ? '&' : '?'}name=Ada`);
+        await page.locator('main h1, main h2').first().waitFor({ timeout: 10_000 });
+        await page.waitForTimeout(500);
+        await shot(page, path.replace('.html', '').replace('?role=', '-'), viewport);
+        await noViolations(page, `${path} at ${viewport.name} size`);
+        await page.context().close();
+      }
+    }
+  });
+});
