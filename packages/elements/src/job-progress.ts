@@ -1,4 +1,5 @@
 import { css, html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
+import { keyed } from 'lit/directives/keyed.js';
 import type { Json, JobSnapshot } from '@inloop/protocol';
 import { localView } from './local-progress.js';
 import { durationInWords, etaInWords, lineInWords } from './words.js';
@@ -81,6 +82,11 @@ export class InloopJobProgress extends LitElement {
     }
     .label {
       font-weight: 600;
+    }
+    .right {
+      flex: 1 1 0;
+      min-width: max-content;
+      text-align: right;
     }
     .eta {
       color: var(--inloop-muted, #555);
@@ -169,6 +175,12 @@ export class InloopJobProgress extends LitElement {
       text-overflow: ellipsis;
       font-size: 0.9em;
       color: var(--inloop-muted, #555);
+    }
+    /* The same width from 0 % to 100 %, so the words after it never move. */
+    .detail .pct {
+      display: inline-block;
+      min-width: 4.5ch;
+      font-variant-numeric: tabular-nums;
     }
     .detail .slow {
       font-weight: 600;
@@ -327,7 +339,11 @@ export class InloopJobProgress extends LitElement {
       : view.overdue && !finished
         ? 'Taking longer than usual.'
         : '';
-    const head = html`<div class="head"><span class="label">${this.label}</span>${right}</div>`;
+    // The right-hand words are a new node whenever they change: right-aligned text of a new
+    // width would otherwise count as moved (a layout shift) every time the time left ticks.
+    const head = html`<div class="head">
+      <span class="label">${this.label}</span><span class="right">${keyed(this.#rightKey(s, view), right)}</span>
+    </div>`;
     const live = html`<div class="sr" aria-live="polite" role="status">${this._announcement}</div>`;
     if (this.compact)
       return html`${head}${bar}${this.#renderDetail(s, pct, finished, slow)}${this.#renderStrip(s)}${live}`;
@@ -370,6 +386,11 @@ export class InloopJobProgress extends LitElement {
     `;
   }
 
+  #rightKey(s: JobSnapshot, view: { remainingMs: number | null; overdue: boolean }): string {
+    if (s.status !== 'running') return `${s.status}:${s.queue?.position ?? ''}:${s.queue?.startsInMs ?? ''}`;
+    return this.#timeLeft(view.remainingMs, view.overdue);
+  }
+
   #stageState(s: JobSnapshot, i: number, finished: boolean): 'done' | 'current' | 'later' {
     const at = s.stage ? this.#stages.indexOf(s.stage.name) : -1;
     return finished && s.status === 'succeeded' ? 'done' : i < at ? 'done' : i === at ? 'current' : 'later';
@@ -406,8 +427,8 @@ export class InloopJobProgress extends LitElement {
             >`
         : nothing;
     return html`<div class="detail">
-      ${pct}%${s.progress.measured || finished ? nothing : html` <span data-estimated>(estimated)</span>`}${stage}${
-        slow ? html` · <span class="slow" data-slow>${slow}</span>` : nothing
+      <span class="pct">${pct}%</span>${stage}${slow ? html` · <span class="slow" data-slow>${slow}</span>` : nothing}${
+        s.progress.measured || finished ? nothing : html` · <span data-estimated>estimated</span>`
       }
     </div>`;
   }

@@ -1,7 +1,8 @@
 import { css, html, LitElement, nothing, type TemplateResult } from 'lit';
 import type { Occupancy, PresenceMember } from '@inloop/protocol';
 
-const COLORS = ['#3b5bdb', '#2b8a3e', '#e8590c', '#ae3ec9', '#0c8599', '#c2255c', '#5c940d', '#1864ab'];
+// Each at least 4.5:1 against the white initials on it (WCAG AA for small text).
+const COLORS = ['#3b5bdb', '#2b7a3b', '#c2410c', '#ae3ec9', '#0b7285', '#c2255c', '#4c7a0b', '#1864ab'];
 
 function colorOf(id: string): string {
   let h = 0;

@@ -1,4 +1,5 @@
-import { css, html, LitElement, nothing, type TemplateResult } from 'lit';
+import { css, html, LitElement, type TemplateResult } from 'lit';
+import { keyed } from 'lit/directives/keyed.js';
 import { ANIMALS } from './animals.js';
 
 export { ANIMALS };
@@ -235,7 +236,7 @@ export class InloopWaitingGame extends LitElement {
       <svg class="picture" viewBox="0 0 100 100" role="img" aria-label="A mystery animal" data-answer=${animal.name}>
         ${animal.draw()}
       </svg>
-      <p class="feedback" aria-live="polite">${feedback}</p>
+      <p class="feedback" aria-live="polite">${keyed(feedback, html`<span>${feedback}</span>`)}</p>
       <div class="choices" role="group" aria-label="Choose its name">
         ${r.choices.map(
           (c, i) =>
@@ -245,7 +246,7 @@ export class InloopWaitingGame extends LitElement {
               aria-disabled=${r.picked !== null ? 'true' : 'false'}
               @click=${() => this.#choose(c)}
             >
-              <span class="key" aria-hidden="true">${i + 1}</span>${ANIMALS[c]!.name}
+              ${keyed(c, html`<span class="key" aria-hidden="true">${i + 1}</span>${ANIMALS[c]!.name}`)}
             </button>`,
         )}
       </div>
@@ -254,7 +255,9 @@ export class InloopWaitingGame extends LitElement {
           ? html`<div class="timer" aria-hidden="true"><div style="width:${(left / this.roundMs) * 100}%"></div></div>`
           : html`<div class="timer" aria-hidden="true"></div>`
       }
-      <p class="score" data-score=${this._score}>Score ${this._score} of ${this._played}${nothing}</p>
+      <p class="score" data-score=${this._score}>
+        ${keyed(this._played, html`<span>Score ${this._score} of ${this._played}</span>`)}
+      </p>
     `;
   }
 }
