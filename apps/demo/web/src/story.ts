@@ -130,8 +130,10 @@ async function follow(id: string, token: string, label: string, focus: boolean):
         @continue=${() => openBook(watch.snapshot)}
       ></inloop-job-wait>
       <div class="story-text">
-        <inloop-stream-text label="The story so far" reserve="4" data-stream="story"></inloop-stream-text>
         <button class="secondary" type="button" data-stop>Stop writing</button>
+        <div class="story-scroll" role="region" aria-label="The story so far" tabindex="0" data-own-shift>
+          <inloop-stream-text label="The story so far" reserve="4" data-stream="story"></inloop-stream-text>
+        </div>
       </div>
     </section>`,
     app,
@@ -173,6 +175,10 @@ function streamStory(watch: JobWatch): void {
   };
   open(watch.snapshot.attempt);
   watch.on('update', (s) => open(s.attempt));
+  // The text grows inside a box of fixed height, kept scrolled to its newest words: the page
+  // around it (and Stop, above it) never moves as the story is written.
+  const box = text.parentElement!;
+  new ResizeObserver(() => (box.scrollTop = box.scrollHeight)).observe(text);
   stop.addEventListener('click', () => {
     stop.disabled = true;
     void story?.stop().catch(() => (stop.disabled = false));
