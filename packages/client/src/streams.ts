@@ -218,7 +218,11 @@ export class StreamWatch extends Emitter<StreamWatchEvents> implements AsyncIter
         else return false;
         return true;
       };
-      if (!settle()) this.#waiters.push(() => void settle());
+      // Every change wakes the waiters once: wait again until it has ended.
+      const wait = (): void => {
+        if (!settle()) this.#waiters.push(wait);
+      };
+      wait();
     }));
   }
 

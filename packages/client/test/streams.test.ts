@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { InloopClient, StreamWatch } from '@inloop/client';
 import type { Scope } from '@inloop/protocol';
 import { sleep, startNode, tcpProxy, testClient, waitFor, type TestNode } from '@inloop/testing';
+import WebSocket from 'ws';
 
 /**
  * Streams through the client SDK against a real node (SQLite in a temp dir): a job's handler
@@ -171,6 +172,44 @@ describe('client streams', () => {
     assert.deepEqual(await stream.done, { text: 'Once upon a time', reason: 'stopped' });
     await waitFor(() => stopped.get(job.id) === true, 10_000, 'the handler to see the stop');
     await waitFor(async () => (await t.api(`/v1/jobs/${job.id}`)).body.status === 'cancelled', 10_000, 'cancelled');
+  });
+
+  it('shares one node watch per stream, asks only for what a page lacks, and closes a watch left by `break`', async () => {
+    const job = await startJob('gated');
+    const sent: { type: string; from?: number }[] = [];
+    /** A WebSocket that records the client's frames. */
+    class Recording extends WebSocket {
+      override send(data: any, ...rest: any[]): void {
+        sent.push(JSON.parse(String(data)));
+        (super.send as (...a: any[]) => void)(data, ...rest);
+      }
+    }
+    await using client = testClient(t.url, await t.token('pat', everything), { WebSocket: Recording as never });
+    const ref = { job: job.id, name: 'answer' };
+    const one = client.watchStream(ref, { token: job.token });
+    const two = client.watchStream(ref, { token: job.token });
+    await waitFor(() => one.text === 'Once upon a time' && two.text === one.text, 10_000, 'the text in both');
+    assert.equal(sent.filter((f) => f.type === 'stream.subscribe').length, 1, 'one watch on the node');
+
+    // Another page kept 'Once upon' across a reload: it asks from there and shows the whole text.
+    await using other = testClient(t.url, await t.token('pat', everything), { WebSocket: Recording as never });
+    const kept = other.watchStream(ref, { token: job.token, text: 'Once upon' });
+    await waitFor(() => kept.text === 'Once upon a time', 10_000, 'the rest after what the page had');
+    assert.deepEqual(
+      sent.filter((f) => f.type === 'stream.subscribe').map((f) => f.from),
+      [0, 'Once upon'.length],
+    );
+
+    // Leaving the loop closes that watch; the other watch of the stream stays.
+    for await (const step of one) {
+      assert.equal(step.text, 'Once upon a time');
+      break;
+    }
+    await assert.rejects(one.done, { code: 'unavailable' });
+    await waitFor(() => gates.has(job.id), 10_000, 'the gate');
+    gates.get(job.id)!();
+    assert.deepEqual(await two.done, { text: 'Once upon a time, the end.', reason: 'finished' });
+    assert.equal(sent.filter((f) => f.type === 'stream.unsubscribe').length, 0, 'the shared watch was kept');
   });
 
   it('watches a conversation message as it is drafted, and ends it `finished` when it is sent', async () => {
