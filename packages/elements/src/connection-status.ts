@@ -53,8 +53,9 @@ export class InloopConnection extends LitElement {
       border-radius: 999px;
       white-space: nowrap;
     }
+    /* Empty, but never display: none: a live region that is not rendered is not announced. */
     span:empty {
-      display: none;
+      padding: 0;
     }
     span.reconnecting,
     span.offline,
