@@ -37,8 +37,9 @@ export interface Draft {
 
 /**
  * A message this client sent that the node has not acknowledged yet: shown as pending (a clock),
- * then replaced by the stored message ("sent"). `failed` once its send gave up (no connection
- * within the client's `publishTimeoutMs`); `retry()` sends it again under the same client id.
+ * then replaced by the stored message ("sent"). `failed` once its send gave up (no
+ * acknowledgement within 15 s, reconnects included); `retry()` sends it again under the same
+ * client id.
  */
 export interface PendingMessage {
   clientId: string;
