@@ -32,6 +32,7 @@ export class IcChart extends LitElement {
     marks: { attribute: false },
     time: { type: Boolean },
     xLabel: { attribute: 'x-label' },
+    categories: { attribute: false },
   };
 
   label = '';
@@ -41,6 +42,8 @@ export class IcChart extends LitElement {
   marks: Mark[] = [];
   time = false;
   xLabel = '';
+  /** Names of the x positions 0, 1, 2...: a histogram whose buckets are not evenly spaced. */
+  categories: string[] | null = null;
   #plot: uPlot | undefined;
   #resize = new ResizeObserver(() => this.#fit());
 
@@ -80,7 +83,7 @@ export class IcChart extends LitElement {
   protected override updated(): void {
     const target = this.querySelector<HTMLElement>('.plot');
     if (!target) return;
-    const shape = `${this.series.map((s) => s.label).join()}|${this.time}`;
+    const shape = `${this.series.map((s) => s.label).join()}|${this.time}|${this.categories?.join() ?? ''}`;
     if (this.#plot && this.#plot.series.length - 1 === this.series.length && target.dataset.shape === shape) {
       this.#plot.setData(this.data);
       this.#plot.redraw();
@@ -89,15 +92,29 @@ export class IcChart extends LitElement {
     this.#plot?.destroy();
     target.dataset.shape = shape;
     const marks = () => this.marks;
+    const categories = this.categories;
     this.#plot = new uPlot(
       {
         width: Math.max(240, target.clientWidth || 600),
         height: 200,
         legend: { show: false },
         cursor: { show: false },
-        scales: { x: { time: this.time }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } },
+        scales: {
+          x: categories ? { time: false, range: [-0.5, categories.length - 0.5] } : { time: this.time },
+          y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] },
+        },
         axes: [
-          { label: this.xLabel || undefined, stroke: '#333', grid: { stroke: '#e5e5e5' } },
+          {
+            label: this.xLabel || undefined,
+            stroke: '#333',
+            grid: { stroke: '#e5e5e5' },
+            ...(categories
+              ? {
+                  splits: () => categories.map((_, i) => i),
+                  values: (_u: uPlot, splits: number[]) => splits.map((i) => categories[i] ?? ''),
+                }
+              : {}),
+          },
           { stroke: '#333', grid: { stroke: '#e5e5e5' } },
         ],
         series: [
@@ -106,7 +123,7 @@ export class IcChart extends LitElement {
             label: s.label,
             stroke: s.color,
             width: s.points ? 0 : 2,
-            ...(s.kind === 'bars' ? { fill: `${s.color}bb`, paths: bars } : {}),
+            ...(s.kind === 'bars' ? { fill: `${s.color}bb`, paths: bars, points: { show: false } } : {}),
             ...(s.points ? { paths: () => null, points: { show: true, size: 6, fill: s.color } } : {}),
           })),
         ],

@@ -22,10 +22,18 @@ function within(h: Histo, limit: number): number | null {
   return n / h.count;
 }
 
-/** Bars at each bucket's upper bound (the last, above every bound, drawn one step further). */
-function bars(h: Histo): [number[], number[]] {
-  const top = (h.le.at(-1) ?? 1) * 1.25;
-  return [[...h.le, top], h.counts];
+/** A histogram as evenly spaced bars, one per bucket, named by its upper bound. */
+function bars(h: Histo): { data: [number[], number[]]; categories: string[] } {
+  return {
+    data: [h.counts.map((_, i) => i), h.counts],
+    categories: [...h.le.map((le) => `≤${le}`), `>${h.le.at(-1) ?? 0}`],
+  };
+}
+
+/** Where `seconds` falls among the bars: the first bucket whose bound reaches it. */
+function at(h: Histo, seconds: number): number {
+  const i = h.le.findIndex((le) => le >= seconds - 1e-9);
+  return i < 0 ? h.le.length : i;
 }
 
 /**
@@ -59,26 +67,29 @@ class IcBudget extends Page {
         <ic-chart
           label="Longest silence per watcher"
           summary="${b.longestSilence.count} watchers, cadence ${ms(b.cadenceMs)}"
-          x-label="seconds (bucket upper bound)"
-          .data=${bars(b.longestSilence)}
+          x-label="seconds"
+          .data=${bars(b.longestSilence).data}
+          .categories=${bars(b.longestSilence).categories}
           .series=${[{ label: 'watchers', color: '#2b6cb0', kind: 'bars' }]}
-          .marks=${[{ x: cadence, label: `cadence ${ms(b.cadenceMs)}`, color: '#c05621' }]}
+          .marks=${[{ x: at(b.longestSilence, cadence), label: `cadence ${ms(b.cadenceMs)}`, color: '#c05621' }]}
         ></ic-chart>
         <ic-chart
           label="Gaps between updates"
           summary="${b.gaps.count} gaps"
-          x-label="seconds (bucket upper bound)"
-          .data=${bars(b.gaps)}
+          x-label="seconds"
+          .data=${bars(b.gaps).data}
+          .categories=${bars(b.gaps).categories}
           .series=${[{ label: 'gaps', color: '#6b46c1', kind: 'bars' }]}
-          .marks=${[{ x: cadence, label: `cadence ${ms(b.cadenceMs)}`, color: '#c05621' }]}
+          .marks=${[{ x: at(b.gaps, cadence), label: `cadence ${ms(b.cadenceMs)}`, color: '#c05621' }]}
         ></ic-chart>
         <ic-chart
           label="First event after the 202"
           summary="${b.firstEvent.count} watchers"
-          x-label="seconds (bucket upper bound)"
-          .data=${bars(b.firstEvent)}
+          x-label="seconds"
+          .data=${bars(b.firstEvent).data}
+          .categories=${bars(b.firstEvent).categories}
           .series=${[{ label: 'watchers', color: '#2f855a', kind: 'bars' }]}
-          .marks=${[{ x: 1, label: '1 s target', color: '#c05621' }]}
+          .marks=${[{ x: at(b.firstEvent, 1), label: '1 s target', color: '#c05621' }]}
         ></ic-chart>
       </div>
       ${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : nothing}`;

@@ -153,9 +153,10 @@ export class Activity {
       get(): Promise<{ values: { value: number; labels: Record<string, string | number | undefined> }[] }>;
     }) => (await metric.get()).values;
     const delta = (key: string, total: number): number => {
-      const before = this.#last.get(key);
+      // A label first seen now counted from 0: the node's counters start at 0 with it.
+      const before = this.#last.get(key) ?? 0;
       this.#last.set(key, total);
-      return before === undefined ? 0 : Math.max(0, total - before);
+      return Math.max(0, total - before);
     };
     const connections: Record<string, number> = {};
     for (const v of await values(m.connections)) connections[String(v.labels.transport)] = v.value;
