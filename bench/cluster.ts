@@ -10,12 +10,20 @@
  *   Inloop embedded (1 node, reference), Inloop on Redis with 1 and 2 nodes, and Socket.IO with the
  *   Redis adapter with 1 and 2 nodes;
  * - job throughput, created to completed, trivial handler, 100 in flight, 10,000 jobs: Inloop on
- *   Redis (jobs through BullMQ, library API) against BullMQ used directly, on the same Redis.
+ *   Redis (library API) against BullMQ used directly, with Redis pinned to the node's core and on
+ *   a core of its own; per job: Redis commands and their µs (INFO commandstats), Redis CPU (INFO
+ *   cpu), node CPU (/proc), and the calls on the wire by command (MONITOR, a short separate run);
+ * - `POST /v1/jobs` to 202 at 1,000 jobs/s on a node on Redis: p50/p99.
+ *
+ * `BENCH_CLUSTER=jobs` runs the jobs part alone.
  */
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { fanoutTable, measureFanout, type FanoutResult } from './lib/fanout.js';
+import { acceptLatency } from './lib/accept-load.js';
 import { redisPid, withPinnedRedis } from './lib/redis.js';
+import { costDelta, countCalls, redisCost, type CallCount, type RedisCost } from './lib/redis-cost.js';
+import { cpuOf, loadAverage } from './lib/stats.js';
 import { ask, inloop, socketIo, spawnPinned, stopServer, type ServerInfo, type Target } from './lib/targets.js';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
@@ -23,6 +31,11 @@ const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 5000);
 const STEP_MS = Number(process.env.BENCH_STEP_MS ?? 3000);
 const THROUGHPUT_JOBS = Number(process.env.BENCH_THROUGHPUT_JOBS ?? 10_000);
 const SERVER_CPU = 0;
+const COUNT_JOBS = Number(process.env.BENCH_COUNT_JOBS ?? 1000);
+const ACCEPT_RATE = Number(process.env.BENCH_JOBS_RATE ?? 1000);
+const ACCEPT_SECONDS = Number(process.env.BENCH_JOBS_SECONDS ?? 30);
+/** `fanout`, `jobs` or both (comma-separated). @default 'fanout,jobs' */
+const PARTS = (process.env.BENCH_CLUSTER ?? 'fanout,jobs').split(',');
 
 interface Scenario {
   name: string;
@@ -68,20 +81,137 @@ async function runFanout(s: Scenario, redisPort: number): Promise<FanoutResult> 
   }
 }
 
-async function jobThroughput(redisPort: number): Promise<{ inloop: number; bullmq: number }> {
-  const node = await spawnPinned<{ port: number }>('inloop-jobs.js', SERVER_CPU, {
-    BENCH_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+interface JobsRun {
+  rate: number;
+  /** Node CPU milliseconds per job (the Inloop node, or BullMQ's process). */
+  nodeCpuMs: number;
+  redis: RedisCost;
+}
+
+/** Created to completed, trivial handler, 100 in flight: one side, on the Redis at `redisPort`. */
+async function jobsRun(side: 'inloop' | 'bullmq', redisPort: number, n: number): Promise<JobsRun> {
+  const server =
+    side === 'inloop'
+      ? await spawnPinned('inloop-jobs.js', SERVER_CPU, { BENCH_REDIS_URL: `redis://127.0.0.1:${redisPort}` })
+      : await spawnPinned('bullmq.js', SERVER_CPU, { REDIS_PORT: String(redisPort) });
+  try {
+    const pid = server.child.pid!;
+    const cpu0 = await cpuOf(pid);
+    const redis0 = redisCost(redisPort);
+    const { seconds } =
+      side === 'inloop'
+        ? await ask<{ seconds: number }>(server.child, { type: 'inproc', n, inFlight: 100 }, 'inproc-done')
+        : await ask<{ seconds: number }>(server.child, { type: 'run', n, inFlight: 100 }, 'done');
+    const redis = costDelta(redis0, redisCost(redisPort));
+    return { rate: n / seconds, nodeCpuMs: (((await cpuOf(pid)) - cpu0) * 1000) / n, redis };
+  } finally {
+    await stopServer(server.child);
+  }
+}
+
+/** Calls per job on the wire (a script counts once), from MONITOR over a short run. */
+async function callsPerJob(side: 'inloop' | 'bullmq', redisPort: number, n: number): Promise<CallCount> {
+  const { count } = await countCalls(redisPort, () => jobsRun(side, redisPort, n));
+  return count;
+}
+
+const per = (x: number, n: number) => (x / n).toFixed(1);
+
+/** Job throughput and what it costs, Inloop on Redis and BullMQ alone, on one Redis pinned to `redisCpu`. */
+async function jobRows(redisCpu: number, where: string): Promise<string[]> {
+  const rows: string[] = [];
+  const result = await withPinnedRedis(redisCpu, async (port) => {
+    const load = await loadAverage();
+    const inloopRun = await jobsRun('inloop', port, THROUGHPUT_JOBS);
+    const bullRun = await jobsRun('bullmq', port, THROUGHPUT_JOBS);
+    for (const [name, r] of [
+      ['Inloop on Redis (library API)', inloopRun],
+      ['BullMQ directly', bullRun],
+    ] as const) {
+      const redisCpuUs = (r.redis.cpuSeconds * 1e6) / THROUGHPUT_JOBS;
+      rows.push(
+        `| ${where} | ${name} | ${Math.round(r.rate).toLocaleString('en')} | ${per(r.redis.calls, THROUGHPUT_JOBS)} | ` +
+          `${per(r.redis.commandUs, THROUGHPUT_JOBS)} | ${redisCpuUs.toFixed(0)} | ${(r.nodeCpuMs * 1000).toFixed(0)} |`,
+      );
+    }
+    rows.push(`| ${where} | ratio Inloop / BullMQ | ${(inloopRun.rate / bullRun.rate).toFixed(2)}x | | | | |`);
+    rows.push(`| ${where} | (${load}) | | | | | |`);
   });
-  const mine = await ask<{ seconds: number }>(
-    node.child,
-    { type: 'inproc', n: THROUGHPUT_JOBS, inFlight: 100 },
-    'inproc-done',
-  );
-  await stopServer(node.child);
-  const bull = await spawnPinned('bullmq.js', SERVER_CPU, { REDIS_PORT: String(redisPort) });
-  const theirs = await ask<{ seconds: number }>(bull.child, { type: 'run', n: THROUGHPUT_JOBS, inFlight: 100 }, 'done');
-  await stopServer(bull.child);
-  return { inloop: THROUGHPUT_JOBS / mine.seconds, bullmq: THROUGHPUT_JOBS / theirs.seconds };
+  if (result === null) rows.push(`| ${where} | redis-server did not start | | | | | |`);
+  return rows;
+}
+
+/** `POST /v1/jobs` -> 202 at 1,000/s on a node on Redis (Redis on its own core). */
+async function acceptOnRedis(): Promise<string> {
+  const out = await withPinnedRedis(1, async (port) => {
+    const node = await spawnPinned<{ port: number; apiKey: string }>('inloop-jobs.js', SERVER_CPU, {
+      BENCH_REDIS_URL: `redis://127.0.0.1:${port}`,
+    });
+    try {
+      const load = await loadAverage();
+      const s = await acceptLatency(
+        `http://127.0.0.1:${node.info.port}`,
+        node.info.apiKey,
+        ACCEPT_RATE,
+        ACCEPT_SECONDS,
+      );
+      return (
+        `POST /v1/jobs -> 202 at ${ACCEPT_RATE}/s for ${ACCEPT_SECONDS} s on a node on Redis (node on core ${SERVER_CPU}, ` +
+        `Redis on core 1): ${s.n} accepted, ${s.errors} errors${s.errors ? ` (${s.why})` : ''}; p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, ` +
+        `max ${s.max.toFixed(1)} ms (${load})`
+      );
+    } finally {
+      await stopServer(node.child);
+    }
+  });
+  return out ?? 'accept latency: redis-server did not start';
+}
+
+async function jobsReport(): Promise<void> {
+  const lines: string[] = [
+    `Jobs on Redis, ${THROUGHPUT_JOBS.toLocaleString('en')} trivial jobs created to completed, 100 in flight, ` +
+      `node (or BullMQ's process) on core ${SERVER_CPU}`,
+    '',
+    "| Redis | side | jobs/s | Redis commands/job (scripts' inner included) | Redis command µs/job | Redis CPU µs/job | node CPU µs/job |",
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  // Each part is printed as soon as it is measured.
+  const print = (from: number) => process.stdout.write(lines.slice(from).join('\n') + '\n');
+  print(0);
+  let at = lines.length;
+  lines.push(...(await jobRows(SERVER_CPU, `pinned to core ${SERVER_CPU} (same core)`)));
+  print(at);
+  at = lines.length;
+  lines.push(...(await jobRows(1, 'on core 1 (own core)')));
+  print(at);
+  at = lines.length;
+  const counts = await withPinnedRedis(1, async (port) => ({
+    inloop: await callsPerJob('inloop', port, COUNT_JOBS),
+    bullmq: await callsPerJob('bullmq', port, COUNT_JOBS),
+  }));
+  if (counts) {
+    const breakdown = [...counts.inloop.byCommand.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, c]) => `${name} ${per(c, COUNT_JOBS)}`)
+      .join(', ');
+    lines.push(
+      '',
+      `Calls per job on the wire (MONITOR, ${COUNT_JOBS} jobs; a script is one call): Inloop ${per(counts.inloop.client, COUNT_JOBS)} ` +
+        `(+ ${per(counts.inloop.inner, COUNT_JOBS)} inside scripts), BullMQ directly ${per(counts.bullmq.client, COUNT_JOBS)} ` +
+        `(+ ${per(counts.bullmq.inner, COUNT_JOBS)} inside scripts)`,
+      `Inloop per job by command: ${breakdown}`,
+    );
+  }
+  print(at);
+  at = lines.length;
+  lines.push('', await acceptOnRedis());
+  print(at);
+}
+
+if (PARTS.includes('jobs') && !PARTS.includes('fanout')) {
+  process.stdout.write(`${await loadAverage()}\n\n`);
+  await jobsReport();
+  process.exit(0);
 }
 
 const outcome = await withPinnedRedis(SERVER_CPU, async (redisPort) => {
@@ -90,20 +220,17 @@ const outcome = await withPinnedRedis(SERVER_CPU, async (redisPort) => {
     process.stdout.write(`running ${s.name} ...\n`);
     results.push(await runFanout(s, redisPort));
   }
-  process.stdout.write('running job throughput ...\n');
-  return { results, jobs: await jobThroughput(redisPort) };
+  return { results, load: await loadAverage() };
 });
 if (!outcome) throw new Error('redis-server did not start');
 
 process.stdout.write(
   `\nCluster fan-out: ${SUBSCRIBERS} subscribers spread over the nodes, one topic, 100-byte payloads, loopback; ` +
-    `every node and Redis on core ${SERVER_CPU} (server CPU includes Redis)\n\n`,
+    `every node and Redis on core ${SERVER_CPU} (server CPU includes Redis); ${outcome.load}\n\n`,
 );
 process.stdout.write(fanoutTable(outcome.results));
-const rate = (n: number) => Math.round(n).toLocaleString('en');
-process.stdout.write(
-  `\nJobs, ${THROUGHPUT_JOBS.toLocaleString('en')} trivial jobs, 100 in flight, same Redis: ` +
-    `Inloop on Redis (through BullMQ) ${rate(outcome.jobs.inloop)} jobs/s; BullMQ directly ${rate(outcome.jobs.bullmq)} jobs/s ` +
-    `(${(outcome.jobs.inloop / outcome.jobs.bullmq).toFixed(2)}x)\n`,
-);
+if (PARTS.includes('jobs')) {
+  process.stdout.write('\n');
+  await jobsReport();
+}
 process.exit(0);
