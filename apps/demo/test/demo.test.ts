@@ -41,6 +41,9 @@ before(async () => {
       INLOOP_HOST: '127.0.0.1',
       INLOOP_DATA_DIR: dataDir,
       INLOOP_LOG_LEVEL: 'warn',
+      // Short books: pages drawn small, each taking a steady 1.2 s (see apps/demo/server/illustrate.ts).
+      DEMO_PRINT_SCALE: '0.25',
+      DEMO_PAGE_MS: '1200',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

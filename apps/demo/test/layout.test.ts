@@ -218,9 +218,17 @@ describe('the demo keeps its layout, keyboard and accessibility promises', () =>
     for (const viewport of VIEWPORTS) {
       for (const path of ['chat.html', 'reactions.html', 'reactions.html?role=presenter', 'opaque.html']) {
         const page = await openPage(browser, viewport);
+        const missing: string[] = [];
+        page.on('response', (r) => void (r.status() === 404 && missing.push(r.url())));
         await page.goto(`${demo.url}/${path}${path.includes('?') ? '&' : '?'}name=Ada`);
         await page.locator('main h1, main h2').first().waitFor({ timeout: 10_000 });
         await page.waitForTimeout(500);
+        assert.deepEqual(missing, [], `nothing missing on ${path} (the favicon included)`);
+        assert.equal(
+          await page.evaluate(() => fetch('/favicon.svg').then((r) => r.status)),
+          200,
+          'the favicon is there',
+        );
         await shot(page, path.replace('.html', '').replace('?role=', '-'), viewport);
         await noViolations(page, `${path} at ${viewport.name} size`);
         await page.context().close();
