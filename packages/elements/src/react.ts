@@ -1,5 +1,6 @@
 import type { DetailedHTMLProps, HTMLAttributes } from 'react';
 import type { LitElement } from 'lit';
+import type { InloopConnection } from './connection-status.js';
 import type { InloopJobProgress } from './job-progress.js';
 import type { InloopJobWait } from './job-wait.js';
 import type { InloopPresence } from './presence-stack.js';
@@ -24,6 +25,7 @@ declare module 'react' {
   // eslint-disable-next-line @typescript-eslint/no-namespace -- React's JSX types live in a namespace
   namespace JSX {
     interface IntrinsicElements {
+      'inloop-connection': ElementProps<InloopConnection>;
       'inloop-job-progress': ElementProps<InloopJobProgress>;
       'inloop-job-wait': ElementProps<InloopJobWait>;
       'inloop-presence': ElementProps<InloopPresence>;
