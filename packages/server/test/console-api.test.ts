@@ -199,6 +199,31 @@ describe('the console APIs', () => {
     });
   });
 
+  describe('rate-limit refusals over time', () => {
+    it('counts them in the interval they happened', async () => {
+      await using t = await startNode({ publishRatePerSec: 1, publishBurst: 1 });
+      const token = await t.token('ann', [{ ops: ['publish'], topics: ['room'] }]);
+      const codes: number[] = [];
+      for (let i = 0; i < 5; i++)
+        codes.push((await t.api('/v1/topics/room/messages', { token, body: { data: i } })).status);
+      const refused = codes.filter((c) => c === 429).length;
+      assert.ok(refused >= 3);
+      // The next sample (every 5 s) carries them.
+      const a = await waitFor(
+        async () => {
+          const body = (await t.api('/v1/console/activity')).body;
+          return body.series.some((p: { rateLimited: number }) => p.rateLimited > 0) ? body : null;
+        },
+        10_000,
+        'a sample with the refusals',
+      );
+      assert.equal(
+        a!.series.reduce((n: number, p: { rateLimited: number }) => n + p.rateLimited, 0),
+        refused,
+      );
+    });
+  });
+
   describe('documentation and the pages', () => {
     it('puts every console API in /openapi.json', async () => {
       await using t = await startNode();
