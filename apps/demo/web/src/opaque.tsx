@@ -83,8 +83,8 @@ function Opaque({ client }: { client: InloopClient }) {
       <p className="muted">
         A memory-hard key derivation (scrypt, 128 MiB per round) has no way to say how far along it is. The bar is
         estimated from how long this job took before, drawn striped to say so, moves on between the server's updates,
-        and never reaches 100 % before the work is done. The extra-hard run takes longer than usual, and the page says
-        so. Reload the page while it runs: it picks the job up again.
+        and never reaches 100&nbsp;% before the work is done. The extra-hard run takes longer than usual, and the page
+        says so. Reload the page while it runs: it picks the job up again.
       </p>
       <p className="actions">
         <button className="primary" disabled={running} onClick={() => void start(24)}>
