@@ -170,7 +170,7 @@ export interface StreamEndMessage {
   length: number;
 }
 
-/** The node ended this watch itself (`forbidden`: access withdrawn; `not_found`: the job was removed). */
+/** The node ended this watch itself (`unavailable`: the store could not be read; watch again from what you have). */
 export interface StreamUnsubscribedMessage {
   type: 'stream.unsubscribed';
   id?: number;

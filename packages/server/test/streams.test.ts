@@ -290,6 +290,9 @@ describe('streams', () => {
         assert.equal(again.status, 304);
         assert.equal((await append({ append: '!' })).status, 409);
         await t.api(`/v1/jobs/${id}/complete`, { body: { lease: leaseToken } });
+        // Stopping an ended stream changes nothing.
+        const stop = await t.api(`/v1/jobs/${id}/streams/answer/stop`, { method: 'POST', token: created.body.token });
+        assert.deepEqual([stop.status, stop.body.end, stop.body.length], [200, 'finished', 23]);
       },
     );
 
@@ -303,6 +306,23 @@ describe('streams', () => {
       assert.deepEqual([refused.status, refused.body.code], [413, 'stream_too_long']);
       const read = await t.api(`/v1/jobs/${created.body.id}/streams/answer`);
       assert.equal(read.body.text, '12345678');
+    });
+  });
+
+  describe('retention', () => {
+    it('removes a job’s streams with the job', async () => {
+      await using t = await startNode({ jobRetentionMs: 1000 });
+      t.node.jobs.handle('quick', async (_job, ctx) => {
+        await ctx.stream('answer').append('short-lived');
+        return null;
+      });
+      const created = await t.api('/v1/jobs', { body: { type: 'quick' } });
+      const path = `/v1/jobs/${created.body.id}/streams/answer`;
+      await waitFor(async () => (await t.api(path)).body.end === 'finished', 5000, 'the stream to end');
+      await sleep(1200);
+      await t.node.retention.round();
+      assert.equal((await t.api(`/v1/jobs/${created.body.id}`)).status, 404);
+      assert.equal((await t.api(path)).status, 404);
     });
   });
 
