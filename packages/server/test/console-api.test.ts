@@ -55,6 +55,33 @@ describe('the console APIs', () => {
       assert.equal(calls, 1);
     });
 
+    it('finds running jobs flagged likely stuck', async () => {
+      await using t = await startNode({ jobStuckAfterMs: 1000 });
+      t.node.jobs.handle(
+        'hangs',
+        (_job, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(null))),
+        { expectedMs: 50 },
+      );
+      t.node.jobs.handle('quick', async () => null);
+      const { id } = (await t.api('/v1/jobs', { body: { type: 'hangs' } })).body;
+      await t.api('/v1/jobs', { body: { type: 'quick' } });
+      const stuck = await waitFor(
+        async () => {
+          const { jobs } = (await t.api('/v1/jobs?status=stuck')).body as {
+            jobs: (Summary & { likelyStuck: boolean })[];
+          };
+          return jobs.length > 0 ? jobs : null;
+        },
+        10_000,
+        'a stuck job',
+      );
+      assert.deepEqual(
+        stuck!.map((j) => [j.id, j.status, j.likelyStuck]),
+        [[id, 'running', true]],
+      );
+      await t.api(`/v1/jobs/${id}/cancel`, { method: 'POST' });
+    });
+
     it('is refused without a key, and to a token without the admin operation', async () => {
       await using t = await startNode();
       const bare = await fetch(`${t.url}/v1/jobs`);
