@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readSse, sleep, startNode, waitFor } from './helpers.js';
+import { rawSession, readSse, sleep, startNode, waitFor } from './helpers.js';
 
 describe('the cadence guarantee', () => {
   describe('when a worker is silent', () => {
@@ -92,5 +92,56 @@ describe('the cadence guarantee', () => {
       assert.ok(events.some((e) => e.event === 'job.tick'));
       assert.equal(events.at(-1)!.event, 'job.succeeded');
     });
+  });
+  describe('when a watcher comes back from a reconnect', () => {
+    it(
+      'hears the job state at once, not at the next cadence tick, over WebSocket and SSE',
+      { timeout: 30_000 },
+      async () => {
+        // A cadence long enough that a tick within it can only be the resume's.
+        await using t = await startNode({ cadenceMs: 10_000 });
+        let release!: () => void;
+        t.node.jobs.handle('quiet', () => new Promise<string>((r) => (release = () => r('done'))), {
+          expectedMs: 60_000,
+        });
+        const created = await t.api('/v1/jobs', { body: { type: 'quiet' } });
+        const id = created.body.id as string;
+        const snapshot = await waitFor(async () => {
+          const s = (await t.api(`/v1/jobs/${id}`)).body;
+          return s.status === 'running' ? s : null;
+        });
+        // The job's last event was a moment ago; the next cadence tick is about 10 s away.
+        const session = await rawSession(t.url, created.body.token);
+        const resumedAt = Date.now();
+        const reply = await session.request({
+          type: 'subscribe',
+          id: 1,
+          topic: `job:${id}`,
+          since: { epoch: snapshot.epoch, offset: snapshot.offset },
+        });
+        assert.equal(reply.type, 'subscribed');
+        assert.equal(reply.recovered, true);
+        const tick = await waitFor(
+          () => session.frames.find((f) => f.type === 'pub' && f.data?.type === 'job.tick'),
+          8000,
+          'a tick after the resume',
+        );
+        assert.ok(Date.now() - resumedAt < 8000, 'before the 10 s cadence would have ticked');
+        assert.equal(tick.data.job.status, 'running');
+        assert.ok(tick.data.job.elapsedMs >= 0);
+
+        // SSE: a reconnect with Last-Event-ID is a resume too.
+        const sse = readSse(
+          await fetch(`${t.url}/v1/jobs/${id}/stream?token=${created.body.token}`, {
+            headers: { 'last-event-id': `${snapshot.epoch}:${snapshot.offset}` },
+          }),
+          (events) => events.some((e) => e.event === 'job.tick'),
+        );
+        const events = await sse;
+        assert.equal(events.at(-1)!.event, 'job.tick');
+        session.ws.close();
+        release();
+      },
+    );
   });
 });

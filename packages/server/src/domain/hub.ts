@@ -74,6 +74,7 @@ export class Hub {
   #spare = new Map<string, TopicBatch>();
   readonly #flushed: TopicBatch[] = [];
   readonly #signalListeners: ((signal: EphemeralPublication) => void)[] = [];
+  readonly #resumeListeners: ((topic: string) => void)[] = [];
   /** Topics whose signals this node wants without a local subscriber (see {@link follow}). */
   readonly #followed = new Set<string>();
 
@@ -156,6 +157,7 @@ export class Hub {
         this.unsubscribe(sub);
         return null;
       }
+      if (since) for (const listener of this.#resumeListeners) listener(topic);
       return sub;
     } catch (err) {
       this.unsubscribe(sub);
@@ -257,6 +259,14 @@ export class Hub {
    * delivered: how a node learns of a change made on another node (a member removed). Only
    * topics with a local subscriber, or followed, reach the node.
    */
+  /**
+   * Hear every resumed subscription once it is in sync (a client back from a reconnect): what it
+   * missed of history was replayed, but not the ephemeral updates (job ticks) of its absence.
+   */
+  onResume(listener: (topic: string) => void): void {
+    this.#resumeListeners.push(listener);
+  }
+
   onSignal(listener: (signal: EphemeralPublication) => void): void {
     this.#signalListeners.push(listener);
   }

@@ -1,6 +1,14 @@
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { isTerminal, jobTopic, type JobEvent, type JobEventType, type JobState, type Json } from '@inloop/protocol';
+import {
+  isTerminal,
+  JOB_TOPIC_PREFIX,
+  jobTopic,
+  type JobEvent,
+  type JobEventType,
+  type JobState,
+  type Json,
+} from '@inloop/protocol';
 import type { Broker } from '../../ports/broker.js';
 import type { JobRecord, JobStore, Lease, PlannedStage } from '../../ports/job-store.js';
 import type { JobLocks, JobQueue } from '../../ports/job-queue.js';
@@ -94,6 +102,10 @@ export class JobCore {
       cadenceMs: o.cadenceMs,
       hasWatchers: (id) => o.hub.subscriberCount(jobTopic(id)) > 0,
       tick: (id) => this.#tick(id),
+    });
+    // A watcher back from a reconnect missed the ticks of its absence: it hears the state at once.
+    o.hub.onResume((topic) => {
+      if (topic.startsWith(JOB_TOPIC_PREFIX)) this.cadence.soon(topic.slice(JOB_TOPIC_PREFIX.length));
     });
   }
 
