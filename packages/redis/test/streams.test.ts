@@ -56,7 +56,8 @@ async function cluster(n: number): Promise<TestNode[] & AsyncDisposable> {
 describe('streams on two nodes sharing Redis', () => {
   it('give a watcher on the other node, early or late, the same text as the worker appended on either', async () => {
     await using nodes = await cluster(2);
-    const [a, b] = nodes as [TestNode, TestNode];
+    const a = nodes[0]!;
+    const b = nodes[1]!;
     const created = await a.api('/v1/jobs', { body: { type: 'answer' } });
     const id = created.body.id as string;
     const stream = { job: id, name: 'answer' };
@@ -92,7 +93,8 @@ describe('streams on two nodes sharing Redis', () => {
 
   it('lets a watcher on one node stop a worker whose lease was taken on the other', async () => {
     await using nodes = await cluster(2);
-    const [a, b] = nodes as [TestNode, TestNode];
+    const a = nodes[0]!;
+    const b = nodes[1]!;
     const created = await a.api('/v1/jobs', { body: { type: 'answer' } });
     const id = created.body.id as string;
     const lease = await a.api('/v1/workers/lease', { body: { types: ['answer'], waitMs: 2000, leaseMs: 60_000 } });

@@ -51,6 +51,11 @@ function messageFields(ctx: FuzzContext): Record<ClientMessageType, Fields> {
   const offset = fc.oneof(fc.nat(100), fc.constantFrom<unknown>(-1, 1.5, new Raw('1e400'), 2 ** 60));
   const text = fc.oneof(fc.string({ maxLength: 40 }), fc.constant('t'.repeat(16_001)));
   const clientId = fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.constant('c'.repeat(129)));
+  const stream = fc.oneof(
+    fc.record({ job: fc.string({ maxLength: 12 }), name: fc.constantFrom('answer', '', 'a/b', 'x'.repeat(65)) }),
+    fc.record({ conversation, message: clientId }),
+    data,
+  );
   return {
     connect: { token },
     subscribe: {
@@ -79,6 +84,9 @@ function messageFields(ctx: FuzzContext): Record<ClientMessageType, Fields> {
     'conversation.draft': { id, conversation, clientId, text },
     'conversation.receipt': { id, conversation, delivered: opt(offset), read: opt(offset) },
     'conversation.get': { id, conversation },
+    'stream.subscribe': { id, stream, from: opt(offset), token: opt(token) },
+    'stream.unsubscribe': { id, stream },
+    'stream.stop': { id, stream, token: opt(token) },
   };
 }
 
