@@ -43,6 +43,9 @@ before(async () => {
       INLOOP_DATA_DIR: dataDir,
       INLOOP_LOG_LEVEL: 'warn',
       DEMO_BOT_WORD_MS: '800',
+      // Small prints drawn in a steady 2.5 s a page, so a loaded machine does not stretch the book.
+      DEMO_PRINT_SCALE: '0.25',
+      DEMO_PAGE_MS: '2500',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -139,6 +142,33 @@ describe('streamed text in the demo', () => {
     });
     assert.equal(pages.length, 3);
     assert.equal(done.text, pages.join('\n\n'));
+    await page.context().close();
+  });
+
+  it('story book: Stop writing ends the words `stopped` where they were, and the job with them', async () => {
+    const page = await open('/story.html', 'Stu');
+    await page.getByLabel('Pages', { exact: true }).selectOption('6');
+    await page.getByRole('button', { name: 'Write my book' }).click();
+    const story = 'inloop-stream-text[data-stream="story"]';
+    await until(page, story, (s) => s.text.length > 20, 'the first words');
+    await page.getByRole('button', { name: 'Stop writing' }).click();
+    const stopped = await until(page, story, (s) => s.status === 'stopped', 'the stop');
+    await page.locator('inloop-stream-text[status="stopped"]').getByText('Stopped.', { exact: true }).waitFor();
+    const status = await page.evaluate(async () => {
+      const id = new URL(location.href).searchParams.get('job');
+      const { token } = JSON.parse(sessionStorage.getItem(`inloop-demo-job:${id}`)!) as { token: string };
+      const headers = { authorization: `Bearer ${token}` };
+      // The job ends once its handler sees the stop (after the page being drawn).
+      let job = { status: '' };
+      for (let i = 0; i < 150 && job.status !== 'cancelled'; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 100));
+        job = (await (await fetch(`/v1/jobs/${id}`, { headers })).json()) as { status: string };
+      }
+      const text = (await (await fetch(`/v1/jobs/${id}/streams/story`, { headers })).json()) as { text: string };
+      return { job: job.status, text: text.text };
+    });
+    assert.equal(status.text, stopped.text, 'the page shows what the node kept');
+    assert.equal(status.job, 'cancelled');
     await page.context().close();
   });
 
