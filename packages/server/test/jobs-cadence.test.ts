@@ -121,11 +121,11 @@ describe('the cadence guarantee', () => {
         });
         assert.equal(reply.type, 'subscribed');
         assert.equal(reply.recovered, true);
-        const tick = await waitFor(
+        const tick = (await waitFor(
           () => session.frames.find((f) => f.type === 'pub' && f.data?.type === 'job.tick'),
           8000,
           'a tick after the resume',
-        );
+        ))!;
         assert.ok(Date.now() - resumedAt < 8000, 'before the 10 s cadence would have ticked');
         assert.equal(tick.data.job.status, 'running');
         assert.ok(tick.data.job.elapsedMs >= 0);
