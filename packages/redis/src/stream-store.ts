@@ -11,21 +11,22 @@ import {
 import { guarded, type Keys } from './connection.js';
 
 /**
- * KEYS: the owner's streams (hash: name -> "length last end"), the stream's chunks (list of
- * "start:text"). ARGV: name, text, its length in UTF-16 code units, max chars, max streams,
- * chunk chars, ttl ms. Appends to the last chunk while it is below `chunk chars`, else starts
+ * KEYS: the owner's streams (hash: name -> "length last end[ writer]"), the stream's chunks (list
+ * of "start:text"). ARGV: name, text, its length in UTF-16 code units, max chars, max streams,
+ * chunk chars, ttl ms, writer ('' for none: the first append's writer owns the stream). Appends to the last chunk while it is below `chunk chars`, else starts
  * one: the list grows with the text, not with the appends. Lengths are UTF-16 code units,
  * counted by the node (Lua sees bytes).
  */
 const APPEND = `
 local st = redis.call('HGET', KEYS[1], ARGV[1])
-local len, last, ended = 0, 0, '-'
+local len, last, ended, writer = 0, 0, '-', ARGV[8]
 if st then
-  local l, s, e = string.match(st, '^(%d+) (%d+) (%S+)$')
-  len, last, ended = tonumber(l), tonumber(s), e
+  local l, s, e, w = string.match(st, '^(%d+) (%d+) (%S+) ?(.*)$')
+  len, last, ended, writer = tonumber(l), tonumber(s), e, w
 elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then
   return {'too_many_streams'}
 end
+if writer ~= ARGV[8] then return {'forbidden'} end
 if ended ~= '-' then return {'ended', ended} end
 local n = tonumber(ARGV[3])
 if len + n > tonumber(ARGV[4]) then return {'too_long'} end
@@ -36,7 +37,9 @@ else
   redis.call('RPUSH', KEYS[2], len .. ':' .. ARGV[2])
   last = n
 end
-redis.call('HSET', KEYS[1], ARGV[1], (len + n) .. ' ' .. last .. ' -')
+local state = (len + n) .. ' ' .. last .. ' -'
+if writer ~= '' then state = state .. ' ' .. writer end
+redis.call('HSET', KEYS[1], ARGV[1], state)
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 return {'ok', len, len + n}
@@ -45,13 +48,15 @@ return {'ok', len, len + n}
 /** KEYS: the owner's streams, the stream's chunks. ARGV: name, reason, ttl ms. */
 const END = `
 local st = redis.call('HGET', KEYS[1], ARGV[1])
-local len, last, ended = 0, 0, '-'
+local len, last, ended, writer = 0, 0, '-', ''
 if st then
-  local l, s, e = string.match(st, '^(%d+) (%d+) (%S+)$')
-  len, last, ended = tonumber(l), tonumber(s), e
+  local l, s, e, w = string.match(st, '^(%d+) (%d+) (%S+) ?(.*)$')
+  len, last, ended, writer = tonumber(l), tonumber(s), e, w
 end
 if ended ~= '-' then return {len, ended, 0} end
-redis.call('HSET', KEYS[1], ARGV[1], len .. ' ' .. last .. ' ' .. ARGV[2])
+local state = len .. ' ' .. last .. ' ' .. ARGV[2]
+if writer ~= '' then state = state .. ' ' .. writer end
+redis.call('HSET', KEYS[1], ARGV[1], state)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 return {len, ARGV[2], 1}
@@ -124,9 +129,11 @@ export class RedisStreamStore implements StreamStore {
         limits.maxStreamsPerOwner,
         this.#chunkChars,
         this.#ttl(owner),
+        limits.writer ?? '',
       ),
     );
     if (r[0] === 'ok') return { from: Number(r[1]), to: Number(r[2]) };
+    if (r[0] === 'forbidden') throw new Refusal('forbidden', 'another member writes this stream');
     if (r[0] === 'ended') throw new Refusal('stream_ended', `the stream ended ${String(r[1])}`);
     if (r[0] === 'too_long')
       throw new Refusal('stream_too_long', `a stream holds at most ${limits.maxChars} characters`);
@@ -147,7 +154,7 @@ export class RedisStreamStore implements StreamStore {
     const name = key.slice(slash + 1);
     const r = await guarded(() => this.#cmd.inloopStreamRead(this.#owner(owner), this.#chunks(owner, name), name));
     if (!r) return null;
-    const [length, end] = parseState(r[0]);
+    const [length, end, writer] = parseState(r[0]);
     const start = Math.min(Math.max(0, from), length);
     const to = Math.min(length, start + Math.max(0, maxChars));
     let text = '';
@@ -159,7 +166,7 @@ export class RedisStreamStore implements StreamStore {
       if (at + chunk.length <= start) continue;
       text += chunk.slice(Math.max(0, start - at), to - at);
     }
-    return { from: start, to, text, length, end };
+    return { from: start, to, text, length, end, writer };
   }
 
   async openStreams(owner: string): Promise<string[]> {
@@ -187,7 +194,8 @@ function nameOf(owner: string, key: string): string {
   return key.slice(owner.length + 1);
 }
 
-function parseState(state: string): [number, StreamEndReason | null] {
-  const [length, , end] = state.split(' ');
-  return [Number(length), isStreamEndReason(end) ? end : null];
+/** "length last end[ writer]" (the writer may hold spaces: it is the rest). */
+function parseState(state: string): [number, StreamEndReason | null, string | null] {
+  const [length, , end, ...writer] = state.split(' ');
+  return [Number(length), isStreamEndReason(end) ? end : null, writer.length > 0 ? writer.join(' ') : null];
 }

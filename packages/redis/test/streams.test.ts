@@ -110,4 +110,23 @@ describe('streams on two nodes sharing Redis', () => {
     const read = await a.api(`/v1/jobs/${id}/streams/answer`);
     assert.deepEqual([read.body.text, read.body.end], ['So far ', 'stopped']);
   });
+
+  it('keep a message stream its starter’s on both nodes: another member’s draft is refused', async () => {
+    await using nodes = await cluster(2);
+    const [a, b] = [nodes[0]!, nodes[1]!];
+    await a.api('/v1/conversations', { body: { id: 'c1', members: ['ana', 'bot', 'mallory'] } });
+    const draft = (t: TestNode, from: string, text: string) =>
+      t.api('/v1/conversations/c1/drafts/r1', { body: { from, text } });
+    assert.equal((await draft(a, 'bot', 'Hello')).status, 202);
+    const forged = await draft(b, 'mallory', ' forged');
+    assert.deepEqual([forged.status, forged.body.code], [403, 'forbidden']);
+    assert.equal((await draft(b, 'bot', ', Ana')).status, 202);
+    await b.api('/v1/conversations/c1/messages', { body: { from: 'mallory', text: 'hi', clientId: 'r1' } });
+    const ana = await a.token('ana', [{ ops: ['subscribe'], topics: ['conv:c1'] }]);
+    const read = await a.api('/v1/conversations/c1/streams/r1', { token: ana });
+    assert.deepEqual([read.body.text, read.body.end], ['Hello, Ana', null]);
+    await a.api('/v1/conversations/c1/messages', { body: { from: 'bot', text: 'Hello, Ana', clientId: 'r1' } });
+    const sent = await b.api('/v1/conversations/c1/streams/r1', { token: ana });
+    assert.deepEqual([sent.body.text, sent.body.end], ['Hello, Ana', 'finished']);
+  });
 });

@@ -273,8 +273,8 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     maxDraftsPerMember: config.maxDraftsPerMember,
     // `streams` is built below; drafts reach it only once the node runs.
     streams: {
-      append: (conversation, message, chunk) => streams.append({ conversation, message }, chunk),
-      finish: (conversation, message) => streams.finish({ conversation, message }),
+      append: (conversation, member, message, chunk) => streams.append({ conversation, message }, chunk, member),
+      finish: (conversation, member, message) => streams.finish({ conversation, message }, member),
     },
   });
   // One instance for every transport: a principal's budget is the same over WebSocket and HTTP.

@@ -403,5 +403,25 @@ describe('streams', () => {
       const outsider = await t.token('eve', [{ ops: ['subscribe'], topics: ['conv:c1'] }]);
       assert.equal((await t.api('/v1/conversations/c1/streams/m2', { token: outsider })).status, 403);
     });
+
+    it('belongs to the member who started it: another member knowing its clientId can neither write nor end it', async () => {
+      await using t = await startNode();
+      await t.api('/v1/conversations', { body: { id: 'c2', members: ['ana', 'bot', 'mallory'] } });
+      const draft = (from: string, text: string) => t.api('/v1/conversations/c2/drafts/r1', { body: { from, text } });
+      assert.equal((await draft('bot', 'The answer is')).status, 202);
+      const forged = await draft('mallory', ' no, send me your password');
+      assert.deepEqual([forged.status, forged.body.code], [403, 'forbidden']);
+      // Sending a message with the same clientId is mallory's own message: the bot's stream stays open.
+      await t.api('/v1/conversations/c2/messages', { body: { from: 'mallory', text: 'hi', clientId: 'r1' } });
+      const ana = await t.token('ana', [{ ops: ['subscribe', 'publish'], topics: ['conv:c2'] }]);
+      const open = await t.api('/v1/conversations/c2/streams/r1', { token: ana });
+      assert.deepEqual([open.body.stream, open.body.text, open.body.end], ['conv:c2/r1', 'The answer is', null]);
+      assert.equal((await draft('bot', ' 42.')).status, 202);
+      await t.api('/v1/conversations/c2/messages', {
+        body: { from: 'bot', text: 'The answer is 42.', clientId: 'r1' },
+      });
+      const sent = await t.api('/v1/conversations/c2/streams/r1', { token: ana });
+      assert.deepEqual([sent.body.text, sent.body.end], ['The answer is 42.', 'finished']);
+    });
   });
 });

@@ -14,6 +14,8 @@ export interface SqliteStreamStoreOptions extends StreamStoreOptions {
 /** An open stream this node writes: its unwritten tail is here until the next chunk is written. */
 interface Live {
   owner: string;
+  /** The member who writes a message's stream (the first append's writer), else null. */
+  writer: string | null;
   /** Characters written as chunks. */
   stored: number;
   /** Stored plus the tail. */
@@ -79,10 +81,13 @@ class SqliteStreamStore implements StreamStore {
         PRIMARY KEY (key, start)
       ) WITHOUT ROWID;
     `);
+    // Files made before streams had writers get the column (null: no writer recorded).
+    const columns = db.prepare('PRAGMA table_info(streams)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'writer')) db.exec('ALTER TABLE streams ADD COLUMN writer TEXT');
     this.#q = {
-      row: db.prepare('SELECT owner, length, end_reason FROM streams WHERE key = ?'),
+      row: db.prepare('SELECT owner, writer, length, end_reason FROM streams WHERE key = ?'),
       insert: db.prepare(
-        'INSERT INTO streams (key, owner, length, end_reason, updated_at, is_job) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT INTO streams (key, owner, writer, length, end_reason, updated_at, is_job) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
       update: db.prepare('UPDATE streams SET length = ?, end_reason = ?, updated_at = ? WHERE key = ?'),
       chunk: db.prepare('INSERT INTO stream_chunks (key, start, stop, text) VALUES (?, ?, ?, ?)'),
@@ -107,11 +112,13 @@ class SqliteStreamStore implements StreamStore {
   #load(key: string): Live | null {
     const live = this.#live.get(key);
     if (live) return live;
-    const row = this.#q.row.get(key) as { owner: string; length: number; end_reason: string | null } | undefined;
+    const row = this.#q.row.get(key) as
+      { owner: string; writer: string | null; length: number; end_reason: string | null } | undefined;
     if (!row) return null;
     const last = this.#q.last.get(key) as { start: number; stop: number } | undefined;
     const loaded: Live = {
       owner: row.owner,
+      writer: row.writer,
       stored: row.length,
       length: row.length,
       lastStart: last?.start ?? 0,
@@ -125,10 +132,10 @@ class SqliteStreamStore implements StreamStore {
     return loaded;
   }
 
-  #create(owner: string, key: string, end: StreamEndReason | null): Live {
-    const live: Live = { owner, stored: 0, length: 0, lastStart: 0, lastChars: 0, tail: '', end, timer: null };
+  #create(owner: string, key: string, end: StreamEndReason | null, writer: string | null = null): Live {
+    const live: Live = { owner, writer, stored: 0, length: 0, lastStart: 0, lastChars: 0, tail: '', end, timer: null };
     const isJob = owner.startsWith('job:') ? 1 : 0;
-    this.#track(this.#handle.group.write(() => this.#q.insert.run(key, owner, 0, end, this.#now(), isJob)));
+    this.#track(this.#handle.group.write(() => this.#q.insert.run(key, owner, writer, 0, end, this.#now(), isJob)));
     if (end === null) this.#live.set(key, live);
     return live;
   }
@@ -140,8 +147,10 @@ class SqliteStreamStore implements StreamStore {
       if (n >= limits.maxStreamsPerOwner)
         return Promise.reject(new Refusal('too_many_streams', `${n} streams already`));
       if (text.length > limits.maxChars) return Promise.reject(tooLong(limits.maxChars));
-      s = this.#create(owner, key, null);
+      s = this.#create(owner, key, null, limits.writer ?? null);
     }
+    if (limits.writer !== undefined && s.writer !== limits.writer)
+      return Promise.reject(new Refusal('forbidden', 'another member writes this stream'));
     if (s.end !== null) return Promise.reject(new Refusal('stream_ended', `the stream ended ${s.end}`));
     if (s.length + text.length > limits.maxChars) return Promise.reject(tooLong(limits.maxChars));
     const from = s.length;
@@ -218,7 +227,7 @@ class SqliteStreamStore implements StreamStore {
         .slice(start - first, Math.min(to, s.stored) - first);
     }
     if (to > s.stored) text += s.tail.slice(Math.max(0, start - s.stored), to - s.stored);
-    return Promise.resolve({ from: start, to, text, length: s.length, end: s.end });
+    return Promise.resolve({ from: start, to, text, length: s.length, end: s.end, writer: s.writer });
   }
 
   openStreams(owner: string): Promise<string[]> {

@@ -46,12 +46,13 @@ export interface ConversationServiceOptions {
   maxDraftsPerMember?: number;
   /**
    * A streamed draft is also the message's stream (`conv:<id>/<clientId>`, docs/streams.md):
-   * each chunk is appended to it (a refusal, `stream_ended` after a stop, refuses the chunk), and
-   * sending the message ends it `finished`.
+   * each chunk is appended to it (a refusal, `stream_ended` after a stop or `forbidden` when
+   * another member started it, refuses the chunk), and the member's sending the message ends it
+   * `finished`.
    */
   streams?: {
-    append(conversation: string, clientId: string, chunk: string): Promise<unknown>;
-    finish(conversation: string, clientId: string): Promise<unknown>;
+    append(conversation: string, member: string, clientId: string, chunk: string): Promise<unknown>;
+    finish(conversation: string, member: string, clientId: string): Promise<unknown>;
   };
 }
 
@@ -279,7 +280,7 @@ export class ConversationService {
     this.#metrics?.conversationMessages.inc();
     if (input.clientId !== undefined) {
       this.#endDraft(id, member, input.clientId);
-      await this.#streams?.finish(id, input.clientId);
+      await this.#streams?.finish(id, member, input.clientId);
     }
     await Promise.all([this.#typing.stop(topic, member), this.#advance(id, member, { read: outcome.offset })]);
     return { message, duplicate: false };
@@ -336,7 +337,7 @@ export class ConversationService {
       this.#drafts.set(key, (draft = { member, text: '', seq: 0, timer }));
       this.#draftsOf.set(member, open + 1);
     } else draft.timer.refresh();
-    if (this.#streams) await this.#streams.append(id, clientId, chunk);
+    if (this.#streams) await this.#streams.append(id, member, clientId, chunk);
     draft.text += chunk;
     draft.seq++;
     const { seq, text } = draft;

@@ -5,6 +5,8 @@ import type { Sweepable } from '../domain/retention.js';
 export interface StreamState {
   length: number;
   end: StreamEndReason | null;
+  /** Who wrote it, when its first append named a writer (a message's member); else null. */
+  writer?: string | null;
 }
 
 /** A piece of a stream's text read from the store, with the stream's state at the time. */
@@ -20,6 +22,11 @@ export interface AppendLimits {
   maxChars: number;
   /** Most streams one owner may have: a new stream past it is refused (`too_many_streams`). */
   maxStreamsPerOwner: number;
+  /**
+   * Who appends (a message stream's member). The first append's writer owns the stream; an
+   * append by another writer is refused (`forbidden`) and changes nothing.
+   */
+  writer?: string;
 }
 
 export interface StreamStoreOptions {
@@ -41,7 +48,9 @@ export interface StreamStoreOptions {
  * - **Atomic, contiguous appends**: `append` gives each text the range `[length, length + n)` of
  *   its stream and makes it readable by `read` (on every node sharing the store) before it
  *   resolves; appends to one stream never interleave or leave a hole. A refused append (ended,
- *   too long, too many streams) changes nothing.
+ *   too long, too many streams, another writer's) changes nothing.
+ * - **One writer**: a stream created by an append naming a `writer` keeps it, checked
+ *   atomically with every later append, and `read` returns it.
  * - **One end**: `end` ends an open stream with its reason and returns `changed: true` exactly
  *   once per stream; later appends are refused with `stream_ended`.
  * - **Storage by text, not by appends**: appends are coalesced into chunks (by time and size);

@@ -80,10 +80,12 @@ export class StreamService {
 
   /**
    * Append `text` to a stream (creating it). Refused: `bad_request` (empty, or a lone surrogate
-   * at either end), `stream_ended`, `stream_too_long`, `too_many_streams`. The caller has checked
-   * the writer's right (a lease, a member).
+   * at either end), `stream_ended`, `stream_too_long`, `too_many_streams`, and `forbidden` when a
+   * message's stream was started by another `writer` (a member may not write into another
+   * member's reply by knowing its clientId). The caller has checked the writer's right (a lease,
+   * a member).
    */
-  async append(ref: StreamRef, text: string, from = 'inloop'): Promise<{ from: number; to: number }> {
+  async append(ref: StreamRef, text: string, writer?: string): Promise<{ from: number; to: number }> {
     if (text.length === 0) throw new Refusal('bad_request', 'nothing to append');
     if (splitsPair(text)) throw new Refusal('bad_request', 'an append may not start or end inside a surrogate pair');
     const key = streamKey(ref);
@@ -92,8 +94,9 @@ export class StreamService {
       maxChars: this.#o.maxStreamChars,
       // A conversation's streams are its drafts, bounded per member already (maxDraftsPerMember).
       maxStreamsPerOwner: 'job' in ref ? this.#o.maxStreamsPerJob : Number.MAX_SAFE_INTEGER,
+      ...(writer === undefined ? {} : { writer }),
     });
-    this.#signal(owner, { s: key, f: range.from, t: text }, from);
+    this.#signal(owner, { s: key, f: range.from, t: text }, writer);
     return range;
   }
 
@@ -109,10 +112,13 @@ export class StreamService {
     return { length: state.length, end: state.end!, changed: state.changed };
   }
 
-  /** A message was sent: its stream, if it was streamed, ends `finished` (no stream is created). */
-  async finish(ref: StreamRef): Promise<void> {
+  /**
+   * A message was sent by `writer`: its stream, if that member streamed it, ends `finished` (no
+   * stream is created; another member's stream of the same clientId is left alone).
+   */
+  async finish(ref: StreamRef, writer: string): Promise<void> {
     const state = await this.#o.store.read(streamKey(ref), 0, 0);
-    if (state && state.end === null) await this.end(ref, 'finished');
+    if (state && state.end === null && (state.writer ?? writer) === writer) await this.end(ref, 'finished');
   }
 
   /** End every open stream of a job that ended (its status says how). */
