@@ -170,7 +170,11 @@ export interface StreamEndMessage {
   length: number;
 }
 
-/** The node ended this watch itself (`unavailable`: the store could not be read; watch again from what you have). */
+/**
+ * The node ended this watch itself: `unavailable` (the store could not be read; watch again from
+ * what you have), `forbidden` (a refresh dropped the right to watch), `token_expired` (the
+ * watch's own token expired).
+ */
 export interface StreamUnsubscribedMessage {
   type: 'stream.unsubscribed';
   id?: number;

@@ -163,6 +163,63 @@ describe('authorization that follows changes', () => {
     });
   });
 
+  describe('a stream watch', () => {
+    /** A job of type `answer` whose stream `answer` a worker appends to over HTTP. */
+    async function job(t: TestNode) {
+      const created = await t.api('/v1/jobs', { body: { type: 'answer' } });
+      const lease = await t.api('/v1/workers/lease', { body: { types: ['answer'], waitMs: 1000, leaseMs: 60_000 } });
+      const id = created.body.id as string;
+      const append = async (text: string) => {
+        const r = await t.api(`/v1/jobs/${id}/streams/answer`, {
+          body: { lease: lease.body.lease.token, append: text },
+        });
+        assert.equal(r.status, 200);
+      };
+      return { id, key: `job:${id}/answer`, ref: { job: id, name: 'answer' }, append };
+    }
+
+    it('ends with forbidden when a refresh drops job:read, keeps a watch under its own token, and the stream goes on', async () => {
+      await using t = await startNode({ jobTypes: ['answer'] });
+      const a = await job(t);
+      const b = await job(t);
+      await a.append('Once');
+      await b.append('Twice');
+      const ana = await session(t, 'ana', [...rooms, { ops: ['job:read'], topics: ['job:*'] }]);
+      const own = await t.token('ana', [{ ops: ['job:read'], topics: [`job:${b.id}`] }]);
+      const first = await ana.request({ type: 'stream.subscribe', id: 1, stream: a.ref, from: 0 });
+      const second = await ana.request({ type: 'stream.subscribe', id: 2, stream: b.ref, from: 0, token: own });
+      assert.deepEqual([first.text, second.text], ['Once', 'Twice']);
+
+      const narrower = await t.token('ana', rooms);
+      assert.equal((await ana.request({ type: 'refresh', id: 3, token: narrower })).type, 'refreshed');
+      const ended = await frame(ana, (f) => f.type === 'stream.unsubscribed', 'the watch to end');
+      assert.deepEqual(ended, { type: 'stream.unsubscribed', stream: a.key, code: 'forbidden' });
+      await a.append(' upon');
+      await b.append(' more');
+      await frame(ana, (f) => f.type === 'stream.delta' && f.stream === b.key, 'the other watch to go on');
+      assert.ok(!ana.frames.some((f) => f.type === 'stream.delta' && f.stream === a.key));
+      assert.equal((await t.api(`/v1/jobs/${a.id}/streams/answer`)).body.text, 'Once upon');
+      // Watching it again needs the scope the connection no longer has.
+      const again = await ana.request({ type: 'stream.subscribe', id: 4, stream: a.ref, from: 9 });
+      assert.deepEqual([again.type, again.code], ['error', 'forbidden']);
+    });
+
+    it('ends with token_expired when the token stream.subscribe carried expires, and the connection stays', async () => {
+      await using t = await startNode({ jobTypes: ['answer'] });
+      const a = await job(t);
+      await a.append('Once');
+      const ana = await session(t, 'ana', rooms);
+      const own = await t.token('ana', [{ ops: ['job:read'], topics: [`job:${a.id}`] }], 1);
+      const watched = await ana.request({ type: 'stream.subscribe', id: 1, stream: a.ref, from: 0, token: own });
+      assert.equal(watched.text, 'Once');
+      const ended = await frame(ana, (f) => f.type === 'stream.unsubscribed', 'the watch to end');
+      assert.deepEqual(ended, { type: 'stream.unsubscribed', stream: a.key, code: 'token_expired' });
+      await a.append(' upon');
+      assert.equal((await ana.request({ type: 'subscribe', id: 2, topic: 'room:1' })).type, 'subscribed');
+      assert.ok(!ana.frames.some((f) => f.type === 'stream.delta'));
+    });
+  });
+
   describe('subjects beginning with key:', () => {
     it('cannot be minted over HTTP or with node.mintToken', async () => {
       await using t = await startNode();

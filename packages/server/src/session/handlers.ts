@@ -1,5 +1,6 @@
 import { CloseCodes, isReservedTopic, type ClientMessage, type ClientMessageType } from '@inloop/protocol';
 import { can } from '../auth/principal.js';
+import { mayStillWatch } from '../domain/streams/access.js';
 import { refusalOf } from '../errors.js';
 import { conversationHandlers, presenceHandlers } from './interactivity-handlers.js';
 import type { Session } from './session.js';
@@ -138,6 +139,9 @@ const coreHandlers: { [T in CoreType]: Handler<T> } = {
       if (sub && !session.ownTokenTopics.has(topic) && !can(next, 'subscribe', topic)) {
         session.endSubscription(topic, 'forbidden');
       }
+    }
+    for (const [key, { ref, own }] of session.streamGrants) {
+      if (!own && !mayStillWatch(next, ref)) session.endStreamWatch(key, 'forbidden');
     }
     const { presence } = session.ctx;
     for (const topic of presence.heldBy(session.id, session)) {

@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { CloseCodes, ErrorCatalog, PROTOCOL_VERSION, type ErrorCode, type ServerMessage } from '@inloop/protocol';
+import {
+  CloseCodes,
+  ErrorCatalog,
+  PROTOCOL_VERSION,
+  type ErrorCode,
+  type ServerMessage,
+  type StreamRef,
+} from '@inloop/protocol';
 import type { Principal } from '../auth/principal.js';
 import type { SubscribedInfo } from '../domain/outlet.js';
 import { TokenBucket, type RateAction } from '../domain/rate-limits.js';
@@ -12,6 +19,12 @@ import type { SessionContext } from './context.js';
 /** A WebSocket's framing: a {@link Framing} that can also ping (the transport sets `heard`). */
 export interface SessionFraming extends Framing {
   ping(): void;
+}
+
+/** A stream watch's right: the stream, and the principal of the token `stream.subscribe` carried (null: the connection's). */
+export interface StreamGrant {
+  ref: StreamRef;
+  own: Principal | null;
 }
 
 /** Rate-limited requests tolerated in a row before the connection is closed as abusive. */
@@ -32,6 +45,7 @@ export class Session extends Connection {
   alive = true;
   #subs: Map<string, Subscription | null> | undefined;
   #streams: Map<string, StreamWatch | null> | undefined;
+  #streamGrants: Map<string, StreamGrant> | undefined;
   /** The allowance of invalid frames: each takes one; the one that finds it empty closes. */
   #invalidFrames: TokenBucket | undefined;
   #ownTokens: Map<string, Principal> | undefined;
@@ -48,6 +62,24 @@ export class Session extends Connection {
   /** Stream watches by stream key; null while a `stream.subscribe` is in progress. */
   get streamWatches(): Map<string, StreamWatch | null> {
     return (this.#streams ??= new Map());
+  }
+
+  /** What each live stream watch (by key) was granted on: a refresh and a token's expiry re-check it. */
+  get streamGrants(): Map<string, StreamGrant> {
+    return (this.#streamGrants ??= new Map());
+  }
+
+  /**
+   * End the watch of the stream `key` at the node's initiative, telling the client why with a
+   * `stream.unsubscribed` that carries `code` and no id. The stream and the connection carry on.
+   */
+  endStreamWatch(key: string, code: ErrorCode): void {
+    const watch = this.#streams?.get(key);
+    if (!watch) return;
+    this.#streams!.delete(key);
+    this.#streamGrants?.delete(key);
+    this.ctx.streams.watchers.unwatch(watch);
+    this.push(this.codec.message({ type: 'stream.unsubscribed', stream: key, code }));
   }
 
   /** Subscriptions by topic; null while a subscribe is in progress. */
@@ -94,11 +126,17 @@ export class Session extends Connection {
     this.send({ type: 'presence.ended', topic, code });
   }
 
-  /** End the subscriptions whose own token has expired by `now` (`token_expired`). */
+  /** End the subscriptions and stream watches whose own token has expired by `now` (`token_expired`). */
   expireOwnTokens(now: number): void {
-    if (!this.#ownTokens) return;
-    for (const [topic, grant] of this.#ownTokens) {
-      if (grant.kind === 'token' && grant.expiresAt <= now) this.endSubscription(topic, 'token_expired');
+    if (this.#ownTokens) {
+      for (const [topic, grant] of this.#ownTokens) {
+        if (grant.kind === 'token' && grant.expiresAt <= now) this.endSubscription(topic, 'token_expired');
+      }
+    }
+    if (this.#streamGrants) {
+      for (const [key, { own }] of this.#streamGrants) {
+        if (own?.kind === 'token' && own.expiresAt <= now) this.endStreamWatch(key, 'token_expired');
+      }
     }
   }
 
@@ -212,6 +250,7 @@ export class Session extends Connection {
     // Closing a watcher never stops a stream: the watch just ends.
     if (this.#streams) for (const w of this.#streams.values()) if (w) this.ctx.streams.watchers.unwatch(w);
     this.#streams = undefined;
+    this.#streamGrants = undefined;
     // A closed connection leaves at once; only a silent one waits out the presence TTL.
     this.ctx.presence.dropConnection(this.id, this);
   }

@@ -56,8 +56,11 @@ export const streamHandlers: { [T in StreamType]: Handler<T> } = {
         return session.ctx.streams.watchers.unwatch(watch);
       }
       watches.set(key, watch);
+      session.streamGrants.set(key, { ref: stream, own: token === undefined ? null : grant });
       watch.onDone = () => {
-        if (watches.get(key) === watch) watches.delete(key);
+        if (watches.get(key) !== watch) return;
+        watches.delete(key);
+        session.streamGrants.delete(key);
       };
     } catch (err) {
       if (watches.get(key) === null) watches.delete(key);
@@ -71,6 +74,7 @@ export const streamHandlers: { [T in StreamType]: Handler<T> } = {
     if (!watches.has(key)) return session.reply(id, 'not_subscribed');
     const watch = watches.get(key);
     watches.delete(key);
+    session.streamGrants.delete(key);
     if (watch) session.ctx.streams.watchers.unwatch(watch);
     session.send({ type: 'ack', id });
   },

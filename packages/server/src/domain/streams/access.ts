@@ -1,6 +1,6 @@
-import { streamTopicOf, type ErrorCode, type StreamRef } from '@inloop/protocol';
+import { streamTopicOf, type ErrorCode, type Operation, type StreamRef } from '@inloop/protocol';
 import type { Access } from '../../auth/access.js';
-import type { Principal } from '../../auth/principal.js';
+import { can, type Principal } from '../../auth/principal.js';
 
 /**
  * Who may watch or stop a stream: a job's by `job:read` / `job:cancel` on `job:<id>` (a job's
@@ -14,7 +14,19 @@ export function streamRefusal(
   action: 'watch' | 'stop',
 ): Promise<ErrorCode | null> {
   const topic = streamTopicOf(ref);
-  const op =
-    'job' in ref ? (action === 'watch' ? 'job:read' : 'job:cancel') : action === 'watch' ? 'subscribe' : 'publish';
-  return access.check(principal, op, topic);
+  return access.check(principal, streamOperation(ref, action), topic);
+}
+
+/** The scope an action on a stream needs, on its owner's topic. */
+function streamOperation(ref: StreamRef, action: 'watch' | 'stop'): Operation {
+  if ('job' in ref) return action === 'watch' ? 'job:read' : 'job:cancel';
+  return action === 'watch' ? 'subscribe' : 'publish';
+}
+
+/**
+ * Whether a refreshed token still grants watching `ref` (its scopes only, as a refresh checks a
+ * topic subscription's; a member's removal ends a message stream's watches on its own).
+ */
+export function mayStillWatch(principal: Principal, ref: StreamRef): boolean {
+  return can(principal, streamOperation(ref, 'watch'), streamTopicOf(ref));
 }
