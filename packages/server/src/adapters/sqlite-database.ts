@@ -153,7 +153,8 @@ export function openDatabase(file: string, synchronous: 'NORMAL' | 'FULL'): Sqli
     db.pragma('wal_autocheckpoint = 0');
     const restore = () => void (db.open && db.pragma('wal_autocheckpoint = 1000'));
     try {
-      const worker = new Checkpointer(key, require.resolve('better-sqlite3'), restore);
+      const finish = () => void db.pragma('wal_checkpoint(PASSIVE)');
+      const worker = new Checkpointer(key, require.resolve('better-sqlite3'), finish, restore);
       group.onCommit = () => worker.committed();
       checkpointer = worker;
     } catch {
