@@ -226,6 +226,29 @@ describe('the console APIs', () => {
     });
   });
 
+  describe('the busiest topics, while a job streams its answer', () => {
+    it('lists the job’s topic but not the node-internal topic its appends travel on', async () => {
+      await using t = await startNode({ jobTypes: ['answer'] });
+      const created = await t.api('/v1/jobs', { body: { type: 'answer' } });
+      const lease = await t.api('/v1/workers/lease', { body: { types: ['answer'], waitMs: 1000, leaseMs: 60_000 } });
+      for (let i = 0; i < 30; i++) {
+        const r = await t.api(`/v1/jobs/${created.body.id}/streams/answer`, {
+          body: { lease: lease.body.lease.token, append: `w${i} ` },
+        });
+        assert.equal(r.status, 200);
+      }
+      await t.api('/v1/topics/room/messages', { body: { data: 'hello' } });
+      const a = (await t.api('/v1/console/activity')).body;
+      const topics = a.topics.map((x: { topic: string }) => x.topic);
+      assert.ok(topics.includes('room'), 'the plain topic is counted');
+      assert.deepEqual(
+        topics.filter((topic: string) => topic.startsWith('stream:')),
+        [],
+      );
+      assert.equal((await t.api(`/v1/jobs/${created.body.id}/streams/answer`)).body.length, 110); // w0 .. w29, each with a space
+    });
+  });
+
   describe('rate-limit refusals over time', () => {
     it('counts them in the interval they happened', async () => {
       await using t = await startNode({ publishRatePerSec: 1, publishBurst: 1 });

@@ -267,6 +267,49 @@ describe('signed webhooks', () => {
     }
   });
 
+  it('sends no event per stream append: a streamed job and a streamed message are one event each, when they end', async () => {
+    const secret = newSecret();
+    const receiver = new Receiver([secret]);
+    await receiver.start();
+    await using t = await startNode({
+      ...fast,
+      webhooks: [{ id: 'backend', url: receiver.url, secrets: [secret], events: [...ALL], topics: ['*'] }],
+    });
+    try {
+      t.node.jobs.handle('answer', async (_job, ctx) => {
+        const answer = ctx.stream('answer');
+        for (let i = 0; i < 200; i++) {
+          void answer.append(`w${i} `);
+          if (i % 20 === 0) await sleep(1);
+        }
+        return { words: 200 };
+      });
+      const job = await t.api('/v1/jobs', { body: { type: 'answer' } });
+      await t.api('/v1/conversations', { body: { id: 'support-2', members: ['ana', 'bot'] } });
+      for (let i = 0; i < 50; i++)
+        await t.api('/v1/conversations/support-2/drafts/r1', { body: { from: 'bot', text: `w${i} ` } });
+      await t.api('/v1/conversations/support-2/messages', { body: { from: 'bot', text: 'done', clientId: 'r1' } });
+      await waitFor(
+        async () => (await t.api(`/v1/jobs/${job.body.id}/streams/answer`)).body.end === 'finished',
+        5000,
+        'the job’s stream to end',
+      );
+      // A marker after everything else: once it is in, every earlier event has been handed over.
+      await t.api('/v1/topics/marker/messages', { body: { data: 'last' } });
+      await waitFor(
+        () =>
+          receiver.ofType('topic.publication').some((e) => e.data.topic === 'marker') &&
+          receiver.ofType('job.succeeded').length === 1,
+        10_000,
+        'the marker and the job’s end',
+      );
+      const types = [...receiver.events.values()].map((e) => `${e.type} ${e.data.topic ?? ''}`).sort();
+      assert.deepEqual(types, ['conversation.message ', 'job.succeeded ', 'topic.publication marker']);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('tells the backend once when a job is flagged likely stuck', async () => {
     const secret = newSecret();
     const receiver = new Receiver([secret]);

@@ -1,4 +1,5 @@
 import { loadavg } from 'node:os';
+import { STREAM_TOPIC_PREFIX } from '@inloop/protocol';
 import type { Logger } from 'pino';
 import type { Metrics } from '../../metrics.js';
 import type { Broker } from '../../ports/broker.js';
@@ -106,9 +107,14 @@ export class Activity {
     return this.#o.sampleMs ?? 5000;
   }
 
-  /** A broker that counts the publications made through it, per topic. */
+  /**
+   * A broker that counts the publications made through it, per topic. A stream's appends travel
+   * as signals on its owner's node-internal topic (`stream:job:<id>`): no one subscribes to those,
+   * and a stream's cost is its text, so they are not topics the console lists.
+   */
   tap(broker: Broker): Broker {
     const count = (topic: string): void => {
+      if (topic.startsWith(STREAM_TOPIC_PREFIX)) return;
       const n = this.#topicCounts.get(topic);
       if (n !== undefined) this.#topicCounts.set(topic, n + 1);
       else if (this.#topicCounts.size < MAX_TOPICS_PER_INTERVAL) this.#topicCounts.set(topic, 1);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   CONVERSATION_TOPIC_PREFIX,
   JOB_TOPIC_PREFIX,
+  STREAM_TOPIC_PREFIX,
   TERMINAL_EVENTS,
   isReservedTopic,
   type JobEvent,
@@ -51,6 +52,10 @@ export class PublicationEvents {
   readonly #stuck = new Set<string>();
 
   of(p: Publication): WebhookEvent | null {
+    // A stream's appends and end are signals, never events: a job's streams end with the job
+    // (`job.*`), a message's when it is sent (`conversation.message`); one delivery per append
+    // would cost a backend one request per token.
+    if (p.topic.startsWith(STREAM_TOPIC_PREFIX)) return null;
     if (p.topic.startsWith(JOB_TOPIC_PREFIX)) return this.#job(p);
     if (!isStored(p)) return null;
     if (p.topic.startsWith(CONVERSATION_TOPIC_PREFIX)) {
