@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import type { NodeOptions } from '@inloop/server';
@@ -22,7 +24,7 @@ function pythonWorker(
       PYTHONDONTWRITEBYTECODE: '1',
       INLOOP_URL: t.url,
       INLOOP_API_KEY: t.node.apiKey,
-      INLOOP_TYPES: 'word-count,noop,noop-async',
+      INLOOP_TYPES: 'word-count,noop,noop-async,tell',
       INLOOP_WAIT_MS: '1000',
       LOG_LEVEL: 'INFO',
       ...env,
@@ -56,7 +58,48 @@ async function finished(t: TestNode, id: string, timeoutMs = 15_000): Promise<an
 }
 
 const TEXT = ['the fox and the dog', 'The fox jumps', 'a dog sleeps; the end'].join('\n');
-const options: NodeOptions = { jobTypes: ['word-count', 'noop', 'noop-async'] };
+const options: NodeOptions = { jobTypes: ['word-count', 'noop', 'noop-async', 'tell'] };
+
+/**
+ * A pass-through proxy in front of the node that counts the requests to job streams, and the
+ * most of them on their way at once per stream.
+ */
+async function countingProxy(target: string) {
+  const counts = { requests: 0, inFlight: new Map<string, number>(), maxInFlight: 0 };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const stream = /\/streams\/[^/]+$/.test(req.url ?? '') ? req.url! : null;
+      if (stream) {
+        counts.requests++;
+        const n = (counts.inFlight.get(stream) ?? 0) + 1;
+        counts.inFlight.set(stream, n);
+        counts.maxInFlight = Math.max(counts.maxInFlight, n);
+      }
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host') headers[k] = v;
+      fetch(target + req.url, {
+        method: req.method!,
+        headers,
+        ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}),
+      })
+        .then(async (r) => {
+          const body = Buffer.from(await r.arrayBuffer());
+          if (stream) counts.inFlight.set(stream, counts.inFlight.get(stream)! - 1);
+          res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
+          res.end(body);
+        })
+        .catch(() => res.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    counts,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
 
 describe('the Python worker SDK against a real node', () => {
   it('runs a job end to end: stages, progress, partial results, a message and the result', async () => {
@@ -162,6 +205,51 @@ describe('the Python worker SDK against a real node', () => {
     } finally {
       await stopWorker(worker);
     }
+  });
+
+  describe('ctx.stream(name)', () => {
+    it('appends without waiting, one request at a time per stream, and the text is whole when the job ends', async () => {
+      await using t = await startNode(options);
+      const proxy = await countingProxy(t.url);
+      const worker = pythonWorker({ url: proxy.url, node: t.node });
+      try {
+        // Words with accents and astral characters: offsets are UTF-16 code units, as in JavaScript.
+        const text = Array.from({ length: 2000 }, (_, i) => (i % 9 === 0 ? `é🙂${i} ` : `w${i} `)).join('');
+        const created = await t.api('/v1/jobs', { body: { type: 'tell', input: { text } } });
+        const job = await finished(t, created.body.id);
+        assert.equal(job.status, 'succeeded', worker.output());
+        assert.equal(job.result.pieces, 2000);
+        const read = await t.api(`/v1/jobs/${job.id}/streams/answer`);
+        assert.deepEqual([read.body.text === text, read.body.length, read.body.end], [true, text.length, 'finished']);
+        assert.equal(proxy.counts.maxInFlight, 1, 'at most one request per stream on its way');
+        assert.ok(proxy.counts.requests < 2000, `${proxy.counts.requests} requests for 2,000 appends`);
+      } finally {
+        await stopWorker(worker);
+        await proxy.close();
+      }
+    });
+
+    it('stops the work when a watcher stops the stream, and the text so far stays', async () => {
+      await using t = await startNode(options);
+      const worker = pythonWorker(t);
+      try {
+        const text = Array.from({ length: 400 }, (_, i) => `w${i} `).join('');
+        const created = await t.api('/v1/jobs', { body: { type: 'tell', input: { text, wordDelayMs: 20 } } });
+        const path = `/v1/jobs/${created.body.id}/streams/answer`;
+        await waitFor(async () => (await t.api(path)).body.length > 20, 10_000, 'the first words');
+        assert.equal((await t.api(`${path}/stop`, { method: 'POST', body: {} })).status, 200);
+        const job = await finished(t, created.body.id);
+        assert.equal(job.status, 'cancelled', worker.output());
+        const read = await t.api(path);
+        assert.equal(read.body.end, 'stopped');
+        assert.ok(read.body.length < text.length && text.startsWith(read.body.text), 'a prefix of the text');
+        // The worker goes on to the next job.
+        const next = await t.api('/v1/jobs', { body: { type: 'noop', input: 2 } });
+        assert.equal((await finished(t, next.body.id)).result, 2);
+      } finally {
+        await stopWorker(worker);
+      }
+    });
   });
 
   it('runs an async def handler', async () => {

@@ -81,6 +81,21 @@ def word_count(job: LeasedJob, ctx: JobContext) -> Dict[str, Any]:
     return {"words": sum(counts.values()), "unique": len(counts), "top": top, "attempt": job.attempt}
 
 
+def tell(job: LeasedJob, ctx: JobContext) -> Dict[str, Any]:
+    """Stream the input text word by word into the job's ``answer`` stream, as a model's answer
+    reaches watchers. ``append`` does not wait: the words appended while a request is on its way go
+    together in the next one."""
+    data = job.input if isinstance(job.input, dict) else {}
+    delay_s = float(data.get("wordDelayMs", 0)) / 1000
+    answer = ctx.stream("answer")
+    pieces = re.findall(r"\S+\s*", str(data.get("text", "")))
+    for piece in pieces:
+        answer.append(piece)
+        if delay_s:
+            ctx.sleep(delay_s)  # raises Cancelled once someone stops the stream
+    return {"pieces": len(pieces)}
+
+
 def noop(job: LeasedJob, ctx: JobContext) -> Any:
     return job.input
 
@@ -95,6 +110,7 @@ HANDLERS: Dict[str, Callable[[LeasedJob, JobContext], Any]] = {
     "word-count": word_count,
     "noop": noop,
     "noop-async": noop_async,
+    "tell": tell,
 }
 
 

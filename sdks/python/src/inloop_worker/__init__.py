@@ -14,6 +14,7 @@ The same handler shape as ``@inloop/worker``::
 """
 
 from .errors import Cancelled, LeaseLost, PermanentError, WorkerError
+from .streams import Stream
 from .worker import Json, JobContext, LeasedJob, Worker
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "LeaseLost",
     "LeasedJob",
     "PermanentError",
+    "Stream",
     "Worker",
     "WorkerError",
 ]

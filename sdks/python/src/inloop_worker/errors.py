@@ -6,10 +6,13 @@ from __future__ import annotations
 class WorkerError(Exception):
     """An HTTP error from the node, with its stable code (docs/errors.md)."""
 
-    def __init__(self, code: str, status: int, message: str) -> None:
+    def __init__(self, code: str, status: int, message: str, unsent: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
+        #: The request never reached the node (the connection was refused): safe to send again
+        #: even when sending it twice would not be (a stream's append).
+        self.unsent = unsent
 
     @property
     def transient(self) -> bool:

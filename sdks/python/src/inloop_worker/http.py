@@ -53,7 +53,8 @@ class Http:
             code = str(problem.get("code", "unavailable" if err.code >= 500 else "bad_request"))
             raise WorkerError(code, err.code, str(problem.get("detail") or problem.get("title") or code)) from None
         except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as err:
-            raise WorkerError("unreachable", 0, f"the node did not answer: {err}") from None
+            refused = isinstance(getattr(err, "reason", err), ConnectionRefusedError)
+            raise WorkerError("unreachable", 0, f"the node did not answer: {err}", unsent=refused) from None
 
     def post(
         self,

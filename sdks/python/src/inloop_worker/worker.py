@@ -8,11 +8,13 @@ import os
 import signal
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 from .errors import Cancelled, LeaseLost, PermanentError, WorkerError
 from .http import Http
+from .streams import Stream
 
 Json = Any
 """A JSON value: what ``json.dumps`` accepts."""
@@ -52,6 +54,8 @@ class JobContext:
         self._lease = lease
         self._lease_ms = lease_ms
         self._path = f"/v1/jobs/{job.id}"
+        self._streams: Dict[str, Stream] = {}
+        self._streams_lock = threading.Lock()
 
     # -- reports ------------------------------------------------------------------------------
 
@@ -77,6 +81,45 @@ class JobContext:
     def heartbeat(self) -> None:
         """Renew the lease without reporting anything (the SDK also does this on its own)."""
         self._report("heartbeat", {})
+
+    def stream(self, name: str) -> Stream:
+        """The job's stream ``name`` (1 to 64 of ``A-Z a-z 0-9 _ . -``): ``ctx.stream("answer").append(token)``.
+
+        Watchers get the text as it grows and resume by offset (docs/streams.md); it ends with
+        the job (``finished`` when the job succeeds), or earlier with ``end()``. Someone who stops
+        it cancels the job: ``cancelled`` is set and later appends raise ``stream_ended``.
+        """
+        with self._streams_lock:
+            stream = self._streams.get(name)
+            if stream is None:
+                stream = Stream(name, self._stream_post, retry_for_s=max(1.0, self._lease_ms / 3000))
+                self._streams[name] = stream
+            return stream
+
+    def _stream_post(self, name: str, body: Dict[str, Any]) -> Dict[str, Any]:
+        quoted = urllib.parse.quote(name, safe="")
+        try:
+            _, reply = self._http.post_once(f"{self._path}/streams/{quoted}", {"lease": self._lease, **body})
+        except WorkerError as err:
+            if err.code in _GONE:
+                self._cancel(err.code)
+            elif err.code == "stream_ended":
+                # Stopped by a watcher: the job is being cancelled, and a heartbeat's reply says so.
+                try:
+                    self.heartbeat()
+                except WorkerError:
+                    pass
+            raise
+        if isinstance(reply, dict) and reply.get("cancelRequested"):
+            self._cancel("cancelled")
+        return reply if isinstance(reply, dict) else {}
+
+    def _settle_streams(self) -> None:
+        """Every append on its way has been answered (before the job completes or fails)."""
+        with self._streams_lock:
+            streams = list(self._streams.values())
+        for stream in streams:
+            stream._settle()
 
     # -- cancellation -------------------------------------------------------------------------
 
@@ -254,6 +297,8 @@ class Worker:
                 if asyncio.iscoroutine(result):
                     result = asyncio.run(result)
             finally:
+                # Appends still on their way land before the job (and so its streams) ends.
+                ctx._settle_streams()
                 done.set()
             if ctx.reason in _GONE:
                 return  # Another attempt owns the job now: this result does not count.
