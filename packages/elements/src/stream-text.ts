@@ -26,7 +26,12 @@ const ENDED_IN_WORDS: Record<Exclude<StreamTextStatus, 'streaming'>, string> = {
  *   rest when the stream ends, with "Stopped." when it was stopped: a screen reader hears
  *   sentences, not tokens.
  * - No layout jumps: `reserve` keeps room for that many lines from the start, the caret takes no
- *   room in the line, and the text wraps long words instead of widening the page.
+ *   room in the line, and the text wraps long words instead of widening the page. Appending moves
+ *   nothing already laid out (no layout shift, in Chromium's sense): one text run that only
+ *   grows, an inline caret, nothing after it in the flow. To keep the newest words in view in a
+ *   box of fixed height, make that box the scroll container and set its `scrollTop`; scrolling is
+ *   not a layout shift, while pushing the text up by layout (`justify-content: flex-end`,
+ *   `flex-direction: column-reverse`) shifts every line at each new one.
  * - With `prefers-reduced-motion: reduce` the caret does not blink.
  *
  * Give it the whole text so far (`text`; a text that extends the previous one is appended, any
@@ -64,19 +69,23 @@ export class InloopStreamText extends LitElement {
   #lastAnnouncedAt = -Infinity;
 
   static override styles = css`
+    /* The host keeps white-space: normal, so the template's own line breaks stay out of the layout:
+       preserved there, the whitespace after the caret was a text run that followed the newest word,
+       and Chromium counted every word as a layout shift of that run, over the whole line's width. */
     :host {
       display: block;
-      white-space: pre-wrap;
+      position: relative;
       overflow-wrap: anywhere;
       min-height: calc(var(--inloop-stream-reserve, 0) * 1lh);
     }
+    .text {
+      white-space: pre-wrap;
+    }
+    /* An empty inline box drawn by its border: it takes no room in the line, and unlike an
+       inline-block (a box of its own) its moves along the line are not layout shifts. */
     .caret {
-      display: inline-block;
-      width: 0.5ch;
-      margin-right: -0.5ch;
-      height: 1em;
-      vertical-align: text-bottom;
-      background: currentColor;
+      border-inline-start: 0.5ch solid currentColor;
+      margin-inline-end: -0.5ch;
       opacity: 0.6;
       animation: blink 1s steps(1) infinite;
     }
@@ -87,8 +96,11 @@ export class InloopStreamText extends LitElement {
       color: var(--inloop-muted, #555);
       font-style: italic;
     }
+    /* Pinned to the host's corner rather than left at its static place after the last line. */
     .announcer {
       position: absolute;
+      top: 0;
+      left: 0;
       width: 1px;
       height: 1px;
       overflow: hidden;
@@ -149,9 +161,16 @@ export class InloopStreamText extends LitElement {
 
   protected override render(): TemplateResult {
     const ended = this.status === 'streaming' ? '' : ENDED_IN_WORDS[this.status];
+    // No whitespace between the parts (see the note on :host in the styles), hence no prettier.
+    // prettier-ignore
     return html`<span class="text" part="text" aria-busy=${this.status === 'streaming' ? 'true' : 'false'}></span
-      ><span class="caret" aria-hidden="true"></span>${ended ? html` <span class="ended">${ended}</span>` : ''}
-      <div class="announcer" role="status" aria-live="polite" aria-label=${this.label || 'Generated text'}></div>`;
+      ><span class="caret" aria-hidden="true"></span
+      >${ended ? html` <span class="ended">${ended}</span>` : ''}<div
+        class="announcer"
+        role="status"
+        aria-live="polite"
+        aria-label=${this.label || 'Generated text'}
+      ></div>`;
   }
 
   protected override firstUpdated(): void {

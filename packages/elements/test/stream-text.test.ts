@@ -179,6 +179,43 @@ describe('<inloop-stream-text>', () => {
     await page.close();
   });
 
+  it('moves nothing on the page as it grows in a box kept scrolled to its newest words: no layout shift', async () => {
+    const page = await open();
+    // The story page's arrangement: a box of fixed height is the scroll container, scrollTop
+    // follows the end. Chromium's layout-shift entries are what Cumulative Layout Shift sums.
+    const shifts: string[] = await page.evaluate(
+      async (parts) => {
+        const el = (window as any).streamText as HTMLElement & { appendText(d: string): void };
+        const box = document.createElement('div');
+        box.style.cssText = 'height: 6lh; overflow-y: auto';
+        el.before(box);
+        box.append(el);
+        new ResizeObserver(() => (box.scrollTop = box.scrollHeight)).observe(el);
+        // The paragraph below moves once, as the box is put in: not the text's doing.
+        for (let i = 0; i < 2; i++) await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+        const seen: string[] = [];
+        new PerformanceObserver((list) => {
+          for (const e of list.getEntries() as (PerformanceEntry & {
+            value: number;
+            sources: { node: Node | null }[];
+          })[])
+            seen.push(`${e.value.toFixed(5)} ${e.sources.map((s) => s.node?.nodeName ?? 'shadow').join(' ')}`);
+        }).observe({ type: 'layout-shift' });
+        for (const part of parts) {
+          el.appendText(part);
+          await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+        }
+        await new Promise((r) => setTimeout(r, 100));
+        return seen;
+      },
+      deltas(SENTENCES.slice(0, 12).join(' ') + '\n\n' + SENTENCES.slice(12, 24).join(' ')),
+    );
+    const scrolled = await page.evaluate(() => (window as any).streamText.parentElement.scrollTop);
+    assert.ok(scrolled > 0, 'the text outgrew its box and the box scrolled');
+    assert.deepEqual(shifts, [], 'layout shifts while the text grew');
+    await page.close();
+  });
+
   it('does not blink the caret with reduced motion', async () => {
     const moving = await open('no-preference');
     const still = await open('reduce');
