@@ -89,22 +89,16 @@ export type Viewport = (typeof VIEWPORTS)[number];
 /**
  * A page at a viewport that records Cumulative Layout Shift the way the metric counts it:
  * `layout-shift` entries without recent input, summed into `window.__cls` (and their sources
- * into `window.__shifts`, for a readable failure). Shifts wholly inside an element marked
- * `data-own-shift` (a streamed text that grows as it is written: its own lines reflow, nothing
- * around it moves) are summed apart, into `window.__ownCls`, and reported beside the figure.
+ * into `window.__shifts`, for a readable failure), the streamed story text included.
  */
 export async function openPage(browser: Browser, viewport: Viewport): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: viewport.width, height: viewport.height } });
   // tsx compiles the functions passed to page.evaluate with esbuild's keepNames, which calls __name.
   await context.addInitScript({ content: 'globalThis.__name = (f) => f;' });
   await context.addInitScript(() => {
-    const w = window as unknown as { __cls: number; __ownCls: number; __shifts: string[] };
+    const w = window as unknown as { __cls: number; __shifts: string[] };
     w.__cls = 0;
-    w.__ownCls = 0;
     w.__shifts = [];
-    const inside = (r: DOMRectReadOnly, box: DOMRect) =>
-      r.width * r.height === 0 ||
-      (r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1);
     new PerformanceObserver((list) => {
       for (const entry of list.getEntries() as (PerformanceEntry & {
         value: number;
@@ -112,15 +106,6 @@ export async function openPage(browser: Browser, viewport: Viewport): Promise<Pa
         sources?: { node?: Node | null; previousRect: DOMRectReadOnly; currentRect: DOMRectReadOnly }[];
       })[]) {
         if (entry.hadRecentInput) continue;
-        const own = [...document.querySelectorAll('[data-own-shift]')].map((el) => el.getBoundingClientRect());
-        const sources = entry.sources ?? [];
-        if (
-          sources.length > 0 &&
-          own.some((box) => sources.every((s) => inside(s.previousRect, box) && inside(s.currentRect, box)))
-        ) {
-          w.__ownCls += entry.value;
-          continue;
-        }
         w.__cls += entry.value;
         const nodes = (entry.sources ?? []).map((s) => {
           const n = s.node;
@@ -138,12 +123,11 @@ export async function openPage(browser: Browser, viewport: Viewport): Promise<Pa
 }
 
 /** Layout shift so far and from what, then start counting again. */
-export async function takeCls(page: Page): Promise<{ cls: number; ownCls: number; shifts: string[] }> {
+export async function takeCls(page: Page): Promise<{ cls: number; shifts: string[] }> {
   return page.evaluate(() => {
-    const w = window as unknown as { __cls: number; __ownCls: number; __shifts: string[] };
-    const out = { cls: w.__cls, ownCls: w.__ownCls, shifts: w.__shifts };
+    const w = window as unknown as { __cls: number; __shifts: string[] };
+    const out = { cls: w.__cls, shifts: w.__shifts };
     w.__cls = 0;
-    w.__ownCls = 0;
     w.__shifts = [];
     return out;
   });

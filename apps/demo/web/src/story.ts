@@ -131,7 +131,7 @@ async function follow(id: string, token: string, label: string, focus: boolean):
       ></inloop-job-wait>
       <div class="story-text">
         <button class="secondary" type="button" data-stop>Stop writing</button>
-        <div class="story-scroll" role="region" aria-label="The story so far" tabindex="0" data-own-shift>
+        <div class="story-scroll" role="region" aria-label="The story so far" tabindex="0">
           <inloop-stream-text label="The story so far" reserve="4" data-stream="story"></inloop-stream-text>
         </div>
       </div>
@@ -175,10 +175,23 @@ function streamStory(watch: JobWatch): void {
   };
   open(watch.snapshot.attempt);
   watch.on('update', (s) => open(s.attempt));
-  // The text grows inside a box of fixed height, kept scrolled to its newest words: the page
-  // around it (and Stop, above it) never moves as the story is written.
+  // The text grows inside a box of fixed height that is its scroll container, kept scrolled to
+  // its newest words with scrollTop: the page around it (and Stop, above it) never moves, and
+  // neither do the lines inside, since scrolling is not a layout shift (pushing the text up by
+  // layout, with flex-end or column-reverse, would be one at every line). A reader who scrolled
+  // up to read again stays there until they scroll back to the end.
+  // (The text may grow between a scroll and its event, so "up" is measured from where it was put.)
   const box = text.parentElement!;
-  new ResizeObserver(() => (box.scrollTop = box.scrollHeight)).observe(text);
+  let following = true;
+  let pinnedAt = 0;
+  box.addEventListener('scroll', () => {
+    following = box.scrollTop >= pinnedAt - 2 || box.scrollTop + box.clientHeight >= box.scrollHeight - 2;
+  });
+  new ResizeObserver(() => {
+    if (!following) return;
+    box.scrollTop = box.scrollHeight;
+    pinnedAt = box.scrollTop;
+  }).observe(text);
   stop.addEventListener('click', () => {
     stop.disabled = true;
     void story?.stop().catch(() => (stop.disabled = false));
