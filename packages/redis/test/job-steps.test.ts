@@ -231,3 +231,47 @@ describe('a stale remote worker on a cluster', () => {
     }
   });
 });
+
+describe('a report fenced out half-way', () => {
+  it('publishes its partial result once when it runs again', async () => {
+    const prefix = `p${randomBytes(4).toString('hex')}`;
+    const backend = await createRedisBackend({ url: redis.url, prefix });
+    // Another node's write lands between the report's partial and its progress event: the
+    // progress append is fenced out once (as the script would refuse it), and the report runs
+    // again on the stored record, which already holds the partial.
+    let fenceNextProgress = false;
+    const make = backend.broker.bind(backend);
+    backend.broker = (options) => {
+      const broker = make(options);
+      const append = broker.appendAndPublish.bind(broker);
+      broker.appendAndPublish = async (topic, input) => {
+        const type = (input.data as { type?: string }).type;
+        if (type === 'job.partial') fenceNextProgress = true;
+        else if (type === 'job.progress' && fenceNextProgress) {
+          fenceNextProgress = false;
+          throw new JobConflictError();
+        }
+        return append(topic, input);
+      };
+      return broker;
+    };
+    await using t = await startNode({ backend, jobLeaseMs: 30_000 });
+    t.node.jobs.define('work');
+    const created = await t.api('/v1/jobs', { body: { type: 'work', input: 1 } });
+    const id = created.body.id as string;
+    const leased = await t.api('/v1/workers/lease', { body: { types: ['work'], waitMs: 5000 } });
+    assert.equal(leased.body.job.id, id);
+    const reply = await t.api(`/v1/jobs/${id}/progress`, {
+      body: { lease: leased.body.lease.token, partial: { line: 1 }, progress: 0.5 },
+    });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    const snapshot = (await t.api(`/v1/jobs/${id}`)).body;
+    assert.deepEqual(snapshot.partials, [{ line: 1 }], 'the partial is kept once');
+    assert.equal(snapshot.progress.fraction, 0.5);
+    const history = (await t.api(`/v1/topics/job:${id}/messages?after=0`)).body.messages as {
+      data: { type: string };
+    }[];
+    assert.equal(history.filter((m) => m.data.type === 'job.partial').length, 1, 'one job.partial event');
+    assert.equal(history.filter((m) => m.data.type === 'job.progress').length, 1, 'one job.progress event');
+  });
+});

@@ -18,6 +18,10 @@ export function report(
   token: string,
   report: Report,
 ): Promise<{ cancelRequested: boolean; leaseExpiresAt: number; fence: number }> {
+  // A change fenced out by another node's write runs again on the stored record (Redis: see
+  // RedisJobLocks). Stages and messages compare with that record, so a rerun does not repeat
+  // them; a partial result is a new item each time, so it is published once per report.
+  let partialPublished = false;
   return core.leased(id, token, async (job, lease) => {
     const now = Date.now();
     const leaseMs = core.leaseMsOf(job.type);
@@ -32,9 +36,10 @@ export function report(
       job.message = report.message.slice(0, 500);
       await core.publish(job, 'job.message');
     }
-    if (report.partial !== undefined && partialFits(core, job, report.partial)) {
+    if (report.partial !== undefined && !partialPublished && partialFits(core, job, report.partial)) {
       job.partials.push(report.partial);
       await core.publish(job, 'job.partial', { partial: report.partial });
+      partialPublished = true;
     }
     if (report.progress !== undefined) {
       job.measured = Math.min(1, Math.max(0, report.progress));
