@@ -206,9 +206,13 @@ export class StreamWatchers {
           if (w.id === undefined) delete (reply as Partial<StreamTextMessage>).id;
           this.#send(w, reply);
           first = false;
-        } else if (r.to > w.have)
+          // A `from` past the length is answered from the length (a watcher that had more than a
+          // crash of the node left): from here on the watch goes on from there, not from `from`.
+          w.have = r.to;
+        } else if (r.to > w.have) {
           this.#send(w, { type: 'stream.delta', stream: w.key, from: r.from, to: r.to, text: r.text });
-        w.have = Math.max(w.have, r.to);
+          w.have = r.to;
+        }
         if (r.to >= r.length) break;
         if (w.outlet.congested) await w.outlet.drain();
       }
