@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { jobTopic } from '@inloop/protocol';
-import { readSse, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '@inloop/testing';
+import { rawSession, readSse, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '@inloop/testing';
 
 let redis: TestRedis;
 before(async () => {
@@ -128,5 +128,28 @@ describe('streams on two nodes sharing Redis', () => {
     await a.api('/v1/conversations/c1/messages', { body: { from: 'bot', text: 'Hello, Ana', clientId: 'r1' } });
     const sent = await b.api('/v1/conversations/c1/streams/r1', { token: ana });
     assert.deepEqual([sent.body.text, sent.body.end], ['Hello, Ana', 'finished']);
+  });
+
+  it('end a removed member’s watch of a message stream on the other node', async () => {
+    await using nodes = await cluster(2);
+    const [a, b] = [nodes[0]!, nodes[1]!];
+    await a.api('/v1/conversations', { body: { id: 'c2', members: ['ana', 'bob', 'bot'] } });
+    assert.equal((await a.api('/v1/conversations/c2/drafts/r1', { body: { from: 'bot', text: 'Hi' } })).status, 202);
+    const scopes = [{ ops: ['subscribe'], topics: ['conv:c2'] }];
+    const bob = await rawSession(b.url, await b.token('bob', scopes));
+    const watched = await bob.request({
+      type: 'stream.subscribe',
+      id: 1,
+      stream: { conversation: 'c2', message: 'r1' },
+    });
+    assert.equal(watched.text, 'Hi');
+    assert.equal((await a.api('/v1/conversations/c2/members/bob', { method: 'DELETE' })).status, 204);
+    const ended = await waitFor(
+      () => bob.frames.find((f) => f.type === 'stream.unsubscribed'),
+      5000,
+      'the watch to end',
+    );
+    assert.deepEqual(ended, { type: 'stream.unsubscribed', stream: 'conv:c2/r1', code: 'forbidden' });
+    bob.ws.terminate();
   });
 });

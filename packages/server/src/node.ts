@@ -275,6 +275,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     streams: {
       append: (conversation, member, message, chunk) => streams.append({ conversation, message }, chunk, member),
       finish: (conversation, member, message) => streams.finish({ conversation, message }, member),
+      revoke: (conversation, member) => streams.revoke(conversation, member),
     },
   });
   // One instance for every transport: a principal's budget is the same over WebSocket and HTTP.

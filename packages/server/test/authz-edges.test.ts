@@ -204,6 +204,34 @@ describe('authorization that follows changes', () => {
       assert.deepEqual([again.type, again.code], ['error', 'forbidden']);
     });
 
+    it('ends when its member is removed from the conversation, over WebSocket and SSE, and leaves the others', async () => {
+      await using t = await startNode();
+      await t.api('/v1/conversations', { body: { id: 'team', members: ['ana', 'bob', 'bot'] } });
+      const draft = (text: string) => t.api('/v1/conversations/team/drafts/r1', { body: { from: 'bot', text } });
+      assert.equal((await draft('Hello')).status, 202);
+      const ref = { conversation: 'team', message: 'r1' };
+      const ana = await session(t, 'ana', member);
+      const bob = await session(t, 'bob', member);
+      assert.equal((await ana.request({ type: 'stream.subscribe', id: 1, stream: ref })).text, 'Hello');
+      assert.equal((await bob.request({ type: 'stream.subscribe', id: 1, stream: ref })).text, 'Hello');
+      const res = await fetch(`${t.url}/v1/conversations/team/streams/r1/events?token=${await t.token('bob', member)}`);
+      assert.equal(res.status, 200);
+      let sse: { event: string; data: any }[] = [];
+      const sseEnded = readSse(res, (evs) => {
+        sse = evs;
+        return false;
+      });
+      await waitFor(() => sse.some((e) => e.event === 'stream.text'), 5000, 'the SSE watch to start');
+
+      assert.equal((await t.api('/v1/conversations/team/members/bob', { method: 'DELETE' })).status, 204);
+      const ended = await frame(bob, (f) => f.type === 'stream.unsubscribed', 'bob’s watch to end');
+      assert.deepEqual(ended, { type: 'stream.unsubscribed', stream: 'conv:team/r1', code: 'forbidden' });
+      assert.deepEqual((await sseEnded).at(-1), { event: 'disconnect', data: { code: 'forbidden', reconnect: false } });
+      await draft(', Ana');
+      await frame(ana, (f) => f.type === 'stream.delta' && f.text === ', Ana', 'ana to get the next words');
+      assert.ok(!bob.frames.some((f) => f.type === 'stream.delta'));
+    });
+
     it('ends with token_expired when the token stream.subscribe carried expires, and the connection stays', async () => {
       await using t = await startNode({ jobTypes: ['answer'] });
       const a = await job(t);

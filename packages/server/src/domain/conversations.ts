@@ -53,6 +53,8 @@ export interface ConversationServiceOptions {
   streams?: {
     append(conversation: string, member: string, clientId: string, chunk: string): Promise<unknown>;
     finish(conversation: string, member: string, clientId: string): Promise<unknown>;
+    /** `member` was removed: its watches of the conversation's message streams end, on every node. */
+    revoke(conversation: string, member: string): void;
   };
 }
 
@@ -208,6 +210,7 @@ export class ConversationService {
     if (!(await this.#store.removeMember(id, member))) throw new Refusal('not_found', 'no such member');
     const topic = conversationTopic(id);
     this.#revokeHere(topic, member);
+    this.#streams?.revoke(id, member);
     await Promise.all([
       this.#typing.stop(topic, member),
       this.#hub.publish(topic, { data: {}, from: member, ephemeral: true, kind: 'member.removed' }),

@@ -48,8 +48,14 @@ export const streamHandlers: { [T in StreamType]: Handler<T> } = {
         watches.delete(key);
         return session.reply(id, refusal);
       }
-      const watch = await session.ctx.streams.watch(session, stream, from ?? 0, id);
+      const subject = grant.kind === 'token' ? grant.sub : null;
+      const watch = await session.ctx.streams.watch(session, stream, from ?? 0, id, subject);
       if (session.closed) return session.ctx.streams.watchers.unwatch(watch);
+      if (watch.revoked) {
+        // Removed from the conversation while catching up: told like a watch ended later.
+        if (watches.get(key) === null) watches.delete(key);
+        return session.push(session.codec.message({ type: 'stream.unsubscribed', stream: key, code: watch.revoked }));
+      }
       if (watch.done || watches.get(key) !== null) {
         // Ended already (the stream had ended), or unsubscribed meanwhile.
         if (watches.get(key) === null) watches.delete(key);
@@ -62,6 +68,8 @@ export const streamHandlers: { [T in StreamType]: Handler<T> } = {
         watches.delete(key);
         session.streamGrants.delete(key);
       };
+      watch.onRevoke = (code) =>
+        session.push(session.codec.message({ type: 'stream.unsubscribed', stream: key, code }));
     } catch (err) {
       if (watches.get(key) === null) watches.delete(key);
       failed(session, id, err, 'stream.subscribe');

@@ -232,7 +232,7 @@ export class SseTransport {
     principal: Principal,
     codec: PublicationCodec,
     start: (
-      conn: Pick<SseConnection, 'codec' | 'push' | 'closed' | 'congested' | 'drain' | 'finish'>,
+      conn: Pick<SseConnection, 'codec' | 'push' | 'closed' | 'congested' | 'drain' | 'finish' | 'end'>,
     ) => Promise<() => void>,
   ): Promise<void> {
     const conn = this.#begin(request, reply, principal, { codec, announce: false }, null, false);

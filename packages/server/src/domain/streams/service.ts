@@ -1,4 +1,5 @@
 import {
+  conversationTopic,
   isTerminal,
   STREAM_TOPIC_PREFIX,
   streamKey,
@@ -53,6 +54,8 @@ interface StreamSignal {
   /** An end: its reason and the stream's length. */
   e?: StreamEndReason;
   l?: number;
+  /** A member removed from the owner (a conversation): its watches of the owner's streams end. */
+  r?: string;
 }
 
 /**
@@ -153,9 +156,28 @@ export class StreamService {
     return { stream: key, from: r.from, to: r.to, text: r.text, length: r.length, end: r.end };
   }
 
-  /** Watch a stream from `from`: `stream.text` now, then deltas and the end (see {@link StreamWatchers}). */
-  watch(outlet: StreamOutlet, ref: StreamRef, from: number, id?: number): Promise<StreamWatch> {
-    return this.watchers.watch(outlet, streamKey(ref), streamTopicOf(ref), from, id);
+  /**
+   * Watch a stream from `from`: `stream.text` now, then deltas and the end (see
+   * {@link StreamWatchers}). `subject` is the member the watch's right rests on, so that its
+   * removal from a conversation ends the watch ({@link revoke}).
+   */
+  watch(
+    outlet: StreamOutlet,
+    ref: StreamRef,
+    from: number,
+    id?: number,
+    subject?: string | null,
+  ): Promise<StreamWatch> {
+    return this.watchers.watch(outlet, streamKey(ref), streamTopicOf(ref), from, id, subject ?? null);
+  }
+
+  /**
+   * `member` was removed from `conversation`: its watches of the conversation's message streams
+   * end (`forbidden`) on every node, told as a signal on the streams' topic as appends are.
+   */
+  revoke(conversation: string, member: string): void {
+    const owner = conversationTopic(conversation);
+    this.#signal(owner, { s: owner, r: member });
   }
 
   /**
@@ -181,7 +203,8 @@ export class StreamService {
     if (p.kind !== 'stream' || !p.topic.startsWith(STREAM_TOPIC_PREFIX)) return;
     const s = p.data as unknown as StreamSignal;
     if (typeof s?.s !== 'string') return;
-    if (typeof s.t === 'string' && typeof s.f === 'number')
+    if (typeof s.r === 'string') this.watchers.revoke(p.topic.slice(STREAM_TOPIC_PREFIX.length), s.r, 'forbidden');
+    else if (typeof s.t === 'string' && typeof s.f === 'number')
       this.watchers.heard(s.s, { from: s.f, to: s.f + s.t.length, text: s.t });
     else if (typeof s.e === 'string' && typeof s.l === 'number') this.watchers.heard(s.s, { reason: s.e, length: s.l });
   }

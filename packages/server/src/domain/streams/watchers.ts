@@ -1,4 +1,4 @@
-import type { StreamEndReason, StreamPiece, StreamServerMessage, StreamTextMessage } from '@inloop/protocol';
+import type { ErrorCode, StreamEndReason, StreamPiece, StreamServerMessage, StreamTextMessage } from '@inloop/protocol';
 import type { Logger } from 'pino';
 import { Refusal } from '../../errors.js';
 import type { StreamRead } from '../../ports/stream-store.js';
@@ -19,12 +19,20 @@ export class StreamWatch {
   done = false;
   /** Told once when the watch is over (ended, unwatched, or refused). */
   onDone: (() => void) | null = null;
+  /**
+   * Why the node took the watch away (`forbidden`: its member was removed from the conversation),
+   * once it did; {@link onRevoke} tells the transport, which ends the watch and says why.
+   */
+  revoked: ErrorCode | null = null;
+  onRevoke: ((code: ErrorCode) => void) | null = null;
 
   constructor(
     readonly outlet: StreamOutlet,
     readonly key: string,
     readonly owner: string,
     readonly id: number | undefined,
+    /** The member whose rights the watch rests on (its token's subject); null for an API key. */
+    readonly subject: string | null = null,
   ) {}
 }
 
@@ -66,8 +74,15 @@ export class StreamWatchers {
   }
 
   /** Start watching `key` from `from`; resolves once the catch-up is queued (or refused: `not_found`). */
-  async watch(outlet: StreamOutlet, key: string, owner: string, from: number, id?: number): Promise<StreamWatch> {
-    const w = new StreamWatch(outlet, key, owner, id);
+  async watch(
+    outlet: StreamOutlet,
+    key: string,
+    owner: string,
+    from: number,
+    id?: number,
+    subject: string | null = null,
+  ): Promise<StreamWatch> {
+    const w = new StreamWatch(outlet, key, owner, id, subject);
     w.have = from;
     let set = this.#byKey.get(key);
     if (!set) this.#byKey.set(key, (set = new Set()));
@@ -98,6 +113,22 @@ export class StreamWatchers {
     const done = w.onDone;
     w.onDone = null;
     done?.();
+  }
+
+  /**
+   * `member` lost its right to `owner`'s streams (removed from the conversation): end its watches
+   * of them on this node with `code`. A watch still catching up ends too; its transport sees
+   * `revoked` when the catch-up returns.
+   */
+  revoke(owner: string, member: string, code: ErrorCode): void {
+    for (const set of [...this.#byKey.values()])
+      for (const w of [...set]) {
+        if (w.owner !== owner || w.subject !== member || w.done) continue;
+        w.revoked = code;
+        // Told first: the transport says why before the watch's end would just close it.
+        w.onRevoke?.(code);
+        this.unwatch(w);
+      }
   }
 
   /** A piece of `key`'s text, appended on some node: queued for this turn's delivery. */

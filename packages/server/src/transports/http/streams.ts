@@ -109,12 +109,18 @@ export function streamRoutes(app: FastifyInstance, d: Deps): void {
     const head = await d.streams.read(ref, offset);
     if (head.end !== null && offset >= head.length) return reply.code(204).send();
     await d.sse.openWatch(request, reply, principal, streamSseCodec, async (conn) => {
-      const watch = await d.streams.watch(conn, ref, offset);
+      const subject = principal.kind === 'token' ? principal.sub : null;
+      const watch = await d.streams.watch(conn, ref, offset, undefined, subject);
+      if (watch.revoked) {
+        conn.end('forbidden');
+        return () => {};
+      }
       if (watch.done) {
         conn.finish();
         return () => {};
       }
       watch.onDone = () => conn.finish();
+      watch.onRevoke = () => conn.end('forbidden');
       return () => d.streams.watchers.unwatch(watch);
     });
   };
