@@ -73,6 +73,37 @@ async function continueOnTop(page: Page): Promise<{ hit: boolean; inView: boolea
   });
 }
 
+/**
+ * The story box keeps its newest words in view while the reader is at the end, and leaves a reader
+ * who scrolled up where they are until they scroll back down. Needs a story still being written.
+ */
+async function storyBoxFollowsTheEnd(page: Page): Promise<void> {
+  const box = page.locator('.story-scroll');
+  // Read after a frame, when the words that just arrived have been laid out and followed.
+  const state = () =>
+    box.evaluate(async (el) => {
+      await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+      return {
+        top: el.scrollTop,
+        atEnd: el.scrollTop + el.clientHeight >= el.scrollHeight - 2,
+        length: (el.querySelector('inloop-stream-text') as unknown as { text: string }).text.length,
+      };
+    });
+  // Enough words for new lines (about 40 characters to a line at phone size), so the box had to follow.
+  const grown = async (from: number, by: number): Promise<void> => {
+    for (let i = 0; i < 100 && (await state()).length < from + by; i++) await page.waitForTimeout(100);
+    assert.ok((await state()).length >= from + by, 'the story went on being written');
+  };
+  for (let i = 0; i < 100 && !(await box.evaluate((el) => el.scrollTop > 0)); i++) await page.waitForTimeout(100);
+  assert.equal((await state()).atEnd, true, 'the box outgrew itself and shows its newest words');
+  await box.evaluate((el) => (el.scrollTop = 0));
+  await grown((await state()).length, 90);
+  assert.equal((await state()).top, 0, 'a reader who scrolled up stays where they are');
+  await box.evaluate((el) => (el.scrollTop = el.scrollHeight));
+  await grown((await state()).length, 60);
+  assert.equal((await state()).atEnd, true, 'back at the end, the box follows the newest words again');
+}
+
 async function storyFlow(viewport: Viewport): Promise<void> {
   await using demo = await startDemo();
   const page = await openPage(browser, viewport);
@@ -176,6 +207,7 @@ describe('the demo keeps its layout, keyboard and accessibility promises', () =>
     await page.goto(`${demo.url}/story.html?name=Rita`);
     await page.getByLabel('Pages', { exact: true }).selectOption('6');
     await page.getByRole('button', { name: 'Write my book' }).click();
+    await storyBoxFollowsTheEnd(page);
     await page.locator('inloop-job-progress figure.thumb').first().waitFor({ timeout: 30_000 });
     const job = new URL(page.url()).searchParams.get('job');
     assert.ok(job, 'the job id is in the URL');
