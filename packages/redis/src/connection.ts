@@ -99,6 +99,10 @@ export class Keys {
   job(id: string): string {
     return `${this.prefix}:{t:job:${id}}:record`;
   }
+  /** Where a job's record was kept before it moved into its topic's hash slot (read to upgrade). */
+  jobBefore(id: string): string {
+    return `${this.prefix}:job:${id}`;
+  }
   jobByKey(createdBy: string, key: string): string {
     return `${this.prefix}:job-key:${createdBy}:${key}`;
   }

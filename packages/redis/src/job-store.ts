@@ -124,7 +124,27 @@ export class RedisJobStore implements JobStore {
 
   async get(id: string): Promise<JobRecord | null> {
     const text = await guarded(() => this.redis.get(this.keys.job(id)));
-    return text ? (JSON.parse(text) as JobRecord) : null;
+    return text ? (JSON.parse(text) as JobRecord) : this.#upgraded(id);
+  }
+
+  /**
+   * A record written by a node of an earlier version, under the job's old key: copied to where
+   * this version keeps it (in its topic's hash slot, status and position last), so jobs in flight
+   * when every node was upgraded are recovered and finish. The old key is left to expire.
+   */
+  async #upgraded(id: string): Promise<JobRecord | null> {
+    const old = await guarded(() => this.redis.get(this.keys.jobBefore(id)));
+    if (!old) return null;
+    const job = JSON.parse(old) as JobRecord;
+    const text = recordText(job);
+    await guarded(() =>
+      isTerminal(job.status)
+        ? this.redis.set(this.keys.job(id), text, 'PX', this.#finishedTtlMs, 'NX')
+        : this.redis.set(this.keys.job(id), text, 'NX'),
+    );
+    // Another node may have upgraded it first (NX): what is stored now wins.
+    const now = await guarded(() => this.redis.get(this.keys.job(id)));
+    return now ? (JSON.parse(now) as JobRecord) : job;
   }
 
   async save(job: JobRecord): Promise<void> {
@@ -147,8 +167,12 @@ export class RedisJobStore implements JobStore {
     const ids = await guarded(() => this.redis.smembers(this.keys.jobsUnfinished));
     const jobs: JobRecord[] = [];
     for (let i = 0; i < ids.length; i += 500) {
-      const texts = await guarded(() => this.redis.mget(ids.slice(i, i + 500).map((id) => this.keys.job(id))));
-      for (const t of texts) if (t) jobs.push(JSON.parse(t) as JobRecord);
+      const slice = ids.slice(i, i + 500);
+      const texts = await guarded(() => this.redis.mget(slice.map((id) => this.keys.job(id))));
+      for (const [k, t] of texts.entries()) {
+        const job = t ? (JSON.parse(t) as JobRecord) : await this.#upgraded(slice[k]!);
+        if (job) jobs.push(job);
+      }
     }
     return jobs.filter((j) => !isTerminal(j.status));
   }
