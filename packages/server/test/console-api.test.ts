@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { startRedis } from '@inloop/testing';
 import { readSse, startNode, waitFor } from './helpers.js';
 
 type Summary = { id: string; type: string; status: string; retrying: boolean };
@@ -173,6 +175,37 @@ describe('the console APIs', () => {
       assert.ok(Array.isArray(stats.body.series));
       assert.ok(stats.body.estimate.p90Ms >= stats.body.estimate.p50Ms);
       assert.equal((await t.api('/v1/job-types/nope/stats')).status, 404);
+    });
+  });
+
+  describe('job types on a two-node cluster', () => {
+    it('lists and charts on one node a type only the other defines, from the shared backend', async () => {
+      await using redis = await startRedis();
+      const shared = { redis: redis.url, redisPrefix: `types${randomBytes(3).toString('hex')}` };
+      await using a = await startNode(shared);
+      await using b = await startNode(shared);
+      a.node.jobs.handle('alpha', async () => null);
+      b.node.jobs.define('beta');
+      for (let i = 0; i < 3; i++) await a.api('/v1/jobs', { body: { type: 'alpha' } });
+      await waitFor(async () => (await b.api('/v1/jobs?status=succeeded')).body.jobs.length === 3);
+
+      const stats = await b.api('/v1/job-types/alpha/stats');
+      assert.equal(stats.status, 200, JSON.stringify(stats.body));
+      assert.equal(stats.body.type, 'alpha');
+      assert.equal(stats.body.durations.samples, 3);
+      assert.equal(stats.body.recent.length, 3);
+      // The types come from the nodes' reports on the board (each node posts every few seconds).
+      const types = await waitFor(
+        async () => {
+          const names = (await b.api('/v1/job-types')).body.types.map((x: { type: string }) => x.type) as string[];
+          return names.includes('alpha') ? names : null;
+        },
+        15_000,
+        'alpha listed on b',
+      );
+      assert.deepEqual(types, ['beta', 'alpha']);
+      const none = await b.api('/v1/job-types/nope/stats');
+      assert.equal(none.status, 404);
     });
   });
 

@@ -31,9 +31,13 @@ export interface JobTypeInfo {
   line: { queued: number; running: number; concurrency: number };
 }
 
-/** The type's model, its line on this node and its calibration; null when the type is unknown. */
-export async function typeInfo(core: JobCore, type: string): Promise<JobTypeInfo | null> {
-  if (!core.types.has(type)) return null;
+/**
+ * The type's model, its line on this node and its calibration; null when the type is unknown
+ * here, unless `elsewhere` (a type defined on another node of the cluster: its model is read from
+ * the shared durations, its line here is empty).
+ */
+export async function typeInfo(core: JobCore, type: string, elsewhere = false): Promise<JobTypeInfo | null> {
+  if (!elsewhere && !core.types.has(type)) return null;
   const model = (await core.estimator.model(type, '', true)) ?? (await core.estimator.model(type, '', false));
   const estimate = (await core.estimator.estimate(type, null))!;
   return {

@@ -79,9 +79,12 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return this.#core.types.get(type);
   }
 
-  /** What a console charts about a type: its model, its line and its calibration; null if unknown. */
-  typeInfo(type: string): Promise<JobTypeInfo | null> {
-    return typeInfo(this.#core, type);
+  /**
+   * What a console charts about a type: its model, its line and its calibration; null if not
+   * defined here, unless `elsewhere` (the cluster knows the type from another node).
+   */
+  typeInfo(type: string, elsewhere = false): Promise<JobTypeInfo | null> {
+    return typeInfo(this.#core, type, elsewhere);
   }
 
   // -- creation and reads ---------------------------------------------------------------------

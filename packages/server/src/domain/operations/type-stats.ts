@@ -33,12 +33,29 @@ export interface JobTypeStats extends JobTypeInfo {
   }[];
 }
 
-/** What an operator's console charts for one job type; null when the type is unknown here. */
+/**
+ * The job types the cluster knows: those defined on this node, then those the other nodes'
+ * reports on the shared board carry (each report's points list every type its node defines).
+ */
+export function clusterTypeNames(jobs: JobService, reports: NodeReport[]): string[] {
+  const names = new Set(jobs.typeNames());
+  for (const r of reports) for (const p of r.series) for (const type of Object.keys(p.jobs)) names.add(type);
+  return [...names];
+}
+
+/**
+ * What an operator's console charts for one job type; null when no node of the cluster defines
+ * the type and the shared backend holds no run of it.
+ */
 export async function typeStats(
   type: string,
   d: { jobs: JobService; store: JobStore; views: JobViews; reports: NodeReport[] },
 ): Promise<JobTypeStats | null> {
-  const info = await d.jobs.typeInfo(type);
+  const known =
+    clusterTypeNames(d.jobs, d.reports).includes(type) ||
+    (await d.store.durations(type, '', 1)).length > 0 ||
+    (await d.views.list({ type, limit: 1 })).jobs.length > 0;
+  const info = await d.jobs.typeInfo(type, known);
   if (!info) return null;
   const samples = await d.store.durations(type, '', RECENT);
   const max = samples.reduce((m, s) => Math.max(m, s.ms), 0);

@@ -4,7 +4,7 @@ import { jobTopic } from '@inloop/protocol';
 import type { Activity } from '../../domain/operations/activity.js';
 import type { JobViews } from '../../domain/operations/job-views.js';
 import { activityOf, budgetOf, nodesOf } from '../../domain/operations/overview.js';
-import { typeStats } from '../../domain/operations/type-stats.js';
+import { clusterTypeNames, typeStats } from '../../domain/operations/type-stats.js';
 import type { JobService } from '../../domain/jobs/service.js';
 import type { JobStore } from '../../ports/job-store.js';
 import type { Authenticator } from './authenticate.js';
@@ -108,15 +108,16 @@ export function consoleRoutes(app: FastifyInstance, d: Deps): void {
     '/v1/job-types',
     {
       schema: documented({
-        summary: 'Every job type defined on this node, with its model, line and calibration',
-        description: ADMIN,
+        summary: 'Every job type defined on any node, with its model, line and calibration',
+        description: `On a cluster the types come from the nodes’ reports on the shared backend; a type’s model is read from the shared durations, its line is this node’s. ${ADMIN}`,
         response: { 200: JobTypesReply, ...problems },
       }),
     },
     async (request) => {
       await d.auth.admin(request);
       const types = [];
-      for (const type of d.jobs.typeNames()) types.push((await d.jobs.typeInfo(type))!);
+      for (const type of clusterTypeNames(d.jobs, await d.activity.reports()))
+        types.push((await d.jobs.typeInfo(type, true))!);
       return { types };
     },
   );
@@ -135,7 +136,11 @@ export function consoleRoutes(app: FastifyInstance, d: Deps): void {
       await d.auth.admin(request);
       const { type } = request.params;
       const stats = await typeStats(type, { ...d, reports: await d.activity.reports() });
-      if (!stats) throw new HttpProblem('not_found', `no job type "${type}" is defined on this node`);
+      if (!stats)
+        throw new HttpProblem(
+          'not_found',
+          `no job type "${type}" is defined on any node, and none of its jobs is stored`,
+        );
       return stats;
     },
   );
