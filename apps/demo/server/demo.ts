@@ -17,12 +17,16 @@ export const BOT = 'eliza';
 
 /**
  * How long a visitor may be away from the lobby (no page of it open) before it stops being a
- * member. Longer than a lost connection or a reload, so neither costs anyone the membership.
- * Env `DEMO_LOBBY_AWAY_MS`. @default 60_000
+ * member: short, so that ticks reach "read" among the people here within seconds of them reading
+ * (a message sent just after someone left waits on them for at most this long), and longer than
+ * a 5 s network cut or a reload with its reconnect, so neither costs anyone the membership (a
+ * visitor who comes back later is added again by the session endpoint).
+ * Env `DEMO_LOBBY_AWAY_MS`. @default 10_000
  */
+export const DEMO_LOBBY_AWAY_MS = 10_000;
 function lobbyAwayMs(): number {
   const ms = Number(process.env.DEMO_LOBBY_AWAY_MS);
-  return Number.isFinite(ms) && ms > 0 ? ms : 60_000;
+  return Number.isFinite(ms) && ms > 0 ? ms : DEMO_LOBBY_AWAY_MS;
 }
 
 /**
