@@ -209,6 +209,34 @@ describe('streams', () => {
       },
     );
 
+    it('a stop while the job is still queued cancels it at once and ends its stream stopped', async () => {
+      await using t = await startNode({ jobTypes: ['answer'] });
+      // No worker: the job stays queued until the stop.
+      const created = await t.api('/v1/jobs', { body: { type: 'answer' } });
+      const ref = { job: created.body.id as string, name: 'answer' };
+      const queued = await t.api(`/v1/jobs/${ref.job}`, { token: created.body.token });
+      assert.equal(queued.body.status, 'queued');
+      const w = new Watcher(t.url, created.body.token);
+      await w.watch(ref, 0);
+      const stopped = await w.request({ type: 'stream.stop', id: 2, stream: ref });
+      assert.equal(stopped.type, 'ack');
+      await w.ended;
+      assert.equal(w.end!.reason, 'stopped');
+      const job = await t.api(`/v1/jobs/${ref.job}`, { token: created.body.token });
+      assert.equal(job.body.status, 'cancelled');
+      const text = await t.api(`/v1/jobs/${ref.job}/streams/answer`, { token: created.body.token });
+      assert.equal(text.body.end, 'stopped');
+      // The same over HTTP for a second queued job.
+      const other = await t.api('/v1/jobs', { body: { type: 'answer' } });
+      const stop = await t.api(`/v1/jobs/${other.body.id}/streams/answer/stop`, {
+        method: 'POST',
+        token: other.body.token,
+      });
+      assert.deepEqual([stop.status, stop.body.end], [200, 'stopped']);
+      assert.equal((await t.api(`/v1/jobs/${other.body.id}`, { token: other.body.token })).body.status, 'cancelled');
+      w.close();
+    });
+
     it('refuses a stop without job:cancel, and a watch without job:read', async () => {
       await using t = await startNode({ jobTypes: ['answer'] });
       const created = await t.api('/v1/jobs', { body: { type: 'answer' } });

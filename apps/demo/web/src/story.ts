@@ -173,8 +173,10 @@ function streamStory(watch: JobWatch): void {
       stop.hidden = true;
     });
   };
-  open(watch.snapshot.attempt);
-  watch.on('update', (s) => open(s.attempt));
+  // A queued job is at attempt 0 and writes its first attempt's stream: open that one, so Stop
+  // (which goes through the stream) cancels a job still waiting in line.
+  open(Math.max(1, watch.snapshot.attempt));
+  watch.on('update', (s) => open(Math.max(1, s.attempt)));
   // The text grows inside a box of fixed height that is its scroll container, kept scrolled to
   // its newest words with scrollTop: the page around it (and Stop, above it) never moves, and
   // neither do the lines inside, since scrolling is not a layout shift (pushing the text up by
