@@ -30,6 +30,7 @@ export async function api<T>(path: string, init: RequestInit = {}, key = credent
     headers: {
       ...(key ? { authorization: `Bearer ${key}` } : {}),
       ...(init.body ? { 'content-type': 'application/json' } : {}),
+      ...(init.headers as Record<string, string> | undefined),
     },
   });
   if (!response.ok) {

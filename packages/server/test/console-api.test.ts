@@ -148,6 +148,22 @@ describe('the console APIs', () => {
       assert.equal(lease.body.job.id, again.body.id);
       assert.deepEqual(lease.body.job.input, { n: 7 });
     });
+
+    it('returns the same new job for the same Idempotency-Key, as POST /v1/jobs does', async () => {
+      await using t = await startNode();
+      t.node.jobs.define('remote');
+      const { id } = (await t.api('/v1/jobs', { body: { type: 'remote' } })).body;
+      await t.api(`/v1/jobs/${id}/cancel`, { method: 'POST' });
+      const headers = { 'idempotency-key': `retry-${id}` };
+      const first = await t.api(`/v1/jobs/${id}/retry`, { method: 'POST', headers });
+      const second = await t.api(`/v1/jobs/${id}/retry`, { method: 'POST', headers });
+      assert.equal(first.status, 202);
+      assert.equal(second.status, 202);
+      assert.equal(second.body.id, first.body.id);
+      assert.equal(second.headers.get('idempotent-replayed'), 'true');
+      const queued = (await t.api('/v1/jobs?type=remote&status=queued')).body.jobs.map((j: Summary) => j.id);
+      assert.deepEqual(queued, [first.body.id]);
+    });
   });
 
   describe('job types', () => {

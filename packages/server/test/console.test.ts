@@ -83,6 +83,46 @@ describe('the console in a browser', () => {
     assert.equal(await retry.isDisabled(), false);
   });
 
+  it('Retry pressed twice starts one job, and the page then shows and follows the new job', async () => {
+    await using t = await startNode();
+    t.node.jobs.define('remote');
+    const { id } = (await t.api('/v1/jobs', { body: { type: 'remote', input: { n: 1 } } })).body;
+    await t.api(`/v1/jobs/${id}/cancel`, { method: 'POST' });
+    const page = await signedIn(browser, t.url, t.node.apiKey);
+    await page.goto(`${t.url}/console#/jobs/${id}`);
+    await waitFor(async () => (await page.getByTestId('job-status').textContent()) === 'cancelled', 10_000, 'ended');
+
+    await page.getByRole('button', { name: 'Retry' }).dblclick();
+    const heading = page.getByRole('heading', { level: 1 });
+    await waitFor(async () => (await heading.textContent()) !== `Job ${id}`, 10_000, 'the new job’s page');
+    const created = (await t.api('/v1/jobs?type=remote&status=queued')).body.jobs as { id: string }[];
+    assert.equal(created.length, 1, 'one job for two presses');
+    const next = created[0]!.id;
+    assert.equal(await heading.textContent(), `Job ${next}`);
+    await waitFor(async () => (await page.getByTestId('job-status').textContent()) === 'queued', 10_000, 'queued');
+    // The page follows the new job's events: a worker takes it, and the page says running.
+    const lease = await t.api('/v1/workers/lease', { body: { types: ['remote'], waitMs: 0 } });
+    assert.equal(lease.body.job.id, next);
+    await waitFor(async () => (await page.getByTestId('job-status').textContent()) === 'running', 10_000, 'running');
+    await page.locator('table.timeline').getByRole('cell', { name: 'job.started' }).waitFor();
+  });
+
+  it('says in the page why Cancel was refused, and moves focus to that message', async () => {
+    await using t = await startNode();
+    t.node.jobs.define('remote');
+    const { id } = (await t.api('/v1/jobs', { body: { type: 'remote' } })).body;
+    const admin = await t.token('ops', [{ ops: ['admin'], topics: ['console'] }]);
+    const page = await signedIn(browser, t.url, admin);
+    await page.goto(`${t.url}/console#/jobs/${id}`);
+    await waitFor(async () => (await page.getByTestId('job-status').textContent()) === 'queued', 10_000, 'queued');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    const alert = page.getByRole('alert').filter({ hasText: 'Cancel refused' });
+    await alert.waitFor();
+    assert.equal(await alert.evaluate((el) => el === document.activeElement), true);
+    assert.equal((await t.api(`/v1/jobs/${id}`)).body.status, 'queued');
+    assert.deepEqual(await axeViolations(page), []);
+  });
+
   it('draws the types page with a histogram after a few runs, and every page passes axe', async () => {
     await using t = await startNode();
     t.node.jobs.handle('quick', async () => null);

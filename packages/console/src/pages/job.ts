@@ -1,5 +1,5 @@
-import { html, nothing } from 'lit';
-import { api, follow } from '../api.js';
+import { html, nothing, type PropertyValues } from 'lit';
+import { api, ApiError, follow } from '../api.js';
 import { ms, pct, time } from '../format.js';
 import { Page } from '../page.js';
 import type { Timeline } from '../types.js';
@@ -8,8 +8,10 @@ import { statusText } from './jobs.js';
 const ENDED = new Set(['succeeded', 'failed', 'cancelled']);
 
 /**
- * `<ic-job>`: one job's page. Follows the job's event stream (with the key in a header) and
- * reads the timeline again as events arrive; Cancel and Retry call the public APIs.
+ * `<ic-job>`: one job's page. Follows the event stream of the job it shows (with the key in a
+ * header; a new `jobId`, as after Retry, closes the old stream and opens the new one) and reads
+ * the timeline again as events arrive; Cancel and Retry call the public APIs, one request at a
+ * time, and say in the page when the node refuses.
  */
 class IcJob extends Page {
   static override properties = {
@@ -17,18 +19,39 @@ class IcJob extends Page {
     jobId: { attribute: false },
     t: { state: true },
     note: { state: true },
+    refusal: { state: true },
+    busy: { state: true },
   };
   jobId = '';
   t: Timeline | null = null;
   note = '';
+  refusal = '';
+  busy = false;
   #stream: AbortController | undefined;
   #pending: ReturnType<typeof setTimeout> | undefined;
+  /** Sent with Retry: pressing it again for the same job (a double click, a resend) starts one job. */
+  #retryKey = '';
   // The stream drives updates; the timer only catches what a dropped stream missed.
   protected override refreshMs = 5000;
 
   override connectedCallback(): void {
     super.connectedCallback();
     this.#follow();
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    // The same element shows the next job when the route moves from one job to another.
+    if (changed.has('jobId') && changed.get('jobId') !== undefined && this.isConnected) {
+      this.t = null;
+      this.note = '';
+      this.refusal = '';
+      this.error = '';
+      this.#retryKey = '';
+      clearTimeout(this.#pending);
+      this.#pending = undefined;
+      this.#follow();
+      this.reload();
+    }
   }
 
   override disconnectedCallback(): void {
@@ -55,18 +78,50 @@ class IcJob extends Page {
   }
 
   protected async refresh(): Promise<void> {
-    this.t = await api<Timeline>(`/v1/jobs/${encodeURIComponent(this.jobId)}/timeline`);
+    const id = this.jobId;
+    const t = await api<Timeline>(`/v1/jobs/${encodeURIComponent(id)}/timeline`);
+    // A read of the job shown before is dropped.
+    if (id === this.jobId) this.t = t;
   }
 
-  async #cancel(): Promise<void> {
-    await api(`/v1/jobs/${encodeURIComponent(this.jobId)}/cancel`, { method: 'POST' });
-    this.note = 'Cancellation requested.';
-    this.reload();
+  /** One action at a time: its refusal goes in an alert that takes focus (its button may be gone). */
+  async #act(what: string, action: () => Promise<void>): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    this.refusal = '';
+    try {
+      await action();
+    } catch (err) {
+      const why = err instanceof ApiError ? `${err.message} (${err.code})` : String(err);
+      this.note = '';
+      this.refusal = `${what} refused: ${why}`;
+      this.reload();
+      await this.updateComplete;
+      this.querySelector<HTMLElement>('[data-testid="job-refusal"]')?.focus();
+    } finally {
+      this.busy = false;
+    }
   }
 
-  async #retry(): Promise<void> {
-    const created = await api<{ id: string }>(`/v1/jobs/${encodeURIComponent(this.jobId)}/retry`, { method: 'POST' });
-    location.hash = `#/jobs/${created.id}`;
+  #cancel(): Promise<void> {
+    return this.#act('Cancel', async () => {
+      await api(`/v1/jobs/${encodeURIComponent(this.jobId)}/cancel`, { method: 'POST' });
+      this.note = 'Cancellation requested.';
+      this.reload();
+      await this.updateComplete;
+      this.querySelector<HTMLElement>('main h1')?.focus();
+    });
+  }
+
+  #retry(): Promise<void> {
+    return this.#act('Retry', async () => {
+      this.#retryKey ||= `console-retry-${this.jobId}-${crypto.randomUUID()}`;
+      const created = await api<{ id: string }>(`/v1/jobs/${encodeURIComponent(this.jobId)}/retry`, {
+        method: 'POST',
+        headers: { 'idempotency-key': this.#retryKey },
+      });
+      location.hash = `#/jobs/${created.id}`;
+    });
   }
 
   protected override render() {
@@ -78,11 +133,16 @@ class IcJob extends Page {
     const ended = ENDED.has(j.status);
     return html`${heading}
       <p class="actions">
-        <button @click=${() => void this.#cancel()} ?disabled=${ended || j.cancelRequested}>Cancel</button>
-        <button @click=${() => void this.#retry()} ?disabled=${!ended}>Retry</button>
+        <button @click=${() => void this.#cancel()} ?disabled=${this.busy || ended || j.cancelRequested}>Cancel</button>
+        <button @click=${() => void this.#retry()} ?disabled=${this.busy || !ended}>Retry</button>
         <a href="#/jobs">All jobs</a>
       </p>
       <p role="status" class="note">${this.note}</p>
+      ${
+        this.refusal
+          ? html`<p class="refusal" role="alert" tabindex="-1" data-testid="job-refusal">${this.refusal}</p>`
+          : nothing
+      }
       ${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : nothing}
       <div class="cards">
         <dl>

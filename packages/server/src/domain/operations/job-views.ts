@@ -167,7 +167,11 @@ export class JobViews {
   }
 
   /** Run a finished job again: a new job of the same type with the same input, created by `by`. */
-  async retry(id: string, by: string): Promise<StartedJob> {
+  /**
+   * Run an ended job again: a new job with its type, input and size, started as `POST /v1/jobs`
+   * starts one (the same `idempotencyKey` gives the same new job).
+   */
+  async retry(id: string, by: string, idempotencyKey: string | null = null): Promise<StartedJob> {
     const record = await this.o.jobs.get(id);
     if (!record) throw new Refusal('not_found', 'no such job');
     if (record.status !== 'failed' && record.status !== 'cancelled' && record.status !== 'succeeded')
@@ -176,7 +180,7 @@ export class JobViews {
       type: record.type,
       input: record.input,
       size: record.size,
-      idempotencyKey: null,
+      idempotencyKey,
       createdBy: by,
     });
   }

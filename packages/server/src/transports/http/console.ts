@@ -32,6 +32,11 @@ interface Deps {
 }
 
 const ADMIN = 'API key, or a token granting `admin` on `console`.';
+/** The header `POST /v1/jobs` reads too. */
+const IDEMPOTENCY = {
+  type: 'object',
+  properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 128 } },
+} as const;
 
 /**
  * The operator's read APIs (what `/console` is built on, and what a team's own dashboard can
@@ -79,15 +84,22 @@ export function consoleRoutes(app: FastifyInstance, d: Deps): void {
     {
       schema: documented({
         summary: 'Run an ended job again',
-        description: `A new job of the same type with the same input and size (202, as \`POST /v1/jobs\`); \`job_not_finished\` while the job lives. ${ADMIN}`,
+        description: `A new job of the same type with the same input and size (202, as \`POST /v1/jobs\`: the same \`Idempotency-Key\` returns the same new job); \`job_not_finished\` while the job lives. ${ADMIN}`,
         params: JobParams,
+        headers: IDEMPOTENCY,
         response: { 202: CreatedJob, ...problems },
       }),
     },
     async (request, reply) => {
       const principal = await d.auth.admin(request);
-      const { job, state, retryAfterSeconds, token } = await d.views.retry(request.params.id, principal.id);
+      const key = request.headers['idempotency-key'];
+      const { job, created, state, retryAfterSeconds, token } = await d.views.retry(
+        request.params.id,
+        principal.id,
+        typeof key === 'string' ? key : null,
+      );
       void reply.code(202).header('location', `/v1/jobs/${job.id}`).header('retry-after', String(retryAfterSeconds));
+      if (!created) void reply.header('idempotent-replayed', 'true');
       return {
         id: job.id,
         type: job.type,
