@@ -334,7 +334,10 @@ for (const f of FAMILIES) {
     .join('/');
   seen.push(
     `- ${f.name}: the node and worker added ${added} ms to a run (median; per round waited in a burst when queued); model ${type.model.fixedMs} ms + ${type.model.perUnitMs.toFixed(2)} ms x size over ${type.model.samples} runs${type.model.shifted ? ' (since a change of speed)' : ''}; ` +
-      `the node's own calibration: p90 coverage ${pct(type.calibration.p90Coverage)}, median p50 error ${pct(type.calibration.medianAbsP50Error)}, p90 read at level ${type.calibration.p90Level.toFixed(3)}`,
+      `the node's own calibration: p90 coverage ${pct(type.calibration.p90Coverage)}, median p50 error ${pct(type.calibration.medianAbsP50Error)}, p90 read at level ${type.calibration.p90Level.toFixed(3)}` +
+      (f.burst !== undefined && type.line.calibration
+        ? `; of its queued jobs, from creation (last ${type.line.calibration.jobs}): p90 coverage ${pct(type.line.calibration.p90Coverage)}, median p50 error ${pct(type.line.calibration.medianAbsP50Error)}, start delay learned ${type.line.calibration.startDelay.fixedMs} ms + ${type.line.calibration.startDelay.perRoundMs} ms x rounds waited`
+        : ''),
   );
   if (f.type === 'ln30') {
     mkdirSync(new URL('../results/', import.meta.url), { recursive: true });

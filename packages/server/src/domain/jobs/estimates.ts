@@ -1,5 +1,6 @@
 import type { JobRecord } from '../../ports/job-store.js';
 import type { JobCore } from './core.js';
+import type { LineCalibration } from './line-calibration.js';
 
 /**
  * A job succeeded: check what it was promised when it started against what it took (the rolling
@@ -22,13 +23,16 @@ export async function learnFromRun(core: JobCore, job: JobRecord, now: number): 
   }
 }
 
-/** What a console charts about a type (`GET /v1/job-types/{type}`): model, line, calibration. */
+/**
+ * What a console charts about a type (`GET /v1/job-types/{type}`): model, calibration, and the
+ * line with how its promises to queued jobs held.
+ */
 export interface JobTypeInfo {
   type: string;
   model: { fixedMs: number; perUnitMs: number; samples: number; shifted: boolean } | null;
   estimate: { p50Ms: number; p90Ms: number; source: string; samples: number };
   calibration: { runs: number; p90Coverage: number | null; medianAbsP50Error: number | null; p90Level: number };
-  line: { queued: number; running: number; concurrency: number };
+  line: { queued: number; running: number; concurrency: number; calibration: LineCalibration };
 }
 
 /**
@@ -52,6 +56,6 @@ export async function typeInfo(core: JobCore, type: string, elsewhere = false): 
       : null,
     estimate: { p50Ms: estimate.p50Ms, p90Ms: estimate.p90Ms, source: estimate.source, samples: estimate.samples },
     calibration: core.estimator.calibration(type),
-    line: core.line.counts(type),
+    line: { ...core.line.counts(type), calibration: core.line.calibration(type) },
   };
 }

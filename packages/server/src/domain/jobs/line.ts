@@ -1,7 +1,8 @@
 import type { JobRecord } from '../../ports/job-store.js';
 import type { Estimate } from './estimator.js';
 import type { LinePlace } from './progress.js';
-import { conformalQuantile, remainingGiven } from './duration-model.js';
+import { remainingGiven } from './duration-model.js';
+import { PromiseCalibration, type LineCalibration, type Promised } from './line-calibration.js';
 
 /** How long a burst of running jobs counts as the type's concurrency after it ends. */
 const PEAK_MEMORY_MS = 60_000;
@@ -11,10 +12,10 @@ const PEAK_MEMORY_MS = 60_000;
  * running, so it neither holds a place nor a slot for ever.
  */
 const FORGET_QUEUED_MS = 15 * 60_000;
-/** Waits remembered to calibrate the line's promises. */
-const WAIT_WINDOW = 100;
 /** Jobs ahead scheduled one by one, per slot; the rest of a longer line is spread evenly. */
 const EXACT_SLOTS_FACTOR = 2;
+/** The least spread (p90 - p50) of a promised end, as a share of its p50. */
+const MIN_SPREAD = 0.05;
 /** z of the normal 90th percentile, for the spread of a sum of runs. */
 const Z90 = 1.2816;
 
@@ -37,13 +38,10 @@ interface TypeLine {
    * long poll waking, its lease request, the lease): a job that never waits still pays it.
    */
   pickupMs: number;
-  /**
-   * Promised starts of queued jobs: [created, p50 start, whether an idle slot was promised], to
-   * learn how the line's promises hold.
-   */
-  promised: Map<string, [number, number, boolean]>;
-  /** Recent actual wait / promised wait, ascending on read (the line's own errors). */
-  waitRatios: number[];
+  /** The first promise of each job that queued, checked when it starts and when it ends. */
+  promised: Map<string, Promised>;
+  /** How the start and end promised to queued jobs held (see line-calibration.ts). */
+  calibration: PromiseCalibration;
   /** Most jobs of the type seen running at once lately, and when. */
   peak: number;
   peakAt: number;
@@ -77,18 +75,20 @@ export class JobLine {
           handoffMs: 0,
           pickupMs: 0,
           promised: new Map(),
-          waitRatios: [],
+          calibration: new PromiseCalibration(),
         }),
       );
     return line;
   }
 
   /** The job waits (created, or handed back for a retry): it joins the end of its type's line. */
-  queued(job: JobRecord): void {
+  queued(job: JobRecord, now = Date.now()): void {
     const line = this.#of(job.type);
     line.running.delete(job.id);
     line.queued.delete(job.id);
-    line.queued.set(job.id, { estimate: job.estimate, startedAt: null, since: Date.now() });
+    // A retry is promised anew.
+    line.promised.delete(job.id);
+    line.queued.set(job.id, { estimate: job.estimate, startedAt: null, since: now });
   }
 
   /** The job was leased. */
@@ -98,13 +98,9 @@ export class JobLine {
       const freedAt = line.freed.shift();
       if (freedAt !== undefined) line.handoffMs += (now - freedAt - line.handoffMs) / 8;
       const promised = line.promised.get(job.id);
-      if (promised?.[2]) line.pickupMs += (Math.max(0, now - promised[0]) - line.pickupMs) / 8;
-      else if (promised && promised[1] > promised[0]) {
-        line.waitRatios.push((now - promised[0]) / (promised[1] - promised[0]));
-        if (line.waitRatios.length > WAIT_WINDOW) line.waitRatios.shift();
-      }
+      if (promised?.idle) line.pickupMs += (Math.max(0, now - promised.createdAt) - line.pickupMs) / 8;
+      if (promised) line.calibration.started(promised, now);
     }
-    line.promised.delete(job.id);
     line.running.set(job.id, { estimate: job.estimate, startedAt: job.startedAt ?? now, since: now });
     if (line.running.size >= line.peak || now - line.peakAt > PEAK_MEMORY_MS) {
       line.peak = line.running.size;
@@ -112,16 +108,23 @@ export class JobLine {
     }
   }
 
-  /** The job ended (or is gone). */
-  ended(job: { id: string; type: string }, now = Date.now()): void {
+  /** The job ended (or is gone); a success that queued checks the end it was promised. */
+  ended(job: { id: string; type: string; status?: string }, now = Date.now()): void {
     const line = this.#types.get(job.type);
     if (!line) return;
     line.queued.delete(job.id);
+    const promised = line.promised.get(job.id);
     line.promised.delete(job.id);
+    if (promised && job.status === 'succeeded') line.calibration.ended(promised, now);
     if (!line.running.delete(job.id)) return;
     if (line.running.size + 1 >= line.peak) line.peakAt = now;
     if (line.queued.size > line.freed.length) line.freed.push(now);
     if (line.freed.length > line.peak + 1) line.freed.shift();
+  }
+
+  /** How the promises to the type's queued jobs held on this node, and the start delay learned. */
+  calibration(type: string): LineCalibration {
+    return (this.#types.get(type)?.calibration ?? new PromiseCalibration()).summary();
   }
 
   /** Jobs queued and running of a type on this node. */
@@ -141,7 +144,10 @@ export class JobLine {
       line.promised.delete(id);
     }
     for (const [id, entry] of line.running)
-      if (now - entry.since > Math.max(60_000, 4 * entry.estimate.p90Ms)) line.running.delete(id);
+      if (now - entry.since > Math.max(60_000, 4 * entry.estimate.p90Ms)) {
+        line.running.delete(id);
+        line.promised.delete(id);
+      }
   }
 
   #concurrency(line: TypeLine, now: number): number {
@@ -175,10 +181,13 @@ export class JobLine {
     while (free.length < slots) free.push({ at: now, variance: 0, idle: true });
     // The earliest free slot takes the next job: a heap, so a long line over many slots costs
     // (jobs ahead) x log(slots), not jobs x slots for every state of every queued job.
-    // Past EXACT_SLOTS_FACTOR x slots jobs ahead, the rest is spread evenly over the slots (what
-    // the schedule converges to), so a line of thousands costs no more than a short one.
+    // Past EXACT_SLOTS_FACTOR x slots jobs ahead, the rest is taken as alike (their mean run):
+    // they fill the slots in turn, whole rounds of the workers at a time, so a line of thousands
+    // costs no more than a short one, and the last of a burst of 12 on 4 workers waits the
+    // round it is in, not a share of the jobs ahead spread evenly over the slots.
     const heap = new SlotHeap(free);
     const exact = EXACT_SLOTS_FACTOR * slots;
+    let rest = 0;
     let restMs = 0;
     let restVariance = 0;
     for (const [id, entry] of line.queued) {
@@ -186,33 +195,61 @@ export class JobLine {
       const e = entry.estimate;
       const ms = e.p50Ms + line.handoffMs;
       const variance = ((e.p90Ms - e.p50Ms) / Z90) ** 2;
-      if (ahead++ < exact) heap.advance(ms, variance);
+      // A job that finds a slot idle starts once a worker picks it up; else once the worker is
+      // back from the run before it.
+      if (ahead++ < exact) heap.advance(e.p50Ms, variance, entry.since + line.pickupMs, line.handoffMs);
       else {
+        rest++;
         restMs += ms;
         restVariance += variance;
       }
     }
     const position = ahead + 1;
     const earliest = heap.earliest;
-    const next = { at: earliest.at + restMs / slots, variance: earliest.variance + restVariance / slots };
+    let next: Slot = earliest;
+    if (rest > 0) {
+      const slot = heap.nth(rest % slots);
+      const turns = Math.floor(rest / slots);
+      next = {
+        at: slot.at + (turns * restMs) / rest,
+        variance: slot.variance + (turns * restVariance) / rest,
+        idle: false,
+      };
+    }
     // A slot idle for this job: it starts once a worker picks it up. Else once the slot it
     // waits for frees and the worker comes back for it.
-    const idle = earliest.idle && restMs === 0;
-    let startAt = idle
-      ? Math.max(now, job.runAfter, job.createdAt + Math.round(line.pickupMs))
-      : Math.max(now, job.runAfter, Math.round(next.at + line.handoffMs));
-    let startP90At = Math.round(startAt + Z90 * Math.sqrt(next.variance));
-    // The first promise a job gets is the one checked when it starts.
-    const first = line.promised.get(job.id);
-    if (!first) line.promised.set(job.id, [job.createdAt, startAt, idle]);
-    // Conformal: scale the wait by how the line's promises held on the jobs that started lately.
-    if (!idle && line.waitRatios.length >= 10 && startAt > now) {
-      const ratios = [...line.waitRatios].sort((a, b) => a - b);
-      const wait = startAt - now;
-      startAt = now + Math.round(wait * conformalQuantile(ratios, 0.5));
-      startP90At = Math.max(startAt, now + Math.round(wait * conformalQuantile(ratios, 0.9)), startP90At);
-    }
-    return { position, startAt, startP90At };
+    const idle = earliest.idle && rest === 0;
+    const scheduled = idle
+      ? Math.max(job.createdAt + Math.round(line.pickupMs), now)
+      : Math.max(now, Math.round(next.at + line.handoffMs));
+    // The rounds of the workers it waits: 0 when a slot is idle for it.
+    const rounds = idle ? 0 : 1 + Math.floor(Math.max(0, ahead - free.filter((f) => f.idle).length) / slots);
+    // What the line's schedule misses (pickup and handoff latency it has not learned, runs that
+    // end later than their p50 when the line is full): the start delay observed on recent
+    // queued jobs for as many rounds.
+    const startAt = Math.max(now, job.runAfter, scheduled + line.calibration.startDelay(rounds));
+    const startP90At = Math.round(startAt + Z90 * Math.sqrt(next.variance));
+    // The end: the start, then its own run; p90 adds the spreads as independent parts.
+    const e = job.estimate;
+    const p50Ms = startAt - now + e.p50Ms;
+    // Timings jitter by a few percent at least: a spread of 0 (a constant type) would make every
+    // error look infinite next to it.
+    const spreadMs = Math.max(Math.hypot(startP90At - startAt, e.p90Ms - e.p50Ms), MIN_SPREAD * p50Ms, 1);
+    const base = { p50Ms, spreadMs };
+    const done = line.calibration.done(base);
+    // The first promise a job gets is the one checked when it starts and ends; not a cold
+    // start's, whose error is the default duration's, not the line's.
+    if (!line.promised.has(job.id) && e.source !== 'default')
+      line.promised.set(job.id, {
+        createdAt: job.createdAt,
+        idle,
+        rounds,
+        scheduledStart: scheduled,
+        doneP50At: now + base.p50Ms,
+        spreadMs: base.spreadMs,
+        doneP90At: now + done.p90Ms,
+      });
+    return { position, startAt, startP90At, doneAt: now + done.p50Ms, doneP90At: now + done.p90Ms };
   }
 }
 
@@ -236,10 +273,19 @@ class SlotHeap {
     return this.#slots[0]!;
   }
 
-  /** The earliest slot runs one more job: it is free again `ms` later. */
-  advance(ms: number, variance: number): void {
+  /** The slot free nth (0: the earliest). */
+  nth(n: number): Slot {
+    if (n === 0) return this.#slots[0]!;
+    return [...this.#slots].sort((a, b) => (this.#before(a, b) ? -1 : 1))[n]!;
+  }
+
+  /**
+   * The earliest slot runs one more job for `ms`: from `pickedUpAt` at the earliest when the
+   * slot is idle, else `handoffMs` after it frees.
+   */
+  advance(ms: number, variance: number, pickedUpAt: number, handoffMs: number): void {
     const top = this.#slots[0]!;
-    top.at += ms;
+    top.at = (top.idle ? Math.max(top.at, pickedUpAt) : top.at + handoffMs) + ms;
     top.variance += variance;
     top.idle = false;
     this.#down(0);

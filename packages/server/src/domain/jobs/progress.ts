@@ -1,21 +1,19 @@
-import type { JobProgress, JobState, WaitStrategy } from '@inloop/protocol';
+import { MAX_ESTIMATED, progressCurve, type JobProgress, type JobState, type WaitStrategy } from '@inloop/protocol';
 import type { JobRecord } from '../../ports/job-store.js';
 import type { Estimate } from './estimator.js';
 import { remainingGiven } from './duration-model.js';
 
-/** Time-based progress never shows more than this before the job has ended. */
-export const MAX_ESTIMATED = 0.99;
+export { MAX_ESTIMATED };
 
 /**
  * Progress implied by elapsed time against a typical duration: linear (elapsed / p50) up to 90 %,
  * then easing towards 99 % without ever reaching it, so a job that runs long keeps moving a
- * little instead of sitting at 100 %.
+ * little instead of sitting at 100 %. The curve is the protocol's, which the UI kit also uses to
+ * move the bar on between updates, so the two agree.
  */
 export function timeFraction(elapsedMs: number, p50Ms: number): number {
   if (p50Ms <= 0) return 0;
-  const x = Math.max(0, elapsedMs) / p50Ms;
-  if (x <= 0.9) return x;
-  return MAX_ESTIMATED - (MAX_ESTIMATED - 0.9) * Math.exp(-(x - 0.9) / 0.3);
+  return progressCurve(Math.max(0, elapsedMs) / p50Ms);
 }
 
 /** The UI's wait strategy for a job with this estimate. */
@@ -57,6 +55,9 @@ export interface LinePlace {
   /** Expected start (epoch ms), p50 and p90; null while no worker of the type has been seen. */
   startAt: number | null;
   startP90At: number | null;
+  /** Expected end (epoch ms), p50 and p90, the wait and the run calibrated together; see line.ts. */
+  doneAt?: number;
+  doneP90At?: number;
 }
 
 /** How long until the job ends: p50 and p90 of the time left. */
@@ -69,6 +70,8 @@ export function remainingOf(
 ): { p50Ms: number; p90Ms: number } {
   if (job.status !== 'queued' && job.status !== 'running') return { p50Ms: 0, p90Ms: 0 };
   if (job.startedAt === null) {
+    if (place?.doneAt !== undefined && place.doneP90At !== undefined)
+      return { p50Ms: Math.max(0, place.doneAt - now), p90Ms: Math.max(0, place.doneAt - now, place.doneP90At - now) };
     // The wait in line (or for a retry's backoff), then the run.
     const wait = Math.max(0, (place?.startAt ?? job.runAfter) - now);
     const wait90 = Math.max(wait, (place?.startP90At ?? job.runAfter) - now);

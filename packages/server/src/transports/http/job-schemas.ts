@@ -169,5 +169,16 @@ export const JobTypeReply = Type.Object({
     queued: Type.Integer(),
     running: Type.Integer(),
     concurrency: Type.Integer({ description: 'Jobs of the type seen running at once lately' }),
+    calibration: Type.Object({
+      jobs: Type.Integer({ description: 'Queued jobs that succeeded and were checked (the last 100 at most)' }),
+      p90Coverage: Nullable(Type.Number({ description: 'Share that ended by the p90 end promised at creation' })),
+      medianAbsP50Error: Nullable(
+        Type.Number({ description: 'Median of abs(promised p50 end - actual end) / actual, from creation' }),
+      ),
+      startDelay: Type.Object({
+        fixedMs: Type.Number({ description: 'Learned start delay past the schedule (a worker picking up)' }),
+        perRoundMs: Type.Number({ description: '... and per round of the workers waited' }),
+      }),
+    }),
   }),
 });

@@ -1,0 +1,126 @@
+import { conformalQuantile, median } from './duration-model.js';
+
+/** Queued jobs remembered per type to calibrate the line's promises. */
+const WINDOW = 100;
+/** Queued jobs seen before the line corrects its own promises. */
+const MIN_SEEN = 10;
+/** Each start is paired with this many later ones for the slope of the delay per round. */
+const SLOPE_PARTNERS = 10;
+/** Step of the adaptive level of p90 per job that queued (as the run's p90: Gibbs and Candes). */
+const ACI_STEP = 0.01;
+
+/** How the promises to a type's queued jobs held (`GET /v1/job-types/{type}`, `line.calibration`). */
+export interface LineCalibration {
+  /** Queued jobs that succeeded and were checked (the last 100 at most). */
+  jobs: number;
+  /** Share that ended by the p90 end promised at creation. */
+  p90Coverage: number | null;
+  /** Median of abs(promised p50 end - actual end) / actual, both from creation. */
+  medianAbsP50Error: number | null;
+  /** The start delay learned: a fixed part and a part per round of the workers waited. */
+  startDelay: { fixedMs: number; perRoundMs: number };
+}
+
+/** The first promise a queued job got (at creation), kept until it starts and ends. */
+export interface Promised {
+  createdAt: number;
+  /** Whether a slot was idle for it (it waited only for a worker to pick it up). */
+  idle: boolean;
+  /** Rounds of the workers it waits: 0 when a slot was idle, 1 when it waits for a run, ... */
+  rounds: number;
+  /** The start the line's schedule gave, before the learned start delay. */
+  scheduledStart: number;
+  /** The end it was promised before calibration (p50), and the spread of that (p90 - p50). */
+  doneP50At: number;
+  spreadMs: number;
+  /** The p90 end it was promised (after calibration). */
+  doneP90At: number;
+}
+
+/**
+ * How the line's promises to queued jobs held, and the corrections that follow:
+ * - the start delay: the schedule knows the runs ahead and the typical handoff, but not every
+ *   latency between a slot freeing (or a job being created) and a worker's lease landing (an
+ *   HTTP worker's long poll answering, its next request, a run ending later than its p50 when
+ *   the line is full). The observed start minus the scheduled one, of recent queued jobs, is
+ *   fitted as a fixed part plus a part per round of the workers waited (Theil-Sen, robust to a
+ *   few stalls), and added to the scheduled start;
+ * - the end: split conformal on the end-to-end promise (wait and run). Each queued job that
+ *   succeeded scores (actual end - promised p50 end) / promised spread; p50 and p90 of the next
+ *   promise are the promised p50 plus its spread times those quantiles of the scores, so the
+ *   promise holds its coverage whatever the line's model missed, scaled to each job's own
+ *   uncertainty (a job three rounds back spreads more than one that starts now). The p90 level
+ *   moves after misses as the run's p90 does.
+ */
+export class PromiseCalibration {
+  readonly #starts: { rounds: number; errorMs: number }[] = [];
+  readonly #scores: number[] = [];
+  readonly #checked: { covered: boolean; error: number }[] = [];
+  #level = 0.9;
+  #delay: { fixedMs: number; perRoundMs: number } | null = null;
+  #sorted: number[] | null = null;
+
+  /** A queued job started: how far its start was from the scheduled one. */
+  started(p: Promised, now: number): void {
+    this.#starts.push({ rounds: p.rounds, errorMs: now - p.scheduledStart });
+    if (this.#starts.length > WINDOW) this.#starts.shift();
+    this.#delay = null;
+  }
+
+  /** A queued job succeeded: score its end against the end it was promised. */
+  ended(p: Promised, now: number): void {
+    this.#scores.push((now - p.doneP50At) / Math.max(1, p.spreadMs));
+    if (this.#scores.length > WINDOW) this.#scores.shift();
+    this.#sorted = null;
+    const covered = now <= p.doneP90At;
+    this.#checked.push({ covered, error: Math.abs(p.doneP50At - now) / Math.max(1, now - p.createdAt) });
+    if (this.#checked.length > WINDOW) this.#checked.shift();
+    this.#level = Math.min(0.97, Math.max(0.85, this.#level + ACI_STEP * ((covered ? 0 : 1) - 0.1)));
+  }
+
+  /** How the promises held lately. */
+  summary(): LineCalibration {
+    const n = this.#checked.length;
+    if (this.#starts.length >= MIN_SEEN) this.#delay ??= fitDelay(this.#starts);
+    const delay = this.#starts.length >= MIN_SEEN && this.#delay ? this.#delay : { fixedMs: 0, perRoundMs: 0 };
+    return {
+      jobs: n,
+      p90Coverage: n ? this.#checked.filter((c) => c.covered).length / n : null,
+      medianAbsP50Error: n ? median(this.#checked.map((c) => c.error)) : null,
+      startDelay: { fixedMs: Math.round(delay.fixedMs), perRoundMs: Math.round(delay.perRoundMs) },
+    };
+  }
+
+  /** The start delay to add to a scheduled start `rounds` rounds of the workers away. */
+  startDelay(rounds: number): number {
+    if (this.#starts.length < MIN_SEEN) return 0;
+    this.#delay ??= fitDelay(this.#starts);
+    return Math.round(this.#delay.fixedMs + this.#delay.perRoundMs * rounds);
+  }
+
+  /** The calibrated p50 and p90 of the time to the end, from the line's own (p50, spread). */
+  done(base: { p50Ms: number; spreadMs: number }): { p50Ms: number; p90Ms: number } {
+    if (this.#scores.length < MIN_SEEN) return { p50Ms: base.p50Ms, p90Ms: Math.round(base.p50Ms + base.spreadMs) };
+    this.#sorted ??= [...this.#scores].sort((a, b) => a - b);
+    const spread = Math.max(1, base.spreadMs);
+    const p50Ms = Math.max(1, Math.round(base.p50Ms + spread * conformalQuantile(this.#sorted, 0.5)));
+    const p90Ms = Math.max(p50Ms, Math.round(base.p50Ms + spread * conformalQuantile(this.#sorted, this.#level)));
+    return { p50Ms, p90Ms };
+  }
+}
+
+/** Start error = fixedMs + perRoundMs x rounds, Theil-Sen over the recent starts (oldest first). */
+export function fitDelay(starts: readonly { rounds: number; errorMs: number }[]): {
+  fixedMs: number;
+  perRoundMs: number;
+} {
+  const slopes: number[] = [];
+  for (let i = 0; i < starts.length; i++)
+    for (let j = i + 1; j < Math.min(starts.length, i + 1 + SLOPE_PARTNERS); j++) {
+      const dx = starts[j]!.rounds - starts[i]!.rounds;
+      if (dx !== 0) slopes.push((starts[j]!.errorMs - starts[i]!.errorMs) / dx);
+    }
+  // Too few starts at another number of rounds to tell a slope: one delay for all.
+  const perRoundMs = slopes.length >= MIN_SEEN ? median(slopes) : 0;
+  return { fixedMs: median(starts.map((s) => s.errorMs - perRoundMs * s.rounds)), perRoundMs };
+}
