@@ -112,7 +112,104 @@ const ANIMALS: Record<string, { face: string; fur: string; belly: string; extra?
       '<path d="M-30 10 L-84 -30 L-70 10 L-90 18 L-36 36Z M30 10 L84 -30 L70 10 L90 18 L36 36Z" fill="#2f9e44"/>' +
       '<path d="M34 60 Q84 68 86 24 L94 32 L86 14 L78 26Z" fill="#37b24d"/>',
   },
+  penguin: {
+    fur: '#212529',
+    belly: '#fff',
+    face: `<ellipse cx="50" cy="54" rx="36" ry="40" fill="#212529"/><path d="M50 30 Q22 36 26 62 Q34 86 50 88 Q66 86 74 62 Q78 36 50 30Z" fill="#fff"/>
+      ${eyes(48, 11, 4)}<path d="M43 56 L57 56 L50 66Z" fill="#f59f00"/>`,
+    extra:
+      '<path d="M-36 10 Q-56 40 -40 66 Q-30 40 -36 10Z M36 10 Q56 40 40 66 Q30 40 36 10Z" fill="#212529"/>' +
+      '<ellipse cx="-16" cy="84" rx="12" ry="5" fill="#f59f00"/><ellipse cx="16" cy="84" rx="12" ry="5" fill="#f59f00"/>',
+  },
+  dog: {
+    fur: '#c08a5b',
+    belly: '#f3e1cf',
+    face: `<ellipse cx="18" cy="46" rx="12" ry="26" fill="#7a4a2a"/><ellipse cx="82" cy="46" rx="12" ry="26" fill="#7a4a2a"/>
+      <circle cx="50" cy="52" r="32" fill="#c08a5b"/>${eyes(46, 13, 4)}<ellipse cx="50" cy="66" rx="14" ry="10" fill="#f3e1cf"/>
+      <ellipse cx="50" cy="61" rx="6" ry="4" fill="#212529"/><path d="M50 66 q-2 8 4 10" stroke="#e03131" stroke-width="3" fill="none"/>`,
+    extra: '<path d="M30 50 Q70 40 62 8" stroke="#c08a5b" stroke-width="8" fill="none" stroke-linecap="round"/>',
+  },
+  lion: {
+    fur: '#f0a830',
+    belly: '#ffe8a3',
+    face: `<circle cx="50" cy="52" r="44" fill="#b35c1e"/><circle cx="50" cy="54" r="30" fill="#f0a830"/>${eyes(48, 12, 4)}
+      <ellipse cx="50" cy="66" rx="12" ry="8" fill="#ffe8a3"/><path d="M45 61 L55 61 L50 66Z" fill="#5c2b0a"/>`,
+    extra:
+      '<path d="M30 56 Q78 60 74 14" stroke="#f0a830" stroke-width="6" fill="none"/><circle cx="74" cy="12" r="7" fill="#b35c1e"/>',
+  },
+  elephant: {
+    fur: '#909aa5',
+    belly: '#c3cad1',
+    face: `<ellipse cx="16" cy="48" rx="18" ry="28" fill="#7a848f"/><ellipse cx="84" cy="48" rx="18" ry="28" fill="#7a848f"/>
+      <circle cx="50" cy="48" r="30" fill="#909aa5"/>${eyes(42, 12, 4)}
+      <path d="M44 56 Q42 84 54 96 L60 92 Q52 80 56 56Z" fill="#909aa5"/><path d="M38 62 l-6 10 M62 62 l6 10" stroke="#f8f9fa" stroke-width="4" stroke-linecap="round"/>`,
+  },
+  bird: {
+    fur: '#4dabf7',
+    belly: '#fff3bf',
+    face: `<circle cx="50" cy="52" r="34" fill="#4dabf7"/><path d="M42 20 Q50 6 58 20" stroke="#1971c2" stroke-width="4" fill="none"/>
+      ${eyes(46, 13, 5)}<path d="M42 58 L58 58 L50 70Z" fill="#f59f00"/>`,
+    extra: '<path d="M-36 10 Q-70 30 -38 56Z M36 10 Q70 30 38 56Z" fill="#1c7ed6"/>',
+  },
+  fish: {
+    fur: '#ff922b',
+    belly: '#ffe8cc',
+    face: `<ellipse cx="50" cy="54" rx="38" ry="30" fill="#ff922b"/><path d="M30 30 Q50 8 70 30Z" fill="#e8590c"/>${eyes(48, 14, 6)}
+      <ellipse cx="50" cy="68" rx="8" ry="5" fill="#c92a2a"/><path d="M20 56 q-8 -4 -4 8 M80 56 q8 -4 4 8" stroke="#e8590c" stroke-width="3" fill="none"/>`,
+    extra: '<path d="M30 50 L76 20 L70 50 L76 80Z" fill="#e8590c"/>',
+  },
+  pig: {
+    fur: '#faa2c1',
+    belly: '#fcc2d7',
+    face: `<path d="M18 30 L30 12 L40 28Z M82 30 L70 12 L60 28Z" fill="#f783ac"/><circle cx="50" cy="54" r="36" fill="#faa2c1"/>
+      ${eyes(44, 15, 4)}<ellipse cx="50" cy="64" rx="14" ry="10" fill="#f783ac"/><circle cx="45" cy="64" r="3" fill="#a61e4d"/><circle cx="55" cy="64" r="3" fill="#a61e4d"/>`,
+  },
+  panda: {
+    fur: '#f8f9fa',
+    belly: '#fff',
+    face: `<circle cx="24" cy="24" r="12" fill="#212529"/><circle cx="76" cy="24" r="12" fill="#212529"/>
+      <circle cx="50" cy="54" r="36" fill="#fff" stroke="#ced4da"/><ellipse cx="36" cy="50" rx="9" ry="12" fill="#212529" transform="rotate(-20 36 50)"/>
+      <ellipse cx="64" cy="50" rx="9" ry="12" fill="#212529" transform="rotate(20 64 50)"/><circle cx="37" cy="49" r="3" fill="#fff"/><circle cx="63" cy="49" r="3" fill="#fff"/>
+      <ellipse cx="50" cy="68" rx="6" ry="4" fill="#212529"/>`,
+    extra:
+      '<ellipse cx="-30" cy="40" rx="12" ry="26" fill="#212529"/><ellipse cx="30" cy="40" rx="12" ry="26" fill="#212529"/>',
+  },
+  duck: {
+    fur: '#ffd43b',
+    belly: '#fff3bf',
+    face: `<circle cx="50" cy="50" r="34" fill="#ffd43b"/>${eyes(44, 13, 4)}<ellipse cx="50" cy="64" rx="18" ry="8" fill="#f76707"/>`,
+    extra:
+      '<ellipse cx="-16" cy="84" rx="14" ry="5" fill="#f76707"/><ellipse cx="16" cy="84" rx="14" ry="5" fill="#f76707"/>',
+  },
 };
+/** Other names drawn as one of the animals above (a chick is a little bird). */
+const SAME: Record<string, string> = {
+  chick: 'bird',
+  hen: 'bird',
+  robin: 'bird',
+  crow: 'bird',
+  goose: 'duck',
+  swan: 'duck',
+  kitten: 'cat',
+  puppy: 'dog',
+};
+
+/**
+ * An animal the illustrator has no drawing of: a round, friendly character with no ears, beak or
+ * snout, so the picture never shows a different animal from the one the words name.
+ */
+const NEUTRAL: { face: string; fur: string; belly: string; extra?: string } = {
+  fur: '#9775fa',
+  belly: '#e5dbff',
+  face: `<circle cx="50" cy="54" r="34" fill="#9775fa"/>${eyes(48, 12, 5)}<path d="M38 64 Q50 74 62 64" stroke="#212529" stroke-width="3" fill="none" stroke-linecap="round"/>`,
+};
+
+/** The drawing for an animal: its own, a close one, or the neutral character. */
+export function drawingOf(animal: string): { name: string } {
+  const key = animal.toLowerCase();
+  const name = ANIMALS[key] ? key : SAME[key] && ANIMALS[SAME[key]] ? SAME[key] : 'someone';
+  return { name };
+}
 
 function rnd(seed: number): () => number {
   return () => {
@@ -124,12 +221,13 @@ function rnd(seed: number): () => number {
 /**
  * The hero: the animal that was asked for, with its own details behind it (an owl's wings and
  * claws, a fox's tail, a dragon's wings), a body with a belly, a scarf in the mood's colour, and
- * the game's drawing of its face on top. An animal the demo does not know is drawn as a fox.
+ * the game's drawing of its face on top. An animal the demo does not know is drawn as the neutral
+ * character, never as another animal.
  */
 function hero(animal: string, mood: Scene['mood'], x: number, y: number): string {
-  const a = ANIMALS[animal.toLowerCase()] ?? ANIMALS.fox!;
+  const a = ANIMALS[drawingOf(animal).name] ?? NEUTRAL;
   const scarf = mood === 'tense' ? '#c92a2a' : mood === 'joyful' ? '#fcc419' : '#4263eb';
-  return `<g transform="translate(${x} ${y})">
+  return `<g transform="translate(${x} ${y})" data-hero="${drawingOf(animal).name}">
     ${a.extra ?? ''}
     <ellipse cx="0" cy="40" rx="38" ry="44" fill="${a.fur}"/>
     <ellipse cx="0" cy="48" rx="22" ry="30" fill="${a.belly}"/>
@@ -143,7 +241,8 @@ function scenery(scene: Scene, r: () => number): string {
   if (scene.time === 'night') {
     for (let i = 0; i < 60; i++)
       parts.push(`<circle cx="${r() * 800}" cy="${r() * 260}" r="${0.6 + r() * 1.6}" fill="#fff"/>`);
-    parts.push('<circle cx="640" cy="90" r="42" fill="#f1f3f5"/><circle cx="658" cy="80" r="40" fill="#1c2a4a"/>');
+    if (scene.landmark !== 'moon')
+      parts.push('<circle cx="640" cy="90" r="42" fill="#f1f3f5"/><circle cx="658" cy="80" r="40" fill="#1c2a4a"/>');
   } else
     parts.push(
       `<circle cx="${560 + r() * 160}" cy="${70 + r() * 60}" r="50" fill="${scene.time === 'sunset' ? '#ff6b6b' : '#ffd43b'}"/>`,
@@ -155,7 +254,7 @@ function scenery(scene: Scene, r: () => number): string {
       parts.push(`<path d="M${x + 110} 230 L${x + 140} ${190} L${x + 170} 230Z" fill="#f8f9fa"/>`);
     }
   }
-  const ground = GROUND[scene.place];
+  const ground = scene.landmark === 'moon' ? '#ced4da' : scene.landmark === 'pole' ? '#f1f3f5' : GROUND[scene.place];
   if (scene.place === 'sea') {
     parts.push(`<rect y="360" width="800" height="205" fill="${ground}"/>`);
     for (let i = 0; i < 14; i++)
@@ -184,7 +283,8 @@ function scenery(scene: Scene, r: () => number): string {
       );
     }
   }
-  if (scene.place === 'sky')
+  parts.push(landmark(scene, r));
+  if (scene.place === 'sky' && !scene.landmark)
     for (let i = 0; i < 5; i++)
       parts.push(
         `<ellipse cx="${r() * 800}" cy="${120 + r() * 200}" rx="${50 + r() * 40}" ry="${18 + r() * 10}" fill="#fff" opacity="0.9"/>`,
@@ -199,6 +299,37 @@ function scenery(scene: Scene, r: () => number): string {
     for (let i = 0; i < 140; i++)
       parts.push(`<circle cx="${r() * 800}" cy="${r() * 565}" r="${1 + r() * 2.5}" fill="#fff"/>`);
   return parts.join('');
+}
+
+/** The destination drawn as itself, on the pages where the hero is there: the moon, the pole... */
+function landmark(scene: Scene, r: () => number): string {
+  switch (scene.landmark) {
+    case 'moon': {
+      // The moon's grey ground with craters, and the Earth in the black sky.
+      const craters = Array.from({ length: 7 }, () => {
+        const x = r() * 800;
+        return `<ellipse cx="${x}" cy="${420 + r() * 120}" rx="${20 + r() * 30}" ry="${6 + r() * 6}" fill="#adb5bd"/>`;
+      });
+      return `<g data-landmark="moon">${craters.join('')}<circle cx="150" cy="110" r="46" fill="#1c7ed6"/><path d="M120 90 q20 -20 40 0 t10 30 q-30 10 -50 -30Z M150 140 q20 -5 25 -20 q10 20 -25 20Z" fill="#40c057"/></g>`;
+    }
+    case 'space':
+      return `<g data-landmark="space"><circle cx="170" cy="130" r="40" fill="#e599f7"/><ellipse cx="170" cy="130" rx="70" ry="14" fill="none" stroke="#fcc419" stroke-width="6"/><circle cx="330" cy="80" r="18" fill="#ff8787"/></g>`;
+    case 'pole':
+      return `<g data-landmark="pole"><path d="M60 420 L120 330 L180 420Z M600 430 L680 320 L760 430Z" fill="#e7f5ff" stroke="#a5d8ff" stroke-width="3"/>
+        <rect x="396" y="250" width="12" height="170" fill="#fff" stroke="#868e96"/>${Array.from({ length: 6 }, (_, i) => `<rect x="396" y="${256 + i * 28}" width="12" height="12" fill="#e03131"/>`).join('')}
+        <circle cx="402" cy="246" r="10" fill="#fcc419"/></g>`;
+    case 'castle':
+      return `<g data-landmark="castle"><rect x="520" y="230" width="200" height="160" fill="#ced4da"/><rect x="500" y="190" width="50" height="200" fill="#adb5bd"/><rect x="690" y="190" width="50" height="200" fill="#adb5bd"/>
+        <path d="M495 192 L525 140 L555 192Z M685 192 L715 140 L745 192Z" fill="#7048e8"/><path d="M600 390 v-60 a20 20 0 0 1 40 0 v60Z" fill="#5c3d2e"/></g>`;
+    case 'volcano':
+      return `<g data-landmark="volcano"><path d="M420 420 L560 200 L620 200 L760 420Z" fill="#5c3d2e"/><path d="M560 200 L620 200 L600 250 L590 220 L575 260Z" fill="#f03e3e"/><circle cx="590" cy="170" r="24" fill="#868e96" opacity="0.7"/></g>`;
+    case 'island':
+      return `<g data-landmark="island"><ellipse cx="600" cy="370" rx="130" ry="30" fill="#ffe066"/><path d="M600 360 q-10 -70 10 -120" stroke="#8d5a3b" stroke-width="10" fill="none"/><path d="M610 240 q-50 -10 -80 20 M610 240 q50 -10 80 20 M610 240 q-20 -40 -60 -40 M610 240 q20 -40 60 -40" stroke="#2f9e44" stroke-width="10" fill="none"/></g>`;
+    case 'lighthouse':
+      return `<g data-landmark="lighthouse"><path d="M600 400 L620 200 L660 200 L680 400Z" fill="#fff"/><path d="M606 340 L674 340 L677 370 L603 370Z M613 270 L667 270 L670 300 L610 300Z" fill="#e03131"/><rect x="615" y="170" width="50" height="30" fill="#ffd43b"/></g>`;
+    default:
+      return '';
+  }
 }
 
 /** The page as SVG: sky, scenery from the scene plan, the hero, and a paper texture over it all. */

@@ -6,7 +6,7 @@
  * templates for its beat with those words. A seeded random source per page: the same request and
  * seed always write the same book, in any order of pages.
  */
-import { parsePlot, type Plot, type ScenePlace } from './story-plot.js';
+import { landmarkOf, parsePlot, type Landmark, type Plot, type ScenePlace } from './story-plot.js';
 
 export interface StoryRequest {
   hero: string;
@@ -20,6 +20,8 @@ export interface StoryRequest {
 
 export interface Scene {
   place: ScenePlace;
+  /** The destination itself when the page is there and the illustrator has a drawing of it ("moon"). */
+  landmark?: Landmark;
   time: 'day' | 'sunset' | 'night';
   weather: 'clear' | 'rain' | 'snow' | 'wind';
   mood: 'calm' | 'tense' | 'joyful';
@@ -129,13 +131,13 @@ const LINES: Record<Exclude<Beat, ByKind> | `${ByKind}.${Plot['kind']}`, string[
     '{hero} counted steps to stay brave: one hundred, two hundred, then stopped counting.',
     'They shared their bread and told stories until the {time} was over.',
     'A signpost pointed three ways at once. {Companion} chose the middle one, and it was right.',
-    'They slept under a bush, warm and {adjective}, and dreamed of the {placeword}.',
+    'They slept under a bush, warm and {adjective}, and dreamed of {theplace}.',
     'The path went up, and up, and then, kindly, down again.',
     'A family of beetles lent them a leaf for an umbrella.',
   ],
   trouble: [
     'Then came {obstacle}. {hero} wanted to turn back, just for a moment.',
-    'But {obstacle} stood between them and the {placeword}, and nobody knew what to do.',
+    'But {obstacle} stood between them and {theplace}, and nobody knew what to do.',
   ],
   turn: [
     '"We do it together," said {companion}, and suddenly it did not look so hard.',
@@ -143,7 +145,7 @@ const LINES: Record<Exclude<Beat, ByKind> | `${ByKind}.${Plot['kind']}`, string[
   ],
   arrival: [
     'At last they arrived {place}. It was {adjective}, and much quieter than {hero} had imagined.',
-    'And there it was: the {placeword}, {adjective} under the {time} sky.',
+    'And there it was: {theplace}, {adjective} under the {time} sky.',
   ],
   'resolution.lost': [
     'And right there {place}, shining as if nothing had happened, {was} {object}! {hero} laughed out loud.',
@@ -151,14 +153,14 @@ const LINES: Record<Exclude<Beat, ByKind> | `${ByKind}.${Plot['kind']}`, string[
   ],
   'resolution.found': [
     '{hero} set {object} down {place}, and {they} glowed brighter than ever, right where {they} belonged.',
-    'So {object} came {place} at last, and the whole {placeword} seemed to sigh with joy.',
+    'So {object} came {place} at last, and all of {theplace} seemed to sigh with joy.',
   ],
   'resolution.journey': [
     '{hero} stood {place} with {object}, and saw the whole world, small and bright, far below.',
     'Standing {place}, {hero} could see all the way home, and home looked like a toy.',
   ],
   ending: [
-    'And so {hero} the {animal} came home, with {object} and a story bigger than the {placeword}.',
+    'And so {hero} the {animal} came home, with {object} and a story bigger than {theplace}.',
     'That night {hero} fell asleep smiling, because the world was larger, and kinder, than it had seemed.',
   ],
 };
@@ -274,7 +276,11 @@ export function writePage(request: StoryRequest, plan: StoryPlan, n: number): St
     rnd,
     SCENES.filter((s) => s !== plan.home && s !== plot.place.scene),
   );
-  const time = beat === 'trouble' ? 'night' : beat === 'ending' ? 'sunset' : pick(rnd, TIMES);
+  const there = beat === 'arrival' || beat === 'resolution';
+  const landmark = there ? landmarkOf(plot.place.word) : undefined;
+  // The moon and space are drawn in a night sky, and the words say so.
+  const night = landmark === 'moon' || landmark === 'space';
+  const time = beat === 'trouble' || night ? 'night' : beat === 'ending' ? 'sunset' : pick(rnd, TIMES);
   const plural = plot.object.plural;
   const ctx: Record<string, string> = {
     hero: request.hero,
@@ -287,7 +293,7 @@ export function writePage(request: StoryRequest, plan: StoryPlan, n: number): St
     they: plural ? 'they' : 'it',
     was: plural ? 'were' : 'was',
     place: plot.place.phrase,
-    placeword: plot.place.word,
+    theplace: plot.place.the,
     toward: plot.place.phrase.replace(/^(on|in|at|by) /, 'towards '),
     home: HOMES[plan.home],
     homeword: plan.home === 'sky' ? 'clouds' : plan.home,
@@ -311,12 +317,12 @@ export function writePage(request: StoryRequest, plan: StoryPlan, n: number): St
   if (beat !== 'opening' && beat !== 'resolution' && beat !== 'ending')
     sentences.push(fill(DETAILS[(turn * 7) % DETAILS.length]!, ctx));
   const scene: Scene = {
-    place:
-      beat === 'arrival' || beat === 'resolution'
-        ? plot.place.scene
-        : beat === 'opening' || beat === 'inciting' || beat === 'ending'
-          ? plan.home
-          : middle,
+    ...(landmark ? { landmark } : {}),
+    place: there
+      ? plot.place.scene
+      : beat === 'opening' || beat === 'inciting' || beat === 'ending'
+        ? plan.home
+        : middle,
     time,
     weather: pick(rnd, WEATHERS),
     mood: beat === 'trouble' ? 'tense' : beat === 'resolution' || beat === 'ending' ? 'joyful' : 'calm',

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { drawingOf, pageSvg } from '../server/illustrate.js';
 import { parsePlot } from '../server/story-plot.js';
 import { outline, writeStory, type StoryRequest } from '../server/story.js';
 
@@ -31,6 +32,76 @@ describe('the story writer', () => {
       const plot = parsePlot('a cat who takes a kite to the lighthouse', 'fox');
       assert.equal(plot.place.word, 'lighthouse');
       assert.equal(plot.object.noun, 'kite');
+    });
+
+    it("reads a place of several words, and keeps the plot's own preposition", () => {
+      const plot = parsePlot('a penguin who loses his scarf and finds it at the north pole', 'fox');
+      assert.equal(plot.animal, 'penguin');
+      assert.equal(plot.place.word, 'north pole');
+      assert.equal(plot.place.phrase, 'at the north pole');
+      assert.equal(plot.object.noun, 'scarf');
+      assert.equal(
+        parsePlot('a bear who climbs to the top of the mountain', 'fox').place.the,
+        'the top of the mountain',
+      );
+      assert.equal(parsePlot('a frog who goes into outer space', 'fox').place.phrase, 'in outer space');
+    });
+
+    it('uses a place it does not know as written after "to X", and never a verb', () => {
+      for (const plot of ['a penguin who wants to fly to Paris', 'a penguin who wants to fly to paris']) {
+        const p = parsePlot(plot, 'fox');
+        assert.equal(p.place.word, 'Paris', plot);
+        assert.equal(p.place.phrase, 'in Paris', plot);
+        assert.equal(p.place.the, 'Paris', plot);
+      }
+      assert.equal(parsePlot('a dog who goes to New York with his ball', 'fox').place.word, 'New York');
+      assert.equal(parsePlot('a dog who goes to New York with his ball', 'fox').object.noun, 'ball');
+      assert.equal(parsePlot('a fox who wants to fly', 'fox').place.word, 'hills', 'fly is not a place');
+    });
+  });
+
+  describe('the pictures', () => {
+    const scene = { place: 'forest', time: 'day', weather: 'clear', mood: 'calm' } as const;
+    it('draws the animal asked for, and a neutral character (never another animal) for one it has no drawing of', () => {
+      const fox = pageSvg(scene, 'fox', 1);
+      for (const animal of [
+        'penguin',
+        'cat',
+        'dog',
+        'bear',
+        'mouse',
+        'frog',
+        'lion',
+        'elephant',
+        'bird',
+        'fish',
+        'pig',
+        'duck',
+      ]) {
+        const svg = pageSvg(scene, animal, 1);
+        assert.match(svg, new RegExp(`data-hero="${animal}"`), animal);
+        assert.notEqual(svg, fox, `${animal} is not drawn as the fox`);
+      }
+      assert.equal(drawingOf('giraffe').name, 'someone');
+      assert.match(pageSvg(scene, 'giraffe', 1), /data-hero="someone"/);
+      assert.notEqual(pageSvg(scene, 'giraffe', 1), fox);
+    });
+
+    it('draws a penguin book with a penguin and the pole, not a fox', () => {
+      const b = book('a penguin who loses his scarf and finds it at the north pole', { pages: 6 });
+      assert.equal(b.animal, 'penguin');
+      assert.match(text(b), /\bat the north pole\b/);
+      assert.doesNotMatch(text(b), /\bthe pole\b/);
+      const there = b.pages.filter((p) => p.scene.landmark === 'pole');
+      assert.ok(there.length > 0, 'the pages at the pole show the pole');
+      for (const p of b.pages) assert.match(pageSvg(p.scene, b.animal, p.number), /data-hero="penguin"/);
+    });
+
+    it("shows the moon on the owl book's moon pages", () => {
+      const b = book('an owl who loses her glasses and finds them on the moon', { pages: 6 });
+      const moon = b.pages.filter((p) => /\bmoon\b/.test(p.text));
+      assert.ok(moon.length > 0);
+      for (const p of moon) assert.match(pageSvg(p.scene, b.animal, 1), /data-landmark="moon"/, p.text);
     });
   });
 
