@@ -262,6 +262,16 @@ describe('the demo keeps its layout, keyboard and accessibility promises', () =>
           200,
           'the favicon is there',
         );
+        assert.deepEqual(
+          await page.evaluate(() =>
+            fetch('/favicon.ico').then(async (r) => [
+              r.status,
+              new Uint8Array(await r.arrayBuffer()).slice(0, 4).join(),
+            ]),
+          ),
+          [200, '0,0,1,0'],
+          '/favicon.ico is there too, as an icon (browsers and crawlers ask for it whatever the page links)',
+        );
         await shot(page, path.replace('.html', '').replace('?role=', '-'), viewport);
         await noViolations(page, `${path} at ${viewport.name} size`);
         await page.context().close();
