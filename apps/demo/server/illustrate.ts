@@ -358,21 +358,36 @@ export async function renderPage(svg: string): Promise<{ print: Buffer; web: Buf
   return { print, web };
 }
 
+/**
+ * The cover's grid for `n` pages: about square, and with no empty cell when a column count near
+ * the square root divides `n` (3 pages are 3 x 1, not 2 x 2 with a hole; 8 are 4 x 2).
+ */
+export function coverGrid(n: number): { cols: number; rows: number } {
+  const root = Math.max(1, Math.ceil(Math.sqrt(n)));
+  const cols = [root, root + 1].find((c) => c <= n && n % c === 0) ?? root;
+  return { cols, rows: Math.ceil(n / cols) };
+}
+
 /** Bind the book: a cover made of every page, laid out as a contact sheet at print size. */
 export async function bindCover(pages: readonly Buffer[]): Promise<Buffer> {
-  const cols = Math.ceil(Math.sqrt(pages.length));
-  const rows = Math.ceil(pages.length / cols);
+  const { cols, rows } = coverGrid(pages.length);
   const w = Math.floor(PRINT_WIDTH / cols);
   const h = Math.floor(PRINT_HEIGHT / rows);
+  // A last row that is not full is centred, so no empty cell sits in a corner.
+  const lastRow = pages.length - (rows - 1) * cols;
   const tiles = await Promise.all(
-    pages.map(async (p, i) => ({
-      input: await sharp(p)
-        .resize(w - 16, h - 16)
-        .png()
-        .toBuffer(),
-      left: (i % cols) * w + 8,
-      top: Math.floor(i / cols) * h + 8,
-    })),
+    pages.map(async (p, i) => {
+      const row = Math.floor(i / cols);
+      const shift = row === rows - 1 ? Math.floor(((cols - lastRow) * w) / 2) : 0;
+      return {
+        input: await sharp(p)
+          .resize(w - 16, h - 16)
+          .png()
+          .toBuffer(),
+        left: (i % cols) * w + 8 + shift,
+        top: row * h + 8,
+      };
+    }),
   );
   const cover = await sharp({
     create: { width: PRINT_WIDTH, height: PRINT_HEIGHT, channels: 3, background: '#fff9db' },

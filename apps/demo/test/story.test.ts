@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { drawingOf, pageSvg } from '../server/illustrate.js';
+import { coverGrid, drawingOf, pageSvg } from '../server/illustrate.js';
 import { parsePlot } from '../server/story-plot.js';
 import { outline, writeStory, type StoryRequest } from '../server/story.js';
 
@@ -95,6 +95,14 @@ describe('the story writer', () => {
       const there = b.pages.filter((p) => p.scene.landmark === 'pole');
       assert.ok(there.length > 0, 'the pages at the pole show the pole');
       for (const p of b.pages) assert.match(pageSvg(p.scene, b.animal, p.number), /data-hero="penguin"/);
+    });
+
+    it('lays out the cover with no empty cell where the page count allows', () => {
+      assert.deepEqual(coverGrid(3), { cols: 3, rows: 1 });
+      assert.deepEqual(coverGrid(4), { cols: 2, rows: 2 });
+      assert.deepEqual(coverGrid(6), { cols: 3, rows: 2 });
+      assert.deepEqual(coverGrid(8), { cols: 4, rows: 2 });
+      assert.deepEqual(coverGrid(1), { cols: 1, rows: 1 });
     });
 
     it("shows the moon on the owl book's moon pages", () => {
