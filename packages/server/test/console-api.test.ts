@@ -223,6 +223,29 @@ describe('the console APIs', () => {
       const none = await b.api('/v1/job-types/nope/stats');
       assert.equal(none.status, 404);
     });
+
+    it('marks a node whose last report is older than two intervals as not reporting, with its age', async () => {
+      await using redis = await startRedis();
+      const prefix = `nodes${randomBytes(3).toString('hex')}`;
+      await using a = await startNode({ redis: redis.url, redisPrefix: prefix });
+      const fresh = (await a.api('/v1/console/nodes')).body.nodes[0];
+      assert.equal(fresh.reporting, true);
+      assert.ok(fresh.reportAgeMs >= 0 && fresh.reportAgeMs < 10_000);
+      // A node killed 12 s ago: its last report stays on the board (two intervals are 10 s).
+      const at = Date.now() - 12_000;
+      const report = { ...(await a.api('/v1/console/nodes')).body.nodes[0], node: 'killed', at, series: [] };
+      const entry = JSON.stringify({ ...report, cadenceMs: 1000, topics: [], presence: [], budget: null });
+      await redis.cli('HSET', `${prefix}:console:nodes`, 'killed', `${at} ${entry}`);
+      const nodes = (await a.api('/v1/console/nodes')).body.nodes as {
+        node: string;
+        reporting: boolean;
+        reportAgeMs: number;
+      }[];
+      const killed = nodes.find((n) => n.node === 'killed')!;
+      assert.equal(killed.reporting, false);
+      assert.ok(killed.reportAgeMs >= 12_000);
+      assert.equal(nodes.find((n) => n.node === a.node.nodeId)!.reporting, true);
+    });
   });
 
   describe('the interactivity budget, topics and nodes', () => {

@@ -9,6 +9,8 @@ interface Nodes {
     node: string;
     startedAt: number;
     at: number;
+    reportAgeMs: number;
+    reporting: boolean;
     ready: boolean;
     connections: Record<string, number>;
     subscriptions: number;
@@ -17,7 +19,10 @@ interface Nodes {
   }[];
 }
 
-/** `<ic-nodes>`: every node with its connections and health (posted to the shared backend). */
+/**
+ * `<ic-nodes>`: every node with its connections and health (posted to the shared backend), and
+ * how old its last report is: a node that stopped reporting says so before it drops out.
+ */
 class IcNodes extends Page {
   static override properties = { ...Page.properties, n: { state: true } };
   n: Nodes | null = null;
@@ -55,8 +60,10 @@ class IcNodes extends Page {
                     html`<tr data-node=${x.node}>
                       <td>${x.node}${x.node === n.self ? html` <small>(this one)</small>` : nothing}</td>
                       <td>
-                        <span class="status ${x.ready ? 'succeeded' : 'failed'}"
-                          >${x.ready ? 'ready' : 'not ready'}</span
+                        <span
+                          class="status ${x.reporting && x.ready ? 'succeeded' : 'failed'}"
+                          data-testid="node-health"
+                          >${!x.reporting ? 'not reporting' : x.ready ? 'ready' : 'not ready'}</span
                         >
                       </td>
                       <td>
@@ -70,7 +77,7 @@ class IcNodes extends Page {
                       <td>${bytes(x.rssBytes)}</td>
                       <td>${x.loadAverage.toFixed(2)}</td>
                       <td>${ms(x.at - x.startedAt)}</td>
-                      <td>${ms(Date.now() - x.at)} ago</td>
+                      <td data-testid="node-report-age">${ms(x.reportAgeMs)} ago</td>
                     </tr>`,
                 )}
               </tbody>

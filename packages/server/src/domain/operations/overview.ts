@@ -90,11 +90,17 @@ export function activityOf(reports: NodeReport[], sampleMs: number) {
 }
 
 /** The node list: each node's connections and health. */
-export function nodesOf(reports: NodeReport[]) {
+/**
+ * The nodes with their health. A node whose last report is older than two report intervals (and
+ * a second) is `reporting: false` (killed, hung or cut off from the backend) until it drops out.
+ */
+export function nodesOf(reports: NodeReport[], sampleMs: number, now = Date.now()) {
   return reports.map((r) => ({
     node: r.node,
     startedAt: r.startedAt,
     at: r.at,
+    reportAgeMs: Math.max(0, now - r.at),
+    reporting: now - r.at <= 2 * sampleMs + 1000,
     ready: r.ready,
     connections: r.connections,
     subscriptions: r.subscriptions,

@@ -139,6 +139,10 @@ export const NodesReply = Type.Object({
       node: Type.String(),
       startedAt: Int,
       at: Int,
+      reportAgeMs: Int,
+      reporting: Type.Boolean({
+        description: 'false once the last report is older than two report intervals (the node drops out after four)',
+      }),
       ready: Type.Boolean(),
       connections: Counts,
       subscriptions: Int,

@@ -199,7 +199,7 @@ export function consoleRoutes(app: FastifyInstance, d: Deps): void {
     },
     async (request) => {
       await d.auth.admin(request);
-      return { self: d.nodeId, nodes: nodesOf(await d.activity.reports()) };
+      return { self: d.nodeId, nodes: nodesOf(await d.activity.reports(), d.activity.sampleMs) };
     },
   );
 }
