@@ -362,6 +362,28 @@ describe('the console APIs', () => {
       ])
         assert.ok(spec.paths[path], path);
       assert.ok(spec.paths['/v1/jobs'].get.parameters.some((p: { name: string }) => p.name === 'cursor'));
+      assert.ok(spec.paths['/v1/jobs/{id}/timeline'].get.responses['404'], 'timeline 404');
+      assert.ok(spec.paths['/v1/jobs/{id}/retry'].post.responses['404'], 'retry 404');
+      assert.ok(spec.paths['/v1/job-types/{type}/stats'].get.responses['404'], 'stats 404');
+    });
+
+    it('refuses a wrong status naming the allowed values once, and a cursor that is not a job id', async () => {
+      await using t = await startNode();
+      t.node.jobs.define('waits');
+      await t.api('/v1/jobs', { body: { type: 'waits' } });
+      const bogus = await t.api('/v1/jobs?status=bogus');
+      assert.equal(bogus.status, 400);
+      assert.equal(bogus.body.code, 'bad_request');
+      assert.equal(
+        bogus.body.detail,
+        'querystring/status must be one of: queued, running, retrying, succeeded, failed, cancelled, stuck',
+      );
+      for (const cursor of ['abc', 'zzzz', '!!']) {
+        const r = await t.api(`/v1/jobs?cursor=${cursor}`);
+        assert.equal(r.status, 400, cursor);
+        assert.equal(r.body.code, 'bad_request');
+        assert.match(r.body.detail, /cursor/);
+      }
     });
 
     it('queries in the Grafana dashboard only metrics the node exports', async () => {

@@ -1,5 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import { JobListStatuses } from '../../domain/operations/job-views.js';
+import { JobListStatuses, type JobListStatus } from '../../domain/operations/job-views.js';
 import { JobSnapshotSchema, JobTypeReply } from './job-schemas.js';
 
 /** Schemas of the operator's APIs (`console.ts`): they validate, serialize and document. */
@@ -9,14 +9,17 @@ const Num = Type.Number();
 
 export const JobListQuery = Type.Object({
   type: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_\\-.:@=+]{1,200}$' })),
+  // One `enum` (not a union of constants): a wrong value is told the allowed values once.
   status: Type.Optional(
-    Type.Union(
-      JobListStatuses.map((s) => Type.Literal(s)),
-      { description: '`retrying`: queued again after a failed attempt; `stuck`: running and flagged likely stuck' },
-    ),
+    Type.Unsafe<JobListStatus>({
+      type: 'string',
+      enum: [...JobListStatuses],
+      description: '`retrying`: queued again after a failed attempt; `stuck`: running and flagged likely stuck',
+    }),
   ),
+  // A job id (time-ordered base36, then a random tail): anything else is refused, not read as a bound.
   cursor: Type.Optional(
-    Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'The `next` of the previous page' }),
+    Type.String({ pattern: '^[0-9a-z]{12}[A-Za-z0-9_-]{8}$', description: 'The `next` of the previous page' }),
   ),
   limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
 });

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Static } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { jobTopic } from '@inloop/protocol';
 import type { Activity } from '../../domain/operations/activity.js';
 import type { JobViews } from '../../domain/operations/job-views.js';
@@ -68,7 +68,7 @@ export function consoleRoutes(app: FastifyInstance, d: Deps): void {
         summary: 'A job’s timeline: its snapshot, every stored event, its attempts, the ETA told at creation',
         description: `Read from the job topic’s history. ${ADMIN}`,
         params: JobParams,
-        response: { 200: JobTimelineReply, ...problems },
+        response: { 200: JobTimelineReply, 404: Type.Ref('Problem'), ...problems },
       }),
     },
     async (request) => {
@@ -87,7 +87,7 @@ export function consoleRoutes(app: FastifyInstance, d: Deps): void {
         description: `A new job of the same type with the same input and size (202, as \`POST /v1/jobs\`: the same \`Idempotency-Key\` returns the same new job); \`job_not_finished\` while the job lives. ${ADMIN}`,
         params: JobParams,
         headers: IDEMPOTENCY,
-        response: { 202: CreatedJob, ...problems },
+        response: { 202: CreatedJob, 404: Type.Ref('Problem'), ...problems },
       }),
     },
     async (request, reply) => {
@@ -141,7 +141,7 @@ export function consoleRoutes(app: FastifyInstance, d: Deps): void {
         summary: 'A job type’s charts: durations histogram, recent runs (wait, run, promise), series over all nodes',
         description: ADMIN,
         params: JobTypeParams,
-        response: { 200: JobTypeStatsReply, ...problems },
+        response: { 200: JobTypeStatsReply, 404: Type.Ref('Problem'), ...problems },
       }),
     },
     async (request) => {

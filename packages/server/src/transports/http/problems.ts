@@ -74,7 +74,15 @@ function classify(err: FastifyError): { code: ErrorCode; detail?: string; retryA
   if (err.validation) {
     const context = (err as FastifyError & { validationContext?: string }).validationContext;
     if (context === 'params' && err.message.includes('topic')) return { code: 'invalid_topic' };
-    return { code: 'bad_request', detail: err.message };
+    // ajv says "one of the allowed values" without them: name them.
+    const detail = err.validation
+      .map((v) =>
+        v.keyword === 'enum' && Array.isArray(v.params.allowedValues)
+          ? `${context ?? ''}${v.instancePath} must be one of: ${v.params.allowedValues.join(', ')}`
+          : null,
+      )
+      .filter((d): d is string => d !== null);
+    return { code: 'bad_request', detail: detail.length > 0 ? detail.join(', ') : err.message };
   }
   const known = err.code === undefined ? undefined : frameworkCodes[err.code];
   if (known === 'bad_request' && err.code === 'FST_ERR_BAD_URL') return { code: known, detail: 'malformed URL' };
