@@ -1,8 +1,8 @@
 import { css, html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { keyed } from 'lit/directives/keyed.js';
 import type { Json, JobSnapshot } from '@inloop/protocol';
-import { localView } from './local-progress.js';
-import { durationInWords, etaInWords, lineInWords } from './words.js';
+import { localView, timeLeftInWords, uneased, type LocalView, type ProgressHints } from './local-progress.js';
+import { durationInWords, lineInWords } from './words.js';
 
 /** How often, at most, progress is read out to screen readers (stage changes and the end always are). */
 const ANNOUNCE_EVERY_MS = 15_000;
@@ -15,10 +15,13 @@ const REDUCED_FRAME_MS = 1000;
  * usual", partial results and the outcome. Measured progress (the worker reported it) is drawn
  * solid; estimated progress (from elapsed time and the learned ETA) is drawn striped and labelled
  * as an estimate, so nobody mistakes a guess for a measurement. Between the node's updates the
- * estimate and the time left move on with the local clock (every 250 ms, every second with
- * `prefers-reduced-motion`), and snap to what the node says when an update arrives; past the
- * usual duration the bar creeps on below 100 % and says "taking longer than usual". A polite live
- * region reads out stage changes, the outcome, and progress at most every 15 s.
+ * bar and the time left move on with the local clock (every 250 ms, every second with
+ * `prefers-reduced-motion`) by the node's own rules (see {@link localView}), so they never run
+ * ahead of its next update: an estimate at the rate the node's estimate moves, measured progress
+ * no further than its next expected step. Measured progress is the truth: the bar moves to it when
+ * it arrives, back if it must. Past the slow duration the bar creeps on below 100 % and the time
+ * left says "taking longer than usual", and nothing else from then on. A polite live region reads
+ * out stage changes, the outcome, and progress (the value the bar shows) at most every 15 s.
  *
  * `compact`: a status line of fixed height for the top of a page (label and time left, the bar,
  * one line for the stage, and partial results in a strip that scrolls sideways inside itself), so
@@ -57,8 +60,11 @@ export class InloopJobProgress extends LitElement {
   _frame = 0;
   /** When the current snapshot arrived (performance.now()), for the local clock. */
   #arrivedAt = 0;
-  /** The fraction last drawn, so a late or rounded update never moves the bar backwards. */
+  /** The estimated fraction last drawn, so a late or rounded estimate never moves the bar backwards. */
   #shown = 0;
+  /** What the node's updates said so far: the rate of its estimate, the size of its measured steps. */
+  #hints: ProgressHints = {};
+  #previous: { fraction: number; elapsedMs: number; measured: boolean; stage: string | undefined } | null = null;
   #shownJob: string | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #partialsSeen = 0;
@@ -250,7 +256,10 @@ export class InloopJobProgress extends LitElement {
       this.#shownJob = s.id;
       this.#shown = 0;
       this.#partialsSeen = 0;
+      this.#hints = {};
+      this.#previous = null;
     }
+    this.#learn(s);
     if (s.stage?.plan) this.#stages = [...s.stage.plan];
     else if (s.stage && !this.#stages.includes(s.stage.name)) this.#stages.push(s.stage.name);
     this.#announce(s);
@@ -266,6 +275,41 @@ export class InloopJobProgress extends LitElement {
     }
   }
 
+  /**
+   * From two updates in a row: how fast the node's estimate moves (same stage, both estimated),
+   * and how big a step measured progress takes (the bar may move on that far before the next).
+   */
+  #learn(s: JobSnapshot): void {
+    if (s.status !== 'running') return;
+    const now = {
+      fraction: s.progress.fraction,
+      elapsedMs: s.elapsedMs,
+      measured: s.progress.measured,
+      stage: s.stage?.name,
+    };
+    const p = this.#previous;
+    if (p && p.measured === now.measured && now.elapsedMs > p.elapsedMs) {
+      if (!now.measured && p.stage === now.stage && now.fraction >= p.fraction)
+        this.#hints.estimatedRatePerMs = (uneased(now.fraction) - uneased(p.fraction)) / (now.elapsedMs - p.elapsedMs);
+      if (now.measured && now.fraction > p.fraction) this.#hints.measuredStep = now.fraction - p.fraction;
+    }
+    if (!now.measured) this.#hints.measuredStep = null;
+    if (now.measured || p?.stage !== now.stage) this.#hints.estimatedRatePerMs = null;
+    this.#previous = now;
+  }
+
+  /**
+   * What the bar shows now, and the view it comes from. Measured progress is the truth (the bar
+   * goes to it, back if it must); an estimate never moves the bar backwards while the job runs.
+   */
+  #current(s: JobSnapshot): { fraction: number; view: LocalView } {
+    const view = localView(s, performance.now() - this.#arrivedAt, this.#hints);
+    if (s.status === 'succeeded') return { fraction: 1, view };
+    if (s.status !== 'running') return { fraction: view.fraction, view };
+    this.#shown = s.progress.measured ? view.fraction : Math.max(this.#shown, view.fraction);
+    return { fraction: this.#shown, view };
+  }
+
   /** What a screen reader hears: stage changes and the end at once, progress now and then. */
   #announce(s: JobSnapshot): void {
     const now = Date.now();
@@ -278,7 +322,9 @@ export class InloopJobProgress extends LitElement {
     } else if (s.stage?.name !== undefined && s.stage.name !== this.#lastStage) {
       text = `${s.stage.name}`;
     } else if (now - this.#lastAnnounced >= ANNOUNCE_EVERY_MS && s.status === 'running') {
-      text = `${Math.floor(s.progress.fraction * 100)} percent${s.eta ? `, ${etaInWords(s.eta.remainingMs)}` : ''}`;
+      // The value the bar shows, and the words beside it.
+      const { fraction, view } = this.#current(s);
+      text = `${Math.floor(fraction * 100)} percent, ${timeLeftInWords(view)}`;
     }
     this.#lastStatus = s.status;
     this.#lastStage = s.stage?.name;
@@ -295,22 +341,15 @@ export class InloopJobProgress extends LitElement {
     return `Failed: ${s.error?.message ?? 'something went wrong'}`;
   }
 
-  /** The time left in words, from the local countdown: "about 20 s left", then "almost done…". */
-  #timeLeft(remainingMs: number | null, overdue: boolean): string {
-    if (remainingMs === null) return 'estimating…';
-    if (remainingMs > 0) return etaInWords(remainingMs);
-    return overdue ? 'taking longer than usual' : 'almost done…';
-  }
-
   protected override render(): TemplateResult {
     const s = this.snapshot;
     if (!s) return this.compact ? this.#renderCompactEmpty() : this.#renderEmpty();
     const finished = s.status === 'succeeded' || s.status === 'failed' || s.status === 'cancelled';
-    const view = localView(s, performance.now() - this.#arrivedAt);
-    // Never backwards while it runs; a failed or cancelled job keeps the bar where it stopped.
-    if (s.status === 'running') this.#shown = Math.max(this.#shown, view.fraction);
-    const fraction = s.status === 'succeeded' ? 1 : finished || s.status === 'queued' ? view.fraction : this.#shown;
+    // A failed or cancelled job keeps the bar where it stopped.
+    const { fraction, view } = this.#current(s);
     const pct = Math.floor(fraction * 100);
+    // The bar's width to a hundredth of a percent, so an overrun visibly creeps on between whole percents.
+    const width = `${(fraction * 100).toFixed(2)}%`;
     const measured = s.progress.measured || finished;
     const right = finished
       ? html`<span class="outcome ${s.status}" data-outcome=${s.status}>${this.#outcome(s)}</span>`
@@ -318,7 +357,7 @@ export class InloopJobProgress extends LitElement {
         ? html`<span class="eta" data-line
             >${s.queue ? lineInWords(s.queue.position, s.queue.startsInMs) : 'waiting for a worker…'}</span
           >`
-        : html`<span class="eta" data-eta>${this.#timeLeft(view.remainingMs, view.overdue)}</span>`;
+        : html`<span class="eta" data-eta>${timeLeftInWords(view)}</span>`;
     const bar = html`<div
       class="bar"
       role="progressbar"
@@ -331,7 +370,7 @@ export class InloopJobProgress extends LitElement {
       <div
         class="fill ${measured ? 'measured' : 'estimated'}"
         data-kind=${measured ? 'measured' : 'estimated'}
-        style="width:${pct}%"
+        style="width:${width}"
       ></div>
     </div>`;
     const slow = s.flags.likelyStuck
@@ -386,9 +425,9 @@ export class InloopJobProgress extends LitElement {
     `;
   }
 
-  #rightKey(s: JobSnapshot, view: { remainingMs: number | null; overdue: boolean }): string {
+  #rightKey(s: JobSnapshot, view: LocalView): string {
     if (s.status !== 'running') return `${s.status}:${s.queue?.position ?? ''}:${s.queue?.startsInMs ?? ''}`;
-    return this.#timeLeft(view.remainingMs, view.overdue);
+    return timeLeftInWords(view);
   }
 
   #stageState(s: JobSnapshot, i: number, finished: boolean): 'done' | 'current' | 'later' {

@@ -1,60 +1,89 @@
-import type { JobSnapshot } from '@inloop/protocol';
+import { MAX_ESTIMATED, progressCurve, progressCurveInverse, type JobSnapshot } from '@inloop/protocol';
+import { etaInWords } from './words.js';
 
-/** Estimated progress is drawn linearly up to here, then eases towards {@link CEILING}. */
-const KNEE = 0.9;
-/** Estimated progress never shows more than this before the job has ended. */
-const CEILING = 0.99;
-/**
- * How slowly the curve approaches the ceiling past the knee, in lengths of a typical job: a
- * hyperbola, not an exponential, so a job that runs long keeps creeping (97 % at three times its
- * typical length, 98 % at five) instead of sitting at 97-98 % for most of the overrun.
- */
-const SOFTNESS = 0.5;
+/** The protocol's curve of estimated progress (job-lengths elapsed to a fraction), which the node uses too. */
+export const eased = progressCurve;
+/** Where on that curve a fraction the node reported sits. */
+export const uneased = progressCurveInverse;
 
-/** Job-lengths elapsed (x) to what the bar shows: linear to the knee, then a slow approach to 99 %. */
-export function eased(x: number): number {
-  if (x <= KNEE) return Math.max(0, x);
-  return KNEE + (CEILING - KNEE) * (1 - 1 / (1 + (x - KNEE) / SOFTNESS));
-}
+/** The node's rule (`remainingOf`): past the typical duration, never less than this much time left. */
+const MIN_LEFT_MS = 1000;
+/** Measured progress below this says too little about the rate to extrapolate it (the node's rule too). */
+const MIN_MEASURED_FOR_RATE = 0.05;
 
-/** The inverse of {@link eased}: where on the curve a fraction the node reported sits. */
-export function uneased(fraction: number): number {
-  if (fraction <= KNEE) return Math.max(0, fraction);
-  const u = Math.min(0.999, (fraction - KNEE) / (CEILING - KNEE));
-  return KNEE + SOFTNESS * (1 / (1 - u) - 1);
+/** What the element has seen of the job's updates, which a single snapshot does not say. */
+export interface ProgressHints {
+  /**
+   * The rate the node's estimate moved at between its last two updates of the same stage, in
+   * job-lengths (of the curve) per ms; without one, one job-length per `p50Ms`.
+   */
+  estimatedRatePerMs?: number | null;
+  /** How far measured progress went at its last step: the bar may go that far ahead, no further. */
+  measuredStep?: number | null;
 }
 
 /** What the element shows `sinceMs` after the snapshot arrived. */
 export interface LocalView {
   /** 0..0.99 while the job runs; 1 only once it has succeeded. */
   fraction: number;
-  /** Time left by the snapshot's ETA, counted down locally (0 once it has passed); null without an ETA. */
+  /** Time left, the node's rules carried on with the local clock (0 once it has passed); null without an ETA. */
   remainingMs: number | null;
   /** Past the slow (p90) duration for jobs like this, by the local clock or the node's flag. */
   overdue: boolean;
 }
 
 /**
- * Progress between two of the node's updates (which come at least every few seconds). The
- * snapshot's fraction is where the bar starts (it snaps there when an update arrives); estimated
- * progress then advances with the local clock at the rate that would end it when the ETA says,
- * and past the ETA by one typical job length per `p50Ms`, eased so that it never reaches 100 %.
- * Measured progress (the worker reported it) is not extrapolated: a guess is not a measurement.
+ * Progress between two of the node's updates (which come at least every few seconds), by the
+ * node's own rules carried on with the local clock, so the bar never runs ahead of what the
+ * node will say next:
+ * - Estimated progress moves along the protocol's curve at the rate the node's estimate moves
+ *   (seen between its updates, else one typical job length per `p50Ms`), past the typical
+ *   duration creeping towards 99 % without reaching it.
+ * - Measured progress is the truth: the bar starts at it and may move on at the rate measured so
+ *   far towards the next expected value (the last step again), never past it.
+ * - The time left counts down, but as the node computes it: for measured progress, the time the
+ *   progress so far took, scaled to what is left; for estimated progress, never under a second
+ *   before the slow duration, so "a few seconds left" does not turn into "almost done" and back.
  */
-export function localView(s: JobSnapshot, sinceMs: number): LocalView {
+export function localView(s: JobSnapshot, sinceMs: number, hints: ProgressHints = {}): LocalView {
   const since = Math.max(0, sinceMs);
   const eta = s.eta;
   const running = s.status === 'running';
-  const remainingMs = eta ? Math.max(0, eta.remainingMs - (running || s.status === 'queued' ? since : 0)) : null;
-  const overdue =
-    s.flags.slowerThanUsual || s.flags.likelyStuck || (running && eta !== null && s.elapsedMs + since > eta.p90Ms);
+  const elapsed = s.elapsedMs + (running ? since : 0);
+  const overdue = s.flags.slowerThanUsual || s.flags.likelyStuck || (running && eta !== null && elapsed > eta.p90Ms);
   if (s.status === 'succeeded') return { fraction: 1, remainingMs: 0, overdue: false };
-  if (!running || s.progress.measured || !eta || eta.p50Ms <= 0)
-    return { fraction: Math.min(CEILING, s.progress.fraction), remainingMs, overdue };
-  const x0 = uneased(s.progress.fraction);
-  // Until the ETA: cover what is left of the job by then. After it: one job length per p50.
-  const R = Math.max(0, eta.remainingMs);
-  const x =
-    x0 < 1 && since < R ? x0 + ((1 - x0) * since) / R : x0 < 1 ? 1 + (since - R) / eta.p50Ms : x0 + since / eta.p50Ms;
-  return { fraction: Math.max(s.progress.fraction, Math.min(CEILING, eased(x))), remainingMs, overdue };
+  const f = Math.min(MAX_ESTIMATED, s.progress.fraction);
+  if (!running || !eta) {
+    const remainingMs = eta ? Math.max(0, eta.remainingMs - (s.status === 'queued' ? since : 0)) : null;
+    return { fraction: f, remainingMs, overdue };
+  }
+  if (s.progress.measured) {
+    const rate = s.elapsedMs > 0 && f > 0 ? f / s.elapsedMs : eta.remainingMs > 0 ? (1 - f) / eta.remainingMs : 0;
+    const step = Math.max(0, hints.measuredStep ?? 0);
+    const fraction = Math.min(MAX_ESTIMATED, f + Math.min(step, rate * since));
+    const remainingMs =
+      fraction >= MIN_MEASURED_FOR_RATE
+        ? Math.round((elapsed * (1 - fraction)) / fraction)
+        : Math.max(0, eta.remainingMs - since);
+    return { fraction, remainingMs, overdue };
+  }
+  const rate = hints.estimatedRatePerMs ?? (eta.p50Ms > 0 ? 1 / eta.p50Ms : 0);
+  const fraction = Math.max(f, Math.min(MAX_ESTIMATED, eased(uneased(f) + Math.max(0, rate) * since)));
+  // The node's rule past the typical duration: the time to the slow one, never under a tenth of
+  // a typical run or a second.
+  const left = Math.max(0, eta.remainingMs - since);
+  const remainingMs =
+    elapsed >= eta.p50Ms ? Math.max(left, eta.p90Ms - elapsed, Math.round(eta.p50Ms * 0.1), MIN_LEFT_MS) : left;
+  return { fraction, remainingMs, overdue };
+}
+
+/**
+ * The time left in words, one source for the whole element: "taking longer than usual" once the
+ * job is past its slow duration (and from then on, whatever time left the node still computes),
+ * else the countdown ("about 20 s left", "a few seconds left").
+ */
+export function timeLeftInWords(view: LocalView): string {
+  if (view.overdue) return 'taking longer than usual';
+  if (view.remainingMs === null) return 'estimating…';
+  return view.remainingMs > 0 ? etaInWords(view.remainingMs) : 'almost done…';
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { JobSnapshot } from '@inloop/protocol';
-import { eased, localView, uneased } from '../src/local-progress.js';
+import { progressCurve, type JobSnapshot } from '@inloop/protocol';
+import { eased, localView, timeLeftInWords, uneased } from '../src/local-progress.js';
 
 /** A running job with estimated progress: typical 20 s, slow 30 s, `elapsedMs` in. */
 function running(fraction: number, elapsedMs: number, over: Partial<JobSnapshot> = {}): JobSnapshot {
@@ -57,7 +57,9 @@ describe('progress between the node updates', () => {
     const s = running(0.5, 10_000);
     assert.equal(localView(s, 10_000).overdue, false);
     assert.equal(localView(s, 25_000).overdue, true);
-    assert.equal(localView(s, 25_000).remainingMs, 0);
+    assert.equal(timeLeftInWords(localView(s, 25_000)), 'taking longer than usual');
+    // The node's rule past the typical duration: never under a tenth of it.
+    assert.equal(localView(s, 25_000).remainingMs, 2000);
   });
 
   it('picks up a fraction the node eased past 90 % where it stands on the curve', () => {
@@ -72,5 +74,78 @@ describe('progress between the node updates', () => {
     assert.equal(localView(measured, 5000).fraction, 0.4);
     assert.equal(localView(running(0.99, 60_000, { status: 'succeeded' }), 0).fraction, 1);
     assert.ok(localView(running(0.99, 60_000), 60_000).fraction < 1);
+  });
+});
+
+/** What the node sends at `elapsedMs` into a job with no plan, by its rules (progress.ts). */
+function nodeSays(elapsedMs: number, p50Ms = 15_000, p90Ms = 20_000): JobSnapshot {
+  const remainingMs =
+    elapsedMs < p50Ms ? p50Ms - elapsedMs : Math.max(p90Ms - elapsedMs, Math.round(p50Ms * 0.1), 1000);
+  return running(progressCurve(elapsedMs / p50Ms), elapsedMs, {
+    eta: { remainingMs, p50Ms, p90Ms, basis: { source: 'history', samples: 9 } },
+    flags: { slowerThanUsual: elapsedMs > p90Ms, likelyStuck: false },
+  });
+}
+
+describe('the local clock agrees with the node', () => {
+  it('never runs an estimate ahead of the node when its ETA is short: the bar moves at the rate of its estimate', () => {
+    // A plan job: 10 % in, the node's ETA says 5 s (its stages' history), the whole job 100 s.
+    const s = running(0.1, 10_000, {
+      eta: { ...running(0, 0).eta!, remainingMs: 5000, p50Ms: 100_000, p90Ms: 150_000 },
+    });
+    // Five seconds on, the node's estimate is at most 15 %; it was drawn at 90 %+.
+    assert.ok(localView(s, 5000).fraction <= 0.15 + 1e-9, `${localView(s, 5000).fraction}`);
+    // With the rate seen between two updates, it goes exactly as fast as that.
+    const seen = localView(s, 5000, { estimatedRatePerMs: 0.02 / 5000 }).fraction;
+    assert.ok(Math.abs(seen - 0.12) < 1e-9, `${seen}`);
+  });
+
+  it('moves measured progress on towards its next step and never past it', () => {
+    const s = running(0.19, 40_000, { progress: { fraction: 0.19, measured: true } });
+    const hint = { measuredStep: 0.1 };
+    const a = localView(s, 2000, hint).fraction;
+    const b = localView(s, 8000, hint).fraction;
+    assert.ok(a > 0.19 && b > a, `moves: ${a}, ${b}`);
+    assert.ok(localView(s, 600_000, hint).fraction <= 0.29 + 1e-9, 'never past the next expected value');
+    assert.equal(localView(s, 600_000).fraction, 0.19, 'without a step seen, it holds');
+  });
+
+  it('counts the time left of measured progress as the node does, so an update does not move it back up', () => {
+    // Half done in 40 s: the node says 40 s left; 5 s later, still half done, it says 45 s.
+    const at40 = running(0.5, 40_000, {
+      progress: { fraction: 0.5, measured: true },
+      eta: { ...running(0, 0).eta!, remainingMs: 40_000, p50Ms: 80_000, p90Ms: 120_000 },
+    });
+    assert.equal(localView(at40, 5000).remainingMs, 45_000);
+    assert.equal(timeLeftInWords(localView(at40, 5000)), 'about 45 s left');
+  });
+
+  it('an overrun: one set of words that never flips back, and a bar that keeps creeping below 100 %', () => {
+    // The node updates every 2.5 s; the element draws every 250 ms in between.
+    const words: string[] = [];
+    const shown: number[] = [];
+    let top = 0;
+    for (let t = 10_000; t <= 120_000; t += 2500) {
+      const s = nodeSays(t);
+      for (let since = 0; since < 2500; since += 250) {
+        const v = localView(s, since);
+        top = Math.max(top, v.fraction);
+        shown.push(top);
+        const w = timeLeftInWords(v);
+        if (words.at(-1) !== w) words.push(w);
+        assert.ok(v.fraction < 1);
+        assert.ok(!(v.overdue && w !== 'taking longer than usual'), `${t + since}: ${w}`);
+      }
+      // Never ahead of what the node says next (within rounding).
+      assert.ok(top <= nodeSays(t + 2500).progress.fraction + 1e-9, `${t}: ${top}`);
+    }
+    const slow = words.indexOf('taking longer than usual');
+    assert.ok(slow > 0, words.join(' | '));
+    assert.equal(slow, words.length - 1, `no flip back: ${words.join(' | ')}`);
+    assert.ok(!words.includes('almost done…'), words.join(' | '));
+    // Through two minutes past a 15 s job's usual length the bar still moves every 10 s (by at
+    // least 0.05 %: a pixel each 20 s on a 1000 px bar; the old exponential was flat at 98-99 %).
+    for (let i = 40; i + 40 < shown.length; i += 40)
+      assert.ok(shown[i + 40]! - shown[i]! > 0.0005, `${i}: ${shown[i]} -> ${shown[i + 40]}`);
   });
 });

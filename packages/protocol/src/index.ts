@@ -11,3 +11,4 @@ export * from './presence.js';
 export * from './conversations.js';
 export * from './sse.js';
 export * from './streams.js';
+export * from './progress-curve.js';
