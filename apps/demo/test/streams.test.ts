@@ -172,6 +172,45 @@ describe('streamed text in the demo', () => {
     await page.context().close();
   });
 
+  it('story book: Stop writing on a job still in line cancels it at once', async () => {
+    // Two books take both of the story workers, so a third waits in line.
+    const busy: Page[] = [];
+    for (const name of ['Uma', 'Vic']) {
+      const p = await open('/story.html', name);
+      await p.getByLabel('Pages', { exact: true }).selectOption('6');
+      await p.getByRole('button', { name: 'Write my book' }).click();
+      await until(p, 'inloop-stream-text[data-stream="story"]', (s) => s.text.length > 0, `${name}'s first words`);
+      busy.push(p);
+    }
+    const page = await open('/story.html', 'Wes');
+    await page.getByLabel('Pages', { exact: true }).selectOption('3');
+    await page.getByRole('button', { name: 'Write my book' }).click();
+    const waitEl = page.locator('inloop-job-wait');
+    await waitEl.waitFor();
+    const statusOf = () =>
+      page.evaluate(
+        () =>
+          (document.querySelector('inloop-job-wait') as unknown as { snapshot?: { status: string } }).snapshot?.status,
+      );
+    for (let i = 0; i < 50 && (await statusOf()) !== 'queued'; i++) await page.waitForTimeout(100);
+    assert.equal(await statusOf(), 'queued', 'the third book waits in line');
+    await page.getByRole('button', { name: 'Stop writing' }).click();
+    await until(page, 'inloop-stream-text[data-stream="story"]', (s) => s.status === 'stopped', 'the stop');
+    const job = await page.evaluate(async () => {
+      const id = new URL(location.href).searchParams.get('job');
+      const { token } = JSON.parse(sessionStorage.getItem(`inloop-demo-job:${id}`)!) as { token: string };
+      const res = await fetch(`/v1/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } });
+      return (await res.json()) as { status: string; startedAt: number | null };
+    });
+    assert.deepEqual([job.status, job.startedAt], ['cancelled', null], 'cancelled before it started');
+    assert.equal(await page.getByRole('button', { name: 'Stop writing' }).isVisible(), false, 'Stop is gone');
+    for (const p of busy) {
+      await p.getByRole('button', { name: 'Stop writing' }).click();
+      await p.context().close();
+    }
+    await page.context().close();
+  });
+
   it('chat: a reload mid-answer shows the same text and carries on, and Stop from another tab ends it `stopped`', async () => {
     const ana = await open('/chat.html', 'Ana');
     const bob = await open('/chat.html', 'Bob');
