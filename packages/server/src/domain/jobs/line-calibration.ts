@@ -54,11 +54,13 @@ export interface Promised {
  */
 export class PromiseCalibration {
   readonly #starts: { rounds: number; errorMs: number }[] = [];
-  readonly #scores: number[] = [];
+  /** Scores of the jobs that found a slot idle, and of those that waited for a run (Mondrian). */
+  readonly #scores: [number[], number[]] = [[], []];
   readonly #checked: { covered: boolean; error: number }[] = [];
   #level = 0.9;
   #delay: { fixedMs: number; perRoundMs: number } | null = null;
-  #sorted: number[] | null = null;
+  /** The scores ascending, cached: idle, waited, all. */
+  #sorted: [number[], number[], number[]] | null = null;
 
   /** A queued job started: how far its start was from the scheduled one. */
   started(p: Promised, now: number): void {
@@ -69,8 +71,9 @@ export class PromiseCalibration {
 
   /** A queued job succeeded: score its end against the end it was promised. */
   ended(p: Promised, now: number): void {
-    this.#scores.push((now - p.doneP50At) / Math.max(1, p.spreadMs));
-    if (this.#scores.length > WINDOW) this.#scores.shift();
+    const scores = this.#scores[p.idle ? 0 : 1];
+    scores.push((now - p.doneP50At) / Math.max(1, p.spreadMs));
+    if (scores.length > WINDOW) scores.shift();
     this.#sorted = null;
     const covered = now <= p.doneP90At;
     this.#checked.push({ covered, error: Math.abs(p.doneP50At - now) / Math.max(1, now - p.createdAt) });
@@ -98,13 +101,21 @@ export class PromiseCalibration {
     return Math.round(this.#delay.fixedMs + this.#delay.perRoundMs * rounds);
   }
 
-  /** The calibrated p50 and p90 of the time to the end, from the line's own (p50, spread). */
-  done(base: { p50Ms: number; spreadMs: number }): { p50Ms: number; p90Ms: number } {
-    if (this.#scores.length < MIN_SEEN) return { p50Ms: base.p50Ms, p90Ms: Math.round(base.p50Ms + base.spreadMs) };
-    this.#sorted ??= [...this.#scores].sort((a, b) => a - b);
+  /**
+   * The calibrated p50 and p90 of the time to the end, from the line's own (p50, spread), from
+   * the scores of jobs like it: those that found a slot idle (their error is a worker's pickup)
+   * apart from those that waited for runs (theirs, the runs and handoffs before them), each once
+   * it has {@link MIN_SEEN} scores, else all together.
+   */
+  done(base: { p50Ms: number; spreadMs: number }, idle: boolean): { p50Ms: number; p90Ms: number } {
+    const asc = (xs: number[]) => [...xs].sort((a, b) => a - b);
+    this.#sorted ??= [asc(this.#scores[0]), asc(this.#scores[1]), asc([...this.#scores[0], ...this.#scores[1]])];
+    const own = this.#sorted[idle ? 0 : 1];
+    const sorted = own.length >= MIN_SEEN ? own : this.#sorted[2];
+    if (sorted.length < MIN_SEEN) return { p50Ms: base.p50Ms, p90Ms: Math.round(base.p50Ms + base.spreadMs) };
     const spread = Math.max(1, base.spreadMs);
-    const p50Ms = Math.max(1, Math.round(base.p50Ms + spread * conformalQuantile(this.#sorted, 0.5)));
-    const p90Ms = Math.max(p50Ms, Math.round(base.p50Ms + spread * conformalQuantile(this.#sorted, this.#level)));
+    const p50Ms = Math.max(1, Math.round(base.p50Ms + spread * conformalQuantile(sorted, 0.5)));
+    const p90Ms = Math.max(p50Ms, Math.round(base.p50Ms + spread * conformalQuantile(sorted, this.#level)));
     return { p50Ms, p90Ms };
   }
 }

@@ -236,7 +236,7 @@ export class JobLine {
     // error look infinite next to it.
     const spreadMs = Math.max(Math.hypot(startP90At - startAt, e.p90Ms - e.p50Ms), MIN_SPREAD * p50Ms, 1);
     const base = { p50Ms, spreadMs };
-    const done = line.calibration.done(base);
+    const done = line.calibration.done(base, idle);
     // The first promise a job gets is the one checked when it starts and ends; not a cold
     // start's, whose error is the default duration's, not the line's.
     if (!line.promised.has(job.id) && e.source !== 'default')
