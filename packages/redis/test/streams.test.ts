@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { jobTopic } from '@inloop/protocol';
+import { jobTopic, type Scope } from '@inloop/protocol';
 import { rawSession, readSse, startNode, startRedis, waitFor, type TestNode, type TestRedis } from '@inloop/testing';
 
 let redis: TestRedis;
@@ -135,7 +135,7 @@ describe('streams on two nodes sharing Redis', () => {
     const [a, b] = [nodes[0]!, nodes[1]!];
     await a.api('/v1/conversations', { body: { id: 'c2', members: ['ana', 'bob', 'bot'] } });
     assert.equal((await a.api('/v1/conversations/c2/drafts/r1', { body: { from: 'bot', text: 'Hi' } })).status, 202);
-    const scopes = [{ ops: ['subscribe'], topics: ['conv:c2'] }];
+    const scopes: Scope[] = [{ ops: ['subscribe'], topics: ['conv:c2'] }];
     const bob = await rawSession(b.url, await b.token('bob', scopes));
     const watched = await bob.request({
       type: 'stream.subscribe',

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { createWorker } from '@inloop/worker';
@@ -403,6 +404,37 @@ describe('streams', () => {
         }
       },
     );
+  });
+
+  describe('a data directory made before streams had writers', () => {
+    it('gets the column on start, keeps its streams and records writers from then on', async () => {
+      const dir = tempDir();
+      try {
+        const Database = (await import('better-sqlite3')).default;
+        const old = new Database(join(dir.path, 'inloop.db'));
+        old.exec(`
+          CREATE TABLE streams (key TEXT PRIMARY KEY, owner TEXT NOT NULL, length INTEGER NOT NULL, end_reason TEXT,
+            updated_at INTEGER NOT NULL, is_job INTEGER NOT NULL) WITHOUT ROWID;
+          CREATE TABLE stream_chunks (key TEXT NOT NULL, start INTEGER NOT NULL, stop INTEGER NOT NULL, text TEXT NOT NULL,
+            PRIMARY KEY (key, start)) WITHOUT ROWID;
+          INSERT INTO streams VALUES ('conv:c1/old', 'conv:c1', 5, 'finished', ${Date.now()}, 0);
+          INSERT INTO stream_chunks VALUES ('conv:c1/old', 0, 5, 'Hello');
+        `);
+        old.close();
+        const node = await createNode({ port: 0, host: '127.0.0.1', processMetrics: false, dataDir: dir.path });
+        try {
+          assert.equal((await node.streams.read({ conversation: 'c1', message: 'old' }, 0)).text, 'Hello');
+          await node.streams.append({ conversation: 'c1', message: 'new' }, 'Hi', 'bot');
+          await assert.rejects(node.streams.append({ conversation: 'c1', message: 'new' }, '!', 'eve'), {
+            code: 'forbidden',
+          });
+        } finally {
+          await node.close();
+        }
+      } finally {
+        dir.remove();
+      }
+    });
   });
 
   describe('a conversation message', () => {
