@@ -130,6 +130,31 @@ describe('the console APIs', () => {
     });
   });
 
+  describe('a job that failed for good', () => {
+    it('shows its final error, not the retry message of the attempt before', async () => {
+      await using t = await startNode();
+      t.node.jobs.handle(
+        'flaky',
+        async () => {
+          throw new Error('broken for good');
+        },
+        { backoffMs: 10, maxAttempts: 2 },
+      );
+      const { id } = (await t.api('/v1/jobs', { body: { type: 'flaky' } })).body;
+      await waitFor(async () => (await t.api(`/v1/jobs/${id}`)).body.status === 'failed', 10_000, 'failed');
+      const job = (await t.api(`/v1/jobs/${id}`)).body;
+      assert.equal(job.message, null);
+      assert.match(job.error.message, /broken for good/);
+      const { events } = (await t.api(`/v1/jobs/${id}/timeline`)).body as {
+        events: { type: string; message: string | null }[];
+      };
+      assert.equal(events.find((e) => e.type === 'job.failed')!.message, null);
+      assert.match(events.find((e) => e.type === 'job.retrying')!.message!, /^Retrying: /);
+      // The second attempt started without the first one's retry message.
+      assert.equal(events.filter((e) => e.type === 'job.started')[1]!.message, null);
+    });
+  });
+
   describe('POST /v1/jobs/{id}/retry', () => {
     it('runs an ended job again as a new job, and refuses a live one', async () => {
       await using t = await startNode();

@@ -210,7 +210,7 @@ class IcJob extends Page {
                   ${e.partial !== undefined ? html`<code>${JSON.stringify(e.partial).slice(0, 120)}</code>` : nothing}
                   ${e.retry ? `retry in ${ms(e.retry.inMs)}: ${e.retry.reason}` : nothing}
                   ${e.error && !e.retry ? `${e.error.code}: ${e.error.message}` : nothing}
-                  ${e.message && !e.retry && !e.error ? e.message : nothing}
+                  ${e.type === 'job.message' && e.message ? e.message : nothing}
                 </td>
               </tr>`,
           )}

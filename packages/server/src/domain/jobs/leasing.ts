@@ -56,6 +56,8 @@ function leaseOne(
     job.attempt++;
     job.startedAt = now;
     job.lastSignAt = now;
+    // "Retrying: ..." was about the attempt before this one.
+    job.message = null;
     job.fence++;
     job.lease = { token: taken.token, fence: job.fence, worker, expiresAt: now + ms };
     job.estimate = (await core.estimator.estimate(job.type, job.size)) ?? job.estimate;

@@ -154,7 +154,9 @@ export async function finish(
   job.finishedAt = now;
   job.lease = null;
   if (outcome.error) job.error = outcome.error;
-  if (status === 'succeeded') job.message = null;
+  // A job that ended says so by its status and error: a message left from its run ("Retrying: ...")
+  // would tell a failed job's reader it is still going. A cancel keeps its "Cancelling…".
+  if (status !== 'cancelled') job.message = null;
   await core.publish(
     job,
     status === 'succeeded' ? 'job.succeeded' : status === 'failed' ? 'job.failed' : 'job.cancelled',
