@@ -246,6 +246,49 @@ describe('the demo keeps its layout, keyboard and accessibility promises', () =>
     await page.context().close();
   });
 
+  it('the chat page before a name is chosen: a heading, and axe-core finds nothing', async () => {
+    await using demo = await startDemo();
+    for (const viewport of VIEWPORTS) {
+      const page = await openPage(browser, viewport);
+      await page.goto(`${demo.url}/chat.html`);
+      await page.getByLabel('Your name, as others will see it').waitFor({ timeout: 10_000 });
+      assert.equal(await page.locator('main h1').count(), 1, 'the page has its h1 before joining');
+      await shot(page, 'chat-name-picker', viewport);
+      await noViolations(page, `the chat page before joining at ${viewport.name} size`);
+      await page.context().close();
+    }
+  });
+
+  it("the header shows the current page's link in full on every page, on a phone too", async () => {
+    await using demo = await startDemo();
+    for (const viewport of VIEWPORTS) {
+      for (const path of ['story.html', 'opaque.html', 'chat.html', 'reactions.html']) {
+        const page = await openPage(browser, viewport);
+        await page.goto(`${demo.url}/${path}?name=Ada`);
+        const link = page.locator('header.top nav a[aria-current="page"]');
+        await link.waitFor({ timeout: 10_000 });
+        await page.waitForTimeout(100);
+        const where = await link.evaluate((a) => {
+          const nav = a.parentElement!;
+          const r = a.getBoundingClientRect();
+          const n = nav.getBoundingClientRect();
+          // The faded edge (15 % of the row) counts as hidden while the row has more to show.
+          const fade = nav.hasAttribute('data-more') ? n.width * 0.15 : 0;
+          const before = nav.hasAttribute('data-less') ? n.width * 0.15 : 0;
+          const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+          return {
+            inside: r.left >= n.left + before - 0.5 && r.right <= n.right - fade + 0.5,
+            hit: hit === a || a.contains(hit),
+          };
+        });
+        assert.deepEqual(where, { inside: true, hit: true }, `${path} at ${viewport.name} size`);
+        if (path === 'chat.html' || path === 'reactions.html')
+          await shot(page, `header-${path.replace('.html', '')}`, viewport);
+        await page.context().close();
+      }
+    }
+  });
+
   it('every page at both sizes: screenshots, and axe-core finds nothing', async () => {
     await using demo = await startDemo();
     for (const viewport of VIEWPORTS) {

@@ -29,7 +29,34 @@ export function header(): InloopSilenceMeter {
     ([href, label]) => `<a href="/${href}"${href === here ? ' aria-current="page"' : ''}>${label}</a>`,
   ).join('')}</nav><inloop-connection class="top"></inloop-connection><inloop-silence-meter></inloop-silence-meter>`;
   document.body.prepend(el);
+  showCurrentPage(el.querySelector('nav')!);
   return el.querySelector('inloop-silence-meter')!;
+}
+
+/**
+ * On a narrow screen the links scroll sideways: scroll the row so the current page's link is in
+ * full view, and fade an edge only while more links lie beyond it (`data-more` on the right,
+ * `data-less` on the left).
+ */
+function showCurrentPage(nav: HTMLElement): void {
+  const fade = () => {
+    nav.toggleAttribute('data-more', nav.scrollLeft + nav.clientWidth < nav.scrollWidth - 1);
+    nav.toggleAttribute('data-less', nav.scrollLeft > 1);
+  };
+  const place = () => {
+    const current = nav.querySelector<HTMLElement>('[aria-current="page"]');
+    if (current) {
+      const offset = current.getBoundingClientRect().left - nav.getBoundingClientRect().left + nav.scrollLeft;
+      // Centred in the row, clear of the faded edges.
+      nav.scrollLeft = Math.max(0, offset + current.offsetWidth / 2 - nav.clientWidth / 2);
+    }
+    fade();
+  };
+  nav.addEventListener('scroll', fade, { passive: true });
+  addEventListener('resize', place);
+  place();
+  // The web font or the header's other parts may change the widths after the first layout.
+  requestAnimationFrame(place);
 }
 
 const NAME_KEY = 'inloop-demo-name';
@@ -42,7 +69,9 @@ const SUBJECT_KEY = 'inloop-demo-subject';
 function askName(): Promise<string> {
   const form = document.createElement('form');
   form.className = 'card name-picker';
-  form.innerHTML = `<label for="visitor-name">Your name, as others will see it</label>
+  // The page's heading until the page itself is shown (its h1 comes with it).
+  const title = document.title.split(' · ')[0] ?? 'Inloop demo';
+  form.innerHTML = `<h1>${title.replace(/[<&]/g, '')}</h1><label for="visitor-name">Your name, as others will see it</label>
     <div class="row"><input id="visitor-name" name="name" autocomplete="nickname" maxlength="24" required />
     <button class="primary" type="submit">Join</button></div>`;
   const main = document.querySelector('main') ?? document.body;
