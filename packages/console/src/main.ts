@@ -35,14 +35,21 @@ class InloopConsole extends LitElement {
     super.connectedCallback();
     addEventListener('hashchange', () => {
       this.route = location.hash;
-      // Move focus to the new page's heading, as a page load would.
-      void this.updateComplete.then(() => this.querySelector<HTMLElement>('main h1')?.focus());
+      void this.#focusHeading();
     });
     onSignedOut(() => {
       credential.clear();
       this.signedIn = false;
       this.refusal = 'The node no longer accepts this key: sign in again.';
     });
+  }
+
+  /** Move focus to the page's heading, as a page load would (once the page itself has rendered). */
+  async #focusHeading(): Promise<void> {
+    await this.updateComplete;
+    const page = this.querySelector('main > *');
+    if (page instanceof LitElement) await page.updateComplete;
+    this.querySelector<HTMLElement>('main h1')?.focus();
   }
 
   async #signIn(event: SubmitEvent): Promise<void> {
@@ -54,6 +61,7 @@ class InloopConsole extends LitElement {
       credential.set(key);
       this.refusal = '';
       this.signedIn = true;
+      void this.#focusHeading();
     } catch (err) {
       this.refusal =
         err instanceof ApiError && (err.status === 401 || err.status === 403)

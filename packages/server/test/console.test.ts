@@ -107,6 +107,21 @@ describe('the console in a browser', () => {
     await page.locator('table.timeline').getByRole('cell', { name: 'job.started' }).waitFor();
   });
 
+  it('moves focus to the page heading after sign-in, after opening a job and after Cancel', async () => {
+    await using t = await startNode();
+    t.node.jobs.define('remote');
+    const { id } = (await t.api('/v1/jobs', { body: { type: 'remote' } })).body;
+    const page = await signedIn(browser, t.url, t.node.apiKey);
+    const focused = () =>
+      page.evaluate(() => `${document.activeElement?.tagName} ${document.activeElement?.textContent}`);
+    await waitFor(async () => (await focused()) === 'H1 Jobs', 5000, 'the Jobs heading focused after sign-in');
+    await page.locator(`tr[data-job="${id}"]`).getByRole('link', { name: id }).click();
+    await waitFor(async () => (await focused()) === `H1 Job ${id}`, 5000, 'the job heading focused');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await waitFor(async () => (await page.getByTestId('job-status').textContent()) === 'cancelled', 10_000, 'ended');
+    assert.equal(await focused(), `H1 Job ${id}`);
+  });
+
   it('says in the page why Cancel was refused, and moves focus to that message', async () => {
     await using t = await startNode();
     t.node.jobs.define('remote');

@@ -49,16 +49,20 @@ class IcBudget extends Page {
     this.b = await api<Budget>('/v1/console/budget');
   }
 
+  // One template around every state: the heading stays the same element (and keeps focus).
   protected override render() {
+    return html`<h1 tabindex="-1">Interactivity budget</h1>
+      ${this.#content()}`;
+  }
+
+  #content() {
     const b = this.b;
-    const heading = html`<h1 tabindex="-1">Interactivity budget</h1>`;
     if (!b)
-      return html`${heading}${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : html`<p>Loading…</p>`}`;
+      return html`${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : html`<p>Loading…</p>`}`;
     const cadence = b.cadenceMs / 1000;
     const kept = within(b.longestSilence, cadence + 0.25);
     const quick = within(b.firstEvent, 1);
-    return html`${heading}
-      <p>
+    return html` <p>
         Over ${b.nodes} node${b.nodes === 1 ? '' : 's'}: ${b.longestSilence.count} job watchers measured; ${pct(kept)}
         never waited longer than the cadence (${ms(b.cadenceMs)}) plus 250 ms. ${b.firstEvent.count} watchers who came
         with the 202: ${pct(quick)} heard the first event within 1 s.

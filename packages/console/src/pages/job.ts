@@ -124,15 +124,19 @@ class IcJob extends Page {
     });
   }
 
+  // One template around every state: the heading stays the same element (and keeps focus).
   protected override render() {
+    return html`<h1 tabindex="-1">Job ${this.jobId}</h1>
+      ${this.#content()}`;
+  }
+
+  #content() {
     const t = this.t;
-    const heading = html`<h1 tabindex="-1">Job ${this.jobId}</h1>`;
     if (!t)
-      return html`${heading}${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : html`<p>Loading…</p>`}`;
+      return html`${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : html`<p>Loading…</p>`}`;
     const j = t.job;
     const ended = ENDED.has(j.status);
-    return html`${heading}
-      <p class="actions">
+    return html` <p class="actions">
         <button @click=${() => void this.#cancel()} ?disabled=${this.busy || ended || j.cancelRequested}>Cancel</button>
         <button @click=${() => void this.#retry()} ?disabled=${this.busy || !ended}>Retry</button>
         <a href="#/jobs">All jobs</a>

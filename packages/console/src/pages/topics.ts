@@ -32,16 +32,20 @@ class IcTopics extends Page {
     this.a = await api<Activity>('/v1/console/activity');
   }
 
+  // One template around every state: the heading stays the same element (and keeps focus).
   protected override render() {
+    return html`<h1 tabindex="-1">Topics and people</h1>
+      ${this.#content()}`;
+  }
+
+  #content() {
     const a = this.a;
-    const heading = html`<h1 tabindex="-1">Topics and people</h1>`;
     if (!a)
-      return html`${heading}${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : html`<p>Loading…</p>`}`;
+      return html`${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : html`<p>Loading…</p>`}`;
     const transports = [...new Set(a.series.flatMap((p) => Object.keys(p.connections)))].sort();
     const times = a.series.map((p) => p.at / 1000);
     const colors = ['#2b6cb0', '#2f855a', '#b7791f', '#6b46c1'];
-    return html`${heading}
-      <p>
+    return html` <p>
         ${a.nodes} node${a.nodes === 1 ? '' : 's'}:
         ${
           Object.entries(a.connections)
