@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { axeViolations } from './browser.js';
 
 /**
  * The demo through a lost connection, in a real browser: Chromium reaches the demo node through
@@ -216,6 +217,8 @@ describe('the demo through a lost connection', () => {
       await chat.locator('inloop-connection[data-shown="reconnecting"]').waitFor({ timeout: 4000 });
       assert.equal(await chat.getByRole('status').filter({ hasText: 'Reconnecting…' }).count(), 1);
       await chat.locator('inloop-presence[stale]').waitFor({ timeout: 2000 });
+      // The stale faces and the sign are readable too (the faded avatars were 2.4:1).
+      assert.deepEqual(await axeViolations(chat), [], 'axe-core on the chat page during the cut');
       // A message sent during the cut shows at once, as pending.
       await chat.getByPlaceholder('Say something…').fill('sent while cut off');
       await chat.keyboard.press('Enter');

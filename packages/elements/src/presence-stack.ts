@@ -4,6 +4,9 @@ import type { Occupancy, PresenceMember } from '@inloop/protocol';
 // Each at least 4.5:1 against the white initials on it (WCAG AA for small text).
 const COLORS = ['#3b5bdb', '#2b7a3b', '#c2410c', '#ae3ec9', '#0b7285', '#c2255c', '#4c7a0b', '#1864ab'];
 
+/** The colour of every face while the view may be out of date (7:1 against the white initials). */
+const STALE = '#495057';
+
 function colorOf(id: string): string {
   let h = 0;
   for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) | 0;
@@ -92,9 +95,10 @@ export class InloopPresence extends LitElement {
     li.away::after {
       background: #adb5bd;
     }
+    /* Stale: the last known faces in dark grey (white initials keep 7:1) behind a dashed ring, never faded. */
     :host([stale]) li {
-      filter: grayscale(1);
-      opacity: 0.6;
+      border-style: dashed;
+      border-color: var(--inloop-muted, #555);
     }
     :host([stale]) li::after {
       display: none;
@@ -124,7 +128,7 @@ export class InloopPresence extends LitElement {
           const status = this.stale ? 'unknown' : statusOf(m);
           return html`<li
             class=${status}
-            style="background:${colorOf(m.id)}"
+            style="background:${this.stale ? STALE : colorOf(m.id)}"
             title="${name} (${status}${m.connections > 1 ? `, ${m.connections} devices` : ''})"
             data-member=${m.id}
           >
