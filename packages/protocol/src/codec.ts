@@ -44,6 +44,9 @@ function needStream(m: Fields): string | null {
   const ref = m.stream;
   if (typeof ref !== 'object' || ref === null || Array.isArray(ref)) return 'stream';
   const r = ref as Fields;
+  // One owner or the other: a reference naming both is not guessed at.
+  if ((r.job !== undefined || r.name !== undefined) && (r.conversation !== undefined || r.message !== undefined))
+    return 'stream';
   if (r.job !== undefined)
     return typeof r.job === 'string' && r.job.length > 0 && r.job.length <= 100 && isStreamName(r.name)
       ? null

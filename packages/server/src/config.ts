@@ -159,7 +159,8 @@ export const ConfigSchema = Type.Object({
     minimum: 1024,
     maximum: 16_777_216,
     default: 65_536,
-    description: 'Largest WebSocket frame or HTTP body accepted.',
+    description:
+      'Largest WebSocket frame or HTTP body accepted (a stream append’s body is bounded by maxStreamAppendChars instead).',
   }),
   maxJsonDepth: Type.Integer({
     minimum: 4,
@@ -387,7 +388,8 @@ export const ConfigSchema = Type.Object({
   maxStreamAppendChars: Type.Integer({
     minimum: 1,
     default: 65_536,
-    description: 'Longest text one append over HTTP may carry, in UTF-16 code units.',
+    description:
+      'Longest text one append over HTTP may carry, in UTF-16 code units; its body may be up to 6 × this + 2,224 bytes (every character JSON-escaped).',
   }),
   maxStreamPageChars: Type.Integer({
     minimum: 1024,

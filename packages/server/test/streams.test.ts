@@ -299,14 +299,14 @@ describe('streams', () => {
           [
             ['stream.text', '16'],
             ['stream.delta', '23'],
-            ['stream.end', '23'],
+            ['stream.end', '23:end'],
           ],
         );
         assert.equal(events[1]!.data.text, ', a fox');
         const after = await fetch(`${t.url}/v1/jobs/${id}/streams/answer/events?token=${created.body.token}`, {
-          headers: { 'last-event-id': '23' },
+          headers: { 'last-event-id': '23:end' },
         });
-        assert.equal(after.status, 204, 'an EventSource at the end is told to stop');
+        assert.equal(after.status, 204, 'an EventSource that had the end is told to stop');
 
         const ended = await t.api(`/v1/jobs/${id}/streams/answer`, { token: created.body.token });
         assert.equal(ended.body.text, 'Once upon a time, a fox');

@@ -83,14 +83,15 @@ export class StreamService {
 
   /**
    * Append `text` to a stream (creating it). Refused: `bad_request` (empty, or a lone surrogate
-   * at either end), `stream_ended`, `stream_too_long`, `too_many_streams`, and `forbidden` when a
+   * anywhere), `stream_ended`, `stream_too_long`, `too_many_streams`, and `forbidden` when a
    * message's stream was started by another `writer` (a member may not write into another
    * member's reply by knowing its clientId). The caller has checked the writer's right (a lease,
    * a member).
    */
   async append(ref: StreamRef, text: string, writer?: string): Promise<{ from: number; to: number }> {
     if (text.length === 0) throw new Refusal('bad_request', 'nothing to append');
-    if (splitsPair(text)) throw new Refusal('bad_request', 'an append may not start or end inside a surrogate pair');
+    if (hasLoneSurrogate(text))
+      throw new Refusal('bad_request', 'an append may not hold a lone surrogate (nor start or end inside a pair)');
     const key = streamKey(ref);
     const owner = streamTopicOf(ref);
     const range = await this.#o.store.append(owner, key, text, {
@@ -217,8 +218,9 @@ export class StreamService {
 }
 
 /** Whether `text` starts with a low surrogate or ends with a high one. */
-function splitsPair(text: string): boolean {
-  const first = text.charCodeAt(0);
-  const last = text.charCodeAt(text.length - 1);
-  return (first >= 0xdc00 && first <= 0xdfff) || (last >= 0xd800 && last <= 0xdbff);
+/** A surrogate not part of a pair: half a pair at either end, or a lone one anywhere between. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
 }

@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  onRequestHookHandler,
+  preValidationHookHandler,
+} from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { StreamRef, StreamServerMessage, StreamTextReply } from '@inloop/protocol';
 import type { Principal } from '../../auth/principal.js';
@@ -60,7 +66,13 @@ const AppendReply = Type.Object({
 });
 const StopReply = Type.Object({ stream: Type.String(), length: Type.Integer(), end: Type.String() });
 
-/** SSE for a stream watch: each piece's `id` is the offset the watcher has after it. */
+/** The `id` of a `stream.end` event: the length and `:end`, so that a watcher that has it is told apart. */
+const END_ID = ':end';
+
+/**
+ * SSE for a stream watch: a piece's `id` is the offset the watcher has after it, and the end's is
+ * `<length>:end`, so a reconnect that has all the text but not the end still gets the end.
+ */
 const streamSseCodec: PublicationCodec = {
   encode: () => Buffer.alloc(0),
   message(message) {
@@ -69,21 +81,51 @@ const streamSseCodec: PublicationCodec = {
       m.type === 'stream.text' || m.type === 'stream.delta'
         ? String(m.to)
         : m.type === 'stream.end'
-          ? String(m.length)
+          ? `${m.length}${END_ID}`
           : undefined;
     return Buffer.from(sseEvent(m.type, m, id));
   },
 };
 
-/** The offset a watcher resumes from: `Last-Event-ID` (an offset) wins over `?from=`. */
-function resumeFrom(request: FastifyRequest, query: number | undefined): number {
+/** Where a watcher resumes: `Last-Event-ID` (an offset, or `<offset>:end`) wins over `?from=`. */
+function resumeFrom(request: FastifyRequest, query: number | undefined): { offset: number; sawEnd: boolean } {
   const header = request.headers['last-event-id'];
   if (typeof header === 'string' && header.length > 0) {
-    if (!/^\d{1,15}$/.test(header)) throw new HttpProblem('invalid_position', 'Last-Event-ID must be an offset');
-    return Number(header);
+    const match = /^(\d{1,15})(:end)?$/.exec(header);
+    if (!match) throw new HttpProblem('invalid_position', 'Last-Event-ID must be an offset');
+    return { offset: Number(match[1]), sawEnd: match[2] !== undefined };
   }
-  return query ?? 0;
+  return { offset: query ?? 0, sawEnd: false };
 }
+
+/**
+ * `?from=` is a position: anything but a decimal offset is `invalid_position`, as over WebSocket
+ * (before the query's own checks, which would say `bad_request`).
+ */
+const fromIsOffset: onRequestHookHandler = async (request) => {
+  const raw = (request.query as Record<string, unknown>).from;
+  if (raw === undefined) return;
+  if (typeof raw !== 'string' || !/^\d{1,15}$/.test(raw) || !Number.isSafeInteger(Number(raw)))
+    throw new HttpProblem('invalid_position', 'from must be a character offset (a non-negative integer)');
+};
+
+/**
+ * An append's fields are strings as sent: the app's validator coerces types (`123` would append
+ * the text "123"), so they are checked before it runs.
+ */
+const appendFieldsAreStrings: preValidationHookHandler = async (request) => {
+  const body = request.body as Record<string, unknown> | null;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return;
+  for (const field of ['lease', 'append', 'end'])
+    if (body[field] !== undefined && typeof body[field] !== 'string')
+      throw new HttpProblem('bad_request', `${field} must be a string`);
+};
+
+/**
+ * The largest append body: `maxAppendChars` characters each escaped as `\uXXXX` (6 bytes, the
+ * worst case of JSON), with room for the lease (also escaped) and the rest of the envelope.
+ */
+export const appendBodyLimit = (maxAppendChars: number): number => 6 * maxAppendChars + 6 * 200 + 1024;
 
 /**
  * Streams over HTTP (docs/streams.md): a worker's appends under its lease, reads from an offset
@@ -104,10 +146,11 @@ export function streamRoutes(app: FastifyInstance, d: Deps): void {
   const events = async (request: FastifyRequest, reply: FastifyReply, ref: StreamRef, from: number | undefined) => {
     const principal = await d.auth.streamPrincipal(request);
     await allowed(principal, ref, 'watch');
-    const offset = resumeFrom(request, from);
-    // Before the response turns into a stream: 404 for no such stream, 204 after its end.
+    const { offset, sawEnd } = resumeFrom(request, from);
+    // Before the response turns into a stream: 404 for no such stream, and 204 for a watcher
+    // that has had the end (a watcher with only the text still gets the `stream.end`).
     const head = await d.streams.read(ref, offset);
-    if (head.end !== null && offset >= head.length) return reply.code(204).send();
+    if (head.end !== null && sawEnd) return reply.code(204).send();
     await d.sse.openWatch(request, reply, principal, streamSseCodec, async (conn) => {
       const subject = principal.kind === 'token' ? principal.sub : null;
       const watch = await d.streams.watch(conn, ref, offset, undefined, subject);
@@ -139,10 +182,12 @@ export function streamRoutes(app: FastifyInstance, d: Deps): void {
   app.post<{ Params: Static<typeof JobStreamParams>; Body: Static<typeof AppendBody> }>(
     '/v1/jobs/:id/streams/:name',
     {
+      bodyLimit: appendBodyLimit(d.maxAppendChars),
+      preValidation: appendFieldsAreStrings,
       schema: documented({
         summary: 'Append to a job’s stream, or end it (remote worker, under its lease)',
         description:
-          'Renews the lease like any report. `append` and `end` may come together (append first). A stopped stream answers 409 `stream_ended`; `cancelRequested` then says to stop the work.',
+          'Renews the lease like any report. `append` (a string of at most maxStreamAppendChars UTF-16 code units, with no lone surrogate) and `end` may come together (append first). A stopped stream answers 409 `stream_ended`; `cancelRequested` then says to stop the work.',
         params: JobStreamParams,
         body: AppendBody,
         response: { 200: AppendReply, ...problems },
@@ -170,6 +215,7 @@ export function streamRoutes(app: FastifyInstance, d: Deps): void {
   app.get<{ Params: Static<typeof JobStreamParams>; Querystring: Static<typeof FromQuery> }>(
     '/v1/jobs/:id/streams/:name',
     {
+      onRequest: fromIsOffset,
       schema: documented({
         summary: 'Read a job’s stream from an offset',
         description:
@@ -185,10 +231,11 @@ export function streamRoutes(app: FastifyInstance, d: Deps): void {
   app.get<{ Params: Static<typeof JobStreamParams>; Querystring: Static<typeof FromQuery> }>(
     '/v1/jobs/:id/streams/:name/events',
     {
+      onRequest: fromIsOffset,
       schema: documented({
         summary: 'Watch a job’s stream over Server-Sent Events',
         description:
-          '`stream.text` (the text from `from`), then `stream.delta`s and one `stream.end`, each with `id` = the offset after it; `Last-Event-ID` resumes; 204 once ended and read to the end. Needs job:read.',
+          '`stream.text` (the text from `from`), then `stream.delta`s, each with `id` = the offset after it, and one `stream.end` with `id` = `<length>:end`; `Last-Event-ID` resumes (an offset gets what follows it, the end included); 204 to a `Last-Event-ID` of `<length>:end` once ended. Needs job:read.',
         params: JobStreamParams,
         querystring: FromQuery,
         response: { 200: { type: 'string', description: 'text/event-stream' }, ...problems },
@@ -216,6 +263,7 @@ export function streamRoutes(app: FastifyInstance, d: Deps): void {
   app.get<{ Params: Static<typeof MessageStreamParams>; Querystring: Static<typeof FromQuery> }>(
     '/v1/conversations/:id/streams/:message',
     {
+      onRequest: fromIsOffset,
       schema: documented({
         summary: 'Read a streamed message from an offset',
         description: 'As for a job’s stream; needs membership and subscribe on the conversation.',
@@ -231,6 +279,7 @@ export function streamRoutes(app: FastifyInstance, d: Deps): void {
   app.get<{ Params: Static<typeof MessageStreamParams>; Querystring: Static<typeof FromQuery> }>(
     '/v1/conversations/:id/streams/:message/events',
     {
+      onRequest: fromIsOffset,
       schema: documented({
         summary: 'Watch a streamed message over Server-Sent Events',
         params: MessageStreamParams,
