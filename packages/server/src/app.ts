@@ -14,6 +14,7 @@ import {
   installProblemHandlers,
 } from './transports/http/problems.js';
 import { strictQueryNumbers } from './transports/http/strict-query.js';
+import { boundPipelining } from './transports/http/pipelining.js';
 import { documented, ProblemSchema } from './transports/http/schemas.js';
 
 /**
@@ -69,6 +70,8 @@ export async function createApp(deps: {
     request.log.debug({ method: request.method, url: redactUrl(request.url), status: reply.statusCode }, 'request');
   });
   installProblemHandlers(app, deps.metrics);
+  // A client that pipelines many reads and never reads the answers holds two, not all of them.
+  boundPipelining(app);
   strictQueryNumbers(app);
   // Bodies are JSON: fastify's default text/plain parser would hand a string to schemas that then
   // answer 400; a body of any other type is 415 unsupported_media_type, text included.

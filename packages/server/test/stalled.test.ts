@@ -256,6 +256,38 @@ describe('stalled readers', () => {
         for (const s of sockets) s.destroy();
       },
     );
+
+    it(
+      'holds a few pages, not one per request, for a client that pipelines 150 reads and reads no answer',
+      { timeout: 60_000 },
+      async () => {
+        await using t = await startNode(nodeOptions);
+        const token = await t.token('reader', everything);
+        await bigTopic(t, 'piped', 40);
+        const before = held();
+        const request = `GET /v1/topics/piped/messages?after=0&limit=1000 HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${token}\r\n\r\n`;
+        const sockets: Socket[] = [];
+        for (let i = 0; i < 4; i++) {
+          const socket = connect(t.node.port, '127.0.0.1');
+          await once(socket, 'connect');
+          socket.pause();
+          socket.on('error', () => {});
+          socket.write(request.repeat(150));
+          sockets.push(socket);
+        }
+        await new Promise((r) => setTimeout(r, 1500));
+        const during = held();
+        // Each answer is a page of about 1 MB: 600 of them would be 600 MB. A connection holds
+        // at most two answers (MAX_PIPELINED) besides what its socket buffers.
+        assert.ok(during - before < 4 * 8 * 1_048_576, `${during - before} bytes held for 600 pipelined reads`);
+        for (const s of sockets) s.destroy();
+        // The node still answers, and a well-behaved client's requests one at a time are unaffected.
+        for (let i = 0; i < 3; i++) {
+          const page = await t.api('/v1/topics/piped/messages?after=0&limit=1', { token });
+          assert.equal(page.status, 200);
+        }
+      },
+    );
   });
 
   describe('job streams', () => {
