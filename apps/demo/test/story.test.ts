@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ANIMALS as GAME } from '../../../packages/elements/src/animals.js';
 import { coverGrid, drawingOf, pageSvg } from '../server/illustrate.js';
 import { parsePlot } from '../server/story-plot.js';
 import { outline, writeStory, type StoryRequest } from '../server/story.js';
@@ -95,6 +96,13 @@ describe('the story writer', () => {
       const there = b.pages.filter((p) => p.scene.landmark === 'pole');
       assert.ok(there.length > 0, 'the pages at the pole show the pole');
       for (const p of b.pages) assert.match(pageSvg(p.scene, b.animal, p.number), /data-hero="penguin"/);
+    });
+
+    it('has a picture for every animal of the waiting game, and the game has the common ones', () => {
+      for (const { name } of GAME) assert.notEqual(drawingOf(name).name, 'someone', `${name} is drawn in the book`);
+      const names = GAME.map((a) => a.name.toLowerCase());
+      for (const animal of ['penguin', 'cat', 'dog', 'bear', 'mouse', 'frog', 'lion', 'elephant', 'fish'])
+        assert.ok(names.includes(animal), `the game has the ${animal}`);
     });
 
     it('lays out the cover with no empty cell where the page count allows', () => {

@@ -78,6 +78,28 @@ export const ANIMALS: readonly Animal[] = [
       <path d="M50 72 v5 M50 77 q-5 4 -9 0 M50 77 q5 4 9 0" stroke="#495057" stroke-width="1.5" fill="none"/>`,
   },
   {
+    name: 'Dog',
+    draw: () => svg`<ellipse cx="18" cy="46" rx="12" ry="26" fill="#7a4a2a"/><ellipse cx="82" cy="46" rx="12" ry="26" fill="#7a4a2a"/>
+      <circle cx="50" cy="52" r="32" fill="#c08a5b"/>${eyes(46, 13, 4)}<ellipse cx="50" cy="66" rx="14" ry="10" fill="#f3e1cf"/>
+      <ellipse cx="50" cy="61" rx="6" ry="4" fill="#212529"/><path d="M50 66 q-2 8 4 10" stroke="#e03131" stroke-width="3" fill="none"/>`,
+  },
+  {
+    name: 'Lion',
+    draw: () => svg`<circle cx="50" cy="52" r="44" fill="#b35c1e"/><circle cx="50" cy="54" r="30" fill="#f0a830"/>${eyes(48, 12, 4)}
+      <ellipse cx="50" cy="66" rx="12" ry="8" fill="#ffe8a3"/><path d="M45 61 L55 61 L50 66Z" fill="#5c2b0a"/>`,
+  },
+  {
+    name: 'Elephant',
+    draw: () => svg`<ellipse cx="16" cy="48" rx="18" ry="28" fill="#7a848f"/><ellipse cx="84" cy="48" rx="18" ry="28" fill="#7a848f"/>
+      <circle cx="50" cy="48" r="30" fill="#909aa5"/>${eyes(42, 12, 4)}
+      <path d="M44 56 Q42 84 54 96 L60 92 Q52 80 56 56Z" fill="#909aa5"/><path d="M38 62 l-6 10 M62 62 l6 10" stroke="#f8f9fa" stroke-width="4" stroke-linecap="round"/>`,
+  },
+  {
+    name: 'Fish',
+    draw: () => svg`<path d="M70 54 L96 32 L92 54 L96 76Z" fill="#e8590c"/><ellipse cx="46" cy="54" rx="36" ry="28" fill="#ff922b"/>
+      <path d="M28 30 Q46 10 64 30Z" fill="#e8590c"/>${eyes(48, 12, 5)}<ellipse cx="46" cy="68" rx="7" ry="4" fill="#c92a2a"/>`,
+  },
+  {
     name: 'Dragon',
     draw: () => svg`<path d="M28 30 L20 4 L40 26Z M72 30 L80 4 L60 26Z" fill="#ced4da"/>
       <ellipse cx="50" cy="52" rx="32" ry="30" fill="#37b24d"/><ellipse cx="50" cy="70" rx="20" ry="13" fill="#69db7c"/>
