@@ -27,6 +27,7 @@ export class IcChart extends LitElement {
   static override properties = {
     label: {},
     summary: {},
+    empty: {},
     data: { attribute: false },
     series: { attribute: false },
     marks: { attribute: false },
@@ -37,6 +38,8 @@ export class IcChart extends LitElement {
 
   label = '';
   summary = '';
+  /** Said instead of a chart when set (no data yet): an empty plot would show a meaningless axis. */
+  empty = '';
   data: uPlot.AlignedData = [[]];
   series: ChartSeries[] = [];
   marks: Mark[] = [];
@@ -64,11 +67,20 @@ export class IcChart extends LitElement {
   }
 
   protected override render() {
+    if (this.empty) {
+      this.#plot?.destroy();
+      this.#plot = undefined;
+      return html`<figure>
+        <figcaption>${this.label}</figcaption>
+        <p class="empty">${this.empty}</p>
+      </figure>`;
+    }
     return html`<figure>
       <figcaption>
         ${this.label}${this.summary ? html`<span class="summary"> — ${this.summary}</span>` : nothing}
       </figcaption>
       <div class="plot" role="img" aria-label=${`${this.label}. ${this.summary}`}></div>
+      ${this.#table()}
       ${
         this.series.length > 1 || this.marks.length > 0
           ? html`<ul class="legend" aria-hidden="true">
@@ -78,6 +90,41 @@ export class IcChart extends LitElement {
           : nothing
       }
     </figure>`;
+  }
+
+  /** The chart's numbers as a visually hidden table: its text alternative (the last 30 points). */
+  #table() {
+    const xs = (this.data[0] ?? []) as number[];
+    const from = Math.max(0, xs.length - 30);
+    const x = (v: number, i: number): string =>
+      this.categories
+        ? (this.categories[i] ?? String(v))
+        : this.time
+          ? new Date(v * 1000).toLocaleTimeString()
+          : String(Math.round(v * 1000) / 1000);
+    const cell = (v: number | null | undefined) =>
+      v === null || v === undefined ? '–' : String(Math.round(v * 1000) / 1000);
+    return html`<table
+      class="visually-hidden"
+      data-testid="chart-data"
+      aria-label=${`Numbers of the chart: ${this.label}${this.marks.length ? `; ${this.marks.map((m) => m.label).join(', ')}` : ''}`}
+    >
+      <thead>
+        <tr>
+          <th scope="col">${this.time ? 'time' : this.xLabel || 'x'}</th>
+          ${this.series.map((s) => html`<th scope="col">${s.label}</th>`)}
+        </tr>
+      </thead>
+      <tbody>
+        ${xs.slice(from).map(
+          (v, k) =>
+            html`<tr>
+              <th scope="row">${x(v, from + k)}</th>
+              ${this.series.map((_, j) => html`<td>${cell((this.data[j + 1] as (number | null)[] | undefined)?.[from + k])}</td>`)}
+            </tr>`,
+        )}
+      </tbody>
+    </table>`;
   }
 
   protected override updated(): void {
@@ -100,7 +147,18 @@ export class IcChart extends LitElement {
         legend: { show: false },
         cursor: { show: false },
         scales: {
-          x: categories ? { time: false, range: [-0.5, categories.length - 0.5] } : { time: this.time },
+          // The marks (p50, p90, the cadence) stay on the axis even when every run is shorter.
+          x: categories
+            ? { time: false, range: [-0.5, categories.length - 0.5] }
+            : this.time
+              ? { time: true }
+              : {
+                  time: false,
+                  range: (_u, min, max) => [
+                    Math.min(0, min ?? 0),
+                    Math.max(max ?? 0, ...marks().map((m) => m.x * 1.05), 0.001),
+                  ],
+                },
           y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] },
         },
         axes: [
@@ -110,7 +168,14 @@ export class IcChart extends LitElement {
             grid: { stroke: '#e5e5e5' },
             ...(categories
               ? {
-                  splits: () => categories.map((_, i) => i),
+                  // Every k-th bucket named, so the names (about 48 px each) never overlap.
+                  splits: (u: uPlot) => {
+                    const step = Math.max(
+                      1,
+                      Math.ceil((categories.length * 48) / Math.max(1, u.bbox.width / devicePixelRatio)),
+                    );
+                    return categories.map((_, i) => i).filter((i) => i % step === 0);
+                  },
                   values: (_u: uPlot, splits: number[]) => splits.map((i) => categories[i] ?? ''),
                 }
               : {}),

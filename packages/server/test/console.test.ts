@@ -138,6 +138,41 @@ describe('the console in a browser', () => {
     assert.deepEqual(await axeViolations(page), []);
   });
 
+  it('says "no runs yet" on a type without runs, and gives each chart its numbers as a table', async () => {
+    await using t = await startNode();
+    t.node.jobs.define('never');
+    t.node.jobs.handle('once', async () => null);
+    await t.api('/v1/jobs', { body: { type: 'once' } });
+    await waitFor(async () => (await t.api('/v1/job-types/once/stats')).body.recent.length === 1, 10_000, 'one run');
+    const page = await signedIn(browser, t.url, t.node.apiKey);
+    await page.goto(`${t.url}/console#/types/never`);
+    await page.getByRole('heading', { name: 'never', level: 2 }).waitFor();
+    const charts = page.locator('ic-chart');
+    for (const label of ['Durations of the last 0 runs', 'Wait in line', 'ETA calibration'])
+      await charts.filter({ hasText: label }).getByText('No runs yet.').waitFor();
+    const said = (await page.getByTestId('type-calibration').textContent())!.replace(/\s+/g, ' ');
+    assert.match(said, /No run checked against its promise yet/);
+    assert.doesNotMatch(said, /0 runs checked/);
+    assert.deepEqual(await axeViolations(page), []);
+
+    await page.goto(`${t.url}/console#/types/once`);
+    const durations = page.locator('ic-chart#durations');
+    await durations.getByText('Durations of the last 1 runs').waitFor();
+    const table = durations.getByRole('table');
+    assert.match((await table.getAttribute('aria-label'))!, /p50 .*p90/);
+    assert.equal(await table.locator('tbody tr').count(), 20);
+    const wait = charts.filter({ hasText: 'Wait in line' }).getByRole('table');
+    assert.equal(await wait.locator('tbody tr').count(), 1);
+    await charts.getByText('Throughput and failures per 5 s').waitFor();
+    assert.deepEqual(await axeViolations(page), []);
+
+    // Cut-offs have a chart of their own, not a line beside the refusals.
+    await page.getByRole('link', { name: 'Topics & people', exact: true }).click();
+    await page.locator('ic-chart#slow-consumers').getByText('Slow-consumer cut-offs per 5 s').waitFor();
+    await page.locator('ic-chart#rate-limited').getByText('Rate-limit refusals per 5 s').waitFor();
+    assert.equal(await page.locator('ic-chart#slow-consumers th[scope="col"]').count(), 2);
+  });
+
   it('draws the types page with a histogram after a few runs, and every page passes axe', async () => {
     await using t = await startNode();
     t.node.jobs.handle('quick', async () => null);

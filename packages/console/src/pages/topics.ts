@@ -44,6 +44,7 @@ class IcTopics extends Page {
       return html`${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : html`<p>Loading…</p>`}`;
     const transports = [...new Set(a.series.flatMap((p) => Object.keys(p.connections)))].sort();
     const times = a.series.map((p) => p.at / 1000);
+    const every = a.sampleMs >= 60_000 ? `${a.sampleMs / 60_000} min` : `${a.sampleMs / 1000} s`;
     const colors = ['#2b6cb0', '#2f855a', '#b7791f', '#6b46c1'];
     return html` <p>
         ${a.nodes} node${a.nodes === 1 ? '' : 's'}:
@@ -65,21 +66,27 @@ class IcTopics extends Page {
           .series=${transports.map((t, i) => ({ label: t, color: colors[i % colors.length]! }))}
         ></ic-chart>
         <ic-chart
-          label="Publications per interval"
+          label="Publications per ${every}"
           summary="made on all nodes"
           time
           .data=${[times, a.series.map((p) => p.publications)]}
           .series=${[{ label: 'publications', color: '#2b6cb0' }]}
         ></ic-chart>
         <ic-chart
-          label="Slow-consumer cut-offs and rate-limit refusals"
-          summary="per interval"
+          id="slow-consumers"
+          label="Slow-consumer cut-offs per ${every}"
+          summary="subscribers cut off for falling behind, all nodes"
           time
-          .data=${[times, a.series.map((p) => p.slowConsumerDrops), a.series.map((p) => p.rateLimited)]}
-          .series=${[
-            { label: 'slow-consumer cut-offs', color: '#c53030' },
-            { label: 'rate-limit refusals', color: '#b7791f' },
-          ]}
+          .data=${[times, a.series.map((p) => p.slowConsumerDrops)]}
+          .series=${[{ label: 'slow-consumer cut-offs', color: '#c53030' }]}
+        ></ic-chart>
+        <ic-chart
+          id="rate-limited"
+          label="Rate-limit refusals per ${every}"
+          summary="requests refused rate_limited, all nodes"
+          time
+          .data=${[times, a.series.map((p) => p.rateLimited)]}
+          .series=${[{ label: 'rate-limit refusals', color: '#b7791f' }]}
         ></ic-chart>
       </div>
       <div class="cards">

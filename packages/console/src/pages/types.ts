@@ -78,16 +78,23 @@ class IcTypes extends Page {
     const bins = s.durations.counts.map((_, i) => ((i + 0.5) * s.durations.binMs) / 1000);
     const times = s.series.map((p) => p.at / 1000);
     const recent = s.recent.filter((r) => r.runMs !== null);
+    // The nodes sample every 5 s: a point counts the jobs of one interval.
+    const step = times.length > 1 ? times[1]! - times[0]! : 5;
+    const every = step >= 60 ? `${Math.round(step / 60)} min` : `${Math.round(step)} s`;
     return html`<h2 id="type-charts">${s.type}</h2>
-      <p>
-        Learned from ${s.estimate.samples} runs (${s.estimate.source}). ${s.calibration.runs} runs checked:
-        ${pct(s.calibration.p90Coverage)} ended within their promised p90 (target 90 %), median p50 error
-        ${pct(s.calibration.medianAbsP50Error)}.
+      <p data-testid="type-calibration">
+        Learned from ${s.estimate.samples} runs (${s.estimate.source}).
+        ${
+          s.calibration.runs === 0
+            ? 'No run checked against its promise yet.'
+            : `${s.calibration.runs} ${s.calibration.runs === 1 ? 'run' : 'runs'} checked: ${pct(s.calibration.p90Coverage)} ended within their promised p90 (target 90 %), median p50 error ${pct(s.calibration.medianAbsP50Error)}.`
+        }
       </p>
       <div class="grid">
         <ic-chart
           id="durations"
           label="Durations of the last ${s.durations.samples} runs"
+          empty=${s.durations.samples === 0 ? 'No runs yet.' : ''}
           summary="p50 ${ms(s.estimate.p50Ms)}, p90 ${ms(s.estimate.p90Ms)}"
           x-label="seconds"
           .data=${[bins, s.durations.counts]}
@@ -98,7 +105,8 @@ class IcTypes extends Page {
           ]}
         ></ic-chart>
         <ic-chart
-          label="Throughput and failures per ${s.series.length ? 'interval' : 'interval (none yet)'}"
+          label="Throughput and failures per ${every}"
+          empty=${s.series.length === 0 ? 'No jobs finished yet.' : ''}
           summary="jobs finished on all nodes"
           time
           .data=${[times, s.series.map((p) => p.succeeded), s.series.map((p) => p.failed + p.cancelled)]}
@@ -119,6 +127,7 @@ class IcTypes extends Page {
         ></ic-chart>
         <ic-chart
           label="Wait in line"
+          empty=${recent.length === 0 ? 'No runs yet.' : ''}
           summary="time from creation to start of the last ${recent.length} finished runs"
           time
           .data=${[recent.map((r) => r.finishedAt / 1000), recent.map((r) => (r.waitMs ?? 0) / 1000)]}
@@ -126,6 +135,7 @@ class IcTypes extends Page {
         ></ic-chart>
         <ic-chart
           label="ETA calibration"
+          empty=${recent.length === 0 ? 'No runs yet.' : ''}
           summary="each run's time against the p50 and p90 it was promised"
           time
           .data=${[
