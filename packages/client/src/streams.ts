@@ -48,6 +48,9 @@ export interface WatchStreamOptions {
  * (docs/streams.md): keep `text.slice(have - from)` of a piece when `from <= have < to`, ignore
  * it otherwise, so a reconnect's overlap is never shown twice and nothing is skipped.
  */
+/** Characters of the text held that a resubscribe asks for again, to check they still match. */
+const OVERLAP = 64;
+
 class StreamChannel {
   text: string;
   /** Bumped when the text is replaced by a shorter one. */
@@ -59,6 +62,8 @@ class StreamChannel {
   #unhooks: (() => void)[] = [];
   /** The offset asked for by the subscribe in flight: a reply from below it means lost text. */
   #asked = 0;
+  /** Reading the stream again from its start: what the old watch still sends is ignored. */
+  #refetching = false;
 
   constructor(
     readonly key: string,
@@ -79,15 +84,19 @@ class StreamChannel {
     return this.end !== null || this.error !== undefined;
   }
 
-  #subscribe(): void {
+  /**
+   * Subscribe from a little before the end of the text held (`OVERLAP`), so the reply shows
+   * whether the node's text still matches ours there (see `#text`).
+   */
+  #subscribe(from = Math.max(0, this.text.length - OVERLAP)): void {
     if (this.finished || this.#subscribed) return;
     this.#subscribed = true;
-    this.#asked = this.text.length;
+    this.#asked = from;
     this.link
       .request({
         type: 'stream.subscribe',
         stream: this.ref,
-        from: this.text.length,
+        from,
         ...(this.token === undefined ? {} : { token: this.token }),
       })
       .catch((err: unknown) => {
@@ -102,13 +111,15 @@ class StreamChannel {
   /** A message for this stream, handled as it arrives (a reply's text before the deltas behind it). */
   handle(message: StreamServerMessage): void {
     if (this.finished) return;
+    if (this.#refetching && message.type !== 'stream.text' && message.type !== 'stream.unsubscribed') return;
     switch (message.type) {
       case 'stream.text':
         return this.#text(message);
       case 'stream.delta':
         return this.#piece(message.from, message.to, message.text);
       case 'stream.end':
-        if (message.length < this.text.length) this.#reset(this.text.slice(0, message.length));
+        // Shorter than what we hold: the node lost the end of it in a crash; read it again.
+        if (message.length < this.text.length) return this.#refetch();
         this.end = message.reason;
         for (const w of [...this.watches]) w.ended(message.reason);
         return this.#close(false);
@@ -120,9 +131,30 @@ class StreamChannel {
 
   #text(message: StreamTextMessage): void {
     // The node answers a `from` beyond its length from its length: it lost the end of what we
-    // have (the last moments before a crash). Its text is the truth from here on.
-    if (message.from < this.#asked && message.from < this.text.length) this.#reset(this.text.slice(0, message.from));
+    // hold (the last moments before a crash). And where its text overlaps ours it must be ours:
+    // after such a loss the writer goes on from the shorter text, so the node may be longer than
+    // us again by the time we resubscribe, with other text where our lost end was. Either way
+    // we cannot tell where our text stopped being the node's: read it all again.
+    this.#refetching = false;
+    const have = this.text.length;
+    const seam = Math.min(have, message.to);
+    const overlapping = seam > message.from ? message.text.slice(0, seam - message.from) : '';
+    if (message.from < this.#asked || this.text.slice(message.from, seam) !== overlapping) return this.#refetch();
     this.#piece(message.from, message.to, message.text);
+  }
+
+  /** Drop the text and read the stream again from its start (after the node lost some of it). */
+  #refetch(): void {
+    this.#refetching = true;
+    this.#reset('');
+    if (!this.link.connected()) return void (this.#subscribed = false);
+    this.link
+      .request({ type: 'stream.unsubscribe', stream: this.ref })
+      .catch(() => {})
+      .finally(() => {
+        this.#subscribed = false;
+        if (this.link.connected()) this.#subscribe(0);
+      });
   }
 
   #piece(from: number, to: number, text: string): void {

@@ -174,7 +174,7 @@ describe('client streams', () => {
     await waitFor(async () => (await t.api(`/v1/jobs/${job.id}`)).body.status === 'cancelled', 10_000, 'cancelled');
   });
 
-  it('shares one node watch per stream, asks only for what a page lacks, and closes a watch left by `break`', async () => {
+  it('shares one node watch per stream, asks from just before what a page kept, and closes a watch left by `break`', async () => {
     const job = await startJob('gated');
     const sent: { type: string; from?: number }[] = [];
     /** A WebSocket that records the client's frames. */
@@ -191,13 +191,27 @@ describe('client streams', () => {
     await waitFor(() => one.text === 'Once upon a time' && two.text === one.text, 10_000, 'the text in both');
     assert.equal(sent.filter((f) => f.type === 'stream.subscribe').length, 1, 'one watch on the node');
 
-    // Another page kept 'Once upon' across a reload: it asks from there and shows the whole text.
+    // Another page kept 'Once upon' across a reload: it asks from up to 64 characters before the
+    // end of what it kept (to check they are still the node's) and shows the whole text.
     await using other = testClient(t.url, await t.token('pat', everything), { WebSocket: Recording as never });
     const kept = other.watchStream(ref, { token: job.token, text: 'Once upon' });
+    let resets = 0;
+    kept.on('reset', () => resets++);
     await waitFor(() => kept.text === 'Once upon a time', 10_000, 'the rest after what the page had');
+    assert.equal(resets, 0, 'what the page kept matched');
+
+    // A page whose text is no longer the node's where they overlap (the node lost the end of it in
+    // a crash, and the writer went on from the shorter text): it reads the stream again, whole.
+    await using third = testClient(t.url, await t.token('pat', everything), { WebSocket: Recording as never });
+    const stale = third.watchStream(ref, { token: job.token, text: 'Once upon a tame, lost' });
+    let replaced = 0;
+    stale.on('reset', () => replaced++);
+    await waitFor(() => stale.text === 'Once upon a time', 10_000, "the node's text instead of the stale one");
+    assert.equal(replaced, 1, 'told once that its text was replaced');
     assert.deepEqual(
       sent.filter((f) => f.type === 'stream.subscribe').map((f) => f.from),
-      [0, 'Once upon'.length],
+      [0, 0, 0, 0],
+      'every watch asked from 64 characters before what it held (here, the start), the stale one twice',
     );
 
     // Leaving the loop closes that watch; the other watch of the stream stays.
@@ -209,7 +223,11 @@ describe('client streams', () => {
     await waitFor(() => gates.has(job.id), 10_000, 'the gate');
     gates.get(job.id)!();
     assert.deepEqual(await two.done, { text: 'Once upon a time, the end.', reason: 'finished' });
-    assert.equal(sent.filter((f) => f.type === 'stream.unsubscribe').length, 0, 'the shared watch was kept');
+    assert.equal(
+      sent.filter((f) => f.type === 'stream.unsubscribe').length,
+      1,
+      'the shared watch was kept (the one unsubscribe is the stale page reading again)',
+    );
   });
 
   it('watches a conversation message as it is drafted, and ends it `finished` when it is sent', async () => {
