@@ -1,5 +1,6 @@
 import { randomBytes, scrypt } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import { conversationTopic } from '@inloop/protocol';
@@ -123,8 +124,25 @@ async function writeAlong(
     // aborts `signal`, which ends the loop.
     stream.append(drawn ? words.slice(i).join('') : words[i]!).catch(() => {});
     if (drawn) break;
-    await new Promise((r) => setTimeout(r, 70));
+    await delay(70, undefined, { signal }).catch(() => {});
   }
+}
+
+/**
+ * What `work` gives, or null as soon as `signal` aborts (a stop): the handler returns at once
+ * rather than waiting for a drawing nobody will see, which finishes unobserved.
+ */
+function unlessStopped<T>(work: Promise<T>, signal: AbortSignal): Promise<T | null> {
+  work.catch(() => {});
+  if (signal.aborted) return Promise.resolve(null);
+  return new Promise<T | null>((resolve, reject) => {
+    const stop = () => resolve(null);
+    signal.addEventListener('abort', stop, { once: true });
+    work
+      .then(resolve, reject)
+      .finally(() => signal.removeEventListener('abort', stop))
+      .catch(() => {});
+  });
 }
 
 const scryptAsync = (password: Buffer, salt: Buffer) =>
@@ -196,8 +214,9 @@ export async function setupDemo(node: InloopNode): Promise<void> {
         await ctx.message(`Drawing page ${n} of ${request.pages}`);
         const drawing = renderPage(pageSvg(page.scene, plan.animal, n * 7919 + job.attempt));
         await writeAlong(story, n === 1 ? page.text : `\n\n${page.text}`, drawing, ctx.signal);
-        const { print, web: preview } = await drawing;
-        if (ctx.signal.aborted) return null;
+        const drawn = await unlessStopped(drawing, ctx.signal);
+        if (!drawn || ctx.signal.aborted) return null;
+        const { print, web: preview } = drawn;
         prints.push(print);
         const entry = { number: n, text: page.text, image: images.put(preview) };
         pages.push(entry);
@@ -206,7 +225,9 @@ export async function setupDemo(node: InloopNode): Promise<void> {
       }
       await ctx.stage('Binding the book');
       await ctx.message('Binding the book');
-      const cover = images.put(await bindCover(prints));
+      const bound = await unlessStopped(bindCover(prints), ctx.signal);
+      if (!bound) return null;
+      const cover = images.put(bound);
       return { title: plan.title, hero: request.hero, cover, pages };
     },
     {

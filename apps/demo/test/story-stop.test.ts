@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+
+/**
+ * The story book's handler stops when its stream is stopped, even in the middle of drawing a page.
+ * The built demo server (`npm run build`) draws each page for 10 minutes here (`DEMO_PAGE_MS`) and
+ * gives a job that ignores a cancel 10 minutes too (`INLOOP_JOB_CANCEL_GRACE_MS`, and a 10-minute
+ * lease), so the job can only end `cancelled` during the test if the handler itself returned on
+ * `ctx.signal`.
+ */
+const main = fileURLToPath(new URL('../dist/server/main.js', import.meta.url));
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+let demo: ChildProcess;
+let url: string;
+let dataDir: string;
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'inloop-demo-stop-'));
+  const port = await freePort();
+  demo = spawn(process.execPath, [main], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      INLOOP_HOST: '127.0.0.1',
+      INLOOP_DATA_DIR: dataDir,
+      INLOOP_LOG_LEVEL: 'warn',
+      DEMO_PRINT_SCALE: '0.25',
+      DEMO_PAGE_MS: '600000',
+      INLOOP_JOB_CANCEL_GRACE_MS: '600000',
+      // A handler that ignores the stop stops renewing its lease; the node would end it when the lease lapses.
+      INLOOP_JOB_LEASE_MS: '600000',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  demo.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  demo.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  for (let i = 0; !out.includes('Demo: open'); i++) {
+    if (i > 300 || demo.exitCode !== null) throw new Error(`the demo did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  url = `http://127.0.0.1:${port}`;
+});
+
+after(async () => {
+  if (demo && demo.exitCode === null) {
+    const exited = new Promise((r) => demo.once('exit', r));
+    demo.kill('SIGTERM');
+    const killer = setTimeout(() => demo.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(killer);
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function call(path: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(url + path, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+describe('the story book', () => {
+  it('returns on Stop writing while a page is still being drawn, so the job ends cancelled', async () => {
+    const session = await fetch(`${url}/demo/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Stopper' }),
+    });
+    const visitor = ((await session.json()) as { token: string }).token;
+    const created = await call('/v1/jobs', visitor, { type: 'story.book', input: { hero: 'Pip', pages: 3 } });
+    assert.ok(created.status < 300, JSON.stringify(created.body));
+    const { id, token } = created.body as { id: string; token: string };
+    // The first page's words stream in while its picture is being drawn (for 10 minutes).
+    let text = '';
+    for (let i = 0; i < 300 && text.length < 20; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      const read = await call(`/v1/jobs/${id}/streams/story`, token);
+      if (read.status === 200) text = read.body.text as string;
+    }
+    assert.ok(text.length >= 20, 'the first words were written');
+    const stop = await call(`/v1/jobs/${id}/streams/story/stop`, token, {});
+    assert.deepEqual([stop.status, stop.body.end], [200, 'stopped']);
+    let status = '';
+    for (let i = 0; i < 300 && status !== 'cancelled'; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      status = (await call(`/v1/jobs/${id}`, token)).body.status as string;
+    }
+    assert.equal(status, 'cancelled', 'the handler returned on the stop, mid-drawing');
+  });
+});
