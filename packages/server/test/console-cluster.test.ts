@@ -50,6 +50,21 @@ describe('the console on a two-node cluster', () => {
     assert.deepEqual(await axeViolations(page), []);
   });
 
+  it('shows on the Types page of one node a type only the other defines, with its runs', async () => {
+    const shared = { redis: redis.url, redisPrefix: `console${randomBytes(3).toString('hex')}` };
+    await using a = await startNode(shared);
+    await using b = await startNode(shared);
+    a.node.jobs.handle('alpha', async () => null);
+    const { id } = (await a.api('/v1/jobs', { body: { type: 'alpha' } })).body;
+    await waitFor(async () => (await b.api(`/v1/jobs/${id}`)).body.status === 'succeeded', 10_000, 'the run');
+    const page = await signedIn(browser, b.url, b.node.apiKey);
+    await page.goto(`${b.url}/console#/types/alpha`);
+    await page.locator('ic-chart#durations').getByText('Durations of the last 1 runs').waitFor({ timeout: 15_000 });
+    // Listed once node a's report with the type is on the board (posted every 5 s).
+    await page.getByRole('link', { name: 'alpha', exact: true }).waitFor({ timeout: 15_000 });
+    assert.equal(await page.getByRole('alert').count(), 0);
+  });
+
   it('lists jobs from Redis newest first, page by page, on any node', async () => {
     const shared = { redis: redis.url, redisPrefix: `console${randomBytes(3).toString('hex')}` };
     await using a = await startNode(shared);
