@@ -65,6 +65,25 @@ describe('the console on a two-node cluster', () => {
     assert.equal(await page.getByRole('alert').count(), 0);
   });
 
+  it('marks on the Nodes page a node that stopped reporting, with the age of its last report', async () => {
+    const prefix = `console${randomBytes(3).toString('hex')}`;
+    await using a = await startNode({ redis: redis.url, redisPrefix: prefix });
+    // A node killed 12 s ago: its last report is still on the board (it drops out after 20 s).
+    const own = (await a.api('/v1/console/nodes')).body.nodes[0];
+    const at = Date.now() - 12_000;
+    const report = { ...own, node: 'killed', at, series: [], topics: [], presence: [], cadenceMs: 1000 };
+    await redis.cli('HSET', `${prefix}:console:nodes`, 'killed', `${at} ${JSON.stringify(report)}`);
+    const page = await signedIn(browser, a.url, a.node.apiKey);
+    await page.getByRole('link', { name: 'Nodes', exact: true }).click();
+    const killed = page.locator('tr[data-node="killed"]');
+    await killed.waitFor();
+    assert.equal(await killed.getByTestId('node-health').textContent(), 'not reporting');
+    assert.match((await killed.getByTestId('node-report-age').textContent())!, /^1\d(\.\d)? s ago$/);
+    const self = page.locator(`tr[data-node="${a.node.nodeId}"]`);
+    assert.equal(await self.getByTestId('node-health').textContent(), 'ready');
+    assert.deepEqual(await axeViolations(page), []);
+  });
+
   it('lists jobs from Redis newest first, page by page, on any node', async () => {
     const shared = { redis: redis.url, redisPrefix: `console${randomBytes(3).toString('hex')}` };
     await using a = await startNode(shared);
