@@ -107,6 +107,25 @@ describe('the console in a browser', () => {
     await page.locator('table.timeline').getByRole('cell', { name: 'job.started' }).waitFor();
   });
 
+  it('shows a message on its own timeline row, not on the later stage rows', async () => {
+    await using t = await startNode();
+    t.node.jobs.handle('render', async (_job, ctx) => {
+      await ctx.stage('draft', { weight: 1 });
+      await ctx.message('drafting page 1');
+      await ctx.stage('polish', { weight: 1 });
+      return { ok: true };
+    });
+    const { id } = (await t.api('/v1/jobs', { body: { type: 'render' } })).body;
+    await waitFor(async () => (await t.api(`/v1/jobs/${id}`)).body.status === 'succeeded', 10_000, 'the run');
+    const page = await signedIn(browser, t.url, t.node.apiKey);
+    await page.goto(`${t.url}/console#/jobs/${id}`);
+    const rows = page.locator('table.timeline tbody tr');
+    await rows.filter({ hasText: 'job.succeeded' }).waitFor();
+    const withMessage = await rows.filter({ hasText: 'drafting page 1' }).allTextContents();
+    assert.equal(withMessage.length, 1, withMessage.join(' | '));
+    assert.match(withMessage[0]!, /job\.message/);
+  });
+
   it('moves focus to the page heading after sign-in, after opening a job and after Cancel', async () => {
     await using t = await startNode();
     t.node.jobs.define('remote');
