@@ -182,11 +182,19 @@ export class InloopJobProgress extends LitElement {
       font-size: 0.9em;
       color: var(--inloop-muted, #555);
     }
-    /* The same width from 0 % to 100 %, so the words after it never move. */
+    /* As wide as "99%" (a hidden copy below it sets the width) with the number at its end, so the
+       words after it never move while the job runs and no gap opens after "19%" (4.5ch left "7%    ·"). */
     .detail .pct {
-      display: inline-block;
-      min-width: 4.5ch;
+      display: inline-flex;
+      flex-direction: column;
+      align-items: flex-end;
       font-variant-numeric: tabular-nums;
+    }
+    .detail .pct::after {
+      content: '99%' / '';
+      visibility: hidden;
+      height: 0;
+      overflow: hidden;
     }
     .detail .slow {
       font-weight: 600;
@@ -293,6 +301,8 @@ export class InloopJobProgress extends LitElement {
         this.#hints.estimatedRatePerMs = (uneased(now.fraction) - uneased(p.fraction)) / (now.elapsedMs - p.elapsedMs);
       if (now.measured && now.fraction > p.fraction) this.#hints.measuredStep = now.fraction - p.fraction;
     }
+    if (now.measured && (!p?.measured || now.fraction !== p.fraction))
+      this.#hints.measuredSinceElapsedMs = now.elapsedMs;
     if (!now.measured) this.#hints.measuredStep = null;
     if (now.measured || p?.stage !== now.stage) this.#hints.estimatedRatePerMs = null;
     this.#previous = now;
@@ -355,7 +365,7 @@ export class InloopJobProgress extends LitElement {
       ? html`<span class="outcome ${s.status}" data-outcome=${s.status}>${this.#outcome(s)}</span>`
       : s.status === 'queued'
         ? html`<span class="eta" data-line
-            >${s.queue ? lineInWords(s.queue.position, s.queue.startsInMs) : 'waiting for a worker…'}</span
+            >${s.queue ? lineInWords(s.queue.position, s.queue.startsInMs, this.compact) : 'waiting for a worker…'}</span
           >`
         : html`<span class="eta" data-eta>${timeLeftInWords(view)}</span>`;
     const bar = html`<div

@@ -20,6 +20,11 @@ export interface ProgressHints {
   estimatedRatePerMs?: number | null;
   /** How far measured progress went at its last step: the bar may go that far ahead, no further. */
   measuredStep?: number | null;
+  /**
+   * The job's elapsed time when its current measured fraction was first reported: the bar moves
+   * on from then, so an update that repeats the fraction does not send it back.
+   */
+  measuredSinceElapsedMs?: number | null;
 }
 
 /** What the element shows `sinceMs` after the snapshot arrived. */
@@ -58,9 +63,12 @@ export function localView(s: JobSnapshot, sinceMs: number, hints: ProgressHints 
     return { fraction: f, remainingMs, overdue };
   }
   if (s.progress.measured) {
-    const rate = s.elapsedMs > 0 && f > 0 ? f / s.elapsedMs : eta.remainingMs > 0 ? (1 - f) / eta.remainingMs : 0;
+    // From when this fraction was first reported, at the rate measured up to then.
+    const reportedAt = Math.min(s.elapsedMs, hints.measuredSinceElapsedMs ?? s.elapsedMs);
+    const rate = reportedAt > 0 && f > 0 ? f / reportedAt : eta.remainingMs > 0 ? (1 - f) / eta.remainingMs : 0;
     const step = Math.max(0, hints.measuredStep ?? 0);
-    const fraction = Math.min(MAX_ESTIMATED, f + Math.min(step, rate * since));
+    const moving = Math.max(0, elapsed - reportedAt);
+    const fraction = Math.min(MAX_ESTIMATED, f + Math.min(step, rate * moving));
     const remainingMs =
       fraction >= MIN_MEASURED_FOR_RATE
         ? Math.round((elapsed * (1 - fraction)) / fraction)

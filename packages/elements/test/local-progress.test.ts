@@ -108,6 +108,10 @@ describe('the local clock agrees with the node', () => {
     assert.ok(a > 0.19 && b > a, `moves: ${a}, ${b}`);
     assert.ok(localView(s, 600_000, hint).fraction <= 0.29 + 1e-9, 'never past the next expected value');
     assert.equal(localView(s, 600_000).fraction, 0.19, 'without a step seen, it holds');
+    // The node repeats the fraction 5 s on: the bar carries on from where it was, not back to 19 %.
+    const again = running(0.19, 45_000, { progress: { fraction: 0.19, measured: true } });
+    const repeated = localView(again, 0, { ...hint, measuredSinceElapsedMs: 40_000 }).fraction;
+    assert.ok(Math.abs(repeated - localView(s, 5000, hint).fraction) < 1e-9, `${repeated}`);
   });
 
   it('counts the time left of measured progress as the node does, so an update does not move it back up', () => {
