@@ -246,6 +246,85 @@ describe('the demo keeps its layout, keyboard and accessibility promises', () =>
     await page.context().close();
   });
 
+  it('while a book waits in line on a phone, its label and its place in line are both readable', async () => {
+    await using demo = await startDemo();
+    // Two books take both of the story workers, so a third waits in line.
+    const busy: Page[] = [];
+    for (const name of ['Uma', 'Vic']) {
+      const p = await openPage(browser, VIEWPORTS[1]);
+      await p.goto(`${demo.url}/story.html?name=${name}`);
+      await p.getByLabel('Pages', { exact: true }).selectOption('16');
+      await p.getByRole('button', { name: 'Write my book' }).click();
+      await p.locator('inloop-job-wait').waitFor();
+      busy.push(p);
+    }
+    const page = await openPage(browser, VIEWPORTS[0]);
+    await page.goto(`${demo.url}/story.html?name=Wes`);
+    await page.getByLabel('Pages', { exact: true }).selectOption('3');
+    await page.getByRole('button', { name: 'Write my book' }).click();
+    const head = () =>
+      page.evaluate(() => {
+        const progress = document
+          .querySelector('inloop-job-wait')
+          ?.shadowRoot?.querySelector('inloop-job-progress')?.shadowRoot;
+        const label = progress?.querySelector<HTMLElement>('.head .label');
+        const line = progress?.querySelector<HTMLElement>('[data-line]');
+        if (!label || !line) return undefined;
+        const cut = (el: HTMLElement) => el.scrollWidth > el.clientWidth + 1;
+        // The room the percentage keeps beyond its own text, in ems: at most one digit ("0%" in a "99%" slot).
+        const pct = progress.querySelector<HTMLElement>('.detail .pct')!;
+        const range = document.createRange();
+        range.selectNodeContents(pct);
+        const slack =
+          (pct.getBoundingClientRect().width - range.getBoundingClientRect().width) /
+          parseFloat(getComputedStyle(pct).fontSize);
+        return {
+          label: label.textContent,
+          line: line.textContent,
+          labelCut: cut(label),
+          lineCut: cut(line),
+          slack: Math.round(slack * 100) / 100,
+        };
+      });
+    let seen = await head();
+    for (let i = 0; i < 100 && !seen; i++) {
+      await page.waitForTimeout(100);
+      seen = await head();
+    }
+    assert.ok(seen, 'the third book waits in line');
+    await shot(page, 'story-queued', VIEWPORTS[0]);
+    assert.equal(seen.labelCut, false, `the label is not cut: ${JSON.stringify(seen)}`);
+    assert.equal(seen.lineCut, false, `the place in line is not cut: ${JSON.stringify(seen)}`);
+    assert.match(seen.line ?? '', /in line/);
+    // A running book's percentage of two digits: the room between "19%" and "2 of 3" is the " · "
+    // and nothing more.
+    const slackAt = (p: Page) =>
+      p.evaluate(() => {
+        const pct = document
+          .querySelector('inloop-job-wait')
+          ?.shadowRoot?.querySelector('inloop-job-progress')
+          ?.shadowRoot?.querySelector<HTMLElement>('.detail .pct');
+        const stage = pct?.parentElement?.querySelector<HTMLElement>('[data-stage]');
+        if (!pct || !stage || !/^\d\d%$/.test(pct.textContent ?? '')) return undefined;
+        // The slot's width beyond the width of its own text, as the font draws it.
+        const ctx = document.createElement('canvas').getContext('2d')!;
+        const style = getComputedStyle(pct);
+        // (The font shorthand is empty here: tabular-nums has no place in it.)
+        ctx.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+        const slack = pct.getBoundingClientRect().width - ctx.measureText(pct.textContent ?? '').width;
+        const em = slack / parseFloat(getComputedStyle(pct).fontSize);
+        return { text: pct.textContent, em: Math.round(em * 100) / 100 };
+      });
+    let two = await slackAt(busy[0]!);
+    for (let i = 0; i < 100 && !two; i++) {
+      await busy[0]!.waitForTimeout(100);
+      two = await slackAt(busy[0]!);
+    }
+    assert.ok(two, 'a running book shows a two-digit percentage');
+    assert.ok(two.em < 0.2, `no stray gap after ${two.text} (${two.em} em)`);
+    for (const p of [page, ...busy]) await p.context().close();
+  });
+
   it('the chat page before a name is chosen: a heading, and axe-core finds nothing', async () => {
     await using demo = await startDemo();
     for (const viewport of VIEWPORTS) {

@@ -18,11 +18,17 @@ export function ordinal(n: number): string {
   return `${n}${suffix}`;
 }
 
-/** A queued job's place in words: "3rd in line, starts in about 20 s", "next in line". */
-export function lineInWords(position: number, startsInMs: number | null): string {
+/**
+ * A queued job's place in words: "3rd in line, starts in about 20 s", "next in line". `short`, for
+ * the one-line compact header of a phone: "next in line · 2 min", so the job's own label is not
+ * cut to "Writ…" beside it.
+ */
+export function lineInWords(position: number, startsInMs: number | null, short = false): string {
   const place = position <= 1 ? 'next in line' : `${ordinal(position)} in line`;
-  if (startsInMs === null) return `${place}, waiting for a worker…`;
+  if (startsInMs === null) return short ? place : `${place}, waiting for a worker…`;
   const s = Math.max(0, startsInMs) / 1000;
+  if (short)
+    return `${place} · ${s < 5 ? 'soon' : s < 55 ? `${Math.max(5, Math.round(s / 5) * 5)} s` : etaInWords(startsInMs).replace(/^about |^under |^over | left$/g, '')}`;
   const when =
     s < 5
       ? 'starts in a few seconds'
