@@ -156,6 +156,14 @@ async function storyFlow(viewport: Viewport): Promise<void> {
   await game.locator('p.score', { hasText: 'of 2' }).waitFor({ timeout: 5000 });
 
   await page.locator('inloop-job-progress figure.thumb img').first().waitFor({ timeout: 30_000 });
+  // The words appear while the pictures are drawn: the story box's first lines are on screen
+  // without scrolling (at 1366x768 the box started under the fold).
+  const words = await page.locator('.story-scroll').evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    const line = parseFloat(getComputedStyle(el).lineHeight) || 24;
+    return { top: Math.round(r.top), seen: r.top >= 0 && r.top + 2 * line <= innerHeight, scrollY };
+  });
+  assert.deepEqual([words.seen, words.scrollY], [true, 0], `the story's words are in view: ${JSON.stringify(words)}`);
   await shot(page, 'story-running', viewport);
   await noViolations(page, `the story book while the job runs at ${viewport.name} size`);
 
