@@ -31,8 +31,12 @@ export interface Demo extends AsyncDisposable {
   url: string;
 }
 
-/** Start the built demo server; disposing it stops it and removes its data. */
-export async function startDemo(): Promise<Demo> {
+/**
+ * Start the built demo server; disposing it stops it (SIGKILL if it has not exited 10 s after
+ * SIGTERM) and removes its data. `env` is merged over the defaults below; a variable set to
+ * `undefined` is left out of the demo's environment.
+ */
+export async function startDemo(env: NodeJS.ProcessEnv = {}): Promise<Demo> {
   const dataDir = mkdtempSync(join(tmpdir(), 'inloop-demo-'));
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, [main], {
@@ -45,6 +49,7 @@ export async function startDemo(): Promise<Demo> {
       // Short jobs: pages drawn small, each taking a steady 1.2 s, so a six-page book takes about 8 s.
       DEMO_PRINT_SCALE: '0.25',
       DEMO_PAGE_MS: '1200',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -58,8 +63,13 @@ export async function startDemo(): Promise<Demo> {
   return {
     url: `http://127.0.0.1:${port}`,
     async [Symbol.asyncDispose]() {
-      child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(killer);
+      }
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

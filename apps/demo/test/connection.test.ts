@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { axeViolations } from './browser.js';
+import type { Browser, Page } from 'playwright-core';
+import { axeViolations, launch, startDemo, type Demo } from './browser.js';
 
 /**
  * The demo through a lost connection, in a real browser: Chromium reaches the demo node through
@@ -16,9 +13,7 @@ import { axeViolations } from './browser.js';
  * that, so what brings the pages back is the SDK's own retry schedule. Timings are printed, not
  * asserted, except against a bound the old schedule (waits of up to 10 s) would have missed.
  */
-const main = fileURLToPath(new URL('../dist/server/main.js', import.meta.url));
 const shots = fileURLToPath(new URL('../../../test-output/screenshots/', import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /**
  * Lobby members away this long stop being members: the demo's default `DEMO_LOBBY_AWAY_MS` (the
  * test does not set it), short enough that ticks reach "read" within seconds of the readers.
@@ -26,25 +21,21 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const AWAY_MS = 10_000;
 const CUT_MS = 5000;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
-/** A TCP proxy to `target` that can be cut: all piped sockets destroyed, new ones closed at once. */
+/**
+ * A TCP proxy to port `target` that can be cut: all piped sockets destroyed, new ones closed at
+ * once. It listens before its target is known, since the node is told the proxy's origin.
+ */
 class CuttableProxy {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   #cut = false;
   port = 0;
+  target = 0;
 
-  constructor(target: number) {
+  constructor() {
     this.#server = createServer((downstream) => {
       if (this.#cut) return void downstream.destroy();
-      const upstream = connect(target, '127.0.0.1');
+      const upstream = connect(this.target, '127.0.0.1');
       for (const s of [downstream, upstream]) {
         this.#sockets.add(s);
         s.on('close', () => this.#sockets.delete(s));
@@ -77,60 +68,34 @@ class CuttableProxy {
 }
 
 let browser: Browser;
-let demo: ChildProcess;
+let demo: Demo;
 let proxy: CuttableProxy;
 /** Straight to the node. */
 let direct: string;
 /** Through the proxy. */
 let proxied: string;
-let dataDir: string;
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
-  dataDir = mkdtempSync(join(tmpdir(), 'inloop-demo-conn-'));
-  const port = await freePort();
-  proxy = new CuttableProxy(port);
+  proxy = new CuttableProxy();
   await proxy.listen();
   proxied = `http://127.0.0.1:${proxy.port}`;
-  demo = spawn(process.execPath, [main], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      INLOOP_HOST: '127.0.0.1',
-      INLOOP_DATA_DIR: dataDir,
-      INLOOP_LOG_LEVEL: 'warn',
-      // Pages served through the proxy come from its origin.
-      INLOOP_ALLOWED_ORIGINS: proxied,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  demo = await startDemo({
+    // The demo's own defaults, not the browser tests' short books.
+    DEMO_PRINT_SCALE: undefined,
+    DEMO_PAGE_MS: undefined,
+    // Pages served through the proxy come from its origin.
+    INLOOP_ALLOWED_ORIGINS: proxied,
   });
-  let out = '';
-  demo.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  demo.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  for (let i = 0; !out.includes('Demo: open'); i++) {
-    if (i > 200 || demo.exitCode !== null) throw new Error(`the demo did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  direct = `http://127.0.0.1:${port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  direct = demo.url;
+  proxy.target = Number(new URL(demo.url).port);
+  browser = await launch();
 });
 
 after(async () => {
   await browser?.close();
   await proxy?.close();
-  demo?.kill('SIGTERM');
-  await new Promise((r) => (demo?.exitCode !== null ? r(null) : demo.once('exit', r)));
-  rmSync(dataDir, { recursive: true, force: true });
+  await demo?.[Symbol.asyncDispose]();
 });
 
 async function open(base: string, path: string, name: string): Promise<Page> {

@@ -1,78 +1,32 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launch, startDemo, type Demo } from './browser.js';
 
 /**
  * The demo in a real browser: Debian's chromium driven by playwright-core, against the demo
  * server (`apps/demo/dist/server/main.js`, built by `npm run build`) on a loopback port with a
  * fresh SQLite directory. Screenshots go to `test-output/screenshots/`.
  */
-const main = fileURLToPath(new URL('../dist/server/main.js', import.meta.url));
 const shots = fileURLToPath(new URL('../../../test-output/screenshots/', import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 let browser: Browser;
-let demo: ChildProcess;
+let demo: Demo;
 let url: string;
-let dataDir: string;
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
-  dataDir = mkdtempSync(join(tmpdir(), 'inloop-demo-'));
-  const port = await freePort();
-  demo = spawn(process.execPath, [main], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      INLOOP_HOST: '127.0.0.1',
-      INLOOP_DATA_DIR: dataDir,
-      INLOOP_LOG_LEVEL: 'warn',
-      // Short books: pages drawn small, each taking a steady 1.2 s (see apps/demo/server/illustrate.ts).
-      DEMO_PRINT_SCALE: '0.25',
-      DEMO_PAGE_MS: '1200',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  demo.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  demo.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  for (let i = 0; !out.includes('Demo: open'); i++) {
-    if (i > 200 || demo.exitCode !== null) throw new Error(`the demo did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  url = `http://127.0.0.1:${port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  // Short books: pages drawn small, each taking a steady 1.2 s (see apps/demo/server/illustrate.ts).
+  demo = await startDemo({ DEMO_PRINT_SCALE: '0.25', DEMO_PAGE_MS: '1200' });
+  url = demo.url;
+  browser = await launch();
 });
 
 after(async () => {
   await browser?.close();
-  demo?.kill('SIGTERM');
-  await new Promise((r) => (demo?.exitCode !== null ? r(null) : demo.once('exit', r)));
-  rmSync(dataDir, { recursive: true, force: true });
+  await demo?.[Symbol.asyncDispose]();
 });
 
 async function open(path: string, name: string, context?: Awaited<ReturnType<Browser['newContext']>>): Promise<Page> {

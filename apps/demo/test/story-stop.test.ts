@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { startDemo, type Demo } from './browser.js';
 
 /**
  * The story book's handler stops when its stream is stopped, even in the middle of drawing a page.
@@ -14,57 +9,22 @@ import { after, before, describe, it } from 'node:test';
  * lease), so the job can only end `cancelled` during the test if the handler itself returned on
  * `ctx.signal`.
  */
-const main = fileURLToPath(new URL('../dist/server/main.js', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
-let demo: ChildProcess;
+let demo: Demo;
 let url: string;
-let dataDir: string;
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'inloop-demo-stop-'));
-  const port = await freePort();
-  demo = spawn(process.execPath, [main], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      INLOOP_HOST: '127.0.0.1',
-      INLOOP_DATA_DIR: dataDir,
-      INLOOP_LOG_LEVEL: 'warn',
-      DEMO_PRINT_SCALE: '0.25',
-      DEMO_PAGE_MS: '600000',
-      INLOOP_JOB_CANCEL_GRACE_MS: '600000',
-      // A handler that ignores the stop stops renewing its lease; the node would end it when the lease lapses.
-      INLOOP_JOB_LEASE_MS: '600000',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  demo = await startDemo({
+    DEMO_PRINT_SCALE: '0.25',
+    DEMO_PAGE_MS: '600000',
+    INLOOP_JOB_CANCEL_GRACE_MS: '600000',
+    // A handler that ignores the stop stops renewing its lease; the node would end it when the lease lapses.
+    INLOOP_JOB_LEASE_MS: '600000',
   });
-  let out = '';
-  demo.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  demo.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  for (let i = 0; !out.includes('Demo: open'); i++) {
-    if (i > 300 || demo.exitCode !== null) throw new Error(`the demo did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  url = `http://127.0.0.1:${port}`;
+  url = demo.url;
 });
 
 after(async () => {
-  if (demo && demo.exitCode === null) {
-    const exited = new Promise((r) => demo.once('exit', r));
-    demo.kill('SIGTERM');
-    const killer = setTimeout(() => demo.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(killer);
-  }
-  rmSync(dataDir, { recursive: true, force: true });
+  await demo?.[Symbol.asyncDispose]();
 });
 
 async function call(path: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
