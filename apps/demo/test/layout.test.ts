@@ -280,7 +280,7 @@ describe('the demo keeps its layout, keyboard and accessibility promises', () =>
         if (!label || !line) return undefined;
         const cut = (el: HTMLElement) => el.scrollWidth > el.clientWidth + 1;
         // The room the percentage keeps beyond its own text, in ems: at most one digit ("0%" in a "99%" slot).
-        const pct = progress.querySelector<HTMLElement>('.detail .pct')!;
+        const pct = progress!.querySelector<HTMLElement>('.detail .pct')!;
         const range = document.createRange();
         range.selectNodeContents(pct);
         const slack =
