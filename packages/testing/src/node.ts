@@ -89,11 +89,18 @@ export function testClient(
  * A TCP proxy in front of a node, to cut connections the way a network does: `dropAll()` destroys
  * every proxied socket without a close frame (the client sees 1006 / a torn stream).
  */
-export async function tcpProxy(
-  targetPort: number,
-): Promise<{ url: string; dropAll: () => number; freezeAll: () => number; close: () => Promise<void> }> {
+export async function tcpProxy(targetPort: number): Promise<{
+  url: string;
+  dropAll: () => number;
+  freezeAll: () => number;
+  cut: () => number;
+  restore: () => void;
+  close: () => Promise<void>;
+}> {
   const pairs = new Set<[Socket, Socket]>();
+  let refusing = false;
   const server: Server = createServer((client) => {
+    if (refusing) return void client.destroy();
     const upstream = connect(targetPort, '127.0.0.1');
     const pair: [Socket, Socket] = [client, upstream];
     pairs.add(pair);
@@ -108,6 +115,15 @@ export async function tcpProxy(
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
+  const dropAll = (): number => {
+    const n = pairs.size;
+    for (const [a, b] of pairs) {
+      a.destroy();
+      b.destroy();
+    }
+    pairs.clear();
+    return n;
+  };
   return {
     url: `http://127.0.0.1:${port}`,
     /** Stop forwarding without closing anything: a peer that went silent (a crashed laptop). */
@@ -120,14 +136,14 @@ export async function tcpProxy(
       }
       return pairs.size;
     },
-    dropAll() {
-      const n = pairs.size;
-      for (const [a, b] of pairs) {
-        a.destroy();
-        b.destroy();
-      }
-      pairs.clear();
-      return n;
+    dropAll,
+    /** Drop every connection and refuse new ones until `restore()`: a network that is down. */
+    cut() {
+      refusing = true;
+      return dropAll();
+    },
+    restore() {
+      refusing = false;
     },
     close: () =>
       new Promise<void>((r) => {
