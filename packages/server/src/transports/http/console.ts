@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { jobTopic } from '@inloop/protocol';
 import type { Activity } from '../../domain/operations/activity.js';
 import type { JobViews } from '../../domain/operations/job-views.js';
+import { accepted } from './jobs.js';
 import { activityOf, budgetOf, nodesOf } from '../../domain/operations/overview.js';
 import { clusterTypeNames, typeStats } from '../../domain/operations/type-stats.js';
 import type { JobService } from '../../domain/jobs/service.js';
@@ -98,21 +98,7 @@ export function consoleRoutes(app: FastifyInstance, d: Deps): void {
         principal.id,
         typeof key === 'string' ? key : null,
       );
-      void reply.code(202).header('location', `/v1/jobs/${job.id}`).header('retry-after', String(retryAfterSeconds));
-      if (!created) void reply.header('idempotent-replayed', 'true');
-      return {
-        id: job.id,
-        type: job.type,
-        status: job.status,
-        topic: jobTopic(job.id),
-        token: token?.token ?? '',
-        tokenExpiresAt: token?.expiresAt ?? 0,
-        eta: state.eta,
-        ...(state.queue ? { queue: state.queue } : {}),
-        strategy: state.strategy,
-        createdAt: job.createdAt,
-        links: { self: `/v1/jobs/${job.id}`, stream: `/v1/jobs/${job.id}/stream`, cancel: `/v1/jobs/${job.id}/cancel` },
-      };
+      return accepted(reply, { job, created, state, retryAfterSeconds, token });
     },
   );
 

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Static } from '@sinclair/typebox';
 import { isTerminal, jobTopic, TERMINAL_EVENTS, type JobEvent, type Json } from '@inloop/protocol';
 import { can } from '../../auth/principal.js';
@@ -57,12 +57,6 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
     const job = (await d.jobs.get(id))!;
     return { id, status: job.status, cancelRequested: job.cancelRequested };
   };
-  const links = (id: string) => ({
-    self: `/v1/jobs/${id}`,
-    stream: `/v1/jobs/${id}/stream`,
-    cancel: `/v1/jobs/${id}/cancel`,
-  });
-
   app.post<{ Body: Static<typeof CreateJobBody> }>(
     '/v1/jobs',
     {
@@ -93,21 +87,7 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
         idempotencyKey: typeof key === 'string' ? key : null,
         createdBy: principal.id,
       });
-      void reply.code(202).header('location', `/v1/jobs/${job.id}`).header('retry-after', String(retryAfterSeconds));
-      if (!created) void reply.header('idempotent-replayed', 'true');
-      return {
-        id: job.id,
-        type: job.type,
-        status: job.status,
-        topic: jobTopic(job.id),
-        token: token?.token ?? '',
-        tokenExpiresAt: token?.expiresAt ?? 0,
-        eta: state.eta,
-        ...(state.queue ? { queue: state.queue } : {}),
-        strategy: state.strategy,
-        createdAt: job.createdAt,
-        links: links(job.id),
-      };
+      return accepted(reply, { job, created, state, retryAfterSeconds, token });
     },
   );
 
@@ -302,4 +282,28 @@ export function jobRoutes(app: FastifyInstance, d: Deps): void {
       return statusOf(id);
     },
   );
+}
+
+/**
+ * The `202` of a job started (`POST /v1/jobs`, or a retry from the console): where to watch it,
+ * when to look, and its token, ETA and place in line; `idempotent-replayed` when the key named
+ * a job that already existed.
+ */
+export function accepted(reply: FastifyReply, o: Awaited<ReturnType<JobService['start']>>): Static<typeof CreatedJob> {
+  const { job, created, state, retryAfterSeconds, token } = o;
+  void reply.code(202).header('location', `/v1/jobs/${job.id}`).header('retry-after', String(retryAfterSeconds));
+  if (!created) void reply.header('idempotent-replayed', 'true');
+  return {
+    id: job.id,
+    type: job.type,
+    status: job.status,
+    topic: jobTopic(job.id),
+    token: token?.token ?? '',
+    tokenExpiresAt: token?.expiresAt ?? 0,
+    eta: state.eta,
+    ...(state.queue ? { queue: state.queue } : {}),
+    strategy: state.strategy,
+    createdAt: job.createdAt,
+    links: { self: `/v1/jobs/${job.id}`, stream: `/v1/jobs/${job.id}/stream`, cancel: `/v1/jobs/${job.id}/cancel` },
+  };
 }
