@@ -3,6 +3,7 @@ import type { Estimate } from './estimator.js';
 import type { LinePlace } from './progress.js';
 import { remainingGiven } from './duration-model.js';
 import { PromiseCalibration, type LineCalibration, type Promised } from './line-calibration.js';
+import { LineQueue } from './line-queue.js';
 
 /** How long a burst of running jobs counts as the type's concurrency after it ends. */
 const PEAK_MEMORY_MS = 60_000;
@@ -18,17 +19,38 @@ const EXACT_SLOTS_FACTOR = 2;
 const MIN_SPREAD = 0.05;
 /** z of the normal 90th percentile, for the spread of a sum of runs. */
 const Z90 = 1.2816;
+/** A running job's time left is read from its curve again after this long (it is costly). */
+const LEFT_FRESH_MS = 250;
+/** Running jobs are checked for being forgotten at most this often per type. */
+const PRUNE_EVERY_MS = 1000;
 
 interface Entry {
   estimate: Estimate;
   startedAt: number | null;
   /** When it joined the line (or started running). */
   since: number;
+  /** Its run's p50, and the variance of its run (from its p50-p90 spread). */
+  p50Ms: number;
+  variance: number;
+  /** A running job's time left when last read from its curve, and when. */
+  left?: { p50Ms: number; p90Ms: number; at: number };
 }
 
+const entryOf = (estimate: Estimate, startedAt: number | null, since: number): Entry => ({
+  estimate,
+  startedAt,
+  since,
+  p50Ms: estimate.p50Ms,
+  variance: ((estimate.p90Ms - estimate.p50Ms) / Z90) ** 2,
+});
+
 interface TypeLine {
-  queued: Map<string, Entry>;
+  queued: LineQueue<Entry>;
   running: Map<string, Entry>;
+  prunedAt: number;
+  /** Bumped by every change a full front's schedule depends on (see {@link FrontSchedule}). */
+  version: number;
+  front: FrontSchedule | null;
   /** When slots freed while jobs waited, not yet taken again (oldest first). */
   freed: number[];
   /** Typical time from a slot freeing to the next job starting in it (the worker's round trip). */
@@ -67,8 +89,11 @@ export class JobLine {
       this.#types.set(
         type,
         (line = {
-          queued: new Map(),
+          queued: new LineQueue<Entry>(),
           running: new Map(),
+          prunedAt: 0,
+          version: 0,
+          front: null,
           peak: 0,
           peakAt: 0,
           freed: [],
@@ -88,12 +113,15 @@ export class JobLine {
     line.queued.delete(job.id);
     // A retry is promised anew.
     line.promised.delete(job.id);
-    line.queued.set(job.id, { estimate: job.estimate, startedAt: null, since: now });
+    line.queued.push(job.id, entryOf(job.estimate, null, now));
+    // A job joining behind a full front changes no schedule ahead of it.
+    if (line.queued.size <= EXACT_SLOTS_FACTOR * this.#concurrency(line, now)) line.version++;
   }
 
   /** The job was leased. */
   started(job: JobRecord, now = Date.now()): void {
     const line = this.#of(job.type);
+    line.version++;
     if (line.queued.delete(job.id)) {
       const freedAt = line.freed.shift();
       if (freedAt !== undefined) line.handoffMs += (now - freedAt - line.handoffMs) / 8;
@@ -101,7 +129,7 @@ export class JobLine {
       if (promised?.idle) line.pickupMs += (Math.max(0, now - promised.createdAt) - line.pickupMs) / 8;
       if (promised) line.calibration.started(promised, now);
     }
-    line.running.set(job.id, { estimate: job.estimate, startedAt: job.startedAt ?? now, since: now });
+    line.running.set(job.id, entryOf(job.estimate, job.startedAt ?? now, now));
     if (line.running.size >= line.peak || now - line.peakAt > PEAK_MEMORY_MS) {
       line.peak = line.running.size;
       line.peakAt = now;
@@ -112,6 +140,7 @@ export class JobLine {
   ended(job: { id: string; type: string; status?: string }, now = Date.now()): void {
     const line = this.#types.get(job.type);
     if (!line) return;
+    line.version++;
     line.queued.delete(job.id);
     const promised = line.promised.get(job.id);
     line.promised.delete(job.id);
@@ -137,16 +166,20 @@ export class JobLine {
 
   /** Forget what this node will not hear the end of (see {@link FORGET_QUEUED_MS}). */
   #prune(line: TypeLine, now: number): void {
-    for (const [id, entry] of line.queued) {
+    for (let first = line.queued.first(); first; first = line.queued.first()) {
       // Oldest first: stop at the first one still young.
-      if (now - entry.since <= FORGET_QUEUED_MS) break;
-      line.queued.delete(id);
-      line.promised.delete(id);
+      if (now - first.entry.since <= FORGET_QUEUED_MS) break;
+      line.queued.delete(first.id);
+      line.promised.delete(first.id);
+      line.version++;
     }
+    if (now - line.prunedAt < PRUNE_EVERY_MS) return;
+    line.prunedAt = now;
     for (const [id, entry] of line.running)
       if (now - entry.since > Math.max(60_000, 4 * entry.estimate.p90Ms)) {
         line.running.delete(id);
         line.promised.delete(id);
+        line.version++;
       }
   }
 
@@ -154,56 +187,54 @@ export class JobLine {
     return Math.max(line.running.size, now - line.peakAt <= PEAK_MEMORY_MS ? line.peak : 0);
   }
 
+  /**
+   * The slots once the first `exact` jobs in line took them. The earliest free slot takes the
+   * next job: a heap, so a long line over many slots costs (jobs ahead) x log(slots), not
+   * jobs x slots. Past EXACT_SLOTS_FACTOR x slots jobs ahead, the rest is taken as alike (their
+   * mean run, from the line's running sums): they fill the slots in turn, whole rounds of the
+   * workers at a time, so the last of a burst of 12 on 4 workers waits the round it is in, not a
+   * share of the jobs ahead spread evenly over the slots. The schedule of a full front is kept
+   * until the line's front or its running jobs change, so a burst of thousands joining behind it
+   * costs one schedule, not one each.
+   */
+  #schedule(line: TypeLine, now: number, slots: number, exact: number): { heap: SlotHeap; idleSlots: number } {
+    const full = exact === EXACT_SLOTS_FACTOR * slots;
+    const kept = line.front;
+    if (full && kept && kept.version === line.version && kept.slots === slots && now - kept.at < LEFT_FRESH_MS)
+      return kept;
+    // Each slot: when it is next free (p50) and the variance of that time.
+    const free: Slot[] = [];
+    for (const run of line.running.values()) {
+      const left = timeLeft(run, now);
+      free.push({ at: now + left.p50Ms, variance: ((left.p90Ms - left.p50Ms) / Z90) ** 2, idle: false });
+    }
+    const idleSlots = Math.max(0, slots - free.length);
+    while (free.length < slots) free.push({ at: now, variance: 0, idle: true });
+    const heap = new SlotHeap(free);
+    // A job that finds a slot idle starts once a worker picks it up; else once the worker is
+    // back from the run before it.
+    for (const entry of line.queued.front(exact))
+      heap.advance(entry.p50Ms, entry.variance, entry.since + line.pickupMs, line.handoffMs);
+    if (full) line.front = { version: line.version, slots, at: now, heap, idleSlots };
+    return { heap, idleSlots };
+  }
+
   /** A queued job's place in line, or null when this node does not know it as queued. */
   place(job: JobRecord, now = Date.now()): LinePlace | null {
     const line = this.#types.get(job.type);
     if (!line) return null;
-    this.#prune(line, now);
     if (!line.queued.has(job.id)) return null;
+    this.#prune(line, now);
+    const ahead = line.queued.ahead(job.id);
+    if (ahead < 0) return null;
     const slots = this.#concurrency(line, now);
-    let ahead = 0;
-    if (slots === 0) {
-      for (const id of line.queued.keys()) {
-        if (id === job.id) break;
-        ahead++;
-      }
-      return { position: ahead + 1, startAt: null, startP90At: null };
-    }
-    // Each slot: when it is next free (p50) and the variance of that time.
-    const free: Slot[] = [];
-    for (const run of line.running.values()) {
-      const elapsed = now - (run.startedAt ?? now);
-      const left = run.estimate.curve
-        ? remainingGiven(run.estimate.curve, elapsed, run.estimate.p50Ms, run.estimate.p90Ms)
-        : { p50Ms: Math.max(0, run.estimate.p50Ms - elapsed), p90Ms: Math.max(0, run.estimate.p90Ms - elapsed) };
-      free.push({ at: now + left.p50Ms, variance: ((left.p90Ms - left.p50Ms) / Z90) ** 2, idle: false });
-    }
-    while (free.length < slots) free.push({ at: now, variance: 0, idle: true });
-    // The earliest free slot takes the next job: a heap, so a long line over many slots costs
-    // (jobs ahead) x log(slots), not jobs x slots for every state of every queued job.
-    // Past EXACT_SLOTS_FACTOR x slots jobs ahead, the rest is taken as alike (their mean run):
-    // they fill the slots in turn, whole rounds of the workers at a time, so a line of thousands
-    // costs no more than a short one, and the last of a burst of 12 on 4 workers waits the
-    // round it is in, not a share of the jobs ahead spread evenly over the slots.
-    const heap = new SlotHeap(free);
-    const exact = EXACT_SLOTS_FACTOR * slots;
-    let rest = 0;
-    let restMs = 0;
-    let restVariance = 0;
-    for (const [id, entry] of line.queued) {
-      if (id === job.id) break;
-      const e = entry.estimate;
-      const ms = e.p50Ms + line.handoffMs;
-      const variance = ((e.p90Ms - e.p50Ms) / Z90) ** 2;
-      // A job that finds a slot idle starts once a worker picks it up; else once the worker is
-      // back from the run before it.
-      if (ahead++ < exact) heap.advance(e.p50Ms, variance, entry.since + line.pickupMs, line.handoffMs);
-      else {
-        rest++;
-        restMs += ms;
-        restVariance += variance;
-      }
-    }
+    if (slots === 0) return { position: ahead + 1, startAt: null, startP90At: null };
+    const exact = Math.min(ahead, EXACT_SLOTS_FACTOR * slots);
+    const { heap, idleSlots } = this.#schedule(line, now, slots, exact);
+    const rest = ahead - exact;
+    const restSums = line.queued.sums(exact, ahead);
+    const restMs = restSums.p50Ms + rest * line.handoffMs;
+    const restVariance = restSums.variance;
     const position = ahead + 1;
     const earliest = heap.earliest;
     let next: Slot = earliest;
@@ -223,7 +254,7 @@ export class JobLine {
       ? Math.max(job.createdAt + Math.round(line.pickupMs), now)
       : Math.max(now, Math.round(next.at + line.handoffMs));
     // The rounds of the workers it waits: 0 when a slot is idle for it.
-    const rounds = idle ? 0 : 1 + Math.floor(Math.max(0, ahead - free.filter((f) => f.idle).length) / slots);
+    const rounds = idle ? 0 : 1 + Math.floor(Math.max(0, ahead - idleSlots) / slots);
     // What the line's schedule misses (pickup and handoff latency it has not learned, runs that
     // end later than their p50 when the line is full): the start delay observed on recent
     // queued jobs for as many rounds.
@@ -253,6 +284,36 @@ export class JobLine {
   }
 }
 
+/**
+ * A running job's time left (p50, p90) given how long it has run, read from its curve at most
+ * every {@link LEFT_FRESH_MS} and counted down in between: a line's every place reads every
+ * running job, and a curve read costs far more than a subtraction.
+ */
+function timeLeft(run: Entry, now: number): { p50Ms: number; p90Ms: number } {
+  const cached = run.left;
+  if (cached && now - cached.at < LEFT_FRESH_MS) {
+    const gone = now - cached.at;
+    return { p50Ms: Math.max(0, cached.p50Ms - gone), p90Ms: Math.max(0, cached.p90Ms - gone) };
+  }
+  const elapsed = now - (run.startedAt ?? now);
+  const e = run.estimate;
+  const left = e.curve
+    ? remainingGiven(e.curve, elapsed, e.p50Ms, e.p90Ms)
+    : { p50Ms: Math.max(0, e.p50Ms - elapsed), p90Ms: Math.max(0, e.p90Ms - elapsed) };
+  run.left = { ...left, at: now };
+  return left;
+}
+
+/** The schedule of a line's full front, kept while nothing it depends on changed. */
+interface FrontSchedule {
+  version: number;
+  slots: number;
+  at: number;
+  /** Read only once kept: {@link SlotHeap.earliest} and {@link SlotHeap.nth}. */
+  heap: SlotHeap;
+  idleSlots: number;
+}
+
 /** A worker's slot: when it is next free (p50), the variance of that, and whether it is idle now. */
 interface Slot {
   at: number;
@@ -263,6 +324,8 @@ interface Slot {
 /** Slots by when they are next free, earliest first (ties: the slot listed first). */
 class SlotHeap {
   readonly #slots: (Slot & { index: number })[];
+  /** The slots in the order they free, once asked for (a kept schedule is asked many times). */
+  #sorted: Slot[] | null = null;
 
   constructor(free: Slot[]) {
     this.#slots = free.map((f, index) => ({ ...f, index }));
@@ -276,7 +339,8 @@ class SlotHeap {
   /** The slot free nth (0: the earliest). */
   nth(n: number): Slot {
     if (n === 0) return this.#slots[0]!;
-    return [...this.#slots].sort((a, b) => (this.#before(a, b) ? -1 : 1))[n]!;
+    this.#sorted ??= [...this.#slots].sort((a, b) => (this.#before(a, b) ? -1 : 1));
+    return this.#sorted[n]!;
   }
 
   /**
@@ -284,6 +348,7 @@ class SlotHeap {
    * slot is idle, else `handoffMs` after it frees.
    */
   advance(ms: number, variance: number, pickedUpAt: number, handoffMs: number): void {
+    this.#sorted = null;
     const top = this.#slots[0]!;
     top.at = (top.idle ? Math.max(top.at, pickedUpAt) : top.at + handoffMs) + ms;
     top.variance += variance;
