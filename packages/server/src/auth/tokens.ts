@@ -1,5 +1,5 @@
-import { createSecretKey, type KeyObject } from 'node:crypto';
-import { SignJWT, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
 import { parseScopes, type Scope } from '@inloop/protocol';
 import type { IssuerFailure, Issuers } from './issuers.js';
 import type { Principal } from './principal.js';
@@ -8,6 +8,8 @@ import type { Principal } from './principal.js';
 export const TOKEN_ISSUER = 'inloop';
 /** Longest accepted token lifetime: client tokens are meant to be short-lived. */
 export const MAX_TOKEN_TTL_SECONDS = 86_400;
+
+const HS256_HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
 
 export type TokenFailure = IssuerFailure;
 
@@ -43,17 +45,20 @@ export class Tokens {
     this.#issuers = issuers;
   }
 
+  /**
+   * An HS256 JWT (RFC 7515 compact form: base64url header and claims, and their HMAC-SHA256)
+   * made with node:crypto's HMAC directly: jose signs through WebCrypto, a thread-pool round trip
+   * per token that cost 9 % of a node's CPU at 600 jobs/s, each job's 202 carrying its own read
+   * token. Verifying stays with jose (it pins the algorithm and checks the claims); tests verify
+   * minted tokens with it.
+   */
   async mint(subject: string, scopes: Scope[], ttlSeconds: number): Promise<{ token: string; expiresAt: number }> {
     const now = Math.floor(Date.now() / 1000);
     const exp = now + ttlSeconds;
-    const token = await new SignJWT({ scopes })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setSubject(subject)
-      .setIssuer(TOKEN_ISSUER)
-      .setIssuedAt(now)
-      .setExpirationTime(exp)
-      .sign(this.#secret);
-    return { token, expiresAt: exp * 1000 };
+    const claims = { scopes, sub: subject, iss: TOKEN_ISSUER, iat: now, exp };
+    const signingInput = `${HS256_HEADER}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    const signature = createHmac('sha256', this.#secret).update(signingInput).digest('base64url');
+    return { token: `${signingInput}.${signature}`, expiresAt: exp * 1000 };
   }
 
   /** Verify a token: its principal, or why it is refused. */

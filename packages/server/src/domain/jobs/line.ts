@@ -197,7 +197,7 @@ export class JobLine {
    * until the line's front or its running jobs change, so a burst of thousands joining behind it
    * costs one schedule, not one each.
    */
-  #schedule(line: TypeLine, now: number, slots: number, exact: number): { heap: SlotHeap; idleSlots: number } {
+  #schedule(line: TypeLine, now: number, slots: number, exact: number): { heap: SlotOrder; idleSlots: number } {
     const full = exact === EXACT_SLOTS_FACTOR * slots;
     const kept = line.front;
     if (full && kept && kept.version === line.version && kept.slots === slots && now - kept.at < LEFT_FRESH_MS)
@@ -209,6 +209,9 @@ export class JobLine {
       free.push({ at: now + left.p50Ms, variance: ((left.p90Ms - left.p50Ms) / Z90) ** 2, idle: false });
     }
     const idleSlots = Math.max(0, slots - free.length);
+    // Fewer jobs ahead than idle slots, and no running job due yet: this job takes an idle slot,
+    // as every job ahead of it did (the common case of a type with room to spare).
+    if (exact < idleSlots && free.every((f) => f.at > now)) return { heap: idleOnly(now), idleSlots };
     while (free.length < slots) free.push({ at: now, variance: 0, idle: true });
     const heap = new SlotHeap(free);
     // A job that finds a slot idle starts once a worker picks it up; else once the worker is
@@ -309,8 +312,8 @@ interface FrontSchedule {
   version: number;
   slots: number;
   at: number;
-  /** Read only once kept: {@link SlotHeap.earliest} and {@link SlotHeap.nth}. */
-  heap: SlotHeap;
+  /** Read only once kept. */
+  heap: SlotOrder;
   idleSlots: number;
 }
 
@@ -321,14 +324,27 @@ interface Slot {
   idle: boolean;
 }
 
+/** What a place reads of the slots once the jobs ahead took theirs. */
+interface SlotOrder {
+  readonly earliest: Slot;
+  /** The slot free nth (0: the earliest). */
+  nth(n: number): Slot;
+}
+
+/** Slots of which the earliest is idle now and no job ahead waits for one. */
+const idleOnly = (now: number): SlotOrder => {
+  const slot = { at: now, variance: 0, idle: true };
+  return { earliest: slot, nth: () => slot };
+};
+
 /** Slots by when they are next free, earliest first (ties: the slot listed first). */
-class SlotHeap {
+class SlotHeap implements SlotOrder {
   readonly #slots: (Slot & { index: number })[];
   /** The slots in the order they free, once asked for (a kept schedule is asked many times). */
   #sorted: Slot[] | null = null;
 
   constructor(free: Slot[]) {
-    this.#slots = free.map((f, index) => ({ ...f, index }));
+    this.#slots = free.map((f, index) => ({ at: f.at, variance: f.variance, idle: f.idle, index }));
     for (let i = (this.#slots.length >> 1) - 1; i >= 0; i--) this.#down(i);
   }
 
