@@ -36,6 +36,7 @@ import { jobRoutes } from './transports/http/jobs.js';
 import { consoleRoutes } from './transports/http/console.js';
 import { consolePages } from './transports/http/console-pages.js';
 import { Activity } from './domain/operations/activity.js';
+import { JobFeed } from './domain/operations/job-feed.js';
 import { JobViews } from './domain/operations/job-views.js';
 import { Authenticator } from './transports/http/authenticate.js';
 import {
@@ -51,6 +52,9 @@ import { SseTransport } from './transports/sse.js';
 import { ConnectionCap } from './transports/connection-cap.js';
 import { derivedMaxConnections, raiseDescriptorLimit } from './util/descriptors.js';
 import { WebSocketTransport } from './transports/websocket.js';
+
+/** The listening socket's accept queue (see listen()). */
+const LISTEN_BACKLOG = 4096;
 
 /** Options of {@link createNode}: any config key, plus what only code can pass. */
 export interface NodeOptions extends Partial<Config> {
@@ -122,19 +126,26 @@ async function secrets(
   return { keys, created, tokenSecret: config.tokenSecret ?? (await backend.secret('token-secret', 32)).value };
 }
 
-/** The backend the config asks for: Redis (loaded on demand) or the embedded one. */
+/** The backend the config asks for: Redis, one server or a cluster (loaded on demand), or the embedded one. */
 async function backendFor(config: Readonly<Config>, logger: Logger): Promise<Backend> {
-  if (!config.redis) return embeddedBackend(config, logger);
+  const cluster = config.redisCluster.length > 0;
+  if (!config.redis && !cluster) return embeddedBackend(config, logger);
   const specifier = '@inloop/redis';
-  let mod: { createRedisBackend(options: { url: string; prefix: string }): Promise<Backend> };
+  let mod: {
+    createRedisBackend(options: { url?: string; cluster?: readonly string[]; prefix: string }): Promise<Backend>;
+  };
   try {
     mod = (await import(specifier)) as typeof mod;
   } catch (err) {
     throw new ConfigError([
-      `redis is set, but @inloop/redis could not be loaded (npm install @inloop/redis): ${String(err)}`,
+      `${cluster ? 'redisCluster' : 'redis'} is set, but @inloop/redis could not be loaded (npm install @inloop/redis): ${String(err)}`,
     ]);
   }
-  return mod.createRedisBackend({ url: config.redis, prefix: config.redisPrefix });
+  return mod.createRedisBackend(
+    cluster
+      ? { cluster: config.redisCluster, prefix: config.redisPrefix }
+      : { url: config.redis!, prefix: config.redisPrefix },
+  );
 }
 
 /**
@@ -210,7 +221,9 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     logger: log,
   });
   const tapped = webhooks ? webhooks.tap(backend.broker(brokerOptions)) : backend.broker(brokerOptions);
-  const broker = activity.tap(tapped);
+  // The console's live job list: every job event appended here, sent on while a feed is open.
+  const feed = new JobFeed({ shared: backend.shared, logger: log });
+  const broker = activity.tap(feed.tap(tapped));
   // One write scheduler for the node: the hub fans out at the start of each tick, and every
   // connection schedules its flush on it (injected through the connection core).
   const ticker = new Ticker();
@@ -388,12 +401,15 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   jobRoutes(app, { jobs, auth, sse, limits });
   streamRoutes(app, { streams, jobs, auth, access, sse, maxAppendChars: config.maxStreamAppendChars });
   activity.start({ hub, presence, jobs, ready: async () => !draining && (await broker.ready()) });
+  feed.start(hub);
   consoleRoutes(app, {
     jobs,
     store: jobStore,
     views: new JobViews({ store: jobStore, jobs, broker }),
     activity,
     auth,
+    sse,
+    feed,
     nodeId,
   });
   if (config.console) consolePages(app);
@@ -452,7 +468,11 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         { descriptorLimit: descriptors?.soft, maxConnections, connectionReserve: config.connectionReserve },
         maxConnections ? 'connection cap set' : 'no connection cap (descriptor limit unknown)',
       );
-      await app.listen({ port: config.port, host: config.host });
+      // A burst of new connections (a reconnect storm, a client opening many at once) waits in
+      // the kernel's accept queue while the event loop is busy: Node's default of 511 overflowed
+      // at 1,000 new jobs/s from a fresh client (SYNs dropped, retried after 1, 3 and 7 s). The
+      // kernel caps it at net.core.somaxconn.
+      await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
       const address = app.server.address();
       url = hostUrl(config.host, typeof address === 'object' && address ? address.port : config.port);
       if (config.metricsPort !== undefined)
@@ -476,6 +496,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
         sse.close();
         connections.close();
         await activity.close();
+        feed.close();
         await runner.close();
         await jobs.close();
         await streams.close();
