@@ -170,6 +170,15 @@ export function openDatabase(file: string, synchronous: 'NORMAL' | 'FULL'): Sqli
         if (--entry.users > 0) return;
         if (key !== null) open.delete(key);
         group.flush();
+        // The WAL folded into the file and emptied here: the worker's connection is still open
+        // (it closes on its own thread, later), so this close is not the last one, which is
+        // where SQLite would do it.
+        if (key !== null)
+          try {
+            db.pragma('wal_checkpoint(TRUNCATE)');
+          } catch {
+            // Busy (another process reading): the next open recovers the WAL, nothing is lost.
+          }
         checkpointer?.close();
         if (db.open) db.close();
       },
