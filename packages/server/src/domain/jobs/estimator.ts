@@ -40,6 +40,16 @@ interface Observed {
 }
 
 /**
+ * A model fitted on at least {@link REFIT_SAMPLES} runs is fitted again after a new run only once
+ * it is {@link REFIT_MS} old: at 1,000 short jobs/s a fit per finished run (a Theil-Sen slope and
+ * medians over 200 runs) was a tenth of the node's CPU, and one run more among 50 moves nothing a
+ * person sees within a tenth of a second. Fewer runs (a new type, or a type whose speed just
+ * changed and set its older runs aside) refit on every run.
+ */
+const REFIT_MS = 100;
+const REFIT_SAMPLES = 50;
+
+/**
  * Learns how long jobs take, per type and per stage, from finished runs: a fixed part plus a part
  * per unit of size (a 240 s recording of a type that takes 2 s plus 0.5 s per second of audio is
  * estimated at 122 s), with p50 and p90 read from the model's own errors (see duration-model.ts).
@@ -51,8 +61,11 @@ interface Observed {
  */
 export class Estimator {
   readonly #cache = new Map<string, DurationSample[]>();
-  /** Fitted models per (type, stage, whether sizes are used); dropped when a run is recorded. */
-  readonly #models = new Map<string, DurationModel>();
+  /**
+   * Fitted models per (type, stage, whether sizes are used), with when they were fitted; stale
+   * once a run is recorded (see {@link REFIT_MS}).
+   */
+  readonly #models = new Map<string, { model: DurationModel; fittedAt: number; stale: boolean }>();
   readonly #observed = new Map<string, Observed>();
   readonly #window: number;
   readonly #defaultMs: (type: string) => number;
@@ -77,7 +90,7 @@ export class Estimator {
     await this.store.addDuration(sample);
     const samples = await this.#samples(sample.type, sample.stage);
     const prefix = `${sample.type}\u0000${sample.stage}\u0000`;
-    for (const key of this.#models.keys()) if (key.startsWith(prefix)) this.#models.delete(key);
+    for (const [key, fitted] of this.#models) if (key.startsWith(prefix)) fitted.stale = true;
     samples.unshift(sample);
     if (samples.length > this.#window) samples.length = this.#window;
   }
@@ -112,13 +125,14 @@ export class Estimator {
   /** The fitted model of a type (or stage), for reading; null before any run. */
   async model(type: string, stage = '', sized = false): Promise<DurationModel | null> {
     const key = `${type}\u0000${stage}\u0000${sized ? 's' : ''}`;
-    let model = this.#models.get(key);
-    if (!model) {
-      const samples = await this.#samples(type, stage);
-      if (samples.length === 0) return null;
-      model = modelOf(sized ? samples : samples.map((s) => ({ ms: s.ms, size: null })));
-      this.#models.set(key, model);
-    }
+    const fitted = this.#models.get(key);
+    const now = Date.now();
+    if (fitted && (!fitted.stale || (now - fitted.fittedAt < REFIT_MS && fitted.model.samples >= REFIT_SAMPLES)))
+      return fitted.model;
+    const samples = await this.#samples(type, stage);
+    if (samples.length === 0) return null;
+    const model = modelOf(sized ? samples : samples.map((s) => ({ ms: s.ms, size: null })));
+    this.#models.set(key, { model, fittedAt: now, stale: false });
     return model;
   }
 
