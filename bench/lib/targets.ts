@@ -168,7 +168,15 @@ export async function spawnPinned<T = ServerInfo>(
   const child = fork(file, ['0'], {
     env: { ...process.env, ...env },
     execPath: 'taskset',
-    execArgv: ['-c', String(cpu), process.execPath, '--expose-gc', '--max-old-space-size=4096'],
+    execArgv: [
+      '-c',
+      String(cpu),
+      process.execPath,
+      '--expose-gc',
+      '--max-old-space-size=4096',
+      // BENCH_CPU_PROF_DIR=dir: each server writes a V8 CPU profile there when it exits.
+      ...(process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : []),
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const info = await new Promise<T>((resolve, reject) => {

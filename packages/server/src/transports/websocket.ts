@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { CloseCodes, decodeClientMessage, type ErrorCode } from '@inloop/protocol';
@@ -203,6 +204,9 @@ export class WebSocketTransport {
   }
 
   #accept(ws: WebSocket, raw: Duplex): void {
+    // The HTTP server's idle timer stays armed on an upgraded socket (with no listener left) and
+    // every write re-arms it; the session's pings and deadlines watch the connection from here.
+    (raw as Partial<Socket>).setTimeout?.(0);
     const session = new Session(new WebSocketFraming(ws, raw), this.ctx);
     const tagged = Object.assign(ws, { [SESSION]: session });
     this.sessions.add(session);
