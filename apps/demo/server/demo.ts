@@ -20,8 +20,9 @@ export const BOT = 'eliza';
  * How long a visitor may be away from the lobby (no page of it open) before it stops being a
  * member: short, so that ticks reach "read" among the people here within seconds of them reading
  * (a message sent just after someone left waits on them for at most this long), and longer than
- * a 5 s network cut or a reload with its reconnect, so neither costs anyone the membership (a
- * visitor who comes back later is added again by the session endpoint).
+ * a 5 s network cut or a reload with its reconnect, so neither costs anyone the membership. A
+ * visitor who comes back later is added again by the session endpoint: the chat page asks it again
+ * by itself when the lobby refuses it (`not_member` on the reconnect), no reload needed.
  * Env `DEMO_LOBBY_AWAY_MS`. @default 10_000
  */
 export const DEMO_LOBBY_AWAY_MS = 10_000;

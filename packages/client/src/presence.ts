@@ -143,8 +143,13 @@ export class PresenceChannel extends Emitter<PresenceEvents> {
     try {
       this.handleState(await this.link.request<PresenceStateMessage>(frame));
     } catch (err) {
-      // A dropped connection retries on the next connect; a refusal is for the app.
-      if (err instanceof InloopError && err.code !== 'unavailable') this.emit('error', err);
+      // A dropped connection retries on the next connect; a refusal is for the app. A refusal of
+      // access (`forbidden`, `not_member`: say the member was removed while the connection was
+      // down) ends the channel as `presence.ended` does, so the app's next `presence()` call on
+      // the topic (once access is back) opens a fresh channel that joins at once.
+      if (!(err instanceof InloopError) || err.code === 'unavailable') return;
+      if (err.code === 'forbidden' || err.code === 'not_member') this.handleEnd(err);
+      else this.emit('error', err);
     }
   }
 

@@ -1,25 +1,164 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import type { PendingMessage } from '@inloop/client';
+import type { Conversation, InloopError, PendingMessage } from '@inloop/client';
 import type { ConversationMessage } from '@inloop/protocol';
 import { useConversation, usePresence, useStream } from '@inloop/react';
 import { Element } from './elements.js';
 import { fallbackName, forgetName, session } from './session.js';
 
 const LOBBY = 'lobby';
-const { client, name, subject, meter } = await session({ chat: true });
+const { client, name, subject, meter, rejoin } = await session({ chat: true });
+/** Since when this visitor waits for someone else's news (for the silence meter); kept across rejoins. */
+const waitingFor: { current: number | null } = { current: null };
 
-function Chat() {
-  const { conversation, messages, pending, typers, ready } = useConversation(LOBBY, { client });
+/** What a chat mounted afresh after a rejoin takes over from the one before. */
+interface Carried {
+  /** Shown until the new conversation has loaded, so the list does not empty and refill. */
+  shown: Conversation;
+  /** Sends not yet stored: sent again under their client ids, so each arrives once. */
+  pending: readonly PendingMessage[];
+  /** The message field had the focus. */
+  focus: boolean;
+}
+
+/** The node refused this visitor the lobby: it is not (or no longer) a member. */
+const refused = (e: InloopError | null | undefined) => e?.code === 'not_member' || e?.code === 'forbidden';
+
+/** Rejoins in a row allowed within a minute before the page gives up (something else is wrong). */
+const MAX_REJOINS = 5;
+
+/**
+ * The lobby drops visitors away from it for `DEMO_LOBBY_AWAY_MS` (a network cut longer than that,
+ * a laptop asleep), so ticks count the people here. A visitor who comes back finds the lobby
+ * refused (`not_member` on the reconnect, `forbidden` when dropped while connected, or itself
+ * gone from the members) and joins again without a reload: the session endpoint makes it a member
+ * again, the chat is mounted afresh (a new conversation and presence, which load what was said
+ * meanwhile), and what was waiting to be sent is sent again under its client id, so it arrives once.
+ */
+function Lobby() {
+  const [round, setRound] = useState(0);
+  const [text, setText] = useState('');
+  const [rejoining, setRejoining] = useState(false);
+  const [failed, setFailed] = useState(false);
+  const carried = useRef<Carried | null>(null);
+  const busy = useRef(false);
+  const rejoins = useRef<number[]>([]);
+  const removed = useCallback(async (what: Carried) => {
+    if (busy.current) return;
+    const now = Date.now();
+    rejoins.current = [...rejoins.current.filter((t) => now - t < 60_000), now];
+    if (rejoins.current.length > MAX_REJOINS) return setFailed(true);
+    busy.current = true;
+    carried.current = what;
+    setRejoining(true);
+    // The connection is back (that is how the refusal came), so the first try normally works.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await rejoin();
+        break;
+      } catch {
+        if (attempt === 5) {
+          busy.current = false;
+          return setFailed(true);
+        }
+        await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+      }
+    }
+    busy.current = false;
+    setRejoining(false);
+    setRound((r) => r + 1);
+  }, []);
+  if (failed) {
+    return (
+      <section className="card chat">
+        <h1>The lobby</h1>
+        <p role="alert">
+          You were away for a while and could not rejoin the lobby.{' '}
+          <button type="button" className="link" onClick={() => location.reload()}>
+            Reload the page
+          </button>
+        </p>
+      </section>
+    );
+  }
+  return (
+    <Chat
+      key={round}
+      carried={round > 0 ? carried.current : null}
+      rejoining={rejoining}
+      text={text}
+      setText={setText}
+      onRemoved={(what) => void removed(what)}
+    />
+  );
+}
+
+function Chat({
+  carried,
+  rejoining,
+  text,
+  setText,
+  onRemoved,
+}: {
+  carried: Carried | null;
+  rejoining: boolean;
+  text: string;
+  setText: (text: string) => void;
+  onRemoved: (what: Carried) => void;
+}) {
+  const live = useConversation(LOBBY, { client });
   // While the connection is lost, `stale`: the members shown are who was here, not who is.
-  const { members, occupancy, stale } = usePresence(`conv:${LOBBY}`, {
+  const {
+    members,
+    occupancy,
+    stale,
+    error: presenceError,
+  } = usePresence(`conv:${LOBBY}`, {
     client,
     meta: { name, status: 'online' },
     device: 'web',
   });
-  const [text, setText] = useState('');
-  const waitingFor = useRef<number | null>(null);
+  const { conversation: current, ready, error } = live;
+  // After a rejoin, the chat before it until this one has loaded; what it had waiting shows as
+  // being sent until this one sends it again (at once, below).
+  const loaded = ready || !carried;
+  const conversation = loaded ? current : carried.shown;
+  const messages = loaded ? live.messages : carried.shown.messages;
+  const pending =
+    loaded || live.pending.length > 0
+      ? live.pending
+      : carried.pending.map((p): PendingMessage => ({ ...p, state: 'pending' }));
+  const typers = live.typers;
   const list = useRef<HTMLOListElement>(null);
+  const input = useRef<HTMLInputElement>(null);
+
+  // Mounted after a rejoin: send again what was waiting, under the same client ids, and give the
+  // message field its focus back.
+  useEffect(() => {
+    if (!current || !carried) return;
+    for (const p of carried.pending) {
+      const body = {
+        ...(p.text === undefined ? {} : { text: p.text }),
+        ...(p.data === undefined ? {} : { data: p.data }),
+      };
+      void current.send(body, { clientId: p.clientId }).catch(() => {});
+    }
+    if (carried.focus) input.current?.focus();
+  }, [current]);
+
+  // Dropped from the lobby: join again (see Lobby).
+  const memberIds = current?.members;
+  useEffect(() => {
+    if (!current) return;
+    const dropped = ready && !current.members.includes(subject);
+    const sendRefused = live.pending.some((p) => p.state === 'failed' && refused(p.error));
+    if (!refused(error) && !refused(presenceError) && !dropped && !sendRefused) return;
+    onRemoved({
+      shown: loaded ? current : carried.shown,
+      pending: current.pending,
+      focus: document.activeElement === input.current || (carried?.focus ?? false),
+    });
+  }, [current, error, presenceError, ready, memberIds, live.pending]);
 
   const names = useMemo(() => {
     const out: Record<string, string> = {};
@@ -36,7 +175,7 @@ function Chat() {
   useEffect(() => {
     if (!conversation || messages.length === 0) return;
     const last = messages.at(-1)!;
-    if (document.visibilityState === 'visible') void conversation.markRead().catch(() => {});
+    if (ready && document.visibilityState === 'visible') void current?.markRead().catch(() => {});
     if (waitingFor.current !== null) {
       meter.beat();
       if (last.from !== subject) {
@@ -45,12 +184,12 @@ function Chat() {
       }
     }
     list.current?.lastElementChild?.scrollIntoView({ block: 'nearest' });
-  }, [messages.length]);
+  }, [messages.length, ready]);
   useEffect(() => {
-    const onVisible = () => document.visibilityState === 'visible' && void conversation?.markRead().catch(() => {});
+    const onVisible = () => document.visibilityState === 'visible' && void current?.markRead().catch(() => {});
     document.addEventListener('visibilitychange', onVisible);
     return () => document.removeEventListener('visibilitychange', onVisible);
-  }, [conversation]);
+  }, [current]);
   useEffect(() => {
     if (waitingFor.current !== null) meter.beat();
   });
@@ -58,13 +197,13 @@ function Chat() {
   const send = async (e: React.FormEvent) => {
     e.preventDefault();
     const body = text.trim();
-    if (!body || !conversation) return;
+    if (!body || !current) return;
     setText('');
     if (waitingFor.current === null) meter.waiting();
     waitingFor.current = Date.now();
     // Shown at once as pending (also while the connection is down), then as sent; a send that
     // gives up stays in the list with a Retry button.
-    await conversation.send(body).catch(() => {});
+    await current.send(body).catch(() => {});
   };
 
   const drafts = conversation ? [...conversation.drafts.values()] : [];
@@ -92,7 +231,7 @@ function Chat() {
         Open this page in another tab under another name. Eliza, a bot, answers every message: watch it read, type, and
         stream its reply.
       </p>
-      {!ready && <p className="muted">Loading…</p>}
+      {!ready && !carried && <p className="muted">Loading…</p>}
       <ol ref={list} className="messages" aria-label="Messages" aria-live="polite">
         {messages.map((m: ConversationMessage) => (
           <li
@@ -113,14 +252,11 @@ function Chat() {
           <li key={p.clientId} className="mine pending" data-pending={p.state}>
             <span className="who">{names[subject]}</span>
             <span className="text">{p.text}</span>
-            {p.state === 'failed' ? (
+            {/* Refused because the lobby dropped this visitor: it is sent again once rejoined. */}
+            {p.state === 'failed' && !rejoining && !refused(p.error) ? (
               <span className="state">
                 Not sent.{' '}
-                <button
-                  type="button"
-                  className="link"
-                  onClick={() => void conversation?.retry(p.clientId).catch(() => {})}
-                >
+                <button type="button" className="link" onClick={() => void current?.retry(p.clientId).catch(() => {})}>
                   Retry
                 </button>
               </span>
@@ -143,14 +279,15 @@ function Chat() {
           Message
         </label>
         <input
+          ref={input}
           id="message"
           autoComplete="off"
           placeholder="Say something…"
           value={text}
           onChange={(e) => {
             setText(e.target.value);
-            if (e.target.value) conversation?.typing.keystroke();
-            else conversation?.typing.stop();
+            if (e.target.value) current?.typing.keystroke();
+            else current?.typing.stop();
           }}
         />
         <button className="primary" style={{ marginTop: 0 }} type="submit">
@@ -196,4 +333,4 @@ style.textContent = `
   .messages inloop-receipt { align-self: flex-end; }
 `;
 document.head.append(style);
-createRoot(document.getElementById('app')!).render(<Chat />);
+createRoot(document.getElementById('app')!).render(<Lobby />);

@@ -8,6 +8,11 @@ export interface Session {
   name: string;
   subject: string;
   meter: InloopSilenceMeter;
+  /**
+   * Ask the session endpoint again (under the same member id): on the chat page this makes the
+   * visitor a lobby member again after the lobby dropped it for being away (see chat.tsx).
+   */
+  rejoin: () => Promise<void>;
 }
 
 const PAGES = [
@@ -144,7 +149,10 @@ export async function session(options: { chat?: boolean; askName?: boolean } = {
   });
   document.querySelector<InloopConnection>('inloop-connection')!.client = client;
   await client.connect();
-  return { client, name: first.name, subject: first.subject, meter };
+  // The token it answers with is left unused: the connection's own still covers the lobby, which
+  // lets in whoever is a member.
+  const rejoin = async () => void (await fetchSession());
+  return { client, name: first.name, subject: first.subject, meter, rejoin };
 }
 
 /** A member id's display name when no presence metadata says otherwise. */
