@@ -41,6 +41,8 @@ export abstract class Page extends LitElement {
     } catch (err) {
       this.error = err instanceof ApiError ? `${err.code}: ${err.message}` : String(err);
     }
+    // One timer at most, however many reads were on their way at once.
+    clearTimeout(this.#timer);
     if (this.#alive && this.refreshMs > 0 && this.refreshAllowed())
       this.#timer = setTimeout(() => void this.#tick(), this.refreshMs);
   }

@@ -104,6 +104,9 @@ export const SignalKinds = [
   'member.added',
   // A stream's append or end, on the node-internal topic `stream:<owner topic>` (see streams.ts).
   'stream',
+  // A node's console watches every job (`GET /v1/jobs/stream`): every node of the cluster sends it
+  // the changes of its jobs for a while (on the node-internal topic `stream:console:jobs:wanted`).
+  'console.jobs',
 ] as const;
 export type SignalKind = (typeof SignalKinds)[number];
 

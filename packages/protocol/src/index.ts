@@ -7,6 +7,7 @@ export * from './messages.js';
 export * from './codec.js';
 export * from './json-limits.js';
 export * from './jobs.js';
+export * from './console.js';
 export * from './presence.js';
 export * from './conversations.js';
 export * from './sse.js';

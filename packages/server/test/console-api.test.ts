@@ -377,6 +377,7 @@ describe('the console APIs', () => {
       const spec = (await t.api('/openapi.json')).body;
       for (const path of [
         '/v1/jobs',
+        '/v1/jobs/stream',
         '/v1/jobs/{id}/timeline',
         '/v1/jobs/{id}/retry',
         '/v1/job-types',
@@ -390,6 +391,8 @@ describe('the console APIs', () => {
       assert.ok(spec.paths['/v1/jobs/{id}/timeline'].get.responses['404'], 'timeline 404');
       assert.ok(spec.paths['/v1/jobs/{id}/retry'].post.responses['404'], 'retry 404');
       assert.ok(spec.paths['/v1/job-types/{type}/stats'].get.responses['404'], 'stats 404');
+      assert.match(spec.paths['/v1/jobs/stream'].get.description, /`job` event/);
+      assert.match(JSON.stringify(spec.paths['/v1/jobs'].get.responses['200']), /"offset"/);
     });
 
     it('refuses a wrong status naming the allowed values once, and a cursor that is not a job id', async () => {

@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { startRedis, type TestRedis } from '@inloop/testing';
 import { startNode, waitFor } from './helpers.js';
-import { axeViolations, launch, signedIn } from './console-browser.js';
+import { gatedJobs } from './console-jobs.js';
+import { axeViolations, jobsLive, launch, listReads, signedIn } from './console-browser.js';
 
 /** Two nodes on a redis-server of the test's own: the console of one shows the work of the other. */
 describe('the console on a two-node cluster', () => {
@@ -23,19 +24,18 @@ describe('the console on a two-node cluster', () => {
     const shared = { redis: redis.url, redisPrefix: `console${randomBytes(3).toString('hex')}` };
     await using a = await startNode(shared);
     await using b = await startNode(shared);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    a.node.jobs.handle('render', async (_job, ctx) => {
-      await ctx.stage('draft', { weight: 1 });
-      await gate;
-      return { ok: true };
-    });
+    const release = gatedJobs(a.node, 'render');
     b.node.jobs.define('render');
 
-    const page = await signedIn(browser, b.url, b.node.apiKey);
+    let reads!: ReturnType<typeof listReads>;
+    const page = await signedIn(browser, b.url, b.node.apiKey, (p) => (reads = listReads(p)));
+    await jobsLive(page, reads);
+    const before = reads.started;
     const { id } = (await a.api('/v1/jobs', { body: { type: 'render' } })).body;
     const row = page.locator(`tr[data-job="${id}"]`);
     await waitFor(async () => (await row.getAttribute('data-status').catch(() => null)) === 'running', 15_000, 'row');
+    // Node a's changes reached node b's Jobs page by the stream, not by a read of the list.
+    assert.equal(reads.started, before);
 
     await row.getByRole('link', { name: id }).click();
     const timeline = page.locator('table.timeline');

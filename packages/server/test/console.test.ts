@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { startNode, waitFor } from './helpers.js';
-import { axeViolations, launch, signedIn } from './console-browser.js';
+import { gatedJobs } from './console-jobs.js';
+import { axeViolations, jobsLive, launch, listReads, signedIn } from './console-browser.js';
 
 /** The console in Chromium against a real node (SQLite in a temp dir) on a loopback port. */
 describe('the console in a browser', () => {
@@ -37,6 +38,33 @@ describe('the console in a browser', () => {
     await page.getByRole('navigation', { name: 'Console' }).waitFor();
     assert.ok(!page.url().includes(t.node.apiKey));
     assert.equal(await page.evaluate(() => sessionStorage.getItem('inloop.console.key')), t.node.apiKey);
+  });
+
+  it('lists a job created after the page opened and moves its row as it runs, by the stream alone', async () => {
+    await using t = await startNode();
+    const release = gatedJobs(t.node, 'render');
+    let reads!: ReturnType<typeof listReads>;
+    const page = await signedIn(browser, t.url, t.node.apiKey, (p) => (reads = listReads(p)));
+    await jobsLive(page, reads);
+    const before = reads.started;
+    await page.getByText('No jobs match.').waitFor();
+
+    const { id } = (await t.api('/v1/jobs', { body: { type: 'render' } })).body;
+    const row = page.locator(`tr[data-job="${id}"]`);
+    await waitFor(
+      async () => (await row.getAttribute('data-status').catch(() => null)) === 'running',
+      10_000,
+      'running',
+    );
+    assert.equal(await row.getByRole('cell', { name: 'draft' }).count(), 1);
+    release();
+    await waitFor(async () => (await row.getAttribute('data-status')) === 'succeeded', 10_000, 'succeeded');
+    assert.equal(await page.getByText('No jobs match.').count(), 0);
+    // The new type joined the filter without a reload.
+    assert.equal(await page.getByLabel('Type').locator('option', { hasText: 'render' }).count(), 1);
+    // None of it came from reading the list again.
+    assert.equal(reads.started, before);
+    assert.deepEqual(await axeViolations(page), []);
   });
 
   it('shows a running job live, fills its page as events arrive, and Cancel ends it', async () => {
@@ -141,6 +169,31 @@ describe('the console in a browser', () => {
     assert.equal(await focused(), `H1 Job ${id}`);
   });
 
+  it('can be worked with the keyboard alone: a filter, a job’s link, Cancel', async () => {
+    await using t = await startNode();
+    t.node.jobs.define('remote');
+    t.node.jobs.define('other');
+    const { id } = (await t.api('/v1/jobs', { body: { type: 'remote' } })).body;
+    const other = (await t.api('/v1/jobs', { body: { type: 'other' } })).body.id;
+    const page = await signedIn(browser, t.url, t.node.apiKey);
+    const focused = () => page.evaluate(() => document.activeElement?.textContent?.trim() ?? '');
+    const tabTo = async (what: string, check: () => Promise<boolean>) => {
+      for (let i = 0; i < 40 && !(await check()); i++) await page.keyboard.press('Tab');
+      assert.ok(await check(), `Tab never reached ${what}`);
+    };
+    await page.locator(`tr[data-job="${other}"]`).waitFor();
+    await tabTo('the type filter', () => page.getByLabel('Type').evaluate((el) => el === document.activeElement));
+    await page.keyboard.press('ArrowDown');
+    await waitFor(async () => (await page.locator('tr[data-job]').count()) === 1, 5000, 'the list filtered');
+    assert.equal(await page.locator(`tr[data-job="${id}"]`).count(), 1);
+    await tabTo('the job’s link', async () => (await focused()) === id);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: `Job ${id}` }).waitFor();
+    await tabTo('Cancel', async () => (await focused()) === 'Cancel');
+    await page.keyboard.press('Enter');
+    await waitFor(async () => (await page.getByTestId('job-status').textContent()) === 'cancelled', 10_000, 'ended');
+  });
+
   it('says in the page why Cancel was refused, and moves focus to that message', async () => {
     await using t = await startNode();
     t.node.jobs.define('remote');
@@ -154,6 +207,26 @@ describe('the console in a browser', () => {
     await alert.waitFor();
     assert.equal(await alert.evaluate((el) => el === document.activeElement), true);
     assert.equal((await t.api(`/v1/jobs/${id}`)).body.status, 'queued');
+    assert.deepEqual(await axeViolations(page), []);
+  });
+
+  it('says plainly on a fresh node that the budget has measured no watcher yet, chart by chart', async () => {
+    await using t = await startNode();
+    const page = await signedIn(browser, t.url, t.node.apiKey);
+    await page.getByRole('link', { name: 'Budget', exact: true }).click();
+    const summary = page.getByTestId('budget-summary');
+    await summary.waitFor();
+    assert.match((await summary.textContent())!.replace(/\s+/g, ' '), /Over 1 node: no job watcher measured yet\./);
+    const charts = page.locator('ic-chart');
+    for (const [label, empty] of [
+      ['Longest silence per watcher', 'No watcher has left a job’s stream yet.'],
+      ['Gaps between updates', 'No update has reached a job watcher yet.'],
+      ['First event after the 202', 'No watcher who came with the 202 yet.'],
+    ] as const)
+      await charts.filter({ hasText: label }).getByText(empty).waitFor();
+    assert.equal(await page.locator('ic-chart canvas').count(), 0);
+    const text = (await page.locator('main').textContent())!;
+    assert.doesNotMatch(text, /NaN|undefined|–/);
     assert.deepEqual(await axeViolations(page), []);
   });
 

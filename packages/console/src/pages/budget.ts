@@ -1,16 +1,8 @@
 import { html, nothing } from 'lit';
+import type { ConsoleBudget, Histo } from '@inloop/protocol';
 import { api } from '../api.js';
 import { ms, pct } from '../format.js';
 import { Page } from '../page.js';
-import type { Histo } from '../types.js';
-
-interface Budget {
-  cadenceMs: number;
-  nodes: number;
-  longestSilence: Histo;
-  gaps: Histo;
-  firstEvent: Histo;
-}
 
 /** Share of a histogram's count at or under `limit` seconds (bucket bounds as they fall). */
 function within(h: Histo, limit: number): number | null {
@@ -42,11 +34,11 @@ function at(h: Histo, seconds: number): number {
  */
 class IcBudget extends Page {
   static override properties = { ...Page.properties, b: { state: true } };
-  b: Budget | null = null;
+  b: ConsoleBudget | null = null;
   protected override refreshMs = 5000;
 
   protected async refresh(): Promise<void> {
-    this.b = await api<Budget>('/v1/console/budget');
+    this.b = await api<ConsoleBudget>('/v1/console/budget');
   }
 
   // One template around every state: the heading stays the same element (and keeps focus).
@@ -60,16 +52,21 @@ class IcBudget extends Page {
     if (!b)
       return html`${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : html`<p>Loading…</p>`}`;
     const cadence = b.cadenceMs / 1000;
-    const kept = within(b.longestSilence, cadence + 0.25);
-    const quick = within(b.firstEvent, 1);
-    return html` <p>
-        Over ${b.nodes} node${b.nodes === 1 ? '' : 's'}: ${b.longestSilence.count} job watchers measured; ${pct(kept)}
-        never waited longer than the cadence (${ms(b.cadenceMs)}) plus 250 ms. ${b.firstEvent.count} watchers who came
-        with the 202: ${pct(quick)} heard the first event within 1 s.
+    const over = `Over ${b.nodes} node${b.nodes === 1 ? '' : 's'}`;
+    const measured = b.longestSilence.count + b.gaps.count + b.firstEvent.count > 0;
+    return html`<p data-testid="budget-summary">
+        ${
+          measured
+            ? html`${over}: ${this.#silences(b)} ${this.#firstEvents(b)}`
+            : html`${over}: no job watcher measured yet. The charts fill as people watch jobs: a watcher's longest
+              silence counts once it leaves the job's stream, and the first event once someone who came with the 202
+              hears it.`
+        }
       </p>
       <div class="grid">
         <ic-chart
           label="Longest silence per watcher"
+          empty=${b.longestSilence.count === 0 ? 'No watcher has left a job’s stream yet.' : ''}
           summary="${b.longestSilence.count} watchers, cadence ${ms(b.cadenceMs)}"
           x-label="seconds"
           .data=${bars(b.longestSilence).data}
@@ -79,6 +76,7 @@ class IcBudget extends Page {
         ></ic-chart>
         <ic-chart
           label="Gaps between updates"
+          empty=${b.gaps.count === 0 ? 'No update has reached a job watcher yet.' : ''}
           summary="${b.gaps.count} gaps"
           x-label="seconds"
           .data=${bars(b.gaps).data}
@@ -88,6 +86,7 @@ class IcBudget extends Page {
         ></ic-chart>
         <ic-chart
           label="First event after the 202"
+          empty=${b.firstEvent.count === 0 ? 'No watcher who came with the 202 yet.' : ''}
           summary="${b.firstEvent.count} watchers"
           x-label="seconds"
           .data=${bars(b.firstEvent).data}
@@ -97,6 +96,19 @@ class IcBudget extends Page {
         ></ic-chart>
       </div>
       ${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : nothing}`;
+  }
+
+  #silences(b: ConsoleBudget): string {
+    const n = b.longestSilence.count;
+    if (n === 0) return 'no job watcher has left a job’s stream yet, so no longest silence is measured.';
+    const kept = within(b.longestSilence, b.cadenceMs / 1000 + 0.25);
+    return `${n} job watcher${n === 1 ? '' : 's'} measured; ${pct(kept)} never waited longer than the cadence (${ms(b.cadenceMs)}) plus 250 ms.`;
+  }
+
+  #firstEvents(b: ConsoleBudget): string {
+    const n = b.firstEvent.count;
+    if (n === 0) return 'No watcher came with the 202 yet.';
+    return `${n} watcher${n === 1 ? '' : 's'} who came with the 202: ${pct(within(b.firstEvent, 1))} heard the first event within 1 s.`;
   }
 }
 customElements.define('ic-budget', IcBudget);

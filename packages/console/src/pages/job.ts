@@ -1,8 +1,8 @@
 import { html, nothing, type PropertyValues } from 'lit';
+import type { JobTimeline } from '@inloop/protocol';
 import { api, ApiError, follow } from '../api.js';
 import { ms, pct, time } from '../format.js';
 import { Page } from '../page.js';
-import type { Timeline } from '../types.js';
 import { statusText } from './jobs.js';
 
 const ENDED = new Set(['succeeded', 'failed', 'cancelled']);
@@ -23,7 +23,7 @@ class IcJob extends Page {
     busy: { state: true },
   };
   jobId = '';
-  t: Timeline | null = null;
+  t: JobTimeline | null = null;
   note = '';
   refusal = '';
   busy = false;
@@ -79,7 +79,7 @@ class IcJob extends Page {
 
   protected async refresh(): Promise<void> {
     const id = this.jobId;
-    const t = await api<Timeline>(`/v1/jobs/${encodeURIComponent(id)}/timeline`);
+    const t = await api<JobTimeline>(`/v1/jobs/${encodeURIComponent(id)}/timeline`);
     // A read of the job shown before is dropped.
     if (id === this.jobId) this.t = t;
   }

@@ -1,10 +1,24 @@
 import { html, nothing } from 'lit';
-import { api } from '../api.js';
+import type { JobChange, JobList, JobListStatus, JobTypeInfo } from '@inloop/protocol';
+import { api, follow } from '../api.js';
 import { ms, pct, time } from '../format.js';
 import { Page } from '../page.js';
-import type { JobSummary, TypeInfo } from '../types.js';
 
-const STATUSES = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled', 'stuck'];
+const STATUSES: readonly JobListStatus[] = [
+  'queued',
+  'running',
+  'retrying',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'stuck',
+];
+const LIMIT = 50;
+/** Rows remembered from the feed, to keep a later row over an older read of the list. */
+const REMEMBERED = 1000;
+
+/** A row of the list: a job's summary, its promise unknown when first seen at its end. */
+type Row = JobChange['job'];
 
 /** Status words with the flags that qualify them. */
 export function statusText(j: { status: string; retrying?: boolean; likelyStuck?: boolean }): string {
@@ -13,9 +27,32 @@ export function statusText(j: { status: string; retrying?: boolean; likelyStuck?
   return j.status;
 }
 
+/** Whether a row belongs under a status filter, as `GET /v1/jobs?status=` reads it. */
+function hasStatus(row: Row, status: string): boolean {
+  if (status === 'retrying') return row.retrying;
+  if (status === 'stuck') return row.status === 'running' && row.likelyStuck;
+  return row.status === status;
+}
+
+/** A pause that an abort cuts short. */
+const pause = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+
 /**
- * `<ic-jobs>`: the newest jobs, filtered by type and status, read again every second while
- * shown (so running jobs move and new ones appear); older pages by cursor.
+ * `<ic-jobs>`: the newest jobs, filtered by type and status; older pages by cursor. The first
+ * page is live: it follows every job's changes (`GET /v1/jobs/stream`, all nodes), so a new job
+ * appears and a row moves as its events happen; the list is read again after each (re)connect of
+ * that stream and every 30 s, only to reconcile (a change missed while the stream was down).
  */
 class IcJobs extends Page {
   static override properties = {
@@ -24,27 +61,127 @@ class IcJobs extends Page {
     types: { state: true },
     next: { state: true },
     older: { state: true },
+    feed: { state: true },
   };
-  jobs: JobSummary[] = [];
+  jobs: Row[] = [];
   types: string[] = [];
   next: string | null = null;
   /** Cursors of the pages shown before this one (empty on the first, live page). */
   older: string[] = [];
+  /** The stream of changes: being opened, connected, or down (being opened again after a pause). */
+  feed: 'connecting' | 'live' | 'down' = 'connecting';
   #type = '';
   #status = '';
-  protected override refreshMs = 1000;
+  #typesRead = false;
+  protected override refreshMs = 30_000;
+  #stream: AbortController | undefined;
+  /** The latest row the stream told of each job (bounded), to keep a later row over an older read. */
+  readonly #pushed = new Map<string, Row>();
+  /** Per read of the list on its way, the changes that arrived meanwhile: applied again over what it returns. */
+  readonly #during = new Set<JobChange[]>();
+  /** Running times move on between changes: the rows are drawn again every second while one runs. */
+  #clock: ReturnType<typeof setInterval> | undefined;
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    void this.#follow();
+    this.#clock = setInterval(() => {
+      if (this.older.length === 0 && this.jobs.some((j) => j.status === 'running')) this.requestUpdate();
+    }, 1000);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.#stream?.abort();
+    clearInterval(this.#clock);
+  }
+
+  /** Follow the stream of changes, reconnecting with a growing pause; each `ready` reads the list again. */
+  async #follow(): Promise<void> {
+    this.#stream?.abort();
+    const stream = (this.#stream = new AbortController());
+    for (let failures = 0; !stream.signal.aborted; failures++) {
+      await follow(
+        '/v1/jobs/stream',
+        (type, data) => {
+          if (type === 'ready') {
+            failures = -1;
+            this.feed = 'live';
+            this.reload();
+          } else if (type === 'job') this.#change(data as JobChange);
+        },
+        stream.signal,
+      ).catch(() => {});
+      if (stream.signal.aborted) return;
+      this.feed = 'down';
+      await pause(Math.min(30_000, 1000 * 2 ** Math.min(failures, 5)), stream.signal);
+    }
+  }
 
   protected async refresh(): Promise<void> {
-    if (this.types.length === 0)
-      this.types = (await api<{ types: TypeInfo[] }>('/v1/job-types')).types.map((t) => t.type);
-    const q = new URLSearchParams({ limit: '50' });
+    if (!this.#typesRead) {
+      const read = (await api<{ types: JobTypeInfo[] }>('/v1/job-types')).types.map((t) => t.type);
+      this.types = [...new Set([...read, ...this.types])];
+      this.#typesRead = true;
+    }
+    const q = new URLSearchParams({ limit: String(LIMIT) });
     if (this.#type) q.set('type', this.#type);
     if (this.#status) q.set('status', this.#status);
     const cursor = this.older.at(-1);
     if (cursor) q.set('cursor', cursor);
-    const page = await api<{ jobs: JobSummary[]; next: string | null }>(`/v1/jobs?${q}`);
-    this.jobs = page.jobs;
+    const first = !cursor;
+    const during: JobChange[] = [];
+    this.#during.add(during);
+    let page: JobList;
+    try {
+      page = await api<JobList>(`/v1/jobs?${q}`);
+    } finally {
+      this.#during.delete(during);
+    }
+    // A row the stream told of later than this read (the record is saved after its event) is kept.
+    const rows = page.jobs.map((j): Row => {
+      const pushed = this.#pushed.get(j.id);
+      return pushed && pushed.offset > j.offset ? { ...pushed, promised: pushed.promised ?? j.promised } : j;
+    });
+    this.jobs = first ? rows.filter((r) => this.#matches(r)) : rows;
     this.next = page.next;
+    if (first) for (const c of during) this.#change(c);
+  }
+
+  /** One job changed: update its row, add it (newest first) or drop it when it no longer matches the filters. */
+  #change(c: JobChange): void {
+    for (const d of this.#during) d.push(c);
+    const shown = this.jobs.findIndex((j) => j.id === c.job.id);
+    const before = shown >= 0 ? this.jobs[shown] : this.#pushed.get(c.job.id);
+    if (before && before.offset >= c.job.offset) return;
+    const row: Row = { ...c.job, promised: c.job.promised ?? before?.promised ?? null };
+    this.#pushed.delete(row.id);
+    this.#pushed.set(row.id, row);
+    if (this.#pushed.size > REMEMBERED) this.#pushed.delete(this.#pushed.keys().next().value!);
+    if (!this.types.includes(row.type)) this.types = [...this.types, row.type];
+    // An older page does not move.
+    if (this.older.length > 0) return;
+    const matches = this.#matches(row);
+    const jobs = [...this.jobs];
+    if (shown >= 0) {
+      if (matches) jobs[shown] = row;
+      else jobs.splice(shown, 1);
+    } else if (matches) {
+      // Ids are in creation order: a job older than a full page's last row belongs to a later page.
+      let at = jobs.findIndex((j) => j.id < row.id);
+      if (at < 0) at = this.next === null && jobs.length < LIMIT ? jobs.length : -1;
+      if (at < 0) return;
+      jobs.splice(at, 0, row);
+      if (jobs.length > LIMIT) {
+        jobs.length = LIMIT;
+        this.next = jobs.at(-1)!.id;
+      }
+    } else return;
+    this.jobs = jobs;
+  }
+
+  #matches(row: Row): boolean {
+    return (!this.#type || row.type === this.#type) && (!this.#status || hasStatus(row, this.#status));
   }
 
   #filter(e: Event): void {
@@ -53,6 +190,13 @@ class IcJobs extends Page {
     this.#status = (form.elements.namedItem('status') as HTMLSelectElement).value;
     this.older = [];
     this.reload();
+  }
+
+  #hint() {
+    if (this.older.length > 0) return 'An older page (not updated).';
+    if (this.feed === 'live') return 'Newest first, updated as jobs change.';
+    if (this.feed === 'connecting') return 'Newest first. Connecting to the node’s stream of job changes…';
+    return 'Newest first. Not live: the stream of job changes was cut; reconnecting (the list is read again every 30 s).';
   }
 
   protected override render() {
@@ -73,7 +217,7 @@ class IcJobs extends Page {
             ${STATUSES.map((s) => html`<option>${s}</option>`)}
           </select>
         </label>
-        <span class="hint">${live ? 'Newest first, updated every second.' : 'An older page (not updated).'}</span>
+        <span class="hint" data-testid="jobs-live">${this.#hint()}</span>
       </form>
       ${this.error ? html`<p class="refusal" role="alert">${this.error}</p>` : nothing}
       <table class="jobs">
@@ -106,7 +250,7 @@ class IcJobs extends Page {
                 <td>${pct(j.progress)}</td>
                 <td>${time(j.createdAt)}</td>
                 <td>${ms(j.runMs ?? (j.startedAt && !j.finishedAt ? Date.now() - j.startedAt : null))}</td>
-                <td>${ms(j.promised.p50Ms)} / ${ms(j.promised.p90Ms)}</td>
+                <td>${j.promised ? html`${ms(j.promised.p50Ms)} / ${ms(j.promised.p90Ms)}` : '–'}</td>
               </tr>`,
           )}
         </tbody>

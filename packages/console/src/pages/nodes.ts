@@ -1,23 +1,8 @@
 import { html, nothing } from 'lit';
+import type { ConsoleNodes } from '@inloop/protocol';
 import { api } from '../api.js';
 import { bytes, ms } from '../format.js';
 import { Page } from '../page.js';
-
-interface Nodes {
-  self: string;
-  nodes: {
-    node: string;
-    startedAt: number;
-    at: number;
-    reportAgeMs: number;
-    reporting: boolean;
-    ready: boolean;
-    connections: Record<string, number>;
-    subscriptions: number;
-    rssBytes: number;
-    loadAverage: number;
-  }[];
-}
 
 /**
  * `<ic-nodes>`: every node with its connections and health (posted to the shared backend), and
@@ -25,11 +10,11 @@ interface Nodes {
  */
 class IcNodes extends Page {
   static override properties = { ...Page.properties, n: { state: true } };
-  n: Nodes | null = null;
+  n: ConsoleNodes | null = null;
   protected override refreshMs = 5000;
 
   protected async refresh(): Promise<void> {
-    this.n = await api<Nodes>('/v1/console/nodes');
+    this.n = await api<ConsoleNodes>('/v1/console/nodes');
   }
 
   protected override render() {

@@ -1,23 +1,7 @@
 import { html, nothing } from 'lit';
+import type { ConsoleActivity } from '@inloop/protocol';
 import { api } from '../api.js';
 import { Page } from '../page.js';
-
-interface Activity {
-  nodes: number;
-  sampleMs: number;
-  connections: Record<string, number>;
-  subscriptions: number;
-  series: {
-    at: number;
-    connections: Record<string, number>;
-    subscriptions: number;
-    publications: number;
-    slowConsumerDrops: number;
-    rateLimited: number;
-  }[];
-  topics: { topic: string; publications: number; subscribers: number }[];
-  presence: { topic: string; members: number; connections: number }[];
-}
 
 /**
  * `<ic-topics>`: topics and people over all nodes: connections by transport, the busiest topics,
@@ -25,11 +9,11 @@ interface Activity {
  */
 class IcTopics extends Page {
   static override properties = { ...Page.properties, a: { state: true } };
-  a: Activity | null = null;
+  a: ConsoleActivity | null = null;
   protected override refreshMs = 5000;
 
   protected async refresh(): Promise<void> {
-    this.a = await api<Activity>('/v1/console/activity');
+    this.a = await api<ConsoleActivity>('/v1/console/activity');
   }
 
   // One template around every state: the heading stays the same element (and keeps focus).

@@ -1,8 +1,8 @@
 import { html, nothing } from 'lit';
+import type { JobTypeInfo, JobTypeStats } from '@inloop/protocol';
 import { api } from '../api.js';
 import { ms, pct } from '../format.js';
 import { Page } from '../page.js';
-import type { TypeInfo, TypeStats } from '../types.js';
 
 /**
  * `<ic-types>`: every job type with its learned p50/p90 and calibration; for the selected one,
@@ -17,14 +17,14 @@ class IcTypes extends Page {
     stats: { state: true },
   };
   selected = '';
-  types: TypeInfo[] = [];
-  stats: TypeStats | null = null;
+  types: JobTypeInfo[] = [];
+  stats: JobTypeStats | null = null;
   protected override refreshMs = 5000;
 
   protected async refresh(): Promise<void> {
-    this.types = (await api<{ types: TypeInfo[] }>('/v1/job-types')).types;
+    this.types = (await api<{ types: JobTypeInfo[] }>('/v1/job-types')).types;
     const type = this.selected || this.types[0]?.type;
-    this.stats = type ? await api<TypeStats>(`/v1/job-types/${encodeURIComponent(type)}/stats`) : null;
+    this.stats = type ? await api<JobTypeStats>(`/v1/job-types/${encodeURIComponent(type)}/stats`) : null;
   }
 
   protected override willUpdate(changed: Map<string, unknown>): void {
@@ -74,7 +74,7 @@ class IcTypes extends Page {
       ${s ? this.#charts(s) : nothing}`;
   }
 
-  #charts(s: TypeStats) {
+  #charts(s: JobTypeStats) {
     const bins = s.durations.counts.map((_, i) => ((i + 0.5) * s.durations.binMs) / 1000);
     const times = s.series.map((p) => p.at / 1000);
     const recent = s.recent.filter((r) => r.runMs !== null);

@@ -1,5 +1,11 @@
 import { loadavg } from 'node:os';
-import { STREAM_TOPIC_PREFIX } from '@inloop/protocol';
+import {
+  STREAM_TOPIC_PREFIX,
+  type ConsoleActivityPoint,
+  type Histo,
+  type PresenceActivity,
+  type TopicActivity,
+} from '@inloop/protocol';
 import type { Logger } from 'pino';
 import type { Metrics } from '../../metrics.js';
 import type { Broker } from '../../ports/broker.js';
@@ -8,24 +14,12 @@ import type { Hub } from '../hub.js';
 import type { JobService } from '../jobs/service.js';
 import type { Presence } from '../presence.js';
 
-/** One histogram as the console charts it: bucket upper bounds and the count in each (not cumulative). */
-export interface Histo {
-  le: number[];
-  /** One more than `le`: the last is the count above the largest bound. */
-  counts: number[];
-  count: number;
-  sum: number;
-}
-
-/** What happened on a node during one sampling interval (counts are deltas over it). */
-export interface ActivityPoint {
-  /** The interval's end, rounded down to a multiple of the interval (so nodes' points align). */
-  at: number;
-  connections: Record<string, number>;
-  subscriptions: number;
-  publications: number;
-  slowConsumerDrops: number;
-  rateLimited: number;
+/**
+ * What happened on a node during one sampling interval (counts are deltas over it): a point of
+ * the console's activity series (its `at` is the interval's end, rounded down to a multiple of the
+ * interval, so nodes' points align), and its jobs.
+ */
+export interface ActivityPoint extends ConsoleActivityPoint {
   /** Per job type: created, succeeded, failed, cancelled in the interval; queued and running at its end. */
   jobs: Record<
     string,
@@ -46,8 +40,8 @@ export interface NodeReport {
   cadenceMs: number;
   series: ActivityPoint[];
   /** The busiest topics of the last minutes, by publications made on this node, with local subscribers. */
-  topics: { topic: string; publications: number; subscribers: number }[];
-  presence: { topic: string; members: number; connections: number }[];
+  topics: TopicActivity[];
+  presence: PresenceActivity[];
   budget: { longestSilence: Histo; gaps: Histo; firstEvent: Histo };
 }
 
@@ -214,7 +208,11 @@ export class Activity {
       .slice(0, TOP_TOPICS)
       .map(([topic, publications]) => ({ topic, publications, subscribers: this.#s.hub.subscriberCount(topic) }));
     // Topics with many subscribers and few publications are busy too: add the most watched.
-    const watched = [...this.#s.hub.subscriberCounts()].sort((a, b) => b[1] - a[1]).slice(0, TOP_TOPICS);
+    // (Node-internal topics, a stream's or the console's own job feed, are not the app's.)
+    const watched = [...this.#s.hub.subscriberCounts()]
+      .filter(([topic]) => !topic.startsWith(STREAM_TOPIC_PREFIX))
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, TOP_TOPICS);
     for (const [topic, subscribers] of watched)
       if (!totals.has(topic)) topics.push({ topic, publications: 0, subscribers });
     const presence = [...this.#s.presence.occupancies()].sort((a, b) => b.members - a.members).slice(0, TOP_TOPICS);

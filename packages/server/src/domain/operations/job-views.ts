@@ -1,59 +1,41 @@
-import { jobTopic, type JobEvent, type JobSnapshot, type JobStatus, type Json } from '@inloop/protocol';
+import {
+  jobTopic,
+  type JobEvent,
+  type JobList,
+  type JobListStatus,
+  type JobState,
+  type JobStatus,
+  type JobSummary,
+  type JobTimeline,
+  type JobTimelineEntry,
+} from '@inloop/protocol';
 import { Refusal } from '../../errors.js';
 import type { Broker } from '../../ports/broker.js';
 import type { JobRecord, JobStore } from '../../ports/job-store.js';
 import type { JobService, StartedJob } from '../jobs/service.js';
 
-/** The statuses an operator filters by: the stored ones, plus two read from the record. */
-export const JobListStatuses = ['queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled', 'stuck'] as const;
-export type JobListStatus = (typeof JobListStatuses)[number];
-
-/** One job in a listing: enough for a row, without input, partials or result. */
-export interface JobSummary {
-  id: string;
-  type: string;
-  status: JobStatus;
-  /** Queued again after a failed attempt. */
-  retrying: boolean;
-  likelyStuck: boolean;
-  attempt: number;
-  maxAttempts: number;
-  stage: string | null;
-  progress: number;
-  createdAt: number;
-  startedAt: number | null;
-  finishedAt: number | null;
-  /** The ETA promised (p50, p90 of the run) and, once finished, what the run took. */
-  promised: { p50Ms: number; p90Ms: number };
-  runMs: number | null;
-  error: string | null;
-}
-
-/** One stored event of a job, as a timeline shows it. */
-export interface TimelineEntry {
-  offset: number;
-  at: number;
-  type: string;
-  status: JobStatus;
-  attempt: number;
-  stage: string | null;
-  progress: number;
-  measured: boolean;
-  message: string | null;
-  partial?: Json;
-  retry?: { reason: string; inMs: number };
-  error?: { code: string; message: string };
-}
-
-/** A job's page: its snapshot, every stored event, its attempts and the ETA promised at creation. */
-export interface JobTimeline {
-  job: JobSnapshot;
-  events: TimelineEntry[];
-  /** True when the topic's history no longer holds every event (trimmed, or a new epoch). */
-  truncated: boolean;
-  attempts: { attempt: number; startedAt: number | null; endedAt: number | null; error: string | null }[];
-  /** The ETA told at creation (the first event), and what the job took from creation to its end. */
-  eta: { promisedP50Ms: number | null; promisedP90Ms: number | null; actualMs: number | null };
+/**
+ * A job's row from its state (as an event carries it) and the offset of that event: all of a
+ * {@link JobSummary} but the run time promised, which the state of an ended job no longer holds.
+ */
+export function jobRow(state: JobState, offset: number): Omit<JobSummary, 'promised'> {
+  return {
+    id: state.id,
+    type: state.type,
+    status: state.status,
+    retrying: state.status === 'queued' && state.attempt > 0,
+    likelyStuck: state.flags.likelyStuck,
+    attempt: state.attempt,
+    maxAttempts: state.maxAttempts,
+    stage: state.stage?.name ?? null,
+    progress: state.progress.fraction,
+    createdAt: state.createdAt,
+    startedAt: state.startedAt,
+    finishedAt: state.finishedAt,
+    runMs: state.finishedAt !== null && state.startedAt !== null ? state.finishedAt - state.startedAt : null,
+    error: state.error ? `${state.error.code}: ${state.error.message}` : null,
+    offset,
+  };
 }
 
 /** Events read for a timeline at most. */
@@ -73,7 +55,7 @@ export class JobViews {
     status?: JobListStatus | undefined;
     cursor?: string | undefined;
     limit: number;
-  }) {
+  }): Promise<JobList> {
     const stored: JobStatus | undefined =
       query.status === 'retrying' ? 'queued' : query.status === 'stuck' ? 'running' : query.status;
     const now = Date.now();
@@ -96,23 +78,9 @@ export class JobViews {
   }
 
   summary(record: JobRecord, now = Date.now()): JobSummary {
-    const state = this.o.jobs.stateOf(record, now);
     return {
-      id: record.id,
-      type: record.type,
-      status: record.status,
-      retrying: record.status === 'queued' && record.attempt > 0,
-      likelyStuck: state.flags.likelyStuck,
-      attempt: record.attempt,
-      maxAttempts: record.maxAttempts,
-      stage: record.stage?.name ?? null,
-      progress: state.progress.fraction,
-      createdAt: record.createdAt,
-      startedAt: record.startedAt,
-      finishedAt: record.finishedAt,
+      ...jobRow(this.o.jobs.stateOf(record, now), record.lastOffset),
       promised: { p50Ms: record.estimate.p50Ms, p90Ms: record.estimate.p90Ms },
-      runMs: record.finishedAt !== null && record.startedAt !== null ? record.finishedAt - record.startedAt : null,
-      error: record.error ? `${record.error.code}: ${record.error.message}` : null,
     };
   }
 
@@ -120,7 +88,7 @@ export class JobViews {
   async timeline(id: string): Promise<JobTimeline | null> {
     const job = await this.o.jobs.snapshot(id);
     if (!job) return null;
-    const events: TimelineEntry[] = [];
+    const events: JobTimelineEntry[] = [];
     let after = 0;
     let truncated = false;
     let told: JobEvent['job']['eta'] | undefined;
@@ -187,7 +155,7 @@ export class JobViews {
 }
 
 /** Attempts as the events tell them: each `job.started` opens one, a retry or a terminal event closes it. */
-function attemptsOf(events: TimelineEntry[]): JobTimeline['attempts'] {
+function attemptsOf(events: JobTimelineEntry[]): JobTimeline['attempts'] {
   const attempts: JobTimeline['attempts'] = [];
   for (const e of events) {
     const open = attempts.at(-1);

@@ -1,4 +1,13 @@
-import type { Histo, NodeReport } from './activity.js';
+import type {
+  ConsoleActivity,
+  ConsoleActivityPoint,
+  ConsoleBudget,
+  ConsoleNode,
+  Histo,
+  PresenceActivity,
+  TopicActivity,
+} from '@inloop/protocol';
+import type { NodeReport } from './activity.js';
 
 /** Histograms with the same bounds, added bucket by bucket (every node builds them alike). */
 function addHistos(hs: Histo[]): Histo {
@@ -14,7 +23,7 @@ function addHistos(hs: Histo[]): Histo {
 }
 
 /** The interactivity budget over every node: silences per watcher, gaps, first-event latency. */
-export function budgetOf(reports: NodeReport[]) {
+export function budgetOf(reports: NodeReport[]): ConsoleBudget {
   return {
     cadenceMs: reports[0]?.cadenceMs ?? 0,
     nodes: reports.length,
@@ -29,22 +38,12 @@ const addCounts = (into: Record<string, number>, from: Record<string, number>): 
 };
 
 /** Topics and people over every node: series summed per interval, topics merged, presence as seen. */
-export function activityOf(reports: NodeReport[], sampleMs: number) {
-  const byAt = new Map<
-    number,
-    {
-      at: number;
-      connections: Record<string, number>;
-      subscriptions: number;
-      publications: number;
-      slowConsumerDrops: number;
-      rateLimited: number;
-    }
-  >();
+export function activityOf(reports: NodeReport[], sampleMs: number): ConsoleActivity {
+  const byAt = new Map<number, ConsoleActivityPoint>();
   const connections: Record<string, number> = {};
   let subscriptions = 0;
-  const topics = new Map<string, { topic: string; publications: number; subscribers: number }>();
-  const presence = new Map<string, { topic: string; members: number; connections: number }>();
+  const topics = new Map<string, TopicActivity>();
+  const presence = new Map<string, PresenceActivity>();
   for (const r of reports) {
     addCounts(connections, r.connections);
     subscriptions += r.subscriptions;
@@ -89,12 +88,11 @@ export function activityOf(reports: NodeReport[], sampleMs: number) {
   };
 }
 
-/** The node list: each node's connections and health. */
 /**
  * The nodes with their health. A node whose last report is older than two report intervals (and
  * a second) is `reporting: false` (killed, hung or cut off from the backend) until it drops out.
  */
-export function nodesOf(reports: NodeReport[], sampleMs: number, now = Date.now()) {
+export function nodesOf(reports: NodeReport[], sampleMs: number, now = Date.now()): ConsoleNode[] {
   return reports.map((r) => ({
     node: r.node,
     startedAt: r.startedAt,

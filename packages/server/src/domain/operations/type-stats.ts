@@ -1,37 +1,12 @@
+import type { JobTypeStats } from '@inloop/protocol';
 import type { JobStore } from '../../ports/job-store.js';
-import type { JobService, JobTypeInfo } from '../jobs/service.js';
+import type { JobService } from '../jobs/service.js';
 import type { NodeReport } from './activity.js';
 import type { JobViews } from './job-views.js';
 
 /** Recent runs read for a type's charts, and the histogram's bins. */
 const RECENT = 200;
 const BINS = 20;
-
-/** A type's charts: durations, the recent runs (wait, run, promise), and its series over all nodes. */
-export interface JobTypeStats extends JobTypeInfo {
-  /** Durations of the last runs (whole job), in equal bins from 0. */
-  durations: { binMs: number; counts: number[]; samples: number };
-  /** The latest finished runs, oldest first: time in line, run time and the run's promised p50/p90. */
-  recent: {
-    id: string;
-    status: string;
-    finishedAt: number;
-    waitMs: number | null;
-    runMs: number | null;
-    promisedP50Ms: number;
-    promisedP90Ms: number;
-  }[];
-  /** Per interval, summed over the nodes: created, finished by status, and queued/running at its end. */
-  series: {
-    at: number;
-    created: number;
-    succeeded: number;
-    failed: number;
-    cancelled: number;
-    queued: number;
-    running: number;
-  }[];
-}
 
 /**
  * The job types the cluster knows: those defined on this node, then those the other nodes'

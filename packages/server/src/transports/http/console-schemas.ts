@@ -1,5 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import { JobListStatuses, type JobListStatus } from '../../domain/operations/job-views.js';
+import { JobListStatuses, type JobListStatus } from '@inloop/protocol';
 import { JobSnapshotSchema, JobTypeReply } from './job-schemas.js';
 
 /** Schemas of the operator's APIs (`console.ts`): they validate, serialize and document. */
@@ -40,6 +40,18 @@ export const JobSummarySchema = Type.Object({
   promised: Type.Object({ p50Ms: Num, p90Ms: Num }, { description: 'The run time promised when the job started' }),
   runMs: Nullable(Int),
   error: Nullable(Type.String()),
+  offset: Type.Integer({
+    description: 'Offset of the job’s last event in its topic: of two rows of one job, the higher is the later',
+  }),
+});
+
+export const JobFeedQuery = Type.Object({
+  token: Type.Optional(
+    Type.String({
+      description:
+        'Client token granting `admin` on `console`, for EventSource (never an API key: use the header); never logged',
+    }),
+  ),
 });
 
 export const JobListReply = Type.Object({

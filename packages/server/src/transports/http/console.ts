@@ -1,18 +1,24 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
+import { can } from '../../auth/principal.js';
+import type { PublicationCodec } from '../../domain/outlet.js';
 import type { Activity } from '../../domain/operations/activity.js';
+import { JOB_FEED_TOPIC, type JobFeed } from '../../domain/operations/job-feed.js';
 import type { JobViews } from '../../domain/operations/job-views.js';
 import { accepted } from './jobs.js';
 import { activityOf, budgetOf, nodesOf } from '../../domain/operations/overview.js';
 import { clusterTypeNames, typeStats } from '../../domain/operations/type-stats.js';
 import type { JobService } from '../../domain/jobs/service.js';
 import type { JobStore } from '../../ports/job-store.js';
+import { sseEvent } from '../../session/codecs.js';
+import type { SseTransport } from '../sse.js';
 import type { Authenticator } from './authenticate.js';
 import { HttpProblem } from './problems.js';
 import { CreatedJob, JobParams, JobTypeParams } from './job-schemas.js';
 import {
   ActivityReply,
   BudgetReply,
+  JobFeedQuery,
   JobListQuery,
   JobListReply,
   JobTimelineReply,
@@ -28,10 +34,18 @@ interface Deps {
   views: JobViews;
   activity: Activity;
   auth: Authenticator;
+  sse: SseTransport;
+  feed: JobFeed;
   nodeId: string;
 }
 
 const ADMIN = 'API key, or a token granting `admin` on `console`.';
+/** The job feed's Server-Sent Events: one `job` event per change, its data a `JobChange`. */
+const jobFeedCodec: PublicationCodec = {
+  encode: (publications) => Buffer.from(publications.map((p) => sseEvent('job', p.data)).join('')),
+  message: (message) => Buffer.from(sseEvent(message.type, message)),
+};
+
 /** The header `POST /v1/jobs` reads too. */
 const IDEMPOTENCY = {
   type: 'object',
@@ -58,6 +72,30 @@ export function consoleRoutes(app: FastifyInstance, d: Deps): void {
       await d.auth.admin(request);
       const { type, status, cursor, limit } = request.query;
       return d.views.list({ type, status, cursor, limit });
+    },
+  );
+
+  app.get<{ Querystring: Static<typeof JobFeedQuery> }>(
+    '/v1/jobs/stream',
+    {
+      schema: documented({
+        summary: 'Watch every job over Server-Sent Events: each change of a job of any type, on any node',
+        description: `\`ready\` once the stream is subscribed (\`{"node": "<id>"}\`), then one \`job\` event per stored event of any job (\`{"event": "job.started", "job": <the job's row as in GET /v1/jobs>}\`, \`promised\` null on an ended job's events), heartbeat comments, and \`disconnect\` before the node ends the stream. Live only: no event ids and no replay, so read \`GET /v1/jobs\` after \`ready\` (after every reconnect too) and keep, per job, the row with the highest \`offset\`. On a cluster the events of every node arrive; a node starts sending them within a moment of the first stream opening anywhere. ${ADMIN} A token may come as \`?token=\` (for EventSource); an API key only in the header.`,
+        querystring: JobFeedQuery,
+        response: { 200: { type: 'string', description: 'text/event-stream' }, ...problems },
+      }),
+    },
+    async (request, reply) => {
+      const principal = await d.auth.streamPrincipal(request);
+      if (!can(principal, 'admin', 'console'))
+        throw new HttpProblem('forbidden', 'this endpoint needs an API key or a token with the admin operation');
+      const conn = await d.sse.open(request, reply, principal, JOB_FEED_TOPIC, undefined, {
+        codec: jobFeedCodec,
+        announce: false,
+      });
+      if (!conn || conn.closed) return;
+      await d.feed.opened();
+      conn.push(Buffer.from(sseEvent('ready', { node: d.nodeId })));
     },
   );
 
