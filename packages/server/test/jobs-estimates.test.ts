@@ -10,6 +10,7 @@ import {
   timeFraction,
   type JobRecord,
 } from '@inloop/server';
+import { normalQuantile } from '../src/domain/jobs/duration-model.js';
 import { readSse, sleep, startNode } from './helpers.js';
 
 const sample = (ms: number, size: number | null = null) => ({ type: 't', stage: '', ms, size, at: 0 });
@@ -128,6 +129,107 @@ describe('estimates', () => {
     const stuck = flagsOf({ ...job, lastSignAt: 500_000 }, 650_000, estimate, 30_000);
     assert.deepEqual([stuck.slowerThanUsual, stuck.likelyStuck], [true, true]);
     assert.equal(stuck.message, 'This may be stuck: no sign of progress for 3 min.');
+  });
+
+  describe('for a job running past its p50', () => {
+    /**
+     * Hold one job of `type` running and read its state over HTTP until it is well past its p90:
+     * each read's elapsed time, time left, flag and message.
+     */
+    async function readPastP90(t: Awaited<ReturnType<typeof startNode>>, type: string, release: () => void) {
+      const created = (await t.api('/v1/jobs', { body: { type, input: { hold: true } } })).body;
+      const reads: { elapsed: number; left: number; p50: number; p90: number; slower: boolean; message: string }[] = [];
+      for (let i = 0; i < 2000; i++) {
+        const s = (await t.api(`/v1/jobs/${created.id}`)).body;
+        if (s.status === 'running')
+          reads.push({
+            elapsed: s.elapsedMs,
+            left: s.eta.remainingMs,
+            p50: s.eta.p50Ms,
+            p90: s.eta.p90Ms,
+            slower: s.flags.slowerThanUsual,
+            message: s.message ?? '',
+          });
+        if (reads.length > 0 && reads.at(-1)!.elapsed > reads.at(-1)!.p90 * 1.2) break;
+        await sleep(10);
+      }
+      release();
+      return reads;
+    }
+
+    /**
+     * Time left never goes up until p90, across p50 too; past p90 the job is slower than usual,
+     * in words.
+     */
+    function assertHonest(reads: Awaited<ReturnType<typeof readPastP90>>) {
+      const { p50, p90 } = reads[0]!;
+      const between = reads.filter((r) => r.elapsed <= p90);
+      assert.ok(
+        between.filter((r) => r.elapsed < p50).length >= 1 && between.filter((r) => r.elapsed >= p50).length >= 2,
+        `read before p50 ${p50} ms and twice between it and p90 ${p90} ms: ${between.map((r) => r.elapsed).join(', ')}`,
+      );
+      for (let i = 1; i < between.length; i++)
+        assert.ok(
+          between[i]!.left <= between[i - 1]!.left,
+          `time left went up from ${between[i - 1]!.left} to ${between[i]!.left} ms at ${between[i]!.elapsed} ms (p50 ${p50}, p90 ${p90})`,
+        );
+      const past = reads.filter((r) => r.elapsed > p90);
+      assert.ok(past.length >= 1, 'read past p90');
+      for (const r of past) {
+        assert.equal(r.slower, true, `slower than usual at ${r.elapsed} ms (p90 ${p90})`);
+        assert.match(r.message, /^Taking longer than usual/);
+        assert.ok(r.left >= 1000, `past p90 it never says "a moment": ${r.left} ms`);
+      }
+    }
+
+    it(
+      'sees its time left only go down until p90, then "slower than usual", with history',
+      { timeout: 30_000 },
+      async () => {
+        await using t = await startNode();
+        let release = () => {};
+        // 24 runs of a lognormal type around 300 ms (sigma 0.3: its quantiles, in a scrambled
+        // order), four at a time; then one held.
+        const durations = Array.from({ length: 24 }, (_, i) =>
+          Math.round(300 * Math.exp(0.3 * normalQuantile((((i * 7) % 24) + 0.5) / 24))),
+        );
+        t.node.jobs.handle(
+          'known',
+          async (job) => {
+            if ((job.input as { hold?: boolean } | null)?.hold) await new Promise<void>((r) => (release = r));
+            else await sleep((job.input as { ms: number }).ms);
+          },
+          { concurrency: 4 },
+        );
+        const ids: string[] = [];
+        for (const ms of durations)
+          ids.push((await t.api('/v1/jobs', { body: { type: 'known', input: { ms } } })).body.id);
+        for (const id of ids)
+          for (let i = 0; i < 500 && (await t.api(`/v1/jobs/${id}`)).body.status !== 'succeeded'; i++) await sleep(20);
+        const reads = await readPastP90(t, 'known', () => release());
+        assert.equal(reads[0]!.p90 > reads[0]!.p50, true);
+        assertHonest(reads);
+      },
+    );
+
+    it(
+      'sees the same before any run of its type (the default: p50 expectedMs, p90 twice that)',
+      { timeout: 30_000 },
+      async () => {
+        await using t = await startNode();
+        let release = () => {};
+        t.node.jobs.handle(
+          'fresh',
+          async () => {
+            await new Promise<void>((r) => (release = r));
+          },
+          { expectedMs: 400 },
+        );
+        const reads = await readPastP90(t, 'fresh', () => release());
+        assert.deepEqual([reads[0]!.p50, reads[0]!.p90], [400, 800]);
+        assertHonest(reads);
+      },
+    );
   });
 
   describe('after a series of jobs with known durations', () => {

@@ -43,6 +43,13 @@ const SLOPE_PARTNERS = 10;
 const SHIFT_RUN = 5;
 /** ... by at least this factor in the median. */
 const SHIFT_FACTOR = 1.25;
+/**
+ * ... and their mean lies this many standard errors past the runs before (their robust spread,
+ * over the square root of the runs since). The newest runs of a stationary type erred that way
+ * by chance in about 1 window of 1,000 (lognormal, sigma 0.05 to 0.4: 15 of 16,000), by 2.3 to 4.7
+ * standard errors; this keeps 4 in 5 of those out, and notices a 2x change at most a run later.
+ */
+const SHIFT_Z = 4;
 /** Or: newest runs that each lie beyond every older run, the same way. */
 const SHIFT_CLEAR_RUN = 3;
 /** A gradual or small change of speed: both sides of the split have at least this many runs. */
@@ -134,7 +141,9 @@ function ratiosOf(fit: DurationFit, samples: readonly RunSample[]): number[] {
  * - sudden: the newest 3 or more runs each erred the same way by {@link SHIFT_FACTOR} and beyond
  *   every run before them, or the newest {@link SHIFT_RUN} all erred that way with their median
  *   past all but 1 in 20 of the runs before (five slow runs in a row are chance in a bimodal
- *   type, not a change). A type that got twice as slow is noticed within 3 runs;
+ *   type, not a change) and their mean {@link SHIFT_Z} standard errors past the runs before (or
+ *   five runs of a wide type that happen to err alike trim its model). A type that got twice as
+ *   slow is noticed within 3 runs (5 or so with a spread of sigma 0.3);
  * - gradual or small: a rank test (Mann-Whitney) finds the split into newer and older runs that
  *   differ most, and takes it when they differ by {@link DRIFT_Z} standard errors, both sides with
  *   at least {@link DRIFT_MIN_RUNS} runs. This sets aside a warming node's slower first runs, a
@@ -200,6 +209,13 @@ function suddenChange(logs: readonly number[]): number | null {
   // also lie beyond all but 1 in 20 of the runs before the change.
   const before = logs.slice(k).sort((x, y) => x - y);
   if (!clear && sign * (m - quantile(before, sign > 0 ? 0.95 : 0.05)) <= 0) return null;
+  // And a shift, not noise: the runs since, on average, well past the runs before for so few.
+  if (!clear) {
+    const centre = quantile(before, 0.5);
+    const spread = 1.4826 * median(before.map((l) => Math.abs(l - centre)));
+    const mean = logs.slice(0, k).reduce((sum, l) => sum + l, 0) / k;
+    if (sign * (mean - centre) < (SHIFT_Z * spread) / Math.sqrt(k)) return null;
+  }
   return k;
 }
 
@@ -273,10 +289,67 @@ function msAt(curve: readonly number[], level: number): number {
 }
 
 /**
+ * A rise of the typical time left (the median of what remains for the runs that lasted this
+ * long) by more than this share of the typical run is a real change of outlook (past the fast
+ * runs of a type whose runs are fast or slow: there it rises by several typical runs), shown
+ * with its reason; anything less is the steps a few hundred runs leave in the curve (up to a
+ * third of a typical run for a lognormal type of sigma 0.4), and is not shown.
+ */
+const REAL_RISE = 0.5;
+/**
+ * Past this level, what remains is read from the curve's last segment (up to the longest run
+ * seen), a straight line where the true quantiles bend up only at the very end: there a rise is
+ * the line's, not the runs', and is not shown.
+ */
+const TAIL_LEVEL = 0.9;
+
+function remainingAt(curve: readonly number[], t: number, q: number): number {
+  const past = levelAt(curve, t);
+  return Math.max(0, msAt(curve, past + (1 - past) * q) - t);
+}
+
+/**
+ * The typical time left the person is shown at `t`: the median of what remains for the runs
+ * that lasted at least `t`, held where it would go up, unless it rose by more than
+ * {@link REAL_RISE} of the typical run since it was last low (the run left the group of the
+ * fast ones: it really fell behind; `rose` says so, for the reason in the job's message).
+ *
+ * The median of what remains is piecewise linear in `t` with its corners at the curve's points,
+ * so it is walked from 0 to `t` corner by corner (and at `t`): the result is a function of the
+ * curve and `t` alone, the same however often it is read.
+ */
+export function typicalRemaining(
+  curve: readonly number[],
+  elapsedMs: number,
+  p50Ms: number,
+): { ms: number; rose: boolean } {
+  const t = Math.max(0, elapsedMs);
+  const rise = REAL_RISE * Math.max(1, p50Ms);
+  let shown = remainingAt(curve, 0, 0.5);
+  let rose = false;
+  const at = (s: number) => {
+    const left = remainingAt(curve, s, 0.5);
+    if (left > shown + rise && levelAt(curve, s) < TAIL_LEVEL) {
+      shown = left;
+      rose = true;
+    } else shown = Math.min(shown, left);
+  };
+  for (const corner of curve) {
+    if (corner >= t) break;
+    if (corner > 0) at(corner);
+  }
+  at(t);
+  return { ms: shown, rose };
+}
+
+/**
  * Time left for a run that has already lasted `elapsedMs`: the p50 and p90 of what remains for
- * the runs that lasted at least that long, not "p50 minus elapsed". Past the typical run, what
- * is left is at least 0.4 of the overrun (the median residual life of a Pareto tail of index 2)
- * and p90 all of it, so a job that runs long never says "a few seconds" for half a minute.
+ * the runs that lasted at least that long, not "p50 minus elapsed". Its p50 only goes down until
+ * the run is past p90 (see {@link typicalRemaining}), except when the runs that lasted this long
+ * clearly take longer (a bimodal type's slow ones). Past p90 ("slower than usual") its p50 is at
+ * least a second and 0.4 of the overrun past p50 (the median residual life of a Pareto tail of
+ * index 2), so a job that runs long never says "a few seconds" for half a minute; its p90 is at
+ * least all of that overrun from p50 on.
  */
 export function remainingGiven(
   curve: readonly number[],
@@ -286,10 +359,55 @@ export function remainingGiven(
 ): { p50Ms: number; p90Ms: number } {
   const t = Math.max(0, elapsedMs);
   const overrun = Math.max(0, t - p50Ms);
-  const past = levelAt(curve, t);
-  const cond = (q: number) => Math.max(0, msAt(curve, past + (1 - past) * q) - t);
+  const late = t > p90Ms;
+  const r50 = Math.max(typicalRemaining(curve, t, p50Ms).ms, late ? Math.max(overrun * 0.4, 1000) : 0);
   // The p90 keeps the total's calibration: it is not below what the promised p90 leaves.
-  const r50 = Math.max(cond(0.5), overrun * 0.4, t > p90Ms ? 1000 : 0);
-  const r90 = Math.max(cond(0.9), p90Ms - t, overrun, r50);
+  const r90 = Math.max(remainingAt(curve, t, 0.9), p90Ms - t, overrun, r50);
   return { p50Ms: Math.round(r50), p90Ms: Math.round(r90) };
+}
+
+/** z of the normal distribution's 90th percentile. */
+const Z90 = 1.2816;
+
+/**
+ * A curve at {@link CURVE_LEVELS} for an estimate that has only a p50 and a p90 (a type's
+ * default before any run): lognormal through both, from its 1st to its 99th percentile, so time
+ * left is read from a distribution as it is with history (no step from "p50 minus elapsed" to
+ * "p90 minus elapsed" as the run passes p50).
+ */
+export function curveFrom(p50Ms: number, p90Ms: number): number[] {
+  const median = Math.max(1, p50Ms);
+  const sigma = Math.max(0.01, Math.log(Math.max(p90Ms, median) / median) / Z90);
+  return CURVE_LEVELS.map((q) =>
+    Math.round(median * Math.exp(sigma * normalQuantile(Math.min(0.99, Math.max(0.01, q))))),
+  );
+}
+
+/** The standard normal quantile (Acklam's rational approximation, relative error under 1.2e-9). */
+export function normalQuantile(p: number): number {
+  const a = [
+    -39.69683028665376, 220.9460984245205, -275.928510446969, 138.357751867269, -30.66479806614716, 2.506628277459239,
+  ];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+  const c = [
+    -0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+    2.938163982698783,
+  ];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const low = 0.02425;
+  if (p <= 0) return -Infinity;
+  if (p >= 1) return Infinity;
+  if (p < low || p > 1 - low) {
+    const q = Math.sqrt(-2 * Math.log(p < low ? p : 1 - p));
+    const x =
+      (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) /
+      ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+    return p < low ? x : -x;
+  }
+  const q = p - 0.5;
+  const r = q * q;
+  return (
+    ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) /
+    (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1)
+  );
 }

@@ -1,7 +1,7 @@
 import { MAX_ESTIMATED, progressCurve, type JobProgress, type JobState, type WaitStrategy } from '@inloop/protocol';
 import type { JobRecord } from '../../ports/job-store.js';
 import type { Estimate } from './estimator.js';
-import { remainingGiven } from './duration-model.js';
+import { curveFrom, remainingGiven, typicalRemaining } from './duration-model.js';
 
 export { MAX_ESTIMATED };
 
@@ -84,13 +84,11 @@ export function remainingOf(
     const p50Ms = Math.round((elapsed * (1 - progress.fraction)) / progress.fraction);
     return { p50Ms, p90Ms: Math.round((p50Ms * estimate.p90Ms) / Math.max(1, estimate.p50Ms)) };
   }
-  if (estimate.curve && estimate.curve.length > 1)
-    return remainingGiven(estimate.curve, elapsed, estimate.p50Ms, estimate.p90Ms);
-  const p50Ms =
-    elapsed < estimate.p50Ms
-      ? estimate.p50Ms - elapsed
-      : Math.max(estimate.p90Ms - elapsed, Math.round(estimate.p50Ms * 0.1), 1000);
-  return { p50Ms, p90Ms: Math.max(p50Ms, estimate.p90Ms - elapsed) };
+  // Without history (a type's default), from a lognormal through its p50 and p90: the same rules,
+  // so the time left does not step up from "p50 minus elapsed" to "p90 minus elapsed" at p50.
+  const curve =
+    estimate.curve && estimate.curve.length > 1 ? estimate.curve : curveFrom(estimate.p50Ms, estimate.p90Ms);
+  return remainingGiven(curve, elapsed, estimate.p50Ms, estimate.p90Ms);
 }
 
 /** How long until the job ends, best guess (p50). */
@@ -125,9 +123,9 @@ export function flagsOf(job: JobRecord, now: number, estimate: Estimate, stuckAf
   const silentMs = now - (job.lastSignAt ?? job.startedAt);
   const stuck = elapsed > 2 * estimate.p90Ms && silentMs > stuckAfterMs;
   const usual = estimate.source === 'default' ? '' : ` (jobs like this usually take ${humanDuration(estimate.p50Ms)})`;
-  // Before p90, a run that outlived most of its kind sees its time left go up (the remaining
-  // time is read from the runs that lasted this long): say why.
-  const behind = !slower && estimate.curve !== undefined && elapsed > estimate.p50Ms && outlivedMost(estimate, elapsed);
+  // Before p90, a run that outlived most of its kind is told so; one whose time left went up
+  // (the remaining time is read from the runs that lasted this long) is told why.
+  const behind = !slower && estimate.curve !== undefined && outlivedMost(estimate, elapsed);
   const message = stuck
     ? `This may be stuck: no sign of progress for ${humanDuration(silentMs).replace('about ', '')}.`
     : slower
@@ -138,10 +136,13 @@ export function flagsOf(job: JobRecord, now: number, estimate: Estimate, stuckAf
   return { slowerThanUsual: slower, likelyStuck: stuck, message };
 }
 
-/** Whether the runs that lasted `elapsedMs` are expected to end clearly later than a typical run. */
+/**
+ * Whether the runs that lasted `elapsedMs` are expected to end clearly later than a typical run,
+ * or the time left went up on the way here (see `typicalRemaining`).
+ */
 function outlivedMost(estimate: Estimate, elapsedMs: number): boolean {
-  const left = remainingGiven(estimate.curve!, elapsedMs, estimate.p50Ms, estimate.p90Ms);
-  return elapsedMs + left.p50Ms > estimate.p50Ms * 1.25;
+  const left = typicalRemaining(estimate.curve!, elapsedMs, estimate.p50Ms);
+  return left.rose || (elapsedMs > estimate.p50Ms && elapsedMs + left.ms > estimate.p50Ms * 1.25);
 }
 
 /** The wire state of a job at `now`. */
