@@ -16,6 +16,7 @@ import {
 } from '@inloop/server/ports';
 import { guarded, Keys } from './connection.js';
 import { appendJobEvent, defineJobEvents, type JobEventsOptions } from './job-events.js';
+import { RunIds } from './run-ids.js';
 
 /**
  * Trim a topic's stream to the publications younger than `cutoff`: look at the head, and only
@@ -185,10 +186,8 @@ export class RedisBroker implements Broker {
   readonly #jobs: JobEventsOptions | undefined;
   /** With `jobs`, a job's event and its record are written in one step (see `job-events.ts`). */
   readonly savesJobs: boolean;
-  /** The Redis process's run id: a new one means a restart or a failover (see `epochOf`). */
-  #run = '';
-  /** Settles once `#run` is known for the current connection: calls wait for it. */
-  #runKnown: Promise<void> = Promise.resolve();
+  /** The run ids of the Redis processes: a new one means a restart or a failover (see `epochOf`). */
+  readonly #runs: RunIds;
 
   constructor(options: BrokerOptions & { redis: Redis; subscriber: Redis; keys: Keys; jobs?: JobEventsOptions }) {
     this.#redis = options.redis;
@@ -202,14 +201,7 @@ export class RedisBroker implements Broker {
     this.#redis.defineCommand('inloopHistory', { numberOfKeys: 2, lua: HISTORY });
     this.#redis.defineCommand('inloopPosition', { numberOfKeys: 2, lua: POSITION });
     this.#sub.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
-    const learnRun = () => {
-      this.#runKnown = this.#redis.info('server').then(
-        (info) => void (this.#run = /run_id:(\w+)/.exec(info)?.[1] ?? ''),
-        () => {},
-      );
-    };
-    this.#redis.on('ready', learnRun);
-    if (this.#redis.status === 'ready') learnRun();
+    this.#runs = new RunIds(this.#redis);
     // After a reconnect: whatever was published while away is missing. Subscribe again first
     // (and wait for it), so that what is published after the look at the stream comes over the
     // channel; then look.
@@ -229,7 +221,7 @@ export class RedisBroker implements Broker {
     const now = this.#opts.now();
     const { maxCount, maxAgeMs } = boundsFor(this.#opts, topic);
     if (input.job && this.#jobs) {
-      await this.#runKnown;
+      const run = await this.#runOf(topic);
       const result = await appendJobEvent(this.#redis, this.#keys, this.#jobs, topic, input.job, {
         data: input.data,
         from: input.from,
@@ -237,7 +229,7 @@ export class RedisBroker implements Broker {
         maxCount,
         maxAgeMs,
         freshEpoch: this.#unborn.epochOf(topic),
-        run: this.#run,
+        run,
       });
       this.#unborn.born(topic);
       return result;
@@ -245,7 +237,7 @@ export class RedisBroker implements Broker {
     const payload = JSON.stringify({ topic, data: input.data, from: input.from });
     const key = input.idempotencyKey;
     const digest = key === undefined ? '' : payloadDigest(input.data);
-    await this.#runKnown;
+    const run = await this.#runOf(topic);
     const reply = (await guarded(() =>
       (this.#redis as unknown as Scripts).inloopAppend(
         this.#keys.topicMeta(topic),
@@ -259,7 +251,7 @@ export class RedisBroker implements Broker {
         digest,
         this.#unborn.epochOf(topic),
         this.#keys.topicChannel(topic),
-        this.#run,
+        run,
       ),
     )) as [string, string, string, string];
     this.#unborn.born(topic);
@@ -285,6 +277,11 @@ export class RedisBroker implements Broker {
     };
   }
 
+  /** The run id of the Redis process holding `topic` (on a cluster, the master of its slot). */
+  #runOf(topic: string): Promise<string> {
+    return guarded(() => this.#runs.of(this.#keys.topicMeta(topic)));
+  }
+
   async publishEphemeral(publication: EphemeralPublication): Promise<void> {
     const wire: Wire = {
       t: publication.ts,
@@ -296,7 +293,7 @@ export class RedisBroker implements Broker {
 
   async history(topic: string, after: number, limit: number): Promise<HistoryPage> {
     const { maxAgeMs } = boundsFor(this.#opts, topic);
-    await this.#runKnown;
+    const run = await this.#runOf(topic);
     const [epoch, latest, earliest, entries] = (await guarded(() =>
       (this.#redis as unknown as Scripts).inloopHistory(
         this.#keys.topicMeta(topic),
@@ -306,7 +303,7 @@ export class RedisBroker implements Broker {
         this.#opts.now(),
         maxAgeMs,
         this.#unborn.epochOf(topic),
-        this.#run,
+        run,
       ),
     )) as [string, string, string, StreamEntry[]];
     return {
@@ -318,13 +315,13 @@ export class RedisBroker implements Broker {
   }
 
   async position(topic: string): Promise<Position> {
-    await this.#runKnown;
+    const run = await this.#runOf(topic);
     const [epoch, offset] = (await guarded(() =>
       (this.#redis as unknown as Scripts).inloopPosition(
         this.#keys.topicMeta(topic),
         this.#keys.topicLog(topic),
         this.#unborn.epochOf(topic),
-        this.#run,
+        run,
         Math.min(boundsFor(this.#opts, topic).maxAgeMs, WATCHED_TOPIC_TTL_MS),
       ),
     )) as [string, string];

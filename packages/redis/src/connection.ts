@@ -1,5 +1,11 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { Refusal } from '@inloop/server/ports';
+
+/**
+ * Where Redis is: one server's URL, or some nodes of a Redis Cluster (`host:port`, or
+ * `redis://[user:password@]host:port` / `rediss://` for TLS; the others are found from them).
+ */
+export type RedisTarget = { url: string } | { cluster: readonly string[] };
 
 /**
  * Connections to Redis. Commands never wait in an offline queue: while Redis is unreachable a
@@ -21,6 +27,55 @@ export function connect(url: string, options: RedisOptions = {}): Redis {
   return redis;
 }
 
+/**
+ * A connection to `target`. On a Redis Cluster it is an ioredis `Cluster`, typed as the
+ * single-server `Redis` the adapters take: they use only the commands both share, and keep every
+ * script's keys in one hash slot (`Keys`). The cluster's connections follow the same rules as
+ * {@link connect}'s (no offline queue unless asked, reconnects at most once a second).
+ */
+export function connectTo(target: RedisTarget, options: RedisOptions = {}): Redis {
+  if ('url' in target) return connect(target.url, options);
+  const { enableOfflineQueue = false, enableAutoPipelining, ...redisOptions } = options;
+  const nodes: { host: string; port: number }[] = [];
+  const shared: RedisOptions = {};
+  for (const entry of target.cluster) {
+    if (/^rediss?:\/\//.test(entry)) {
+      const u = new URL(entry);
+      nodes.push({ host: u.hostname, port: Number(u.port || 6379) });
+      if (u.username) shared.username = decodeURIComponent(u.username);
+      if (u.password) shared.password = decodeURIComponent(u.password);
+      if (u.protocol === 'rediss:') shared.tls = {};
+    } else {
+      const colon = entry.lastIndexOf(':');
+      nodes.push({ host: entry.slice(0, colon), port: Number(entry.slice(colon + 1)) });
+    }
+  }
+  const cluster = new Cluster(nodes, {
+    enableOfflineQueue,
+    ...(enableAutoPipelining === undefined ? {} : { enableAutoPipelining }),
+    clusterRetryStrategy: (times) => Math.min(times * 100, 1000),
+    // (ioredis keeps each node's own offline queue on: the cluster's option above decides.)
+    redisOptions: { maxRetriesPerRequest: 1, ...shared, ...redisOptions },
+  });
+  cluster.on('error', () => {});
+  cluster.on('node error', () => {});
+  return cluster as unknown as Redis;
+}
+
+/** True when `redis` is a Redis Cluster connection (see {@link connectTo}). */
+export function isCluster(redis: Redis): boolean {
+  return (redis as { isCluster?: boolean }).isCluster === true;
+}
+
+/**
+ * GET of many keys: one MGET on one server; on a cluster, whose MGET takes keys of one slot
+ * only, one GET per key (sent together, a pipeline per master with auto-pipelining).
+ */
+export function getMany(redis: Redis, keys: string[]): Promise<(string | null)[]> {
+  if (keys.length === 0) return Promise.resolve([]);
+  return isCluster(redis) ? Promise.all(keys.map((k) => redis.get(k))) : redis.mget(keys);
+}
+
 /** Resolves once `redis` is connected (or rejects after `timeoutMs`). */
 export function whenReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
@@ -34,8 +89,11 @@ export function whenReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
 }
 
 /** A connection for SUBSCRIBE: it re-subscribes its channels by itself after a reconnect. */
-export function connectSubscriber(url: string): Redis {
-  return connect(url, { enableOfflineQueue: true, maxRetriesPerRequest: null });
+export function connectSubscriber(target: string | RedisTarget): Redis {
+  return connectTo(typeof target === 'string' ? { url: target } : target, {
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+  });
 }
 
 /** Run a Redis call; a failure of the connection becomes the stable `unavailable` refusal. */
@@ -114,6 +172,14 @@ export class Keys {
   }
   get jobsChannel(): string {
     return `${this.prefix}:jobs:available`;
+  }
+  /**
+   * BullMQ's prefix. On a Redis Cluster it is braced (`{inloop:bull}`): each BullMQ script takes
+   * several keys of a queue, which must share a hash slot, so BullMQ's keys live on one master.
+   * On one server it stays `inloop:bull`, where jobs queued before an upgrade still wait.
+   */
+  bull(clustered: boolean): string {
+    return clustered ? `{${this.prefix}:bull}` : `${this.prefix}:bull`;
   }
   durations(type: string, stage: string): string {
     return `${this.prefix}:durations:${type}:${stage}`;

@@ -3,8 +3,8 @@ import type { Json } from '@inloop/protocol';
 import { isTerminal } from '@inloop/protocol';
 import type { AppendResult, JobRecord } from '@inloop/server';
 import { TRIM_AGE } from './broker.js';
-import { guarded, type Keys } from './connection.js';
-import { JobConflictError, RECORD_AT, recordHead } from './job-record.js';
+import { guarded, isCluster, type Keys } from './connection.js';
+import { JobConflictError, RECORD_AT, recordHead, unindexFinished } from './job-record.js';
 
 /** What the broker needs to save job records with their events. */
 export interface JobEventsOptions {
@@ -14,7 +14,8 @@ export interface JobEventsOptions {
 
 /**
  * One step of a job: KEYS topic meta, topic log, record (one hash tag, `{t:job:<id>}`), then the
- * node-wide unfinished set and outbox. ARGV: payload, now, maxCount, maxAgeMs, fresh epoch,
+ * node-wide unfinished set and outbox (on a Redis Cluster, the record again: those live in other
+ * slots, and a finished job leaves them after the step, see `unindexFinished`). ARGV: payload, now, maxCount, maxAgeMs, fresh epoch,
  * channel, Redis run id, record head, expected epoch, expected offset, id, finished TTL ('' while
  * unfinished).
  *
@@ -44,8 +45,10 @@ redis.call('PEXPIRE', meta, tonumber(ARGV[4]))
 local text = ARGV[8] .. ',"epoch":"' .. epoch .. '","lastOffset":' .. offset .. '}'
 if ARGV[12] ~= '' then
   redis.call('SET', record, text, 'PX', ARGV[12])
-  redis.call('SREM', KEYS[4], ARGV[11])
-  redis.call('ZREM', KEYS[5], ARGV[11])
+  if KEYS[4] ~= record then
+    redis.call('SREM', KEYS[4], ARGV[11])
+    redis.call('ZREM', KEYS[5], ARGV[11])
+  end
 else
   redis.call('SET', record, text)
 end
@@ -71,13 +74,15 @@ export async function appendJobEvent(
   event: { data: Json; from: string; now: number; maxCount: number; maxAgeMs: number; freshEpoch: string; run: string },
 ): Promise<AppendResult> {
   const payload = JSON.stringify({ topic, data: event.data, from: event.from });
+  const record = keys.job(job.id);
+  const apart = isCluster(redis);
   const reply = await guarded(() =>
     (redis as unknown as Scripts).inloopJobEvent(
       keys.topicMeta(topic),
       keys.topicLog(topic),
-      keys.job(job.id),
-      keys.jobsUnfinished,
-      keys.jobsOutbox,
+      record,
+      apart ? record : keys.jobsUnfinished,
+      apart ? record : keys.jobsOutbox,
       payload,
       event.now,
       event.maxCount,
@@ -93,6 +98,7 @@ export async function appendJobEvent(
     ),
   );
   if (reply[0] !== 'new') throw new JobConflictError();
+  if (apart && isTerminal(job.status)) await unindexFinished(redis, keys, job.id);
   const [, offset, epoch, ts] = reply;
   return {
     publication: { topic, epoch: epoch!, offset: Number(offset), data: event.data, from: event.from, ts: Number(ts) },

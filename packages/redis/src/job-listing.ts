@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { JobListPage, JobListQuery, JobRecord } from '@inloop/server';
-import { guarded, type Keys } from './connection.js';
+import { getMany, guarded, type Keys } from './connection.js';
 
 /** Records read per listing call at most: a filter that matches little returns a short page and a cursor. */
 const SCAN_MAX = 2000;
@@ -22,6 +22,12 @@ export class RedisJobListing {
     return `${this.keys.prefix}:jobs:listing`;
   }
 
+  /** The records of `ids` (null where one expired). */
+  #records(ids: string[]): Promise<(string | null)[]> {
+    const keys = ids.map((id) => this.keys.job(id));
+    return guarded(() => getMany(this.redis, keys));
+  }
+
   /** Index a new job. */
   async add(id: string): Promise<void> {
     await guarded(() => this.redis.zadd(this.key, 0, id));
@@ -37,7 +43,7 @@ export class RedisJobListing {
         this.redis.zrevrangebylex(this.key, before === undefined ? '+' : `(${before}`, '-', 'LIMIT', 0, batch),
       );
       if (ids.length === 0) return { jobs, next: null };
-      const texts = await guarded(() => this.redis.mget(ids.map((id) => this.keys.job(id))));
+      const texts = await this.#records(ids);
       const gone: string[] = [];
       for (let i = 0; i < ids.length; i++) {
         const text = texts[i];
@@ -62,7 +68,7 @@ export class RedisJobListing {
   async sweep(limit: number): Promise<boolean> {
     const ids = await guarded(() => this.redis.zrangebylex(this.key, '-', '+', 'LIMIT', 0, limit));
     if (ids.length === 0) return false;
-    const exists = await guarded(() => this.redis.mget(ids.map((id) => this.keys.job(id))));
+    const exists = await this.#records(ids);
     const gone = ids.filter((_, i) => !exists[i]);
     if (gone.length > 0) await guarded(() => this.redis.zrem(this.key, ...gone));
     return gone.length === limit;

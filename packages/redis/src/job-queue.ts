@@ -8,7 +8,7 @@ import {
   type QueuedJob,
   type TakenJob,
 } from '@inloop/server';
-import { guarded, type Keys } from './connection.js';
+import { guarded, isCluster, type Keys } from './connection.js';
 
 export interface BullJobQueueOptions {
   /** Node connection for Inloop's own keys (outbox) and the availability channel. */
@@ -57,6 +57,8 @@ export class BullJobQueue implements JobQueue {
   readonly #workers = new Map<string, Worker>();
   readonly #leases = new Map<string, number>();
   readonly #connection: Redis;
+  /** BullMQ's prefix (braced on a Redis Cluster: `Keys.bull`). */
+  readonly #prefix: string;
   #onAvailable: (type: string) => void = () => {};
   #onStalled: (id: string) => void = () => {};
   #lastPoll = 0;
@@ -66,6 +68,7 @@ export class BullJobQueue implements JobQueue {
   constructor(options: BullJobQueueOptions) {
     this.#o = options;
     this.#connection = options.bullConnection();
+    this.#prefix = options.keys.bull(isCluster(options.redis));
     options.redis.defineCommand('inloopJobQueued', { numberOfKeys: 1, lua: QUEUED });
     options.subscriber.on('message', (channel: string, type: string) => {
       if (channel === options.keys.jobsChannel) this.#onAvailable(type);
@@ -76,7 +79,7 @@ export class BullJobQueue implements JobQueue {
   #queue(type: string): Queue {
     let q = this.#queues.get(type);
     if (!q) {
-      q = new Queue(type, { connection: this.#connection, prefix: `${this.#o.keys.prefix}:bull` });
+      q = new Queue(type, { connection: this.#connection, prefix: this.#prefix });
       q.on('error', () => {});
       this.#queues.set(type, q);
     }
@@ -88,7 +91,7 @@ export class BullJobQueue implements JobQueue {
     if (!w) {
       w = new Worker(type, null, {
         connection: this.#connection,
-        prefix: `${this.#o.keys.prefix}:bull`,
+        prefix: this.#prefix,
         autorun: false,
         lockDuration: leaseMs,
         stalledInterval: Math.min(this.#o.stalledIntervalMs ?? 5000, leaseMs),

@@ -1,5 +1,7 @@
+import type { Redis } from 'ioredis';
 import type { JobRecord } from '@inloop/server';
 import { Refusal } from '@inloop/server';
+import type { Keys } from './connection.js';
 
 /**
  * How a job record is kept in Redis: its JSON, with `status`, `epoch` and `lastOffset` written
@@ -46,4 +48,15 @@ export class JobConflictError extends Refusal {
     super('lease_lost', 'the job changed since it was read');
     this.name = 'JobConflictError';
   }
+}
+
+/**
+ * On a Redis Cluster, take a finished job out of the unfinished set and the outbox, after the
+ * step that finished it (they live in other hash slots than the job's keys, so no script takes
+ * both). Best effort: the step is done, and what a failure here leaves behind is dropped by its
+ * readers (`unfinished()` skips finished records and forgets them, the outbox flush forgets a job
+ * that is no longer queued).
+ */
+export async function unindexFinished(redis: Redis, keys: Keys, id: string): Promise<void> {
+  await Promise.all([redis.srem(keys.jobsUnfinished, id), redis.zrem(keys.jobsOutbox, id)]).catch(() => {});
 }

@@ -302,4 +302,36 @@ describe('records written by an earlier version', () => {
       raw.disconnect();
     }
   });
+
+  it('run a job an earlier version queued on one server: its keys and BullMQ prefix are where it left them', async () => {
+    // On a Redis Cluster BullMQ's prefix is braced; on one server it must stay `<prefix>:bull`,
+    // or jobs waiting in BullMQ across an upgrade would never be taken.
+    const prefix = `q${randomBytes(4).toString('hex')}`;
+    const { Redis } = await import('ioredis');
+    const { Queue } = await import('bullmq');
+    const raw = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const id = `0queued${randomBytes(3).toString('hex')}`;
+    try {
+      // What the earlier version left: the record in its topic's slot, the id in the unfinished
+      // set, and the job waiting in BullMQ.
+      await raw.set(`${prefix}:{t:job:${id}}:record`, JSON.stringify({ ...record(id), input: 20 }));
+      await raw.sadd(`${prefix}:jobs:unfinished`, id);
+      const queue = new Queue('work', { connection: raw, prefix: `${prefix}:bull` });
+      await queue.add('work', {}, { jobId: id });
+      await queue.close();
+      await using t = await startNode({ redis: redis.url, redisPrefix: prefix });
+      t.node.jobs.handle('work', (job) => (job.input as number) + 1);
+      const done = await waitFor(
+        async () => {
+          const res = await t.api(`/v1/jobs/${id}`);
+          return res.body.status === 'succeeded' ? res.body : null;
+        },
+        20_000,
+        'the job queued before the upgrade to succeed',
+      );
+      assert.equal(done.result, 21);
+    } finally {
+      raw.disconnect();
+    }
+  });
 });

@@ -1,17 +1,29 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Cluster, type Redis } from 'ioredis';
-import type { Scope } from '@inloop/protocol';
-import { embeddedBackend, loadConfig } from '@inloop/server';
-import type { Backend, BrokerOptions, ReplicaChange } from '@inloop/server/ports';
-import { Keys, RedisBroker, RedisConversationStore, RedisPresenceReplica, RedisPresenceStore } from '@inloop/redis';
-// Jobs are not here: RedisJobStore's scripts take the job's keys together with keys shared by all
-// jobs (the unfinished set, the outbox, idempotency keys), which a cluster refuses (CROSSSLOT);
-// see "When to shard" in docs/operations.md.
+import { jobTopic, type Json, type Scope } from '@inloop/protocol';
+import type { JobRecord } from '@inloop/server';
+import type { BrokerOptions, ReplicaChange } from '@inloop/server/ports';
 import {
+  createRedisBackend,
+  JobConflictError,
+  Keys,
+  RedisBroker,
+  RedisConversationStore,
+  RedisJobStore,
+  RedisPresenceReplica,
+  RedisPresenceStore,
+} from '@inloop/redis';
+import {
+  apiRequest,
   describeBrokerConformance,
   describeConversationStoreConformance,
+  describeJobStoreConformance,
   describePresenceStoreConformance,
+  exited,
+  readSse,
+  spawnNode,
   startNode,
   startRedisCluster,
   waitFor,
@@ -31,6 +43,12 @@ after(async () => {
   for (const c of opened) c.disconnect();
   await cluster[Symbol.asyncDispose]();
 });
+
+/** A redis-cli reply through the cluster (the last line: after any redirection notice). */
+const read = async (...args: string[]): Promise<string> => (await cluster.cli(0, ...args)).split('\n').at(-1)!;
+
+/** The cluster's masters as `redisCluster` takes them (`host:port`). */
+const clusterNodes = (): string[] => cluster.nodes.map((node) => `${node.host}:${node.port}`);
 
 /** An ioredis Cluster client on the test's cluster, as the adapters' connection type. */
 async function clusterClient(options: { subscriber?: boolean } = {}): Promise<Redis> {
@@ -53,11 +71,27 @@ async function openBroker(options: BrokerOptions, prefix = `t${++n}`) {
   return { broker: new RedisBroker({ ...options, redis, subscriber, keys: new Keys(prefix) }), prefix };
 }
 
-// Without `reopen`: see the todo at the end.
 describeBrokerConformance('redis cluster', async (options) => {
-  const { broker } = await openBroker(options);
-  return { broker, dispose: async () => broker.close() };
+  const first = await openBroker(options);
+  const reopened: RedisBroker[] = [];
+  return {
+    broker: first.broker,
+    reopen: async () => {
+      const again = (await openBroker(options, first.prefix)).broker;
+      reopened.push(again);
+      return again;
+    },
+    dispose: async () => {
+      await first.broker.close();
+      for (const broker of reopened) await broker.close();
+    },
+  };
 });
+
+describeJobStoreConformance('redis cluster', async (options) => ({
+  store: new RedisJobStore(await clusterClient(), new Keys(`j${++n}`), options),
+  dispose: async () => {},
+}));
 
 describeConversationStoreConformance('redis cluster', async (options) => ({
   store: new RedisConversationStore(await clusterClient(), new Keys(`s${++n}`), options),
@@ -97,24 +131,28 @@ describe('topics on a Redis Cluster of 3 masters', () => {
     await b.broker.close();
   });
 
-  it(
-    'keeps a topic’s epoch when a node opens its broker again',
-    {
-      todo: 'the broker compares every topic with the run id of the one master its INFO reached; topics on the other masters get a new epoch',
-    },
-    async () => {
-      const prefix = `e${++n}`;
-      const first = await openBroker(defaults, prefix);
-      const topics = Array.from({ length: 6 }, (_, i) => `kept-${i}`);
-      const written = await Promise.all(topics.map((t) => first.broker.appendAndPublish(t, { data: 1, from: 'a' })));
-      await first.broker.close();
-      const again = await openBroker(defaults, prefix);
-      for (const [i, topic] of topics.entries()) {
-        assert.deepEqual(await again.broker.position(topic), { epoch: written[i]!.publication.epoch, offset: 1 });
-      }
-      await again.broker.close();
-    },
-  );
+  it('keeps the epoch of topics on every master when a node opens its broker again', async () => {
+    const prefix = `e${++n}`;
+    const first = await openBroker(defaults, prefix);
+    const topics = Array.from({ length: 6 }, (_, i) => `kept-${i}`);
+    const owners = new Set<string>();
+    for (const topic of topics)
+      owners.add(slotOwner(await cluster.cli(0, 'cluster', 'keyslot', new Keys(prefix).topicMeta(topic))));
+    assert.equal(owners.size, 3, 'the topics are on every master');
+    const written = await Promise.all(topics.map((t) => first.broker.appendAndPublish(t, { data: 1, from: 'a' })));
+    await first.broker.close();
+    const again = await openBroker(defaults, prefix);
+    for (const [i, topic] of topics.entries()) {
+      assert.deepEqual(await again.broker.position(topic), { epoch: written[i]!.publication.epoch, offset: 1 });
+      const appended = await again.broker.appendAndPublish(topic, { data: 2, from: 'b' });
+      assert.deepEqual(
+        [appended.publication.epoch, appended.publication.offset],
+        [written[i]!.publication.epoch, 2],
+        `${topic} continues its epoch`,
+      );
+    }
+    await again.broker.close();
+  });
 });
 
 describe('presence on a Redis Cluster of 3 masters', () => {
@@ -151,32 +189,14 @@ describe('presence on a Redis Cluster of 3 masters', () => {
   });
 });
 
-/**
- * A node's backend with topics, presence and conversations on the cluster. Its jobs stay in the
- * node's own memory (see the note at the top): this is what a node configured for a cluster
- * shares with the others today.
- */
-async function clusterBackend(prefix: string): Promise<Backend> {
-  const keys = new Keys(prefix);
-  const [redis, subscriber] = await Promise.all([clusterClient(), clusterClient({ subscriber: true })]);
-  const local = embeddedBackend(loadConfig({ overrides: { storage: 'memory' } }));
-  return {
-    ...local,
-    shared: true,
-    broker: (options) => new RedisBroker({ ...options, redis, subscriber, keys }),
-    conversationStore: (options) => new RedisConversationStore(redis, keys, options),
-    presenceStore: (options) => new RedisPresenceStore(redis, keys, options),
-    presenceReplica: (node, ttlMs) => new RedisPresenceReplica(redis, subscriber, keys, node, ttlMs),
-  };
-}
-
 describe('two nodes on a Redis Cluster of 3 masters', () => {
   it('fan a publication made on one node out to WebSocket subscribers on the other, for topics on every master', async () => {
     const prefix = `node${++n}`;
     const shared = { apiKey: 'cluster-test-api-key-0123456789', tokenSecret: 'cluster-test-token-secret-0123456789ab' };
     const nodes: TestNode[] = [];
     try {
-      for (let i = 0; i < 2; i++) nodes.push(await startNode({ ...shared, backend: await clusterBackend(prefix) }));
+      for (let i = 0; i < 2; i++)
+        nodes.push(await startNode({ ...shared, redisCluster: clusterNodes(), redisPrefix: prefix }));
       const [a, b] = nodes as [TestNode, TestNode];
       const scopes: Scope[] = [{ ops: ['subscribe', 'publish', 'history'], topics: ['room:*'] }];
       const client = b.client(await b.token('watcher', scopes));
@@ -207,6 +227,313 @@ describe('two nodes on a Redis Cluster of 3 masters', () => {
       assert.ok(owners.size > 1, 'the topics live on more than one master');
     } finally {
       for (const t of nodes) await t[Symbol.asyncDispose]();
+    }
+  });
+});
+
+const bounds = { maxCount: 1000, maxAgeMs: 3_600_000, idempotencyTtlMs: 300_000 };
+
+function record(id: string): JobRecord {
+  const now = Date.now();
+  return {
+    id,
+    type: 'work',
+    input: { note: '"status":"succeeded","epoch":"x","lastOffset":99}' },
+    size: null,
+    status: 'queued',
+    attempt: 0,
+    maxAttempts: 3,
+    createdAt: now,
+    startedAt: null,
+    finishedAt: null,
+    runAfter: now,
+    plan: null,
+    stage: null,
+    stageWeightDone: 0,
+    stageDurations: [],
+    measured: null,
+    message: null,
+    partials: [],
+    lease: null,
+    fence: 0,
+    lastSignAt: null,
+    cancelRequested: false,
+    cancelRequestedAt: null,
+    idempotencyKey: null,
+    createdBy: 'test',
+    estimate: { p50Ms: 1000, p90Ms: 2000, source: 'default', samples: 0 },
+    epoch: '',
+    lastOffset: 0,
+  };
+}
+
+/** One node's view of the backend `createRedisBackend({ cluster })` gives: broker, job store, locks. */
+async function jobNodeOn(prefix: string) {
+  const backend = await createRedisBackend({ cluster: clusterNodes(), prefix });
+  const store = backend.jobStore();
+  const broker = backend.broker(bounds);
+  /** Append the job's event with its record in one step (what the job service does on Redis). */
+  const step = async (job: JobRecord, type: string) => {
+    const { publication } = await broker.appendAndPublish(jobTopic(job.id), {
+      data: { type, job: { status: job.status } } as Json,
+      from: 'inloop',
+      job,
+    });
+    job.epoch = publication.epoch;
+    job.lastOffset = publication.offset;
+  };
+  const lease = async (id: string, token: string) => {
+    const job = (await store.get(id))!;
+    job.status = 'running';
+    job.attempt++;
+    job.fence++;
+    job.lease = { token, fence: job.fence, worker: token, expiresAt: Date.now() + 1000 };
+    await step(job, 'job.started');
+    return job;
+  };
+  return {
+    broker,
+    store,
+    step,
+    lease,
+    async [Symbol.asyncDispose]() {
+      await broker.close();
+      await backend.close();
+    },
+  };
+}
+
+describe('job changes on a Redis Cluster of 3 masters', () => {
+  it('keep each job’s keys in one slot, spread jobs over the masters, and fence a stale worker out', async () => {
+    const prefix = `js${++n}`;
+    await using a = await jobNodeOn(prefix);
+    await using b = await jobNodeOn(prefix);
+    assert.equal(a.broker.savesJobs, true);
+    const keys = new Keys(prefix);
+    const owners = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const id = `spread-${i}`;
+      const slots = new Set<string>();
+      for (const key of [keys.job(id), keys.topicMeta(jobTopic(id)), keys.topicLog(jobTopic(id))])
+        slots.add(await cluster.cli(0, 'cluster', 'keyslot', key));
+      assert.equal(slots.size, 1, `${id}: record, meta and log in one slot`);
+      owners.add(slotOwner([...slots][0]!));
+      const job = record(id);
+      await a.store.insert(job);
+      await a.step(job, 'job.queued');
+    }
+    assert.equal(owners.size, 3, 'jobs on every master');
+
+    for (let i = 0; i < 6; i++) {
+      const id = `spread-${i}`;
+      await a.lease(id, 'first');
+      // The first worker's node holds its view (fence 1) while the job is retried and leased
+      // again on B (fence 2).
+      const stale = (await a.store.get(id))!;
+      const retried = (await b.store.get(id))!;
+      Object.assign(retried, { status: 'queued', lease: null, message: 'Retrying' });
+      await b.step(retried, 'job.retrying');
+      const second = await b.lease(id, 'second');
+      assert.equal(second.fence, 2);
+      // The stale worker's finish: refused, nothing written.
+      Object.assign(stale, { status: 'succeeded', result: 'stale', lease: null });
+      await assert.rejects(a.step(stale, 'job.succeeded'), (err: unknown) => err instanceof JobConflictError);
+      // Nor does a renewal of its lease (a save without an event) take the record back.
+      await a.store.save({
+        ...stale,
+        status: 'running',
+        lease: { token: 'first', fence: 1, worker: 'w', expiresAt: 1 },
+      });
+      const stored = (await b.store.get(id))!;
+      assert.deepEqual(
+        [stored.status, stored.fence, stored.lease?.token, stored.lastOffset],
+        ['running', 2, 'second', 4],
+      );
+      // The holder finishes: one terminal event, and the job leaves the unfinished set.
+      Object.assign(second, { status: 'succeeded', result: 'second', lease: null });
+      await b.step(second, 'job.succeeded');
+      const page = await a.broker.history(jobTopic(id), 0, 100);
+      assert.deepEqual(
+        page.publications.map((p) => (p.data as { type: string }).type),
+        ['job.queued', 'job.started', 'job.retrying', 'job.started', 'job.succeeded'],
+      );
+    }
+    assert.deepEqual(await a.store.unfinished(), []);
+    assert.equal(await read('scard', keys.jobsUnfinished), '0');
+    assert.equal(await read('zcard', keys.jobsOutbox), '0');
+  });
+});
+
+describe('jobs on two nodes of a Redis Cluster of 3 masters (configured by redisCluster)', () => {
+  const shared = { apiKey: 'cluster-test-api-key-0123456789', tokenSecret: 'cluster-test-token-secret-0123456789ab' };
+  const prefix = `jn${randomBytes(3).toString('hex')}`;
+  let a: TestNode;
+  let b: TestNode;
+  before(async () => {
+    const options = { ...shared, redisCluster: clusterNodes(), redisPrefix: prefix, jobLeaseMs: 1000 };
+    a = await startNode(options);
+    b = await startNode(options);
+    for (const t of [a, b]) t.node.jobs.define('work', { backoffMs: 50 });
+  });
+  after(async () => {
+    await a?.[Symbol.asyncDispose]();
+    await b?.[Symbol.asyncDispose]();
+  });
+
+  type Event = { data: { type: string; job: { status: string } } };
+  const history = async (node: TestNode, id: string) =>
+    ((await node.api(`/v1/topics/job:${id}/messages?after=0`)).body.messages as Event[]).map((e) => e.data.type);
+  /** Lease the job through `node` (a long lease: the test's steps never outlast it). */
+  const leaseThrough = (node: TestNode, id: string) =>
+    waitFor(
+      async () => {
+        const res = await node.api('/v1/workers/lease', { body: { types: ['work'], waitMs: 1000, leaseMs: 60_000 } });
+        return res.status === 200 && res.body.job.id === id ? res.body : null;
+      },
+      20_000,
+      `job ${id} leased`,
+    );
+
+  it('runs a job created on one node through the other, watched from the first to its one terminal event', async () => {
+    const created = await b.api('/v1/jobs', { body: { type: 'work', input: 21 } });
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    const id = created.body.id as string;
+    const watch = await fetch(`${b.url}/v1/jobs/${id}/stream`, {
+      headers: { authorization: `Bearer ${shared.apiKey}` },
+    });
+    assert.equal(watch.status, 200);
+    const watched = readSse(watch, (events) => events.some((e) => e.event === 'job.succeeded'));
+    const leased = await leaseThrough(a, id);
+    assert.equal(leased.job.attempt, 1);
+    const token = leased.lease.token as string;
+    const progress = await a.api(`/v1/jobs/${id}/progress`, {
+      body: { lease: token, progress: 0.5, partial: { line: 1 } },
+    });
+    assert.equal(progress.status, 200, JSON.stringify(progress.body));
+    const done = await a.api(`/v1/jobs/${id}/complete`, { body: { lease: token, result: 42 } });
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    const events = (await watched).map((e) => e.event);
+    assert.equal(events[0], 'job.snapshot');
+    for (const type of ['job.started', 'job.partial', 'job.succeeded'])
+      assert.ok(events.includes(type), `${type} in ${events.join(' ')}`);
+    assert.equal(events.filter((e) => ['job.succeeded', 'job.failed', 'job.cancelled'].includes(e)).length, 1);
+    assert.equal(events.at(-1), 'job.succeeded');
+    const job = await b.api(`/v1/jobs/${id}`);
+    assert.deepEqual([job.body.status, job.body.result], ['succeeded', 42]);
+    // BullMQ ran it under its braced prefix, one slot for its scripts.
+    assert.match(await read('zscore', `{${prefix}:bull}:work:completed`, id), /^\d+$/);
+  });
+
+  it('retries a failed attempt on another node, cancels a queued job, and keeps an idempotency key across nodes', async () => {
+    const created = await a.api('/v1/jobs', { body: { type: 'work', input: 1 } });
+    const id = created.body.id as string;
+    const first = await leaseThrough(b, id);
+    const failed = await b.api(`/v1/jobs/${id}/fail`, {
+      body: { lease: first.lease.token, error: { message: 'flaky' } },
+    });
+    assert.deepEqual([failed.status, failed.body.status], [200, 'queued'], JSON.stringify(failed.body));
+    const second = await leaseThrough(a, id);
+    assert.equal(second.job.attempt, 2);
+    assert.equal(second.lease.fence, first.lease.fence + 1);
+    const done = await b.api(`/v1/jobs/${id}/complete`, { body: { lease: second.lease.token, result: 'again' } });
+    assert.equal(done.body.status, 'succeeded', JSON.stringify(done.body));
+    assert.deepEqual(await history(a, id), [
+      'job.queued',
+      'job.started',
+      'job.retrying',
+      'job.started',
+      'job.succeeded',
+    ]);
+
+    const queued = await b.api('/v1/jobs', { body: { type: 'work', input: 2 } });
+    const cancelled = await a.api(`/v1/jobs/${queued.body.id}/cancel`, { body: {} });
+    assert.deepEqual([cancelled.status, cancelled.body.status], [202, 'cancelled'], JSON.stringify(cancelled.body));
+    assert.equal((await b.api(`/v1/jobs/${queued.body.id}`)).body.status, 'cancelled');
+    assert.deepEqual(await history(b, queued.body.id as string), ['job.queued', 'job.cancelled']);
+    const none = await a.api('/v1/workers/lease', { body: { types: ['work'], waitMs: 300 } });
+    assert.equal(none.status, 204, 'the cancelled job is out of the queue');
+
+    const key = { 'idempotency-key': `order-${n}` };
+    const once = await a.api('/v1/jobs', { body: { type: 'work', input: 3 }, headers: key });
+    const twice = await b.api('/v1/jobs', { body: { type: 'work', input: 3 }, headers: key });
+    assert.equal(once.status, 202);
+    assert.equal(twice.body.id, once.body.id, 'the same key names the same job through either node');
+    await a.api(`/v1/jobs/${once.body.id}/cancel`, { body: {} });
+  });
+
+  it('refuses a stale worker through either node once its job was leased again on the other', async () => {
+    const created = await a.api('/v1/jobs', { body: { type: 'work', input: 1 } });
+    const id = created.body.id as string;
+    const first = await waitFor(
+      async () => {
+        // The node's lease (1 s): the worker goes silent and the lease lapses.
+        const res = await a.api('/v1/workers/lease', { body: { types: ['work'], waitMs: 1000 } });
+        return res.status === 200 && res.body.job.id === id ? res.body : null;
+      },
+      20_000,
+      'the first lease',
+    );
+    const stale = first.lease.token as string;
+    const second = await leaseThrough(b, id);
+    assert.equal(second.lease.fence, first.lease.fence + 1);
+    for (const node of [a, b]) {
+      const progress = await node.api(`/v1/jobs/${id}/progress`, { body: { lease: stale, progress: 0.9 } });
+      assert.deepEqual([progress.status, progress.body.code], [409, 'lease_lost']);
+      const complete = await node.api(`/v1/jobs/${id}/complete`, { body: { lease: stale, result: 'stale' } });
+      assert.deepEqual([complete.status, complete.body.code], [409, 'lease_lost']);
+    }
+    const done = await a.api(`/v1/jobs/${id}/complete`, { body: { lease: second.lease.token, result: 'second' } });
+    assert.equal(done.body.status, 'succeeded', JSON.stringify(done.body));
+    const types = await history(b, id);
+    assert.deepEqual(types.slice(0, 2), ['job.queued', 'job.started']);
+    assert.ok(types.includes('job.retrying'), types.join(' '));
+    assert.equal(types.filter((t) => ['job.succeeded', 'job.failed', 'job.cancelled'].includes(t)).length, 1);
+    assert.equal(types.at(-1), 'job.succeeded');
+    assert.ok(!types.includes('job.progress'), types.join(' '));
+  });
+});
+
+describe('the inloop command on a Redis Cluster (INLOOP_REDIS_CLUSTER)', () => {
+  it('serves a topic and a job from the cluster', async () => {
+    const apiKey = randomBytes(18).toString('base64url');
+    const prefix = `cli${++n}`;
+    const started = await spawnNode({
+      INLOOP_REDIS_CLUSTER: clusterNodes().join(','),
+      INLOOP_REDIS_PREFIX: prefix,
+      INLOOP_PORT: '0',
+      INLOOP_HOST: '127.0.0.1',
+      INLOOP_API_KEY: apiKey,
+      INLOOP_JOB_TYPES: 'work',
+    });
+    try {
+      assert.match(started.output(), /redis cluster: 127\.0\.0\.1:\d+/);
+      const api = (path: string, body?: unknown) => apiRequest(started.url, apiKey, path, { body });
+      const published = await api('/v1/topics/room:cli/messages', { data: { hello: 1 } });
+      assert.deepEqual([published.status, published.body.offset], [201, 1], JSON.stringify(published.body));
+      const page = await api('/v1/topics/room:cli/messages?after=0');
+      assert.deepEqual(
+        (page.body.messages as { data: unknown }[]).map((m) => m.data),
+        [{ hello: 1 }],
+      );
+      assert.equal(await read('hget', new Keys(prefix).topicMeta('room:cli'), 'last'), '1');
+
+      const created = await api('/v1/jobs', { type: 'work', input: 2 });
+      assert.equal(created.status, 202, JSON.stringify(created.body));
+      const id = created.body.id as string;
+      const leased = await api('/v1/workers/lease', { types: ['work'], waitMs: 5000 });
+      assert.equal(leased.body.job.id, id);
+      const done = await api(`/v1/jobs/${id}/complete`, { lease: leased.body.lease.token, result: 4 });
+      assert.equal(done.body.status, 'succeeded', JSON.stringify(done.body));
+      assert.deepEqual(
+        [
+          (await api(`/v1/jobs/${id}`)).body.result,
+          (JSON.parse(await read('get', new Keys(prefix).job(id))) as JobRecord).status,
+        ],
+        [4, 'succeeded'],
+      );
+    } finally {
+      started.child.kill('SIGTERM');
+      await exited(started.child);
     }
   });
 });

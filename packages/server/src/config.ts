@@ -26,9 +26,14 @@ export const ConfigSchema = Type.Object({
     Type.String({
       pattern: '^rediss?://',
       description:
-        'Cluster mode: a Redis URL (redis://host:6379/0, rediss:// for TLS). History, presence, conversations and jobs (through BullMQ) then live in Redis, shared by every node that has the same URL; storage and dataDir are not used.',
+        'Cluster mode: a Redis URL (redis://host:6379/0, rediss:// for TLS). History, presence, conversations and jobs (through BullMQ) then live in Redis, shared by every node that has the same URL; storage and dataDir are not used. For a Redis Cluster, set redisCluster instead.',
     }),
   ),
+  redisCluster: Type.Array(Type.String({ pattern: '^(rediss?://\\S+|[^\\s/,]+:[0-9]{1,5})$' }), {
+    default: [],
+    description:
+      'Cluster mode on a Redis Cluster instead of one server: some of its nodes (the others are found from them), host:port or redis://[user:password@]host:port (rediss:// for TLS; the credentials and TLS of a URL apply to every node). Comma-separated in flag and environment. Set redis or redisCluster, not both.',
+  }),
   redisPrefix: Type.String({
     pattern: '^[A-Za-z0-9_.-]{1,32}$',
     default: 'inloop',
@@ -486,6 +491,7 @@ export const SECRET_CONFIG_KEYS: ReadonlySet<string> = new Set([
   'tokenSecret',
   'metricsToken',
   'redis',
+  'redisCluster',
   'webhooks',
 ]);
 
@@ -632,6 +638,8 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
       problems.push(
         `httpHeadersTimeoutMs (${c.httpHeadersTimeoutMs}) must not exceed httpRequestTimeoutMs (${c.httpRequestTimeoutMs}): the headers are part of the request`,
       );
+    if (c.redis !== undefined && c.redisCluster.length > 0)
+      problems.push('redis and redisCluster are both set: give one server (redis) or a Redis Cluster (redisCluster)');
     if (c.presenceTtlMs <= c.pingIntervalMs)
       problems.push(
         `presenceTtlMs (${c.presenceTtlMs}) must exceed pingIntervalMs (${c.pingIntervalMs}): a healthy connection would flicker out of presence`,

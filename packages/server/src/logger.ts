@@ -14,6 +14,8 @@ export const REDACT_PATHS = [
   '*.metricsToken',
   'redis',
   '*.redis',
+  'redisCluster',
+  '*.redisCluster',
   'headers.authorization',
   '*.headers.authorization',
   'req.headers.authorization',

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { createNode, type InloopNode, type NodeOptions } from './node.js';
 
@@ -35,9 +35,7 @@ export async function run(options: RunOptions = {}): Promise<InloopNode> {
       `\nInloop generated an API key for backends (stored in ${config.dataDir}/api-key; shown only now):\n\n  ${node.apiKey}\n\n`,
     );
   }
-  process.stdout.write(
-    `Inloop is listening on ${url}  (${config.redis ? `redis: ${redacted(config.redis)}` : `storage: ${config.storage}, data: ${config.dataDir}`})\n`,
-  );
+  process.stdout.write(`Inloop is listening on ${url}  (${storedIn(config)})\n`);
   await options.started?.(node);
   let stopping = false;
   const stop = (signal: string) => {
@@ -57,6 +55,14 @@ export async function run(options: RunOptions = {}): Promise<InloopNode> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   return node;
+}
+
+/** Where the node keeps its data, for the start line (without passwords). */
+function storedIn(config: Readonly<Config>): string {
+  if (config.redis) return `redis: ${redacted(config.redis)}`;
+  if (config.redisCluster.length > 0)
+    return `redis cluster: ${config.redisCluster.map((n) => (/^rediss?:/.test(n) ? redacted(n) : n)).join(',')}`;
+  return `storage: ${config.storage}, data: ${config.dataDir}`;
 }
 
 /** A Redis URL without its password, for logs (nothing of it when it does not parse). */

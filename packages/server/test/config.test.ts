@@ -57,6 +57,29 @@ describe('configuration', () => {
     }
   });
 
+  it('takes a Redis Cluster as nodes by flag or environment, never with redis, and never echoes a password', () => {
+    const flag = loadConfig({ argv: ['--redis-cluster', '10.0.0.1:7000,10.0.0.2:7001'] });
+    assert.deepEqual(flag.redisCluster, ['10.0.0.1:7000', '10.0.0.2:7001']);
+    assert.equal(flag.redis, undefined);
+    const env = loadConfig({ env: { INLOOP_REDIS_CLUSTER: 'rediss://:pw@redis-a:6380, redis-b:6380' } });
+    assert.deepEqual(env.redisCluster, ['rediss://:pw@redis-a:6380', 'redis-b:6380']);
+    assert.deepEqual(loadConfig().redisCluster, [], 'one server or none by default');
+    for (const sources of [
+      { argv: ['--redis', 'redis://one:6379', '--redis-cluster', 'a:7000'] },
+      { env: { INLOOP_REDIS_CLUSTER: 'redis://:hunter2@a:7000,not a node' } },
+    ]) {
+      try {
+        loadConfig(sources);
+        assert.fail('expected a ConfigError');
+      } catch (err) {
+        assert.ok(err instanceof ConfigError);
+        const text = err.problems.join('\n');
+        assert.match(text, /redisCluster/);
+        assert.doesNotMatch(text, /hunter2/);
+      }
+    }
+  });
+
   it('makes the inloop command exit with status 2 and list the problems', () => {
     const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
     const run = spawnSync(
