@@ -112,6 +112,25 @@ export class Metrics {
     this.jobEtaP90Level.set({ type }, c.p90Level);
   }
 
+  readonly jobLineEtaP90Coverage = new Gauge({
+    name: 'inloop_job_line_eta_p90_coverage_ratio',
+    help: 'Share of the last 100 jobs of a type that succeeded by the p90 end promised at creation (the wait in line included)',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly jobLineEtaP50Error = new Gauge({
+    name: 'inloop_job_line_eta_p50_error_ratio',
+    help: 'Median of abs(promised p50 end - actual end) / actual, both from creation, over the last 100 jobs of a type that succeeded',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+
+  /** Export how a type's promises made at creation held (see `JobLine.calibration`). */
+  observeLineCalibration(type: string, c: { p90Coverage: number | null; medianAbsP50Error: number | null }): void {
+    if (c.p90Coverage !== null) this.jobLineEtaP90Coverage.set({ type }, c.p90Coverage);
+    if (c.medianAbsP50Error !== null) this.jobLineEtaP50Error.set({ type }, c.medianAbsP50Error);
+  }
+
   readonly jobWatchGapSeconds = new Histogram({
     name: 'inloop_job_watch_gap_seconds',
     help: 'Silence between consecutive updates written to one watcher of a live job (the cadence guarantee)',

@@ -142,7 +142,19 @@ describe('the wait in line', () => {
       );
       assert.ok(starts.length >= 5, `starts as promised: jobs ${starts.join(', ')} of ${told.join('; ')}`);
       assert.ok(ends.length >= 5, `ends by the promised p90: jobs ${ends.join(', ')} of ${told.join('; ')}`);
+      // The first of a burst go straight to a waiting worker, often before their 202 is written:
+      // their 202 still carries the line's promise made at creation (their place, the pickup),
+      // not the bare run estimate.
+      for (const [i, job] of created.entries())
+        assert.ok(job.queue?.position >= 1, `job ${i + 1}'s 202 says its place at creation: ${JSON.stringify(job)}`);
       for (const w of workers) await w.stop();
+
+      // /metrics exports the same calibration of the promises made at creation.
+      const settled = (await t.api('/v1/job-types/encode')).body.line.calibration;
+      const metrics = (await t.api('/metrics')).body as string;
+      const gauge = (name: string) => Number(new RegExp(`^${name}\\{type="encode"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+      assert.equal(gauge('inloop_job_line_eta_p90_coverage_ratio'), settled.p90Coverage);
+      assert.equal(gauge('inloop_job_line_eta_p50_error_ratio'), settled.medianAbsP50Error);
     });
   });
 });

@@ -18,7 +18,10 @@ export interface StartedJob {
   job: JobRecord;
   /** False when the idempotency key named an existing job. */
   created: boolean;
-  /** Its state now, with the ETA (including the wait in line) and the wait strategy. */
+  /**
+   * Its state at creation (for a replayed key: now), with the ETA from creation (including the
+   * wait in line) and the wait strategy.
+   */
   state: JobState;
   /** When to look again without a stream: about the job's time left, between 1 and 5 s. */
   retryAfterSeconds: number;
@@ -27,9 +30,15 @@ export interface StartedJob {
 
 /**
  * Create a job: estimated, stored (idempotent per creator and key), in line, announced by its
- * `job.queued` event, and takers woken.
+ * `job.queued` event, and takers woken. `state` is what its creator is told: for a new job, its
+ * state at creation, computed as it joins the line and before anything can lease it, so the
+ * promise it carries (time left from `createdAt`, the wait in line included) is the one the line
+ * checks when the job ends, whether it then waited or a worker took it at once.
  */
-export async function createJob(core: JobCore, request: CreateRequest): Promise<{ job: JobRecord; created: boolean }> {
+export async function createJob(
+  core: JobCore,
+  request: CreateRequest,
+): Promise<{ job: JobRecord; created: boolean; state: JobState }> {
   const options = core.types.get(request.type);
   if (!options) throw new UnknownJobTypeError(request.type);
   const now = Date.now();
@@ -65,8 +74,12 @@ export async function createJob(core: JobCore, request: CreateRequest): Promise<
     lastOffset: 0,
   };
   const inserted = await core.o.store.insert(job);
-  if (!inserted.created) return inserted;
+  if (!inserted.created) return { ...inserted, state: core.stateOf(inserted.job) };
   core.line.queued(job);
+  // "Done in" counts from creation: so does the promise. A waiting worker may lease the job as
+  // soon as this returns to the event loop (then it is no longer in line, and its state would
+  // carry the bare run estimate, not the line's calibrated end to end promise).
+  const state = core.stateOf(job, job.createdAt);
   core.o.metrics.jobsCreated.inc({ type: job.type });
   if (core.o.queue.holdsJobs) {
     // No one can take the job before it is queued: its first event and the record that
@@ -75,7 +88,7 @@ export async function createJob(core: JobCore, request: CreateRequest): Promise<
     if (core.needsSave(job)) await core.o.store.save(job);
     await core.o.queue.add(job);
     core.wake(job.type);
-    return { job, created: true };
+    return { job, created: true, state };
   }
   // The job is durable once inserted: answer now. Its `job.queued` event follows under the
   // job's lock; whoever leases it first publishes that event if it is still missing, so every
@@ -89,17 +102,16 @@ export async function createJob(core: JobCore, request: CreateRequest): Promise<
     })
     .then(() => core.wake(job.type))
     .catch((err: unknown) => core.o.logger.error({ err, job: job.id }, 'publishing job.queued failed'));
-  return { job, created: true };
+  return { job, created: true, state };
 }
 
 /**
- * Create a job and say what its creator sees: its state (the ETA includes the wait in line),
- * its read token, and when to look again without a stream.
+ * Create a job and say what its creator sees: its state at creation (the ETA includes the wait
+ * in line), its read token, and when to look again without a stream.
  */
 export async function startJob(core: JobCore, request: CreateRequest): Promise<StartedJob> {
-  const { job, created } = await createJob(core, request);
+  const { job, created, state } = await createJob(core, request);
   const token = core.o.readToken ? await core.o.readToken(request.createdBy, job.id) : null;
-  const state = core.stateOf(job);
   const until = state.eta?.remainingMs ?? 1000;
   return { job, created, state, retryAfterSeconds: Math.min(5, Math.max(1, Math.ceil(until / 1000))), token };
 }

@@ -3,15 +3,17 @@ import type { JobCore } from './core.js';
 import type { LineCalibration } from './line-calibration.js';
 
 /**
- * A job succeeded: check what it was promised when it started against what it took (the rolling
- * calibration in /metrics), learn its duration and its stages', and, for a type that declared no
- * stages, the plan its stages make.
+ * A job succeeded: check what it was promised when it started against what it took, and export
+ * that and how the end promised at creation held (the rolling calibrations in /metrics), learn
+ * its duration and its stages', and, for a type that declared no stages, the plan its stages
+ * make.
  */
 export async function learnFromRun(core: JobCore, job: JobRecord, now: number): Promise<void> {
   if (job.startedAt === null) return;
   const size = job.size?.value ?? null;
   const calibration = core.estimator.observe(job.type, job.estimate, now - job.startedAt);
   core.o.metrics.observeJobCalibration(job.type, calibration);
+  core.o.metrics.observeLineCalibration(job.type, core.line.calibration(job.type));
   await core.estimator.record({ type: job.type, stage: '', ms: now - job.startedAt, size, at: now });
   for (const s of job.stageDurations)
     await core.estimator.record({ type: job.type, stage: s.name, ms: s.ms, size, at: now });

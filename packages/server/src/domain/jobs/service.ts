@@ -89,7 +89,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
 
   // -- creation and reads ---------------------------------------------------------------------
 
-  create(request: CreateRequest): Promise<{ job: JobRecord; created: boolean }> {
+  create(request: CreateRequest): Promise<{ job: JobRecord; created: boolean; state: JobState }> {
     return createJob(this.#core, request);
   }
 
