@@ -1,6 +1,6 @@
+import type { JobTypeInfo } from '@inloop/protocol';
 import type { JobRecord } from '../../ports/job-store.js';
 import type { JobCore } from './core.js';
-import type { LineCalibration } from './line-calibration.js';
 
 /**
  * A job succeeded: check what it was promised when it started against what it took, and export
@@ -27,15 +27,9 @@ export async function learnFromRun(core: JobCore, job: JobRecord, now: number): 
 
 /**
  * What a console charts about a type (`GET /v1/job-types/{type}`): model, calibration, and the
- * line with how its promises to queued jobs held.
+ * line with how its promises to queued jobs held. The shape is the wire's (`@inloop/protocol`).
  */
-export interface JobTypeInfo {
-  type: string;
-  model: { fixedMs: number; perUnitMs: number; samples: number; shifted: boolean } | null;
-  estimate: { p50Ms: number; p90Ms: number; source: string; samples: number };
-  calibration: { runs: number; p90Coverage: number | null; medianAbsP50Error: number | null; p90Level: number };
-  line: { queued: number; running: number; concurrency: number; calibration: LineCalibration };
-}
+export type { JobTypeInfo };
 
 /**
  * The type's model, its line on this node and its calibration; null when the type is unknown

@@ -1,3 +1,4 @@
+import type { JobLineCalibration } from '@inloop/protocol';
 import { conformalQuantile, median } from './duration-model.js';
 
 /** Queued jobs remembered per type to calibrate the line's promises. */
@@ -9,17 +10,8 @@ const SLOPE_PARTNERS = 10;
 /** Step of the adaptive level of p90 per job that queued (as the run's p90: Gibbs and Candes). */
 const ACI_STEP = 0.01;
 
-/** How the promises to a type's queued jobs held (`GET /v1/job-types/{type}`, `line.calibration`). */
-export interface LineCalibration {
-  /** Queued jobs that succeeded and were checked (the last 100 at most). */
-  jobs: number;
-  /** Share that ended by the p90 end promised at creation. */
-  p90Coverage: number | null;
-  /** Median of abs(promised p50 end - actual end) / actual, both from creation. */
-  medianAbsP50Error: number | null;
-  /** The start delay learned: a fixed part and a part per round of the workers waited. */
-  startDelay: { fixedMs: number; perRoundMs: number };
-}
+/** How the promises to a type's queued jobs held (`GET /v1/job-types/{type}`, `line.calibration`): the wire's shape. */
+export type LineCalibration = JobLineCalibration;
 
 /** The first promise a queued job got (at creation), kept until it starts and ends. */
 export interface Promised {
