@@ -297,5 +297,10 @@ describe('the console in a browser', () => {
     await page.keyboard.press('Tab');
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
+
+    // A location no page answers.
+    await page.goto(`${t.url}/console#/nowhere`);
+    await page.getByRole('heading', { name: 'Not found', level: 1 }).waitFor();
+    assert.deepEqual(await axeViolations(page), [], 'not found');
   });
 });

@@ -1,5 +1,17 @@
-import { Type, type TSchema } from '@sinclair/typebox';
-import { JobListStatuses, type JobListStatus } from '@inloop/protocol';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import {
+  JobListStatuses,
+  type ConsoleActivity,
+  type ConsoleBudget,
+  type ConsoleNodes,
+  type Histo as HistoType,
+  type JobList,
+  type JobListStatus,
+  type JobSummary,
+  type JobTimeline,
+  type JobTypeInfo,
+  type JobTypeStats,
+} from '@inloop/protocol';
 import { JobSnapshotSchema, JobTypeReply } from './job-schemas.js';
 
 /** Schemas of the operator's APIs (`console.ts`): they validate, serialize and document. */
@@ -166,3 +178,33 @@ export const NodesReply = Type.Object({
     }),
   ),
 });
+
+/**
+ * The routes answer with the protocol's types, and the serializer writes only the fields a schema
+ * names: each schema here names exactly the fields of its type (a field added to one side only
+ * fails to compile).
+ */
+type SameFields<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never] ? true : false;
+type Item<T> = T extends readonly (infer I)[] ? I : never;
+type Timeline = Static<typeof JobTimelineReply>;
+type Stats = Static<typeof JobTypeStatsReply>;
+type Activity = Static<typeof ActivityReply>;
+type Nodes = Static<typeof NodesReply>;
+export const sameFields: [
+  SameFields<JobSummary, Static<typeof JobSummarySchema>>,
+  SameFields<JobList, Static<typeof JobListReply>>,
+  SameFields<JobTimeline, Timeline>,
+  SameFields<Item<JobTimeline['events']>, Item<Timeline['events']>>,
+  SameFields<Item<JobTimeline['attempts']>, Item<Timeline['attempts']>>,
+  SameFields<JobTimeline['eta'], Timeline['eta']>,
+  SameFields<JobTypeInfo, Static<typeof JobTypeReply>>,
+  SameFields<JobTypeStats, Stats>,
+  SameFields<Item<JobTypeStats['recent']>, Item<Stats['recent']>>,
+  SameFields<Item<JobTypeStats['series']>, Item<Stats['series']>>,
+  SameFields<ConsoleBudget, Static<typeof BudgetReply>>,
+  SameFields<HistoType, Static<typeof Histo>>,
+  SameFields<ConsoleActivity, Activity>,
+  SameFields<Item<ConsoleActivity['series']>, Item<Activity['series']>>,
+  SameFields<ConsoleNodes, Nodes>,
+  SameFields<Item<ConsoleNodes['nodes']>, Item<Nodes['nodes']>>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
