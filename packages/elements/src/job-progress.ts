@@ -1,14 +1,11 @@
-import { css, html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
+import { html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { keyed } from 'lit/directives/keyed.js';
 import type { Json, JobSnapshot } from '@inloop/protocol';
-import { localView, timeLeftInWords, uneased, type LocalView, type ProgressHints } from './local-progress.js';
-import { durationInWords, lineInWords } from './words.js';
-
-/** How often, at most, progress is read out to screen readers (stage changes and the end always are). */
-const ANNOUNCE_EVERY_MS = 15_000;
-/** How often the bar and the time left move between the node's updates (every second with reduced motion). */
-const FRAME_MS = 250;
-const REDUCED_FRAME_MS = 1000;
+import { FRAME_MS, ProgressClock, REDUCED_FRAME_MS } from './job-progress-clock.js';
+import { jobProgressStyles } from './job-progress-styles.js';
+import { Announcer, outcomeInWords, slowInWords } from './job-progress-words.js';
+import { timeLeftInWords, type LocalView } from './local-progress.js';
+import { lineInWords } from './words.js';
 
 /**
  * `<inloop-job-progress>`: a job's stages, a progress bar, the ETA in words, "taking longer than
@@ -26,6 +23,10 @@ const REDUCED_FRAME_MS = 1000;
  * `compact`: a status line of fixed height for the top of a page (label and time left, the bar,
  * one line for the stage, and partial results in a strip that scrolls sideways inside itself), so
  * nothing below it moves while the job runs.
+ *
+ * This file renders. The local clock between the node's updates is `job-progress-clock.ts` (its
+ * maths, the node's rules, in `local-progress.ts`); the outcome, the warning and what the live
+ * region reads out are in `job-progress-words.ts`; the looks are in `job-progress-styles.ts`.
  *
  * ```html
  * <inloop-job-progress></inloop-job-progress>
@@ -58,186 +59,15 @@ export class InloopJobProgress extends LitElement {
   compact = false;
   _announcement = '';
   _frame = 0;
-  /** When the current snapshot arrived (performance.now()), for the local clock. */
-  #arrivedAt = 0;
-  /** The estimated fraction last drawn, so a late or rounded estimate never moves the bar backwards. */
-  #shown = 0;
-  /** What the node's updates said so far: the rate of its estimate, the size of its measured steps. */
-  #hints: ProgressHints = {};
-  #previous: { fraction: number; elapsedMs: number; measured: boolean; stage: string | undefined } | null = null;
-  #shownJob: string | undefined;
+  /** The local clock between the node's updates (job-progress-clock.ts). */
+  readonly #clock = new ProgressClock();
+  /** What the live region reads out (job-progress-words.ts). */
+  readonly #announcer = new Announcer();
   #timer: ReturnType<typeof setInterval> | undefined;
   #partialsSeen = 0;
   #stages: string[] = [];
-  #lastAnnounced = 0;
-  #lastStage: string | undefined;
-  #lastStatus: string | undefined;
 
-  static override styles = css`
-    :host {
-      display: block;
-      font: inherit;
-      color: inherit;
-    }
-    .head {
-      display: flex;
-      justify-content: space-between;
-      gap: 1rem;
-      align-items: baseline;
-      flex-wrap: wrap;
-    }
-    .label {
-      font-weight: 600;
-    }
-    .right {
-      flex: 1 1 0;
-      min-width: max-content;
-      text-align: right;
-    }
-    .eta {
-      color: var(--inloop-muted, #555);
-      font-variant-numeric: tabular-nums;
-    }
-    .bar {
-      position: relative;
-      height: 0.75rem;
-      border-radius: 0.375rem;
-      background: var(--inloop-track, #e6e8ee);
-      overflow: hidden;
-      margin: 0.5rem 0;
-    }
-    .fill {
-      position: absolute;
-      inset: 0 auto 0 0;
-      border-radius: inherit;
-      background: var(--inloop-accent, #3b5bdb);
-      transition: width 0.4s ease;
-    }
-    .fill.estimated {
-      background: repeating-linear-gradient(
-        -45deg,
-        var(--inloop-accent, #3b5bdb) 0 8px,
-        var(--inloop-accent-soft, #748ffc) 8px 16px
-      );
-      opacity: 0.8;
-    }
-    .kind {
-      font-size: 0.8em;
-      color: var(--inloop-muted, #555);
-    }
-    ol.stages {
-      list-style: none;
-      padding: 0;
-      margin: 0.5rem 0;
-      display: flex;
-      flex-wrap: wrap;
-      gap: 0.25rem 1rem;
-    }
-    .stages li::before {
-      content: '○ ';
-    }
-    .stages li.done::before {
-      content: '✓ ';
-    }
-    .stages li.current {
-      font-weight: 600;
-    }
-    .stages li.later {
-      color: var(--inloop-muted, #555);
-    }
-    .stages li.current::before {
-      content: '● ';
-      color: var(--inloop-accent, #3b5bdb);
-    }
-    .slow {
-      color: var(--inloop-warn, #a61e4d);
-    }
-    .message {
-      margin: 0.25rem 0;
-    }
-    .outcome.succeeded {
-      color: var(--inloop-ok, #2b7a3b);
-    }
-    .note {
-      min-height: 1.45em;
-      margin: 0.25rem 0;
-    }
-    :host([compact]) .head {
-      flex-wrap: nowrap;
-      white-space: nowrap;
-    }
-    :host([compact]) .label {
-      overflow: hidden;
-      text-overflow: ellipsis;
-      min-width: 0;
-    }
-    :host([compact]) .bar {
-      margin: 0.35rem 0;
-    }
-    .detail {
-      height: 1.45em;
-      overflow: hidden;
-      white-space: nowrap;
-      text-overflow: ellipsis;
-      font-size: 0.9em;
-      color: var(--inloop-muted, #555);
-    }
-    /* As wide as "99%" (a hidden copy below it sets the width) with the number at its end, so the
-       words after it never move while the job runs and no gap opens after "19%" (4.5ch left "7%    ·"). */
-    .detail .pct {
-      display: inline-flex;
-      flex-direction: column;
-      align-items: flex-end;
-      font-variant-numeric: tabular-nums;
-    }
-    .detail .pct::after {
-      content: '99%' / '';
-      visibility: hidden;
-      height: 0;
-      overflow: hidden;
-    }
-    .detail .slow {
-      font-weight: 600;
-    }
-    .strip {
-      display: flex;
-      gap: 0.4rem;
-      align-items: flex-start;
-      height: var(--inloop-strip-height, 5.25rem);
-      overflow-x: auto;
-      overflow-y: hidden;
-      margin-top: 0.35rem;
-      overscroll-behavior-x: contain;
-    }
-    .strip > * {
-      flex: none;
-    }
-    .strip .empty {
-      align-self: center;
-      color: var(--inloop-muted, #555);
-      font-size: 0.9em;
-    }
-    .outcome.failed,
-    .outcome.cancelled {
-      color: var(--inloop-warn, #a61e4d);
-    }
-    .sr {
-      position: absolute;
-      width: 1px;
-      height: 1px;
-      overflow: hidden;
-      clip: rect(0 0 0 0);
-      white-space: nowrap;
-    }
-    @media (prefers-reduced-motion: reduce) {
-      .fill {
-        transition: none;
-      }
-    }
-    .stages li.done::before {
-      color: var(--inloop-ok, #2b7a3b);
-    }
-  `;
+  static override styles = jobProgressStyles;
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -259,18 +89,11 @@ export class InloopJobProgress extends LitElement {
   protected override willUpdate(changed: PropertyValues): void {
     if (!changed.has('snapshot') || !this.snapshot) return;
     const s = this.snapshot;
-    this.#arrivedAt = performance.now();
-    if (s.id !== this.#shownJob) {
-      this.#shownJob = s.id;
-      this.#shown = 0;
-      this.#partialsSeen = 0;
-      this.#hints = {};
-      this.#previous = null;
-    }
-    this.#learn(s);
+    if (this.#clock.arrive(s)) this.#partialsSeen = 0;
     if (s.stage?.plan) this.#stages = [...s.stage.plan];
     else if (s.stage && !this.#stages.includes(s.stage.name)) this.#stages.push(s.stage.name);
-    this.#announce(s);
+    const text = this.#announcer.next(s, () => this.#clock.now(s));
+    if (text !== undefined) this._announcement = text;
   }
 
   protected override updated(): void {
@@ -283,86 +106,18 @@ export class InloopJobProgress extends LitElement {
     }
   }
 
-  /**
-   * From two updates in a row: how fast the node's estimate moves (same stage, both estimated),
-   * and how big a step measured progress takes (the bar may move on that far before the next).
-   */
-  #learn(s: JobSnapshot): void {
-    if (s.status !== 'running') return;
-    const now = {
-      fraction: s.progress.fraction,
-      elapsedMs: s.elapsedMs,
-      measured: s.progress.measured,
-      stage: s.stage?.name,
-    };
-    const p = this.#previous;
-    if (p && p.measured === now.measured && now.elapsedMs > p.elapsedMs) {
-      if (!now.measured && p.stage === now.stage && now.fraction >= p.fraction)
-        this.#hints.estimatedRatePerMs = (uneased(now.fraction) - uneased(p.fraction)) / (now.elapsedMs - p.elapsedMs);
-      if (now.measured && now.fraction > p.fraction) this.#hints.measuredStep = now.fraction - p.fraction;
-    }
-    if (now.measured && (!p?.measured || now.fraction !== p.fraction))
-      this.#hints.measuredSinceElapsedMs = now.elapsedMs;
-    if (!now.measured) this.#hints.measuredStep = null;
-    if (now.measured || p?.stage !== now.stage) this.#hints.estimatedRatePerMs = null;
-    this.#previous = now;
-  }
-
-  /**
-   * What the bar shows now, and the view it comes from. Measured progress is the truth (the bar
-   * goes to it, back if it must); an estimate never moves the bar backwards while the job runs.
-   */
-  #current(s: JobSnapshot): { fraction: number; view: LocalView } {
-    const view = localView(s, performance.now() - this.#arrivedAt, this.#hints);
-    if (s.status === 'succeeded') return { fraction: 1, view };
-    if (s.status !== 'running') return { fraction: view.fraction, view };
-    this.#shown = s.progress.measured ? view.fraction : Math.max(this.#shown, view.fraction);
-    return { fraction: this.#shown, view };
-  }
-
-  /** What a screen reader hears: stage changes and the end at once, progress now and then. */
-  #announce(s: JobSnapshot): void {
-    const now = Date.now();
-    let text: string | undefined;
-    if (
-      s.status !== this.#lastStatus &&
-      (s.status === 'succeeded' || s.status === 'failed' || s.status === 'cancelled')
-    ) {
-      text = this.#outcome(s);
-    } else if (s.stage?.name !== undefined && s.stage.name !== this.#lastStage) {
-      text = `${s.stage.name}`;
-    } else if (now - this.#lastAnnounced >= ANNOUNCE_EVERY_MS && s.status === 'running') {
-      // The value the bar shows, and the words beside it.
-      const { fraction, view } = this.#current(s);
-      text = `${Math.floor(fraction * 100)} percent, ${timeLeftInWords(view)}`;
-    }
-    this.#lastStatus = s.status;
-    this.#lastStage = s.stage?.name;
-    if (text !== undefined) {
-      this.#lastAnnounced = now;
-      this._announcement = text;
-    }
-  }
-
-  #outcome(s: JobSnapshot): string {
-    // Done in the time the person waited: since the job was created, its wait in line included.
-    if (s.status === 'succeeded') return `Done in ${durationInWords((s.finishedAt ?? s.createdAt) - s.createdAt)}`;
-    if (s.status === 'cancelled') return 'Cancelled';
-    return `Failed: ${s.error?.message ?? 'something went wrong'}`;
-  }
-
   protected override render(): TemplateResult {
     const s = this.snapshot;
     if (!s) return this.compact ? this.#renderCompactEmpty() : this.#renderEmpty();
     const finished = s.status === 'succeeded' || s.status === 'failed' || s.status === 'cancelled';
     // A failed or cancelled job keeps the bar where it stopped.
-    const { fraction, view } = this.#current(s);
+    const { fraction, view } = this.#clock.now(s);
     const pct = Math.floor(fraction * 100);
     // The bar's width to a hundredth of a percent, so an overrun visibly creeps on between whole percents.
     const width = `${(fraction * 100).toFixed(2)}%`;
     const measured = s.progress.measured || finished;
     const right = finished
-      ? html`<span class="outcome ${s.status}" data-outcome=${s.status}>${this.#outcome(s)}</span>`
+      ? html`<span class="outcome ${s.status}" data-outcome=${s.status}>${outcomeInWords(s)}</span>`
       : s.status === 'queued'
         ? html`<span class="eta" data-line
             >${s.queue ? lineInWords(s.queue.position, s.queue.startsInMs, this.compact) : 'waiting for a worker…'}</span
@@ -383,11 +138,7 @@ export class InloopJobProgress extends LitElement {
         style="width:${width}"
       ></div>
     </div>`;
-    const slow = s.flags.likelyStuck
-      ? 'This is taking much longer than it should.'
-      : view.overdue && !finished
-        ? 'Taking longer than usual.'
-        : '';
+    const slow = slowInWords(s, view, finished);
     // The right-hand words are a new node whenever they change: right-aligned text of a new
     // width would otherwise count as moved (a layout shift) every time the time left ticks.
     const head = html`<div class="head">
