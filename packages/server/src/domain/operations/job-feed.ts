@@ -33,19 +33,29 @@ export class JobFeed {
 
   constructor(private readonly o: { shared: boolean; logger?: Pick<Logger, 'warn'> }) {}
 
-  /** A broker that sends the row of each job event appended through it to the feed, while wanted. */
+  /**
+   * A broker that sends the row of each job event appended through it to the feed, while wanted.
+   * Other topics' appends pass through as they are, and the broker's other methods are bound once.
+   */
   tap(broker: Broker): Broker {
-    const appendAndPublish: Broker['appendAndPublish'] = async (topic, input) => {
-      const result = await broker.appendAndPublish(topic, input);
-      if (!result.duplicate && topic.startsWith(JOB_TOPIC_PREFIX) && this.#wanted())
-        this.#send(broker, result.publication, input.job);
-      return result;
+    const appendAndPublish: Broker['appendAndPublish'] = (topic, input) => {
+      const appended = broker.appendAndPublish(topic, input);
+      if (!topic.startsWith(JOB_TOPIC_PREFIX)) return appended;
+      return appended.then((result) => {
+        if (!result.duplicate && this.#wanted()) this.#send(broker, result.publication, input.job);
+        return result;
+      });
     };
+    const bound = new Map<PropertyKey, unknown>();
     return new Proxy(broker, {
       get: (target, prop) => {
         if (prop === 'appendAndPublish') return appendAndPublish;
+        if (bound.has(prop)) return bound.get(prop);
         const value: unknown = Reflect.get(target, prop);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        if (typeof value !== 'function') return value;
+        const method = (value as (...a: unknown[]) => unknown).bind(target);
+        bound.set(prop, method);
+        return method;
       },
     });
   }
