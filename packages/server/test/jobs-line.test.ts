@@ -40,13 +40,20 @@ interface Outcome {
  * finds it idle, and `handoffMs` to come back for the next after a run. The line knows the runs'
  * estimate (p50 100 ms, p90 121 ms), not the latencies: it has to learn them.
  */
-function saturated(bursts: number, pickupMs: number, handoffMs: number, seed = 7): Outcome[] {
+function saturated(
+  bursts: number,
+  pickupMs: number,
+  handoffMs: number,
+  seed = 7,
+  young: { bursts: number; estimate: JobRecord['estimate'] } | null = null,
+): Outcome[] {
   const r = rng(seed);
   const line = new JobLine();
-  const estimate = { p50Ms: 100, p90Ms: 121, source: 'history' as const, samples: 200 };
+  const grown = { p50Ms: 100, p90Ms: 121, source: 'history' as const, samples: 200 };
   const out: Outcome[] = [];
   let now = 1_000_000;
   for (let b = 0; b < bursts; b++) {
+    const estimate = young && b < young.bursts ? young.estimate : grown;
     const jobs = Array.from({ length: 12 }, (_, k) => job(`${b}-${k}`, now, estimate));
     const promised = jobs.map((j) => {
       line.queued(j, now);
@@ -126,5 +133,16 @@ describe('the wait in line', () => {
         }
       });
     }
+
+    it("keeps its promises once the type's model has grown, not dragged off by a young model's errors", () => {
+      // A cold node: the first 3 bursts are promised from a model of 12 slow first runs (p50
+      // 500 ms where runs take 100), then from a grown one. The ends promised then were 4x too
+      // late; calibrating by them promised the next jobs an end 1 ms after creation.
+      const young = { bursts: 3, estimate: { p50Ms: 500, p90Ms: 800, source: 'history' as const, samples: 12 } };
+      const runs = saturated(12, 40, 30, 7, young).slice(4 * 12);
+      const { coverage, error, floor } = score(runs);
+      assert.ok(coverage >= 0.85 && coverage <= 0.97, `p90 coverage ${coverage}`);
+      assert.ok(error <= 1.25 * floor, `median p50 error ${error.toFixed(3)}, oracle ${floor.toFixed(3)}`);
+    });
   });
 });

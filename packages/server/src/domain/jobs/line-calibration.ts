@@ -9,6 +9,13 @@ const MIN_SEEN = 10;
 const SLOPE_PARTNERS = 10;
 /** Step of the adaptive level of p90 per job that queued (as the run's p90: Gibbs and Candes). */
 const ACI_STEP = 0.01;
+/**
+ * A promise whose run estimate came from fewer runs than this erred as a young model errs (a
+ * cold node's first runs are slow, and p50 moves a lot from run to run): its score is set aside
+ * once the type's model rests on this many runs, or it drags the next promises off (a bench's
+ * first 12 runs, 5x slower than the rest, had the next jobs promised an end 1 ms away).
+ */
+const GROWN_RUNS = 20;
 
 /** How the promises to a type's queued jobs held (`GET /v1/job-types/{type}`, `line.calibration`): the wire's shape. */
 export type LineCalibration = JobLineCalibration;
@@ -27,6 +34,8 @@ export interface Promised {
   spreadMs: number;
   /** The p90 end it was promised (after calibration). */
   doneP90At: number;
+  /** Runs the run estimate it rests on came from. */
+  runs: number;
 }
 
 /**
@@ -45,18 +54,24 @@ export interface Promised {
  *   moves after misses as the run's p90 does.
  */
 export class PromiseCalibration {
-  readonly #starts: { rounds: number; errorMs: number }[] = [];
-  /** Scores of the jobs that found a slot idle, and of those that waited for a run (Mondrian). */
-  readonly #scores: [number[], number[]] = [[], []];
+  readonly #starts: { rounds: number; errorMs: number; runs: number }[] = [];
+  /**
+   * Scores of the jobs that found a slot idle, and of those that waited for a run (Mondrian),
+   * each with the runs its promise's run estimate came from.
+   */
+  readonly #scores: [Scored[], Scored[]] = [[], []];
   readonly #checked: { covered: boolean; error: number }[] = [];
   #level = 0.9;
-  #delay: { fixedMs: number; perRoundMs: number } | null = null;
-  /** The scores ascending, cached: idle, waited, all. */
-  #sorted: [number[], number[], number[]] | null = null;
+  /** The start delay fitted to the starts of promises from at least `runs` runs, cached. */
+  #delay: { runs: number; fixedMs: number; perRoundMs: number } | null = null;
+  /** The least runs of the promises the last start delay was read from (for the summary). */
+  #least = GROWN_RUNS;
+  /** The scores ascending, cached: idle, waited, all; of promises from at least `runs` runs. */
+  #sorted: { runs: number; scores: [number[], number[], number[]] } | null = null;
 
   /** A queued job started: how far its start was from the scheduled one. */
   started(p: Promised, now: number): void {
-    this.#starts.push({ rounds: p.rounds, errorMs: now - p.scheduledStart });
+    this.#starts.push({ rounds: p.rounds, errorMs: now - p.scheduledStart, runs: p.runs });
     if (this.#starts.length > WINDOW) this.#starts.shift();
     this.#delay = null;
   }
@@ -64,7 +79,7 @@ export class PromiseCalibration {
   /** A queued job succeeded: score its end against the end it was promised. */
   ended(p: Promised, now: number): void {
     const scores = this.#scores[p.idle ? 0 : 1];
-    scores.push((now - p.doneP50At) / Math.max(1, p.spreadMs));
+    scores.push({ score: (now - p.doneP50At) / Math.max(1, p.spreadMs), runs: p.runs });
     if (scores.length > WINDOW) scores.shift();
     this.#sorted = null;
     const covered = now <= p.doneP90At;
@@ -76,8 +91,7 @@ export class PromiseCalibration {
   /** How the promises held lately. */
   summary(): LineCalibration {
     const n = this.#checked.length;
-    if (this.#starts.length >= MIN_SEEN) this.#delay ??= fitDelay(this.#starts);
-    const delay = this.#starts.length >= MIN_SEEN && this.#delay ? this.#delay : { fixedMs: 0, perRoundMs: 0 };
+    const delay = this.#delayOf(this.#least);
     return {
       jobs: n,
       p90Coverage: n ? this.#checked.filter((c) => c.covered).length / n : null,
@@ -86,30 +100,57 @@ export class PromiseCalibration {
     };
   }
 
-  /** The start delay to add to a scheduled start `rounds` rounds of the workers away. */
-  startDelay(rounds: number): number {
-    if (this.#starts.length < MIN_SEEN) return 0;
-    this.#delay ??= fitDelay(this.#starts);
-    return Math.round(this.#delay.fixedMs + this.#delay.perRoundMs * rounds);
+  /**
+   * The start delay to add to a scheduled start `rounds` rounds of the workers away, for a
+   * promise whose run estimate comes from `runs` runs (a young model's starts are set aside as
+   * its scores are: their schedule was the young model's).
+   */
+  startDelay(rounds: number, runs: number): number {
+    this.#least = Math.min(GROWN_RUNS, runs);
+    const delay = this.#delayOf(this.#least);
+    return Math.round(delay.fixedMs + delay.perRoundMs * rounds);
+  }
+
+  /** The start delay fitted to the starts of promises from at least `least` runs (0 before 10). */
+  #delayOf(least: number): { fixedMs: number; perRoundMs: number } {
+    if (this.#delay?.runs !== least) {
+      const starts = this.#starts.filter((s) => s.runs >= least);
+      const fit = starts.length >= MIN_SEEN ? fitDelay(starts) : { fixedMs: 0, perRoundMs: 0 };
+      this.#delay = { runs: least, ...fit };
+    }
+    return this.#delay;
   }
 
   /**
    * The calibrated p50 and p90 of the time to the end, from the line's own (p50, spread), from
    * the scores of jobs like it: those that found a slot idle (their error is a worker's pickup)
    * apart from those that waited for runs (theirs, the runs and handoffs before them), each once
-   * it has {@link MIN_SEEN} scores, else all together.
+   * it has {@link MIN_SEEN} scores, else all together. `runs`: the runs this promise's run
+   * estimate comes from; once there are {@link GROWN_RUNS}, promises from a younger model are
+   * not scores of this one.
    */
-  done(base: { p50Ms: number; spreadMs: number }, idle: boolean): { p50Ms: number; p90Ms: number } {
-    const asc = (xs: number[]) => [...xs].sort((a, b) => a - b);
-    this.#sorted ??= [asc(this.#scores[0]), asc(this.#scores[1]), asc([...this.#scores[0], ...this.#scores[1]])];
-    const own = this.#sorted[idle ? 0 : 1];
-    const sorted = own.length >= MIN_SEEN ? own : this.#sorted[2];
+  done(base: { p50Ms: number; spreadMs: number }, idle: boolean, runs: number): { p50Ms: number; p90Ms: number } {
+    const least = Math.min(GROWN_RUNS, runs);
+    if (this.#sorted?.runs !== least) {
+      const of = (xs: Scored[]) => xs.filter((x) => x.runs >= least).map((x) => x.score);
+      const [idleScores, waited] = [of(this.#scores[0]), of(this.#scores[1])];
+      const asc = (xs: number[]) => xs.sort((a, b) => a - b);
+      this.#sorted = { runs: least, scores: [asc([...idleScores]), asc([...waited]), asc([...idleScores, ...waited])] };
+    }
+    const own = this.#sorted.scores[idle ? 0 : 1];
+    const sorted = own.length >= MIN_SEEN ? own : this.#sorted.scores[2];
     if (sorted.length < MIN_SEEN) return { p50Ms: base.p50Ms, p90Ms: Math.round(base.p50Ms + base.spreadMs) };
     const spread = Math.max(1, base.spreadMs);
     const p50Ms = Math.max(1, Math.round(base.p50Ms + spread * conformalQuantile(sorted, 0.5)));
     const p90Ms = Math.max(p50Ms, Math.round(base.p50Ms + spread * conformalQuantile(sorted, this.#level)));
     return { p50Ms, p90Ms };
   }
+}
+
+/** A queued job's end against its promise, in units of its spread, and the runs the promise rested on. */
+interface Scored {
+  score: number;
+  runs: number;
 }
 
 /** Start error = fixedMs + perRoundMs x rounds, Theil-Sen over the recent starts (oldest first). */

@@ -261,7 +261,7 @@ export class JobLine {
     // What the line's schedule misses (pickup and handoff latency it has not learned, runs that
     // end later than their p50 when the line is full): the start delay observed on recent
     // queued jobs for as many rounds.
-    const startAt = Math.max(now, job.runAfter, scheduled + line.calibration.startDelay(rounds));
+    const startAt = Math.max(now, job.runAfter, scheduled + line.calibration.startDelay(rounds, job.estimate.samples));
     const startP90At = Math.round(startAt + Z90 * Math.sqrt(next.variance));
     // The end: the start, then its own run; p90 adds the spreads as independent parts.
     const e = job.estimate;
@@ -270,7 +270,7 @@ export class JobLine {
     // error look infinite next to it.
     const spreadMs = Math.max(Math.hypot(startP90At - startAt, e.p90Ms - e.p50Ms), MIN_SPREAD * p50Ms, 1);
     const base = { p50Ms, spreadMs };
-    const done = line.calibration.done(base, idle);
+    const done = line.calibration.done(base, idle, e.samples);
     // The first promise a job gets is the one checked when it starts and ends; not a cold
     // start's, whose error is the default duration's, not the line's.
     if (!line.promised.has(job.id) && e.source !== 'default')
@@ -282,6 +282,7 @@ export class JobLine {
         doneP50At: now + base.p50Ms,
         spreadMs: base.spreadMs,
         doneP90At: now + done.p90Ms,
+        runs: e.samples,
       });
     return { position, startAt, startP90At, doneAt: now + done.p50Ms, doneP90At: now + done.p90Ms };
   }
