@@ -311,8 +311,9 @@ function remainingAt(curve: readonly number[], t: number, q: number): number {
 /**
  * The typical time left the person is shown at `t`: the median of what remains for the runs
  * that lasted at least `t`, held where it would go up, unless it rose by more than
- * {@link REAL_RISE} of the typical run since it was last low (the run left the group of the
- * fast ones: it really fell behind; `rose` says so, for the reason in the job's message).
+ * {@link REAL_RISE} of the typical run since it was last low, before {@link TAIL_LEVEL} (the run
+ * left the group of the fast ones: it really fell behind; `rose` says so, for the reason in the
+ * job's message).
  *
  * The median of what remains is piecewise linear in `t` with its corners at the curve's points,
  * so it is walked from 0 to `t` corner by corner (and at `t`): the result is a function of the
