@@ -11,6 +11,7 @@ import { SseParser } from '@inloop/protocol';
 import { Agent, setGlobalDispatcher } from 'undici';
 import { nowMs } from './lib/raw-ws.js';
 import { withPinnedRedis } from './lib/redis.js';
+import { acceptLatency } from './lib/accept-load.js';
 import { loadAverage, summarize } from './lib/stats.js';
 import { ask, spawnPinned } from './lib/targets.js';
 import { stopServer } from './lib/targets.js';
@@ -35,49 +36,10 @@ const out: string[] = [];
 
 // -- 1. accept latency at a sustained rate ---------------------------------------------------
 {
-  /** Jobs posted at ACCEPT_RATE for `seconds`: the 202 latencies and the errors. */
-  const paced = async (seconds: number) => {
-    const latencies: number[] = [];
-    let errors = 0;
-    const kinds = new Map<string, number>();
-    const failed = (kind: string) => {
-      errors++;
-      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
-    };
-    const start = performance.now();
-    let sent = 0;
-    const pending: Promise<void>[] = [];
-    while (performance.now() - start < seconds * 1000) {
-      const due = Math.floor(((performance.now() - start) / 1000) * ACCEPT_RATE);
-      while (sent < due) {
-        sent++;
-        const t0 = performance.now();
-        pending.push(
-          fetch(base + '/v1/jobs', { method: 'POST', headers, body: '{"type":"noop"}' }).then(
-            async (res) => {
-              await res.arrayBuffer();
-              if (res.status === 202) latencies.push(performance.now() - t0);
-              else failed(String(res.status));
-            },
-            (err: Error & { cause?: { code?: string } }) => failed(err.cause?.code ?? err.message),
-          ),
-        );
-      }
-      await sleep(1);
-    }
-    await Promise.all(pending);
-    return { latencies, errors: errors ? `${errors} (${[...kinds].map(([k, n]) => `${k}: ${n}`).join(', ')})` : '0' };
-  };
-  for (let i = 0; i < 200; i++) await post('/v1/jobs', { type: 'noop' });
-  // Warm-up at the rate itself, not measured: the client's connection pool grows to what the
-  // rate needs (a fresh pool opens hundreds of connections in its first second, and that, not the
-  // node, is what a cold run measures) and both sides' code is compiled, as in a service that
-  // has been up for a while.
-  await paced(5);
-  const { latencies, errors } = await paced(ACCEPT_SECONDS);
-  const s = summarize(latencies);
+  const s = await acceptLatency(base, info.apiKey, ACCEPT_RATE, ACCEPT_SECONDS);
   out.push(
-    `POST /v1/jobs -> 202 at ${ACCEPT_RATE}/s for ${ACCEPT_SECONDS} s (after 5 s at that rate, not measured): ${s.n} accepted, ${errors} errors; p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(1)} ms`,
+    `POST /v1/jobs -> 202 at ${ACCEPT_RATE}/s for ${ACCEPT_SECONDS} s (after 5 s at that rate, not measured): ${s.n} accepted, ` +
+      `${s.errors} errors${s.errors ? ` (${s.why})` : ''}; p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(1)} ms`,
   );
 }
 
