@@ -197,9 +197,58 @@ async function storyFlow(viewport: Viewport): Promise<void> {
 
   await lit.click();
   await page.locator('section.book').waitFor();
+  await readTheBook(page, viewport);
+  await page.context().close();
+}
+
+/**
+ * The finished book, read page by page with the keyboard: the picture, the words and the page
+ * buttons are in view together without scrolling, Next stays where it is whatever the length of
+ * the page's words, and the keyboard stays on a page button at the last page (Next is disabled there).
+ */
+async function readTheBook(page: Page, viewport: Viewport): Promise<void> {
+  const layout = () =>
+    page.evaluate(() => {
+      const box = (el: Element | null) => {
+        const r = el!.getBoundingClientRect();
+        return { top: r.top, bottom: r.bottom, left: r.left, right: r.right, height: r.height };
+      };
+      const [back, next] = [...document.querySelectorAll('.page-nav button')];
+      return {
+        scrollY,
+        innerHeight,
+        innerWidth,
+        picture: box(document.querySelector('.page-picture')),
+        words: box(document.querySelector('.page-words .words')),
+        next: box(next!),
+        back: box(back!),
+        page: document.querySelector('article[data-page]')!.getAttribute('data-page'),
+        focus: document.activeElement?.textContent?.trim() ?? '',
+      };
+    });
+  const inView = (
+    r: { top: number; bottom: number; left: number; right: number },
+    l: { innerHeight: number; innerWidth: number },
+  ) => r.top >= 0 && r.left >= 0 && r.bottom <= l.innerHeight && r.right <= l.innerWidth;
+  const first = await layout();
+  assert.equal(first.scrollY, 0, 'the book opens at its top');
+  assert.ok(first.picture.height > 100, `the picture holds its size: ${first.picture.height} px`);
+  for (const part of ['picture', 'words', 'next', 'back'] as const) {
+    assert.ok(inView(first[part], first), `${part} in view at ${viewport.name} size: ${JSON.stringify(first[part])}`);
+  }
+  assert.equal(first.focus, 'Next page →', 'the keyboard is on Next page');
   await shot(page, 'story-book', viewport);
   await noViolations(page, `the finished book at ${viewport.name} size`);
-  await page.context().close();
+  const pages = await page.locator('.page-words .sizer').count();
+  for (let n = 2; n <= pages; n++) {
+    await page.keyboard.press('Enter');
+    await page.locator(`article[data-page="${n}"]`).waitFor({ timeout: 2000 });
+    const now = await layout();
+    assert.deepEqual([now.next, now.back], [first.next, first.back], `Back and Next stay put on page ${n}`);
+    assert.ok(inView(now.words, now), `the words of page ${n} are in view`);
+  }
+  assert.equal((await layout()).focus, '← Back', 'at the last page the keyboard is on Back, not lost');
+  await shot(page, 'story-book-last', viewport);
 }
 
 describe('the demo keeps its layout, keyboard and accessibility promises', () => {
@@ -331,6 +380,43 @@ describe('the demo keeps its layout, keyboard and accessibility promises', () =>
     assert.ok(two, 'a running book shows a two-digit percentage');
     assert.ok(two.em < 0.2, `no stray gap after ${two.text} (${two.em} em)`);
     for (const p of [page, ...busy]) await p.context().close();
+  });
+
+  it('the chat on a phone: the field and Send stay put as visitors arrive and messages come', async () => {
+    await using demo = await startDemo();
+    const phone = VIEWPORTS[0];
+    const ana = await openPage(browser, phone);
+    await ana.goto(`${demo.url}/chat.html?name=Ana`);
+    await ana.locator('inloop-presence [data-occupancy="2"]').waitFor({ timeout: 20_000 });
+    const send = () =>
+      ana.getByRole('button', { name: 'Send' }).evaluate((el) => {
+        const r = el.getBoundingClientRect();
+        return [Math.round(r.left), Math.round(r.top + scrollY), Math.round(r.width), Math.round(r.height)];
+      });
+    const at = await send();
+    await takeCls(ana);
+    // Three more visitors: the avatars no longer fit beside the heading on a phone.
+    const others: Page[] = [];
+    for (const name of ['Bob', 'Cleo', 'Dev']) {
+      const page = await openPage(browser, phone);
+      await page.goto(`${demo.url}/chat.html?name=${name}`);
+      others.push(page);
+    }
+    await ana.locator('inloop-presence [data-occupancy="5"]').waitFor({ timeout: 20_000 });
+    assert.deepEqual(await send(), at, 'Send stays put as visitors arrive');
+    const { cls, shifts } = await takeCls(ana);
+    assert.ok(cls < 0.01, `layout shift as visitors arrive ${cls.toFixed(4)}: ${shifts.join('; ')}`);
+    // Messages and the bot's answers: more than the list shows at once.
+    for (let i = 1; i <= 4; i++) {
+      await ana.getByPlaceholder('Say something…').fill(`message ${i}`);
+      await ana.keyboard.press('Enter');
+      await ana.locator('li.mine[data-offset]', { hasText: `message ${i}` }).waitFor({ timeout: 10_000 });
+    }
+    await ana.locator('li.theirs[data-from="eliza"][data-offset]').nth(3).waitFor({ timeout: 20_000 });
+    assert.deepEqual(await send(), at, 'and as messages come');
+    await shot(ana, 'chat-busy', phone);
+    await noViolations(ana, 'the chat with five people and messages at phone size');
+    for (const page of [ana, ...others]) await page.context().close();
   });
 
   it('the chat page before a name is chosen: a heading, and axe-core finds nothing', async () => {

@@ -209,16 +209,8 @@ function Chat({
   const drafts = conversation ? [...conversation.drafts.values()] : [];
   return (
     <section className="card chat">
-      <div
-        style={{
-          display: 'flex',
-          justifyContent: 'space-between',
-          alignItems: 'center',
-          gap: '1rem',
-          flexWrap: 'wrap',
-        }}
-      >
-        <h1 style={{ margin: 0 }}>The lobby</h1>
+      <div className="lobby-head">
+        <h1>The lobby</h1>
         <Element tag="inloop-presence" props={{ members, occupancy, stale }} />
       </div>
       <p className="muted">
@@ -323,7 +315,14 @@ function DraftText({ clientId, fallback }: { clientId: string; fallback: string 
 
 const style = document.createElement('style');
 style.textContent = `
-  .messages { list-style: none; padding: 0; margin: 1rem 0; display: flex; flex-direction: column; gap: 0.4rem; max-height: 55vh; overflow-y: auto; }
+  /* The heading and who is here: on a phone, who is here has a row of its own from the start, so a
+     visitor arriving never wraps it onto a new row under the heading (which moved everything below). */
+  .lobby-head { display: flex; justify-content: space-between; align-items: center; gap: 0.4rem 1rem; }
+  .lobby-head h1 { margin: 0; }
+  .lobby-head inloop-presence { min-height: 2.25rem; }
+  @media (max-width: 40rem) { .lobby-head { flex-direction: column; align-items: flex-start; } }
+  /* The list has its height from the start and scrolls inside itself: the field and Send stay put as messages come. */
+  .messages { list-style: none; padding: 0; margin: 1rem 0; display: flex; flex-direction: column; gap: 0.4rem; height: 50vh; min-height: 12rem; overflow-y: auto; }
   .messages li { max-width: 75%; padding: 0.45rem 0.7rem; border-radius: 0.8rem; background: #f1f3f5; display: flex; flex-direction: column; }
   .messages li.mine { align-self: flex-end; background: #dbe4ff; }
   .messages li.draft { opacity: 0.8; }

@@ -200,6 +200,14 @@ function streamStory(watch: JobWatch): void {
   });
 }
 
+/**
+ * The finished book, a page at a time: the picture with its words beside it on a wide screen (under
+ * it on a phone), so picture, words and the page buttons are in view together without scrolling.
+ * Nothing the reader presses moves from page to page: the pictures hold their size before they load
+ * (width and height given), and the words sit in a box as tall as the longest page's (every page's
+ * words are laid in the same grid cell, the others hidden), so Back and Next stay put. The cover,
+ * a contact sheet of every page, comes after the pages' buttons.
+ */
 function openBook(snapshot: JobSnapshot): void {
   if (snapshot.status !== 'succeeded') {
     forgetJob();
@@ -208,37 +216,56 @@ function openBook(snapshot: JobSnapshot): void {
   }
   const book = snapshot.result as unknown as Book;
   let at = 0;
+  const last = book.pages.length - 1;
+  const turn = (to: number): void => {
+    at = Math.min(last, Math.max(0, to));
+    show();
+    // The button pressed may be disabled now (the first or last page): the keyboard goes to the other.
+    const nav = app.querySelector<HTMLElement>('.page-nav')!;
+    if (!nav.contains(document.activeElement) || (document.activeElement as HTMLButtonElement).disabled) {
+      nav.querySelector<HTMLButtonElement>('button:not([disabled])')?.focus();
+    }
+  };
   const show = (): void => {
     const page = book.pages[at]!;
     render(
       html`<section class="card book" aria-label="The book" data-book=${book.title}>
         <h1>${book.title}</h1>
-        <img
-          src=${book.cover}
-          alt="Cover: every page of the book"
-          style="width:100%;max-width:24rem;border-radius:0.5rem"
-        />
-        <article aria-live="polite" data-page=${page.number}>
-          <img src=${page.image} alt="Illustration of page ${page.number}" style="width:100%;border-radius:0.5rem" />
-          <p style="font-size:1.25rem">${page.text}</p>
-          <p class="muted">Page ${page.number} of ${book.pages.length}</p>
-        </article>
-        <button class="secondary" ?disabled=${at === 0} @click=${() => ((at = Math.max(0, at - 1)), show())}>
-          ← Back
-        </button>
-        <button
-          class="primary"
-          ?disabled=${at === book.pages.length - 1}
-          @click=${() => ((at = Math.min(book.pages.length - 1, at + 1)), show())}
-        >
-          Next page →
-        </button>
+        <div class="spread">
+          <img
+            class="page-picture"
+            src=${page.image}
+            alt="Illustration of page ${page.number}"
+            width="800"
+            height="565"
+          />
+          <div class="page-side">
+            <article aria-live="polite" data-page=${page.number}>
+              <div class="page-words">
+                ${book.pages.map((p) => html`<p class="sizer" aria-hidden="true">${p.text}</p>`)}
+                <p class="words">${page.text}</p>
+              </div>
+              <p class="muted">Page ${page.number} of ${book.pages.length}</p>
+            </article>
+            <div class="page-nav">
+              <button class="secondary" ?disabled=${at === 0} @click=${() => turn(at - 1)}>← Back</button>
+              <button class="primary" ?disabled=${at === last} @click=${() => turn(at + 1)}>Next page →</button>
+            </div>
+          </div>
+        </div>
+        <figure class="cover">
+          <img src=${book.cover} alt="Cover: every page of the book" width="800" height="565" />
+          <figcaption class="muted">The cover</figcaption>
+        </figure>
         <button class="secondary" @click=${() => (forgetJob(), form())}>Write another</button>
       </section>`,
       app,
     );
   };
   show();
+  // Continue, which had the focus, is gone: the reader starts at the top, on Next page.
+  scrollTo(0, 0);
+  app.querySelector<HTMLButtonElement>('.page-nav button:not([disabled])')?.focus({ preventScroll: true });
 }
 
 if (!(await resume())) form();
