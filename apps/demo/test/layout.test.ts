@@ -249,6 +249,12 @@ async function readTheBook(page: Page, viewport: Viewport): Promise<void> {
   }
   assert.equal((await layout()).focus, '← Back', 'at the last page the keyboard is on Back, not lost');
   await shot(page, 'story-book-last', viewport);
+  // Past the disabled Next to "Write another": the form comes back with the keyboard in its first field.
+  await page.keyboard.press('Tab');
+  assert.equal((await layout()).focus, 'Write another');
+  await page.keyboard.press('Enter');
+  await page.getByRole('button', { name: 'Write my book' }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'hero', 'the keyboard is in the form');
 }
 
 describe('the demo keeps its layout, keyboard and accessibility promises', () => {

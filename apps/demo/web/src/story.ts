@@ -226,6 +226,12 @@ function openBook(snapshot: JobSnapshot): void {
       nav.querySelector<HTMLButtonElement>('button:not([disabled])')?.focus();
     }
   };
+  // The button is gone with the book: the keyboard goes on in the form, at its first field.
+  const writeAnother = (): void => {
+    forgetJob();
+    form();
+    app.querySelector<HTMLInputElement>('#hero')?.focus();
+  };
   const show = (): void => {
     const page = book.pages[at]!;
     render(
@@ -257,7 +263,7 @@ function openBook(snapshot: JobSnapshot): void {
           <img src=${book.cover} alt="Cover: every page of the book" width="800" height="565" />
           <figcaption class="muted">The cover</figcaption>
         </figure>
-        <button class="secondary" @click=${() => (forgetJob(), form())}>Write another</button>
+        <button class="secondary" @click=${writeAnother}>Write another</button>
       </section>`,
       app,
     );
