@@ -150,11 +150,16 @@ export class BullJobQueue implements JobQueue {
   async take(types: readonly string[], max: number, leaseMs: (type: string) => number): Promise<TakenJob[]> {
     const taken: TakenJob[] = [];
     for (const type of types) {
-      const worker = this.#worker(type, leaseMs(type));
+      const ms = leaseMs(type);
+      const worker = this.#worker(type, ms);
       while (taken.length < max && !this.#closed) {
         const token = randomToken(18);
         const job = (await guarded(() => worker.getNextJob(token, { block: false }))) as Job | undefined;
         if (!job?.id) break;
+        // BullMQ locked it for the lease its worker was made with (the first one asked for this
+        // type): a lease asked shorter or longer holds the lock for its own length, so a silent
+        // worker's job is handed back when its lease lapses, and a long one is not handed back early.
+        if (ms !== this.#leases.get(type)) await guarded(() => job.extendLock(token, ms));
         taken.push({ id: job.id, type, token });
       }
     }

@@ -55,7 +55,14 @@ export class RunIds {
     const master = slot === null ? undefined : cluster.slots[slot]?.[0];
     let run = master === undefined ? undefined : this.#byNode.get(master);
     if (!run) {
-      const node = cluster.nodes('all').find((n) => nodeKey(n) === master);
+      const find = () => cluster.nodes('all').find((n) => nodeKey(n) === master);
+      let node = find();
+      if (!node) {
+        // ioredis drops a master's connection when it goes away, and opens one again only for a
+        // command routed to its slots: send one (it fails harmlessly while the master is away).
+        await cluster.exists(key).catch(() => {});
+        node = find();
+      }
       // Slots moving (a failover under way): fail the call (`unavailable`) rather than compare
       // the topic with a run id that is not its master's.
       if (!node || master === undefined) throw new Error(`no master known for slot ${slot}`);

@@ -6,6 +6,8 @@ import { jobTopic, type Json, type Scope } from '@inloop/protocol';
 import type { JobRecord } from '@inloop/server';
 import type { BrokerOptions, ReplicaChange } from '@inloop/server/ports';
 import {
+  connectSubscriber,
+  connectTo,
   createRedisBackend,
   JobConflictError,
   Keys,
@@ -14,6 +16,7 @@ import {
   RedisJobStore,
   RedisPresenceReplica,
   RedisPresenceStore,
+  whenReady,
 } from '@inloop/redis';
 import {
   apiRequest,
@@ -152,6 +155,45 @@ describe('topics on a Redis Cluster of 3 masters', () => {
       );
     }
     await again.broker.close();
+  });
+
+  it('moves only the topics of a master that restarted to a new epoch, keeping what it persisted', async () => {
+    // A cluster of its own whose masters keep their data (an AOF): a restarted master comes back
+    // with its topics, as another process.
+    await using persisted = await startRedisCluster({ masters: 3, appendOnly: true });
+    const target = { cluster: persisted.nodes.map((node) => `${node.host}:${node.port}`) };
+    const redis = connectTo(target);
+    const subscriber = connectSubscriber(target);
+    await Promise.all([whenReady(redis), whenReady(subscriber)]);
+    const keys = new Keys(`r${++n}`);
+    const broker = new RedisBroker({ ...defaults, redis, subscriber, keys });
+    try {
+      const topics = Array.from({ length: 6 }, (_, i) => `kept-${i}`);
+      const owners = new Map<string, string>();
+      for (const topic of topics)
+        owners.set(topic, slotOwner(await persisted.cli(0, 'cluster', 'keyslot', keys.topicMeta(topic))));
+      assert.equal(new Set(owners.values()).size, 3, 'the topics are on every master');
+      const epochs = new Map<string, string>();
+      for (const topic of topics)
+        epochs.set(topic, (await broker.appendAndPublish(topic, { data: 1, from: 'a' })).publication.epoch);
+      // The first master (slots 0-5460) stops and starts again; calls to its slots fail meanwhile.
+      await persisted.restart(0);
+      for (const topic of topics) {
+        const position = (await waitFor(
+          () => broker.position(topic).catch(() => null),
+          20_000,
+          `${topic} served again`,
+        ))!;
+        assert.equal(position.offset, 1, `${topic} keeps its history`);
+        if (owners.get(topic) === 'first')
+          assert.notEqual(position.epoch, epochs.get(topic), `${topic}, on the restarted master: a new epoch`);
+        else assert.equal(position.epoch, epochs.get(topic), `${topic}, on another master: its epoch`);
+      }
+    } finally {
+      await broker.close();
+      redis.disconnect();
+      subscriber.disconnect();
+    }
   });
 });
 
@@ -462,6 +504,8 @@ describe('jobs on two nodes of a Redis Cluster of 3 masters (configured by redis
   });
 
   it('refuses a stale worker through either node once its job was leased again on the other', async () => {
+    // The tests above leased 'work' for 60 s first; this lease is the node's 1 s, and lapses in
+    // about that (BullMQ's lock follows each lease's own length, not the first one asked).
     const created = await a.api('/v1/jobs', { body: { type: 'work', input: 1 } });
     const id = created.body.id as string;
     const first = await waitFor(
