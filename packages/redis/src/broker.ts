@@ -21,6 +21,7 @@ import { RunIds } from './run-ids.js';
 /**
  * Trim a topic's stream to the publications younger than `cutoff`: look at the head, and only
  * when it is too old, at up to 64 more (each append trims what it can; none scans the stream).
+ * Returns the time of the head left (nil when none is, or when more may be too old).
  */
 export const TRIM_AGE = `
 local function field(entry, name)
@@ -29,16 +30,20 @@ local function field(entry, name)
 end
 local function trimAge(log, cutoff)
   local head = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
-  if #head == 0 or tonumber(field(head[1], 't')) >= cutoff then return end
+  if #head == 0 then return nil end
+  local t = tonumber(field(head[1], 't'))
+  if t >= cutoff then return t end
   head = redis.call('XRANGE', log, '-', '+', 'COUNT', 64)
   for i = 1, #head do
-    if tonumber(field(head[i], 't')) >= cutoff then
+    t = tonumber(field(head[i], 't'))
+    if t >= cutoff then
       redis.call('XTRIM', log, 'MINID', head[i][1])
-      return
+      return t
     end
   end
   local n = tonumber(string.match(head[#head][1], '^(%d+)'))
   redis.call('XTRIM', log, 'MINID', (n + 1) .. '-0')
+  return nil
 end
 -- A topic without its meta lost its history (FLUSHALL, a restart without persistence, eviction):
 -- it starts over under a new epoch, with none of the old entries. A topic last written under
@@ -62,6 +67,59 @@ local function epochOf(meta, log, fresh, run, maxAge)
   redis.call('HSET', meta, 'epoch', fresh, 'run', run)
   return fresh
 end
+-- Append a publication: its offset, entry, trims, expiries and the meta in a few commands. The
+-- meta also holds 'h', the time of the oldest entry or earlier (the stream is trimmed by age
+-- only once that is too old, not on every append), and 'x', when the topic's keys expire by
+-- the node's clock: they are given maxAge and a 64th more, again only when an append would
+-- outlive that, so a busy topic's keys are not expired anew on every append. Returns epoch,
+-- offset, ts; or, with an idempotency key 'idem' seen under this epoch, 'seen', its offset, digest
+-- and epoch (nothing written).
+local function appendAt(meta, log, fresh, run, now, maxCount, maxAge, payload, idem)
+  local held = redis.call('HMGET', meta, 'epoch', 'run', 'last', 'ts', 'h', 'x')
+  local epoch, set = held[1], {}
+  if not epoch then
+    redis.call('DEL', log)
+    held = {}
+  end
+  if not epoch or held[2] ~= run then
+    epoch = fresh
+    set = {'epoch', fresh, 'run', run}
+  end
+  if idem then
+    local seen = redis.call('GET', idem)
+    if seen then
+      local offset, digest, seenEpoch, expires = string.match(seen, '^(%d+) (%S+) (%S+) (%d+)$')
+      if seenEpoch == epoch and tonumber(expires) > now then return 'seen', offset, digest, epoch end
+    end
+  end
+  local offset = (tonumber(held[3]) or 0) + 1
+  local ts = tonumber(held[4]) or 0
+  if now > ts then ts = now end
+  redis.call('XADD', log, 'MAXLEN', maxCount, offset .. '-0', 'p', payload, 't', ts)
+  local n = #set
+  set[n + 1], set[n + 2], set[n + 3], set[n + 4] = 'last', offset, 'ts', ts
+  local head = tonumber(held[5])
+  -- A meta without 'last' was made by a read or a watch, with the stream deleted: this is its first.
+  if not held[3] then head = ts end
+  if not head or head < now - maxAge then
+    head = trimAge(log, now - maxAge) or 0
+    set[#set + 1], set[#set + 2] = 'h', head
+  elseif not held[5] then
+    set[#set + 1], set[#set + 2] = 'h', head
+  end
+  local x, ttl = tonumber(held[6]), nil
+  if not x or x < now + maxAge then
+    ttl = maxAge + math.floor(maxAge / 64)
+    set[#set + 1], set[#set + 2] = 'x', now + ttl
+  end
+  redis.call('HSET', meta, unpack(set))
+  -- After the HSET: a meta written just now has no expiry to keep yet.
+  if ttl then
+    redis.call('PEXPIRE', log, ttl)
+    redis.call('PEXPIRE', meta, ttl)
+  end
+  return epoch, offset, ts
+end
 `;
 
 /**
@@ -70,26 +128,12 @@ end
  * script, so every node hears a topic's publications in offset order.
  */
 const APPEND = `${TRIM_AGE}
-local meta, log, idem = KEYS[1], KEYS[2], KEYS[3]
+local idem = nil
+if ARGV[5] ~= '' then idem = KEYS[3] end
 local now = tonumber(ARGV[2])
-local epoch = epochOf(meta, log, ARGV[7], ARGV[9], tonumber(ARGV[4]))
-if ARGV[5] ~= '' then
-  local seen = redis.call('GET', idem)
-  if seen then
-    local offset, digest, seenEpoch, expires = string.match(seen, '^(%d+) (%S+) (%S+) (%d+)$')
-    if seenEpoch == epoch and tonumber(expires) > now then return {'seen', offset, digest, epoch} end
-  end
-end
-local offset = redis.call('HINCRBY', meta, 'last', 1)
-local ts = tonumber(redis.call('HGET', meta, 'ts') or '0')
-if now > ts then ts = now end
-redis.call('HSET', meta, 'ts', ts)
-redis.call('XADD', log, offset .. '-0', 'p', ARGV[1], 't', ts)
-redis.call('XTRIM', log, 'MAXLEN', tonumber(ARGV[3]))
-trimAge(log, now - tonumber(ARGV[4]))
-redis.call('PEXPIRE', log, tonumber(ARGV[4]))
-redis.call('PEXPIRE', meta, tonumber(ARGV[4]))
-if ARGV[5] ~= '' then
+local epoch, offset, ts, seenEpoch = appendAt(KEYS[1], KEYS[2], ARGV[7], ARGV[9], now, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[1], idem)
+if epoch == 'seen' then return {'seen', offset, ts, seenEpoch} end
+if idem then
   local ttl = tonumber(ARGV[5])
   redis.call('SET', idem, offset .. ' ' .. ARGV[6] .. ' ' .. epoch .. ' ' .. (now + ttl), 'PX', ttl)
 end

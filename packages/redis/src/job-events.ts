@@ -21,9 +21,9 @@ export interface JobEventsOptions {
  *
  * Refused (nothing written) unless the stored record is still where the change read it: that
  * check is the fence (a stale lease or a change from another node since). Then the event is
- * appended and trimmed like any publication (the broker's own Lua: built when defined, as the
- * two modules import each other), the record saved at the event's offset (a finished
- * one with its expiry, out of the unfinished set and the outbox), and the event PUBLISHed.
+ * appended like any publication (the broker's own `appendAt`: built when defined, as the two
+ * modules import each other), the record saved at the event's offset (a finished one with its
+ * expiry, out of the unfinished set and the outbox), and the event PUBLISHed (six commands for most events).
  */
 const JOB_EVENT = () => `${TRIM_AGE}${RECORD_AT}
 local meta, log, record = KEYS[1], KEYS[2], KEYS[3]
@@ -31,17 +31,7 @@ local stored = redis.call('GET', record)
 if not stored then return {'conflict'} end
 local _, storedEpoch, storedOffset = recordAt(stored)
 if storedEpoch ~= ARGV[9] or storedOffset ~= tonumber(ARGV[10]) then return {'conflict'} end
-local now = tonumber(ARGV[2])
-local epoch = epochOf(meta, log, ARGV[5], ARGV[7], tonumber(ARGV[4]))
-local offset = redis.call('HINCRBY', meta, 'last', 1)
-local ts = tonumber(redis.call('HGET', meta, 'ts') or '0')
-if now > ts then ts = now end
-redis.call('HSET', meta, 'ts', ts)
-redis.call('XADD', log, offset .. '-0', 'p', ARGV[1], 't', ts)
-redis.call('XTRIM', log, 'MAXLEN', tonumber(ARGV[3]))
-trimAge(log, now - tonumber(ARGV[4]))
-redis.call('PEXPIRE', log, tonumber(ARGV[4]))
-redis.call('PEXPIRE', meta, tonumber(ARGV[4]))
+local epoch, offset, ts = appendAt(meta, log, ARGV[5], ARGV[7], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[1], nil)
 local text = ARGV[8] .. ',"epoch":"' .. epoch .. '","lastOffset":' .. offset .. '}'
 if ARGV[12] ~= '' then
   redis.call('SET', record, text, 'PX', ARGV[12])
