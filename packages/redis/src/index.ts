@@ -90,9 +90,9 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
         keys,
         store,
         bullConnection: () => {
-          // BullMQ's calls of one turn in one write too: a write per call was a sixth of a
-          // node's CPU at a few hundred jobs/s. It never blocks on this connection (its
-          // workers take jobs with \`block: false\`; a blocking call gets its own connection).
+          // BullMQ's calls of one turn in one write too (they took a write each). It never
+          // blocks on this connection: its workers take jobs with `block: false` (a blocking
+          // call would get a connection of its own).
           const c = connectTo(target, {
             maxRetriesPerRequest: null,
             enableOfflineQueue: true,
