@@ -43,7 +43,12 @@ export interface ClientOptions {
    * Pass `false` to ignore them.
    */
   network?: NetworkSignals | false;
-  /** How long a publish waits for its acknowledgement, across reconnects. @default 15_000 */
+  /**
+   * How long a publish waits for its acknowledgement while connected. Time spent disconnected
+   * does not count: a stored publish made offline stays pending until the client is back, is
+   * sent again then (with its idempotency key, so it lands once), and fails only if the node
+   * does not acknowledge it within this long of being connected. @default 15_000
+   */
   publishTimeoutMs?: number;
   /**
    * How long an attempt may take to reach `connected` (socket open and the node's reply). While
@@ -93,6 +98,9 @@ interface Pending {
   /** Sent again after a reconnect (stored publishes); otherwise failed on disconnect. */
   resend: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** Of its timeout, what is left, and since when the timer runs (it runs while connected). */
+  leftMs: number;
+  armedAt: number;
 }
 
 function randomKey(): string {
@@ -528,9 +536,15 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     if (this.#ws === ws) this.#ws = null;
     ws.onopen = ws.onmessage = ws.onclose = null;
     this.#table.disconnected();
-    // Requests that cannot survive the connection fail now; stored publishes wait to be resent.
+    // Requests that cannot survive the connection fail now; stored publishes wait to be resent,
+    // their timeouts paused until the client is connected again.
     for (const [id, p] of this.#pending) {
-      if (p.resend) continue;
+      if (p.resend) {
+        if (p.timer !== undefined) p.leftMs = Math.max(0, p.leftMs - (Date.now() - p.armedAt));
+        clearTimeout(p.timer);
+        p.timer = undefined;
+        continue;
+      }
       this.#pending.delete(id);
       clearTimeout(p.timer);
       p.reject(new InloopError('unavailable', 'connection lost'));
@@ -569,7 +583,11 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
     for (const w of this.#readyWaiters.splice(0)) w.resolve();
     this.#scheduleRefresh(expiresAt);
     this.#table.connected();
-    for (const p of [...this.#pending.values()]) if (p.resend) this.#send(p.frame);
+    for (const [id, p] of [...this.#pending]) {
+      if (!p.resend) continue;
+      this.#arm(id, p);
+      this.#send(p.frame);
+    }
     for (const hook of [...this.#connectHooks]) hook();
   }
 
@@ -603,13 +621,22 @@ export class InloopClient extends Emitter<ClientEvents> implements AsyncDisposab
 
   #request(frame: ClientMessage & { id: number }, resend: boolean, timeoutMs: number): Promise<ServerMessage> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(frame.id);
-        reject(new InloopError('unavailable', `no reply to ${frame.type} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#pending.set(frame.id, { frame, resolve, reject, resend, timer });
+      const p: Pending = { frame, resolve, reject, resend, timer: undefined, leftMs: timeoutMs, armedAt: 0 };
+      this.#pending.set(frame.id, p);
+      // One that waits for a reconnect is timed from it (see publishTimeoutMs).
+      if (!resend || this.#state === 'connected') this.#arm(frame.id, p);
       this.#send(frame);
     });
+  }
+
+  /** Start (or resume) a request's timeout. */
+  #arm(id: number, p: Pending): void {
+    clearTimeout(p.timer);
+    p.armedAt = Date.now();
+    p.timer = setTimeout(() => {
+      this.#pending.delete(id);
+      p.reject(new InloopError('unavailable', `no reply to ${p.frame.type} within its timeout while connected`));
+    }, p.leftMs);
   }
 
   #onFrame(text: string): void {
