@@ -18,7 +18,15 @@ export class ProgressClock {
   #shown = 0;
   /** What the node's updates said so far: the rate of its estimate, the size of its measured steps. */
   #hints: ProgressHints = {};
-  #previous: { fraction: number; elapsedMs: number; measured: boolean; stage: string | undefined } | null = null;
+  #previous: {
+    fraction: number;
+    elapsedMs: number;
+    measured: boolean;
+    stage: string | undefined;
+    remainingMs: number | null;
+  } | null = null;
+  /** The time left last shown (estimated progress), so a countdown never moves back up before the job is late. */
+  #shownLeft: number | null = null;
   #job: string | undefined;
 
   /** A snapshot arrived: the local clock starts from it. True when it is another job's (all else forgotten). */
@@ -30,6 +38,7 @@ export class ProgressClock {
       this.#shown = 0;
       this.#hints = {};
       this.#previous = null;
+      this.#shownLeft = null;
     }
     this.#learn(s);
     return another;
@@ -42,8 +51,17 @@ export class ProgressClock {
   now(s: JobSnapshot): { fraction: number; view: LocalView } {
     const view = localView(s, performance.now() - this.#arrivedAt, this.#hints);
     if (s.status === 'succeeded') return { fraction: 1, view };
-    if (s.status !== 'running') return { fraction: view.fraction, view };
+    if (s.status !== 'running') {
+      this.#shownLeft = null;
+      return { fraction: view.fraction, view };
+    }
     this.#shown = s.progress.measured ? view.fraction : Math.max(this.#shown, view.fraction);
+    // An estimate's time left only goes down until the job is late (then the words say so).
+    if (s.progress.measured || view.overdue || view.remainingMs === null) this.#shownLeft = null;
+    else {
+      this.#shownLeft = Math.min(this.#shownLeft ?? Infinity, view.remainingMs);
+      return { fraction: this.#shown, view: { ...view, remainingMs: this.#shownLeft } };
+    }
     return { fraction: this.#shown, view };
   }
 
@@ -58,9 +76,15 @@ export class ProgressClock {
       elapsedMs: s.elapsedMs,
       measured: s.progress.measured,
       stage: s.stage?.name,
+      remainingMs: s.eta?.remainingMs ?? null,
     };
     const p = this.#previous;
     if (p && p.measured === now.measured && now.elapsedMs > p.elapsedMs) {
+      if (!now.measured && p.stage === now.stage && p.remainingMs !== null && now.remainingMs !== null)
+        this.#hints.remainingRatePerMs = Math.min(
+          1,
+          Math.max(0, (p.remainingMs - now.remainingMs) / (now.elapsedMs - p.elapsedMs)),
+        );
       if (!now.measured && p.stage === now.stage && now.fraction >= p.fraction)
         this.#hints.estimatedRatePerMs = (uneased(now.fraction) - uneased(p.fraction)) / (now.elapsedMs - p.elapsedMs);
       if (now.measured && now.fraction > p.fraction) this.#hints.measuredStep = now.fraction - p.fraction;
@@ -68,7 +92,11 @@ export class ProgressClock {
     if (now.measured && (!p?.measured || now.fraction !== p.fraction))
       this.#hints.measuredSinceElapsedMs = now.elapsedMs;
     if (!now.measured) this.#hints.measuredStep = null;
-    if (now.measured || p?.stage !== now.stage) this.#hints.estimatedRatePerMs = null;
+    if (now.measured || p?.stage !== now.stage) {
+      this.#hints.estimatedRatePerMs = null;
+      this.#hints.remainingRatePerMs = null;
+      this.#shownLeft = null;
+    }
     this.#previous = now;
   }
 }

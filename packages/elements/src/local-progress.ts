@@ -18,6 +18,13 @@ export interface ProgressHints {
    * job-lengths (of the curve) per ms; without one, one job-length per `p50Ms`.
    */
   estimatedRatePerMs?: number | null;
+  /**
+   * How fast the node's time left fell between its last two updates (estimated progress), per ms
+   * of the job's time, 0..1: past the typical duration the node's time left (the median of what
+   * remains for runs that lasted this long) falls slower than the clock, and a countdown at the
+   * clock's pace would show less than the node says next, then jump up.
+   */
+  remainingRatePerMs?: number | null;
   /** How far measured progress went at its last step: the bar may go that far ahead, no further. */
   measuredStep?: number | null;
   /**
@@ -47,8 +54,8 @@ export interface LocalView {
  * - Measured progress is the truth: the bar starts at it and may move on at the rate measured so
  *   far towards the next expected value (the last step again), never past it.
  * - The time left counts down, but as the node computes it: for measured progress, the time the
- *   progress so far took, scaled to what is left; for estimated progress, never under a second
- *   before the slow duration, so "a few seconds left" does not turn into "almost done" and back.
+ *   progress so far took, scaled to what is left; for estimated progress, at the pace the node's
+ *   own time left fell between its updates, never under a second while the node says more.
  */
 export function localView(s: JobSnapshot, sinceMs: number, hints: ProgressHints = {}): LocalView {
   const since = Math.max(0, sinceMs);
@@ -77,11 +84,14 @@ export function localView(s: JobSnapshot, sinceMs: number, hints: ProgressHints 
   }
   const rate = hints.estimatedRatePerMs ?? (eta.p50Ms > 0 ? 1 / eta.p50Ms : 0);
   const fraction = Math.max(f, Math.min(MAX_ESTIMATED, eased(uneased(f) + Math.max(0, rate) * since)));
-  // The node's rule past the typical duration: the time to the slow one, never under a tenth of
-  // a typical run or a second.
-  const left = Math.max(0, eta.remainingMs - since);
-  const remainingMs =
-    elapsed >= eta.p50Ms ? Math.max(left, eta.p90Ms - elapsed, Math.round(eta.p50Ms * 0.1), MIN_LEFT_MS) : left;
+  // The time left counts down at the pace the node's did (before any pair of updates: the clock's
+  // before the typical duration, held after it), and not under a second while the node says more:
+  // "a few seconds left" does not turn into "almost done" and back at the next update.
+  const counted =
+    hints.remainingRatePerMs != null
+      ? since * Math.min(1, Math.max(0, hints.remainingRatePerMs))
+      : Math.min(since, Math.max(0, eta.p50Ms - s.elapsedMs));
+  const remainingMs = Math.max(Math.min(eta.remainingMs, MIN_LEFT_MS), Math.round(eta.remainingMs - counted));
   return { fraction, remainingMs, overdue };
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { progressCurve, type JobSnapshot } from '@inloop/protocol';
+import { ProgressClock } from '../src/job-progress-clock.js';
 import { eased, localView, timeLeftInWords, uneased } from '../src/local-progress.js';
 
 /** A running job with estimated progress: typical 20 s, slow 30 s, `elapsedMs` in. */
@@ -58,8 +59,8 @@ describe('progress between the node updates', () => {
     assert.equal(localView(s, 10_000).overdue, false);
     assert.equal(localView(s, 25_000).overdue, true);
     assert.equal(timeLeftInWords(localView(s, 25_000)), 'taking longer than usual');
-    // The node's rule past the typical duration: never under a tenth of it.
-    assert.equal(localView(s, 25_000).remainingMs, 2000);
+    // Counted down to the typical duration, then held; never under a second while the node says more.
+    assert.equal(localView(s, 25_000).remainingMs, 1000);
   });
 
   it('picks up a fraction the node eased past 90 % where it stands on the curve', () => {
@@ -77,12 +78,48 @@ describe('progress between the node updates', () => {
   });
 });
 
+/** The standard normal CDF (Abramowitz and Stegun 7.1.26) and its inverse (bisection). */
+const phi = (x: number) => {
+  const t = 1 / (1 + 0.3275911 * Math.abs(x / Math.SQRT2));
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+      t *
+      Math.exp(-(x * x) / 2);
+  return x >= 0 ? (1 + y) / 2 : (1 - y) / 2;
+};
+const phiInverse = (p: number) => {
+  let lo = -8;
+  let hi = 8;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (phi(mid) < p) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+};
+
+/**
+ * The node's time left for estimated progress (duration-model.ts, remainingGiven, on a lognormal
+ * through p50 and p90): the median of what remains for the runs that lasted `elapsedMs`, held
+ * where it would rise; past p90 at least 0.4 of the overrun past p50 and a second.
+ */
+function nodeLeft(elapsedMs: number, p50Ms: number, p90Ms: number): number {
+  const sigma = Math.log(p90Ms / p50Ms) / 1.2816;
+  const residual = (t: number) => {
+    const survived = 1 - phi(Math.log(Math.max(1, t) / p50Ms) / sigma);
+    return p50Ms * Math.exp(sigma * phiInverse(1 - survived / 2)) - t;
+  };
+  let held = Infinity;
+  for (let t = 0; t <= elapsedMs; t += 250) held = Math.min(held, residual(t));
+  const left = Math.min(held, residual(elapsedMs));
+  return Math.round(elapsedMs > p90Ms ? Math.max(left, 0.4 * (elapsedMs - p50Ms), 1000) : left);
+}
+
 /** What the node sends at `elapsedMs` into a job with no plan, by its rules (progress.ts). */
 function nodeSays(elapsedMs: number, p50Ms = 15_000, p90Ms = 20_000): JobSnapshot {
-  const remainingMs =
-    elapsedMs < p50Ms ? p50Ms - elapsedMs : Math.max(p90Ms - elapsedMs, Math.round(p50Ms * 0.1), 1000);
   return running(progressCurve(elapsedMs / p50Ms), elapsedMs, {
-    eta: { remainingMs, p50Ms, p90Ms, basis: { source: 'history', samples: 9 } },
+    eta: { remainingMs: nodeLeft(elapsedMs, p50Ms, p90Ms), p50Ms, p90Ms, basis: { source: 'history', samples: 9 } },
     flags: { slowerThanUsual: elapsedMs > p90Ms, likelyStuck: false },
   });
 }
@@ -151,5 +188,37 @@ describe('the local clock agrees with the node', () => {
     // least 0.05 %: a pixel each 20 s on a 1000 px bar; the old exponential was flat at 98-99 %).
     for (let i = 40; i + 40 < shown.length; i += 40)
       assert.ok(shown[i + 40]! - shown[i]! > 0.0005, `${i}: ${shown[i]} -> ${shown[i + 40]}`);
+  });
+});
+
+describe("the element's clock", () => {
+  it('shows a time left that only goes down from the start of a run until it is late, across the node updates', () => {
+    let clock = 0;
+    const realNow = performance.now.bind(performance);
+    performance.now = () => clock;
+    try {
+      const pc = new ProgressClock();
+      const seen: number[] = [];
+      let lateAt: number | null = null;
+      // Updates every 2.5 s (the node's cadence at most 5 s), frames every 250 ms between them.
+      for (let t = 0; t <= 30_000; t += 2500) {
+        const s = nodeSays(t);
+        pc.arrive(s);
+        for (let since = 0; since < 2500; since += 250) {
+          clock = t + since;
+          const { view } = pc.now(s);
+          if (view.overdue) lateAt ??= t + since;
+          else seen.push(view.remainingMs!);
+        }
+        clock = t + 2500;
+      }
+      assert.ok(lateAt !== null && lateAt > 20_000, `late at ${lateAt}`);
+      for (let i = 1; i < seen.length; i++)
+        assert.ok(seen[i]! <= seen[i - 1]!, `frame ${i}: ${seen[i - 1]} -> ${seen[i]}`);
+      // And it does move: from about the typical run down to a few seconds.
+      assert.ok(seen[0]! >= 14_000 && seen.at(-1)! <= 6000, `${seen[0]} ... ${seen.at(-1)}`);
+    } finally {
+      performance.now = realNow;
+    }
   });
 });
