@@ -29,9 +29,10 @@ const KEY_TTL_MS = 24 * 3600_000;
 const CLAIM_SETTLE_MS = 10_000;
 
 /**
- * KEYS: job, idempotency key (or the job key again), unfinished set, outbox. ARGV: id, record,
- * now, the record key of id '' split around the id, key TTL. Returns the existing job's record
- * for a reused key, else nothing.
+ * KEYS: job, idempotency key (or the job key again), unfinished set, outbox, listing. ARGV: id,
+ * record, now, the record key of id '' split around the id, key TTL. Returns the existing job's
+ * record for a reused key, else nothing. (One server only: on a cluster these keys are in several
+ * slots, see `#insertApart`.)
  */
 const INSERT = `
 if KEYS[2] ~= KEYS[1] then
@@ -45,6 +46,7 @@ end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[5], 0, ARGV[1])
 return false
 `;
 
@@ -136,7 +138,7 @@ export class RedisJobStore implements JobStore {
   ) {
     this.#finishedTtlMs = options.finishedTtlMs ?? JOB_FINISHED_TTL_MS;
     this.#listing = new RedisJobListing(redis, keys);
-    redis.defineCommand('inloopJobInsert', { numberOfKeys: 4, lua: INSERT });
+    redis.defineCommand('inloopJobInsert', { numberOfKeys: 5, lua: INSERT });
     redis.defineCommand('inloopJobSave', { numberOfKeys: 3, lua: SAVE });
     redis.defineCommand('inloopAddDuration', { numberOfKeys: 1, lua: ADD_DURATION });
     redis.defineCommand('inloopJobClaimKey', { numberOfKeys: 1, lua: CLAIM });
@@ -157,6 +159,7 @@ export class RedisJobStore implements JobStore {
         job.idempotencyKey === null ? jobKey : this.keys.jobByKey(job.createdBy, job.idempotencyKey),
         this.keys.jobsUnfinished,
         this.keys.jobsOutbox,
+        this.#listing.key,
         job.id,
         recordText(job),
         job.createdAt,
@@ -165,7 +168,6 @@ export class RedisJobStore implements JobStore {
       ),
     )) as string | null;
     if (existing) return { job: JSON.parse(existing) as JobRecord, created: false };
-    await this.#listing.add(job.id);
     return { job, created: true };
   }
 
