@@ -350,6 +350,7 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
     store: jobStore,
     queue: jobQueue,
     locks: backend.jobLocks(),
+    shared: backend.shared,
     hub: webhooks?.wantsStuckJobs ? webhooks.watchingJobs(hub) : hub,
     broker,
     metrics,

@@ -42,6 +42,8 @@ export interface JobServiceOptions {
   cancelGraceMs?: number;
   /** How often leases and retries are checked. @default 250 */
   sweepMs?: number;
+  /** Other nodes share the store (a cluster): what they learn is read back from it. */
+  shared?: boolean;
   /**
    * Bytes of partial results (their JSON) a job keeps in its snapshot, besides at most 1,000 of
    * them; a partial past either bound is dropped (neither kept nor published), so a snapshot,
@@ -66,6 +68,8 @@ export type JobServiceEvents = {
 export type JobType = Required<Omit<JobTypeOptions, 'stages'>> & { stages: PlannedStage[] | null };
 
 const PROGRESS_EVENT_MS = 100;
+/** On a cluster, a type's runs recorded by other nodes are read back at most this late. */
+const SHARED_RUNS_REFRESH_MS = 2000;
 
 /**
  * What the rooms of the jobs domain share (creation, leasing, transitions, recovery, estimates):
@@ -97,7 +101,10 @@ export class JobCore {
     this.stuckAfterMs = o.stuckAfterMs ?? 30_000;
     this.cancelGraceMs = o.cancelGraceMs ?? 10_000;
     this.locks = o.locks ?? new KeyedLock();
-    this.estimator = new Estimator(o.store, { defaultMs: (type) => this.types.get(type)?.expectedMs ?? 10_000 });
+    this.estimator = new Estimator(o.store, {
+      defaultMs: (type) => this.types.get(type)?.expectedMs ?? 10_000,
+      ...(o.shared ? { refreshMs: SHARED_RUNS_REFRESH_MS } : {}),
+    });
     this.cadence = new Cadence({
       cadenceMs: o.cadenceMs,
       hasWatchers: (id) => o.hub.subscriberCount(jobTopic(id)) > 0,

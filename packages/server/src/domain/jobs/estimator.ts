@@ -15,6 +15,12 @@ export interface EstimatorOptions {
   window?: number;
   /** Cold start, before any job of a type has finished. @default 10_000 */
   defaultMs?: (type: string) => number;
+  /**
+   * Read a type's runs from the store again once the copy here is this old: on a cluster other
+   * nodes record runs too, and a node that read a type's runs once would otherwise promise from
+   * that copy for good. Without it (one node, the only writer) the copy is kept.
+   */
+  refreshMs?: number;
 }
 
 /** Runs kept per type in the rolling calibration (coverage and error). */
@@ -61,6 +67,9 @@ const REFIT_SAMPLES = 50;
  */
 export class Estimator {
   readonly #cache = new Map<string, DurationSample[]>();
+  /** When each type's (and stage's) runs were read from the store. */
+  readonly #readAt = new Map<string, number>();
+  readonly #refreshMs: number | undefined;
   /**
    * Fitted models per (type, stage, whether sizes are used), with when they were fitted; stale
    * once a run is recorded (see {@link REFIT_MS}).
@@ -76,23 +85,43 @@ export class Estimator {
   ) {
     this.#window = options.window ?? 200;
     this.#defaultMs = options.defaultMs ?? (() => 10_000);
+    this.#refreshMs = options.refreshMs;
   }
 
   async #samples(type: string, stage: string): Promise<DurationSample[]> {
     const key = `${type}\u0000${stage}`;
     let samples = this.#cache.get(key);
-    if (!samples) this.#cache.set(key, (samples = await this.store.durations(type, stage, this.#window)));
+    const now = Date.now();
+    const stale = this.#refreshMs !== undefined && now - (this.#readAt.get(key) ?? 0) > this.#refreshMs;
+    if (!samples || stale) {
+      const read = await this.store.durations(type, stage, this.#window);
+      // Runs recorded here while the read was under way are in it (recorded before they are cached).
+      const before = this.#cache.get(key);
+      if (stale && before && read.length === before.length && read[0]?.at === before[0]?.at) samples = before;
+      else {
+        this.#cache.set(key, (samples = read));
+        this.#staleModels(type, stage);
+      }
+      this.#readAt.set(key, now);
+    }
     return samples;
   }
 
   /** Record a finished run (whole job: stage ''). */
   async record(sample: DurationSample): Promise<void> {
     await this.store.addDuration(sample);
-    const samples = await this.#samples(sample.type, sample.stage);
-    const prefix = `${sample.type}\u0000${sample.stage}\u0000`;
-    for (const [key, fitted] of this.#models) if (key.startsWith(prefix)) fitted.stale = true;
+    this.#staleModels(sample.type, sample.stage);
+    // Not read yet: the first read brings it from the store with the rest.
+    const samples = this.#cache.get(`${sample.type}\u0000${sample.stage}`);
+    if (!samples) return;
     samples.unshift(sample);
     if (samples.length > this.#window) samples.length = this.#window;
+  }
+
+  /** The fitted models of a type's stage no longer match its runs. */
+  #staleModels(type: string, stage: string): void {
+    const prefix = `${type}\u0000${stage}\u0000`;
+    for (const [key, fitted] of this.#models) if (key.startsWith(prefix)) fitted.stale = true;
   }
 
   /**
