@@ -18,3 +18,8 @@ export function pct(value: number | null | undefined): string {
 export function bytes(value: number): string {
   return value > 1 << 20 ? `${(value / (1 << 20)).toFixed(1)} MiB` : `${Math.round(value / 1024)} KiB`;
 }
+
+/** A count and its noun, singular for one: "1 run", "3 runs". */
+export function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
+}

@@ -59,7 +59,7 @@ describe('the console on a two-node cluster', () => {
     await waitFor(async () => (await b.api(`/v1/jobs/${id}`)).body.status === 'succeeded', 10_000, 'the run');
     const page = await signedIn(browser, b.url, b.node.apiKey);
     await page.goto(`${b.url}/console#/types/alpha`);
-    await page.locator('ic-chart#durations').getByText('Durations of the last 1 runs').waitFor({ timeout: 15_000 });
+    await page.locator('ic-chart#durations').getByText('Durations of the last 1 run').waitFor({ timeout: 15_000 });
     // Listed once node a's report with the type is on the board (posted every 5 s).
     await page.getByRole('link', { name: 'alpha', exact: true }).waitFor({ timeout: 15_000 });
     assert.equal(await page.getByRole('alert').count(), 0);

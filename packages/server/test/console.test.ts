@@ -249,7 +249,7 @@ describe('the console in a browser', () => {
 
     await page.goto(`${t.url}/console#/types/once`);
     const durations = page.locator('ic-chart#durations');
-    await durations.getByText('Durations of the last 1 runs').waitFor();
+    await durations.getByText('Durations of the last 1 run').waitFor();
     const table = durations.getByRole('table');
     assert.match((await table.getAttribute('aria-label'))!, /p50 .*p90/);
     assert.equal(await table.locator('tbody tr').count(), 20);

@@ -1,7 +1,7 @@
 import { html, nothing } from 'lit';
 import type { ConsoleBudget, Histo } from '@inloop/protocol';
 import { api } from '../api.js';
-import { ms, pct } from '../format.js';
+import { count, ms, pct } from '../format.js';
 import { Page } from '../page.js';
 
 /** Share of a histogram's count at or under `limit` seconds (bucket bounds as they fall). */
@@ -67,7 +67,7 @@ class IcBudget extends Page {
         <ic-chart
           label="Longest silence per watcher"
           empty=${b.longestSilence.count === 0 ? 'No watcher has left a job’s stream yet.' : ''}
-          summary="${b.longestSilence.count} watchers, cadence ${ms(b.cadenceMs)}"
+          summary="${count(b.longestSilence.count, 'watcher')}, cadence ${ms(b.cadenceMs)}"
           x-label="seconds"
           .data=${bars(b.longestSilence).data}
           .categories=${bars(b.longestSilence).categories}
@@ -87,7 +87,7 @@ class IcBudget extends Page {
         <ic-chart
           label="First event after the 202"
           empty=${b.firstEvent.count === 0 ? 'No watcher who came with the 202 yet.' : ''}
-          summary="${b.firstEvent.count} watchers"
+          summary="${count(b.firstEvent.count, 'watcher')}"
           x-label="seconds"
           .data=${bars(b.firstEvent).data}
           .categories=${bars(b.firstEvent).categories}

@@ -1,7 +1,7 @@
 import { html, nothing } from 'lit';
 import type { JobTypeInfo, JobTypeStats } from '@inloop/protocol';
 import { api } from '../api.js';
-import { ms, pct } from '../format.js';
+import { count, ms, pct } from '../format.js';
 import { Page } from '../page.js';
 
 /**
@@ -83,17 +83,17 @@ class IcTypes extends Page {
     const every = step >= 60 ? `${Math.round(step / 60)} min` : `${Math.round(step)} s`;
     return html`<h2 id="type-charts">${s.type}</h2>
       <p data-testid="type-calibration">
-        Learned from ${s.estimate.samples} runs (${s.estimate.source}).
+        Learned from ${count(s.estimate.samples, 'run')} (${s.estimate.source}).
         ${
           s.calibration.runs === 0
             ? 'No run checked against its promise yet.'
-            : `${s.calibration.runs} ${s.calibration.runs === 1 ? 'run' : 'runs'} checked: ${pct(s.calibration.p90Coverage)} ended within their promised p90 (target 90 %), median p50 error ${pct(s.calibration.medianAbsP50Error)}.`
+            : `${count(s.calibration.runs, 'run')} checked: ${pct(s.calibration.p90Coverage)} ended within their promised p90 (target 90 %), median p50 error ${pct(s.calibration.medianAbsP50Error)}.`
         }
       </p>
       <div class="grid">
         <ic-chart
           id="durations"
-          label="Durations of the last ${s.durations.samples} runs"
+          label="Durations of the last ${count(s.durations.samples, 'run')}"
           empty=${s.durations.samples === 0 ? 'No runs yet.' : ''}
           summary="p50 ${ms(s.estimate.p50Ms)}, p90 ${ms(s.estimate.p90Ms)}"
           x-label="seconds"
@@ -128,7 +128,7 @@ class IcTypes extends Page {
         <ic-chart
           label="Wait in line"
           empty=${recent.length === 0 ? 'No runs yet.' : ''}
-          summary="time from creation to start of the last ${recent.length} finished runs"
+          summary="time from creation to start of the last ${count(recent.length, 'finished run')}"
           time
           .data=${[recent.map((r) => r.finishedAt / 1000), recent.map((r) => (r.waitMs ?? 0) / 1000)]}
           .series=${[{ label: 'wait (s)', color: '#6b46c1', points: true }]}
