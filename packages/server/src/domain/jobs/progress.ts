@@ -185,7 +185,9 @@ export function stateOf(job: JobRecord, now: number, stuckAfterMs: number, place
           },
         }
       : {}),
-    message: flags.message ?? job.message,
+    // The worker's own words, when it has said something this attempt, say more than the node's
+    // about a run that is late (the flags still say it is); "may be stuck" is always the node's.
+    message: flags.likelyStuck ? flags.message : (job.message ?? flags.message),
     ...(job.result === undefined ? {} : { result: job.result }),
     ...(job.error === undefined ? {} : { error: job.error }),
     attempt: job.attempt,
