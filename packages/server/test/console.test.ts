@@ -243,7 +243,7 @@ describe('the console in a browser', () => {
     for (const label of ['Durations of the last 0 runs', 'Wait in line', 'ETA calibration'])
       await charts.filter({ hasText: label }).getByText('No runs yet.').waitFor();
     const said = (await page.getByTestId('type-calibration').textContent())!.replace(/\s+/g, ' ');
-    assert.match(said, /No run checked against its promise yet/);
+    assert.match(said, /No run checked against its promise on this node yet/);
     assert.doesNotMatch(said, /0 runs checked/);
     assert.deepEqual(await axeViolations(page), []);
 

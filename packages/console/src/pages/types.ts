@@ -86,8 +86,8 @@ class IcTypes extends Page {
         Learned from ${count(s.estimate.samples, 'run')} (${s.estimate.source}).
         ${
           s.calibration.runs === 0
-            ? 'No run checked against its promise yet.'
-            : `${count(s.calibration.runs, 'run')} checked: ${pct(s.calibration.p90Coverage)} ended within their promised p90 (target 90 %), median p50 error ${pct(s.calibration.medianAbsP50Error)}.`
+            ? 'No run checked against its promise on this node yet.'
+            : `${count(s.calibration.runs, 'run')} checked on this node: ${pct(s.calibration.p90Coverage)} ended within their promised p90 (target 90 %), median p50 error ${pct(s.calibration.medianAbsP50Error)}.`
         }
       </p>
       <div class="grid">
