@@ -162,6 +162,24 @@ export function describeBrokerConformance(
       await dispose();
     });
 
+    it('keeps a topic appended to more often than its maximum age, past the age of its first publication', async () => {
+      // Real time: a shared backend expires its keys by its own clock (and may renew them only
+      // now and then, never so late that a publication younger than maxAgeMs goes).
+      const short = { ...defaults, maxAgeMs: 1500 };
+      const { broker, dispose } = await factory(short);
+      const first = await broker.appendAndPublish('busy', { data: 1, from: 'a' });
+      for (const data of [2, 3, 4]) {
+        await sleep(700);
+        await broker.appendAndPublish('busy', { data, from: 'a' });
+      }
+      // 2.1 s after the first publication, 0 s after the last: the topic goes on under its epoch.
+      assert.deepEqual(await broker.position('busy'), { epoch: first.publication.epoch, offset: 4 });
+      const kept = (await broker.history('busy', 0, 10)).publications.map((p) => p.data);
+      assert.equal(kept.at(-1), 4, `the last publication is kept: ${JSON.stringify(kept)}`);
+      assert.ok(!kept.includes(1), 'the one older than maxAgeMs is trimmed');
+      await dispose();
+    });
+
     it('never restarts the offsets of a watched topic under its old epoch', async () => {
       const short = { ...defaults, maxAgeMs: 1000, idempotencyTtlMs: 1000 };
       const { broker, dispose } = await factory(short);
