@@ -69,6 +69,8 @@ export class Estimator {
   readonly #cache = new Map<string, DurationSample[]>();
   /** When each type's (and stage's) runs were read from the store. */
   readonly #readAt = new Map<string, number>();
+  /** Reads from the store under way, one per type (and stage). */
+  readonly #reading = new Map<string, Promise<DurationSample[]>>();
   readonly #refreshMs: number | undefined;
   /**
    * Fitted models per (type, stage, whether sizes are used), with when they were fitted; stale
@@ -88,23 +90,38 @@ export class Estimator {
     this.#refreshMs = options.refreshMs;
   }
 
+  /**
+   * A type's (or stage's) runs, newest first. Read from the store once, then kept here; with
+   * `refreshMs` (a cluster), read again once the copy is that old, in the background: the copy
+   * answers meanwhile, and one read is under way per type at a time however many ask.
+   */
   async #samples(type: string, stage: string): Promise<DurationSample[]> {
     const key = `${type}\u0000${stage}`;
-    let samples = this.#cache.get(key);
-    const now = Date.now();
-    const stale = this.#refreshMs !== undefined && now - (this.#readAt.get(key) ?? 0) > this.#refreshMs;
-    if (!samples || stale) {
-      const read = await this.store.durations(type, stage, this.#window);
-      // Runs recorded here while the read was under way are in it (recorded before they are cached).
-      const before = this.#cache.get(key);
-      if (stale && before && read.length === before.length && read[0]?.at === before[0]?.at) samples = before;
-      else {
-        this.#cache.set(key, (samples = read));
-        this.#staleModels(type, stage);
-      }
-      this.#readAt.set(key, now);
+    const samples = this.#cache.get(key);
+    if (samples) {
+      if (this.#refreshMs !== undefined && Date.now() - (this.#readAt.get(key) ?? 0) > this.#refreshMs)
+        void this.#read(key, type, stage).catch(() => {});
+      return samples;
     }
-    return samples;
+    return this.#read(key, type, stage);
+  }
+
+  #read(key: string, type: string, stage: string): Promise<DurationSample[]> {
+    let reading = this.#reading.get(key);
+    if (reading) return reading;
+    this.#readAt.set(key, Date.now());
+    reading = this.store
+      .durations(type, stage, this.#window)
+      .then((read) => {
+        const before = this.#cache.get(key);
+        if (before && read.length === before.length && read[0]?.at === before[0]?.at) return before;
+        this.#cache.set(key, read);
+        this.#staleModels(type, stage);
+        return read;
+      })
+      .finally(() => this.#reading.delete(key));
+    this.#reading.set(key, reading);
+    return reading;
   }
 
   /** Record a finished run (whole job: stage ''). */
