@@ -278,6 +278,9 @@ describe('the demo keeps its layout, keyboard and accessibility promises', () =>
     assert.equal(new URL(page.url()).searchParams.get('job'), job, 'the reload keeps the job');
     await page.locator('inloop-job-progress figure.thumb').first().waitFor({ timeout: 10_000 });
     assert.equal(await page.locator('form').count(), 0, 'the form does not come back');
+    // The keyboard is back in the game: a number key answers without a Tab first.
+    for (let i = 0; i < 50 && (await focused(page)) !== 'button[data-choice]'; i++) await page.waitForTimeout(100);
+    assert.equal(await focused(page), 'button[data-choice]', 'focus is on the first answer after the reload');
     await page.locator('inloop-job-wait button.continue:not([disabled])').waitFor({ timeout: 90_000 });
     assert.equal(await page.locator('inloop-job-progress figure.thumb').count(), 6, 'every page, none twice');
 

@@ -92,7 +92,9 @@ async function resume(): Promise<boolean> {
   const { token, label } = JSON.parse(saved) as { token: string; label: string };
   try {
     meter.waiting();
-    await follow(id, token, label, false);
+    // After a reload nothing on the page has focus: the keyboard goes to the game (or Continue)
+    // as it did before, so number keys answer without a Tab first.
+    await follow(id, token, label, true);
     return true;
   } catch {
     meter.idle();
@@ -140,7 +142,8 @@ async function follow(id: string, token: string, label: string, focus: boolean):
   );
   streamStory(watch);
   const wait = app.querySelector<InloopJobWait>('inloop-job-wait')!;
-  // The form that had focus is gone: the keyboard goes on to the game (or Continue).
+  // The form that had focus is gone (or the page was reloaded): the keyboard goes on to the game
+  // (or Continue).
   if (focus) wait.focus({ preventScroll: true });
   watch.on('update', (s) => {
     wait.snapshot = s;
