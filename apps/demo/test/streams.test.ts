@@ -126,6 +126,8 @@ describe('streamed text in the demo', () => {
     });
     assert.equal(status.text, stopped.text, 'the page shows what the node kept');
     assert.equal(status.job, 'cancelled');
+    // The way back to the form says so, not a success's Continue.
+    await page.locator('inloop-job-wait').getByRole('button', { name: 'Back', exact: true }).waitFor();
     await page.context().close();
   });
 

@@ -80,6 +80,13 @@ export class InloopJobWait extends LitElement {
       cursor: pointer;
       box-shadow: 0 0 0 4px var(--inloop-accent-soft, #bac8ff);
     }
+    /* A job that failed or was stopped: the way back, not a success's call to action. */
+    .continue.ended:not([disabled]) {
+      background: var(--inloop-surface, #fff);
+      border-color: var(--inloop-accent, #3b5bdb);
+      color: var(--inloop-accent, #3b5bdb);
+      box-shadow: none;
+    }
     .continue:focus-visible {
       outline: 3px solid var(--inloop-ok, #2b7a3b);
       outline-offset: 2px;
@@ -135,12 +142,12 @@ export class InloopJobWait extends LitElement {
     // The same button from the start, the same size lit or not: only its colour and words change.
     const button = html`<div class="actions">
       <button
-        class="continue"
+        class="continue ${finished && this.snapshot?.status !== 'succeeded' ? 'ended' : ''}"
         ?disabled=${!finished}
         aria-disabled=${String(!finished)}
         @click=${() => this.dispatchEvent(new CustomEvent('continue', { bubbles: true, composed: true }))}
       >
-        ${finished ? 'Continue' : 'Continue (when ready)'}
+        ${finished ? (this.snapshot?.status === 'succeeded' ? 'Continue' : 'Back') : 'Continue (when ready)'}
       </button>
     </div>`;
     if (!engage) return html`${progress}${button}`;
