@@ -441,7 +441,7 @@ describe('the demo keeps its layout, keyboard and accessibility promises', () =>
     }
   });
 
-  it("the header shows the current page's link in full on every page, on a phone too", async () => {
+  it("the header shows every page's link in full on every page, on a phone too", async () => {
     await using demo = await startDemo();
     for (const viewport of VIEWPORTS) {
       for (const path of ['story.html', 'opaque.html', 'chat.html', 'reactions.html']) {
@@ -464,6 +464,21 @@ describe('the demo keeps its layout, keyboard and accessibility promises', () =>
           };
         });
         assert.deepEqual(where, { inside: true, hit: true }, `${path} at ${viewport.name} size`);
+        // Every page's link fits, none behind a fade or the meter (a phone shows the short words).
+        const all = await page.locator('header.top nav a').evaluateAll((links) =>
+          links.map((a) => {
+            const r = a.getBoundingClientRect();
+            const n = a.parentElement!.getBoundingClientRect();
+            const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            return `${a.getAttribute('aria-label')}: ${r.left >= n.left - 0.5 && r.right <= n.right + 0.5 && (hit === a || a.contains(hit))}`;
+          }),
+        );
+        assert.deepEqual(
+          all,
+          ['Story book: true', 'Opaque work: true', 'Chat: true', 'Live reactions: true'],
+          `${path} at ${viewport.name} size`,
+        );
+        assert.equal(await page.locator('header.top nav[data-more], header.top nav[data-less]').count(), 0);
         if (path === 'chat.html' || path === 'reactions.html')
           await shot(page, `header-${path.replace('.html', '')}`, viewport);
         await page.context().close();

@@ -15,11 +15,12 @@ export interface Session {
   rejoin: () => Promise<void>;
 }
 
+/** The demo's pages: file, link text, and the shorter text a phone shows (a part of the first). */
 const PAGES = [
-  ['story.html', 'Story book'],
-  ['opaque.html', 'Opaque work'],
-  ['chat.html', 'Chat'],
-  ['reactions.html', 'Live reactions'],
+  ['story.html', 'Story book', 'Story'],
+  ['opaque.html', 'Opaque work', 'Opaque'],
+  ['chat.html', 'Chat', 'Chat'],
+  ['reactions.html', 'Live reactions', 'Reactions'],
 ] as const;
 
 /**
@@ -30,8 +31,11 @@ export function header(): InloopSilenceMeter {
   const el = document.createElement('header');
   el.className = 'top';
   const here = location.pathname.split('/').pop() || 'index.html';
+  // On a phone the links show their short words, so all four fit beside the meter (the long ones
+  // scrolled out of view behind a fade); the link's name stays the long one.
   el.innerHTML = `<a class="brand" href="/">Inloop demo</a><nav aria-label="Demo pages">${PAGES.map(
-    ([href, label]) => `<a href="/${href}"${href === here ? ' aria-current="page"' : ''}>${label}</a>`,
+    ([href, label, short]) =>
+      `<a href="/${href}" aria-label="${label}"${href === here ? ' aria-current="page"' : ''}><span class="wide">${label}</span><span class="narrow" aria-hidden="true">${short}</span></a>`,
   ).join('')}</nav><inloop-connection class="top"></inloop-connection><inloop-silence-meter></inloop-silence-meter>`;
   document.body.prepend(el);
   showCurrentPage(el.querySelector('nav')!);
