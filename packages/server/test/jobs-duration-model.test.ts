@@ -443,3 +443,23 @@ describe('the wait in line', () => {
     assert.deepEqual(line.place(job('q1', 'queued'), 0), { position: 1, startAt: null, startP90At: null });
   });
 });
+
+describe('runs that take no measurable time', () => {
+  it('give finite estimates, curves and time left (a type of no-op jobs: runs of 0 and 1 ms)', () => {
+    const mixes = [
+      Array(28).fill(0),
+      [1, 0, 2, 0, 1, 0, 0, 3, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 5, 0, 0, 0, 0, 0, 0, 1, 0],
+      // Newest first: a few slower runs after no-op ones (the logs of 0 ms runs made NaN here).
+      [3, 3, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0],
+    ];
+    for (const ms of mixes) {
+      const model = modelOf(ms.map((x, i) => ({ ms: x, size: null, at: 1000 - i })));
+      const q = quantilesOf(model, null, 0.9);
+      for (const v of [q.p50Ms, q.p90Ms, ...q.curve]) assert.ok(Number.isFinite(v) && v >= 0, JSON.stringify(q));
+      for (const t of [0, 1, 5, 50]) {
+        const left = remainingGiven(q.curve, t, q.p50Ms, q.p90Ms);
+        assert.ok(Number.isFinite(left.p50Ms) && Number.isFinite(left.p90Ms), `${t}: ${JSON.stringify(left)}`);
+      }
+    }
+  });
+});

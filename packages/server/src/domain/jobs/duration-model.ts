@@ -226,7 +226,10 @@ function suddenChange(logs: readonly number[]): number | null {
  * errors is borrowed from the runs before (a type twice as slow usually wobbles alike, and five
  * runs cannot show a p90), widened by how unsure a level read from so few runs is.
  */
-export function modelOf(newestFirst: readonly RunSample[]): DurationModel {
+export function modelOf(runs: readonly RunSample[]): DurationModel {
+  // A run under a millisecond is stored as 0 ms: taken as 1 ms, so ratios and their logs stay
+  // finite (a type of no-op jobs made every 0 / 0 NaN, and its 202s failed to serialize).
+  const newestFirst = runs.some((r) => !(r.ms >= 1)) ? runs.map((r) => (r.ms >= 1 ? r : { ...r, ms: 1 })) : runs;
   const whole = fitDurations(newestFirst);
   const k = changePoint(ratiosOf(whole, newestFirst).map((r) => Math.log(r)));
   if (k === null) {
