@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { jobTopic, type Json } from '@inloop/protocol';
 import type { JobRecord } from '@inloop/server';
-import { startNode, waitFor, type TestNode, startRedis, type TestRedis } from '@inloop/testing';
+import { jobRecord, startNode, waitFor, type TestNode, startRedis, type TestRedis } from '@inloop/testing';
 import { createRedisBackend, JobConflictError } from '../src/index.js';
 
 let redis: TestRedis;
@@ -16,38 +16,16 @@ after(async () => {
 
 const bounds = { maxCount: 1000, maxAgeMs: 3_600_000, idempotencyTtlMs: 300_000 };
 
+/** A queued job whose input looks like the fields a careless script would match in its JSON. */
 function record(id: string): JobRecord {
   const now = Date.now();
-  return {
-    id,
+  return jobRecord(id, {
     type: 'work',
     input: { note: '"status":"succeeded","epoch":"x","lastOffset":99}' },
-    size: null,
-    status: 'queued',
-    attempt: 0,
-    maxAttempts: 3,
     createdAt: now,
-    startedAt: null,
-    finishedAt: null,
     runAfter: now,
-    plan: null,
-    stage: null,
-    stageWeightDone: 0,
-    stageDurations: [],
-    measured: null,
-    message: null,
-    partials: [],
-    lease: null,
-    fence: 0,
-    lastSignAt: null,
-    cancelRequested: false,
-    cancelRequestedAt: null,
-    idempotencyKey: null,
     createdBy: 'test',
-    estimate: { p50Ms: 1000, p90Ms: 2000, source: 'default', samples: 0 },
-    epoch: '',
-    lastOffset: 0,
-  };
+  });
 }
 
 /** One node's view of the Redis backend: its broker, job store and job locks. */

@@ -25,6 +25,7 @@ import {
   describeJobStoreConformance,
   describePresenceStoreConformance,
   exited,
+  jobRecord,
   readSse,
   spawnNode,
   startNode,
@@ -275,38 +276,16 @@ describe('two nodes on a Redis Cluster of 3 masters', () => {
 
 const bounds = { maxCount: 1000, maxAgeMs: 3_600_000, idempotencyTtlMs: 300_000 };
 
+/** A queued job whose input looks like the fields a careless script would match in its JSON. */
 function record(id: string): JobRecord {
   const now = Date.now();
-  return {
-    id,
+  return jobRecord(id, {
     type: 'work',
     input: { note: '"status":"succeeded","epoch":"x","lastOffset":99}' },
-    size: null,
-    status: 'queued',
-    attempt: 0,
-    maxAttempts: 3,
     createdAt: now,
-    startedAt: null,
-    finishedAt: null,
     runAfter: now,
-    plan: null,
-    stage: null,
-    stageWeightDone: 0,
-    stageDurations: [],
-    measured: null,
-    message: null,
-    partials: [],
-    lease: null,
-    fence: 0,
-    lastSignAt: null,
-    cancelRequested: false,
-    cancelRequestedAt: null,
-    idempotencyKey: null,
     createdBy: 'test',
-    estimate: { p50Ms: 1000, p90Ms: 2000, source: 'default', samples: 0 },
-    epoch: '',
-    lastOffset: 0,
-  };
+  });
 }
 
 /** One node's view of the backend `createRedisBackend({ cluster })` gives: broker, job store, locks. */

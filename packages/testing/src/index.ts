@@ -9,6 +9,7 @@ export {
   describeConversationStoreConformance,
   describeJobStoreConformance,
   describePresenceStoreConformance,
+  jobRecord,
 } from './conformance/stores.js';
 export { describeWebhookOutboxConformance } from './conformance/webhook-outbox.js';
 export { exited, freePort, sleep, tempDir, waitFor } from './wait.js';

@@ -160,7 +160,8 @@ export function describePresenceStoreConformance(
   });
 }
 
-function job(id: string, overrides: Partial<JobRecord> = {}): JobRecord {
+/** A queued job's record as a store holds it, for tests: `overrides` set what a test cares about. */
+export function jobRecord(id: string, overrides: Partial<JobRecord> = {}): JobRecord {
   return {
     id,
     type: 't',
@@ -202,13 +203,13 @@ export function describeJobStoreConformance(
   describe(`${name} job store`, () => {
     it('inserts once per idempotency key, saves, and lists what is unfinished', async () => {
       const { store, dispose } = await factory();
-      assert.equal((await store.insert(job('a'))).created, true);
-      const keyed = await store.insert(job('b', { idempotencyKey: 'k' }));
+      assert.equal((await store.insert(jobRecord('a'))).created, true);
+      const keyed = await store.insert(jobRecord('b', { idempotencyKey: 'k' }));
       assert.equal(keyed.created, true);
-      const again = await store.insert(job('c', { idempotencyKey: 'k' }));
+      const again = await store.insert(jobRecord('c', { idempotencyKey: 'k' }));
       assert.deepEqual([again.created, again.job.id], [false, 'b'], 'the same key returns the first job');
       assert.equal(await store.get('c'), null, 'and stores nothing');
-      assert.equal((await store.insert(job('d', { idempotencyKey: 'k', createdBy: 'other' }))).created, true);
+      assert.equal((await store.insert(jobRecord('d', { idempotencyKey: 'k', createdBy: 'other' }))).created, true);
       await store.save({ ...(await store.get('a'))!, status: 'succeeded', result: 42, finishedAt: 5 });
       assert.deepEqual([(await store.get('a'))!.status, (await store.get('a'))!.result], ['succeeded', 42]);
       assert.deepEqual((await store.unfinished()).map((j) => j.id).sort(), ['b', 'd']);
@@ -241,9 +242,9 @@ export function describeJobStoreConformance(
         ['j04', 'a', 'running'],
         ['j05', 'b', 'failed'],
       ] as const;
-      for (const [id, type] of kinds) await store.insert(job(id, { type }));
+      for (const [id, type] of kinds) await store.insert(jobRecord(id, { type }));
       for (const [id, type, status] of kinds)
-        if (status !== 'queued') await store.save({ ...job(id, { type }), status });
+        if (status !== 'queued') await store.save({ ...jobRecord(id, { type }), status });
       const all = async (query: Omit<JobListQuery, 'limit' | 'before'>, limit = 2) => {
         const ids: string[] = [];
         let before: string | undefined;
@@ -268,18 +269,18 @@ export function describeJobStoreConformance(
     it('removes a finished job finishedTtlMs after it finished, with its idempotency key, never an unfinished one', async () => {
       const { store, dispose } = await factory({ finishedTtlMs: 1000 });
       const done = (id: string, extra: Partial<JobRecord> = {}) =>
-        ({ ...job(id, extra), status: 'succeeded', finishedAt: Date.now() }) as JobRecord;
-      await store.insert(job('waiting'));
-      await store.insert(job('old', { idempotencyKey: 'k' }));
+        ({ ...jobRecord(id, extra), status: 'succeeded', finishedAt: Date.now() }) as JobRecord;
+      await store.insert(jobRecord('waiting'));
+      await store.insert(jobRecord('old', { idempotencyKey: 'k' }));
       await store.save(done('old', { idempotencyKey: 'k' }));
       await sleep(1100);
-      await store.insert(job('young'));
+      await store.insert(jobRecord('young'));
       await store.save(done('young'));
       while (await store.sweep(100));
       assert.equal(await store.get('old'), null, 'expired');
       assert.notEqual(await store.get('young'), null, 'finished since: kept');
       assert.notEqual(await store.get('waiting'), null, 'unfinished: kept');
-      const again = await store.insert(job('new', { idempotencyKey: 'k' }));
+      const again = await store.insert(jobRecord('new', { idempotencyKey: 'k' }));
       assert.deepEqual([again.created, again.job.id], [true, 'new'], 'the key went with its job');
       await dispose();
     });
