@@ -54,7 +54,9 @@ export class Tokens {
    */
   async mint(subject: string, scopes: Scope[], ttlSeconds: number): Promise<{ token: string; expiresAt: number }> {
     const now = Math.floor(Date.now() / 1000);
-    const exp = now + ttlSeconds;
+    // Rounded up: a token lives at least its TTL (rounded down, a 1 s token minted late in a
+    // second was expired on arrival).
+    const exp = Math.ceil(Date.now() / 1000 + ttlSeconds);
     const claims = { scopes, sub: subject, iss: TOKEN_ISSUER, iat: now, exp };
     const signingInput = `${HS256_HEADER}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
     const signature = createHmac('sha256', this.#secret).update(signingInput).digest('base64url');
