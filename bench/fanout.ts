@@ -5,15 +5,18 @@
  *
  * Prints: p50/p99 publish-to-receive latency at 75 and 200 publications/s, delivered messages/s at
  * saturation, server CPU per delivery at 75 publications/s (against the bare loop's in the same
- * run), and the load generator's own CPU so a saturated generator is visible.
+ * run, measured in alternating rounds with both up), and the load generator's own CPU so a
+ * saturated generator is visible.
  */
-import { fanoutTable, measureFanout, type FanoutResult } from './lib/fanout.js';
+import { cpuComparison, fanoutTable, interleavedCpu, measureFanout, type FanoutResult } from './lib/fanout.js';
 import { loadAverage } from './lib/stats.js';
 import { startServer, stopServer, targets, type Target } from './lib/targets.js';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 5000);
 const STEP_MS = Number(process.env.BENCH_STEP_MS ?? 3000);
+const CPU_ROUNDS = Number(process.env.BENCH_CPU_ROUNDS ?? 7);
+const CPU_ROUND_MS = Number(process.env.BENCH_CPU_ROUND_MS ?? 6000);
 const SERVER_CPU = 0;
 
 async function run(target: Target): Promise<FanoutResult> {
@@ -45,9 +48,30 @@ const perCore = (r: FanoutResult) => r.saturation / Math.max(r.serverCpu, 0.01);
 process.stdout.write(
   `\nsaturation ratio: inloop / ws = ${(mine!.saturation / ws!.saturation).toFixed(2)}x, inloop / socket.io = ${(mine!.saturation / sio!.saturation).toFixed(2)}x` +
     ` (per server core-second: ${(perCore(mine!) / perCore(ws!)).toFixed(1)}x and ${(perCore(mine!) / perCore(sio!)).toFixed(1)}x)\n` +
-    `server CPU per delivery at 75 publications/s: inloop ${mine!.cpuPerDelivery75.toFixed(2)} µs, ws ${ws!.cpuPerDelivery75.toFixed(2)} µs, socket.io ${sio!.cpuPerDelivery75.toFixed(2)} µs (inloop / ws = ${(mine!.cpuPerDelivery75 / ws!.cpuPerDelivery75).toFixed(2)}x)\n` +
+    `server CPU per delivery at 75 publications/s, one window each: inloop ${mine!.cpuPerDelivery75.toFixed(2)} µs, ws ${ws!.cpuPerDelivery75.toFixed(2)} µs, socket.io ${sio!.cpuPerDelivery75.toFixed(2)} µs (inloop / ws = ${(mine!.cpuPerDelivery75 / ws!.cpuPerDelivery75).toFixed(2)}x)\n` +
     (mine!.generatorCpu > 0.9
       ? 'note: the load generator was above 90 % CPU in the inloop run: its saturation figure is a lower bound\n'
       : ''),
 );
+
+// The low-rate cost against the bare loop, both servers up at once and measured in turns.
+process.stdout.write(`\nrunning inloop and ws side by side for the CPU at 75 publications/s ...\n`);
+const pair = [targets[0]!, targets[1]!];
+const servers = await Promise.all(pair.map((t) => startServer(t, SERVER_CPU)));
+const rounds = await interleavedCpu(
+  pair.map((target, i) => ({
+    name: target.name,
+    subscribers: SUBSCRIBERS,
+    phaseMs: PHASE_MS,
+    stepMs: STEP_MS,
+    subscribe: (_j, sink) => target.subscribe(servers[i]!.info.port, servers[i]!.info, sink),
+    publisher: () => target.publisher(servers[i]!.info.port, servers[i]!.info),
+    serverPids: [servers[i]!.child.pid!],
+  })),
+  75,
+  CPU_ROUNDS,
+  CPU_ROUND_MS,
+);
+for (const { child } of servers) await stopServer(child);
+process.stdout.write(`\n${cpuComparison(['inloop', 'ws'], rounds, 75, CPU_ROUND_MS)}`);
 process.stdout.write(`\n${await loadAverage()}\n`);

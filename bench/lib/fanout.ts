@@ -1,6 +1,6 @@
 import type { RawWs } from './raw-ws.js';
 import { nowMs } from './raw-ws.js';
-import { cpuOf, summarize } from './stats.js';
+import { cpuOf, cpuSplitOf, median, summarize } from './stats.js';
 import type { Sink } from './targets.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,24 +56,27 @@ export interface FanoutSetup {
  * Latency at 75 and 200 publications/s (sampled subscribers, publish-to-receive), then delivered
  * messages/s at saturation: the offered rate rises until delivery falls clearly behind it.
  */
+/** Subscribe `s.subscribers` sockets, 100 at a time; `sinkFor(i)` says what subscriber `i` reports. */
+async function subscribeAll(s: FanoutSetup, sinkFor: (i: number) => Sink): Promise<RawWs[]> {
+  const sockets: RawWs[] = [];
+  for (let i = 0; i < s.subscribers; i += 100) {
+    const batch = [];
+    for (let j = i; j < Math.min(s.subscribers, i + 100); j++) batch.push(s.subscribe(j, sinkFor(j)));
+    sockets.push(...(await Promise.all(batch)));
+  }
+  return sockets;
+}
+
 export async function measureFanout(s: FanoutSetup): Promise<FanoutResult> {
   const sampled = s.sampled ?? 50;
   let delivered = 0;
   let recording: number[] | null = null;
-  const sockets: RawWs[] = [];
-  for (let i = 0; i < s.subscribers; i += 100) {
-    const batch = [];
-    for (let j = i; j < Math.min(s.subscribers, i + 100); j++) {
-      const isSampled = j % Math.floor(s.subscribers / sampled) === 0;
-      batch.push(
-        s.subscribe(j, {
-          count: (n) => (delivered += n),
-          ...(isSampled ? { latency: (t: number) => recording?.push(nowMs() - t) } : {}),
-        }),
-      );
-    }
-    sockets.push(...(await Promise.all(batch)));
-  }
+  const sockets = await subscribeAll(s, (j) => ({
+    count: (n) => (delivered += n),
+    ...(j % Math.floor(s.subscribers / sampled) === 0
+      ? { latency: (t: number) => recording?.push(nowMs() - t) }
+      : {}),
+  }));
   const publish = await s.publisher();
   const serverCpu = async () => (await Promise.all(s.serverPids.map(cpuOf))).reduce((a, b) => a + b, 0);
 
@@ -144,4 +147,70 @@ export function fanoutTable(results: FanoutResult[]): string {
     out += `| ${r.name} | ${fmt(r.latency75.p50)} / ${fmt(r.latency75.p99)} | ${fmt(r.latency200.p99)} (${fmt(r.latency200.p50)}) | ${Math.round(r.saturation).toLocaleString('en')} | ${(r.serverCpu * 100).toFixed(0)} % | ${(r.generatorCpu * 100).toFixed(0)} % | ${Math.round(r.saturation / Math.max(r.serverCpu, 0.01)).toLocaleString('en')} |\n`;
   }
   return out;
+}
+
+/** One round of {@link interleavedCpu} for one server: CPU per delivery, in microseconds. */
+export interface CpuRound {
+  perDelivery: number;
+  user: number;
+  system: number;
+}
+
+/**
+ * Server CPU per delivery at `rate` publications/s for several servers set up side by side, in
+ * alternating rounds (A, B, A, B, ...). One window per server, one after the other, puts whatever
+ * the machine does meanwhile (frequency, another process) on one side only: on this machine two
+ * 5 s windows of the same server differ by up to 20 %. Alternating spreads it over both, and the
+ * medians and per-round ratios show how wide the noise is. User and kernel time are kept apart:
+ * the kernel's share is the write syscalls, the same for any server that writes once per delivery.
+ */
+export async function interleavedCpu(
+  setups: FanoutSetup[],
+  rate: number,
+  rounds: number,
+  roundMs: number,
+): Promise<CpuRound[][]> {
+  const live = [];
+  for (const s of setups) {
+    let delivered = 0;
+    const sockets = await subscribeAll(s, () => ({ count: (n) => (delivered += n) }));
+    const publish = await s.publisher();
+    live.push({ s, sockets, publish, delivered: () => delivered });
+  }
+  for (const l of live) await publishAt(l.publish, rate, 1000); // warm-up
+  const results: CpuRound[][] = setups.map(() => []);
+  const cpu = async (pids: number[]) => {
+    const all = await Promise.all(pids.map(cpuSplitOf));
+    return { user: all.reduce((a, c) => a + c.user, 0), system: all.reduce((a, c) => a + c.system, 0) };
+  };
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, l] of live.entries()) {
+      const before = l.delivered();
+      const cpu0 = await cpu(l.s.serverPids);
+      await publishAt(l.publish, rate, roundMs);
+      await sleep(300);
+      const cpu1 = await cpu(l.s.serverPids);
+      const n = Math.max(1, l.delivered() - before);
+      const user = ((cpu1.user - cpu0.user) * 1e6) / n;
+      const system = ((cpu1.system - cpu0.system) * 1e6) / n;
+      results[i]!.push({ perDelivery: user + system, user, system });
+    }
+  }
+  for (const l of live) for (const socket of l.sockets) socket.close();
+  return results;
+}
+
+/** What {@link interleavedCpu} measured, as the lines a bench prints: `a` against the baseline `b`. */
+export function cpuComparison(names: [string, string], [a, b]: CpuRound[][], rate: number, roundMs: number): string {
+  const med = (rs: CpuRound[], k: keyof CpuRound) => median(rs.map((r) => r[k])).toFixed(2);
+  const ratios = a!.map((r, i) => r.perDelivery / b![i]!.perDelivery);
+  const line = (name: string, rs: CpuRound[]) =>
+    `  ${name}: ${med(rs, 'perDelivery')} µs (user ${med(rs, 'user')}, kernel ${med(rs, 'system')})\n`;
+  return (
+    `server CPU per delivery at ${rate} publications/s, medians of ${a!.length} alternating rounds of ${roundMs / 1000} s:\n` +
+    line(names[0], a!) +
+    line(names[1], b!) +
+    `  ${names[0]} / ${names[1]}: median of the per-round ratios ${median(ratios).toFixed(2)}x ` +
+    `(rounds: ${ratios.map((x) => x.toFixed(2)).join(' ')})\n`
+  );
 }

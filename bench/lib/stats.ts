@@ -17,12 +17,25 @@ export async function rssOf(pid: number): Promise<number> {
   return Number(kb) * 1024;
 }
 
-/** CPU seconds (user+system) a process has used, from /proc (clock ticks at 100 Hz). */
-export async function cpuOf(pid: number): Promise<number> {
+/** CPU seconds a process has used in user space and in the kernel, from /proc (clock ticks at 100 Hz). */
+export async function cpuSplitOf(pid: number): Promise<{ user: number; system: number }> {
   const { readFile } = await import('node:fs/promises');
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+}
+
+/** CPU seconds (user+system) a process has used. */
+export async function cpuOf(pid: number): Promise<number> {
+  const { user, system } = await cpuSplitOf(pid);
+  return user + system;
+}
+
+/** The median of a sample (the mean of the middle two for an even count). */
+export function median(sample: readonly number[]): number {
+  const sorted = [...sample].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /**
