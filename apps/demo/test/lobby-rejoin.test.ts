@@ -74,14 +74,21 @@ describe('the chat after a visitor was dropped from the lobby', () => {
       });
       const bobSees = () => bob.evaluate(() => (window as unknown as { lobbyMembers: () => string[] }).lobbyMembers());
       assert.ok((await bobSees()).includes(anaId), 'Ana is a member');
-      // Ana's page: the same document from start to end, and whether "Not sent" ever showed.
+      // Ana's page: the same document from start to end, whether "Not sent" ever showed, and
+      // whether the people here ever read "0 here" (looked at every 5 ms, faster than a frame: the
+      // count is in the presence element's shadow root, out of a MutationObserver's sight).
       await ana.evaluate(() => {
-        const w = window as unknown as { sameDocument: boolean; sawNotSent: boolean };
+        const w = window as unknown as { sameDocument: boolean; sawNotSent: boolean; sawNobody: boolean };
         w.sameDocument = true;
         w.sawNotSent = false;
+        w.sawNobody = false;
         new MutationObserver(() => {
           if (document.querySelector('li.pending')?.textContent?.includes('Not sent')) w.sawNotSent = true;
         }).observe(document.body, { subtree: true, childList: true, characterData: true });
+        setInterval(() => {
+          const count = document.querySelector('inloop-presence')?.shadowRoot?.querySelector('[data-occupancy]');
+          if (!count || count.getAttribute('data-occupancy') === '0') w.sawNobody = true;
+        }, 5);
       });
 
       proxy.cut();
@@ -126,6 +133,11 @@ describe('the chat after a visitor was dropped from the lobby', () => {
         await ana.evaluate(() => (window as unknown as { sawNotSent: boolean }).sawNotSent),
         false,
         '"Not sent" never showed',
+      );
+      assert.equal(
+        await ana.evaluate(() => (window as unknown as { sawNobody: boolean }).sawNobody),
+        false,
+        'who is here stayed shown through the rejoin (never "0 here", never empty)',
       );
 
       // The chat goes on: her next message is read by the people here (Bob and the bot).

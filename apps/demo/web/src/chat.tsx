@@ -19,6 +19,8 @@ interface Carried {
   pending: readonly PendingMessage[];
   /** The message field had the focus. */
   focus: boolean;
+  /** Who was here: shown until the new presence has loaded, so the count does not read 0 meanwhile. */
+  presence: Pick<ReturnType<typeof usePresence>, 'members' | 'occupancy'>;
 }
 
 /** The node refused this visitor the lobby: it is not (or no longer) a member. */
@@ -108,16 +110,13 @@ function Chat({
 }) {
   const live = useConversation(LOBBY, { client });
   // While the connection is lost, `stale`: the members shown are who was here, not who is.
-  const {
-    members,
-    occupancy,
-    stale,
-    error: presenceError,
-  } = usePresence(`conv:${LOBBY}`, {
+  const presence = usePresence(`conv:${LOBBY}`, {
     client,
     meta: { name, status: 'online' },
     device: 'web',
   });
+  const { stale, error: presenceError } = presence;
+  const { members, occupancy } = presence.status === 'ready' || !carried ? presence : carried.presence;
   const { conversation: current, ready, error } = live;
   // After a rejoin, the chat before it until this one has loaded; what it had waiting shows as
   // being sent until this one sends it again (at once, below).
@@ -157,6 +156,7 @@ function Chat({
       shown: loaded ? current : carried.shown,
       pending: current.pending,
       focus: document.activeElement === input.current || (carried?.focus ?? false),
+      presence: { members, occupancy },
     });
   }, [current, error, presenceError, ready, memberIds, live.pending]);
 
