@@ -80,8 +80,10 @@ export async function waitForLease(
 ): Promise<JobRecord | null> {
   const deadline = Date.now() + waitMs;
   for (;;) {
+    // A job added while this looks wakes no one yet: the mark makes the wait below see it.
+    const seen = core.waiters.seen(types);
     const job = (await leaseMany(core, types, worker, 1, leaseMs))[0] ?? null;
     if (job || Date.now() >= deadline || signal?.aborted || core.closed) return job;
-    await core.waiters.wait(types, deadline, signal);
+    await core.waiters.wait(types, deadline, signal, seen);
   }
 }
