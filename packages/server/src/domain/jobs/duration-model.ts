@@ -58,6 +58,8 @@ const DRIFT_MIN_RUNS = 20;
 const DRIFT_Z = 5;
 /** With fewer runs than this since a change, their spread is borrowed from the runs before it. */
 const OWN_SHAPE_RUNS = 30;
+/** The level (where p50 sits) is read from this many newest runs; the spread from all used. */
+const LEVEL_RUNS = 50;
 
 /** Median of numbers (any order); 0 for none. */
 export function median(values: readonly number[]): number {
@@ -220,6 +222,24 @@ function suddenChange(logs: readonly number[]): number | null {
 }
 
 /**
+ * The fit moved to the level of the newest {@link LEVEL_RUNS} runs (`ratios`: the errors of the
+ * runs it was fitted to, newest first). The time a busy machine adds to every run drifts by a
+ * few percent over minutes, too little and too slowly for a change of speed (a rank test at 5
+ * standard errors) to be seen, and a fit's median over 200 runs lags it by half its window: in
+ * bench:eta, constant 100 ms jobs whose runs took 104 ms lately were promised 108 ms after the
+ * node had added 11 ms a minute before, an error 1.3x that of an oracle for a type whose only
+ * noise is the machine. The spread of the errors is still read from all the runs (50 runs show
+ * a median well, a p90 poorly); for a steady type the two levels agree within the median's own
+ * noise (about 2 % of the spread).
+ */
+function recentLevel(fit: DurationFit, ratios: readonly number[]): DurationFit {
+  if (ratios.length <= LEVEL_RUNS) return fit;
+  const shift = median(ratios.slice(0, LEVEL_RUNS)) / median(ratios);
+  if (!(shift > 0) || shift === 1) return fit;
+  return { fixedMs: fit.fixedMs * shift, perUnitMs: fit.perUnitMs * shift };
+}
+
+/**
  * Fit a model to runs, newest first. After a change of speed ({@link changePoint}) the runs
  * before it are set aside for the level, so coverage recovers within a few runs instead of a
  * window's worth; while fewer than {@link OWN_SHAPE_RUNS} runs came since, the spread of their
@@ -233,12 +253,14 @@ export function modelOf(runs: readonly RunSample[]): DurationModel {
   const whole = fitDurations(newestFirst);
   const k = changePoint(ratiosOf(whole, newestFirst).map((r) => Math.log(r)));
   if (k === null) {
-    const ratios = ratiosOf(whole, newestFirst).sort((a, b) => a - b);
-    return { fit: whole, ratios, samples: newestFirst.length, shifted: false };
+    const ratios = ratiosOf(whole, newestFirst);
+    const fit = recentLevel(whole, ratios);
+    return { fit, ratios: ratios.sort((a, b) => a - b), samples: newestFirst.length, shifted: false };
   }
   const used = newestFirst.slice(0, k);
-  const fit = fitDurations(used);
-  const ratios = ratiosOf(fit, used);
+  const own = fitDurations(used);
+  const ratios = ratiosOf(own, used);
+  const fit = recentLevel(own, ratios);
   if (k < OWN_SHAPE_RUNS) {
     const before = newestFirst.slice(k);
     const borrowed = ratiosOf(fitDurations(before), before).map((r) => Math.log(r));
