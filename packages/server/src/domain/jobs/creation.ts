@@ -84,8 +84,7 @@ export async function createJob(
   if (core.o.queue.holdsJobs) {
     // No one can take the job before it is queued: its first event and the record that
     // reflects it go first, without a lock; then the queue (the job is durable either way).
-    await core.publish(job, 'job.queued');
-    if (core.needsSave(job)) await core.o.store.save(job);
+    await core.commit(job, 'job.queued', {}, true);
     await core.o.queue.add(job);
     core.wake(job.type);
     return { job, created: true, state };
@@ -97,8 +96,7 @@ export async function createJob(
     .withLock(job.id, async () => {
       const fresh = await core.o.store.get(job.id);
       if (fresh?.epoch !== '') return;
-      await core.publish(fresh, 'job.queued');
-      core.save(fresh);
+      await core.commit(fresh, 'job.queued');
     })
     .then(() => core.wake(job.type))
     .catch((err: unknown) => core.o.logger.error({ err, job: job.id }, 'publishing job.queued failed'));

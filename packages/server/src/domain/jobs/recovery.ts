@@ -27,8 +27,7 @@ export async function retryOrFail(core: JobCore, job: JobRecord, reason: string,
   job.measured = null;
   job.message = `Retrying: ${reason}`;
   core.line.queued(job);
-  await core.publish(job, 'job.retrying', { retry: { reason, inMs } });
-  core.save(job);
+  await core.commit(job, 'job.retrying', { retry: { reason, inMs } });
   await core.o.queue.retry(job, token, job.runAfter);
 }
 

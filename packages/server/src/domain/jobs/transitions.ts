@@ -94,8 +94,7 @@ function trailingProgress(core: JobCore, id: string): void {
     .withLock(id, async () => {
       const fresh = await core.o.store.get(id);
       if (!fresh || fresh.status !== 'running') return;
-      await core.publish(fresh, 'job.progress');
-      core.save(fresh);
+      await core.commit(fresh, 'job.progress');
     })
     .catch((err: unknown) => core.o.logger.error({ err, job: id }, 'progress event failed'));
 }
@@ -132,8 +131,7 @@ export function cancel(core: JobCore, id: string): Promise<JobRecord> {
       job.cancelRequestedAt = Date.now();
       core.cancelling.set(id, job.cancelRequestedAt);
       job.message = 'Cancelling…';
-      await core.publish(job, 'job.message');
-      core.save(job);
+      await core.commit(job, 'job.message');
       core.events.emit('cancel', id);
     }
     return job;
@@ -157,11 +155,10 @@ export async function finish(
   // A job that ended says so by its status and error: a message left from its run ("Retrying: ...")
   // would tell a failed job's reader it is still going. A cancel keeps its "Cancelling…".
   if (status !== 'cancelled') job.message = null;
-  await core.publish(
+  await core.commit(
     job,
     status === 'succeeded' ? 'job.succeeded' : status === 'failed' ? 'job.failed' : 'job.cancelled',
   );
-  core.save(job);
   await core.o.queue.remove(job, token, status);
   core.cadence.stop(job.id);
   core.cancelling.delete(job.id);
