@@ -17,12 +17,29 @@ export async function leaseMany(
 ): Promise<JobRecord[]> {
   const leased: JobRecord[] = [];
   const leaseFor = (type: string) => leaseMs ?? core.leaseMsOf(type);
+  let lost = 0;
   // A candidate another leaser took in the meantime is skipped; look again a few times.
   for (let round = 0; leased.length < max && round < 3; round++) {
-    const taken = await core.o.queue.take(types, max - leased.length, leaseFor);
+    // The embedded queue names the oldest due records, and a job another leaser just took reads
+    // as due until its record is written: each look named the same lost candidates again, and a
+    // worker gave up next to a line of due jobs (bench:eta: now and then a burst's first round
+    // started on 3 of its 4 workers). So later looks ask past the ones lost, and lease them in
+    // order until enough are held. A queue that hands each candidate to one taker needs none.
+    const past = core.o.queue.holdsJobs ? 0 : lost;
+    const taken = await core.o.queue.take(types, max - leased.length + past, leaseFor);
     if (taken.length === 0) break;
-    for (const job of await Promise.all(taken.map((t) => leaseOne(core, t, worker, leaseFor))))
+    if (past === 0) {
+      for (const job of await Promise.all(taken.map((t) => leaseOne(core, t, worker, leaseFor))))
+        if (job) leased.push(job);
+        else lost++;
+      continue;
+    }
+    for (const t of taken) {
+      if (leased.length >= max) break;
+      const job = await leaseOne(core, t, worker, leaseFor);
       if (job) leased.push(job);
+      else lost++;
+    }
   }
   return leased;
 }
@@ -63,8 +80,7 @@ function leaseOne(
     job.estimate = (await core.estimator.estimate(job.type, job.size)) ?? job.estimate;
     job.plan = core.types.get(job.type)?.stages ?? core.learnedPlans.get(job.type) ?? null;
     core.line.started(job, now);
-    await core.publish(job, 'job.started');
-    core.save(job);
+    await core.commit(job, 'job.started');
     return job;
   });
 }
