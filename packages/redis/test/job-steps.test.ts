@@ -210,6 +210,49 @@ describe('a stale remote worker on a cluster', () => {
   });
 });
 
+describe('an in-process handler whose job was cancelled through another node', () => {
+  it('ends the job cancelled, once, though it returned a result after the cancel', async () => {
+    const prefix = `h${randomBytes(4).toString('hex')}`;
+    const nodes: TestNode[] = [];
+    for (let i = 0; i < 2; i++) nodes.push(await startNode({ redis: redis.url, redisPrefix: prefix }));
+    const [a, b] = nodes as [TestNode, TestNode];
+    let release: () => void = () => {};
+    const returned = new Promise<void>((resolve) => (release = resolve));
+    try {
+      // A's handler ignores its signal and returns once told: it ends the job with the record it
+      // leased, which B's cancel has moved past in the meantime.
+      a.node.jobs.handle('held', async () => {
+        await returned;
+        return 'done';
+      });
+      b.node.jobs.define('held');
+      const created = await b.api('/v1/jobs', { body: { type: 'held', input: null } });
+      assert.equal(created.status, 202, JSON.stringify(created.body));
+      const id = created.body.id as string;
+      await waitFor(async () => (await b.api(`/v1/jobs/${id}`)).body.status === 'running', 10_000, 'the job to run on A');
+      const cancel = await b.api(`/v1/jobs/${id}/cancel`, { method: 'POST' });
+      assert.ok(cancel.status < 300, JSON.stringify(cancel.body));
+      release();
+      const job = await waitFor(
+        async () => {
+          const res = await b.api(`/v1/jobs/${id}`);
+          return ['succeeded', 'failed', 'cancelled'].includes(res.body.status as string) ? res.body : null;
+        },
+        10_000,
+        'the job to end',
+      );
+      assert.equal(job.status, 'cancelled');
+      const history = await a.api(`/v1/topics/job:${id}/messages?after=0`);
+      const types = (history.body.messages as { data: { type: string } }[]).map((e) => e.data.type);
+      assert.equal(types.filter((t) => ['job.succeeded', 'job.failed', 'job.cancelled'].includes(t)).length, 1);
+      assert.equal(types.at(-1), 'job.cancelled', types.join(' '));
+    } finally {
+      release();
+      for (const n of nodes) await n[Symbol.asyncDispose]();
+    }
+  });
+});
+
 describe('a report fenced out half-way', () => {
   it('publishes its partial result once when it runs again', async () => {
     const prefix = `p${randomBytes(4).toString('hex')}`;

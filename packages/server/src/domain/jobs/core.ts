@@ -64,6 +64,12 @@ export type JobServiceEvents = {
   finished: [job: JobRecord];
 };
 
+/** Whether `job` is running under the unexpired lease `token`. */
+function holdsLease(job: JobRecord, token: string): boolean {
+  const lease = job.lease;
+  return job.status === 'running' && lease !== null && lease.token === token && lease.expiresAt >= Date.now();
+}
+
 /** A declared type with its defaults applied. */
 export type JobType = Required<Omit<JobTypeOptions, 'stages'>> & { stages: PlannedStage[] | null };
 
@@ -134,15 +140,27 @@ export class JobCore {
     return this.locks.run(id, fn);
   }
 
-  /** Run `fn` on the job under a valid lease; throws LeaseLostError otherwise. */
-  leased<T>(id: string, token: string, fn: (job: JobRecord, lease: Lease) => Promise<T>): Promise<T> {
+  /**
+   * Run `fn` on the job under a valid lease; throws LeaseLostError otherwise. `held`: the record
+   * as this node leased it and has not changed since (the in-process runner's, before any
+   * report), which spares reading it when the broker's step checks that the record is still where
+   * the change read it (`savesJobs`): a copy that fell behind (a cancel, another node's re-lease)
+   * is refused there and the change runs again on the stored record. A copy that does not hold
+   * the lease (an expiry it predates) is not trusted either: the stored record decides.
+   */
+  leased<T>(
+    id: string,
+    token: string,
+    fn: (job: JobRecord, lease: Lease) => Promise<T>,
+    held?: JobRecord,
+  ): Promise<T> {
+    let copy = this.o.broker.savesJobs ? held : undefined;
     return this.withLock(id, async () => {
-      const job = await this.o.store.get(id);
+      const job = copy !== undefined && holdsLease(copy, token) ? copy : await this.o.store.get(id);
+      copy = undefined;
       if (!job) throw new JobNotFoundError();
-      const lease = job.lease;
-      if (job.status !== 'running' || !lease || lease.token !== token || lease.expiresAt < Date.now())
-        throw new LeaseLostError();
-      return fn(job, lease);
+      if (!holdsLease(job, token)) throw new LeaseLostError();
+      return fn(job, job.lease!);
     });
   }
 

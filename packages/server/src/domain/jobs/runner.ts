@@ -128,7 +128,10 @@ export class InProcessRunner {
     const abort = new AbortController();
     this.#running.set(job.id, abort);
     const leaseMs = this.service.typeOptions(job.type)?.leaseMs ?? 30_000;
+    // The record as leased, until a report changes the stored one: the job's end then needs no read.
+    let held: JobRecord | undefined = job;
     const report = async (r: Report) => {
+      held = undefined;
       if (abort.signal.aborted) return;
       try {
         const reply = await this.service.report(job.id, token, r);
@@ -162,7 +165,7 @@ export class InProcessRunner {
       const result = await reg.handler(view, ctx);
       // Appends still on their way land before the job (and so its streams) ends.
       await streams.settled();
-      await this.service.complete(job.id, token, (result ?? null) as Json);
+      await this.service.complete(job.id, token, (result ?? null) as Json, held);
     } catch (err) {
       const permanent = err instanceof PermanentJobError;
       const error = {

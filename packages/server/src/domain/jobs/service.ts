@@ -151,8 +151,12 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return report(this.#core, id, token, update);
   }
 
-  complete(id: string, token: string, result: Json): Promise<void> {
-    return complete(this.#core, id, token, result);
+  /**
+   * The worker's result. `held`: the record as this node leased it, unchanged since (no report
+   * made under the lease), which spares a read on Redis (see `JobCore.leased`).
+   */
+  complete(id: string, token: string, result: Json, held?: JobRecord): Promise<void> {
+    return complete(this.#core, id, token, result, held);
   }
 
   /** The worker failed. Retried with backoff while attempts remain, unless `retryable` is false. */

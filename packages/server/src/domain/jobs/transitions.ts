@@ -99,12 +99,21 @@ function trailingProgress(core: JobCore, id: string): void {
     .catch((err: unknown) => core.o.logger.error({ err, job: id }, 'progress event failed'));
 }
 
-export function complete(core: JobCore, id: string, token: string, result: Json): Promise<void> {
-  return core.leased(id, token, async (job) => {
-    if (job.cancelRequested) return finish(core, job, 'cancelled', { error: CANCELLED });
-    job.result = result;
-    return finish(core, job, 'succeeded', {});
-  });
+/**
+ * The worker's result. `held`: see `JobCore.leased` (nothing here changes more than the record
+ * before the fenced step, so a run refused there leaves nothing behind).
+ */
+export function complete(core: JobCore, id: string, token: string, result: Json, held?: JobRecord): Promise<void> {
+  return core.leased(
+    id,
+    token,
+    async (job) => {
+      if (job.cancelRequested) return finish(core, job, 'cancelled', { error: CANCELLED });
+      job.result = result;
+      return finish(core, job, 'succeeded', {});
+    },
+    held,
+  );
 }
 
 /** The worker failed. Retried with backoff while attempts remain, unless `retryable` is false. */
