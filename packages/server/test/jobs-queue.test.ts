@@ -108,54 +108,58 @@ describe('the wait in line', () => {
     // bursts). Here its look is held until a job was created and its wake went by, and the
     // sweep's wakes are set aside: the poll outlasts the test's timeout, so a worker left waiting
     // fails it.
-    it('hands that job to the worker at once, and a due job behind one another worker just took', { timeout: 10_000 }, async () => {
-      let during: (() => Promise<void>) | null = null;
-      let stale: string | null = null;
-      const embedded = embeddedBackend(loadConfig({ overrides: { storage: 'memory' } }));
-      const backend: Backend = {
-        ...embedded,
-        jobQueue: (store) => {
-          const queue = embedded.jobQueue(store);
-          const take = queue.take.bind(queue);
-          const sweep = queue.sweep.bind(queue);
-          queue.sweep = async (...args) => ({ ...(await sweep(...args)), available: [] });
-          queue.take = async (types, max, leaseFor) => {
-            const found = await take(types, max, leaseFor);
-            const hook = during;
-            during = null;
-            if (hook && found.length === 0) await hook();
-            // The record of a job just leased elsewhere, not yet written: it still reads as due.
-            if (stale) return [{ id: stale, type: '', token: 'stale' }, ...found].slice(0, max);
-            return found;
-          };
-          return queue;
-        },
-      };
-      await using t = await startNode({ jobTypes: ['render'], backend });
-      const service = t.node.jobs.service;
-      let created = '';
-      during = async () => {
-        const woken = new Promise((resolve) => service.once('available', resolve));
-        created = (await t.api('/v1/jobs', { body: { type: 'render' } })).body.id;
-        await woken;
-      };
-      const leased = await t.api('/v1/workers/lease', { body: { types: ['render'], worker: 'w', waitMs: 30_000 } });
-      assert.equal(during, null, "the worker's look was held while the job was created");
-      assert.equal(leased.status, 200);
-      assert.equal(leased.body.job.id, created, 'the worker got the job created while it looked');
-      assert.equal((await t.api(`/v1/jobs/${created}`)).body.status, 'running');
+    it(
+      'hands that job to the worker at once, and a due job behind one another worker just took',
+      { timeout: 10_000 },
+      async () => {
+        let during: (() => Promise<void>) | null = null;
+        let stale: string | null = null;
+        const embedded = embeddedBackend(loadConfig({ overrides: { storage: 'memory' } }));
+        const backend: Backend = {
+          ...embedded,
+          jobQueue: (store) => {
+            const queue = embedded.jobQueue(store);
+            const take = queue.take.bind(queue);
+            const sweep = queue.sweep.bind(queue);
+            queue.sweep = async (...args) => ({ ...(await sweep(...args)), available: [] });
+            queue.take = async (types, max, leaseFor) => {
+              const found = await take(types, max, leaseFor);
+              const hook = during;
+              during = null;
+              if (hook && found.length === 0) await hook();
+              // The record of a job just leased elsewhere, not yet written: it still reads as due.
+              if (stale) return [{ id: stale, type: '', token: 'stale' }, ...found].slice(0, max);
+              return found;
+            };
+            return queue;
+          },
+        };
+        await using t = await startNode({ jobTypes: ['render'], backend });
+        const service = t.node.jobs.service;
+        let created = '';
+        during = async () => {
+          const woken = new Promise((resolve) => service.once('available', resolve));
+          created = (await t.api('/v1/jobs', { body: { type: 'render' } })).body.id;
+          await woken;
+        };
+        const leased = await t.api('/v1/workers/lease', { body: { types: ['render'], worker: 'w', waitMs: 30_000 } });
+        assert.equal(during, null, "the worker's look was held while the job was created");
+        assert.equal(leased.status, 200);
+        assert.equal(leased.body.job.id, created, 'the worker got the job created while it looked');
+        assert.equal((await t.api(`/v1/jobs/${created}`)).body.status, 'running');
 
-      // Two due jobs; another worker leased the first, whose record every look still names
-      // first (the embedded store's write is under way): the worker is handed the second.
-      const first = (await t.api('/v1/jobs', { body: { type: 'render' } })).body.id;
-      const second = (await t.api('/v1/jobs', { body: { type: 'render' } })).body.id;
-      const other = await t.api('/v1/workers/lease', { body: { types: ['render'], worker: 'a', waitMs: 0 } });
-      assert.equal(other.body.job.id, first);
-      stale = first;
-      const next = await t.api('/v1/workers/lease', { body: { types: ['render'], worker: 'b', waitMs: 30_000 } });
-      assert.equal(next.status, 200);
-      assert.equal(next.body.job.id, second, 'the worker got the job behind the one another took');
-    });
+        // Two due jobs; another worker leased the first, whose record every look still names
+        // first (the embedded store's write is under way): the worker is handed the second.
+        const first = (await t.api('/v1/jobs', { body: { type: 'render' } })).body.id;
+        const second = (await t.api('/v1/jobs', { body: { type: 'render' } })).body.id;
+        const other = await t.api('/v1/workers/lease', { body: { types: ['render'], worker: 'a', waitMs: 0 } });
+        assert.equal(other.body.job.id, first);
+        stale = first;
+        const next = await t.api('/v1/workers/lease', { body: { types: ['render'], worker: 'b', waitMs: 30_000 } });
+        assert.equal(next.status, 200);
+        assert.equal(next.body.job.id, second, 'the worker got the job behind the one another took');
+      },
+    );
   });
 
   describe('when bursts of jobs wait rounds of two remote workers', () => {
