@@ -14,7 +14,7 @@ import {
   type Publication,
   type StoredPublication,
 } from '@inloop/server/ports';
-import { guarded, Keys } from './connection.js';
+import { guarded, isCluster, Keys } from './connection.js';
 import { appendJobEvent, defineJobEvents, type JobEventsOptions } from './job-events.js';
 import { RunIds } from './run-ids.js';
 
@@ -230,6 +230,8 @@ export class RedisBroker implements Broker {
   readonly #jobs: JobEventsOptions | undefined;
   /** With `jobs`, a job's event and its record are written in one step (see `job-events.ts`). */
   readonly savesJobs: boolean;
+  /** On one server a job's first event also inserts it; on a Redis Cluster its sets are in other slots. */
+  readonly insertsJobs: boolean;
   /** The run ids of the Redis processes: a new one means a restart or a failover (see `epochOf`). */
   readonly #runs: RunIds;
 
@@ -237,6 +239,7 @@ export class RedisBroker implements Broker {
     this.#redis = options.redis;
     this.#jobs = options.jobs;
     this.savesJobs = options.jobs !== undefined;
+    this.insertsJobs = this.savesJobs && !isCluster(options.redis);
     if (options.jobs) defineJobEvents(options.redis);
     this.#sub = options.subscriber;
     this.#keys = options.keys;
@@ -274,6 +277,7 @@ export class RedisBroker implements Broker {
         maxAgeMs,
         freshEpoch: this.#unborn.epochOf(topic),
         run,
+        insert: input.newJob === true && this.insertsJobs,
       });
       this.#unborn.born(topic);
       return result;

@@ -170,6 +170,10 @@ export class Keys {
   get jobsOutbox(): string {
     return `${this.prefix}:jobs:outbox`;
   }
+  /** Every job's id, for the operator's listing (`RedisJobListing`). */
+  get jobsListing(): string {
+    return `${this.prefix}:jobs:listing`;
+  }
   get jobsChannel(): string {
     return `${this.prefix}:jobs:available`;
   }

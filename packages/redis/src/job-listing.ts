@@ -19,7 +19,7 @@ export class RedisJobListing {
 
   /** The sorted set of job ids (one key; the records keep their own per-job keys). */
   get key(): string {
-    return `${this.keys.prefix}:jobs:listing`;
+    return this.keys.jobsListing;
   }
 
   /** The records of `ids` (null where one expired). */

@@ -210,6 +210,42 @@ describe('a stale remote worker on a cluster', () => {
   });
 });
 
+describe("a new job's first event on one Redis server", () => {
+  it('stores and indexes the job with the event, and refuses an id that already has a record', async () => {
+    const prefix = `n${randomBytes(4).toString('hex')}`;
+    await using a = await nodeOn(prefix);
+    assert.equal(a.broker.insertsJobs, true);
+    const id = `job${randomBytes(4).toString('hex')}`;
+    const job = record(id);
+    const queued = (j: JobRecord) =>
+      a.broker.appendAndPublish(jobTopic(id), {
+        data: { type: 'job.queued', job: { status: j.status } } as Json,
+        from: 'inloop',
+        job: j,
+        newJob: true,
+      });
+    const { publication } = await queued(job);
+    job.epoch = publication.epoch;
+    job.lastOffset = publication.offset;
+    // What the store's insert gives a job: readable, recovered as unfinished, listed.
+    assert.deepEqual(await a.store.get(id), job);
+    assert.deepEqual(
+      (await a.store.unfinished()).map((j) => j.id),
+      [id],
+    );
+    assert.deepEqual(
+      (await a.store.list({ limit: 10 })).jobs.map((j) => j.id),
+      [id],
+    );
+    // A second "new" job under the same id writes nothing.
+    const other = record(id);
+    other.input = 'other';
+    await assert.rejects(queued(other), JobConflictError);
+    assert.deepEqual(await a.store.get(id), job);
+    assert.equal((await a.broker.history(jobTopic(id), 0, 10)).publications.length, 1);
+  });
+});
+
 describe('an in-process handler whose job was cancelled through another node', () => {
   it('ends the job cancelled, once, though it returned a result after the cancel', async () => {
     const prefix = `h${randomBytes(4).toString('hex')}`;
@@ -229,7 +265,11 @@ describe('an in-process handler whose job was cancelled through another node', (
       const created = await b.api('/v1/jobs', { body: { type: 'held', input: null } });
       assert.equal(created.status, 202, JSON.stringify(created.body));
       const id = created.body.id as string;
-      await waitFor(async () => (await b.api(`/v1/jobs/${id}`)).body.status === 'running', 10_000, 'the job to run on A');
+      await waitFor(
+        async () => (await b.api(`/v1/jobs/${id}`)).body.status === 'running',
+        10_000,
+        'the job to run on A',
+      );
       const cancel = await b.api(`/v1/jobs/${id}/cancel`, { method: 'POST' });
       assert.ok(cancel.status < 300, JSON.stringify(cancel.body));
       release();

@@ -46,6 +46,12 @@ export interface AppendInput {
    * that moved on) can never add an event or overwrite the record.
    */
   job?: JobRecord;
+  /**
+   * With `job`, to a broker that {@link Broker.insertsJobs}: the job has no record yet (its first
+   * event, a creation without an idempotency key). The step stores the record as
+   * `JobStore.insert` would, indexes and all, with the event; it throws if a record exists.
+   */
+  newJob?: boolean;
 }
 
 export interface AppendResult {
@@ -106,6 +112,8 @@ export interface Broker {
    * a job event is appended with its record in one step (see {@link AppendInput.job}).
    */
   readonly savesJobs?: boolean;
+  /** True when a job's first event may also insert its record ({@link AppendInput.newJob}). */
+  readonly insertsJobs?: boolean;
   appendAndPublish(topic: string, input: AppendInput): Promise<AppendResult>;
   /** Deliver to every node's subscribers without storing. */
   publishEphemeral(publication: EphemeralPublication): Promise<void>;

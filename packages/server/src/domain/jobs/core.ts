@@ -181,20 +181,26 @@ export class JobCore {
    * event's step saved it: no copy is kept to compare a later save with, which took two
    * serializations of the record per change (4 % of a node's CPU on the cluster bench's jobs).
    * `wait`: resolve once the record is saved; otherwise it follows as with {@link save}.
+   * `newJob`: the job's first event also inserts it (only with a broker that `insertsJobs`).
    */
   async commit(
     job: JobRecord,
     type: JobEventType,
     extra: Omit<JobEvent, 'type' | 'job'> = {},
-    wait = false,
+    options: { wait?: boolean; newJob?: boolean } = {},
   ): Promise<void> {
-    await this.#publish(job, type, extra);
+    await this.#publish(job, type, extra, options.newJob === true);
     if (this.o.broker.savesJobs) this.#committed.delete(job);
-    else if (wait) await this.o.store.save(job);
+    else if (options.wait) await this.o.store.save(job);
     else this.save(job);
   }
 
-  async #publish(job: JobRecord, type: JobEventType, extra: Omit<JobEvent, 'type' | 'job'>): Promise<void> {
+  async #publish(
+    job: JobRecord,
+    type: JobEventType,
+    extra: Omit<JobEvent, 'type' | 'job'>,
+    newJob = false,
+  ): Promise<void> {
     const event: JobEvent = { type, job: this.stateOf(job), ...extra };
     const data = event as unknown as Json;
     if (this.o.broker.savesJobs) {
@@ -202,6 +208,7 @@ export class JobCore {
         data,
         from: 'inloop',
         job,
+        ...(newJob ? { newJob } : {}),
       });
       if (!duplicate) this.o.metrics.publications.inc({ kind: 'stored' });
       job.epoch = publication.epoch;

@@ -73,22 +73,35 @@ export async function createJob(
     epoch: '',
     lastOffset: 0,
   };
-  const inserted = await core.o.store.insert(job);
-  if (!inserted.created) return { ...inserted, state: core.stateOf(inserted.job) };
+  // A broker that inserts a job with its first event (Redis on one server) stores a job without
+  // an idempotency key in its `job.queued` step: one call to Redis instead of two. A key needs
+  // the store's insert, which answers with the job already holding it.
+  const newJob = core.o.queue.holdsJobs && core.o.broker.insertsJobs === true && job.idempotencyKey === null;
+  if (!newJob) {
+    const inserted = await core.o.store.insert(job);
+    if (!inserted.created) return { ...inserted, state: core.stateOf(inserted.job) };
+  }
   core.line.queued(job);
   // "Done in" counts from creation: so does the promise. A waiting worker may lease the job as
   // soon as this returns to the event loop (then it is no longer in line, and its state would
   // carry the bare run estimate, not the line's calibrated end to end promise).
   const state = core.stateOf(job, job.createdAt);
-  core.o.metrics.jobsCreated.inc({ type: job.type });
   if (core.o.queue.holdsJobs) {
     // No one can take the job before it is queued: its first event and the record that
     // reflects it go first, without a lock; then the queue (the job is durable either way).
-    await core.commit(job, 'job.queued', {}, true);
+    try {
+      await core.commit(job, 'job.queued', {}, { wait: true, newJob });
+    } catch (err) {
+      // Not created: the job leaves the line it joined.
+      if (newJob) core.line.ended(job);
+      throw err;
+    }
+    core.o.metrics.jobsCreated.inc({ type: job.type });
     await core.o.queue.add(job);
     core.wake(job.type);
     return { job, created: true, state };
   }
+  core.o.metrics.jobsCreated.inc({ type: job.type });
   // The job is durable once inserted: answer now. Its `job.queued` event follows under the
   // job's lock; whoever leases it first publishes that event if it is still missing, so every
   // later change comes after it on the topic.
