@@ -13,6 +13,19 @@ export function rng(seed: number) {
   return { uniform, normal: () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform()) };
 }
 
+/** The standard normal distribution function (Abramowitz and Stegun 7.1.26, error under 1.5e-7). */
+export function normalCdf(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * x);
+  const erf =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  return z >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
+}
+
+const lognormal = (sigma: number) => (ms: number, nominal: number) =>
+  ms <= 0 ? 0 : normalCdf(Math.log(ms / nominal) / sigma);
+
 export interface Draw {
   /** What the worker sleeps. */
   ms: number;
@@ -27,6 +40,37 @@ export interface Family {
   draw: (i: number) => Draw;
   /** Jobs created at once; the next burst when all are done. Unset: no queueing. */
   burst?: number;
+  /**
+   * The distribution function of a draw whose median is `nominal`: P(drawn <= ms). Unset: every
+   * draw is its nominal. The noise floor's oracle promises the median of a run's duration, the
+   * draw plus the time the machine added; with a spread, that is not the draw's median plus the
+   * added time's (a bimodal type's median is its fast runs' 62.5th percentile, and there the
+   * added time counts at its own 62.5th percentile too).
+   */
+  cdf?: (ms: number, nominal: number) => number;
+}
+
+/**
+ * The median of a run's duration when its draw has distribution `cdf` around `nominal` and the
+ * machine adds one of `added` (ms, equally likely): where the mixture's distribution crosses
+ * one half (bisection). Without `cdf`, the nominal plus the added time's median.
+ */
+export function oracleMedian(
+  cdf: Family['cdf'],
+  nominal: number,
+  added: readonly number[],
+  medianAdded: number,
+): number {
+  if (!cdf || added.length === 0) return nominal + medianAdded;
+  const below = (ms: number) => added.reduce((sum, a) => sum + cdf(ms - a, nominal), 0) / added.length;
+  let lo = Math.min(...added);
+  let hi = nominal * 20 + Math.max(...added);
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (below(mid) < 0.5) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
 }
 
 /** The families, with a fresh generator (seed 42); `warmup + measured` draws each. */
@@ -46,11 +90,13 @@ export function etaFamilies(warmup: number, measured: number): Family[] {
       name: 'lognormal sigma 0.15',
       type: 'ln15',
       draw: () => ({ ms: 120 * Math.exp(0.15 * r.normal()), nominal: 120 }),
+      cdf: lognormal(0.15),
     },
     {
       name: 'lognormal sigma 0.3',
       type: 'ln30',
       draw: () => ({ ms: 120 * Math.exp(0.3 * r.normal()), nominal: 120 }),
+      cdf: lognormal(0.3),
     },
     {
       name: 'bimodal 80 % 60 ms / 20 % 250 ms',
@@ -64,6 +110,8 @@ export function etaFamilies(warmup: number, measured: number): Family[] {
         ms: (r.uniform() < 0.8 ? 60 : 250) * Math.exp(0.05 * r.normal()),
         nominal: 60 * Math.exp(0.05 * 0.3186),
       }),
+      cdf: (ms) =>
+        ms <= 0 ? 0 : 0.8 * normalCdf(Math.log(ms / 60) / 0.05) + 0.2 * normalCdf(Math.log(ms / 250) / 0.05),
     },
     {
       name: '2x slower halfway (100 -> 200 ms)',
@@ -72,12 +120,14 @@ export function etaFamilies(warmup: number, measured: number): Family[] {
         const base = i < warmup + measured / 2 ? 100 : 200;
         return { ms: base * Math.exp(0.1 * r.normal()), nominal: base };
       },
+      cdf: lognormal(0.1),
     },
     {
       name: 'saturated: bursts of 12, 4 workers',
       type: 'saturated',
       burst: 12,
       draw: () => ({ ms: 80 * Math.exp(0.15 * r.normal()), nominal: 80 }),
+      cdf: lognormal(0.15),
     },
   ];
 }
