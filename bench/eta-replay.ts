@@ -42,8 +42,11 @@ const live: Record<string, { index: number; intended: number; actual: number }[]
  * promised the p50 and p90 of the model of the runs that finished by then, newest first.
  */
 function replay(draws: { ms: number; nominal: number; size: number | null }[], added: (i: number) => number) {
-  const done: { end: number; sample: { ms: number; size: number | null } }[] = [];
-  const flight: { end: number; sample: { ms: number; size: number | null } }[] = [];
+  // A sample carries its end (`at`) as the Estimator's do: runs that overlapped in time are told
+  // apart from runs one after another.
+  type Sample = { ms: number; size: number | null; at: number };
+  const done: { end: number; sample: Sample }[] = [];
+  const flight: { end: number; sample: Sample }[] = [];
   const out: Replayed[] = [];
   let now = 0;
   for (let i = 0; i < draws.length; i++) {
@@ -61,10 +64,13 @@ function replay(draws: { ms: number; nominal: number; size: number | null }[], a
     const sized = d.size !== null && history.filter((s) => s.size !== null).length >= 3;
     const q =
       history.length > 0
-        ? quantilesOf(modelOf(sized ? history : history.map((s) => ({ ms: s.ms, size: null }))), sized ? d.size : null)
+        ? quantilesOf(
+            modelOf(sized ? history : history.map((s) => ({ ms: s.ms, size: null, at: s.at }))),
+            sized ? d.size : null,
+          )
         : { p50Ms: 10_000, p90Ms: 20_000 };
     const actual = Math.max(1, Math.round(d.ms + added(i)));
-    flight.push({ end: now + actual, sample: { ms: actual, size: d.size } });
+    flight.push({ end: now + actual, sample: { ms: actual, size: d.size, at: now + actual } });
     if (i >= WARMUP)
       out.push({ index: i, nominal: d.nominal, intended: d.ms, size: d.size, p50: q.p50Ms, p90: q.p90Ms, actual });
   }
@@ -79,6 +85,17 @@ const median = (xs: number[]) =>
 /** As bench:eta: a miss of 1 ms or less counts as 1 ms. */
 const relError = (promised: number, actual: number) => Math.max(1, Math.abs(promised - actual)) / actual;
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+
+/** As bench:eta: runs from the change of speed to the first covered run with 9 of 10 from it covered. */
+function recoveryAfterShift(runs: Replayed[]): string {
+  const change = runs.findIndex((run) => run.nominal !== runs[0]!.nominal);
+  if (change < 0) return '';
+  for (let k = change; k < runs.length - 10; k++) {
+    const next = runs.slice(k, k + 10).filter((run) => run.actual <= run.p90).length;
+    if (runs[k]!.actual <= runs[k]!.p90 && next >= 9) return String(k - change);
+  }
+  return 'never';
+}
 
 const only = process.env.BENCH_ETA_FAMILIES?.split(',');
 const rows: string[] = [];
@@ -112,14 +129,14 @@ for (const f of etaFamilies(WARMUP, MEASURED)) {
   for (let c = 0.5; c <= 2; c += 0.0025)
     best = Math.min(best, median(runs.map((run) => relError(c * oracle(run.nominal), run.actual))));
   rows.push(
-    `| ${f.name} | ${runs.length} | ${pct(coverage)} | ${pct(error)} | ${pct(floor)} | ${(error / Math.max(floor, 1e-9)).toFixed(2)}x | ${pct(best)} |`,
+    `| ${f.name} | ${runs.length} | ${pct(coverage)} | ${pct(error)} | ${pct(floor)} | ${(error / Math.max(floor, 1e-9)).toFixed(2)}x | ${pct(best)} | ${f.type === 'shift' ? recoveryAfterShift(runs) : ''} |`,
   );
 }
 process.stdout.write(
   `\nETA replay: bench:eta's draws straight into the duration model (${WORKERS} in flight, ${WARMUP} warm-up + ${MEASURED} measured runs per family)` +
     `${live ? `, with the time added to each run in ${process.env.BENCH_ETA_REPLAY_ADDED}` : ', no time added'}\n\n` +
-    '| family | runs | p90 coverage (88-95 %) | median abs p50 error | noise floor | vs floor (<= 1.2x) | least error of the oracle times any one factor, in sample (the optimum of this metric: a mode, not a median) |\n' +
-    '| --- | --- | --- | --- | --- | --- | --- |\n' +
+    '| family | runs | p90 coverage (88-95 %) | median abs p50 error | noise floor | vs floor (<= 1.2x) | least error of the oracle times any one factor, in sample (the optimum of this metric: a mode, not a median) | runs to recover after 2x (<= 20) |\n' +
+    '| --- | --- | --- | --- | --- | --- | --- | --- |\n' +
     rows.join('\n') +
     '\n',
 );

@@ -195,6 +195,76 @@ describe('a change of speed', () => {
     return runs.map((r) => Math.log(r.ms / (fit.fixedMs + fit.perUnitMs * (r.size ?? 0))));
   };
 
+  /**
+   * Runs of the given lengths (oldest first) on `workers` workers, each begun as soon as one is
+   * free, with the time each ended, newest end first (as a store gives them). With `pause`, the
+   * machine stops that long just after the last run began: each run then in flight takes that
+   * much longer (a collection, a neighbour taking the core).
+   */
+  const inFlight = (lengths: readonly number[], workers: number, pause = 0): RunSample[] => {
+    const free = Array.from({ length: workers }, () => 1_764_000_000_000);
+    const spans = lengths.map((ms) => {
+      free.sort((a, b) => a - b);
+      const began = free.shift()!;
+      free.push(began + ms);
+      return { began, ms };
+    });
+    const stop = spans.at(-1)!.began;
+    return spans
+      .map(({ began, ms }) => {
+        const took = began <= stop && stop < began + ms ? ms + pause : ms;
+        return { ms: took, size: null, at: began + took };
+      })
+      .sort((a, b) => b.at - a.at);
+  };
+
+  it('is not seen in a pause of the machine that slowed the runs in flight together', () => {
+    for (const workers of [4, 8]) {
+      const r = rng(workers);
+      // 200 steady runs of 100-102 ms, then a 30 ms pause while the last `workers` are in
+      // flight: each takes 130 ms or so, beyond every run before, and the runs after it will
+      // take 100 ms again. They share one pause, not a change of speed.
+      const lengths = Array.from({ length: 200 + workers }, () => Math.round(100 + 2 * r.uniform()));
+      const runs = inFlight(lengths, workers, 30);
+      assert.equal(runs.filter((run) => run.ms >= 130).length, workers);
+      assert.ok(
+        runs.slice(0, workers).every((run) => run.ms >= 130),
+        'the paused runs are the newest',
+      );
+      assert.equal(changePoint(logsOf(runs), runs), null, `${workers} in flight`);
+      const model = modelOf(runs);
+      assert.equal(model.shifted, false, `${workers} in flight`);
+      const { p50Ms } = quantilesOf(model, null);
+      assert.ok(p50Ms >= 100 && p50Ms <= 103, `${workers} in flight: p50 ${p50Ms} for runs of 100-102 ms`);
+      // Runs stored without their times are taken as apart: as before, a change.
+      assert.equal(modelOf(runs.map(({ ms, size }) => ({ ms, size }))).shifted, true);
+    }
+  });
+
+  it('is still noticed a run or so after the jobs in flight when the type really got twice as slow', () => {
+    for (const workers of [1, 4]) {
+      const seen: number[] = [];
+      for (let seed = 1; seed <= 20; seed++) {
+        const r = rng(seed);
+        const lengths = Array.from({ length: 230 }, (_, i) => (i < 200 ? 100 : 200) * Math.exp(0.1 * r.normal()));
+        const slow = new Set(lengths.slice(200));
+        const byEnd = inFlight(lengths, workers).reverse();
+        // As each run ends, the model of the runs ended by then: how many slow runs had ended
+        // when it first set aside the runs before the change, and only those.
+        const at = byEnd.findIndex((_, e) => {
+          const known = byEnd
+            .slice(0, e + 1)
+            .reverse()
+            .slice(0, 200);
+          const model = modelOf(known);
+          return model.shifted && known.slice(0, model.samples).every((run) => slow.has(run.ms));
+        });
+        seen.push(at < 0 ? Infinity : byEnd.slice(0, at + 1).filter((run) => slow.has(run.ms)).length);
+      }
+      assert.ok(Math.max(...seen) <= workers + 2, `${workers} in flight: noticed after ${seen.join(', ')} slow runs`);
+    }
+  });
+
   it('is noticed after 3 runs when each is slower than every run before', () => {
     const r = rng(3);
     const runs: RunSample[] = Array.from({ length: 200 }, () => ({ ms: 100 * Math.exp(0.1 * r.normal()), size: null }));

@@ -54,6 +54,27 @@ describe('estimates', () => {
     await store.close();
   });
 
+  it('do not take a pause that slowed the runs in flight together for a change of speed, in SQLite and after a restart', async () => {
+    const store = createSqliteJobStore({ file: ':memory:' });
+    const estimator = new Estimator(store);
+    // Four workers, each starting its next 100 ms run when the last ends, a few ms apart.
+    const t0 = 1_764_000_000_000;
+    for (let i = 0; i < 200; i++) {
+      const ms = 100 + (i % 3);
+      await estimator.record({ ...sample(ms), at: t0 + Math.floor(i / 4) * 103 + (i % 4) * 5 + ms });
+    }
+    // Then the process stalls 30 ms while four runs are in flight: each took 130 ms or so, longer
+    // than every run before, one pause that all four shared.
+    const began = t0 + 50 * 103;
+    for (let w = 0; w < 4; w++) await estimator.record({ ...sample(130 + w), at: began + w * 5 + 130 + w });
+    for (const reader of [estimator, new Estimator(store)]) {
+      const estimate = (await reader.estimate('t', null))!;
+      assert.ok(estimate.p50Ms >= 100 && estimate.p50Ms <= 103, `p50 ${estimate.p50Ms} for runs of 100-102 ms`);
+      assert.equal((await reader.model('t'))!.shifted, false);
+    }
+    await store.close();
+  });
+
   it('scale by the size hint: milliseconds per unit times the size while sizes are too few to fit a fixed part', () => {
     const samples = [sample(1000, 10), sample(2000, 10), sample(3000, 10), sample(8000, 20)];
     // rates 100, 200, 300, 400 ms per unit: p50 250, p90 (few samples) the largest, 400

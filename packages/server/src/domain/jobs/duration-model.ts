@@ -15,6 +15,11 @@ export interface RunSample {
   ms: number;
   /** Size-hint value, when the run had one. */
   size: number | null;
+  /**
+   * When the run ended (ms since the epoch), so runs that overlapped in time are known (it began
+   * at `at - ms`); absent or null when unknown, and then it never holds a change of speed back.
+   */
+  at?: number | null;
 }
 
 /** `ms = fixedMs + perUnitMs x size` (perUnitMs is 0 for types without sizes). */
@@ -145,7 +150,9 @@ function ratiosOf(fit: DurationFit, samples: readonly RunSample[]): number[] {
  *   past all but 1 in 20 of the runs before (five slow runs in a row are chance in a bimodal
  *   type, not a change) and their mean {@link SHIFT_Z} standard errors past the runs before (or
  *   five runs of a wide type that happen to err alike trim its model). A type that got twice as
- *   slow is noticed within 3 runs (5 or so with a spread of sigma 0.3);
+ *   slow is noticed within 3 runs (5 or so with a spread of sigma 0.3), once those runs were not
+ *   all in flight together (`runs`: the same runs, with when they ended): a pause of the machine
+ *   lengthens every run in flight, and is not a change of speed. With 4 in flight, 5 runs;
  * - gradual or small: a rank test (Mann-Whitney) finds the split into newer and older runs that
  *   differ most, and takes it when they differ by {@link DRIFT_Z} standard errors, both sides with
  *   at least {@link DRIFT_MIN_RUNS} runs. This sets aside a warming node's slower first runs, a
@@ -153,8 +160,8 @@ function ratiosOf(fit: DurationFit, samples: readonly RunSample[]): number[] {
  *   rule no longer fires). Ranks ignore the shape of the errors: a bimodal or heavy-tailed type
  *   does not trip it, and a constant one with 1 % jitter notices a change of a few percent.
  */
-export function changePoint(logs: readonly number[]): number | null {
-  const sudden = suddenChange(logs);
+export function changePoint(logs: readonly number[], runs?: readonly RunSample[]): number | null {
+  const sudden = suddenChange(logs, runs);
   if (sudden !== null) return sudden;
   const n = logs.length;
   if (n < DRIFT_MIN_RUNS * 2) return null;
@@ -179,8 +186,32 @@ export function changePoint(logs: readonly number[]): number | null {
   return best && best.z >= DRIFT_Z ? best.k : null;
 }
 
-/** The sudden rule of {@link changePoint}: runs since the change, or null. */
-function suddenChange(logs: readonly number[]): number | null {
+/**
+ * Whether runs are evidence apart from each other: not all of them in flight at one moment (one
+ * began at or after another ended), or some ran at a time not known. Runs in flight together
+ * share whatever the machine did meanwhile: a pause of the process (a collection, a neighbour
+ * taking the core) lengthens them all, and the next runs, which start after it, take the usual
+ * time. In bench:eta four 100 ms jobs that a pause made 130 ms each lay beyond every run before,
+ * were taken for a change of speed, and the next four were promised 219 and 338 ms.
+ */
+function apart(runs: readonly RunSample[]): boolean {
+  let latestStart = -Infinity;
+  let earliestEnd = Infinity;
+  for (const r of runs) {
+    if (typeof r.at !== 'number' || !Number.isFinite(r.at)) return true;
+    latestStart = Math.max(latestStart, r.at - r.ms);
+    earliestEnd = Math.min(earliestEnd, r.at);
+  }
+  // Intervals that pairwise overlap share a moment: the latest start is before the earliest end.
+  return latestStart >= earliestEnd;
+}
+
+/**
+ * The sudden rule of {@link changePoint}: runs since the change, or null. The runs it rests on
+ * (the clear ones, and all the runs since the change) must not all have been in flight together
+ * (see {@link apart}): with n jobs in flight a change is then noticed a run or so after the n-th.
+ */
+function suddenChange(logs: readonly number[], runs?: readonly RunSample[]): number | null {
   const n = logs.length;
   if (n <= SHIFT_RUN * 2) return null;
   const m = median(logs.slice(0, SHIFT_RUN));
@@ -191,7 +222,10 @@ function suddenChange(logs: readonly number[]): number | null {
   while (streak < n && sign * logs[streak]! > Math.log(SHIFT_FACTOR)) streak++;
   const rest = logs.slice(streak);
   const edge = sign > 0 ? Math.max(...rest) : Math.min(...rest);
-  const clear = streak >= SHIFT_CLEAR_RUN && logs.slice(0, streak).every((l) => sign * (l - edge) > 0);
+  const clear =
+    streak >= SHIFT_CLEAR_RUN &&
+    logs.slice(0, streak).every((l) => sign * (l - edge) > 0) &&
+    (!runs || apart(runs.slice(0, streak)));
   if (!clear && !logs.slice(0, SHIFT_RUN).every((l) => Math.sign(l) === sign)) return null;
   // Trace the change back while at least 3 of each 4 runs still err that way, nearer the new
   // level than the old (a 2x slower type: past 1.41x).
@@ -218,6 +252,8 @@ function suddenChange(logs: readonly number[]): number | null {
     const mean = logs.slice(0, k).reduce((sum, l) => sum + l, 0) / k;
     if (sign * (mean - centre) < (SHIFT_Z * spread) / Math.sqrt(k)) return null;
   }
+  // Nor runs that were all in flight together: the same moment, not a new speed.
+  if (runs && !apart(runs.slice(0, k))) return null;
   return k;
 }
 
@@ -251,7 +287,10 @@ export function modelOf(runs: readonly RunSample[]): DurationModel {
   // finite (a type of no-op jobs made every 0 / 0 NaN, and its 202s failed to serialize).
   const newestFirst = runs.some((r) => !(r.ms >= 1)) ? runs.map((r) => (r.ms >= 1 ? r : { ...r, ms: 1 })) : runs;
   const whole = fitDurations(newestFirst);
-  const k = changePoint(ratiosOf(whole, newestFirst).map((r) => Math.log(r)));
+  const k = changePoint(
+    ratiosOf(whole, newestFirst).map((r) => Math.log(r)),
+    newestFirst,
+  );
   if (k === null) {
     const ratios = ratiosOf(whole, newestFirst);
     const fit = recentLevel(whole, ratios);

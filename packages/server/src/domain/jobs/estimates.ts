@@ -15,8 +15,13 @@ export async function learnFromRun(core: JobCore, job: JobRecord, now: number): 
   core.o.metrics.observeJobCalibration(job.type, calibration);
   core.o.metrics.observeLineCalibration(job.type, core.line.calibration(job.type));
   await core.estimator.record({ type: job.type, stage: '', ms: now - job.startedAt, size, at: now });
-  for (const s of job.stageDurations)
-    await core.estimator.record({ type: job.type, stage: s.name, ms: s.ms, size, at: now });
+  // Stages follow one another to the run's end: each ended where the ones after it began. Its own
+  // end tells the model which runs of a stage were in flight together (see duration-model.ts).
+  let end = now - job.stageDurations.reduce((sum, s) => sum + s.ms, 0);
+  for (const s of job.stageDurations) {
+    end += s.ms;
+    await core.estimator.record({ type: job.type, stage: s.name, ms: s.ms, size, at: end });
+  }
   if (!core.types.get(job.type)?.stages && job.stageDurations.length > 0) {
     core.learnedPlans.set(
       job.type,

@@ -177,7 +177,7 @@ export class Estimator {
       return fitted.model;
     const samples = await this.#samples(type, stage);
     if (samples.length === 0) return null;
-    const model = modelOf(sized ? samples : samples.map((s) => ({ ms: s.ms, size: null })));
+    const model = modelOf(sized ? samples : samples.map((s) => ({ ms: s.ms, size: null, at: s.at })));
     this.#models.set(key, { model, fittedAt: now, stale: false });
     return model;
   }
@@ -216,7 +216,10 @@ export function estimateFrom(
 ): Estimate | null {
   const sized = size !== null && samples.filter((s) => s.size !== null).length >= 3;
   if (samples.length > 0)
-    return estimateOf(modelOf(sized ? samples : samples.map((s) => ({ ms: s.ms, size: null }))), sized ? size : null);
+    return estimateOf(
+      modelOf(sized ? samples : samples.map((s) => ({ ms: s.ms, size: null, at: s.at }))),
+      sized ? size : null,
+    );
   if (defaultMs === null) return null;
   return { p50Ms: defaultMs, p90Ms: defaultMs * 2, source: 'default', samples: 0 };
 }
