@@ -225,9 +225,14 @@ export function describeJobStoreConformance(
       for (let i = 0; i < 5; i++) await store.addDuration({ type: 't', stage: '', ms: i * 10, size: null, at: i });
       await store.addDuration({ type: 't', stage: 'draw', ms: 7, size: 2, at: 9 });
       const samples = await store.durations('t', '', 3);
+      // With when each ended: the duration model tells runs in flight together by it.
       assert.deepEqual(
-        samples.map((s) => s.ms),
-        [40, 30, 20],
+        samples.map((s) => [s.ms, s.at]),
+        [
+          [40, 4],
+          [30, 3],
+          [20, 2],
+        ],
         'latest first',
       );
       assert.deepEqual(
