@@ -293,6 +293,55 @@ describe('an in-process handler whose job was cancelled through another node', (
   });
 });
 
+describe('a job created on a node, changed through another before that node leases it', () => {
+  it('is leased from what is stored: a job cancelled meanwhile never runs and ends once', async () => {
+    const prefix = `c${randomBytes(4).toString('hex')}`;
+    const a = await startNode({ redis: redis.url, redisPrefix: prefix });
+    await using other = await nodeOn(prefix);
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const ran: string[] = [];
+    try {
+      // One at a time on A: the second job waits in the queue behind the first, which waits for
+      // the test, while A keeps the record it created the second one with.
+      a.node.jobs.handle(
+        'one',
+        async (job) => {
+          ran.push(job.id);
+          if (ran.length === 1) await released;
+          return 'ran';
+        },
+        { concurrency: 1 },
+      );
+      const create = async () => {
+        const res = await a.api('/v1/jobs', { body: { type: 'one', input: null } });
+        assert.equal(res.status, 202, JSON.stringify(res.body));
+        return res.body.id as string;
+      };
+      const first = await create();
+      await waitFor(async () => ran.length === 1, 10_000, 'the first job to run');
+      const second = await create();
+      // Another node cancels the second job, and dies before taking it out of the queue: A still
+      // gets it from BullMQ, holding the record from before the cancel.
+      const stored = (await other.store.get(second))!;
+      Object.assign(stored, { status: 'cancelled', finishedAt: Date.now(), lease: null });
+      await other.step(stored, 'job.cancelled');
+      release();
+      const third = await create();
+      await waitFor(async () => (await a.api(`/v1/jobs/${third}`)).body.status === 'succeeded', 10_000, 'the third');
+      assert.deepEqual(ran, [first, third]);
+      const job = await a.api(`/v1/jobs/${second}`);
+      assert.equal(job.body.status, 'cancelled');
+      const history = await a.api(`/v1/topics/job:${second}/messages?after=0`);
+      const types = (history.body.messages as { data: { type: string } }[]).map((e) => e.data.type);
+      assert.deepEqual(types, ['job.queued', 'job.cancelled']);
+    } finally {
+      release();
+      await a[Symbol.asyncDispose]();
+    }
+  });
+});
+
 describe('a report fenced out half-way', () => {
   it('publishes its partial result once when it runs again', async () => {
     const prefix = `p${randomBytes(4).toString('hex')}`;

@@ -74,6 +74,14 @@ function holdsLease(job: JobRecord, token: string): boolean {
 export type JobType = Required<Omit<JobTypeOptions, 'stages'>> & { stages: PlannedStage[] | null };
 
 const PROGRESS_EVENT_MS = 100;
+/**
+ * Records created here are kept for their lease ({@link JobCore.holdCreated}) within these
+ * bounds. A job leased on another node is never taken back here: it is dropped once this old. A
+ * full store keeps its oldest (the queue hands them out first) and holds no more: its lines'
+ * newest are then read, as without it.
+ */
+const CREATED_HELD_MS = 30_000;
+const CREATED_HELD_CHARS = 8_000_000;
 /** On a cluster, a type's runs recorded by other nodes are read back at most this late. */
 const SHARED_RUNS_REFRESH_MS = 2000;
 
@@ -230,6 +238,43 @@ export class JobCore {
   needsSave(job: JobRecord): boolean {
     const committed = this.#committed.get(job);
     return committed === undefined || committed !== JSON.stringify(job);
+  }
+
+  /** Records created on this node, as their first event stored them (JSON), until leased here. */
+  readonly #created = new Map<string, { text: string; at: number }>();
+  #createdChars = 0;
+
+  /**
+   * Keep `job`'s record as its first event stored it, so that leasing it here needs no read
+   * (with a broker that saves records: `savesJobs`). The lease's step checks that the stored
+   * record is still at this copy's position, as for any change; a copy that fell behind (a cancel,
+   * a lease on another node) is refused there and the lease runs again on the stored record.
+   * Kept as text: a copy the creator's object cannot change, whose size bounds what is held.
+   */
+  holdCreated(job: JobRecord): void {
+    if (!this.o.broker.savesJobs) return;
+    const now = Date.now();
+    for (const [id, held] of this.#created) {
+      if (now - held.at <= CREATED_HELD_MS) break;
+      this.#drop(id, held.text);
+    }
+    const text = JSON.stringify(job);
+    if (this.#createdChars + text.length > CREATED_HELD_CHARS) return;
+    this.#created.set(job.id, { text, at: now });
+    this.#createdChars += text.length;
+  }
+
+  /** The record {@link holdCreated} kept, once: a change refused with it reads the stored one. */
+  takeCreated(id: string): JobRecord | undefined {
+    const held = this.#created.get(id);
+    if (held === undefined) return undefined;
+    this.#drop(id, held.text);
+    return JSON.parse(held.text) as JobRecord;
+  }
+
+  #drop(id: string, text: string): void {
+    this.#created.delete(id);
+    this.#createdChars -= text.length;
   }
 
   /** The cadence guarantee: an ephemeral tick with elapsed time, refreshed ETA and estimated progress. */

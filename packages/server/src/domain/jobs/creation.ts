@@ -96,6 +96,7 @@ export async function createJob(
       if (newJob) core.line.ended(job);
       throw err;
     }
+    core.holdCreated(job);
     core.o.metrics.jobsCreated.inc({ type: job.type });
     await core.o.queue.add(job);
     core.wake(job.type);

@@ -52,7 +52,9 @@ function leaseOne(
   leaseFor: (type: string) => number,
 ): Promise<JobRecord | null> {
   return core.withLock(taken.id, async () => {
-    const stored = await core.o.store.get(taken.id);
+    // A job created here is leased from the record its creation stored, unread (see
+    // `JobCore.holdCreated`): the first run only, a run again after a refused step reads.
+    const stored = core.takeCreated(taken.id) ?? (await core.o.store.get(taken.id));
     // The queue may give out a job whose holder stopped renewing before the stall was handled.
     const job = stored && (await endLapsedLease(core, stored));
     if (!job || isTerminal(job.status)) {
@@ -79,8 +81,10 @@ function leaseOne(
     job.lease = { token: taken.token, fence: job.fence, worker, expiresAt: now + ms };
     job.estimate = (await core.estimator.estimate(job.type, job.size)) ?? job.estimate;
     job.plan = core.types.get(job.type)?.stages ?? core.learnedPlans.get(job.type) ?? null;
-    core.line.started(job, now);
     await core.commit(job, 'job.started');
+    // After the step: a lease refused there (a copy that fell behind) runs again, and may find
+    // the job cancelled or held elsewhere; the line then never saw it start.
+    core.line.started(job, now);
     return job;
   });
 }
