@@ -157,6 +157,13 @@ export class Keys {
   job(id: string): string {
     return `${this.prefix}:{t:job:${id}}:record`;
   }
+  /**
+   * Set once a stream of the job was opened (`RedisStreamStore`), in the record's hash slot so
+   * that the job's terminal step reads it (`job-events.ts`).
+   */
+  jobStreamsOpened(id: string): string {
+    return `${this.prefix}:{t:job:${id}}:streams-opened`;
+  }
   /** Where a job's record was kept before it moved into its topic's hash slot (read to upgrade). */
   jobBefore(id: string): string {
     return `${this.prefix}:job:${id}`;

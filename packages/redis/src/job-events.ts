@@ -15,7 +15,8 @@ export interface JobEventsOptions {
 /**
  * One step of a job: KEYS topic meta, topic log, record (one hash tag, `{t:job:<id>}`), then the
  * node-wide unfinished set, outbox and listing (on a Redis Cluster, the record again: those live
- * in other slots, and a finished job leaves them after the step, see `unindexFinished`). ARGV:
+ * in other slots, and a finished job leaves them after the step, see `unindexFinished`), then
+ * the job's streams-opened marker (the record's hash tag). ARGV:
  * payload, now, maxCount, maxAgeMs, fresh epoch, channel, Redis run id, record head, expected
  * epoch, expected offset, id, finished TTL ('' while unfinished), '1' for a new job (else ''),
  * its creation time.
@@ -27,6 +28,7 @@ export interface JobEventsOptions {
  * appended like any publication (the broker's own `appendAt`: built when defined, as the two
  * modules import each other), the record saved at the event's offset (a finished one with its
  * expiry, out of the unfinished set and the outbox), and the event PUBLISHed (six commands for most events).
+ * A finished job's step also answers whether a stream of the job was ever opened (the marker).
  */
 const JOB_EVENT = () => `${TRIM_AGE}${RECORD_AT}
 local meta, log, record = KEYS[1], KEYS[2], KEYS[3]
@@ -56,15 +58,17 @@ if new then
   redis.call('ZADD', KEYS[6], 0, ARGV[11])
 end
 redis.call('PUBLISH', ARGV[6], '{"o":' .. offset .. ',"e":"' .. epoch .. '","t":' .. ts .. ',"p":' .. ARGV[1] .. '}')
-return {'new', tostring(offset), epoch, tostring(ts)}
+local streams = ''
+if ARGV[12] ~= '' then streams = tostring(redis.call('EXISTS', KEYS[7])) end
+return {'new', tostring(offset), epoch, tostring(ts), streams}
 `;
 
 interface Scripts {
-  inloopJobEvent(...args: (string | number)[]): Promise<[string, string?, string?, string?]>;
+  inloopJobEvent(...args: (string | number)[]): Promise<[string, string?, string?, string?, string?]>;
 }
 
 export function defineJobEvents(redis: Redis): void {
-  redis.defineCommand('inloopJobEvent', { numberOfKeys: 6, lua: JOB_EVENT() });
+  redis.defineCommand('inloopJobEvent', { numberOfKeys: 7, lua: JOB_EVENT() });
 }
 
 /**
@@ -99,6 +103,7 @@ export async function appendJobEvent(
       apart ? record : keys.jobsUnfinished,
       apart ? record : keys.jobsOutbox,
       apart ? record : keys.jobsListing,
+      keys.jobStreamsOpened(job.id),
       payload,
       event.now,
       event.maxCount,
@@ -117,9 +122,10 @@ export async function appendJobEvent(
   );
   if (reply[0] !== 'new') throw new JobConflictError();
   if (apart && isTerminal(job.status)) await unindexFinished(redis, keys, job.id);
-  const [, offset, epoch, ts] = reply;
+  const [, offset, epoch, ts, streams] = reply;
   return {
     publication: { topic, epoch: epoch!, offset: Number(offset), data: event.data, from: event.from, ts: Number(ts) },
     duplicate: false,
+    ...(streams ? { streamsOpened: streams === '1' } : {}),
   };
 }

@@ -69,6 +69,9 @@ if not st then return false end
 return {st, redis.call('LRANGE', KEYS[2], 0, -1)}
 `;
 
+/** Jobs this node remembers marking (see `RedisStreamStore.#markOpened`); past it, the oldest are forgotten. */
+const MARKED_KEPT = 10_000;
+
 type Commands = {
   inloopStreamAppend(...args: (string | number)[]): Promise<(string | number)[]>;
   inloopStreamEnd(...args: (string | number)[]): Promise<[number, string, number]>;
@@ -80,12 +83,15 @@ type Commands = {
  * last chunk before it is acknowledged, so a watcher on any node reads the same text, and a
  * stream of n characters is about n / chunkChars list entries whatever the number of appends.
  * An owner's streams share a hash tag (one slot). Retention is Redis's: keys expire a TTL after
- * their last change.
+ * their last change. A job's first stream is marked where its terminal step looks (the job's
+ * slot): a job that never opened one ends without a look at its streams.
  */
 export class RedisStreamStore implements StreamStore {
   readonly #chunkChars: number;
   readonly #jobTtlMs: number;
   readonly #ttlMs: number;
+  /** Jobs whose streams-opened marker this node set, with when. */
+  readonly #marked = new Map<string, number>();
 
   constructor(
     private readonly redis: Redis,
@@ -118,6 +124,7 @@ export class RedisStreamStore implements StreamStore {
 
   async append(owner: string, key: string, text: string, limits: AppendLimits): Promise<{ from: number; to: number }> {
     const name = nameOf(owner, key);
+    if (owner.startsWith('job:')) await this.#markOpened(owner);
     const r = await guarded(() =>
       this.#cmd.inloopStreamAppend(
         this.#owner(owner),
@@ -138,6 +145,22 @@ export class RedisStreamStore implements StreamStore {
     if (r[0] === 'too_long')
       throw new Refusal('stream_too_long', `a stream holds at most ${limits.maxChars} characters`);
     throw new Refusal('too_many_streams', `at most ${limits.maxStreamsPerOwner} streams`);
+  }
+
+  /**
+   * Mark that `owner` (a job) opened a stream, before the append that may open it: a terminal
+   * step (`JOB_EVENT`) that does not see the marker ran before this append started, so the
+   * append raced its job's end (a look after the step could miss such an append too). Once per
+   * job on each node that appends to it, and again past half the marker's TTL (the streams' own).
+   */
+  async #markOpened(owner: string): Promise<void> {
+    const now = Date.now();
+    const at = this.#marked.get(owner);
+    if (at !== undefined && now - at < this.#jobTtlMs / 2) return;
+    await guarded(() => this.redis.set(this.keys.jobStreamsOpened(owner.slice(4)), '1', 'PX', this.#jobTtlMs));
+    this.#marked.delete(owner);
+    this.#marked.set(owner, now);
+    if (this.#marked.size > MARKED_KEPT) this.#marked.delete(this.#marked.keys().next().value!);
   }
 
   async end(owner: string, key: string, reason: StreamEndReason): Promise<StreamState & { changed: boolean }> {

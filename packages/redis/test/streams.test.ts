@@ -91,6 +91,40 @@ describe('streams on two nodes sharing Redis', () => {
     assert.equal(events.at(-1)!.event, 'stream.end');
   });
 
+  it('end with their job when it ends through a node that never wrote to them', async () => {
+    await using nodes = await cluster(2);
+    const a = nodes[0]!;
+    const b = nodes[1]!;
+    for (const [end, reason] of [
+      ['complete', 'finished'],
+      ['fail', 'failed'],
+    ] as const) {
+      const created = await a.api('/v1/jobs', { body: { type: 'answer' } });
+      const id = created.body.id as string;
+      const lease = await a.api('/v1/workers/lease', { body: { types: ['answer'], waitMs: 2000, leaseMs: 60_000 } });
+      assert.equal(lease.body.job.id, id);
+      const held = lease.body.lease.token as string;
+      // Every append goes through A; the job ends through B, which never saw its stream.
+      const r = await a.api(`/v1/jobs/${id}/streams/answer`, { body: { lease: held, append: 'half an answer' } });
+      assert.equal(r.status, 200);
+      const body =
+        end === 'complete'
+          ? { lease: held, result: null }
+          : { lease: held, error: { message: 'gave up' }, retryable: false };
+      const done = await b.api(`/v1/jobs/${id}/${end}`, { body });
+      assert.ok(done.status < 300, JSON.stringify(done.body));
+      const read = await waitFor(
+        async () => {
+          const res = await b.api(`/v1/jobs/${id}/streams/answer`);
+          return res.body.end ? res.body : null;
+        },
+        5000,
+        `the stream to end ${reason}`,
+      );
+      assert.deepEqual([read.text, read.end], ['half an answer', reason]);
+    }
+  });
+
   it('lets a watcher on one node stop a worker whose lease was taken on the other', async () => {
     await using nodes = await cluster(2);
     const a = nodes[0]!;

@@ -370,8 +370,10 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   const typeDefaults = { leaseMs: config.jobLeaseMs, maxAttempts: config.jobMaxAttempts };
   for (const type of config.jobTypes) jobs.define(type, typeDefaults);
   const runner = new InProcessRunner(jobs, `local:${nodeId}`, log, streams);
-  // A job's open streams end with it: finished, failed, or stopped when cancelled.
-  jobs.on('finished', (job) => {
+  // A job's open streams end with it: finished, failed, or stopped when cancelled. A job known
+  // to have opened none (told by its terminal step on Redis) costs no look.
+  jobs.on('finished', (job, streamsOpened) => {
+    if (streamsOpened === false) return;
     streams
       .endJob(job.id, job.status)
       .catch((err: unknown) => log.error({ err, job: job.id }, 'ending streams failed'));

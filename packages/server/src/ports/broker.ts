@@ -58,6 +58,12 @@ export interface AppendResult {
   publication: StoredPublication;
   /** True when the idempotency key matched an earlier append: nothing new was stored or sent. */
   duplicate: boolean;
+  /**
+   * With a job's terminal event ({@link AppendInput.job}), from a broker that can tell: whether a
+   * stream of the job was ever opened. False spares the node looking for the job's open streams
+   * to end them (a call to a shared store per finished job); left out, they are looked for.
+   */
+  streamsOpened?: boolean;
 }
 
 /**

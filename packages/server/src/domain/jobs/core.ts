@@ -61,7 +61,8 @@ export interface JobServiceOptions {
 export type JobServiceEvents = {
   available: [type: string];
   cancel: [id: string];
-  finished: [job: JobRecord];
+  /** `streamsOpened`: false when the job is known to have opened no stream (see `AppendResult`). */
+  finished: [job: JobRecord, streamsOpened?: boolean];
 };
 
 /** Whether `job` is running under the unexpired lease `token`. */
@@ -190,17 +191,19 @@ export class JobCore {
    * serializations of the record per change (4 % of a node's CPU on the cluster bench's jobs).
    * `wait`: resolve once the record is saved; otherwise it follows as with {@link save}.
    * `newJob`: the job's first event also inserts it (only with a broker that `insertsJobs`).
+   * Resolves to the broker's `streamsOpened` (a terminal event on Redis), else undefined.
    */
   async commit(
     job: JobRecord,
     type: JobEventType,
     extra: Omit<JobEvent, 'type' | 'job'> = {},
     options: { wait?: boolean; newJob?: boolean } = {},
-  ): Promise<void> {
-    await this.#publish(job, type, extra, options.newJob === true);
+  ): Promise<boolean | undefined> {
+    const streamsOpened = await this.#publish(job, type, extra, options.newJob === true);
     if (this.o.broker.savesJobs) this.#committed.delete(job);
     else if (options.wait) await this.o.store.save(job);
     else this.save(job);
+    return streamsOpened;
   }
 
   async #publish(
@@ -208,11 +211,12 @@ export class JobCore {
     type: JobEventType,
     extra: Omit<JobEvent, 'type' | 'job'>,
     newJob = false,
-  ): Promise<void> {
+  ): Promise<boolean | undefined> {
     const event: JobEvent = { type, job: this.stateOf(job), ...extra };
     const data = event as unknown as Json;
+    let streamsOpened: boolean | undefined;
     if (this.o.broker.savesJobs) {
-      const { publication, duplicate } = await this.o.broker.appendAndPublish(jobTopic(job.id), {
+      const { publication, duplicate, ...told } = await this.o.broker.appendAndPublish(jobTopic(job.id), {
         data,
         from: 'inloop',
         job,
@@ -221,6 +225,7 @@ export class JobCore {
       if (!duplicate) this.o.metrics.publications.inc({ kind: 'stored' });
       job.epoch = publication.epoch;
       job.lastOffset = publication.offset;
+      streamsOpened = told.streamsOpened;
     } else {
       const outcome = await this.o.hub.publish(jobTopic(job.id), { data, from: 'inloop' });
       if (!outcome.ephemeral) {
@@ -229,6 +234,7 @@ export class JobCore {
       }
     }
     if (!isTerminal(job.status)) this.cadence.touch(job.id);
+    return streamsOpened;
   }
 
   /** Records as the broker saved them with their last event (`savesJobs`): a same save is skipped. */

@@ -164,7 +164,7 @@ export async function finish(
   // A job that ended says so by its status and error: a message left from its run ("Retrying: ...")
   // would tell a failed job's reader it is still going. A cancel keeps its "Cancelling…".
   if (status !== 'cancelled') job.message = null;
-  await core.commit(
+  const streamsOpened = await core.commit(
     job,
     status === 'succeeded' ? 'job.succeeded' : status === 'failed' ? 'job.failed' : 'job.cancelled',
   );
@@ -175,5 +175,5 @@ export async function finish(
   core.o.metrics.jobsFinished.inc({ type: job.type, status });
   core.line.ended(job, now);
   if (status === 'succeeded') await learnFromRun(core, job, now);
-  core.events.emit('finished', job);
+  core.events.emit('finished', job, streamsOpened);
 }
