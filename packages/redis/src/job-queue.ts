@@ -194,6 +194,31 @@ export class BullJobQueue implements JobQueue {
     }
   }
 
+  /**
+   * BullMQ's own Worker finishes a job and fetches its next one in one step (`moveToFinished`
+   * with fetchNext): so does this, on a handle bound to the type's worker (whose lock duration
+   * the next job is locked for) and under the finished job's token, as BullMQ's Worker does.
+   */
+  async completeAndTake(job: QueuedJob, token: string, leaseMs: number): Promise<TakenJob | null> {
+    const worker = this.#worker(job.type, leaseMs);
+    const handle = new Job(worker as unknown as Queue, job.type, {}, RETENTION, job.id);
+    let next: unknown[] | undefined;
+    try {
+      next = (await guarded(() => handle.moveToCompleted(null, token, !this.#closed))) as unknown[] | undefined;
+    } catch {
+      // The token no longer holds it (BullMQ handed it back after a stall): take it out instead.
+      await guarded(() => this.#handle(job).remove()).catch(() => {});
+      return null;
+    }
+    const id = next?.[0] ? next[1] : undefined;
+    if (typeof id !== 'string' || id === '') return null;
+    const taken = { id, type: job.type, token };
+    // As in take: a lease of another length than the worker's holds the lock for its own length.
+    if (leaseMs !== this.#leases.get(job.type))
+      await guarded(() => this.#handle(taken).extendLock(token, leaseMs)).catch(() => {});
+    return taken;
+  }
+
   async sweep(
     types: readonly string[],
     now: number,

@@ -342,6 +342,56 @@ describe('a job created on a node, changed through another before that node leas
   });
 });
 
+describe('an in-process handler on Redis given its next job with the end of the last', () => {
+  it('holds that job under its lease: renewals keep it past the lease, and it runs and ends once', async () => {
+    const prefix = `f${randomBytes(4).toString('hex')}`;
+    const a = await startNode({ redis: redis.url, redisPrefix: prefix });
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const ran: string[] = [];
+    try {
+      // One at a time: the second job waits in the queue until the first ends, and is taken in
+      // the step that ends it. It then runs 2.5 leases long, held by renewals alone (BullMQ's
+      // stall check runs every lease).
+      a.node.jobs.handle(
+        'chain',
+        async (job) => {
+          ran.push(job.id);
+          if (ran.length === 1) await released;
+          else await new Promise((resolve) => setTimeout(resolve, 2500));
+          return ran.length;
+        },
+        { concurrency: 1, leaseMs: 1000 },
+      );
+      const create = async () => {
+        const res = await a.api('/v1/jobs', { body: { type: 'chain', input: null } });
+        assert.equal(res.status, 202, JSON.stringify(res.body));
+        return res.body.id as string;
+      };
+      const first = await create();
+      await waitFor(async () => ran.length === 1, 10_000, 'the first job to run');
+      const second = await create();
+      release();
+      const job = await waitFor(
+        async () => {
+          const res = await a.api(`/v1/jobs/${second}`);
+          return ['succeeded', 'failed', 'cancelled'].includes(res.body.status as string) ? res.body : null;
+        },
+        15_000,
+        'the second job to end',
+      );
+      assert.deepEqual([job.status, job.result, job.attempt], ['succeeded', 2, 1]);
+      assert.deepEqual(ran, [first, second]);
+      const history = await a.api(`/v1/topics/job:${second}/messages?after=0`);
+      const types = (history.body.messages as { data: { type: string } }[]).map((e) => e.data.type);
+      assert.deepEqual(types, ['job.queued', 'job.started', 'job.succeeded']);
+    } finally {
+      release();
+      await a[Symbol.asyncDispose]();
+    }
+  });
+});
+
 describe('a report fenced out half-way', () => {
   it('publishes its partial result once when it runs again', async () => {
     const prefix = `p${randomBytes(4).toString('hex')}`;

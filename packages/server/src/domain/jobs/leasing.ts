@@ -44,6 +44,11 @@ export async function leaseMany(
   return leased;
 }
 
+/** Lease a job the queue handed out with another's end (`complete`'s `takeNext`), or null. */
+export function leaseTaken(core: JobCore, taken: TakenJob, worker: string): Promise<JobRecord | null> {
+  return leaseOne(core, taken, worker, (type) => core.leaseMsOf(type));
+}
+
 /** Lease a job the queue handed out, after checking its record agrees that it is due. */
 function leaseOne(
   core: JobCore,

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Json } from '@inloop/protocol';
+import type { TakenJob } from '../../ports/job-queue.js';
 import type { JobRecord, SizeHint } from '../../ports/job-store.js';
 import { LeaseLostError } from './errors.js';
 import type { JobService, JobTypeOptions, Report } from './service.js';
@@ -112,6 +113,13 @@ export class InProcessRunner {
   #start(job: JobRecord, reg: Registration, type: string): void {
     reg.running++;
     const run = this.#run(job, reg)
+      // The job taken as this one left the queue takes its slot (leased before the slot frees,
+      // so the pump below does not take one more). A closing node leaves it to BullMQ, which
+      // hands it back once its lock lapses.
+      .then(async (taken) => {
+        const next = taken && !this.#closed ? await this.service.leaseTaken(taken, this.worker) : null;
+        if (next) this.#start(next, reg, type);
+      })
       .catch((err: unknown) => {
         if (!this.#closed) this.logger.error({ err, job: job.id }, 'job run failed');
       })
@@ -123,7 +131,8 @@ export class InProcessRunner {
     this.#settled.add(run);
   }
 
-  async #run(job: JobRecord, reg: Registration): Promise<void> {
+  /** Run the handler and end the job; resolves to the job taken with its end, if any. */
+  async #run(job: JobRecord, reg: Registration): Promise<TakenJob | null> {
     const token = job.lease!.token;
     const abort = new AbortController();
     this.#running.set(job.id, abort);
@@ -165,7 +174,8 @@ export class InProcessRunner {
       const result = await reg.handler(view, ctx);
       // Appends still on their way land before the job (and so its streams) ends.
       await streams.settled();
-      await this.service.complete(job.id, token, (result ?? null) as Json, held);
+      // The next job of the type is taken in the same step where the queue can (BullMQ's fetchNext).
+      return await this.service.complete(job.id, token, (result ?? null) as Json, held, !this.#closed);
     } catch (err) {
       const permanent = err instanceof PermanentJobError;
       const error = {
@@ -176,6 +186,7 @@ export class InProcessRunner {
       await this.service.fail(job.id, token, error, !permanent).catch((e: unknown) => {
         if (!(e instanceof LeaseLostError)) throw e;
       });
+      return null;
     } finally {
       clearInterval(renew);
       this.#renewals.delete(renew);

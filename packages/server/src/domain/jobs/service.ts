@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { JobError, JobSnapshot, JobState, Json } from '@inloop/protocol';
 import { jobTopic } from '@inloop/protocol';
+import type { TakenJob } from '../../ports/job-queue.js';
 import type { JobRecord } from '../../ports/job-store.js';
 import { JobCore, type JobServiceEvents, type JobServiceOptions } from './core.js';
 import { createJob, startJob, type CreateRequest, type StartedJob } from './creation.js';
@@ -8,7 +9,7 @@ import { typeInfo, type JobTypeInfo } from './estimates.js';
 import type { Estimator } from './estimator.js';
 import type { Cadence } from './cadence.js';
 import type { JobLine } from './line.js';
-import { leaseMany, waitForLease } from './leasing.js';
+import { leaseMany, leaseTaken, waitForLease } from './leasing.js';
 import { recover, stalled, sweepOnce } from './recovery.js';
 import { cancel, complete, fail, report } from './transitions.js';
 import type { JobTypeOptions, Report } from './types.js';
@@ -124,6 +125,11 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return (await leaseMany(this.#core, types, worker, 1, leaseMs))[0] ?? null;
   }
 
+  /** Lease a job taken with another's end (`complete`'s `takeNext`); null when it is not due. */
+  leaseTaken(taken: TakenJob, worker: string): Promise<JobRecord | null> {
+    return leaseTaken(this.#core, taken, worker);
+  }
+
   /** Lease up to `max` due jobs of `types` at once (one shared commit). */
   leaseMany(types: readonly string[], worker: string, max: number, leaseMs?: number): Promise<JobRecord[]> {
     return leaseMany(this.#core, types, worker, max, leaseMs);
@@ -153,10 +159,12 @@ export class JobService extends EventEmitter<JobServiceEvents> {
 
   /**
    * The worker's result. `held`: the record as this node leased it, unchanged since (no report
-   * made under the lease), which spares a read on Redis (see `JobCore.leased`).
+   * made under the lease), which spares a read on Redis (see `JobCore.leased`). `takeNext`: the
+   * same worker takes the type's next due job in the same step where the queue can (BullMQ):
+   * resolves to it, to be leased with {@link leaseTaken}; else null.
    */
-  complete(id: string, token: string, result: Json, held?: JobRecord): Promise<void> {
-    return complete(this.#core, id, token, result, held);
+  complete(id: string, token: string, result: Json, held?: JobRecord, takeNext = false): Promise<TakenJob | null> {
+    return complete(this.#core, id, token, result, held, takeNext);
   }
 
   /** The worker failed. Retried with backoff while attempts remain, unless `retryable` is false. */

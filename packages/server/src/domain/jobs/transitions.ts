@@ -1,4 +1,5 @@
 import { isTerminal, type JobError, type Json } from '@inloop/protocol';
+import type { TakenJob } from '../../ports/job-queue.js';
 import type { JobRecord } from '../../ports/job-store.js';
 import type { JobCore } from './core.js';
 import { JobFinishedError, JobNotFoundError, LeaseLostError } from './errors.js';
@@ -101,16 +102,25 @@ function trailingProgress(core: JobCore, id: string): void {
 
 /**
  * The worker's result. `held`: see `JobCore.leased` (nothing here changes more than the record
- * before the fenced step, so a run refused there leaves nothing behind).
+ * before the fenced step, so a run refused there leaves nothing behind). `takeNext`: the worker
+ * takes the type's next due job as this one leaves the queue, where the queue can
+ * (`completeAndTake`); resolves to it (not yet leased: see `leaseTaken`), else null.
  */
-export function complete(core: JobCore, id: string, token: string, result: Json, held?: JobRecord): Promise<void> {
+export async function complete(
+  core: JobCore,
+  id: string,
+  token: string,
+  result: Json,
+  held?: JobRecord,
+  takeNext = false,
+): Promise<TakenJob | null> {
   return core.leased(
     id,
     token,
     async (job) => {
-      if (job.cancelRequested) return finish(core, job, 'cancelled', { error: CANCELLED });
+      if (job.cancelRequested) return finishTaking(core, job, 'cancelled', { error: CANCELLED }, false);
       job.result = result;
-      return finish(core, job, 'succeeded', {});
+      return finishTaking(core, job, 'succeeded', {}, takeNext);
     },
     held,
   );
@@ -154,6 +164,17 @@ export async function finish(
   status: 'succeeded' | 'failed' | 'cancelled',
   outcome: { error?: JobError },
 ): Promise<void> {
+  await finishTaking(core, job, status, outcome, false);
+}
+
+/** {@link finish}, where a success's taker may also take the next job (see `complete`), returned. */
+async function finishTaking(
+  core: JobCore,
+  job: JobRecord,
+  status: 'succeeded' | 'failed' | 'cancelled',
+  outcome: { error?: JobError },
+  takeNext: boolean,
+): Promise<TakenJob | null> {
   const now = Date.now();
   const token = job.lease?.token ?? null;
   if (job.stage) job.stageDurations.push({ name: job.stage.name, ms: now - job.stage.startedAt });
@@ -168,7 +189,11 @@ export async function finish(
     job,
     status === 'succeeded' ? 'job.succeeded' : status === 'failed' ? 'job.failed' : 'job.cancelled',
   );
-  await core.o.queue.remove(job, token, status);
+  const queue = core.o.queue;
+  let next: TakenJob | null = null;
+  if (takeNext && status === 'succeeded' && token !== null && queue.completeAndTake)
+    next = await queue.completeAndTake(job, token, core.leaseMsOf(job.type));
+  else await queue.remove(job, token, status);
   core.cadence.stop(job.id);
   core.cancelling.delete(job.id);
   core.progressThrottle.forget(job.id);
@@ -176,4 +201,5 @@ export async function finish(
   core.line.ended(job, now);
   if (status === 'succeeded') await learnFromRun(core, job, now);
   core.events.emit('finished', job, streamsOpened);
+  return next;
 }
