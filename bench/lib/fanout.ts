@@ -73,9 +73,7 @@ export async function measureFanout(s: FanoutSetup): Promise<FanoutResult> {
   let recording: number[] | null = null;
   const sockets = await subscribeAll(s, (j) => ({
     count: (n) => (delivered += n),
-    ...(j % Math.floor(s.subscribers / sampled) === 0
-      ? { latency: (t: number) => recording?.push(nowMs() - t) }
-      : {}),
+    ...(j % Math.floor(s.subscribers / sampled) === 0 ? { latency: (t: number) => recording?.push(nowMs() - t) } : {}),
   }));
   const publish = await s.publisher();
   const serverCpu = async () => (await Promise.all(s.serverPids.map(cpuOf))).reduce((a, b) => a + b, 0);

@@ -157,12 +157,7 @@ export class JobCore {
    * is refused there and the change runs again on the stored record. A copy that does not hold
    * the lease (an expiry it predates) is not trusted either: the stored record decides.
    */
-  leased<T>(
-    id: string,
-    token: string,
-    fn: (job: JobRecord, lease: Lease) => Promise<T>,
-    held?: JobRecord,
-  ): Promise<T> {
+  leased<T>(id: string, token: string, fn: (job: JobRecord, lease: Lease) => Promise<T>, held?: JobRecord): Promise<T> {
     let copy = this.o.broker.savesJobs ? held : undefined;
     return this.withLock(id, async () => {
       const job = copy !== undefined && holdsLease(copy, token) ? copy : await this.o.store.get(id);
