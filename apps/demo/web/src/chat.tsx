@@ -116,7 +116,14 @@ function Chat({
     device: 'web',
   });
   const { stale, error: presenceError } = presence;
-  const { members, occupancy } = presence.status === 'ready' || !carried ? presence : carried.presence;
+  // This visitor is always among the people here, so an empty list is never the truth: it is a
+  // channel refused on a reconnect (cleared before the chat rejoins) or a new one not loaded yet.
+  // Meanwhile the page shows who was here last, carried through a rejoin.
+  const lastPresence = useRef(carried?.presence ?? null);
+  if (presence.status === 'ready' && presence.occupancy.members > 0)
+    lastPresence.current = { members: presence.members, occupancy: presence.occupancy };
+  const { members, occupancy } =
+    presence.occupancy.members > 0 || !lastPresence.current ? presence : lastPresence.current;
   const { conversation: current, ready, error } = live;
   // After a rejoin, the chat before it until this one has loaded; what it had waiting shows as
   // being sent until this one sends it again (at once, below).
@@ -156,7 +163,7 @@ function Chat({
       shown: loaded ? current : carried.shown,
       pending: current.pending,
       focus: document.activeElement === input.current || (carried?.focus ?? false),
-      presence: { members, occupancy },
+      presence: lastPresence.current ?? { members, occupancy },
     });
   }, [current, error, presenceError, ready, memberIds, live.pending]);
 
