@@ -12,8 +12,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { modelOf, quantilesOf } from '@inloop/server';
-import { etaFamilies, oracleMedian } from './lib/eta-families.js';
-import { percentile } from './lib/stats.js';
+import {
+  etaFamilies,
+  oracleMedian,
+  pct,
+  rankMedian as median,
+  recoveryAfterShift,
+  relError,
+} from './lib/eta-families.js';
 
 const WARMUP = 20;
 const MEASURED = Number(process.env.BENCH_ETA_JOBS ?? 200);
@@ -75,26 +81,6 @@ function replay(draws: { ms: number; nominal: number; size: number | null }[], a
       out.push({ index: i, nominal: d.nominal, intended: d.ms, size: d.size, p50: q.p50Ms, p90: q.p90Ms, actual });
   }
   return out;
-}
-
-const median = (xs: number[]) =>
-  percentile(
-    [...xs].sort((a, b) => a - b),
-    50,
-  );
-/** As bench:eta: a miss of 1 ms or less counts as 1 ms. */
-const relError = (promised: number, actual: number) => Math.max(1, Math.abs(promised - actual)) / actual;
-const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
-
-/** As bench:eta: runs from the change of speed to the first covered run with 9 of 10 from it covered. */
-function recoveryAfterShift(runs: Replayed[]): string {
-  const change = runs.findIndex((run) => run.nominal !== runs[0]!.nominal);
-  if (change < 0) return '';
-  for (let k = change; k < runs.length - 10; k++) {
-    const next = runs.slice(k, k + 10).filter((run) => run.actual <= run.p90).length;
-    if (runs[k]!.actual <= runs[k]!.p90 && next >= 9) return String(k - change);
-  }
-  return 'never';
 }
 
 const only = process.env.BENCH_ETA_FAMILIES?.split(',');

@@ -20,7 +20,15 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, setGlobalDispatcher } from 'undici';
-import { etaFamilies, oracleMedian, type Family } from './lib/eta-families.js';
+import {
+  etaFamilies,
+  oracleMedian,
+  pct,
+  rankMedian as median,
+  recoveryAfterShift,
+  relError,
+  type Family,
+} from './lib/eta-families.js';
 import { loadAverage, percentile } from './lib/stats.js';
 import { spawnPinned, stopServer } from './lib/targets.js';
 
@@ -159,30 +167,6 @@ async function runFamily(f: Family): Promise<Run[]> {
   return all.sort((a, b) => a.index - b.index);
 }
 const inflight: Promise<void>[] = [];
-
-const median = (xs: number[]) =>
-  percentile(
-    [...xs].sort((a, b) => a - b),
-    50,
-  );
-/**
- * abs(promised - actual) / actual. A duration is the difference of two whole-millisecond
- * timestamps, so it is only known to 1 ms: a miss of 1 ms or less counts as 1 ms, for the
- * estimate and the oracle alike (else on a quiet machine, where the jitter is under 1 ms, the
- * floor is 0 or 1 ms by the toss of a rounding, and the ratio to it 1x, 2x or infinite).
- */
-const relError = (promised: number, actual: number) => Math.max(1, Math.abs(promised - actual)) / actual;
-const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
-
-function recoveryAfterShift(runs: Run[]): string {
-  const change = runs.findIndex((run) => run.nominal !== runs[0]!.nominal);
-  if (change < 0) return '';
-  for (let k = change; k < runs.length - 10; k++) {
-    const next = runs.slice(k, k + 10).filter((run) => run.actual <= run.p90).length;
-    if (runs[k]!.actual <= runs[k]!.p90 && next >= 9) return String(k - change);
-  }
-  return 'never';
-}
 
 /**
  * How the shown time left moved between consecutive reads: off a perfect countdown, the share of

@@ -1,7 +1,9 @@
 /**
  * The families of job durations bench:eta runs (and bench:eta-replay replays without a node),
- * drawn from one seeded generator in this order, so both see the same draws.
+ * drawn from one seeded generator in this order, so both see the same draws, and how both score
+ * the promises made for them.
  */
+import { percentile } from './stats.js';
 
 /** Standard normal (Box-Muller) from a seeded generator, so runs are comparable. */
 export function rng(seed: number) {
@@ -130,4 +132,32 @@ export function etaFamilies(warmup: number, measured: number): Family[] {
       cdf: lognormal(0.15),
     },
   ];
+}
+
+/** The median as bench:eta and its replay score it: the nearest-rank 50th percentile. */
+export const rankMedian = (xs: number[]) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
+
+/**
+ * abs(promised - actual) / actual. A duration is the difference of two whole-millisecond
+ * timestamps, so it is only known to 1 ms: a miss of 1 ms or less counts as 1 ms, for the
+ * estimate and the oracle alike (else on a quiet machine, where the jitter is under 1 ms, the
+ * floor is 0 or 1 ms by the toss of a rounding, and the ratio to it 1x, 2x or infinite).
+ */
+export const relError = (promised: number, actual: number) => Math.max(1, Math.abs(promised - actual)) / actual;
+
+export const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+
+/** Runs from the change of speed to the first covered run with 9 of the 10 from it covered. */
+export function recoveryAfterShift(runs: readonly { nominal: number; actual: number; p90: number }[]): string {
+  const change = runs.findIndex((run) => run.nominal !== runs[0]!.nominal);
+  if (change < 0) return '';
+  for (let k = change; k < runs.length - 10; k++) {
+    const next = runs.slice(k, k + 10).filter((run) => run.actual <= run.p90).length;
+    if (runs[k]!.actual <= runs[k]!.p90 && next >= 9) return String(k - change);
+  }
+  return 'never';
 }
