@@ -182,9 +182,16 @@ describe('the duration model', () => {
     assert.equal(modelOf(history).shifted, true, 'the older, faster runs are set aside');
   });
 
-  it('leans up with few runs: the conformal p90 of five runs is the longest', () => {
+  it('leans up with few runs, or few groups of runs that err together: the conformal p90 of five is the longest', () => {
     assert.equal(conformalQuantile([1, 2, 3, 4, 5], 0.9), 5);
     assert.equal(conformalQuantile([1, 2, 3, 4, 5], 0.5), 3);
+    // Ten scores from two bursts whose jobs erred together: two pieces of evidence, so the p90
+    // a third burst stays within is the largest seen, not the ninth of ten.
+    const ten = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    assert.equal(conformalQuantile(ten, 0.9, 2), 10);
+    assert.ok(conformalQuantile(ten, 0.9) < 10);
+    // Each score its own group: the plain rank.
+    assert.equal(conformalQuantile(ten, 0.9, 10), conformalQuantile(ten, 0.9));
   });
 });
 

@@ -38,7 +38,9 @@ interface Outcome {
  * A saturated queue, simulated on the line's own clock: bursts of 12 jobs created at once for 4
  * workers, each run 100 ms x lognormal(0.15); a worker takes `pickupMs` to pick up a job that
  * finds it idle, and `handoffMs` to come back for the next after a run. The line knows the runs'
- * estimate (p50 100 ms, p90 121 ms), not the latencies: it has to learn them.
+ * estimate (p50 100 ms, p90 121 ms), not the latencies: it has to learn them. `shared`: the sigma
+ * of a slowness all of a burst's runs and handoffs share (lognormal; a machine busier for a
+ * while), 0 when each run's noise is its own.
  */
 function saturated(
   bursts: number,
@@ -46,6 +48,7 @@ function saturated(
   handoffMs: number,
   seed = 7,
   young: { bursts: number; estimate: JobRecord['estimate'] } | null = null,
+  shared = 0,
 ): Outcome[] {
   const r = rng(seed);
   const line = new JobLine();
@@ -62,14 +65,15 @@ function saturated(
     });
     // The workers take the jobs in order: the first four as soon as they pick them up, the rest
     // when a worker comes back from its run.
+    const slow = Math.exp(shared * r.normal());
     const free = [0, 1, 2, 3].map(() => now);
     const events: { at: number; kind: 'start' | 'end'; k: number }[] = [];
     const ends: number[] = [];
     jobs.forEach((_, k) => {
       const w = free.indexOf(Math.min(...free));
       const start =
-        k < 4 ? now + pickupMs * (0.7 + 0.6 * r.uniform()) : free[w]! + handoffMs * (0.7 + 0.6 * r.uniform());
-      const end = start + 100 * Math.exp(0.15 * r.normal());
+        k < 4 ? now + pickupMs * (0.7 + 0.6 * r.uniform()) : free[w]! + slow * handoffMs * (0.7 + 0.6 * r.uniform());
+      const end = start + slow * 100 * Math.exp(0.15 * r.normal());
       free[w] = end;
       events.push({ at: Math.round(start), kind: 'start', k }, { at: Math.round(end), kind: 'end', k });
       ends[k] = Math.round(end);
@@ -143,6 +147,22 @@ describe('the wait in line', () => {
       const { coverage, error, floor } = score(runs);
       assert.ok(coverage >= 0.85 && coverage <= 0.97, `p90 coverage ${coverage}`);
       assert.ok(error <= 1.25 * floor, `median p50 error ${error.toFixed(3)}, oracle ${floor.toFixed(3)}`);
+    });
+
+    it('holds its p90 for about 9 in 10 when the jobs of a burst run slow together', () => {
+      // Each burst's runs and handoffs share a slowness (sigma 0.3, on top of each run's own
+      // 0.15): a burst's jobs miss together, and 100 scores are the evidence of 9 bursts, not of
+      // 100 jobs. Read as 100 apart, the p90 held for 86.3 % of the jobs of these 12 seeds' 12
+      // bursts after the first 2 (73 % for the worst seed); counted by burst, for 90.7 %.
+      let covered = 0;
+      let jobs = 0;
+      for (let seed = 1; seed <= 12; seed++) {
+        const runs = saturated(14, 5, 10, seed, null, 0.3).slice(2 * 12);
+        covered += runs.filter((o) => o.actual <= o.p90).length;
+        jobs += runs.length;
+      }
+      const coverage = covered / jobs;
+      assert.ok(coverage >= 0.88 && coverage <= 0.95, `p90 coverage ${coverage.toFixed(3)}`);
     });
 
     it("never promises an end surer than the run it ends with, while the runs' spread narrows", () => {

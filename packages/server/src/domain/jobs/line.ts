@@ -292,6 +292,7 @@ export class JobLine {
         spreadMs: base.spreadMs,
         doneP90At: now + done.p90Ms,
         runs: e.samples,
+        group: line.calibration.groupOf(now, e.p50Ms),
       });
     return { position, startAt, startP90At, doneAt: now + done.p50Ms, doneP90At: now + done.p90Ms };
   }
