@@ -1,5 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** A job type's rolling ETA calibrations: its runs' (`Estimator.calibration`) and its line's (`JobLine.calibration`). */
+export interface TypeCalibrations {
+  type: string;
+  run: { p90Coverage: number | null; medianAbsP50Error: number | null; p90Level: number };
+  line: { p90Coverage: number | null; medianAbsP50Error: number | null };
+}
+
 /** The node's Prometheus metrics, in a registry of its own (several nodes may share a process). */
 export class Metrics {
   readonly registry = new Registry();
@@ -83,52 +90,56 @@ export class Metrics {
     labelNames: ['type', 'status'] as const,
     registers: [this.registry],
   });
-  readonly jobEtaP90Coverage = new Gauge({
-    name: 'inloop_job_eta_p90_coverage_ratio',
-    help: 'Share of the last 100 runs of a job type that ended within the p90 promised when they started',
-    labelNames: ['type'] as const,
-    registers: [this.registry],
-  });
-  readonly jobEtaP50Error = new Gauge({
-    name: 'inloop_job_eta_p50_error_ratio',
-    help: 'Median of abs(promised p50 - actual) / actual over the last 100 runs of a job type',
-    labelNames: ['type'] as const,
-    registers: [this.registry],
-  });
-  readonly jobEtaP90Level = new Gauge({
-    name: 'inloop_job_eta_p90_level',
-    help: 'Quantile level the p90 of a job type is read at (0.9 nudged by observed misses)',
-    labelNames: ['type'] as const,
-    registers: [this.registry],
-  });
-
-  /** Export a job type's rolling ETA calibration (see `Estimator.observe`). */
-  observeJobCalibration(
-    type: string,
-    c: { p90Coverage: number | null; medianAbsP50Error: number | null; p90Level: number },
-  ): void {
-    if (c.p90Coverage !== null) this.jobEtaP90Coverage.set({ type }, c.p90Coverage);
-    if (c.medianAbsP50Error !== null) this.jobEtaP50Error.set({ type }, c.medianAbsP50Error);
-    this.jobEtaP90Level.set({ type }, c.p90Level);
+  /** Read on scrape from {@link observeCalibrations}. */
+  #calibrations: () => readonly TypeCalibrations[] = () => [];
+  /** One gauge per field of the calibrations, set on scrape for each type that has a value. */
+  #calibrationGauge(name: string, help: string, value: (c: TypeCalibrations) => number | null): Gauge<'type'> {
+    const gauge: Gauge<'type'> = new Gauge({
+      name,
+      help,
+      labelNames: ['type'] as const,
+      registers: [this.registry],
+      collect: (): void => {
+        for (const c of this.#calibrations()) {
+          const v = value(c);
+          if (v !== null) gauge.set({ type: c.type }, v);
+        }
+      },
+    });
+    return gauge;
   }
+  readonly jobEtaP90Coverage = this.#calibrationGauge(
+    'inloop_job_eta_p90_coverage_ratio',
+    'Share of the last 100 runs of a job type that ended within the p90 promised when they started',
+    (c) => c.run.p90Coverage,
+  );
+  readonly jobEtaP50Error = this.#calibrationGauge(
+    'inloop_job_eta_p50_error_ratio',
+    'Median of abs(promised p50 - actual) / actual over the last 100 runs of a job type',
+    (c) => c.run.medianAbsP50Error,
+  );
+  readonly jobEtaP90Level = this.#calibrationGauge(
+    'inloop_job_eta_p90_level',
+    'Quantile level the p90 of a job type is read at (0.9 nudged by observed misses)',
+    (c) => c.run.p90Level,
+  );
+  readonly jobLineEtaP90Coverage = this.#calibrationGauge(
+    'inloop_job_line_eta_p90_coverage_ratio',
+    'Share of the last 100 jobs of a type that succeeded by the p90 end promised at creation (the wait in line included)',
+    (c) => c.line.p90Coverage,
+  );
+  readonly jobLineEtaP50Error = this.#calibrationGauge(
+    'inloop_job_line_eta_p50_error_ratio',
+    'Median of abs(promised p50 end - actual end) / actual, both from creation, over the last 100 jobs of a type that succeeded',
+    (c) => c.line.medianAbsP50Error,
+  );
 
-  readonly jobLineEtaP90Coverage = new Gauge({
-    name: 'inloop_job_line_eta_p90_coverage_ratio',
-    help: 'Share of the last 100 jobs of a type that succeeded by the p90 end promised at creation (the wait in line included)',
-    labelNames: ['type'] as const,
-    registers: [this.registry],
-  });
-  readonly jobLineEtaP50Error = new Gauge({
-    name: 'inloop_job_line_eta_p50_error_ratio',
-    help: 'Median of abs(promised p50 end - actual end) / actual, both from creation, over the last 100 jobs of a type that succeeded',
-    labelNames: ['type'] as const,
-    registers: [this.registry],
-  });
-
-  /** Export how a type's promises made at creation held (see `JobLine.calibration`). */
-  observeLineCalibration(type: string, c: { p90Coverage: number | null; medianAbsP50Error: number | null }): void {
-    if (c.p90Coverage !== null) this.jobLineEtaP90Coverage.set({ type }, c.p90Coverage);
-    if (c.medianAbsP50Error !== null) this.jobLineEtaP50Error.set({ type }, c.medianAbsP50Error);
+  /**
+   * Where the job types' rolling ETA calibrations are read from on scrape (see `Estimator.observe`
+   * and `JobLine.calibration`), not pushed after every run.
+   */
+  observeCalibrations(read: () => readonly TypeCalibrations[]): void {
+    this.#calibrations = read;
   }
 
   readonly jobWatchGapSeconds = new Histogram({

@@ -283,6 +283,33 @@ describe('jobs', () => {
       assert.equal(again.body.code, 'job_finished');
     });
 
+    it('reaches a handler that looks at its AbortSignal only after the cancel: it is aborted, with the reason', async () => {
+      await using t = await startNode();
+      let release!: () => void;
+      const cancelAnswered = new Promise<void>((resolve) => (release = resolve));
+      let seen: { aborted: boolean; reason: string } | null = null;
+      t.node.jobs.handle('late-reader', async (_job, ctx) => {
+        await cancelAnswered;
+        seen = { aborted: ctx.signal.aborted, reason: (ctx.signal.reason as Error).message };
+        return 'stopped';
+      });
+      const created = await t.api('/v1/jobs', { body: { type: 'late-reader' } });
+      await waitFor(
+        async () => (await t.api(`/v1/jobs/${created.body.id}`)).body.status === 'running',
+        2000,
+        'running',
+      );
+      const cancel = await t.api(`/v1/jobs/${created.body.id}/cancel`, { method: 'POST', token: created.body.token });
+      assert.equal(cancel.status, 202);
+      release();
+      await waitFor(
+        async () => (await t.api(`/v1/jobs/${created.body.id}`)).body.status === 'cancelled',
+        2000,
+        'cancelled',
+      );
+      assert.deepEqual(seen, { aborted: true, reason: 'cancelled' });
+    });
+
     it('reaches a remote worker as a flag in its lease reply', async () => {
       await using t = await startNode({ jobTypes: ['remote-long'] });
       let aborted = false;

@@ -145,14 +145,18 @@ export class Estimator {
    * A finished run of `type` against what it was promised when it started: feeds the rolling
    * calibration and nudges the p90 level up after a miss, down a little after a hit.
    */
-  observe(type: string, promised: { p50Ms: number; p90Ms: number }, actualMs: number): Calibration {
+  observe(type: string, promised: { p50Ms: number; p90Ms: number }, actualMs: number): void {
     let o = this.#observed.get(type);
     if (!o) this.#observed.set(type, (o = { level: 0.9, runs: [] }));
     const covered = actualMs <= promised.p90Ms;
     o.level = Math.min(0.97, Math.max(0.85, o.level + ACI_STEP * ((covered ? 0 : 1) - 0.1)));
     o.runs.push({ covered, error: Math.abs(promised.p50Ms - actualMs) / Math.max(1, actualMs) });
     if (o.runs.length > CALIBRATION_WINDOW) o.runs.shift();
-    return this.calibration(type);
+  }
+
+  /** The types with at least one run observed (their calibration is exported on scrape). */
+  observedTypes(): string[] {
+    return [...this.#observed.keys()];
   }
 
   /** The rolling calibration of a type's promises. */

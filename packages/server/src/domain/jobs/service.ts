@@ -5,7 +5,7 @@ import type { TakenJob } from '../../ports/job-queue.js';
 import type { JobRecord } from '../../ports/job-store.js';
 import { JobCore, type JobServiceEvents, type JobServiceOptions } from './core.js';
 import { createJob, startJob, type CreateRequest, type StartedJob } from './creation.js';
-import { typeInfo, type JobTypeInfo } from './estimates.js';
+import { exportCalibrations, typeInfo, type JobTypeInfo } from './estimates.js';
 import type { Estimator } from './estimator.js';
 import type { Cadence } from './cadence.js';
 import type { JobLine } from './line.js';
@@ -41,6 +41,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     const core = (this.#core = new JobCore(o, this));
     o.queue.onAvailable((type) => core.wake(type));
     o.queue.onStalled((id) => void stalled(core, id));
+    exportCalibrations(core);
     this.#sweep = setInterval(() => void sweepOnce(core), o.sweepMs ?? 250).unref();
   }
 
