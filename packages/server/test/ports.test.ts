@@ -1,4 +1,7 @@
+import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { createMemoryBroker, createSqliteBroker, createSqliteJobStore } from '@inloop/server';
 import { createSqliteConversationStore } from '../src/adapters/sqlite-conversation-store.js';
 import { createSqlitePresenceStore } from '../src/adapters/sqlite-presence-store.js';
@@ -77,4 +80,32 @@ describeWebhookOutboxConformance('sqlite', async () => {
       dir.remove();
     },
   };
+});
+
+describe('sqlite broker storage', () => {
+  it('keeps on disk at most the count bound plus one trim step, and never shows the extra', async () => {
+    const dir = tempDir();
+    const file = join(dir.path, 'inloop.db');
+    const broker = createSqliteBroker({ maxCount: 10, maxAgeMs: 86_400_000, idempotencyTtlMs: 300_000, file });
+    const stored = () => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return (db.prepare("SELECT count(*) AS n FROM publications WHERE topic = 't'").get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    let most = 0;
+    for (let i = 1; i <= 200; i++) {
+      await broker.appendAndPublish('t', { data: i, from: 'a' });
+      if (i % 7 === 0) most = Math.max(most, stored());
+      const page = await broker.history('t', 0, 100);
+      assert.equal(page.publications.length, Math.min(i, 10));
+      assert.equal(page.earliest, Math.max(1, i - 9));
+    }
+    assert.ok(most <= 10 + 32, `at most 42 rows on disk, saw ${most}`);
+    assert.ok(stored() >= 10);
+    await broker.close();
+    dir.remove();
+  });
 });

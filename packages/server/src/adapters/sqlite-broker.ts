@@ -22,6 +22,14 @@ export interface SqliteBrokerOptions extends BrokerOptions {
   synchronous?: 'NORMAL' | 'FULL';
 }
 
+/**
+ * Trims by count every this many appends to a topic, not on each: one append in TRIM_STEP then
+ * writes the head of the topic's history (a page of its own in the WAL), the others only its tail.
+ */
+const TRIM_STEP = 32;
+/** Trims by age at most this often per topic (reads skip what expired meanwhile). */
+const AGE_TRIM_INTERVAL_MS = 1000;
+
 interface TopicRow {
   epoch: string;
   last_offset: number;
@@ -46,6 +54,8 @@ export class SqliteBroker extends LocalFanout implements Broker {
   readonly #opts: Required<Omit<SqliteBrokerOptions, 'synchronous'>>;
   readonly #stmts: Record<string, Statement>;
   readonly #unborn = new UnbornEpochs();
+  /** When each topic written since start last had its head trimmed by age (at most once a second). */
+  readonly #ageTrimmedAt = new Map<string, number>();
   /** Where the last look for idle topics stopped, so a topic kept (watched) never blocks the rest. */
   #idleCursor: { lastTs: number; name: string } | null = null;
 
@@ -62,7 +72,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
         topic TEXT NOT NULL, offset INTEGER NOT NULL, data TEXT NOT NULL, publisher TEXT NOT NULL,
         ts INTEGER NOT NULL, PRIMARY KEY (topic, offset)
       ) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS publications_ts ON publications (ts);
+      DROP INDEX IF EXISTS publications_ts;
       CREATE TABLE IF NOT EXISTS idempotency (
         topic TEXT NOT NULL, key TEXT NOT NULL, offset INTEGER NOT NULL, digest TEXT NOT NULL,
         expires_at INTEGER NOT NULL, PRIMARY KEY (topic, key)
@@ -76,6 +86,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
       createTopic: db.prepare('INSERT INTO topics (name, epoch, last_offset, last_ts) VALUES (?, ?, 0, 0)'),
       advance: db.prepare('UPDATE topics SET last_offset = ?, last_ts = ? WHERE name = ?'),
       insert: db.prepare('INSERT INTO publications (topic, offset, data, publisher, ts) VALUES (?, ?, ?, ?, ?)'),
+      // Count trims are made every TRIM_STEP appends (reads skip the few kept beyond the bound).
       trimCount: db.prepare('DELETE FROM publications WHERE topic = ? AND offset <= ?'),
       // Age trims are made on append, from the head: a topic's times rise with its offsets, so
       // what expired is a prefix. An idle topic is removed whole by the sweep.
@@ -92,7 +103,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
       read: db.prepare(
         'SELECT offset, data, publisher, ts FROM publications WHERE topic = ? AND offset > ? AND ts >= ? ORDER BY offset LIMIT ?',
       ),
-      earliest: db.prepare('SELECT MIN(offset) AS o FROM publications WHERE topic = ? AND ts >= ?'),
+      earliest: db.prepare('SELECT MIN(offset) AS o FROM publications WHERE topic = ? AND offset > ? AND ts >= ?'),
       one: db.prepare('SELECT offset, data, publisher, ts FROM publications WHERE topic = ? AND offset = ?'),
       idemGet: db.prepare('SELECT offset, digest FROM idempotency WHERE topic = ? AND key = ? AND expires_at > ?'),
       idemPut: db.prepare(
@@ -152,8 +163,12 @@ export class SqliteBroker extends LocalFanout implements Broker {
     this.#stmts.insert!.run(topic, offset, JSON.stringify(input.data), input.from, ts);
     this.#stmts.advance!.run(offset, ts, topic);
     const { maxCount, maxAgeMs } = boundsFor(this.#opts, topic);
-    if (offset > maxCount) this.#stmts.trimCount!.run(topic, offset - maxCount);
-    this.#trimAge(topic, now - maxAgeMs);
+    if (offset > maxCount && (offset - maxCount) % TRIM_STEP === 0)
+      this.#stmts.trimCount!.run(topic, offset - maxCount);
+    if (now >= (this.#ageTrimmedAt.get(topic) ?? 0) + AGE_TRIM_INTERVAL_MS) {
+      this.#ageTrimmedAt.set(topic, now);
+      this.#trimAge(topic, now - maxAgeMs);
+    }
     if (input.idempotencyKey !== undefined && digest !== undefined) {
       this.#stmts.idemPut!.run(topic, input.idempotencyKey, offset, digest, now + this.#opts.idempotencyTtlMs);
     }
@@ -206,6 +221,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
       if (this.#unborn.watched(name) || last >= now - boundsFor(this.#opts, name).maxAgeMs) continue;
       if (this.#stmts.liveKey!.get(name, now) !== undefined) continue;
       this.#stmts.dropTopic!.run(name);
+      this.#ageTrimmedAt.delete(name);
       removed += this.#stmts.dropPublications!.run(name).changes;
       this.#stmts.dropKeys!.run(name);
       // Topics with long histories: stop this step after about ten batches' worth of rows.
@@ -247,9 +263,12 @@ export class SqliteBroker extends LocalFanout implements Broker {
   history(topic: string, after: number, limit: number): Promise<HistoryPage> {
     const row = this.#stmts.topic!.get(topic) as TopicRow | undefined;
     if (!row) return Promise.resolve({ epoch: this.#topic(topic).epoch, earliest: 1, latest: 0, publications: [] });
-    const cutoff = this.#opts.now() - boundsFor(this.#opts, topic).maxAgeMs;
-    const rows = this.#stmts.read!.all(topic, after, cutoff, limit) as PubRow[];
-    const min = (this.#stmts.earliest!.get(topic, cutoff) as { o: number | null }).o;
+    const { maxCount, maxAgeMs } = boundsFor(this.#opts, topic);
+    const cutoff = this.#opts.now() - maxAgeMs;
+    // Up to TRIM_STEP - 1 publications past the count bound may still be stored: never shown.
+    const floor = row.last_offset - maxCount;
+    const rows = this.#stmts.read!.all(topic, Math.max(after, floor), cutoff, limit) as PubRow[];
+    const min = (this.#stmts.earliest!.get(topic, floor, cutoff) as { o: number | null }).o;
     return Promise.resolve({
       epoch: row.epoch,
       earliest: min ?? row.last_offset + 1,

@@ -27,6 +27,8 @@ export class GroupCommit {
   #failed: unknown = null;
   #pending: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   readonly #commit = (): void => this.#flush();
+  readonly #begin: Statement;
+  readonly #commitStatement: Statement;
   readonly #savepoint: Statement;
   readonly #release: Statement;
   readonly #rollbackTo: Statement;
@@ -35,6 +37,9 @@ export class GroupCommit {
   onCommit: (() => void) | null = null;
 
   constructor(private readonly db: Db) {
+    // Prepared once: `exec` would parse them again on every group.
+    this.#begin = db.prepare('BEGIN');
+    this.#commitStatement = db.prepare('COMMIT');
     this.#savepoint = db.prepare('SAVEPOINT writer');
     this.#release = db.prepare('RELEASE writer');
     this.#rollbackTo = db.prepare('ROLLBACK TO writer');
@@ -43,7 +48,7 @@ export class GroupCommit {
   write<T>(fn: () => T, after?: (result: T) => void): Promise<T> {
     if (!this.db.open) return Promise.reject(new Refusal('unavailable', 'the node is shutting down'));
     if (!this.#open) {
-      this.db.exec('BEGIN');
+      this.#begin.run();
       this.#open = true;
       setImmediate(this.#commit);
     }
@@ -89,7 +94,7 @@ export class GroupCommit {
     this.#open = false;
     try {
       if (failed !== null) throw failed;
-      this.db.exec('COMMIT');
+      this.#commitStatement.run();
     } catch (err) {
       try {
         this.db.exec('ROLLBACK');
