@@ -11,6 +11,9 @@ export interface Flushable {
 /** Told of a fault the ticker contained; `target` is the connection it was aborted, if any. */
 export type FaultListener = (err: unknown, target?: Flushable) => void;
 
+/** What a cleared slot holds: nothing to flush, and no connection kept from being collected. */
+const UNSET: Flushable = { flush() {}, abort() {} };
+
 /**
  * Coalesces writes: everything queued during one turn of the event loop is written once, at
  * `setImmediate`. A connection that receives ten publications in a tick gets one frame and one
@@ -18,11 +21,15 @@ export type FaultListener = (err: unknown, target?: Flushable) => void;
  */
 export class Ticker {
   /**
-   * What to flush this tick. An array, not a set: a connection schedules itself only when its
-   * queue goes from empty to one chunk, and a flush of an empty queue is a no-op, so a repeat
-   * costs nothing and a set's hashing per delivery is spared.
+   * What to flush this tick: the first `#count` slots. An array, not a set: a connection
+   * schedules itself only when its queue goes from empty to one chunk, and a flush of an empty
+   * queue is a no-op, so a repeat costs nothing and a set's hashing per delivery is spared. The
+   * array keeps its size between ticks and its used slots are cleared with `fill`: setting
+   * `length = 0` is a call into the runtime that gives the storage back, and the next tick's
+   * thousand pushes grow it again.
    */
   #dirty: Flushable[] = [];
+  #count = 0;
   #armed = false;
   readonly #run = (): void => this.#tick();
 
@@ -57,7 +64,10 @@ export class Ticker {
 
   /** Flush `target` at the end of this tick. */
   schedule(target: Flushable): void {
-    this.#dirty.push(target);
+    const dirty = this.#dirty;
+    if (this.#count < dirty.length) dirty[this.#count] = target;
+    else dirty.push(target);
+    this.#count++;
     this.arm();
   }
 
@@ -69,10 +79,13 @@ export class Ticker {
   #tick(): void {
     this.#armed = false;
     this.#guard(this.before);
-    // Two arrays swapped in turn: a tick allocates nothing when the fan-out is steady.
+    // Two arrays swapped in turn: a tick allocates nothing when the fan-out is steady. A flush
+    // that schedules (a write that fails and closes) lands in the other array, for the next tick.
     const dirty = this.#dirty;
+    const count = this.#count;
     this.#dirty = this.#spare;
-    for (let i = 0; i < dirty.length; i++) {
+    this.#count = 0;
+    for (let i = 0; i < count; i++) {
       const target = dirty[i]!;
       try {
         target.flush();
@@ -81,7 +94,7 @@ export class Ticker {
         this.#guard(() => target.abort(err));
       }
     }
-    dirty.length = 0;
+    dirty.fill(UNSET, 0, count);
     this.#spare = dirty;
     this.#guard(this.after);
   }

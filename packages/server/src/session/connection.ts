@@ -12,7 +12,7 @@ import type { Publication } from '../ports/broker.js';
  * policies; a framing only writes, says goodbye and reports its own buffer.
  */
 export interface Framing {
-  /** Write the chunks queued in one tick as one transport write. */
+  /** Write the chunks queued in one tick as one transport write (the array is not kept). */
   write(chunks: readonly Buffer[]): void;
   /** Say why (close frame, `disconnect` event) after what was written, then end. */
   end(farewell: Farewell): void;
@@ -61,6 +61,13 @@ export interface ConnectionCore {
   readonly logger: Logger;
 }
 
+/**
+ * The array a one-chunk flush hands its framing, shared by every connection: flushes run one at a
+ * time and a framing does not keep the array, so it is refilled and cleared around each write.
+ */
+const NOTHING = Buffer.alloc(0);
+const ONE: Buffer[] = [NOTHING];
+
 /** How long a slow consumer gets to receive its farewell before the socket is destroyed. */
 const SLOW_CONSUMER_GRACE_MS = 1000;
 
@@ -80,8 +87,10 @@ export abstract class Connection implements Outlet, Flushable {
   /** Who the connection acts for; null until a WebSocket's `connect` is accepted. */
   principal: Principal | null = null;
   #closed = false;
-  /** Chunks queued this tick; kept between ticks (emptied in place) to spare an array per tick. */
-  #queue: Buffer[] | undefined;
+  /** The first chunk queued this tick: most ticks queue one (a fan-out's publication). */
+  #first: Buffer | undefined;
+  /** Chunks queued after the first this tick; kept between ticks (emptied in place). */
+  #rest: Buffer[] | undefined;
   #queuedBytes = 0;
   /**
    * An upper bound of the socket's buffer: its size when last read, plus every byte written since
@@ -112,12 +121,14 @@ export abstract class Connection implements Outlet, Flushable {
 
   push(chunk: Buffer, _publications?: readonly Publication[]): void {
     if (this.#closed) return;
-    (this.#queue ??= []).push(chunk);
+    const first = this.#first === undefined;
+    if (first) this.#first = chunk;
+    else (this.#rest ??= []).push(chunk);
     const queued = (this.#queuedBytes += chunk.length);
     const max = this.core.maxBufferedBytes;
     if (queued + this.#bufferedBound > max && queued + (this.#bufferedBound = this.framing.bufferedBytes) > max)
       return this.cutOff();
-    if (this.#queue.length === 1) this.core.scheduler.schedule(this);
+    if (first) this.core.scheduler.schedule(this);
   }
 
   /** Queue one control message in this connection's encoding. */
@@ -130,14 +141,25 @@ export abstract class Connection implements Outlet, Flushable {
   abstract revoked(topic: string, code: ErrorCode): void;
 
   flush(): void {
-    const queue = this.#queue;
-    if (!queue || queue.length === 0 || this.#closed) return;
+    const first = this.#first;
+    if (first === undefined || this.#closed) return;
     this.#bufferedBound += this.#queuedBytes;
     this.#queuedBytes = 0;
+    this.#first = undefined;
+    const rest = this.#rest;
     try {
-      this.framing.write(queue);
+      if (rest === undefined || rest.length === 0) {
+        // A fan-out's usual case, one chunk: no array filled and emptied per delivery (emptying
+        // an array in place is a call into the runtime, and refilling it grows its storage again).
+        ONE[0] = first;
+        this.framing.write(ONE);
+      } else {
+        rest.unshift(first);
+        this.framing.write(rest);
+      }
     } finally {
-      queue.length = 0;
+      ONE[0] = NOTHING;
+      if (rest !== undefined) rest.length = 0;
     }
   }
 
@@ -236,7 +258,8 @@ export abstract class Connection implements Outlet, Flushable {
   protected abstract describe(): string;
 
   #discard(): void {
-    if (this.#queue) this.#queue.length = 0;
+    this.#first = undefined;
+    if (this.#rest) this.#rest.length = 0;
     this.#queuedBytes = 0;
   }
 
@@ -248,7 +271,7 @@ export abstract class Connection implements Outlet, Flushable {
     if (this.#closed) return;
     this.#closed = true;
     this.#discard();
-    this.#queue = undefined;
+    this.#rest = undefined;
     try {
       this.released();
     } finally {
