@@ -17,6 +17,8 @@ const node = await createNode({
         tokenSecret: 'bench-token-secret-0123456789abcdef0123',
       }
     : {}),
+  // BENCH_STORAGE=memory: history in memory, to tell the storage's share of a cost from the rest.
+  ...(process.env.BENCH_STORAGE === 'memory' ? { storage: 'memory' as const } : {}),
   port,
   host: '127.0.0.1',
   dataDir,
