@@ -106,6 +106,29 @@ describe('sqlite broker storage', () => {
     assert.ok(most <= 10 + 32, `at most 42 rows on disk, saw ${most}`);
     assert.ok(stored() >= 10);
     await broker.close();
+    // The topic's row is written only before trims; its offsets carry on after a reopen all the same.
+    const reopened = createSqliteBroker({ maxCount: 10, maxAgeMs: 86_400_000, idempotencyTtlMs: 300_000, file });
+    const next = await reopened.appendAndPublish('t', { data: 'after', from: 'a' });
+    assert.equal(next.publication.offset, 201);
+    assert.deepEqual(await reopened.position('t'), { epoch: next.publication.epoch, offset: 201 });
+    await reopened.close();
+    dir.remove();
+  });
+
+  it('carries offsets on when every stored publication has expired', async () => {
+    const dir = tempDir();
+    let now = 1_000_000;
+    const options = { maxCount: 100, maxAgeMs: 1000, idempotencyTtlMs: 300_000, now: () => now };
+    const broker = createSqliteBroker({ ...options, file: join(dir.path, 'inloop.db') });
+    for (let i = 0; i < 5; i++) await broker.appendAndPublish('t', { data: i, from: 'a' });
+    now += 5000;
+    const after = await broker.appendAndPublish('t', { data: 'late', from: 'a' });
+    assert.equal(after.publication.offset, 6);
+    now += 5000;
+    await broker.appendAndPublish('t', { data: 'later', from: 'a' });
+    const page = await broker.history('t', 0, 10);
+    assert.deepEqual([page.earliest, page.latest, page.publications.map((p) => p.data)], [7, 7, ['later']]);
+    await broker.close();
     dir.remove();
   });
 });

@@ -82,7 +82,14 @@ export class SqliteBroker extends LocalFanout implements Broker {
     `);
     const db = this.#db;
     this.#stmts = {
-      topic: db.prepare('SELECT epoch, last_offset, last_ts FROM topics WHERE name = ?'),
+      // A topic's row is brought up to date only before its history is trimmed (see #write): its
+      // newest publication, the last key of its range, says where it really is.
+      topic: db.prepare(
+        `SELECT t.epoch AS epoch, max(t.last_offset, coalesce(p.offset, 0)) AS last_offset,
+           max(t.last_ts, coalesce(p.ts, 0)) AS last_ts
+         FROM topics t LEFT JOIN (SELECT offset, ts FROM publications WHERE topic = ? ORDER BY offset DESC LIMIT 1) p
+         WHERE t.name = ?`,
+      ),
       createTopic: db.prepare('INSERT INTO topics (name, epoch, last_offset, last_ts) VALUES (?, ?, 0, 0)'),
       advance: db.prepare('UPDATE topics SET last_offset = ?, last_ts = ? WHERE name = ?'),
       insert: db.prepare('INSERT INTO publications (topic, offset, data, publisher, ts) VALUES (?, ?, ?, ?, ?)'),
@@ -117,7 +124,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
 
   /** The topic's row, or what a topic without one reports (its unborn epoch, nothing held). */
   #topic(topic: string): TopicRow {
-    const row = this.#stmts.topic!.get(topic) as TopicRow | undefined;
+    const row = this.#stmts.topic!.get(topic, topic) as TopicRow | undefined;
     return row ?? { epoch: this.#unborn.epochOf(topic), last_offset: 0, last_ts: 0 };
   }
 
@@ -161,11 +168,15 @@ export class SqliteBroker extends LocalFanout implements Broker {
     const offset = row.last_offset + 1;
     const ts = Math.max(now, row.last_ts);
     this.#stmts.insert!.run(topic, offset, JSON.stringify(input.data), input.from, ts);
-    this.#stmts.advance!.run(offset, ts, topic);
     const { maxCount, maxAgeMs } = boundsFor(this.#opts, topic);
-    if (offset > maxCount && (offset - maxCount) % TRIM_STEP === 0)
-      this.#stmts.trimCount!.run(topic, offset - maxCount);
-    if (now >= (this.#ageTrimmedAt.get(topic) ?? 0) + AGE_TRIM_INTERVAL_MS) {
+    const trimCount = offset > maxCount && (offset - maxCount) % TRIM_STEP === 0;
+    const trimAge = now >= (this.#ageTrimmedAt.get(topic) ?? 0) + AGE_TRIM_INTERVAL_MS;
+    // The topic's row (and its entry in the idle index) is written only here, before a trim may
+    // remove its newest publication: at most once a second and once in TRIM_STEP appends, so an
+    // append writes one page of the WAL, not three.
+    if (trimCount || trimAge) this.#stmts.advance!.run(offset, ts, topic);
+    if (trimCount) this.#stmts.trimCount!.run(topic, offset - maxCount);
+    if (trimAge) {
       this.#ageTrimmedAt.set(topic, now);
       this.#trimAge(topic, now - maxAgeMs);
     }
@@ -217,8 +228,10 @@ export class SqliteBroker extends LocalFanout implements Broker {
     }[];
     let removed = 0;
     for (const { name, last_ts: last } of rows) {
+      // The row may be behind its newest publication (see #write), which says when it was last used.
+      const used = (this.#stmts.topic!.get(name, name) as TopicRow).last_ts;
       // Kept: subscribers here hold its epoch, its own bounds are longer, or a key is still owed.
-      if (this.#unborn.watched(name) || last >= now - boundsFor(this.#opts, name).maxAgeMs) continue;
+      if (this.#unborn.watched(name) || used >= now - boundsFor(this.#opts, name).maxAgeMs) continue;
       if (this.#stmts.liveKey!.get(name, now) !== undefined) continue;
       this.#stmts.dropTopic!.run(name);
       this.#ageTrimmedAt.delete(name);
@@ -247,7 +260,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
     let row: TopicRow | undefined;
     let previous: AppendResult | null;
     try {
-      row = this.#stmts.topic!.get(topic) as TopicRow | undefined;
+      row = this.#stmts.topic!.get(topic, topic) as TopicRow | undefined;
       previous = this.#previous(topic, row, input, digest, now);
     } catch (err) {
       return Promise.reject(err as Error);
@@ -261,7 +274,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
   }
 
   history(topic: string, after: number, limit: number): Promise<HistoryPage> {
-    const row = this.#stmts.topic!.get(topic) as TopicRow | undefined;
+    const row = this.#stmts.topic!.get(topic, topic) as TopicRow | undefined;
     if (!row) return Promise.resolve({ epoch: this.#topic(topic).epoch, earliest: 1, latest: 0, publications: [] });
     const { maxCount, maxAgeMs } = boundsFor(this.#opts, topic);
     const cutoff = this.#opts.now() - maxAgeMs;
