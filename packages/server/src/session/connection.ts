@@ -159,7 +159,7 @@ export abstract class Connection implements Outlet, Flushable {
       }
     } finally {
       ONE[0] = NOTHING;
-      if (rest !== undefined) rest.length = 0;
+      if (rest !== undefined && rest.length !== 0) rest.length = 0;
     }
   }
 
