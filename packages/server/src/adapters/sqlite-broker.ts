@@ -122,9 +122,14 @@ export class SqliteBroker extends LocalFanout implements Broker {
     };
   }
 
+  /** The topic's row, with where its newest publication says it is (both statement parameters are the name). */
+  #row(topic: string): TopicRow | undefined {
+    return this.#stmts.topic!.get(topic, topic) as TopicRow | undefined;
+  }
+
   /** The topic's row, or what a topic without one reports (its unborn epoch, nothing held). */
   #topic(topic: string): TopicRow {
-    const row = this.#stmts.topic!.get(topic, topic) as TopicRow | undefined;
+    const row = this.#row(topic);
     return row ?? { epoch: this.#unborn.epochOf(topic), last_offset: 0, last_ts: 0 };
   }
 
@@ -229,7 +234,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
     let removed = 0;
     for (const { name, last_ts: last } of rows) {
       // The row may be behind its newest publication (see #write), which says when it was last used.
-      const used = (this.#stmts.topic!.get(name, name) as TopicRow).last_ts;
+      const used = this.#row(name)!.last_ts;
       // Kept: subscribers here hold its epoch, its own bounds are longer, or a key is still owed.
       if (this.#unborn.watched(name) || used >= now - boundsFor(this.#opts, name).maxAgeMs) continue;
       if (this.#stmts.liveKey!.get(name, now) !== undefined) continue;
@@ -260,7 +265,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
     let row: TopicRow | undefined;
     let previous: AppendResult | null;
     try {
-      row = this.#stmts.topic!.get(topic, topic) as TopicRow | undefined;
+      row = this.#row(topic);
       previous = this.#previous(topic, row, input, digest, now);
     } catch (err) {
       return Promise.reject(err as Error);
@@ -274,7 +279,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
   }
 
   history(topic: string, after: number, limit: number): Promise<HistoryPage> {
-    const row = this.#stmts.topic!.get(topic, topic) as TopicRow | undefined;
+    const row = this.#row(topic);
     if (!row) return Promise.resolve({ epoch: this.#topic(topic).epoch, earliest: 1, latest: 0, publications: [] });
     const { maxCount, maxAgeMs } = boundsFor(this.#opts, topic);
     const cutoff = this.#opts.now() - maxAgeMs;
