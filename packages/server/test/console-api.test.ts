@@ -128,6 +128,38 @@ describe('the console APIs', () => {
       assert.equal(r.body.truncated, false);
       assert.equal((await t.api('/v1/jobs/nosuchjob/timeline')).status, 404);
     });
+
+    it('reads the status from the newest event when the record is saved after it (as on a cluster)', async () => {
+      await using t = await startNode();
+      t.node.jobs.define('waits');
+      const { id } = (await t.api('/v1/jobs', { body: { type: 'waits' } })).body;
+      const queued = (await t.api(`/v1/jobs/${id}`)).body;
+      // A node on a cluster publishes a change's event, then saves the record: read between the two.
+      const job = { ...queued, status: 'running', startedAt: Date.now(), attempt: 1, message: 'warming up' };
+      delete job.partials;
+      delete job.epoch;
+      delete job.offset;
+      await t.node.hub.publish(queued.topic, { data: { type: 'job.started', job }, from: 'test' });
+      await t.node.hub.publish(queued.topic, {
+        data: { type: 'job.partial', job, partial: { page: 1 } },
+        from: 'test',
+      });
+      const r = await t.api(`/v1/jobs/${id}/timeline`);
+      assert.equal(r.status, 200);
+      assert.deepEqual(
+        r.body.events.map((e: { type: string; status: string }) => [e.type, e.status]),
+        [
+          ['job.queued', 'queued'],
+          ['job.started', 'running'],
+          ['job.partial', 'running'],
+        ],
+      );
+      assert.equal(r.body.job.status, 'running');
+      assert.equal(r.body.job.message, 'warming up');
+      assert.deepEqual(r.body.job.partials, [{ page: 1 }]);
+      assert.equal(r.body.job.offset, 3);
+      assert.equal(r.body.job.epoch, queued.epoch);
+    });
   });
 
   describe('a job that failed for good', () => {

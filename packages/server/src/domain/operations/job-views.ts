@@ -8,6 +8,7 @@ import {
   type JobSummary,
   type JobTimeline,
   type JobTimelineEntry,
+  type Json,
 } from '@inloop/protocol';
 import { Refusal } from '../../errors.js';
 import type { Broker } from '../../ports/broker.js';
@@ -86,20 +87,30 @@ export class JobViews {
 
   /** The job's snapshot and its stored events from the start (null when there is no such job). */
   async timeline(id: string): Promise<JobTimeline | null> {
-    const job = await this.o.jobs.snapshot(id);
+    let job = await this.o.jobs.snapshot(id);
     if (!job) return null;
     const events: JobTimelineEntry[] = [];
     let after = 0;
     let truncated = false;
+    let sameEpoch = true;
     let told: JobEvent['job']['eta'] | undefined;
+    // Events past the snapshot's offset: on a cluster a change's event is published just before
+    // its record is saved, so a read between the two finds the event ahead of the snapshot.
+    let ahead: JobEvent['job'] | undefined;
+    const partialsAhead: Json[] = [];
     while (events.length < TIMELINE_MAX_EVENTS) {
       const page = await this.o.broker.history(jobTopic(id), after, 200);
       if (after === 0 && page.earliest > 1) truncated = true;
       if (page.epoch !== job.epoch) truncated = true;
+      if (page.epoch !== job.epoch) sameEpoch = false;
       for (const p of page.publications) {
         const e = p.data as unknown as JobEvent;
         const s = e.job;
         if (p.offset === 1) told = s.eta;
+        if (p.offset > job.offset) {
+          ahead = s;
+          if (e.type === 'job.partial' && e.partial !== undefined) partialsAhead.push(e.partial);
+        }
         events.push({
           offset: p.offset,
           at: p.ts,
@@ -120,6 +131,14 @@ export class JobViews {
       if (after >= page.latest) break;
     }
     if (events.length >= TIMELINE_MAX_EVENTS) truncated = true;
+    // The newest event's state, so the status never reads older than the events shown with it.
+    if (ahead && sameEpoch)
+      job = {
+        ...ahead,
+        epoch: job.epoch,
+        partials: [...job.partials, ...partialsAhead],
+        offset: events.at(-1)!.offset,
+      };
     return {
       job,
       events,
@@ -134,7 +153,6 @@ export class JobViews {
     };
   }
 
-  /** Run a finished job again: a new job of the same type with the same input, created by `by`. */
   /**
    * Run an ended job again: a new job with its type, input and size, started as `POST /v1/jobs`
    * starts one (the same `idempotencyKey` gives the same new job).
