@@ -39,8 +39,35 @@ describe('WAL checkpoints', () => {
       assert.ok(largest < written / 4, `the WAL reached ${largest} bytes after ${written} written`);
       // Every row is there.
       assert.deepEqual(handle.db.prepare('SELECT count(*) AS n FROM t').get(), { n: 24_000 });
+      // Writing this fast, checkpoints stay at their shortest interval.
+      assert.equal(handle.checkpointIntervalMs, 500);
       handle.release();
       dir.remove();
+    });
+
+    it('checkpoints less often while little is written, and the WAL stays short', async () => {
+      const dir = tempDir();
+      const file = join(dir.path, 'c.db');
+      const handle = openDatabase(file, 'NORMAL');
+      handle.db.exec('CREATE TABLE t (n INTEGER, body TEXT)');
+      const insert = handle.db.prepare('INSERT INTO t VALUES (?, ?)');
+      try {
+        assert.equal(handle.checkpointIntervalMs, 500);
+        // About 40 small commits a second, as a node serving a few publications a second does.
+        for (let i = 0; i < 240; i++) {
+          await handle.group.write(() => insert.run(i, 'z'.repeat(100)));
+          await sleep(25);
+        }
+        const interval = handle.checkpointIntervalMs!;
+        assert.ok(interval >= 2000, `the interval is ${interval} ms after 6 s of slow writes`);
+        // A checkpoint still comes while commits happen: the WAL holds far less than SQLite's own
+        // 1,000-page threshold would let it.
+        assert.ok(walBytes(file) < 1000 * 4096, `the WAL is ${walBytes(file)} bytes`);
+        assert.deepEqual(handle.db.prepare('SELECT count(*) AS n FROM t').get(), { n: 240 });
+      } finally {
+        handle.release();
+        dir.remove();
+      }
     });
 
     it('folds the WAL into the database file when the node closes, and the rows are there on the next open', async () => {

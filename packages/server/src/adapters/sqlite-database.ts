@@ -118,6 +118,8 @@ export class GroupCommit {
 export interface SqliteHandle {
   readonly db: Db;
   readonly group: GroupCommit;
+  /** How long the WAL checkpoints wait now (null: SQLite's own checkpoints, or in memory). */
+  readonly checkpointIntervalMs: number | null;
   /** Release this user's share; the file closes when the last user releases it. */
   release(): void;
 }
@@ -171,6 +173,9 @@ export function openDatabase(file: string, synchronous: 'NORMAL' | 'FULL'): Sqli
     handle: {
       db,
       group,
+      get checkpointIntervalMs() {
+        return checkpointer?.interval ?? null;
+      },
       release() {
         if (--entry.users > 0) return;
         if (key !== null) open.delete(key);
