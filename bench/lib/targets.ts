@@ -180,6 +180,8 @@ export async function spawnPinned<T = ServerInfo>(
       ...(process.env.BENCH_CPU_PROF_DIR && process.env.BENCH_CPU_PROF_INTERVAL
         ? [`--cpu-prof-interval=${process.env.BENCH_CPU_PROF_INTERVAL}`]
         : []),
+      // BENCH_NODE_FLAGS="--trace-gc ...": more flags for each server (those NODE_OPTIONS refuses).
+      ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : []),
     ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
