@@ -193,6 +193,27 @@ describe('the duration model', () => {
     // Each score its own group: the plain rank.
     assert.equal(conformalQuantile(ten, 0.9, 10), conformalQuantile(ten, 0.9));
   });
+
+  it('promises as p50 the least whole ms by which half the runs end, not the one past it (runs split evenly at 103/104 ms)', () => {
+    // A 100 ms type on a quiet machine, timed in whole ms: half its runs take 101-103 ms, half
+    // 104-109 ms, so the median is 103.5: half the runs end by 103 ms, 7 in 10 by 104.
+    const cycle = [101, 104, 102, 105, 103, 104, 102, 106, 103, 109];
+    for (const n of [20, 50, 200]) {
+      const runs: RunSample[] = Array.from({ length: n }, (_, i) => ({
+        ms: cycle[i % cycle.length]!,
+        size: null,
+        at: 1_000_000 - i * 30,
+      }));
+      const { p50Ms } = quantilesOf(modelOf(runs), null);
+      const endedBy = (ms: number) => runs.filter((run) => run.ms <= ms).length;
+      assert.ok(endedBy(p50Ms) >= n / 2, `${n} runs: p50 ${p50Ms} ms, by which ${endedBy(p50Ms)} ended`);
+      assert.ok(
+        endedBy(p50Ms - 1) < n / 2,
+        `${n} runs: p50 ${p50Ms} ms, but ${endedBy(p50Ms - 1)} ended by ${p50Ms - 1}`,
+      );
+      assert.equal(p50Ms, 103);
+    }
+  });
 });
 
 describe('a change of speed', () => {
