@@ -84,10 +84,13 @@ export class SqliteBroker extends LocalFanout implements Broker {
     this.#stmts = {
       // A topic's row is brought up to date only before its history is trimmed (see #write): its
       // newest publication, the last key of its range, says where it really is.
+      // The newest publication is found by the key's maximum (one seek), joined on its key: a
+      // subquery in FROM would be materialized, an ephemeral table per read.
       topic: db.prepare(
         `SELECT t.epoch AS epoch, max(t.last_offset, coalesce(p.offset, 0)) AS last_offset,
            max(t.last_ts, coalesce(p.ts, 0)) AS last_ts
-         FROM topics t LEFT JOIN (SELECT offset, ts FROM publications WHERE topic = ? ORDER BY offset DESC LIMIT 1) p
+         FROM topics t LEFT JOIN publications p
+           ON p.topic = t.name AND p.offset = (SELECT max(offset) FROM publications WHERE topic = t.name)
          WHERE t.name = ?`,
       ),
       createTopic: db.prepare('INSERT INTO topics (name, epoch, last_offset, last_ts) VALUES (?, ?, 0, 0)'),
@@ -122,9 +125,9 @@ export class SqliteBroker extends LocalFanout implements Broker {
     };
   }
 
-  /** The topic's row, with where its newest publication says it is (both statement parameters are the name). */
+  /** The topic's row, with where its newest publication says it is. */
   #row(topic: string): TopicRow | undefined {
-    return this.#stmts.topic!.get(topic, topic) as TopicRow | undefined;
+    return this.#stmts.topic!.get(topic) as TopicRow | undefined;
   }
 
   /** The topic's row, or what a topic without one reports (its unborn epoch, nothing held). */
@@ -261,20 +264,19 @@ export class SqliteBroker extends LocalFanout implements Broker {
   appendAndPublish(topic: string, input: AppendInput): Promise<AppendResult> {
     const digest = input.idempotencyKey === undefined ? undefined : payloadDigest(input.data);
     const now = this.#opts.now();
-    // Check, then write, in one synchronous step: no other append can come between them.
-    let row: TopicRow | undefined;
-    let previous: AppendResult | null;
-    try {
-      row = this.#row(topic);
-      previous = this.#previous(topic, row, input, digest, now);
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+    // Check, then write, in one synchronous step: no other append can come between them. The
+    // check reads inside the group's transaction: read on its own, outside one, it would open and
+    // close a read transaction of its own (the WAL's shared-memory locks, a few syscalls), which
+    // cost more than the read itself: 9 of 11 µs, and more on a node that is mostly idle.
     // A duplicate is answered once the original's group has committed, not before.
-    if (previous) return this.#handle.group.write(() => previous);
     return this.#handle.group.write(
-      () => this.#write(topic, row, input, digest, now),
-      (result) => this.deliver(result.publication),
+      () => {
+        const row = this.#row(topic);
+        return this.#previous(topic, row, input, digest, now) ?? this.#write(topic, row, input, digest, now);
+      },
+      (result) => {
+        if (!result.duplicate) this.deliver(result.publication);
+      },
     );
   }
 
