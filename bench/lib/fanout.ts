@@ -147,6 +147,9 @@ export function fanoutTable(results: FanoutResult[]): string {
   return out;
 }
 
+/** How long each server is driven at the measured rate before the first round. */
+const WARMUP_MS = Number(process.env.BENCH_CPU_WARMUP_MS ?? 15_000);
+
 /** One round of {@link interleavedCpu} for one server: CPU per delivery, in microseconds. */
 export interface CpuRound {
   perDelivery: number;
@@ -175,7 +178,10 @@ export async function interleavedCpu(
     const publish = await s.publisher();
     live.push({ s, sockets, publish, delivered: () => delivered });
   }
-  for (const l of live) await publishAt(l.publish, rate, 1000); // warm-up
+  // Warm-up: at a low rate a server's publish path is called too rarely for V8 to have compiled
+  // it after a second (a node compiled some 45 functions of it on its helper threads between 2 s
+  // and 20 s at 75/s, counted in its CPU): the rounds measure the steady state, for both sides.
+  for (const l of live) await publishAt(l.publish, rate, WARMUP_MS);
   const results: CpuRound[][] = setups.map(() => []);
   const cpu = async (pids: number[]) => {
     const all = await Promise.all(pids.map(cpuSplitOf));
