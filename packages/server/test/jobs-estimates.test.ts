@@ -54,6 +54,22 @@ describe('estimates', () => {
     await store.close();
   });
 
+  it('fit a stale model once for every caller that asks in the same turn', async () => {
+    const store = createSqliteJobStore({ file: ':memory:' });
+    const estimator = new Estimator(store);
+    for (let i = 0; i < 10; i++) await estimator.record(sample(100));
+    const first = await Promise.all(Array.from({ length: 50 }, () => estimator.model('t')));
+    assert.equal(new Set(first).size, 1, 'fifty callers of a type never fitted got one model');
+    // A run lands (models of under 50 runs refit on the next read): the callers of the next
+    // turn share one new fit, and it has the run.
+    await estimator.record(sample(1000));
+    const second = await Promise.all(Array.from({ length: 50 }, () => estimator.model('t')));
+    assert.equal(new Set(second).size, 1);
+    assert.notEqual(second[0], first[0]);
+    assert.equal(second[0]!.samples, 11);
+    await store.close();
+  });
+
   it('do not take a pause that slowed the runs in flight together for a change of speed, in SQLite and after a restart', async () => {
     const store = createSqliteJobStore({ file: ':memory:' });
     const estimator = new Estimator(store);
