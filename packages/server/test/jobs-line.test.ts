@@ -138,6 +138,28 @@ describe('the wait in line', () => {
       });
     }
 
+    it('promises each place in a round of the workers its own start: the first to wait starts when the first run ahead ends', () => {
+      // 12 jobs on 4 workers: the 5th starts when the first of the 4 runs ahead ends, the 8th
+      // when the last does. Promised one start for all four, the 5th was told 9-13 ms too late
+      // and the 8th 17-27 ms too early (the 12th 30-36 ms), in these three latency settings.
+      for (const [pickup, handoff] of [
+        [40, 30],
+        [5, 60],
+        [80, 5],
+      ] as const) {
+        const byPlace: number[][] = Array.from({ length: 12 }, () => []);
+        for (let seed = 1; seed <= 4; seed++)
+          saturated(40, pickup, handoff, seed)
+            .slice(5 * 12)
+            .forEach((o, i) => byPlace[i % 12]!.push(o.p50 - o.actual));
+        const off = byPlace.map((errors) => median(errors));
+        assert.ok(
+          off.every((ms) => Math.abs(ms) <= 15),
+          `median p50 - actual per place (ms): ${off.map((ms) => ms.toFixed(0)).join(' ')}`,
+        );
+      }
+    });
+
     it("keeps its promises once the type's model has grown, not dragged off by a young model's errors", () => {
       // A cold node: the first 3 bursts are promised from a model of 12 slow first runs (p50
       // 500 ms where runs take 100), then from a grown one. The ends promised then were 4x too
