@@ -455,7 +455,7 @@ export function remainingGiven(
 }
 
 /** z of the normal distribution's 90th percentile. */
-const Z90 = 1.2816;
+export const Z90 = 1.2816;
 
 /**
  * A curve at {@link CURVE_LEVELS} for an estimate that has only a p50 and a p90 (a type's

@@ -1,7 +1,8 @@
 import type { JobRecord } from '../../ports/job-store.js';
 import type { Estimate } from './estimator.js';
 import type { LinePlace } from './progress.js';
-import { remainingGiven } from './duration-model.js';
+import { remainingGiven, Z90 } from './duration-model.js';
+import { DRAWN_AHEAD_MAX, DRAWN_SLOTS_MAX, drawnStart, type DrawnStart } from './line-draws.js';
 import { PromiseCalibration, type LineCalibration, type Promised } from './line-calibration.js';
 import { LineQueue } from './line-queue.js';
 
@@ -17,18 +18,10 @@ const FORGET_QUEUED_MS = 15 * 60_000;
 const EXACT_SLOTS_FACTOR = 2;
 /** The least spread (p90 - p50) of a promised end, as a share of its p50. */
 const MIN_SPREAD = 0.05;
-/** z of the normal 90th percentile, for the spread of a sum of runs. */
-const Z90 = 1.2816;
 /** A running job's time left is read from its curve again after this long (it is costly). */
 const LEFT_FRESH_MS = 250;
 /** Running jobs are checked for being forgotten at most this often per type. */
 const PRUNE_EVERY_MS = 1000;
-/** A start within reach of a few workers is read from this many drawn schedules (see {@link drawnStart}). */
-const DRAWS = 64;
-/** Lines over at most this many slots are drawn; wider ones keep the slots' p50 schedule. */
-const DRAWN_SLOTS_MAX = 8;
-/** A job with at most this many ahead of it is drawn; further back, the rounds are alike. */
-const DRAWN_AHEAD_MAX = 32;
 
 interface Entry {
   estimate: Estimate;
@@ -74,7 +67,7 @@ interface TypeLine {
   peak: number;
   peakAt: number;
   /** Drawn starts by the number of jobs ahead, kept as a full front's schedule is. */
-  drawn: { version: number; at: number; starts: Map<number, { p50At: number; variance: number }> } | null;
+  drawn: { version: number; at: number; starts: Map<number, DrawnStart> } | null;
 }
 
 /**
@@ -84,7 +77,7 @@ interface TypeLine {
  * after its remaining p50 (given how long it has run), and the jobs ahead take the free slots
  * in order, each for its own p50. The p90 of a start adds the spread of the runs before it as
  * a sum (it grows with the square root of their number, not with it). Near the front of a line
- * over a few workers the schedule is drawn instead (see {@link drawnStart}): there the jobs of
+ * over a few workers the schedule is drawn instead (see line-draws.ts): there the jobs of
  * one round of the workers start in the order their slots free, which p50s cannot tell apart.
  *
  * Only this node's jobs are known: in a cluster a job created elsewhere does not count here,
@@ -233,6 +226,32 @@ export class JobLine {
     return { heap, idleSlots };
   }
 
+  /**
+   * The drawn start of the job behind the line's first `jobsAhead` jobs (see line-draws.ts),
+   * kept as a full front's schedule is: while the line is unchanged, for {@link LEFT_FRESH_MS}.
+   */
+  #drawn(line: TypeLine, now: number, slots: number, jobsAhead: number): DrawnStart {
+    const kept = line.drawn;
+    if (kept && kept.version === line.version && now - kept.at < LEFT_FRESH_MS) {
+      const start = kept.starts.get(jobsAhead);
+      if (start) return start;
+    } else line.drawn = { version: line.version, at: now, starts: new Map() };
+    const running = [...line.running.values()].map((run) => {
+      const left = timeLeft(run, now);
+      return { p50Ms: left.p50Ms, sdMs: Math.max(0, left.p90Ms - left.p50Ms) / Z90 };
+    });
+    const start = drawnStart({
+      now,
+      slots,
+      running,
+      ahead: line.queued.front(jobsAhead),
+      pickupMs: line.pickupMs,
+      handoffMs: line.handoffMs,
+    });
+    line.drawn!.starts.set(jobsAhead, start);
+    return start;
+  }
+
   /** A queued job's place in line, or null when this node does not know it as queued. */
   place(job: JobRecord, now = Date.now()): LinePlace | null {
     const line = this.#types.get(job.type);
@@ -272,7 +291,7 @@ export class JobLine {
     // workers starts when the first of the 4 runs ahead ends, the 8th when the last does, while
     // the slots' p50s promised all four the same start.
     if (!idle && ahead <= DRAWN_AHEAD_MAX && slots <= DRAWN_SLOTS_MAX) {
-      const drawn = drawnStart(line, now, slots, ahead);
+      const drawn = this.#drawn(line, now, slots, ahead);
       scheduled = Math.max(now, Math.round(drawn.p50At));
       startVariance = drawn.variance;
     }
@@ -336,92 +355,6 @@ function timeLeft(run: Entry, now: number): { p50Ms: number; p90Ms: number } {
     : { p50Ms: Math.max(0, e.p50Ms - elapsed), p90Ms: Math.max(0, e.p90Ms - elapsed) };
   run.left = { ...left, at: now };
   return left;
-}
-
-/**
- * The start of the job behind the line's first `jobsAhead` jobs, read from {@link DRAWS} drawn
- * schedules: each running job ends after a draw of its time left, each job ahead runs a draw of
- * its own run (normal, from p50 and p90, never below 0), in the slot that frees first, as the
- * list schedule does with p50s. Returns the median start (after the worker's handoff) and the
- * variance read from its p90. So the k-th job to wait for a slot is promised the k-th of the
- * slots' ends, not the same p50 as the others. The draws are the same sequence on every call: a
- * start read again on an unchanged line is the same number, and moves little when the line
- * moves little.
- */
-function drawnStart(
-  line: TypeLine,
-  now: number,
-  slots: number,
-  jobsAhead: number,
-): { p50At: number; variance: number } {
-  const running: { p50: number; sd: number }[] = [];
-  for (const run of line.running.values()) {
-    const left = timeLeft(run, now);
-    running.push({ p50: left.p50Ms, sd: Math.max(0, left.p90Ms - left.p50Ms) / Z90 });
-  }
-  const kept = line.drawn;
-  if (kept && kept.version === line.version && now - kept.at < LEFT_FRESH_MS) {
-    const start = kept.starts.get(jobsAhead);
-    if (start) return start;
-  } else line.drawn = { version: line.version, at: now, starts: new Map() };
-  const ahead = [...line.queued.front(jobsAhead)];
-  const z = normals();
-  let k = 0;
-  const normal = () => z[k++ % z.length]!;
-  const at = new Float64Array(Math.max(slots, running.length));
-  const idle = new Uint8Array(at.length);
-  const starts = new Float64Array(DRAWS);
-  for (let d = 0; d < DRAWS; d++) {
-    for (let i = 0; i < at.length; i++) {
-      const run = running[i];
-      at[i] = run ? now + Math.max(0, run.p50 + run.sd * normal()) : now;
-      idle[i] = run ? 0 : 1;
-    }
-    for (const entry of ahead) {
-      const i = earliestOf(at);
-      const ms = Math.max(0, entry.p50Ms + Math.sqrt(entry.variance) * normal());
-      at[i] = (idle[i] ? Math.max(at[i]!, entry.since + line.pickupMs) : at[i]! + line.handoffMs) + ms;
-      idle[i] = 0;
-    }
-    const i = earliestOf(at);
-    starts[d] = idle[i] ? Math.max(at[i]!, now) : at[i]! + line.handoffMs;
-  }
-  starts.sort();
-  const p50At = (starts[DRAWS / 2 - 1]! + starts[DRAWS / 2]!) / 2;
-  const p90At = starts[Math.ceil(0.9 * DRAWS) - 1]!;
-  const start = { p50At, variance: (Math.max(0, p90At - p50At) / Z90) ** 2 };
-  line.drawn!.starts.set(jobsAhead, start);
-  return start;
-}
-
-/** The index of the least of `at` (the first of equals). */
-function earliestOf(at: Float64Array): number {
-  let best = 0;
-  for (let i = 1; i < at.length; i++) if (at[i]! < at[best]!) best = i;
-  return best;
-}
-
-let drawnNormals: Float64Array | undefined;
-
-/**
- * Standard normal draws, enough for the largest drawn schedule, the same for every caller: made
- * once (a seeded generator, Box-Muller), then read in order.
- */
-function normals(): Float64Array {
-  if (drawnNormals) return drawnNormals;
-  const z = new Float64Array(DRAWS * (DRAWN_AHEAD_MAX + DRAWN_SLOTS_MAX));
-  let s = 0x2545f491;
-  const uniform = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 2 ** 32;
-  };
-  for (let i = 0; i < z.length; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(uniform()));
-    const theta = 2 * Math.PI * uniform();
-    z[i] = r * Math.cos(theta);
-    z[i + 1] = r * Math.sin(theta);
-  }
-  return (drawnNormals = z);
 }
 
 /** The schedule of a line's full front, kept while nothing it depends on changed. */
