@@ -18,6 +18,8 @@ const STEP_MS = Number(process.env.BENCH_STEP_MS ?? 3000);
 const CPU_ROUNDS = Number(process.env.BENCH_CPU_ROUNDS ?? 7);
 const CPU_ROUND_MS = Number(process.env.BENCH_CPU_ROUND_MS ?? 6000);
 const SERVER_CPU = 0;
+/** BENCH_FANOUT_ONLY=cpu: only the side-by-side CPU at 75 publications/s (about 2 minutes). */
+const ONLY_CPU = process.env.BENCH_FANOUT_ONLY === 'cpu';
 
 async function run(target: Target): Promise<FanoutResult> {
   const { child, info } = await startServer(target, SERVER_CPU);
@@ -34,25 +36,30 @@ async function run(target: Target): Promise<FanoutResult> {
   return result;
 }
 
+process.stdout.write(`${await loadAverage()}\n`);
 const results: FanoutResult[] = [];
-for (const target of targets) {
+for (const target of ONLY_CPU ? [] : targets) {
   process.stdout.write(`running ${target.name} ...\n`);
   results.push(await run(target));
 }
-process.stdout.write(
-  `\nFan-out: ${SUBSCRIBERS} subscribers, one topic, 100-byte payloads, loopback; server on core ${SERVER_CPU}\n\n`,
-);
-process.stdout.write(fanoutTable(results));
-const [mine, ws, sio] = results;
-const perCore = (r: FanoutResult) => r.saturation / Math.max(r.serverCpu, 0.01);
-process.stdout.write(
-  `\nsaturation ratio: inloop / ws = ${(mine!.saturation / ws!.saturation).toFixed(2)}x, inloop / socket.io = ${(mine!.saturation / sio!.saturation).toFixed(2)}x` +
-    ` (per server core-second: ${(perCore(mine!) / perCore(ws!)).toFixed(1)}x and ${(perCore(mine!) / perCore(sio!)).toFixed(1)}x)\n` +
-    `server CPU per delivery at 75 publications/s, one window each: inloop ${mine!.cpuPerDelivery75.toFixed(2)} µs, ws ${ws!.cpuPerDelivery75.toFixed(2)} µs, socket.io ${sio!.cpuPerDelivery75.toFixed(2)} µs (inloop / ws = ${(mine!.cpuPerDelivery75 / ws!.cpuPerDelivery75).toFixed(2)}x)\n` +
-    (mine!.generatorCpu > 0.9
-      ? 'note: the load generator was above 90 % CPU in the inloop run: its saturation figure is a lower bound\n'
-      : ''),
-);
+if (!ONLY_CPU) printTables(results);
+
+function printTables(results: FanoutResult[]): void {
+  process.stdout.write(
+    `\nFan-out: ${SUBSCRIBERS} subscribers, one topic, 100-byte payloads, loopback; server on core ${SERVER_CPU}\n\n`,
+  );
+  process.stdout.write(fanoutTable(results));
+  const [mine, ws, sio] = results;
+  const perCore = (r: FanoutResult) => r.saturation / Math.max(r.serverCpu, 0.01);
+  process.stdout.write(
+    `\nsaturation ratio: inloop / ws = ${(mine!.saturation / ws!.saturation).toFixed(2)}x, inloop / socket.io = ${(mine!.saturation / sio!.saturation).toFixed(2)}x` +
+      ` (per server core-second: ${(perCore(mine!) / perCore(ws!)).toFixed(1)}x and ${(perCore(mine!) / perCore(sio!)).toFixed(1)}x)\n` +
+      `server CPU per delivery at 75 publications/s, one window each: inloop ${mine!.cpuPerDelivery75.toFixed(2)} µs, ws ${ws!.cpuPerDelivery75.toFixed(2)} µs, socket.io ${sio!.cpuPerDelivery75.toFixed(2)} µs (inloop / ws = ${(mine!.cpuPerDelivery75 / ws!.cpuPerDelivery75).toFixed(2)}x)\n` +
+      (mine!.generatorCpu > 0.9
+        ? 'note: the load generator was above 90 % CPU in the inloop run: its saturation figure is a lower bound\n'
+        : ''),
+  );
+}
 
 // The low-rate cost against the bare loop, both servers up at once and measured in turns.
 process.stdout.write(`\nrunning inloop and ws side by side for the CPU at 75 publications/s ...\n`);

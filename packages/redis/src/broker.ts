@@ -220,7 +220,7 @@ export class RedisBroker implements Broker {
   readonly #redis: Redis;
   readonly #sub: Redis;
   readonly #keys: Keys;
-  readonly #opts: Required<BrokerOptions>;
+  readonly #opts: Required<Omit<BrokerOptions, 'scheduler'>>;
   readonly #watches = new Map<string, Watch>();
   readonly #channels = new Map<string, string>();
   /** Epochs of topics without meta, as read here: the first append from here takes the same. */

@@ -162,7 +162,12 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   const nodeId = config.nodeId ?? randomBytes(4).toString('hex');
   const log = logger.child({ node: nodeId });
   const metrics = new Metrics({ defaultMetrics: processMetrics ?? true });
+  // One write scheduler for the node: the hub fans out at the start of each tick, and every
+  // connection schedules its flush on it (injected through the connection core). The broker is
+  // given it too, so a tick follows the commit that releases publications within the same turn.
+  const ticker = new Ticker();
   const brokerOptions: BrokerOptions = {
+    scheduler: ticker,
     maxCount: config.historyMaxCount,
     maxAgeMs: config.historyMaxAgeMs,
     idempotencyTtlMs: config.idempotencyTtlMs,
@@ -224,9 +229,6 @@ export async function createNode(options: NodeOptions = {}): Promise<InloopNode>
   // The console's live job list: every job event appended here, sent on while a feed is open.
   const feed = new JobFeed({ shared: backend.shared, logger: log });
   const broker = activity.tap(feed.tap(tapped));
-  // One write scheduler for the node: the hub fans out at the start of each tick, and every
-  // connection schedules its flush on it (injected through the connection core).
-  const ticker = new Ticker();
   const hub = new Hub({ broker, metrics, logger: log, ticker });
   const core: ConnectionCore = {
     scheduler: ticker,

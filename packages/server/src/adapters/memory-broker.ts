@@ -29,7 +29,7 @@ interface TopicState {
  */
 export class MemoryBroker extends LocalFanout implements Broker {
   readonly #topics = new Map<string, TopicState>();
-  readonly #opts: Required<BrokerOptions>;
+  readonly #opts: Required<Omit<BrokerOptions, 'scheduler'>>;
   readonly #unborn = new UnbornEpochs();
   /** Where the last sweep stopped: each sweep goes on from there, a batch at a time. */
   #cursor: Iterator<[string, TopicState]> | null = null;

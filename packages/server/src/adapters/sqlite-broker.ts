@@ -51,7 +51,8 @@ interface PubRow {
 export class SqliteBroker extends LocalFanout implements Broker {
   readonly #db: Db;
   readonly #handle: SqliteHandle;
-  readonly #opts: Required<Omit<SqliteBrokerOptions, 'synchronous'>>;
+  readonly #opts: Required<Omit<SqliteBrokerOptions, 'synchronous' | 'scheduler'>>;
+  readonly #scheduler: { follow(): void } | undefined;
   readonly #stmts: Record<string, Statement>;
   readonly #unborn = new UnbornEpochs();
   /** When each topic written since start last had its head trimmed by age (at most once a second). */
@@ -61,9 +62,12 @@ export class SqliteBroker extends LocalFanout implements Broker {
 
   constructor(options: SqliteBrokerOptions) {
     super();
-    this.#opts = { now: Date.now, retention: [], ...options };
+    const { scheduler, ...rest } = options;
+    this.#opts = { now: Date.now, retention: [], ...rest };
     this.#handle = openDatabase(options.file, options.synchronous ?? 'NORMAL');
     this.#db = this.#handle.db;
+    this.#scheduler = scheduler;
+    if (scheduler) this.#handle.group.follow(scheduler);
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS topics (
         name TEXT PRIMARY KEY, epoch TEXT NOT NULL, last_offset INTEGER NOT NULL, last_ts INTEGER NOT NULL
@@ -322,6 +326,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
   }
 
   close(): Promise<void> {
+    if (this.#scheduler) this.#handle.group.unfollow(this.#scheduler);
     this.#handle.release();
     return Promise.resolve();
   }

@@ -35,6 +35,8 @@ export class GroupCommit {
 
   /** Called after each successful COMMIT (the checkpointer's cue). */
   onCommit: (() => void) | null = null;
+  /** Told each time a commit is queued: the schedulers that write what commits release. */
+  readonly #followers = new Set<{ follow(): void }>();
 
   constructor(private readonly db: Db) {
     // Prepared once: `exec` would parse them again on every group.
@@ -51,6 +53,7 @@ export class GroupCommit {
       this.#begin.run();
       this.#open = true;
       setImmediate(this.#commit);
+      for (const f of this.#followers) f.follow();
     }
     // The turn's transaction is already lost: a savepoint now would open (and commit) another.
     if (this.#failed !== null) return Promise.reject(this.#failed as Error);
@@ -72,6 +75,18 @@ export class GroupCommit {
         reject,
       }),
     );
+  }
+
+  /**
+   * Have `scheduler` told whenever a commit is queued, so its tick (which writes the publications
+   * and acks the commit releases) is queued behind the commit, not a turn later.
+   */
+  follow(scheduler: { follow(): void }): void {
+    this.#followers.add(scheduler);
+  }
+
+  unfollow(scheduler: { follow(): void }): void {
+    this.#followers.delete(scheduler);
   }
 
   /** Undo one writer's part; if SQLite dropped the whole transaction, the group has failed. */

@@ -159,6 +159,13 @@ export interface BrokerOptions {
   retention?: readonly RetentionRule[];
   /** Clock, injectable for tests. @default Date.now */
   now?: () => number;
+  /**
+   * The node's write scheduler. A broker that releases its publications from a step of its own
+   * queued with `setImmediate` (the embedded group commit) calls `follow()` as it queues the
+   * step, so the tick that writes them to the subscribers runs right behind it, in the same turn
+   * of the event loop.
+   */
+  scheduler?: { follow(): void };
 }
 
 /** History bounds for the topics whose names start with `prefix`. */
