@@ -5,7 +5,12 @@ import { openDatabase } from '../src/adapters/sqlite-database.js';
 import { Ticker, type Flushable } from '../src/domain/ticker.js';
 import { tempDir } from './helpers.js';
 
-const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 5));
+/** Resolves after `n` more turns of the event loop (their immediates): no timer, so no race with them. */
+const turns = (n = 2) =>
+  new Promise<void>((resolve) => {
+    const step = (left: number): void => void (left === 0 ? resolve() : setImmediate(() => step(left - 1)));
+    step(n);
+  });
 
 /** A ticker with a counted `before` phase, and a connection that logs its flushes. */
 function setup(log: string[]) {
@@ -37,7 +42,7 @@ describe('ticker', () => {
       )
       .then(() => ticker.schedule(connection));
     await acked;
-    await nextTurn();
+    await turns();
     assert.deepEqual(log, ['flush', 'next turn'], 'the tick ran behind the commit, in its turn');
     assert.equal(ticks(), 1, 'one tick wrote the delivery and the ack');
     handle.group.unfollow(ticker);
@@ -61,7 +66,7 @@ describe('ticker', () => {
       () => insert.run(1),
       () => ticker.schedule(delivery),
     );
-    await nextTurn();
+    await turns();
     assert.equal(ticks(), 1, 'both went out in one tick, after the commit');
     assert.deepEqual(log, ['reply', 'delivery']);
     handle.group.unfollow(ticker);
@@ -115,8 +120,8 @@ describe('ticker', () => {
       },
     });
     ticker.arm();
-    await nextTurn();
-    await nextTurn();
+    await turns();
+    await turns();
     assert.deepEqual(log, ['flush']);
     assert.equal(ticks, 1, 'no empty tick followed');
     // An arm from the phase itself (a publication arriving meanwhile) still gets its tick.
@@ -126,7 +131,7 @@ describe('ticker', () => {
       },
     });
     ticker.arm();
-    await nextTurn();
+    await turns();
     assert.equal(ticks, 3);
   });
 });
