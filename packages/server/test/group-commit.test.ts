@@ -60,6 +60,30 @@ describe('group commit', () => {
     dir.remove();
   });
 
+  it('rejects the turn’s first writer alone when it fails: none of its rows land, the writers after it commit', async () => {
+    const dir = tempDir();
+    const handle = openDatabase(join(dir.path, 'g.db'), 'NORMAL');
+    handle.db.exec('CREATE TABLE t (n INTEGER PRIMARY KEY)');
+    const insert = handle.db.prepare('INSERT INTO t VALUES (?)');
+    await handle.group.write(() => insert.run(1));
+    // The first writer of a new turn writes a row, then fails on a duplicate key.
+    const broken = handle.group.write(() => {
+      insert.run(7);
+      insert.run(1);
+    });
+    const second = handle.group.write(() => insert.run(2));
+    const third = handle.group.write(() => insert.run(3));
+    const results = await Promise.allSettled([broken, second, third]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'fulfilled', 'fulfilled'],
+    );
+    assert.equal(handle.db.inTransaction, false);
+    assert.deepEqual(handle.db.prepare('SELECT n FROM t ORDER BY n').all(), [{ n: 1 }, { n: 2 }, { n: 3 }]);
+    handle.release();
+    dir.remove();
+  });
+
   it('rejects every writer of the turn when the transaction itself fails', async () => {
     const dir = tempDir();
     const handle = openDatabase(join(dir.path, 'g.db'), 'NORMAL');

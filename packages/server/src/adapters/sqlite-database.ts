@@ -14,9 +14,10 @@ const require = createRequire(import.meta.url);
  * hooks run (in write order). A thousand publishes in a tick cost one commit, and nothing is
  * acknowledged, or shown to a subscriber, before it is on disk.
  *
- * Each writer is isolated from the others in its group: its `fn` runs inside a savepoint, and a
- * `fn` that throws (a constraint, a value SQLite will not bind) is rolled back to that savepoint
- * and rejected alone, while the rest of the group commits. One client's bad write must never fail
+ * Each writer is isolated from the others in its group: its `fn` runs inside a savepoint (the
+ * first writer of a group inside the transaction alone), and a `fn` that throws (a constraint, a
+ * value SQLite will not bind) is rolled back to that savepoint (the first one, with the
+ * transaction, begun again) and rejected alone, while the rest of the group commits. One client's bad write must never fail
  * everyone else's. Only a failure of the transaction itself (the commit, or SQLite abandoning the
  * transaction, as on a full disk) rejects every writer in the group, so a partial write is never
  * committed and nobody is told of a write that did not land. `fn` should still validate and
@@ -32,6 +33,7 @@ export class GroupCommit {
   readonly #savepoint: Statement;
   readonly #release: Statement;
   readonly #rollbackTo: Statement;
+  readonly #rollback: Statement;
 
   /** Called after each successful COMMIT (the checkpointer's cue). */
   onCommit: (() => void) | null = null;
@@ -45,6 +47,7 @@ export class GroupCommit {
     this.#savepoint = db.prepare('SAVEPOINT writer');
     this.#release = db.prepare('RELEASE writer');
     this.#rollbackTo = db.prepare('ROLLBACK TO writer');
+    this.#rollback = db.prepare('ROLLBACK');
   }
 
   write<T>(fn: () => T, after?: (result: T) => void): Promise<T> {
@@ -58,12 +61,18 @@ export class GroupCommit {
     // The turn's transaction is already lost: a savepoint now would open (and commit) another.
     if (this.#failed !== null) return Promise.reject(this.#failed as Error);
     let result: T;
+    // The group's first writer needs no savepoint: the transaction holds nothing else, so its
+    // part is undone by rolling the transaction back and beginning another. At a low rate most
+    // groups have one writer, and the savepoint and its release were two of a publication's six
+    // statements (BEGIN, the topic's read, the insert, COMMIT).
+    const alone = this.#pending.length === 0;
     try {
-      this.#savepoint.run();
+      if (!alone) this.#savepoint.run();
       result = fn();
-      this.#release.run();
+      if (!alone) this.#release.run();
     } catch (err) {
-      this.#undo(err);
+      if (alone) this.#restart(err);
+      else this.#undo(err);
       return Promise.reject(err as Error);
     }
     return new Promise<T>((resolve, reject) =>
@@ -87,6 +96,16 @@ export class GroupCommit {
 
   unfollow(scheduler: { follow(): void }): void {
     this.#followers.delete(scheduler);
+  }
+
+  /** Undo the first writer's part: the whole transaction, begun again for the rest of the turn. */
+  #restart(err: unknown): void {
+    try {
+      if (this.db.inTransaction) this.#rollback.run();
+      this.#begin.run();
+    } catch {
+      this.#failed ??= err;
+    }
   }
 
   /** Undo one writer's part; if SQLite dropped the whole transaction, the group has failed. */
