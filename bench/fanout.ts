@@ -18,7 +18,7 @@ const STEP_MS = Number(process.env.BENCH_STEP_MS ?? 3000);
 const CPU_ROUNDS = Number(process.env.BENCH_CPU_ROUNDS ?? 7);
 const CPU_ROUND_MS = Number(process.env.BENCH_CPU_ROUND_MS ?? 6000);
 const SERVER_CPU = 0;
-/** BENCH_FANOUT_ONLY=cpu: only the side-by-side CPU at 75 publications/s (about 2 minutes). */
+/** BENCH_FANOUT_ONLY=cpu: only the side-by-side CPU at 75 publications/s (about 4 minutes). */
 const ONLY_CPU = process.env.BENCH_FANOUT_ONLY === 'cpu';
 
 async function run(target: Target): Promise<FanoutResult> {
@@ -65,20 +65,27 @@ function printTables(results: FanoutResult[]): void {
 process.stdout.write(`\nrunning inloop and ws side by side for the CPU at 75 publications/s ...\n`);
 const pair = [targets[0]!, targets[1]!];
 const servers = await Promise.all(pair.map((t) => startServer(t, SERVER_CPU)));
-const rounds = await interleavedCpu(
-  pair.map((target, i) => ({
-    name: target.name,
-    subscribers: SUBSCRIBERS,
-    phaseMs: PHASE_MS,
-    stepMs: STEP_MS,
-    subscribe: (_j, sink) => target.subscribe(servers[i]!.info.port, servers[i]!.info, sink),
-    publisher: () => target.publisher(servers[i]!.info.port, servers[i]!.info),
-    serverPids: [servers[i]!.child.pid!],
-  })),
-  75,
-  CPU_ROUNDS,
-  CPU_ROUND_MS,
-);
-for (const { child } of servers) await stopServer(child);
+const sideBySide = (subscribers: number) =>
+  interleavedCpu(
+    pair.map((target, i) => ({
+      name: target.name,
+      subscribers,
+      phaseMs: PHASE_MS,
+      stepMs: STEP_MS,
+      subscribe: (_j, sink) => target.subscribe(servers[i]!.info.port, servers[i]!.info, sink),
+      publisher: () => target.publisher(servers[i]!.info.port, servers[i]!.info),
+      serverPids: [servers[i]!.child.pid!],
+    })),
+    75,
+    CPU_ROUNDS,
+    CPU_ROUND_MS,
+  );
+const rounds = await sideBySide(SUBSCRIBERS);
 process.stdout.write(`\n${cpuComparison(['inloop', 'ws'], rounds, 75, CPU_ROUND_MS)}`);
+// The same with one subscriber: what a publication costs once, whatever its subscribers (decoding
+// and checking it, the durable append, the publisher's ack for Inloop; a read and a write for the
+// bare loop). Spread over the deliveries above, it is the part of their cost batching cannot share.
+const once = await sideBySide(1);
+process.stdout.write(`\n${cpuComparison(['inloop', 'ws'], once, 75, CPU_ROUND_MS, 'publication, one subscriber,')}`);
+for (const { child } of servers) await stopServer(child);
 process.stdout.write(`\n${await loadAverage()}\n`);

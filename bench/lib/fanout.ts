@@ -205,13 +205,20 @@ export async function interleavedCpu(
 }
 
 /** What {@link interleavedCpu} measured, as the lines a bench prints: `a` against the baseline `b`. */
-export function cpuComparison(names: [string, string], [a, b]: CpuRound[][], rate: number, roundMs: number): string {
+export function cpuComparison(
+  names: [string, string],
+  [a, b]: CpuRound[][],
+  rate: number,
+  roundMs: number,
+  /** What one unit measured is: with one subscriber, a delivery is a publication. */
+  unit = 'delivery',
+): string {
   const med = (rs: CpuRound[], k: keyof CpuRound) => median(rs.map((r) => r[k])).toFixed(2);
   const ratios = a!.map((r, i) => r.perDelivery / b![i]!.perDelivery);
   const line = (name: string, rs: CpuRound[]) =>
     `  ${name}: ${med(rs, 'perDelivery')} µs (user ${med(rs, 'user')}, kernel ${med(rs, 'system')})\n`;
   return (
-    `server CPU per delivery at ${rate} publications/s, medians of ${a!.length} alternating rounds of ${roundMs / 1000} s:\n` +
+    `server CPU per ${unit} at ${rate} publications/s, medians of ${a!.length} alternating rounds of ${roundMs / 1000} s:\n` +
     line(names[0], a!) +
     line(names[1], b!) +
     `  ${names[0]} / ${names[1]}: median of the per-round ratios ${median(ratios).toFixed(2)}x ` +
