@@ -84,9 +84,20 @@ describe('the demo in a browser', () => {
     const seen: number[] = [];
     let estimated = false;
     for (let i = 0; i < 600; i++) {
-      if ((await page.locator('[data-result]').count()) > 0) break;
-      seen.push(Number(await bar.getAttribute('aria-valuenow')));
-      if ((await page.locator('inloop-job-progress [data-kind="estimated"]').count()) > 0) estimated = true;
+      // One reading of the element, taken at once: read in separate calls, the job could end
+      // between them, and a bar already at 100 % because the job had succeeded (its result not
+      // yet on the page) would count as a reading taken while it ran.
+      const reading = await page.locator('inloop-job-progress').evaluate((el) => {
+        const root = el.shadowRoot ?? el;
+        return {
+          now: Number(root.querySelector('[role="progressbar"]')?.getAttribute('aria-valuenow')),
+          finished: root.querySelector('[data-outcome]') !== null,
+          estimated: root.querySelector('[data-kind="estimated"]') !== null,
+        };
+      });
+      if (reading.finished) break;
+      seen.push(reading.now);
+      if (reading.estimated) estimated = true;
       if (i === 6) await page.screenshot({ path: `${shots}opaque-running.png` });
       await page.waitForTimeout(100);
     }
