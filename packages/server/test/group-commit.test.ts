@@ -84,6 +84,30 @@ describe('group commit', () => {
     dir.remove();
   });
 
+  it('a write made from inside the first writer that fails undoes only its own part', async () => {
+    const dir = tempDir();
+    const handle = openDatabase(join(dir.path, 'g.db'), 'NORMAL');
+    handle.db.exec('CREATE TABLE t (n INTEGER PRIMARY KEY)');
+    const insert = handle.db.prepare('INSERT INTO t VALUES (?)');
+    await handle.group.write(() => insert.run(1));
+    let inner: Promise<unknown> = Promise.resolve();
+    const outer = handle.group.write(() => {
+      insert.run(2);
+      inner = handle.group.write(() => {
+        insert.run(9);
+        insert.run(1);
+      });
+      insert.run(3);
+    });
+    assert.deepEqual(
+      (await Promise.allSettled([outer, inner])).map((r) => r.status),
+      ['fulfilled', 'rejected'],
+    );
+    assert.deepEqual(handle.db.prepare('SELECT n FROM t ORDER BY n').all(), [{ n: 1 }, { n: 2 }, { n: 3 }]);
+    handle.release();
+    dir.remove();
+  });
+
   it('rejects every writer of the turn when the transaction itself fails', async () => {
     const dir = tempDir();
     const handle = openDatabase(join(dir.path, 'g.db'), 'NORMAL');

@@ -26,6 +26,8 @@ const require = createRequire(import.meta.url);
 export class GroupCommit {
   #open = false;
   #failed: unknown = null;
+  /** A writer's `fn` is running (a write made from inside it is nested in it). */
+  #inWriter = false;
   #pending: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   readonly #commit = (): void => this.#flush();
   readonly #begin: Statement;
@@ -65,12 +67,17 @@ export class GroupCommit {
     // part is undone by rolling the transaction back and beginning another. At a low rate most
     // groups have one writer, and the savepoint and its release were two of a publication's six
     // statements (BEGIN, the topic's read, the insert, COMMIT).
-    const alone = this.#pending.length === 0;
+    // (A write made from inside another writer's `fn` is never alone: it keeps its savepoint.)
+    const alone = this.#pending.length === 0 && !this.#inWriter;
+    const outer = this.#inWriter;
     try {
       if (!alone) this.#savepoint.run();
+      this.#inWriter = true;
       result = fn();
+      this.#inWriter = outer;
       if (!alone) this.#release.run();
     } catch (err) {
+      this.#inWriter = outer;
       if (alone) this.#restart(err);
       else this.#undo(err);
       return Promise.reject(err as Error);
