@@ -79,9 +79,9 @@ export class Ticker {
    * that releases publications and the acks of their publishers): make sure the tick runs after
    * it, in the same turn of the event loop, instead of one turn later. Node runs the immediates
    * queued before a turn's check phase in order, and settles promises between them, so the
-   * step's deliveries and acks are all queued by the time the tick runs; without this, a
-   * publication at a low rate cost two more turns of the loop (two more `epoll_wait`s, timers
-   * and immediates checked twice more) than a hand-written broadcast loop. A tick already queued
+   * step's deliveries and acks are all queued by the time the tick runs; without this, the tick
+   * ran one turn of the loop later (one more `epoll_wait`, timers and immediates checked once
+   * more per publication at a low rate). A tick already queued
    * is moved behind the step, at most once per tick, so a stream of steps cannot starve it.
    */
   follow(): void {
