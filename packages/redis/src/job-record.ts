@@ -10,10 +10,25 @@ import type { Keys } from './connection.js';
  * event's position filled in. Readers see ordinary JSON (`JSON.parse`, MGET by other readers).
  */
 
-/** The record up to and including its status, without the closing brace: what a step completes. */
+/**
+ * The record up to and including its status, without the closing brace: what a step completes.
+ * Serialized once, with the three fields set aside for the moment (`JSON.stringify` skips
+ * undefined): copying the record without them (`{ status, ...rest }`) cost more than the
+ * serialization itself, three times a job.
+ */
 export function recordHead(job: JobRecord): string {
-  const { status, epoch: _epoch, lastOffset: _offset, ...rest } = job;
-  return `${JSON.stringify(rest).slice(0, -1)},"status":${JSON.stringify(status)}`;
+  const { status, epoch, lastOffset } = job;
+  const loose = job as unknown as Record<'status' | 'epoch' | 'lastOffset', unknown>;
+  loose.status = loose.epoch = loose.lastOffset = undefined;
+  let body: string;
+  try {
+    body = JSON.stringify(job);
+  } finally {
+    job.status = status;
+    job.epoch = epoch;
+    job.lastOffset = lastOffset;
+  }
+  return `${body.slice(0, -1)},"status":${JSON.stringify(status)}`;
 }
 
 /** The whole record, at the position it carries. */
@@ -27,7 +42,13 @@ export function recordText(job: JobRecord): string {
  */
 export const RECORD_AT = `
 local function recordAt(text)
-  local status, epoch, offset = string.match(text, '"status":"(%a+)","epoch":"([^"]*)","lastOffset":(%d+)}$')
+  -- The tail is looked for in the last 200 characters first: unanchored at its start, a match
+  -- is tried at every position it is given, and a record is several times longer (5 µs a read
+  -- over 735 characters, 1.2 over 200).
+  local status, epoch, offset = string.match(text, '"status":"(%a+)","epoch":"([^"]*)","lastOffset":(%d+)}$', -200)
+  if not offset then
+    status, epoch, offset = string.match(text, '"status":"(%a+)","epoch":"([^"]*)","lastOffset":(%d+)}$')
+  end
   if offset then return status, epoch, tonumber(offset) end
   local r = cjson.decode(text)
   return r.status, r.epoch, tonumber(r.lastOffset)
