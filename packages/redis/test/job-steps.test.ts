@@ -495,3 +495,82 @@ describe('records written by an earlier version', () => {
     }
   });
 });
+
+describe('the steps of many jobs asked for in one turn, on one Redis server', () => {
+  it('go to Redis in one call, and each is answered on its own: landed, fenced out, or failed', async () => {
+    const prefix = `b${randomBytes(4).toString('hex')}`;
+    await using a = await nodeOn(prefix);
+    const jobs: JobRecord[] = [];
+    for (let i = 0; i < 20; i++) {
+      const job = record(`job${randomBytes(4).toString('hex')}`);
+      await a.store.insert(job);
+      await a.step(job, 'job.queued');
+      jobs.push(job);
+    }
+    // One worker's view fell behind (another step moved its job on), and one job's record key
+    // holds something that is not a record: its step fails in Redis.
+    const [behind, broken] = [jobs[3]!, jobs[7]!];
+    const current = structuredClone(behind);
+    current.message = 'moved on';
+    await a.step(current, 'job.message');
+    const { Redis } = await import('ioredis');
+    const probe = new Redis(redis.url);
+    try {
+      const recordKey = (await probe.keys(`${prefix}:*${broken.id}*`)).find((k) => !/:(log|meta)$/.test(k))!;
+      const held = await probe.get(recordKey);
+      await probe.del(recordKey);
+      await probe.hset(recordKey, 'not', 'a record');
+      // Scripts run (EVAL the first time one is sent, EVALSHA after).
+      const evalsha = async () => {
+        const stats = await probe.info('commandstats');
+        const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+        return calls('eval') + calls('evalsha');
+      };
+      const before = await evalsha();
+      // All twenty leased in the same turn, as a node's runner does when a batch of jobs arrives.
+      const outcomes = await Promise.allSettled(
+        jobs.map((job, i) => {
+          job.status = 'running';
+          job.attempt = 1;
+          job.fence = 1;
+          job.lease = { token: `t${i}`, fence: 1, worker: 'w', expiresAt: Date.now() + 60_000 };
+          return a.broker.appendAndPublish(jobTopic(job.id), {
+            data: { type: 'job.started', job: { status: job.status } } as Json,
+            from: 'inloop',
+            job,
+          });
+        }),
+      );
+      assert.equal((await evalsha()) - before, 1, 'one call for the twenty steps');
+      for (const [i, outcome] of outcomes.entries()) {
+        const job = jobs[i]!;
+        if (job === behind) {
+          assert.equal(outcome.status, 'rejected');
+          assert.ok((outcome as PromiseRejectedResult).reason instanceof JobConflictError);
+        } else if (job === broken) {
+          assert.equal(outcome.status, 'rejected');
+          assert.equal((outcome as PromiseRejectedResult).reason.code, 'unavailable');
+        } else {
+          assert.equal(outcome.status, 'fulfilled', String((outcome as PromiseRejectedResult).reason));
+          const { publication } = (outcome as PromiseFulfilledResult<{ publication: { offset: number } }>).value;
+          assert.equal(publication.offset, 2);
+          const stored = (await a.store.get(job.id))!;
+          assert.deepEqual([stored.status, stored.lease?.token, stored.lastOffset], ['running', `t${i}`, 2]);
+        }
+      }
+      // The refused steps wrote nothing: no event, and the fenced record is as the other step left it.
+      const events = async (job: JobRecord) =>
+        (await a.broker.history(jobTopic(job.id), 0, 10)).publications.map((p) => (p.data as { type: string }).type);
+      assert.deepEqual(await events(behind), ['job.queued', 'job.message']);
+      assert.deepEqual(await events(broken), ['job.queued']);
+      assert.deepEqual(
+        [(await a.store.get(behind.id))!.status, (await a.store.get(behind.id))!.message],
+        ['queued', 'moved on'],
+      );
+      assert.equal(await probe.hget(recordKey, 'not'), 'a record');
+      assert.ok(held);
+    } finally {
+      probe.disconnect();
+    }
+  });
+});
