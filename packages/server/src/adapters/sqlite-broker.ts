@@ -9,6 +9,7 @@ import {
   type BrokerOptions,
   type HistoryPage,
   type StoredPublication,
+  type WriteFollower,
 } from '../ports/broker.js';
 import { payloadDigest } from './epoch.js';
 import { LocalFanout } from './local-fanout.js';
@@ -52,7 +53,7 @@ export class SqliteBroker extends LocalFanout implements Broker {
   readonly #db: Db;
   readonly #handle: SqliteHandle;
   readonly #opts: Required<Omit<SqliteBrokerOptions, 'synchronous' | 'scheduler'>>;
-  readonly #scheduler: { follow(): void } | undefined;
+  readonly #scheduler: WriteFollower | undefined;
   readonly #stmts: Record<string, Statement>;
   readonly #unborn = new UnbornEpochs();
   /** When each topic written since start last had its head trimmed by age (at most once a second). */

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { Refusal } from '../errors.js';
+import type { WriteFollower } from '../ports/broker.js';
 import { Checkpointer } from './sqlite-checkpointer.js';
 import { createPrivateFile, DATA_DIR_MODE } from './data-dir.js';
 
@@ -40,7 +41,7 @@ export class GroupCommit {
   /** Called after each successful COMMIT (the checkpointer's cue). */
   onCommit: (() => void) | null = null;
   /** Told each time a commit is queued: the schedulers that write what commits release. */
-  readonly #followers = new Set<{ follow(): void }>();
+  readonly #followers = new Set<WriteFollower>();
 
   constructor(private readonly db: Db) {
     // Prepared once: `exec` would parse them again on every group.
@@ -97,11 +98,11 @@ export class GroupCommit {
    * Have `scheduler` told whenever a commit is queued, so its tick (which writes the publications
    * and acks the commit releases) is queued behind the commit, not a turn later.
    */
-  follow(scheduler: { follow(): void }): void {
+  follow(scheduler: WriteFollower): void {
     this.#followers.add(scheduler);
   }
 
-  unfollow(scheduler: { follow(): void }): void {
+  unfollow(scheduler: WriteFollower): void {
     this.#followers.delete(scheduler);
   }
 

@@ -1,3 +1,5 @@
+import type { WriteFollower } from '../ports/broker.js';
+
 /** Something with queued output to write at the end of the tick. */
 export interface Flushable {
   flush(): void;
@@ -19,7 +21,7 @@ const UNSET: Flushable = { flush() {}, abort() {} };
  * `setImmediate`. A connection that receives ten publications in a tick gets one frame and one
  * syscall, not ten; this is where fan-out throughput comes from.
  */
-export class Ticker {
+export class Ticker implements WriteFollower {
   /**
    * What to flush this tick: the first `#count` slots. An array, not a set: a connection
    * schedules itself only when its queue goes from empty to one chunk, and a flush of an empty

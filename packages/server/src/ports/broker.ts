@@ -165,7 +165,15 @@ export interface BrokerOptions {
    * step, so the tick that writes them to the subscribers runs right behind it, in the same turn
    * of the event loop.
    */
-  scheduler?: { follow(): void };
+  scheduler?: WriteFollower;
+}
+
+/**
+ * What a broker tells when it queues a step that releases publications (see
+ * `BrokerOptions.scheduler`): the node's ticker, which then runs its tick right behind the step.
+ */
+export interface WriteFollower {
+  follow(): void;
 }
 
 /** History bounds for the topics whose names start with `prefix`. */
