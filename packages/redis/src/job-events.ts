@@ -113,6 +113,14 @@ export function defineJobEvents(redis: Redis): void {
 /** Most steps sent in one call: a call runs alone in Redis, so a long one delays every other. */
 export const MAX_STEPS_PER_CALL = 100;
 
+/**
+ * Most characters of keys and arguments in one call. ioredis builds each command as one string,
+ * and V8 refuses a string past about 512 M characters: a hundred steps of records with 6 MB
+ * inputs each crossed it, and the throw, inside ioredis's automatic pipeline, ended the process.
+ * A step larger than this goes alone, as each did before steps shared calls.
+ */
+export const MAX_CHARS_PER_CALL = 8 * 1024 * 1024;
+
 interface PendingStep {
   keys: string[];
   args: (string | number)[];
@@ -120,8 +128,21 @@ interface PendingStep {
   reject(err: unknown): void;
 }
 
+interface Batch {
+  steps: PendingStep[];
+  chars: number;
+}
+
 /** The steps waiting to be sent, per connection. */
-const pending = new WeakMap<Redis, PendingStep[]>();
+const pending = new WeakMap<Redis, Batch>();
+
+/** Characters a step adds to its call (its strings; numbers are a few each). */
+function charsOf(keys: readonly string[], args: readonly (string | number)[]): number {
+  let n = 0;
+  for (const k of keys) n += k.length;
+  for (const a of args) n += typeof a === 'string' ? a.length : 24;
+  return n;
+}
 
 /**
  * Run one job's step. On one server, the steps asked for in one go (everything a reply from Redis
@@ -131,24 +152,33 @@ const pending = new WeakMap<Redis, PendingStep[]>();
  * (the queued, started and ended steps of many jobs), and one call for them spares the work each
  * call costs the node (ioredis's command, its promise, its reply) and Redis (the call itself):
  * calls on the wire per job fell from 5.2 to 2.3, and the node's throughput rose about 8 % on the
- * cluster bench. On a Redis Cluster each step is its own call (their keys are in many hash slots).
+ * cluster bench. A call holds at most {@link MAX_STEPS_PER_CALL} steps and
+ * {@link MAX_CHARS_PER_CALL} characters. On a Redis Cluster each step is its own call (their keys
+ * are in many hash slots).
  */
 function runStep(redis: Redis, keys: string[], args: (string | number)[]): Promise<StepReply> {
   if (isCluster(redis)) return guarded(() => (redis as unknown as Scripts).inloopJobEvent(...keys, ...args));
+  const chars = charsOf(keys, args);
   let batch = pending.get(redis);
+  // A step that would take the call past its size starts another (sent after it, in order).
+  if (batch !== undefined && batch.chars + chars > MAX_CHARS_PER_CALL) {
+    pending.delete(redis);
+    batch = undefined;
+  }
   if (batch === undefined) {
-    const steps: PendingStep[] = [];
-    batch = steps;
-    pending.set(redis, steps);
+    const started: Batch = { steps: [], chars: 0 };
+    batch = started;
+    pending.set(redis, started);
     process.nextTick(() => {
-      if (pending.get(redis) === steps) pending.delete(redis);
-      void sendSteps(redis, steps);
+      if (pending.get(redis) === started) pending.delete(redis);
+      void sendSteps(redis, started.steps);
     });
   }
-  const steps = batch;
-  // A full batch goes as it is; the next step starts another (sent after it, in order).
-  if (steps.length + 1 >= MAX_STEPS_PER_CALL) pending.delete(redis);
-  return new Promise<StepReply>((resolve, reject) => steps.push({ keys, args, resolve, reject }));
+  const current = batch;
+  current.chars += chars;
+  // A full batch goes as it is; the next step starts another.
+  if (current.steps.length + 1 >= MAX_STEPS_PER_CALL || current.chars >= MAX_CHARS_PER_CALL) pending.delete(redis);
+  return new Promise<StepReply>((resolve, reject) => current.steps.push({ keys, args, resolve, reject }));
 }
 
 async function sendSteps(redis: Redis, steps: PendingStep[]): Promise<void> {

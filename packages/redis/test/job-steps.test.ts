@@ -574,3 +574,53 @@ describe('the steps of many jobs asked for in one turn, on one Redis server', ()
     }
   });
 });
+
+describe('job steps too large to share one call', () => {
+  it('are split over several calls by size, and every step lands', async () => {
+    const prefix = `z${randomBytes(4).toString('hex')}`;
+    await using a = await nodeOn(prefix);
+    // Twenty jobs whose records carry 1 MB inputs: twenty steps of about 20 MB in all. One call
+    // for all of them is what a hundred 6 MB jobs turned into a string too long for V8 to build
+    // (which ended the process); each call holds at most 8 MiB of characters.
+    const jobs: JobRecord[] = [];
+    for (let i = 0; i < 20; i++) {
+      const job = record(`job${randomBytes(4).toString('hex')}`);
+      job.input = 'x'.repeat(1_000_000);
+      await a.store.insert(job);
+      await a.step(job, 'job.queued');
+      jobs.push(job);
+    }
+    const { Redis } = await import('ioredis');
+    const probe = new Redis(redis.url);
+    try {
+      const scripts = async () => {
+        const stats = await probe.info('commandstats');
+        const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+        return calls('eval') + calls('evalsha');
+      };
+      const before = await scripts();
+      await Promise.all(
+        jobs.map((job) => {
+          job.status = 'running';
+          job.fence = 1;
+          return a.broker.appendAndPublish(jobTopic(job.id), {
+            data: { type: 'job.started', job: { status: job.status } } as Json,
+            from: 'inloop',
+            job,
+          });
+        }),
+      );
+      const calls = (await scripts()) - before;
+      assert.ok(calls >= 3 && calls <= 4, `20 steps of 1 MB in ${calls} calls, expected 3 (8 MiB each)`);
+      for (const job of jobs) {
+        const stored = (await a.store.get(job.id))!;
+        assert.deepEqual(
+          [stored.status, stored.lastOffset, (stored.input as string).length],
+          ['running', 2, 1_000_000],
+        );
+      }
+    } finally {
+      probe.disconnect();
+    }
+  });
+});
