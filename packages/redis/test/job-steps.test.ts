@@ -16,6 +16,13 @@ after(async () => {
 
 const bounds = { maxCount: 1000, maxAgeMs: 3_600_000, idempotencyTtlMs: 300_000 };
 
+/** Scripts Redis has run so far (EVAL the first time one is sent, EVALSHA after), read by `probe`. */
+async function scriptsRun(probe: { info(section: string): Promise<string> }): Promise<number> {
+  const stats = await probe.info('commandstats');
+  const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+  return calls('eval') + calls('evalsha');
+}
+
 /** A queued job whose input looks like the fields a careless script would match in its JSON. */
 function record(id: string): JobRecord {
   const now = Date.now();
@@ -520,13 +527,7 @@ describe('the steps of many jobs asked for in one turn, on one Redis server', ()
       const held = await probe.get(recordKey);
       await probe.del(recordKey);
       await probe.hset(recordKey, 'not', 'a record');
-      // Scripts run (EVAL the first time one is sent, EVALSHA after).
-      const evalsha = async () => {
-        const stats = await probe.info('commandstats');
-        const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
-        return calls('eval') + calls('evalsha');
-      };
-      const before = await evalsha();
+      const before = await scriptsRun(probe);
       // All twenty leased in the same turn, as a node's runner does when a batch of jobs arrives.
       const outcomes = await Promise.allSettled(
         jobs.map((job, i) => {
@@ -541,7 +542,7 @@ describe('the steps of many jobs asked for in one turn, on one Redis server', ()
           });
         }),
       );
-      assert.equal((await evalsha()) - before, 1, 'one call for the twenty steps');
+      assert.equal((await scriptsRun(probe)) - before, 1, 'one call for the twenty steps');
       for (const [i, outcome] of outcomes.entries()) {
         const job = jobs[i]!;
         if (job === behind) {
@@ -593,12 +594,7 @@ describe('job steps too large to share one call', () => {
     const { Redis } = await import('ioredis');
     const probe = new Redis(redis.url);
     try {
-      const scripts = async () => {
-        const stats = await probe.info('commandstats');
-        const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
-        return calls('eval') + calls('evalsha');
-      };
-      const before = await scripts();
+      const before = await scriptsRun(probe);
       await Promise.all(
         jobs.map((job) => {
           job.status = 'running';
@@ -610,7 +606,7 @@ describe('job steps too large to share one call', () => {
           });
         }),
       );
-      const calls = (await scripts()) - before;
+      const calls = (await scriptsRun(probe)) - before;
       assert.ok(calls >= 3 && calls <= 4, `20 steps of 1 MB in ${calls} calls, expected 3 (8 MiB each)`);
       for (const job of jobs) {
         const stored = (await a.store.get(job.id))!;
