@@ -18,7 +18,7 @@ const STEP_MS = Number(process.env.BENCH_STEP_MS ?? 3000);
 const CPU_ROUNDS = Number(process.env.BENCH_CPU_ROUNDS ?? 7);
 const CPU_ROUND_MS = Number(process.env.BENCH_CPU_ROUND_MS ?? 6000);
 const SERVER_CPU = 0;
-/** BENCH_FANOUT_ONLY=cpu: only the side-by-side CPU at 75 publications/s (about 4 minutes). */
+/** BENCH_FANOUT_ONLY=cpu: only the side-by-side CPU at 75 publications/s (about 8 minutes). */
 const ONLY_CPU = process.env.BENCH_FANOUT_ONLY === 'cpu';
 
 async function run(target: Target): Promise<FanoutResult> {
@@ -61,11 +61,14 @@ function printTables(results: FanoutResult[]): void {
   );
 }
 
-// The low-rate cost against the bare loop, both servers up at once and measured in turns.
+// The low-rate cost against the bare loop, both servers up at once and measured in turns: after
+// 15 s at the rate (while V8 is still compiling Inloop's path) and after 90 s (the steady state;
+// the target is met or missed there). BENCH_CPU_WARMUP_MS=a,b,... sets other points.
+const WARMUPS_MS = (process.env.BENCH_CPU_WARMUP_MS ?? '15000,90000').split(',').map(Number);
 process.stdout.write(`\nrunning inloop and ws side by side for the CPU at 75 publications/s ...\n`);
 const pair = [targets[0]!, targets[1]!];
 const servers = await Promise.all(pair.map((t) => startServer(t, SERVER_CPU)));
-const sideBySide = (subscribers: number) =>
+const sideBySide = (subscribers: number, warmupsMs: readonly number[]) =>
   interleavedCpu(
     pair.map((target, i) => ({
       name: target.name,
@@ -79,13 +82,16 @@ const sideBySide = (subscribers: number) =>
     75,
     CPU_ROUNDS,
     CPU_ROUND_MS,
+    warmupsMs,
   );
-const rounds = await sideBySide(SUBSCRIBERS);
-process.stdout.write(`\n${cpuComparison(['inloop', 'ws'], rounds, 75, CPU_ROUND_MS)}`);
+const stages = await sideBySide(SUBSCRIBERS, WARMUPS_MS);
+for (const [i, rounds] of stages.entries())
+  process.stdout.write(`\n${cpuComparison(['inloop', 'ws'], rounds, 75, CPU_ROUND_MS, 'delivery', WARMUPS_MS[i])}`);
 // The same with one subscriber: what a publication costs once, whatever its subscribers (decoding
 // and checking it, the durable append, the publisher's ack for Inloop; a read and a write for the
 // bare loop). Spread over the deliveries above, it is the part of their cost batching cannot share.
-const once = await sideBySide(1);
-process.stdout.write(`\n${cpuComparison(['inloop', 'ws'], once, 75, CPU_ROUND_MS, 'publication, one subscriber,')}`);
+// Both servers have run at this rate for minutes by now: 15 s more settle the new connections.
+const [once] = await sideBySide(1, [15_000]);
+process.stdout.write(`\n${cpuComparison(['inloop', 'ws'], once!, 75, CPU_ROUND_MS, 'publication, one subscriber,')}`);
 for (const { child } of servers) await stopServer(child);
 process.stdout.write(`\n${await loadAverage()}\n`);

@@ -147,9 +147,6 @@ export function fanoutTable(results: FanoutResult[]): string {
   return out;
 }
 
-/** How long each server is driven at the measured rate before the first round. */
-const WARMUP_MS = Number(process.env.BENCH_CPU_WARMUP_MS ?? 15_000);
-
 /** One round of {@link interleavedCpu} for one server: CPU per delivery, in microseconds. */
 export interface CpuRound {
   perDelivery: number;
@@ -164,44 +161,61 @@ export interface CpuRound {
  * 5 s windows of the same server differ by up to 20 %. Alternating spreads it over both, and the
  * medians and per-round ratios show how wide the noise is. User and kernel time are kept apart:
  * the kernel's share is the write syscalls, the same for any server that writes once per delivery.
+ *
+ * The rounds are measured once per entry of `warmupsMs`, each time after every server has been
+ * driven at `rate` for that long in all (its earlier rounds count): the result holds one set of
+ * rounds per entry. At a low rate a server's code is called too rarely for V8 to have compiled it
+ * after a few seconds, and the first rare events (a keepalive ping, a sweep, a second chunk in one
+ * tick) take compiled code back to the interpreter for a while: an Inloop node at 75/s went on
+ * compiling until about 90 s (`--trace-opt`: 12-27 functions per 10 s in its first 30 s, 2-6 from
+ * 40 to 90 s), and its CPU per delivery fell by about a fifth over that time, while the bare loop's,
+ * little code, settles within seconds. A set of rounds early and one later show both the start and
+ * the steady state a node spends its life in.
  */
 export async function interleavedCpu(
   setups: FanoutSetup[],
   rate: number,
   rounds: number,
   roundMs: number,
-): Promise<CpuRound[][]> {
+  warmupsMs: readonly number[],
+): Promise<CpuRound[][][]> {
   const live = [];
   for (const s of setups) {
     let delivered = 0;
     const sockets = await subscribeAll(s, () => ({ count: (n) => (delivered += n) }));
     const publish = await s.publisher();
-    live.push({ s, sockets, publish, delivered: () => delivered });
+    live.push({ s, sockets, publish, delivered: () => delivered, drivenMs: 0 });
   }
-  // Warm-up: at a low rate a server's publish path is called too rarely for V8 to have compiled
-  // it after a second (a node compiled some 45 functions of it on its helper threads between 2 s
-  // and 20 s at 75/s, counted in its CPU): the rounds measure the steady state, for both sides.
-  for (const l of live) await publishAt(l.publish, rate, WARMUP_MS);
-  const results: CpuRound[][] = setups.map(() => []);
   const cpu = async (pids: number[]) => {
     const all = await Promise.all(pids.map(cpuSplitOf));
     return { user: all.reduce((a, c) => a + c.user, 0), system: all.reduce((a, c) => a + c.system, 0) };
   };
-  for (let r = 0; r < rounds; r++) {
-    for (const [i, l] of live.entries()) {
-      const before = l.delivered();
-      const cpu0 = await cpu(l.s.serverPids);
-      await publishAt(l.publish, rate, roundMs);
-      await sleep(300);
-      const cpu1 = await cpu(l.s.serverPids);
-      const n = Math.max(1, l.delivered() - before);
-      const user = ((cpu1.user - cpu0.user) * 1e6) / n;
-      const system = ((cpu1.system - cpu0.system) * 1e6) / n;
-      results[i]!.push({ perDelivery: user + system, user, system });
+  const stages: CpuRound[][][] = [];
+  for (const warmupMs of warmupsMs) {
+    for (const l of live) {
+      if (l.drivenMs >= warmupMs) continue;
+      await publishAt(l.publish, rate, warmupMs - l.drivenMs);
+      l.drivenMs = warmupMs;
     }
+    const results: CpuRound[][] = setups.map(() => []);
+    for (let r = 0; r < rounds; r++) {
+      for (const [i, l] of live.entries()) {
+        const before = l.delivered();
+        const cpu0 = await cpu(l.s.serverPids);
+        await publishAt(l.publish, rate, roundMs);
+        l.drivenMs += roundMs;
+        await sleep(300);
+        const cpu1 = await cpu(l.s.serverPids);
+        const n = Math.max(1, l.delivered() - before);
+        const user = ((cpu1.user - cpu0.user) * 1e6) / n;
+        const system = ((cpu1.system - cpu0.system) * 1e6) / n;
+        results[i]!.push({ perDelivery: user + system, user, system });
+      }
+    }
+    stages.push(results);
   }
   for (const l of live) for (const socket of l.sockets) socket.close();
-  return results;
+  return stages;
 }
 
 /** What {@link interleavedCpu} measured, as the lines a bench prints: `a` against the baseline `b`. */
@@ -212,13 +226,17 @@ export function cpuComparison(
   roundMs: number,
   /** What one unit measured is: with one subscriber, a delivery is a publication. */
   unit = 'delivery',
+  /** How long each server had been driven at `rate` before the rounds. */
+  warmedMs?: number,
 ): string {
   const med = (rs: CpuRound[], k: keyof CpuRound) => median(rs.map((r) => r[k])).toFixed(2);
   const ratios = a!.map((r, i) => r.perDelivery / b![i]!.perDelivery);
   const line = (name: string, rs: CpuRound[]) =>
     `  ${name}: ${med(rs, 'perDelivery')} µs (user ${med(rs, 'user')}, kernel ${med(rs, 'system')})\n`;
   return (
-    `server CPU per ${unit} at ${rate} publications/s, medians of ${a!.length} alternating rounds of ${roundMs / 1000} s:\n` +
+    `server CPU per ${unit} at ${rate} publications/s, medians of ${a!.length} alternating rounds of ${roundMs / 1000} s` +
+    (warmedMs === undefined ? '' : `, after ${warmedMs / 1000} s at that rate`) +
+    ':\n' +
     line(names[0], a!) +
     line(names[1], b!) +
     `  ${names[0]} / ${names[1]}: median of the per-round ratios ${median(ratios).toFixed(2)}x ` +
