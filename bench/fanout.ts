@@ -18,7 +18,7 @@ const STEP_MS = Number(process.env.BENCH_STEP_MS ?? 3000);
 const CPU_ROUNDS = Number(process.env.BENCH_CPU_ROUNDS ?? 7);
 const CPU_ROUND_MS = Number(process.env.BENCH_CPU_ROUND_MS ?? 6000);
 const SERVER_CPU = 0;
-/** BENCH_FANOUT_ONLY=cpu: only the side-by-side CPU at 75 publications/s (about 8 minutes). */
+/** BENCH_FANOUT_ONLY=cpu: only the side-by-side CPU at 75 publications/s (about 7 minutes). */
 const ONLY_CPU = process.env.BENCH_FANOUT_ONLY === 'cpu';
 
 async function run(target: Target): Promise<FanoutResult> {
