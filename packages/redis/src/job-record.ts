@@ -45,10 +45,9 @@ local function recordAt(text)
   -- The tail is looked for in the last 200 characters first: unanchored at its start, a match
   -- is tried at every position it is given, and a record is several times longer (5 µs a read
   -- over 735 characters, 1.2 over 200).
-  local status, epoch, offset = string.match(text, '"status":"(%a+)","epoch":"([^"]*)","lastOffset":(%d+)}$', -200)
-  if not offset then
-    status, epoch, offset = string.match(text, '"status":"(%a+)","epoch":"([^"]*)","lastOffset":(%d+)}$')
-  end
+  local tail = '"status":"(%a+)","epoch":"([^"]*)","lastOffset":(%d+)}$'
+  local status, epoch, offset = string.match(text, tail, -200)
+  if not offset then status, epoch, offset = string.match(text, tail) end
   if offset then return status, epoch, tonumber(offset) end
   local r = cjson.decode(text)
   return r.status, r.epoch, tonumber(r.lastOffset)
