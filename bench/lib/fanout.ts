@@ -152,6 +152,15 @@ export interface CpuRound {
   perDelivery: number;
   user: number;
   system: number;
+  /** Deliveries in the round, and the server's CPU over it in microseconds (for totals). */
+  deliveries: number;
+  cpuUs: number;
+  /**
+   * The share of the round's deliveries that came two or more to a frame. A server that batches
+   * (Inloop) does so when its core is busy, and then pays less per delivery: a round with a high
+   * share measured a loaded machine more than the server.
+   */
+  shared: number;
 }
 
 /**
@@ -165,12 +174,11 @@ export interface CpuRound {
  * The rounds are measured once per entry of `warmupsMs`, each time after every server has been
  * driven at `rate` for that long in all (its earlier rounds count): the result holds one set of
  * rounds per entry. At a low rate a server's code is called too rarely for V8 to have compiled it
- * after a few seconds, and the first rare events (a keepalive ping, a sweep, a second chunk in one
- * tick) take compiled code back to the interpreter for a while: an Inloop node at 75/s went on
- * compiling until about 90 s (`--trace-opt`: 12-27 functions per 10 s in its first 30 s, 2-6 from
- * 40 to 90 s), and its CPU per delivery fell by about a fifth over that time, while the bare loop's,
- * little code, settles within seconds. A set of rounds early and one later show both the start and
- * the steady state a node spends its life in.
+ * after a few seconds: an Inloop node at 75/s compiled 9-33 functions per 10 s in its first 30 s
+ * and 1-8 in most 10 s windows after, 23 in one at 110 s (`--trace-opt`), as rare events (a keepalive ping, a sweep, a second chunk
+ * in one tick) and garbage collections (which discard code not run lately) send parts of its path
+ * back to the interpreter. There is no point where this ends; a set early and one later show how
+ * far the figure moves with it.
  */
 export async function interleavedCpu(
   setups: FanoutSetup[],
@@ -182,9 +190,15 @@ export async function interleavedCpu(
   const live = [];
   for (const s of setups) {
     let delivered = 0;
-    const sockets = await subscribeAll(s, () => ({ count: (n) => (delivered += n) }));
+    let shared = 0;
+    const sockets = await subscribeAll(s, () => ({
+      count: (n) => {
+        delivered += n;
+        if (n > 1) shared += n;
+      },
+    }));
     const publish = await s.publisher();
-    live.push({ s, sockets, publish, delivered: () => delivered, drivenMs: 0 });
+    live.push({ s, sockets, publish, delivered: () => delivered, shared: () => shared, drivenMs: 0 });
   }
   const cpu = async (pids: number[]) => {
     const all = await Promise.all(pids.map(cpuSplitOf));
@@ -201,6 +215,7 @@ export async function interleavedCpu(
     for (let r = 0; r < rounds; r++) {
       for (const [i, l] of live.entries()) {
         const before = l.delivered();
+        const sharedBefore = l.shared();
         const cpu0 = await cpu(l.s.serverPids);
         await publishAt(l.publish, rate, roundMs);
         l.drivenMs += roundMs;
@@ -209,7 +224,14 @@ export async function interleavedCpu(
         const n = Math.max(1, l.delivered() - before);
         const user = ((cpu1.user - cpu0.user) * 1e6) / n;
         const system = ((cpu1.system - cpu0.system) * 1e6) / n;
-        results[i]!.push({ perDelivery: user + system, user, system });
+        results[i]!.push({
+          perDelivery: user + system,
+          user,
+          system,
+          deliveries: n,
+          cpuUs: (cpu1.user - cpu0.user + cpu1.system - cpu0.system) * 1e6,
+          shared: (l.shared() - sharedBefore) / n,
+        });
       }
     }
     stages.push(results);
@@ -231,8 +253,17 @@ export function cpuComparison(
 ): string {
   const med = (rs: CpuRound[], k: keyof CpuRound) => median(rs.map((r) => r[k])).toFixed(2);
   const ratios = a!.map((r, i) => r.perDelivery / b![i]!.perDelivery);
+  const total = (rs: CpuRound[]) =>
+    rs.reduce((t, r) => t + r.cpuUs, 0) /
+    Math.max(
+      1,
+      rs.reduce((t, r) => t + r.deliveries, 0),
+    );
+  const pct = (x: number) => `${(x * 100).toFixed(x < 0.1 ? 1 : 0)} %`;
   const line = (name: string, rs: CpuRound[]) =>
-    `  ${name}: ${med(rs, 'perDelivery')} µs (user ${med(rs, 'user')}, kernel ${med(rs, 'system')})\n`;
+    `  ${name}: ${med(rs, 'perDelivery')} µs (user ${med(rs, 'user')}, kernel ${med(rs, 'system')}); ` +
+    `all rounds together ${total(rs).toFixed(2)} µs; sharing a frame: ${pct(median(rs.map((r) => r.shared)))} ` +
+    `(most in a round ${pct(Math.max(...rs.map((r) => r.shared)))})\n`;
   return (
     `server CPU per ${unit} at ${rate} publications/s, medians of ${a!.length} alternating rounds of ${roundMs / 1000} s` +
     (warmedMs === undefined ? '' : `, after ${warmedMs / 1000} s at that rate`) +
@@ -240,6 +271,6 @@ export function cpuComparison(
     line(names[0], a!) +
     line(names[1], b!) +
     `  ${names[0]} / ${names[1]}: median of the per-round ratios ${median(ratios).toFixed(2)}x ` +
-    `(rounds: ${ratios.map((x) => x.toFixed(2)).join(' ')})\n`
+    `(rounds: ${ratios.map((x) => x.toFixed(2)).join(' ')}); all rounds together ${(total(a!) / total(b!)).toFixed(2)}x\n`
   );
 }
