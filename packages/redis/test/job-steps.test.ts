@@ -41,7 +41,10 @@ async function nodeOn(prefix: string) {
   const broker = backend.broker(bounds);
   const store = backend.jobStore();
   const locks = backend.jobLocks();
-  /** Append the job's event with its record in one step (what the job service does on Redis). */
+  /**
+   * Append the job's event with its record in one step (what the job service does on Redis); the
+   * step is asked for before the first await, so steps asked for in one turn share it.
+   */
   const step = async (job: JobRecord, type: string) => {
     const { publication } = await broker.appendAndPublish(jobTopic(job.id), {
       data: { type, job: { status: job.status } } as Json,
@@ -50,6 +53,19 @@ async function nodeOn(prefix: string) {
     });
     job.epoch = publication.epoch;
     job.lastOffset = publication.offset;
+    return publication;
+  };
+  /** `n` new jobs (with `input`, if given), each inserted and queued: their first event at offset 1. */
+  const queued = async (n: number, input?: Json) => {
+    const jobs: JobRecord[] = [];
+    for (let i = 0; i < n; i++) {
+      const job = record(`job${randomBytes(4).toString('hex')}`);
+      if (input !== undefined) job.input = input;
+      await store.insert(job);
+      await step(job, 'job.queued');
+      jobs.push(job);
+    }
+    return jobs;
   };
   /** Lease the job as `job` shows it (a fresh read unless given a view). */
   const lease = async (id: string, token: string, view?: JobRecord) => {
@@ -66,6 +82,7 @@ async function nodeOn(prefix: string) {
     store,
     locks,
     step,
+    queued,
     lease,
     async [Symbol.asyncDispose]() {
       await broker.close();
@@ -507,13 +524,7 @@ describe('the steps of many jobs asked for in one turn, on one Redis server', ()
   it('go to Redis in one call, and each is answered on its own: landed, fenced out, or failed', async () => {
     const prefix = `b${randomBytes(4).toString('hex')}`;
     await using a = await nodeOn(prefix);
-    const jobs: JobRecord[] = [];
-    for (let i = 0; i < 20; i++) {
-      const job = record(`job${randomBytes(4).toString('hex')}`);
-      await a.store.insert(job);
-      await a.step(job, 'job.queued');
-      jobs.push(job);
-    }
+    const jobs = await a.queued(20);
     // One worker's view fell behind (another step moved its job on), and one job's record key
     // holds something that is not a record: its step fails in Redis.
     const [behind, broken] = [jobs[3]!, jobs[7]!];
@@ -535,11 +546,7 @@ describe('the steps of many jobs asked for in one turn, on one Redis server', ()
           job.attempt = 1;
           job.fence = 1;
           job.lease = { token: `t${i}`, fence: 1, worker: 'w', expiresAt: Date.now() + 60_000 };
-          return a.broker.appendAndPublish(jobTopic(job.id), {
-            data: { type: 'job.started', job: { status: job.status } } as Json,
-            from: 'inloop',
-            job,
-          });
+          return a.step(job, 'job.started');
         }),
       );
       assert.equal((await scriptsRun(probe)) - before, 1, 'one call for the twenty steps');
@@ -553,8 +560,7 @@ describe('the steps of many jobs asked for in one turn, on one Redis server', ()
           assert.equal((outcome as PromiseRejectedResult).reason.code, 'unavailable');
         } else {
           assert.equal(outcome.status, 'fulfilled', String((outcome as PromiseRejectedResult).reason));
-          const { publication } = (outcome as PromiseFulfilledResult<{ publication: { offset: number } }>).value;
-          assert.equal(publication.offset, 2);
+          assert.equal((outcome as PromiseFulfilledResult<{ offset: number }>).value.offset, 2);
           const stored = (await a.store.get(job.id))!;
           assert.deepEqual([stored.status, stored.lease?.token, stored.lastOffset], ['running', `t${i}`, 2]);
         }
@@ -583,14 +589,7 @@ describe('job steps too large to share one call', () => {
     // Twenty jobs whose records carry 1 MB inputs: twenty steps of about 20 MB in all. One call
     // for all of them is what a hundred 6 MB jobs turned into a string too long for V8 to build
     // (which ended the process); each call holds at most 8 MiB of characters.
-    const jobs: JobRecord[] = [];
-    for (let i = 0; i < 20; i++) {
-      const job = record(`job${randomBytes(4).toString('hex')}`);
-      job.input = 'x'.repeat(1_000_000);
-      await a.store.insert(job);
-      await a.step(job, 'job.queued');
-      jobs.push(job);
-    }
+    const jobs = await a.queued(20, 'x'.repeat(1_000_000));
     const { Redis } = await import('ioredis');
     const probe = new Redis(redis.url);
     try {
@@ -599,11 +598,7 @@ describe('job steps too large to share one call', () => {
         jobs.map((job) => {
           job.status = 'running';
           job.fence = 1;
-          return a.broker.appendAndPublish(jobTopic(job.id), {
-            data: { type: 'job.started', job: { status: job.status } } as Json,
-            from: 'inloop',
-            job,
-          });
+          return a.step(job, 'job.started');
         }),
       );
       const calls = (await scriptsRun(probe)) - before;
