@@ -52,6 +52,8 @@ const OUTBOX_GRACE_MS = 5000;
  */
 export class BullJobQueue implements JobQueue {
   readonly holdsJobs = true;
+  /** Each add is PUBLISHed to every node's subscriber, this one's too (`QUEUED`). */
+  readonly announcesAdds = true;
   readonly #o: BullJobQueueOptions;
   readonly #queues = new Map<string, Queue>();
   readonly #workers = new Map<string, Worker>();

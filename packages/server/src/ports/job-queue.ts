@@ -33,7 +33,18 @@ export interface JobQueue {
    * false when it reads the store, so a job can be taken as soon as it is inserted.
    */
   readonly holdsJobs: boolean;
-  /** The job was inserted in the store: make it available to takers. Idempotent per job id. */
+  /**
+   * True when every `add` is reported through `onAvailable` on every node, this one included
+   * (BullMQ's queue publishes each one): the service then wakes no one itself, which would wake
+   * this node's takers twice for one job.
+   */
+  readonly announcesAdds?: boolean;
+  /**
+   * The job was inserted in the store: make it available to takers. Idempotent per job id. A
+   * queue that holds jobs must also queue, later, a job inserted whose `add` never completed (the
+   * node died, the call failed): the job's creator is answered once the job is stored, before it
+   * is added (the Redis store keeps an outbox of such jobs, which every node's sweep flushes).
+   */
   add(job: JobRecord): Promise<void>;
   /** Take up to `max` due jobs of `types`, each locked for its lease. */
   take(types: readonly string[], max: number, leaseMs: (type: string) => number): Promise<TakenJob[]>;

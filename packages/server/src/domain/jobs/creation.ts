@@ -98,8 +98,15 @@ export async function createJob(
     }
     core.holdCreated(job);
     core.o.metrics.jobsCreated.inc({ type: job.type });
-    await core.o.queue.add(job);
-    core.wake(job.type);
+    // The job is stored, and in the store's outbox until the queue has it: its creator is answered
+    // now, as on the embedded store, not after two more calls (the add, and the notice that takes
+    // it out of the outbox). An add that fails is made again by the outbox's flush.
+    void core.o.queue.add(job).then(
+      () => {
+        if (!core.o.queue.announcesAdds) core.wake(job.type);
+      },
+      (err: unknown) => core.o.logger.warn({ err, job: job.id }, 'queueing a job failed; it is queued from the outbox'),
+    );
     return { job, created: true, state };
   }
   core.o.metrics.jobsCreated.inc({ type: job.type });
