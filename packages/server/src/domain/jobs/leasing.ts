@@ -26,12 +26,16 @@ export async function leaseMany(
     // started on 3 of its 4 workers). So later looks ask past the ones lost, and lease them in
     // order until enough are held. A queue that hands each candidate to one taker needs none.
     const past = core.o.queue.holdsJobs ? 0 : lost;
-    const taken = await core.o.queue.take(types, max - leased.length + past, leaseFor);
+    const asked = max - leased.length + past;
+    const taken = await core.o.queue.take(types, asked, leaseFor);
     if (taken.length === 0) break;
     if (past === 0) {
       for (const job of await Promise.all(taken.map((t) => leaseOne(core, t, worker, leaseFor))))
         if (job) leased.push(job);
         else lost++;
+      // Fewer than asked: the queue has no more due now, and asking again costs a call (on
+      // BullMQ a script of a dozen commands) that finds nothing.
+      if (taken.length < asked) break;
       continue;
     }
     for (const t of taken) {

@@ -88,6 +88,8 @@ interface Registration {
   concurrency: number;
   running: number;
   pumping: boolean;
+  /** Woken while pumping: look once more when done (the job that woke it may be past its look). */
+  again: boolean;
 }
 
 /**
@@ -115,7 +117,13 @@ export class InProcessRunner {
 
   handle(type: string, handler: JobHandler, options: JobTypeOptions = {}): void {
     this.service.define(type, options);
-    this.#handlers.set(type, { handler, concurrency: options.concurrency ?? 4, running: 0, pumping: false });
+    this.#handlers.set(type, {
+      handler,
+      concurrency: options.concurrency ?? 4,
+      running: 0,
+      pumping: false,
+      again: false,
+    });
     void this.#pump(type);
   }
 
@@ -124,17 +132,31 @@ export class InProcessRunner {
     return [...this.#handlers.keys()];
   }
 
+  /**
+   * Fill the free slots. Each look for jobs costs a call to the queue (on BullMQ a script of a
+   * dozen commands), so a look that found fewer jobs than it asked for is the last: the queue had
+   * no more, and a job added since wakes this again. A wake that comes while a look is on its way
+   * is not lost: one more look follows it.
+   */
   async #pump(type: string): Promise<void> {
     const reg = this.#handlers.get(type);
-    if (!reg || reg.pumping || this.#closed) return;
+    if (!reg || this.#closed) return;
+    if (reg.pumping) {
+      reg.again = true;
+      return;
+    }
     reg.pumping = true;
     try {
-      while (reg.running < reg.concurrency && !this.#closed) {
-        // Take every free slot's job in one go: one commit for all of them.
-        const jobs = await this.service.leaseMany([type], this.worker, reg.concurrency - reg.running);
-        if (jobs.length === 0) break;
-        for (const job of jobs) this.#start(job, reg, type);
-      }
+      do {
+        reg.again = false;
+        while (reg.running < reg.concurrency && !this.#closed) {
+          const free = reg.concurrency - reg.running;
+          // Take every free slot's job in one go: one commit for all of them.
+          const jobs = await this.service.leaseMany([type], this.worker, free);
+          for (const job of jobs) this.#start(job, reg, type);
+          if (jobs.length < free) break;
+        }
+      } while (reg.again && !this.#closed);
     } catch (err) {
       this.logger.error({ err, type }, 'leasing failed');
     } finally {
@@ -144,11 +166,14 @@ export class InProcessRunner {
 
   #start(job: JobRecord, reg: Registration, type: string): void {
     reg.running++;
+    /** The queue, asked for the next job as this one ended, had none: the slot waits for a wake. */
+    let drained = false;
     const run = this.#run(job, reg)
       // The job taken as this one left the queue takes its slot (leased before the slot frees,
       // so the pump below does not take one more). A closing node leaves it to BullMQ, which
       // hands it back once its lock lapses.
       .then(async (taken) => {
+        drained = taken === null;
         const next = taken && !this.#closed ? await this.service.leaseTaken(taken, this.worker) : null;
         if (next) this.#start(next, reg, type);
       })
@@ -158,13 +183,18 @@ export class InProcessRunner {
       .finally(() => {
         reg.running--;
         this.#settled.delete(run);
-        void this.#pump(type);
+        // A look now would find what the end's own look just did not (a job added since wakes
+        // the pump): on BullMQ it was one of the five scripts a job cost at a low rate.
+        if (!drained) void this.#pump(type);
       });
     this.#settled.add(run);
   }
 
-  /** Run the handler and end the job; resolves to the job taken with its end, if any. */
-  async #run(job: JobRecord, reg: Registration): Promise<TakenJob | null> {
+  /**
+   * Run the handler and end the job; resolves to the job taken with its end, null when the queue
+   * was asked for one and had none, undefined when it was not asked (see `JobService.complete`).
+   */
+  async #run(job: JobRecord, reg: Registration): Promise<TakenJob | null | undefined> {
     const token = job.lease!.token;
     const abort = new LazyAbort();
     this.#running.set(job.id, abort);
@@ -220,7 +250,7 @@ export class InProcessRunner {
       await this.service.fail(job.id, token, error, !permanent).catch((e: unknown) => {
         if (!(e instanceof LeaseLostError)) throw e;
       });
-      return null;
+      return undefined;
     } finally {
       clearInterval(renew);
       this.#renewals.delete(renew);

@@ -162,9 +162,16 @@ export class JobService extends EventEmitter<JobServiceEvents> {
    * The worker's result. `held`: the record as this node leased it, unchanged since (no report
    * made under the lease), which spares a read on Redis (see `JobCore.leased`). `takeNext`: the
    * same worker takes the type's next due job in the same step where the queue can (BullMQ):
-   * resolves to it, to be leased with {@link leaseTaken}; else null.
+   * resolves to it, to be leased with {@link leaseTaken}; null when the queue was asked and had
+   * none due; undefined when it was not asked (a queue without it, a cancelled job).
    */
-  complete(id: string, token: string, result: Json, held?: JobRecord, takeNext = false): Promise<TakenJob | null> {
+  complete(
+    id: string,
+    token: string,
+    result: Json,
+    held?: JobRecord,
+    takeNext = false,
+  ): Promise<TakenJob | null | undefined> {
     return complete(this.#core, id, token, result, held, takeNext);
   }
 

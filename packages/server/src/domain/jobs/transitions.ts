@@ -104,7 +104,8 @@ function trailingProgress(core: JobCore, id: string): void {
  * The worker's result. `held`: see `JobCore.leased` (nothing here changes more than the record
  * before the fenced step, so a run refused there leaves nothing behind). `takeNext`: the worker
  * takes the type's next due job as this one leaves the queue, where the queue can
- * (`completeAndTake`); resolves to it (not yet leased: see `leaseTaken`), else null.
+ * (`completeAndTake`); resolves to it (not yet leased: see `leaseTaken`), null when the queue was
+ * asked and had none due (or the token no longer held the job), undefined when it was not asked.
  */
 export async function complete(
   core: JobCore,
@@ -113,7 +114,7 @@ export async function complete(
   result: Json,
   held?: JobRecord,
   takeNext = false,
-): Promise<TakenJob | null> {
+): Promise<TakenJob | null | undefined> {
   return core.leased(
     id,
     token,
@@ -174,7 +175,7 @@ async function finishTaking(
   status: 'succeeded' | 'failed' | 'cancelled',
   outcome: { error?: JobError },
   takeNext: boolean,
-): Promise<TakenJob | null> {
+): Promise<TakenJob | null | undefined> {
   const now = Date.now();
   const token = job.lease?.token ?? null;
   if (job.stage) job.stageDurations.push({ name: job.stage.name, ms: now - job.stage.startedAt });
@@ -190,7 +191,7 @@ async function finishTaking(
     status === 'succeeded' ? 'job.succeeded' : status === 'failed' ? 'job.failed' : 'job.cancelled',
   );
   const queue = core.o.queue;
-  let next: TakenJob | null = null;
+  let next: TakenJob | null | undefined;
   if (takeNext && status === 'succeeded' && token !== null && queue.completeAndTake)
     next = await queue.completeAndTake(job, token, core.leaseMsOf(job.type));
   else await queue.remove(job, token, status);
