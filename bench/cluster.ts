@@ -15,7 +15,7 @@
  *   cpu), node CPU (/proc), and the calls on the wire by command (MONITOR, a short separate run);
  * - `POST /v1/jobs` to 202 at 1,000 jobs/s on a node on Redis: p50/p99.
  *
- * `BENCH_CLUSTER=jobs` runs the jobs part alone.
+ * `BENCH_CLUSTER=jobs` runs the jobs part alone; `BENCH_CLUSTER=accept` only the `202` at 1,000/s.
  */
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
@@ -206,6 +206,11 @@ async function jobsReport(): Promise<void> {
   at = lines.length;
   lines.push('', await acceptOnRedis());
   print(at);
+}
+
+if (PARTS.length === 1 && PARTS[0] === 'accept') {
+  process.stdout.write(`${await loadAverage()}\n\n${await acceptOnRedis()}\n`);
+  process.exit(0);
 }
 
 if (PARTS.includes('jobs') && !PARTS.includes('fanout')) {
