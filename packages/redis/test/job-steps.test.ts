@@ -646,3 +646,25 @@ describe('jobs that arrive one at a time, each run by an in-process handler', ()
     }
   });
 });
+
+describe('a job stored but never added to BullMQ', () => {
+  it('is queued from the outbox by a live node, and runs: its node died after the 202, or the add failed', async () => {
+    const prefix = `x${randomBytes(4).toString('hex')}`;
+    // Stored with its first event, as a node answers 202 before it adds the job to BullMQ, and
+    // then nothing more: the add never happens.
+    await using gone = await nodeOn(prefix);
+    const [job] = await gone.queued(1);
+    await using a = await startNode({ redis: redis.url, redisPrefix: prefix });
+    a.node.jobs.handle('work', async () => 'done');
+    const ended = await waitFor(
+      async () => {
+        const res = await a.api(`/v1/jobs/${job!.id}`);
+        return res.body.status === 'succeeded' ? res.body : null;
+      },
+      15_000,
+      'the job to be queued from the outbox and run',
+    );
+    assert.equal(ended.result, 'done');
+    assert.equal(ended.attempt, 1);
+  });
+});
