@@ -201,16 +201,17 @@ export class BullJobQueue implements JobQueue {
    * with fetchNext): so does this, on a handle bound to the type's worker (whose lock duration
    * the next job is locked for) and under the finished job's token, as BullMQ's Worker does.
    */
-  async completeAndTake(job: QueuedJob, token: string, leaseMs: number): Promise<TakenJob | null> {
+  async completeAndTake(job: QueuedJob, token: string, leaseMs: number): Promise<TakenJob | null | undefined> {
     const worker = this.#worker(job.type, leaseMs);
     const handle = new Job(worker as unknown as Queue, job.type, {}, RETENTION, job.id);
     let next: unknown[] | undefined;
     try {
       next = (await guarded(() => handle.moveToCompleted(null, token, !this.#closed))) as unknown[] | undefined;
     } catch {
-      // The token no longer holds it (BullMQ handed it back after a stall): take it out instead.
+      // The token no longer holds it (BullMQ handed it back after a stall), or Redis failed: take
+      // it out instead. Nothing was looked for, so not null: the taker looks again itself.
       await guarded(() => this.#handle(job).remove()).catch(() => {});
-      return null;
+      return undefined;
     }
     const id = next?.[0] ? next[1] : undefined;
     if (typeof id !== 'string' || id === '') return null;

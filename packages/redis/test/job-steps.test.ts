@@ -668,3 +668,48 @@ describe('a job stored but never added to BullMQ', () => {
     assert.equal(ended.attempt, 1);
   });
 });
+
+describe('a chain of jobs on one slot, each created just as the one before it ends', () => {
+  it('starts each one when it is added, not at the next once-a-second look for due work', async () => {
+    const prefix = `w${randomBytes(4).toString('hex')}`;
+    await using a = await startNode({ redis: redis.url, redisPrefix: prefix });
+    const service = a.node.jobs.service;
+    const createdAt = new Map<string, number>();
+    const waits: number[] = [];
+    const jobs = 60;
+    let made = 0;
+    const create = async () => {
+      made++;
+      const { job } = await service.start({
+        type: 'chain',
+        input: null,
+        size: null,
+        idempotencyKey: null,
+        createdBy: 't',
+      });
+      createdAt.set(job.id, job.createdAt);
+    };
+    const done = new Promise<void>((resolve) => {
+      let finished = 0;
+      service.on('finished', () => ++finished === jobs && resolve());
+    });
+    a.node.jobs.handle(
+      'chain',
+      async (job) => {
+        waits.push(Date.now() - (createdAt.get(job.id) ?? Date.now()));
+        // The next job is added while this one's end is on its way: after the end's own look for
+        // a next job found none, before its slot is free.
+        if (made < jobs) setTimeout(() => void create(), Math.random());
+        return null;
+      },
+      { concurrency: 1 },
+    );
+    await create();
+    await done;
+    // A wake lost while the only slot was busy leaves its job to the look made once a second for
+    // due work (retries): 36 of 60 jobs of such a chain waited about a second that way. A wake kept
+    // starts it within milliseconds; half that second is a bound no kept wake comes near.
+    const late = waits.filter((ms) => ms > 500).length;
+    assert.ok(late <= jobs / 10, `${late} of ${jobs} jobs waited over 500 ms: ${waits.join(' ')}`);
+  });
+});

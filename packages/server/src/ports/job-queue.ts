@@ -60,10 +60,12 @@ export interface JobQueue {
   /**
    * Optional: a job held under `token` succeeded (as `remove` with `succeeded`), and its taker
    * takes the next due job of the same type in the same step, locked for `leaseMs` under the same
-   * token (the taker is the same). Null when none is due, or when the token no longer held the
-   * finished job (it is then removed as `remove` does). Spares a queue that can a `take` per job.
+   * token (the taker is the same). Null when none is due: the taker then waits to be woken
+   * (`onAvailable`) before it looks again. Undefined when nothing was looked for: the token no
+   * longer held the finished job (it is then removed as `remove` does) or the call failed. Spares
+   * a queue that can a `take` per job.
    */
-  completeAndTake?(job: QueuedJob, token: string, leaseMs: number): Promise<TakenJob | null>;
+  completeAndTake?(job: QueuedJob, token: string, leaseMs: number): Promise<TakenJob | null | undefined>;
   /**
    * Called on a timer by the service with every type this node knows: report due work.
    * `available` names the types that may have due jobs now; `stalled` the taken jobs whose locks

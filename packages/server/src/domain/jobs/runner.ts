@@ -90,6 +90,8 @@ interface Registration {
   pumping: boolean;
   /** Woken while pumping: look once more when done (the job that woke it may be past its look). */
   again: boolean;
+  /** Calls of the pump so far: a job's end that saw one since its own look pumps after all. */
+  wakes: number;
 }
 
 /**
@@ -123,6 +125,7 @@ export class InProcessRunner {
       running: 0,
       pumping: false,
       again: false,
+      wakes: 0,
     });
     void this.#pump(type);
   }
@@ -141,6 +144,7 @@ export class InProcessRunner {
   async #pump(type: string): Promise<void> {
     const reg = this.#handlers.get(type);
     if (!reg || this.#closed) return;
+    reg.wakes++;
     if (reg.pumping) {
       reg.again = true;
       return;
@@ -166,9 +170,14 @@ export class InProcessRunner {
 
   #start(job: JobRecord, reg: Registration, type: string): void {
     reg.running++;
-    /** The queue, asked for the next job as this one ended, had none: the slot waits for a wake. */
+    /**
+     * The queue, asked for the next job as this one ended, had none, and no wake came since that
+     * look: the slot waits for the next wake. (A wake that came while every slot was busy found
+     * none to fill, so this slot looks after all.)
+     */
     let drained = false;
-    const run = this.#run(job, reg)
+    const mark = { wakes: 0 };
+    const run = this.#run(job, reg, mark)
       // The job taken as this one left the queue takes its slot (leased before the slot frees,
       // so the pump below does not take one more). A closing node leaves it to BullMQ, which
       // hands it back once its lock lapses.
@@ -185,7 +194,7 @@ export class InProcessRunner {
         this.#settled.delete(run);
         // A look now would find what the end's own look just did not (a job added since wakes
         // the pump): on BullMQ it was one of the five scripts a job cost at a low rate.
-        if (!drained) void this.#pump(type);
+        if (!drained || reg.wakes !== mark.wakes) void this.#pump(type);
       });
     this.#settled.add(run);
   }
@@ -194,7 +203,7 @@ export class InProcessRunner {
    * Run the handler and end the job; resolves to the job taken with its end, null when the queue
    * was asked for one and had none, undefined when it was not asked (see `JobService.complete`).
    */
-  async #run(job: JobRecord, reg: Registration): Promise<TakenJob | null | undefined> {
+  async #run(job: JobRecord, reg: Registration, mark: { wakes: number }): Promise<TakenJob | null | undefined> {
     const token = job.lease!.token;
     const abort = new LazyAbort();
     this.#running.set(job.id, abort);
@@ -239,6 +248,7 @@ export class InProcessRunner {
       // Appends still on their way land before the job (and so its streams) ends.
       await streams.settled();
       // The next job of the type is taken in the same step where the queue can (BullMQ's fetchNext).
+      mark.wakes = reg.wakes;
       return await this.service.complete(job.id, token, (result ?? null) as Json, held, !this.#closed);
     } catch (err) {
       const permanent = err instanceof PermanentJobError;
