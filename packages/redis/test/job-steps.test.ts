@@ -713,3 +713,35 @@ describe('a chain of jobs on one slot, each created just as the one before it en
     assert.ok(late <= jobs / 10, `${late} of ${jobs} jobs waited over 500 ms: ${waits.join(' ')}`);
   });
 });
+
+describe('a job cancelled as soon as its 202 came back', () => {
+  it('is not left waiting in BullMQ: the add made after the answer reaches Redis before the removal', async () => {
+    const prefix = `q${randomBytes(4).toString('hex')}`;
+    await using a = await startNode({ redis: redis.url, redisPrefix: prefix });
+    // Served by remote workers, none polling: nothing would ever take a stray job out.
+    a.node.jobs.define('remote');
+    // Through the library API, each cancel made the moment its creation returns.
+    const service = a.node.jobs.service;
+    for (let i = 0; i < 20; i++) {
+      const { job } = await service.start({
+        type: 'remote',
+        input: i,
+        size: null,
+        idempotencyKey: null,
+        createdBy: 't',
+      });
+      assert.equal((await service.cancel(job.id)).status, 'cancelled');
+    }
+    const { Queue } = await import('bullmq');
+    const queue = new Queue('remote', { connection: { port: redis.port }, prefix: `${prefix}:bull` });
+    try {
+      // The add and the cancel's removal go out on the node's one BullMQ connection, in that
+      // order; an add that came after the removal would leave a job waiting forever (delayed by
+      // 30 ms, 15 of these 20 did).
+      const counts = await queue.getJobCounts('wait', 'delayed', 'active', 'prioritized');
+      assert.deepEqual(counts, { wait: 0, delayed: 0, active: 0, prioritized: 0 });
+    } finally {
+      await queue.close();
+    }
+  });
+});
