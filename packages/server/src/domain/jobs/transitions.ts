@@ -105,7 +105,8 @@ function trailingProgress(core: JobCore, id: string): void {
  * before the fenced step, so a run refused there leaves nothing behind). `takeNext`: the worker
  * takes the type's next due job as this one leaves the queue, where the queue can
  * (`completeAndTake`); resolves to it (not yet leased: see `leaseTaken`), null when the queue was
- * asked and had none due (or the token no longer held the job), undefined when it was not asked.
+ * asked and had none due, undefined when it was not asked or could not look (the token no longer
+ * held the job).
  */
 export async function complete(
   core: JobCore,
