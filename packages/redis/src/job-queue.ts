@@ -5,6 +5,7 @@ import {
   type JobQueue,
   type JobRecord,
   type JobStore,
+  type NextTaken,
   type QueuedJob,
   type TakenJob,
 } from '@inloop/server';
@@ -201,7 +202,7 @@ export class BullJobQueue implements JobQueue {
    * with fetchNext): so does this, on a handle bound to the type's worker (whose lock duration
    * the next job is locked for) and under the finished job's token, as BullMQ's Worker does.
    */
-  async completeAndTake(job: QueuedJob, token: string, leaseMs: number): Promise<TakenJob | null | undefined> {
+  async completeAndTake(job: QueuedJob, token: string, leaseMs: number): Promise<NextTaken> {
     const worker = this.#worker(job.type, leaseMs);
     const handle = new Job(worker as unknown as Queue, job.type, {}, RETENTION, job.id);
     let next: unknown[] | undefined;

@@ -56,7 +56,7 @@ export { Retention, type RetentionOptions } from './domain/retention.js';
 export { Refusal, refusalOf, type RefusalOptions } from './errors.js';
 export { boundsFor, type RetentionRule } from './ports/broker.js';
 export type { Backend } from './ports/backend.js';
-export type { JobQueue, JobLocks, JobOutcome, TakenJob, QueuedJob } from './ports/job-queue.js';
+export type { JobQueue, JobLocks, JobOutcome, NextTaken, TakenJob, QueuedJob } from './ports/job-queue.js';
 export type { PresenceReplica, ReplicaChange, ReplicatedMember } from './ports/presence-replica.js';
 export type { QueueingJobStore, Lease } from './ports/job-store.js';
 export type { ConversationRecord, MemberRecord, ReceiptTimes } from './ports/conversation-store.js';

@@ -7,6 +7,14 @@ export interface TakenJob {
   token: string;
 }
 
+/**
+ * What a job's end found when its taker asked for the next job in the same step
+ * (`completeAndTake`): the next job, taken; null when the queue looked and had none due (the
+ * taker then waits to be woken before it looks again); undefined when nothing was looked for (not
+ * asked, a queue that cannot, or a look that failed), so the taker looks itself.
+ */
+export type NextTaken = TakenJob | null | undefined;
+
 /** How a job ended. */
 export type JobOutcome = 'succeeded' | 'failed' | 'cancelled';
 
@@ -60,12 +68,11 @@ export interface JobQueue {
   /**
    * Optional: a job held under `token` succeeded (as `remove` with `succeeded`), and its taker
    * takes the next due job of the same type in the same step, locked for `leaseMs` under the same
-   * token (the taker is the same). Null when none is due: the taker then waits to be woken
-   * (`onAvailable`) before it looks again. Undefined when nothing was looked for: the token no
-   * longer held the finished job (it is then removed as `remove` does) or the call failed. Spares
+   * token (the taker is the same): see {@link NextTaken}. A token that no longer held the
+   * finished job, or a failed call, is no look (the job is then removed as `remove` does). Spares
    * a queue that can a `take` per job.
    */
-  completeAndTake?(job: QueuedJob, token: string, leaseMs: number): Promise<TakenJob | null | undefined>;
+  completeAndTake?(job: QueuedJob, token: string, leaseMs: number): Promise<NextTaken>;
   /**
    * Called on a timer by the service with every type this node knows: report due work.
    * `available` names the types that may have due jobs now; `stalled` the taken jobs whose locks

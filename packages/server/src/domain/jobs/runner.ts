@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Json } from '@inloop/protocol';
-import type { TakenJob } from '../../ports/job-queue.js';
+import type { NextTaken } from '../../ports/job-queue.js';
 import type { JobRecord, SizeHint } from '../../ports/job-store.js';
 import { LeaseLostError } from './errors.js';
 import type { JobService, JobTypeOptions, Report } from './service.js';
@@ -200,10 +200,10 @@ export class InProcessRunner {
   }
 
   /**
-   * Run the handler and end the job; resolves to the job taken with its end, null when the queue
-   * was asked for one and had none, undefined when it was not asked (see `JobService.complete`).
+   * Run the handler and end the job; resolves to what its end's look for the next job found
+   * ({@link NextTaken}; a failed job's end makes none).
    */
-  async #run(job: JobRecord, reg: Registration, mark: { wakes: number }): Promise<TakenJob | null | undefined> {
+  async #run(job: JobRecord, reg: Registration, mark: { wakes: number }): Promise<NextTaken> {
     const token = job.lease!.token;
     const abort = new LazyAbort();
     this.#running.set(job.id, abort);

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { JobError, JobSnapshot, JobState, Json } from '@inloop/protocol';
 import { jobTopic } from '@inloop/protocol';
-import type { TakenJob } from '../../ports/job-queue.js';
+import type { NextTaken, TakenJob } from '../../ports/job-queue.js';
 import type { JobRecord } from '../../ports/job-store.js';
 import { JobCore, type JobServiceEvents, type JobServiceOptions } from './core.js';
 import { createJob, startJob, type CreateRequest, type StartedJob } from './creation.js';
@@ -162,16 +162,9 @@ export class JobService extends EventEmitter<JobServiceEvents> {
    * The worker's result. `held`: the record as this node leased it, unchanged since (no report
    * made under the lease), which spares a read on Redis (see `JobCore.leased`). `takeNext`: the
    * same worker takes the type's next due job in the same step where the queue can (BullMQ):
-   * resolves to it, to be leased with {@link leaseTaken}; null when the queue was asked and had
-   * none due; undefined when it was not asked (a queue without it, a cancelled job).
+   * resolves to it, to be leased with {@link leaseTaken}, or says why not ({@link NextTaken}).
    */
-  complete(
-    id: string,
-    token: string,
-    result: Json,
-    held?: JobRecord,
-    takeNext = false,
-  ): Promise<TakenJob | null | undefined> {
+  complete(id: string, token: string, result: Json, held?: JobRecord, takeNext = false): Promise<NextTaken> {
     return complete(this.#core, id, token, result, held, takeNext);
   }
 

@@ -1,5 +1,5 @@
 import { isTerminal, type JobError, type Json } from '@inloop/protocol';
-import type { TakenJob } from '../../ports/job-queue.js';
+import type { NextTaken } from '../../ports/job-queue.js';
 import type { JobRecord } from '../../ports/job-store.js';
 import type { JobCore } from './core.js';
 import { JobFinishedError, JobNotFoundError, LeaseLostError } from './errors.js';
@@ -104,9 +104,8 @@ function trailingProgress(core: JobCore, id: string): void {
  * The worker's result. `held`: see `JobCore.leased` (nothing here changes more than the record
  * before the fenced step, so a run refused there leaves nothing behind). `takeNext`: the worker
  * takes the type's next due job as this one leaves the queue, where the queue can
- * (`completeAndTake`); resolves to it (not yet leased: see `leaseTaken`), null when the queue was
- * asked and had none due, undefined when it was not asked or could not look (the token no longer
- * held the job).
+ * (`completeAndTake`); resolves to it (not yet leased: see `leaseTaken`), or says why not
+ * ({@link NextTaken}).
  */
 export async function complete(
   core: JobCore,
@@ -115,7 +114,7 @@ export async function complete(
   result: Json,
   held?: JobRecord,
   takeNext = false,
-): Promise<TakenJob | null | undefined> {
+): Promise<NextTaken> {
   return core.leased(
     id,
     token,
@@ -176,7 +175,7 @@ async function finishTaking(
   status: 'succeeded' | 'failed' | 'cancelled',
   outcome: { error?: JobError },
   takeNext: boolean,
-): Promise<TakenJob | null | undefined> {
+): Promise<NextTaken> {
   const now = Date.now();
   const token = job.lease?.token ?? null;
   if (job.stage) job.stageDurations.push({ name: job.stage.name, ms: now - job.stage.startedAt });
@@ -192,7 +191,7 @@ async function finishTaking(
     status === 'succeeded' ? 'job.succeeded' : status === 'failed' ? 'job.failed' : 'job.cancelled',
   );
   const queue = core.o.queue;
-  let next: TakenJob | null | undefined;
+  let next: NextTaken;
   if (takeNext && status === 'succeeded' && token !== null && queue.completeAndTake)
     next = await queue.completeAndTake(job, token, core.leaseMsOf(job.type));
   else await queue.remove(job, token, status);
