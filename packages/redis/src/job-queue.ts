@@ -10,6 +10,7 @@ import {
   type TakenJob,
 } from '@inloop/server';
 import { guarded, isCluster, type Keys } from './connection.js';
+import { flushOutbox } from './job-outbox.js';
 
 export interface BullJobQueueOptions {
   /** Node connection for Inloop's own keys (outbox) and the availability channel. */
@@ -39,9 +40,6 @@ redis.call('ZREM', KEYS[1], unpack(ARGV, 3 + types))
 interface QueuedScript {
   inloopJobQueued(...a: string[]): Promise<unknown>;
 }
-
-/** An outbox entry older than this is a job whose node died between its two writes. */
-const OUTBOX_GRACE_MS = 5000;
 
 /**
  * Jobs through BullMQ: one BullMQ queue per job type, taken by hand (`getNextJob` with the
@@ -233,18 +231,8 @@ export class BullJobQueue implements JobQueue {
     // Delayed retries become due inside BullMQ without an event: look once a second.
     if (now - this.#lastPoll < 1000) return { available: [], stalled: [] };
     this.#lastPoll = now;
-    await this.#flushOutbox(now).catch(() => {});
+    await flushOutbox(this.#o.redis, this.#o.keys, this.#o.store, now, (job) => this.add(job)).catch(() => {});
     return { available: [...types], stalled: [] };
-  }
-
-  /** Queue jobs whose creating node died between inserting them and queueing them. */
-  async #flushOutbox(now: number): Promise<void> {
-    const ids = await this.#o.redis.zrangebyscore(this.#o.keys.jobsOutbox, 0, now - OUTBOX_GRACE_MS, 'LIMIT', 0, 100);
-    for (const id of ids) {
-      const job = await this.#o.store.get(id);
-      if (job && job.status === 'queued') await this.add(job);
-      else await this.#o.redis.zrem(this.#o.keys.jobsOutbox, id);
-    }
   }
 
   onAvailable(handler: (type: string) => void): void {

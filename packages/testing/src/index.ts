@@ -11,6 +11,7 @@ export {
   describePresenceStoreConformance,
   jobRecord,
 } from './conformance/stores.js';
+export { describeJobQueueConformance, type SharedQueue } from './conformance/job-queue.js';
 export { describeWebhookOutboxConformance } from './conformance/webhook-outbox.js';
 export { exited, freePort, sleep, tempDir, waitFor } from './wait.js';
 export {

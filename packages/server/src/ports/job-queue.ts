@@ -54,6 +54,13 @@ export interface JobQueue {
    * is added (the Redis store keeps an outbox of such jobs, which every node's sweep flushes).
    */
   add(job: JobRecord): Promise<void>;
+  /**
+   * Optional, for a queue that holds jobs: make sure it holds an unfinished job its store has
+   * (called for each at start, by every node): a queued job not in the queue is added, a running
+   * one is held under its lease's token until the lease's expiry. A job the queue holds already
+   * is left as it is. Covers a switch from another queue (every node restarted), or a queue lost.
+   */
+  adopt?(job: JobRecord): Promise<void>;
   /** Take up to `max` due jobs of `types`, each locked for its lease. */
   take(types: readonly string[], max: number, leaseMs: (type: string) => number): Promise<TakenJob[]>;
   /** Keep a taken job locked for `ms` more; false when its lock was lost. */

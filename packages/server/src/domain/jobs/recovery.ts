@@ -115,6 +115,8 @@ export async function recover(core: JobCore, localWorkerPrefix: string | null): 
       if (!stored || isTerminal(stored.status)) return;
       const job = await reconcile(core, stored);
       if (isTerminal(job.status)) return;
+      // Before anything hands it back (`retryOrFail` below), the queue holds it as the store says.
+      await core.o.queue.adopt?.(job);
       if (job.status === 'queued') core.line.queued(job);
       else core.line.started(job);
       if (localWorkerPrefix !== null && job.status === 'running' && job.lease?.worker.startsWith(localWorkerPrefix)) {
