@@ -88,20 +88,29 @@ interface JobsRun {
   redis: RedisCost;
 }
 
+/** Inloop with each of its queues (`redisJobQueue`), or BullMQ used directly. */
+type Side = 'inloop' | 'inloop-bullmq' | 'bullmq';
+
+/** The environment of an Inloop node on the Redis at `redisPort` with the side's queue. */
+const inloopEnv = (side: Side, redisPort: number) => ({
+  BENCH_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+  BENCH_JOB_QUEUE: side === 'inloop' ? 'inloop' : 'bullmq',
+});
+
 /** Created to completed, trivial handler, 100 in flight: one side, on the Redis at `redisPort`. */
-async function jobsRun(side: 'inloop' | 'bullmq', redisPort: number, n: number): Promise<JobsRun> {
+async function jobsRun(side: Side, redisPort: number, n: number): Promise<JobsRun> {
   const server =
-    side === 'inloop'
-      ? await spawnPinned('inloop-jobs.js', SERVER_CPU, { BENCH_REDIS_URL: `redis://127.0.0.1:${redisPort}` })
-      : await spawnPinned('bullmq.js', SERVER_CPU, { REDIS_PORT: String(redisPort) });
+    side === 'bullmq'
+      ? await spawnPinned('bullmq.js', SERVER_CPU, { REDIS_PORT: String(redisPort) })
+      : await spawnPinned('inloop-jobs.js', SERVER_CPU, inloopEnv(side, redisPort));
   try {
     const pid = server.child.pid!;
     const cpu0 = await cpuOf(pid);
     const redis0 = redisCost(redisPort);
     const { seconds } =
-      side === 'inloop'
-        ? await ask<{ seconds: number }>(server.child, { type: 'inproc', n, inFlight: 100 }, 'inproc-done')
-        : await ask<{ seconds: number }>(server.child, { type: 'run', n, inFlight: 100 }, 'done');
+      side === 'bullmq'
+        ? await ask<{ seconds: number }>(server.child, { type: 'run', n, inFlight: 100 }, 'done')
+        : await ask<{ seconds: number }>(server.child, { type: 'inproc', n, inFlight: 100 }, 'inproc-done');
     const redis = costDelta(redis0, redisCost(redisPort));
     return { rate: n / seconds, nodeCpuMs: (((await cpuOf(pid)) - cpu0) * 1000) / n, redis };
   } finally {
@@ -110,7 +119,7 @@ async function jobsRun(side: 'inloop' | 'bullmq', redisPort: number, n: number):
 }
 
 /** Calls per job on the wire (a script counts once), from MONITOR over a short run. */
-async function callsPerJob(side: 'inloop' | 'bullmq', redisPort: number, n: number): Promise<CallCount> {
+async function callsPerJob(side: Side, redisPort: number, n: number): Promise<CallCount> {
   const { count } = await countCalls(redisPort, () => jobsRun(side, redisPort, n));
   return count;
 }
@@ -123,9 +132,11 @@ async function jobRows(redisCpu: number, where: string): Promise<string[]> {
   const result = await withPinnedRedis(redisCpu, async (port) => {
     const load = await loadAverage();
     const inloopRun = await jobsRun('inloop', port, THROUGHPUT_JOBS);
+    const throughBull = await jobsRun('inloop-bullmq', port, THROUGHPUT_JOBS);
     const bullRun = await jobsRun('bullmq', port, THROUGHPUT_JOBS);
     for (const [name, r] of [
-      ['Inloop on Redis (library API)', inloopRun],
+      ["Inloop on Redis, Inloop's queue (library API)", inloopRun],
+      ['Inloop on Redis, BullMQ queue (library API)', throughBull],
       ['BullMQ directly', bullRun],
     ] as const) {
       const redisCpuUs = (r.redis.cpuSeconds * 1e6) / THROUGHPUT_JOBS;
@@ -135,18 +146,23 @@ async function jobRows(redisCpu: number, where: string): Promise<string[]> {
       );
     }
     rows.push(`| ${where} | ratio Inloop / BullMQ | ${(inloopRun.rate / bullRun.rate).toFixed(2)}x | | | | |`);
+    rows.push(
+      `| ${where} | ratio Inloop on BullMQ / BullMQ | ${(throughBull.rate / bullRun.rate).toFixed(2)}x | | | | |`,
+    );
     rows.push(`| ${where} | (${load}) | | | | | |`);
   });
   if (result === null) rows.push(`| ${where} | redis-server did not start | | | | | |`);
   return rows;
 }
 
-/** `POST /v1/jobs` -> 202 at 1,000/s on a node on Redis (Redis on its own core). */
-async function acceptOnRedis(): Promise<string> {
+/** `POST /v1/jobs` -> 202 at 1,000/s on a node on Redis (Redis on its own core), with the side's queue. */
+async function acceptOnRedis(side: Side): Promise<string> {
   const out = await withPinnedRedis(1, async (port) => {
-    const node = await spawnPinned<{ port: number; apiKey: string }>('inloop-jobs.js', SERVER_CPU, {
-      BENCH_REDIS_URL: `redis://127.0.0.1:${port}`,
-    });
+    const node = await spawnPinned<{ port: number; apiKey: string }>(
+      'inloop-jobs.js',
+      SERVER_CPU,
+      inloopEnv(side, port),
+    );
     try {
       const load = await loadAverage();
       const s = await acceptLatency(
@@ -156,7 +172,7 @@ async function acceptOnRedis(): Promise<string> {
         ACCEPT_SECONDS,
       );
       return (
-        `POST /v1/jobs -> 202 at ${ACCEPT_RATE}/s for ${ACCEPT_SECONDS} s on a node on Redis (node on core ${SERVER_CPU}, ` +
+        `POST /v1/jobs -> 202 at ${ACCEPT_RATE}/s for ${ACCEPT_SECONDS} s on a node on Redis, ${side === 'inloop' ? "Inloop's queue" : 'BullMQ queue'} (node on core ${SERVER_CPU}, ` +
         `Redis on core 1): ${s.n} accepted, ${s.errors} errors${s.errors ? ` (${s.why})` : ''}; p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, ` +
         `max ${s.max.toFixed(1)} ms (${load})`
       );
@@ -187,29 +203,34 @@ async function jobsReport(): Promise<void> {
   at = lines.length;
   const counts = await withPinnedRedis(1, async (port) => ({
     inloop: await callsPerJob('inloop', port, COUNT_JOBS),
+    throughBull: await callsPerJob('inloop-bullmq', port, COUNT_JOBS),
     bullmq: await callsPerJob('bullmq', port, COUNT_JOBS),
   }));
   if (counts) {
-    const breakdown = [...counts.inloop.byCommand.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .map(([name, c]) => `${name} ${per(c, COUNT_JOBS)}`)
-      .join(', ');
+    const breakdown = (c: CallCount) =>
+      [...c.byCommand.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .map(([name, k]) => `${name} ${per(k, COUNT_JOBS)}`)
+        .join(', ');
+    const calls = (c: CallCount) => `${per(c.client, COUNT_JOBS)} (+ ${per(c.inner, COUNT_JOBS)} inside scripts)`;
     lines.push(
       '',
-      `Calls per job on the wire (MONITOR, ${COUNT_JOBS} jobs; a script is one call): Inloop ${per(counts.inloop.client, COUNT_JOBS)} ` +
-        `(+ ${per(counts.inloop.inner, COUNT_JOBS)} inside scripts), BullMQ directly ${per(counts.bullmq.client, COUNT_JOBS)} ` +
-        `(+ ${per(counts.bullmq.inner, COUNT_JOBS)} inside scripts)`,
-      `Inloop per job by command: ${breakdown}`,
+      `Calls per job on the wire (MONITOR, ${COUNT_JOBS} jobs; a script is one call): Inloop's queue ${calls(counts.inloop)}, ` +
+        `BullMQ queue ${calls(counts.throughBull)}, BullMQ directly ${calls(counts.bullmq)}`,
+      `Inloop's queue, per job by command: ${breakdown(counts.inloop)}`,
+      `BullMQ queue, per job by command: ${breakdown(counts.throughBull)}`,
     );
   }
   print(at);
   at = lines.length;
-  lines.push('', await acceptOnRedis());
+  lines.push('', await acceptOnRedis('inloop'), await acceptOnRedis('inloop-bullmq'));
   print(at);
 }
 
 if (PARTS.length === 1 && PARTS[0] === 'accept') {
-  process.stdout.write(`${await loadAverage()}\n\n${await acceptOnRedis()}\n`);
+  process.stdout.write(
+    `${await loadAverage()}\n\n${await acceptOnRedis('inloop')}\n${await acceptOnRedis('inloop-bullmq')}\n`,
+  );
   process.exit(0);
 }
 

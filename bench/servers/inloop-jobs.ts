@@ -3,12 +3,14 @@ import { benchDataDir, closeOnSigterm, port, ready } from './common.js';
 
 /**
  * An Inloop node on its embedded default with job types for the jobs benchmark; with
- * `BENCH_REDIS_URL`, on that Redis with jobs queued through BullMQ.
+ * `BENCH_REDIS_URL`, on that Redis with jobs in Inloop's own queue, or with `BENCH_JOB_QUEUE=bullmq`
+ * queued through BullMQ.
  */
 const dataDir = benchDataDir('inloop-bench-jobs-');
 const redis = process.env.BENCH_REDIS_URL;
 const node = await createNode({
   ...(redis ? { redis, redisPrefix: `bench${process.pid}` } : {}),
+  redisJobQueue: process.env.BENCH_JOB_QUEUE === 'bullmq' ? 'bullmq' : 'inloop',
   port,
   host: '127.0.0.1',
   dataDir,

@@ -185,6 +185,14 @@ export class Keys {
     return `${this.prefix}:jobs:available`;
   }
   /**
+   * Inloop's own queue of one job type (`RedisJobQueue`): `:jobs` (each queued or held job's
+   * state), `:wait`, `:delayed` and `:active`, braced so that a Redis Cluster keeps a type's keys
+   * in one hash slot.
+   */
+  queue(type: string): string {
+    return `${this.prefix}:{q:${type}}`;
+  }
+  /**
    * BullMQ's prefix. On a Redis Cluster it is braced (`{inloop:bull}`): each BullMQ script takes
    * several keys of a queue, which must share a hash slot, so BullMQ's keys live on one master.
    * On one server it stays `inloop:bull`, where jobs queued before an upgrade still wait.

@@ -7,6 +7,7 @@ import { RedisBroker } from './broker.js';
 import { connectSubscriber, connectTo, guarded, Keys, whenReady, type RedisTarget } from './connection.js';
 import { RedisConversationStore } from './conversation-store.js';
 import { BullJobQueue } from './job-queue.js';
+import { RedisJobQueue } from './job-line.js';
 import { RedisJobLocks } from './job-locks.js';
 import { RedisJobStore } from './job-store.js';
 import { RedisPresenceReplica } from './presence-replica.js';
@@ -22,6 +23,7 @@ export { RedisJobStore } from './job-store.js';
 export { RedisJobLocks } from './job-locks.js';
 export { JobConflictError } from './job-record.js';
 export { BullJobQueue } from './job-queue.js';
+export { RedisJobQueue } from './job-line.js';
 export { RunIds } from './run-ids.js';
 export {
   Keys,
@@ -44,7 +46,14 @@ export interface RedisBackendOptions {
   cluster?: readonly string[];
   /** Prefix of every key and channel. @default 'inloop' */
   prefix?: string;
-  /** How often BullMQ looks for stalled jobs (at most each type's lease). @default 5000 */
+  /**
+   * Which queue holds the jobs: Inloop's own scripts (`RedisJobQueue`: one call where BullMQ
+   * makes several; docs/operations.md has the figures), or BullMQ (its dashboards and tools see
+   * Inloop's jobs). Every node of a cluster must use the same one; after a switch, each node's
+   * start takes over what the other held (`JobQueue.adopt`). @default 'inloop'
+   */
+  jobQueue?: 'inloop' | 'bullmq';
+  /** With `jobQueue: 'bullmq'`: how often BullMQ looks for stalled jobs (at most each type's lease). @default 5000 */
   stalledIntervalMs?: number;
 }
 
@@ -84,23 +93,25 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
       return new RedisJobStore(redis, keys, storeOptions);
     },
     jobQueue: (store) =>
-      new BullJobQueue({
-        redis,
-        subscriber,
-        keys,
-        store,
-        bullConnection: () => {
-          // Not auto-pipelined: ioredis builds a pipeline for every turn that sends a command,
-          // and each one copies every script defined on the connection (BullMQ defines dozens).
-          // That cost more node CPU than the writes it saved (cluster bench, jobs on Redis:
-          // about 100 µs of node CPU per job). It never blocks on this connection: its workers
-          // take jobs with `block: false` (a blocking call would get a connection of its own).
-          const c = connectTo(target, { maxRetriesPerRequest: null, enableOfflineQueue: true });
-          bull.push(c);
-          return c;
-        },
-        ...(options.stalledIntervalMs === undefined ? {} : { stalledIntervalMs: options.stalledIntervalMs }),
-      }),
+      options.jobQueue !== 'bullmq'
+        ? new RedisJobQueue({ redis, subscriber, keys, store })
+        : new BullJobQueue({
+            redis,
+            subscriber,
+            keys,
+            store,
+            bullConnection: () => {
+              // Not auto-pipelined: ioredis builds a pipeline for every turn that sends a command,
+              // and each one copies every script defined on the connection (BullMQ defines dozens).
+              // That cost more node CPU than the writes it saved (cluster bench, jobs on Redis:
+              // about 100 µs of node CPU per job). It never blocks on this connection: its workers
+              // take jobs with `block: false` (a blocking call would get a connection of its own).
+              const c = connectTo(target, { maxRetriesPerRequest: null, enableOfflineQueue: true });
+              bull.push(c);
+              return c;
+            },
+            ...(options.stalledIntervalMs === undefined ? {} : { stalledIntervalMs: options.stalledIntervalMs }),
+          }),
     jobLocks: () => new RedisJobLocks(),
     conversationStore: (storeOptions) => new RedisConversationStore(redis, keys, storeOptions),
     presenceStore: (storeOptions) => new RedisPresenceStore(redis, keys, storeOptions),

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { BrokerOptions, Publication } from '@inloop/server/ports';
+import type { BrokerOptions, JobQueue, JobRecord, Publication } from '@inloop/server/ports';
 import {
+  BullJobQueue,
   connect,
   connectSubscriber,
   Keys,
+  RedisJobQueue,
   RedisBroker,
   RedisConversationStore,
   RedisJobStore,
@@ -14,6 +16,7 @@ import {
 import {
   describeBrokerConformance,
   describeConversationStoreConformance,
+  describeJobQueueConformance,
   describeJobStoreConformance,
   describePresenceStoreConformance,
   waitFor,
@@ -210,3 +213,51 @@ describeWebhookOutboxConformance('redis', async () => {
   const c = await command();
   return { outbox: new RedisWebhookOutbox(c, new Keys(`o${++n}`)), dispose: async () => c.disconnect() };
 });
+
+/** A queue shared by nodes that each have their own connections, on one prefix. */
+function sharedQueue(kind: 'bullmq' | 'inloop') {
+  return async () => {
+    const keys = new Keys(`q${++n}`);
+    const connections: ReturnType<typeof connect>[] = [];
+    const connection = async (options = {}) => {
+      const c = connect(redis.url, options);
+      connections.push(c);
+      await whenReady(c);
+      return c;
+    };
+    const storeConnection = await connection();
+    const store = new RedisJobStore(storeConnection, keys);
+    const queues: JobQueue[] = [];
+    return {
+      async node() {
+        const [c, subscriber] = [await connection({ enableAutoPipelining: true }), connectSubscriber(redis.url)];
+        connections.push(subscriber);
+        await whenReady(subscriber);
+        const queue =
+          kind === 'inloop'
+            ? new RedisJobQueue({ redis: c, subscriber, keys, store })
+            : new BullJobQueue({
+                redis: c,
+                subscriber,
+                keys,
+                store,
+                bullConnection: () => {
+                  const b = connect(redis.url, { maxRetriesPerRequest: null, enableOfflineQueue: true });
+                  connections.push(b);
+                  return b;
+                },
+              });
+        queues.push(queue);
+        return queue;
+      },
+      insert: async (job: JobRecord) => void (await store.insert(job)),
+      async dispose() {
+        await Promise.allSettled(queues.map((q) => q.close()));
+        for (const c of connections) c.disconnect();
+      },
+    };
+  };
+}
+
+describeJobQueueConformance('redis (inloop)', sharedQueue('inloop'));
+describeJobQueueConformance('redis (bullmq)', sharedQueue('bullmq'));

@@ -132,7 +132,12 @@ async function backendFor(config: Readonly<Config>, logger: Logger): Promise<Bac
   if (!config.redis && !cluster) return embeddedBackend(config, logger);
   const specifier = '@inloop/redis';
   let mod: {
-    createRedisBackend(options: { url?: string; cluster?: readonly string[]; prefix: string }): Promise<Backend>;
+    createRedisBackend(options: {
+      url?: string;
+      cluster?: readonly string[];
+      prefix: string;
+      jobQueue: 'inloop' | 'bullmq';
+    }): Promise<Backend>;
   };
   try {
     mod = (await import(specifier)) as typeof mod;
@@ -143,8 +148,8 @@ async function backendFor(config: Readonly<Config>, logger: Logger): Promise<Bac
   }
   return mod.createRedisBackend(
     cluster
-      ? { cluster: config.redisCluster, prefix: config.redisPrefix }
-      : { url: config.redis!, prefix: config.redisPrefix },
+      ? { cluster: config.redisCluster, prefix: config.redisPrefix, jobQueue: config.redisJobQueue }
+      : { url: config.redis!, prefix: config.redisPrefix, jobQueue: config.redisJobQueue },
   );
 }
 
