@@ -347,9 +347,14 @@ export function quantilesOf(
 ): { p50Ms: number; p90Ms: number; curve: number[] } {
   const base = Math.max(1, predict(model.fit, size));
   const p50Ms = medianMs(base * conformalQuantile(model.ratios, 0.5));
-  const p90Ms = Math.max(p50Ms, Math.round(base * conformalQuantile(model.ratios, p90Level)));
   const curve = CURVE_LEVELS.map((q) => Math.round(base * smoothQuantile(model.ratios, q)));
-  return { p50Ms, p90Ms, curve };
+  return { p50Ms, p90Ms: p90Of(model, size, p50Ms, p90Level), curve };
+}
+
+/** The p90 of {@link quantilesOf} alone, at `p90Level`, for a run of `size` whose p50 is `p50Ms`. */
+export function p90Of(model: DurationModel, size: number | null, p50Ms: number, p90Level: number): number {
+  const base = Math.max(1, predict(model.fit, size));
+  return Math.max(p50Ms, Math.round(base * conformalQuantile(model.ratios, p90Level)));
 }
 
 /** The cumulative probability of `ms` under a curve at {@link CURVE_LEVELS}. */
