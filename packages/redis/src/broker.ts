@@ -232,6 +232,8 @@ export class RedisBroker implements Broker {
   readonly savesJobs: boolean;
   /** On one server a job's first event also inserts it; on a Redis Cluster its sets are in other slots. */
   readonly insertsJobs: boolean;
+  /** With Inloop's queue on one server, a job's first step also queues it (`job-events.ts`). */
+  readonly queuesNewJobs: boolean;
   /** The run ids of the Redis processes: a new one means a restart or a failover (see `epochOf`). */
   readonly #runs: RunIds;
 
@@ -240,6 +242,7 @@ export class RedisBroker implements Broker {
     this.#jobs = options.jobs;
     this.savesJobs = options.jobs !== undefined;
     this.insertsJobs = this.savesJobs && !isCluster(options.redis);
+    this.queuesNewJobs = this.insertsJobs && options.jobs?.queueNewJobs === true;
     if (options.jobs) defineJobEvents(options.redis);
     this.#sub = options.subscriber;
     this.#keys = options.keys;

@@ -185,12 +185,13 @@ export class Keys {
     return `${this.prefix}:jobs:available`;
   }
   /**
-   * Inloop's own queue of one job type (`RedisJobQueue`): `:jobs` (each queued or held job's
-   * state), `:wait`, `:delayed` and `:active`, braced so that a Redis Cluster keeps a type's keys
-   * in one hash slot.
+   * Inloop's own queue of one job type (`RedisJobQueue`), braced so that a Redis Cluster keeps a
+   * type's keys in one hash slot: `jobs` (each queued or held job's state), `wait` (the line),
+   * `delayed` (retries by due time) and `active` (held jobs by lock expiry), in that order.
    */
-  queue(type: string): string {
-    return `${this.prefix}:{q:${type}}`;
+  queue(type: string): [jobs: string, wait: string, delayed: string, active: string] {
+    const base = `${this.prefix}:{q:${type}}`;
+    return [`${base}:jobs`, `${base}:wait`, `${base}:delayed`, `${base}:active`];
   }
   /**
    * BullMQ's prefix. On a Redis Cluster it is braced (`{inloop:bull}`): each BullMQ script takes

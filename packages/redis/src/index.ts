@@ -87,7 +87,13 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
     // The broker writes a job's record with each of its events (one step per change), so it
     // learns the records' retention from the store's options.
     broker: (brokerOptions) =>
-      new RedisBroker({ ...brokerOptions, redis, subscriber, keys, jobs: { finishedTtlMs: () => finishedTtlMs } }),
+      new RedisBroker({
+        ...brokerOptions,
+        redis,
+        subscriber,
+        keys,
+        jobs: { finishedTtlMs: () => finishedTtlMs, queueNewJobs: options.jobQueue !== 'bullmq' },
+      }),
     jobStore: (storeOptions) => {
       finishedTtlMs = storeOptions?.finishedTtlMs ?? JOB_FINISHED_TTL_MS;
       return new RedisJobStore(redis, keys, storeOptions);

@@ -10,21 +10,29 @@ import { JobConflictError, RECORD_AT, recordHead, unindexFinished } from './job-
 export interface JobEventsOptions {
   /** How long a finished job's record is kept (the job store's `finishedTtlMs`). */
   finishedTtlMs: () => number;
+  /**
+   * Jobs wait in Inloop's own queue (`RedisJobQueue`): on one server a new job's first step puts
+   * it in its type's line and announces the type, instead of leaving it in the outbox for an add.
+   */
+  queueNewJobs?: boolean;
 }
 
 /**
  * One step of a job: KEYS topic meta, topic log, record (one hash tag, `{t:job:<id>}`), then the
  * node-wide unfinished set, outbox and listing (on a Redis Cluster, the record again: those live
  * in other slots, and a finished job leaves them after the step, see `unindexFinished`), then
- * the job's streams-opened marker (the record's hash tag). ARGV:
- * payload, now, maxCount, maxAgeMs, fresh epoch, channel, Redis run id, record head, expected
- * epoch, expected offset, id, finished TTL ('' while unfinished), '1' for a new job (else ''),
- * its creation time.
+ * the job's streams-opened marker (the record's hash tag), then the states and the line of the
+ * job's type in Inloop's queue (`RedisJobQueue`; the record again when the step does not queue).
+ * ARGV: payload, now, maxCount, maxAgeMs, fresh epoch, channel, Redis run id, record head,
+ * expected epoch, expected offset, id, finished TTL ('' while unfinished), '1' for a new job
+ * (else ''), its creation time, the jobs' announcement channel, the job's type.
  *
  * Refused (nothing written) unless the stored record is still where the change read it: that
  * check is the fence (a stale lease or a change from another node since). A new job's first
  * event (one server only) instead finds no record, and indexes the job as the store's insert
- * does: in the unfinished set, the outbox (until the queue has it) and the listing. Then the event is
+ * does: in the unfinished set and the listing, and either in its type's line in Inloop's queue,
+ * announced on the jobs' channel (once per type per call), or in the outbox (until the queue has
+ * it). Then the event is
  * appended like any publication (the broker's own `appendAt`: built when defined, as the two
  * modules import each other), the record saved at the event's offset (a finished one with its
  * expiry, out of the unfinished set and the outbox), and the event PUBLISHed (six commands for most events).
@@ -34,6 +42,7 @@ export interface JobEventsOptions {
  * `ARGV[a + 1]`), so that one call can carry the steps of many jobs (`JOB_EVENTS`).
  */
 const STEP = () => `${TRIM_AGE}${RECORD_AT}
+local announced = {}
 local function step(k, a)
   local meta, log, record = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local stored = redis.call('GET', record)
@@ -58,7 +67,15 @@ local function step(k, a)
   end
   if new then
     redis.call('SADD', KEYS[k + 4], ARGV[a + 11])
-    redis.call('ZADD', KEYS[k + 5], ARGV[a + 14], ARGV[a + 11])
+    if KEYS[k + 8] ~= record then
+      if redis.call('HSETNX', KEYS[k + 8], ARGV[a + 11], 'w') == 1 then redis.call('RPUSH', KEYS[k + 9], ARGV[a + 11]) end
+      if not announced[ARGV[a + 16]] then
+        announced[ARGV[a + 16]] = true
+        redis.call('PUBLISH', ARGV[a + 15], ARGV[a + 16])
+      end
+    else
+      redis.call('ZADD', KEYS[k + 5], ARGV[a + 14], ARGV[a + 11])
+    end
     redis.call('ZADD', KEYS[k + 6], 0, ARGV[a + 11])
   end
   redis.call('PUBLISH', ARGV[a + 6], '{"o":' .. offset .. ',"e":"' .. epoch .. '","t":' .. ts .. ',"p":' .. ARGV[a + 1] .. '}')
@@ -69,8 +86,8 @@ end
 `;
 
 /** Keys and arguments of one step. */
-const STEP_KEYS = 7;
-const STEP_ARGS = 14;
+const STEP_KEYS = 9;
+const STEP_ARGS = 16;
 
 /** One job's step: the reply is `{'conflict'}` or `{'new', offset, epoch, ts, streams}`. */
 const JOB_EVENT = () => `${STEP()}
@@ -232,6 +249,7 @@ export async function appendJobEvent(
   const payload = JSON.stringify({ topic, data: event.data, from: event.from });
   const record = keys.job(job.id);
   const apart = isCluster(redis);
+  const queue = event.insert && options.queueNewJobs === true ? keys.queue(job.type) : null;
   const reply = await runStep(
     redis,
     [
@@ -242,6 +260,8 @@ export async function appendJobEvent(
       apart ? record : keys.jobsOutbox,
       apart ? record : keys.jobsListing,
       keys.jobStreamsOpened(job.id),
+      queue?.[0] ?? record,
+      queue?.[1] ?? record,
     ],
     [
       payload,
@@ -258,6 +278,8 @@ export async function appendJobEvent(
       isTerminal(job.status) ? options.finishedTtlMs() : '',
       event.insert ? '1' : '',
       job.createdAt,
+      keys.jobsChannel,
+      job.type,
     ],
   );
   if (reply[0] !== 'new') throw new JobConflictError();

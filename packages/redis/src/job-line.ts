@@ -242,8 +242,7 @@ export class RedisJobQueue implements JobQueue {
   }
 
   #keys(type: string): string[] {
-    const base = this.#o.keys.queue(type);
-    return [`${base}:jobs`, `${base}:wait`, `${base}:delayed`, `${base}:active`];
+    return this.#o.keys.queue(type);
   }
 
   /**

@@ -120,6 +120,12 @@ export interface Broker {
   readonly savesJobs?: boolean;
   /** True when a job's first event may also insert its record ({@link AppendInput.newJob}). */
   readonly insertsJobs?: boolean;
+  /**
+   * True when a job's first event that inserts it ({@link AppendInput.newJob}) also puts it in
+   * the job queue and announces it (Redis on one server, with Inloop's own queue): the service
+   * then makes no `JobQueue.add` of its own for it.
+   */
+  readonly queuesNewJobs?: boolean;
   appendAndPublish(topic: string, input: AppendInput): Promise<AppendResult>;
   /** Deliver to every node's subscribers without storing. */
   publishEphemeral(publication: EphemeralPublication): Promise<void>;

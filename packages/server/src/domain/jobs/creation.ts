@@ -98,6 +98,8 @@ export async function createJob(
     }
     core.holdCreated(job);
     core.o.metrics.jobsCreated.inc({ type: job.type });
+    // Its first step queued it too, and announced it to every node, this one included.
+    if (newJob && core.o.broker.queuesNewJobs === true) return { job, created: true, state };
     // The job is stored, and in the store's outbox until the queue has it: its creator is answered
     // now, as on the embedded store, not after two more calls (the add, and the notice that takes
     // it out of the outbox). An add that fails is made again by the outbox's flush.
