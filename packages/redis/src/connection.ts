@@ -187,11 +187,12 @@ export class Keys {
   /**
    * Inloop's own queue of one job type (`RedisJobQueue`), braced so that a Redis Cluster keeps a
    * type's keys in one hash slot: `jobs` (each queued or held job's state), `wait` (the line),
-   * `delayed` (retries by due time) and `active` (held jobs by lock expiry), in that order.
+   * `delayed` (retries by due time), `active` (held jobs by lock expiry) and `seq` (the line's
+   * last arrival number), in that order.
    */
-  queue(type: string): [jobs: string, wait: string, delayed: string, active: string] {
+  queue(type: string): [jobs: string, wait: string, delayed: string, active: string, seq: string] {
     const base = `${this.prefix}:{q:${type}}`;
-    return [`${base}:jobs`, `${base}:wait`, `${base}:delayed`, `${base}:active`];
+    return [`${base}:jobs`, `${base}:wait`, `${base}:delayed`, `${base}:active`, `${base}:seq`];
   }
   /**
    * BullMQ's prefix. On a Redis Cluster it is braced (`{inloop:bull}`): each BullMQ script takes

@@ -21,8 +21,9 @@ export interface JobEventsOptions {
  * One step of a job: KEYS topic meta, topic log, record (one hash tag, `{t:job:<id>}`), then the
  * node-wide unfinished set, outbox and listing (on a Redis Cluster, the record again: those live
  * in other slots, and a finished job leaves them after the step, see `unindexFinished`), then
- * the job's streams-opened marker (the record's hash tag), then the states and the line of the
- * job's type in Inloop's queue (`RedisJobQueue`; the record again when the step does not queue).
+ * the job's streams-opened marker (the record's hash tag), then the states, the line and the
+ * arrival count of the job's type in Inloop's queue (`RedisJobQueue`; the record again when the
+ * step does not queue).
  * ARGV: payload, now, maxCount, maxAgeMs, fresh epoch, channel, Redis run id, record head,
  * expected epoch, expected offset, id, finished TTL ('' while unfinished), '1' for a new job
  * (else ''), its creation time, the jobs' announcement channel, the job's type.
@@ -68,7 +69,9 @@ local function step(k, a)
   if new then
     redis.call('SADD', KEYS[k + 4], ARGV[a + 11])
     if KEYS[k + 8] ~= record then
-      if redis.call('HSETNX', KEYS[k + 8], ARGV[a + 11], 'w') == 1 then redis.call('RPUSH', KEYS[k + 9], ARGV[a + 11]) end
+      if redis.call('HSETNX', KEYS[k + 8], ARGV[a + 11], 'w') == 1 then
+        redis.call('ZADD', KEYS[k + 9], redis.call('INCR', KEYS[k + 10]), ARGV[a + 11])
+      end
       if not announced[ARGV[a + 16]] then
         announced[ARGV[a + 16]] = true
         redis.call('PUBLISH', ARGV[a + 15], ARGV[a + 16])
@@ -86,7 +89,7 @@ end
 `;
 
 /** Keys and arguments of one step. */
-const STEP_KEYS = 9;
+const STEP_KEYS = 10;
 const STEP_ARGS = 16;
 
 /** One job's step: the reply is `{'conflict'}` or `{'new', offset, epoch, ts, streams}`. */
@@ -262,6 +265,7 @@ export async function appendJobEvent(
       keys.jobStreamsOpened(job.id),
       queue?.[0] ?? record,
       queue?.[1] ?? record,
+      queue?.[4] ?? record,
     ],
     [
       payload,

@@ -20,118 +20,127 @@ export interface RedisJobQueueOptions {
 }
 
 /**
- * The keys of one type's queue, in this order in every script: `jobs` (a hash: each queued or
- * held job's state, `w` waiting, `d` delayed, else the token that holds it), `wait` (a list, in
- * order), `delayed` (a sorted set by due time), `active` (a sorted set by lock expiry).
+ * The keys of one type's queue (`Keys.queue`), in this order in every script: `jobs` (a hash:
+ * each queued or held job's state, `w` waiting, `d` delayed, else the token that holds it),
+ * `wait` (the line: a sorted set by arrival number), `delayed` (a sorted set by due time),
+ * `active` (a sorted set by lock expiry), `seq` (the last arrival number). Times are Redis's own
+ * clock (`TIME`), so nodes whose clocks disagree agree on when a lock lapsed or a retry is due.
  */
-const KEYS = 4;
+const KEYS = 5;
+
+/** `now()`: Redis's clock in ms; `join(id)`: to the end of the line, as waiting. */
+const COMMON = `
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function join(id)
+  redis.call('HSET', KEYS[1], id, 'w')
+  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), id)
+end
+`;
 
 /**
- * Due retries join the line first: moved from `delayed` to the end of `wait` (at most `limit`).
- * A delayed entry whose job left the queue meanwhile is dropped.
+ * Due retries join the line first: moved from `delayed` to the end of `wait` (at most 1,000 a
+ * call). A delayed entry whose job left the queue meanwhile is dropped.
  */
 const PROMOTE = `
-local function promote(now)
-  local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
+local function promote(at)
+  local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', at, 'LIMIT', 0, 1000)
   if #due == 0 then return end
   redis.call('ZREM', KEYS[3], unpack(due))
   for _, id in ipairs(due) do
-    if redis.call('HGET', KEYS[1], id) == 'd' then
-      redis.call('HSET', KEYS[1], id, 'w')
-      redis.call('RPUSH', KEYS[2], id)
-    end
+    if redis.call('HGET', KEYS[1], id) == 'd' then join(id) end
   end
 end
 `;
 
 /**
- * Take the first waiting job: popped from the line, held under `token` until `expires`. An id in
- * the line whose state is not `w` is a leftover (removed, or held again after a stall put it back
- * twice) and is skipped.
+ * Take up to `n` waiting jobs from the front of the line, each held under `token(i)` until
+ * `expires`. Every line entry is a waiting job (removals take their entry out); one that is not
+ * is skipped, within the `n` popped.
  */
-const TAKE_ONE = `
-local function takeOne(token, expires)
-  while true do
-    local id = redis.call('LPOP', KEYS[2])
-    if not id then return nil end
+const TAKE_SOME = `
+local function takeSome(n, token, expires)
+  local out = {}
+  if n <= 0 then return out end
+  local popped = redis.call('ZPOPMIN', KEYS[2], n)
+  for i = 1, #popped, 2 do
+    local id = popped[i]
     if redis.call('HGET', KEYS[1], id) == 'w' then
-      redis.call('HSET', KEYS[1], id, token)
+      redis.call('HSET', KEYS[1], id, token(#out + 1))
       redis.call('ZADD', KEYS[4], expires, id)
-      return id
+      out[#out + 1] = id
     end
   end
+  return out
 end
 `;
 
-/** Out of the queue, whatever its state (a waiting one's line entry is skipped when reached). */
+/** Out of the queue, whatever its state. */
 const DROP = `
 local function drop(id)
   redis.call('HDEL', KEYS[1], id)
-  redis.call('ZREM', KEYS[4], id)
+  redis.call('ZREM', KEYS[2], id)
   redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', KEYS[4], id)
 end
 `;
 
 /**
- * ARGV: channel, type, then ids (KEYS[5], the outbox, on one server; on a Redis Cluster it is in
+ * ARGV: channel, type, then ids (KEYS[6], the outbox, on one server; on a Redis Cluster it is in
  * another slot, and the caller takes the ids out of it after this). Each id not in the queue yet
  * joins the end of the line; the type is announced once if any did.
  */
-const ADD = `
+const ADD = `${COMMON}
 local added = 0
 for i = 3, #ARGV do
-  if redis.call('HSETNX', KEYS[1], ARGV[i], 'w') == 1 then
-    redis.call('RPUSH', KEYS[2], ARGV[i])
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then
+    join(ARGV[i])
     added = added + 1
   end
 end
-if KEYS[5] then redis.call('ZREM', KEYS[5], unpack(ARGV, 3)) end
+if KEYS[6] then redis.call('ZREM', KEYS[6], unpack(ARGV, 3)) end
 if added > 0 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return added
 `;
 
 /**
- * ARGV: id, the token holding it ('' when queued), its lease's expiry. A job the queue does not
- * hold yet joins the line, or is held under that token until then.
+ * ARGV: id, the token holding it ('' when queued), ms left of its lease, channel, type. A job the
+ * queue does not hold yet joins the line (announced), or is held under that token until then.
  */
-const ADOPT = `
+const ADOPT = `${COMMON}
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 if ARGV[2] == '' then
-  redis.call('HSET', KEYS[1], ARGV[1], 'w')
-  redis.call('RPUSH', KEYS[2], ARGV[1])
+  join(ARGV[1])
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+  redis.call('ZADD', KEYS[4], now() + tonumber(ARGV[3]), ARGV[1])
 end
 return 1
 `;
 
-/** ARGV: now, most to take, token prefix, lease ms. The ids taken, the i-th under `<prefix>.<i>`. */
-const TAKE = `${PROMOTE}${TAKE_ONE}
-local now = tonumber(ARGV[1])
-promote(now)
-local out = {}
-for i = 1, tonumber(ARGV[2]) do
-  local id = takeOne(ARGV[3] .. '.' .. i, now + tonumber(ARGV[4]))
-  if not id then break end
-  out[i] = id
-end
-return out
+/** ARGV: most to take, token prefix, lease ms. The ids taken, the i-th under `<prefix>.<i>`. */
+const TAKE = `${COMMON}${PROMOTE}${TAKE_SOME}
+local at = now()
+promote(at)
+return takeSome(tonumber(ARGV[1]), function(i) return ARGV[2] .. '.' .. i end, at + tonumber(ARGV[3]))
 `;
 
-/** ARGV: id, token, new lock expiry. 1 if the token still holds the job. */
-const RENEW = `
+/** ARGV: id, token, lease ms. 1 if the token still holds the job (its lock then runs from now). */
+const RENEW = `${COMMON}
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[4], now() + tonumber(ARGV[3]), ARGV[1])
 return 1
 `;
 
-/** ARGV: id, token, due time. Back in the queue, due then; only by the token that holds it. */
-const RETRY = `
+/** ARGV: id, token, ms until due. Back in the queue, due then; only by the token that holds it. */
+const RETRY = `${COMMON}
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], 'd')
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], now() + math.max(0, tonumber(ARGV[3])), ARGV[1])
 return 1
 `;
 
@@ -142,41 +151,41 @@ return 1
 `;
 
 /**
- * ARGV: id, token, now, lease ms, '1' to take the next. The job succeeded: out of the queue, and
- * the next waiting one taken under the same token. `{'lost'}` when the token no longer held it
- * (it is dropped all the same, as the job is finished), `{}` when none was waiting, else
+ * ARGV: id, token, lease ms, '1' to take the next. The job succeeded: out of the queue, and the
+ * next waiting one taken under the same token. `{'lost'}` when the token no longer held it (it
+ * is dropped all the same, as the job is finished), `{}` when none was waiting, else
  * `{'taken', id}`.
  */
-const COMPLETE = `${PROMOTE}${TAKE_ONE}${DROP}
+const COMPLETE = `${COMMON}${PROMOTE}${TAKE_SOME}${DROP}
 local held = redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2]
 drop(ARGV[1])
 if not held then return {'lost'} end
-if ARGV[5] ~= '1' then return {} end
-local now = tonumber(ARGV[3])
-promote(now)
-local id = takeOne(ARGV[2], now + tonumber(ARGV[4]))
-if not id then return {} end
-return {'taken', id}
+if ARGV[4] ~= '1' then return {} end
+local at = now()
+promote(at)
+local taken = takeSome(1, function() return ARGV[2] end, at + tonumber(ARGV[3]))
+if #taken == 0 then return {} end
+return {'taken', taken[1]}
 `;
 
 /**
- * ARGV: now, most to hand back. Jobs whose lock expired go back to the end of the line, and are
- * answered (after a flag: 1 when jobs are due) so that the one node that moved them reports them.
+ * ARGV: most to hand back. Jobs whose lock expired go back to the end of the line, and are
+ * answered (after a flag: 1 when jobs are waiting) so that the one node that moved them reports
+ * them.
  */
-const SWEEP = `${PROMOTE}
-local now = tonumber(ARGV[1])
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+const SWEEP = `${COMMON}${PROMOTE}
+local at = now()
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', at, 'LIMIT', 0, tonumber(ARGV[1]))
 local out = {0}
 if #lapsed > 0 then redis.call('ZREM', KEYS[4], unpack(lapsed)) end
 for _, id in ipairs(lapsed) do
   if redis.call('HEXISTS', KEYS[1], id) == 1 then
-    redis.call('HSET', KEYS[1], id, 'w')
-    redis.call('RPUSH', KEYS[2], id)
+    join(id)
     out[#out + 1] = id
   end
 end
-promote(now)
-if redis.call('LLEN', KEYS[2]) > 0 then out[1] = 1 end
+promote(at)
+if redis.call('ZCARD', KEYS[2]) > 0 then out[1] = 1 end
 return out
 `;
 
@@ -281,14 +290,21 @@ export class RedisJobQueue implements JobQueue {
   /**
    * Hold what the store says is unfinished (called at every node's start): jobs another queue
    * held (a switch from BullMQ) or that were lost with Redis. Queued ones join the line (a retry
-   * waiting for its time is held back when taken), running ones stay held until their lease
-   * lapses, as they would have in the queue they came from.
+   * waiting for its time is held back when taken), running ones stay held under their lease's
+   * token until it lapses, as they would have in the queue they came from.
    */
   async adopt(job: JobRecord): Promise<void> {
     const lease = job.status === 'running' ? job.lease : null;
     if (job.status !== 'queued' && !lease) return;
     await guarded(() =>
-      this.#scripts.inloopQueueAdopt(...this.#keys(job.type), job.id, lease?.token ?? '', lease?.expiresAt ?? 0),
+      this.#scripts.inloopQueueAdopt(
+        ...this.#keys(job.type),
+        job.id,
+        lease?.token ?? '',
+        Math.max(0, (lease?.expiresAt ?? 0) - Date.now()),
+        this.#o.keys.jobsChannel,
+        job.type,
+      ),
     );
   }
 
@@ -298,7 +314,7 @@ export class RedisJobQueue implements JobQueue {
       if (taken.length >= max || this.#closed) break;
       const token = randomToken(18);
       const ids = await guarded(() =>
-        this.#scripts.inloopQueueTake(...this.#keys(type), Date.now(), max - taken.length, token, leaseMs(type)),
+        this.#scripts.inloopQueueTake(...this.#keys(type), max - taken.length, token, leaseMs(type)),
       );
       for (const [i, id] of ids.entries()) taken.push({ id, type, token: `${token}.${i + 1}` });
     }
@@ -306,17 +322,16 @@ export class RedisJobQueue implements JobQueue {
   }
 
   async renew(job: QueuedJob, token: string, ms: number): Promise<boolean> {
-    return (
-      (await guarded(() => this.#scripts.inloopQueueRenew(...this.#keys(job.type), job.id, token, Date.now() + ms))) ===
-      1
-    );
+    return (await guarded(() => this.#scripts.inloopQueueRenew(...this.#keys(job.type), job.id, token, ms))) === 1;
   }
 
   async retry(job: QueuedJob, token: string | null, runAt: number): Promise<void> {
     // Without a token the job is not held: a sweep already put it back in the line (a stall). It
     // is moved to its due time when next taken, as the service finds it not due yet.
     if (token === null) return;
-    await guarded(() => this.#scripts.inloopQueueRetry(...this.#keys(job.type), job.id, token, runAt)).catch(() => {});
+    // Due in Redis's clock as long from now as `runAt` is in this node's.
+    const inMs = Math.max(0, runAt - Date.now());
+    await guarded(() => this.#scripts.inloopQueueRetry(...this.#keys(job.type), job.id, token, inMs)).catch(() => {});
   }
 
   async remove(job: QueuedJob): Promise<void> {
@@ -327,14 +342,7 @@ export class RedisJobQueue implements JobQueue {
     let reply: string[];
     try {
       reply = await guarded(() =>
-        this.#scripts.inloopQueueComplete(
-          ...this.#keys(job.type),
-          job.id,
-          token,
-          Date.now(),
-          leaseMs,
-          this.#closed ? '' : '1',
-        ),
+        this.#scripts.inloopQueueComplete(...this.#keys(job.type), job.id, token, leaseMs, this.#closed ? '' : '1'),
       );
     } catch {
       // Nothing was looked for: the taker looks again itself. The job is finished: out of the queue.
@@ -351,9 +359,13 @@ export class RedisJobQueue implements JobQueue {
     const available: string[] = [];
     const stalled: string[] = [];
     for (const type of types) {
-      const [due, ...lapsed] = await guarded(() =>
-        this.#scripts.inloopQueueSweep(...this.#keys(type), now, SWEEP_LIMIT),
+      // A type whose sweep failed is looked at again next time; what the others handed back is
+      // reported all the same (each lapsed job is handed back once, by whichever sweep moved it).
+      const reply = await guarded(() => this.#scripts.inloopQueueSweep(...this.#keys(type), SWEEP_LIMIT)).catch(
+        () => null,
       );
+      if (!reply) continue;
+      const [due, ...lapsed] = reply;
       if (due === 1) available.push(type);
       stalled.push(...(lapsed as string[]));
     }

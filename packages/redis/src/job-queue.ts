@@ -114,6 +114,20 @@ export class BullJobQueue implements JobQueue {
   }
 
   /**
+   * Queue what the store says is unfinished (called at every node's start), for jobs another
+   * queue held (a switch from Inloop's own queue) or that were lost with Redis: a queued job is
+   * added (a no-op for one BullMQ has); a running one is added delayed until its lease lapses,
+   * and then retried as a stall would be. BullMQ cannot hold a job under a lock it did not give,
+   * so a live worker's next renewal of such a job fails, and the job is retried.
+   */
+  async adopt(job: JobRecord): Promise<void> {
+    if (job.status === 'queued') return this.add(job);
+    if (job.status !== 'running' || !job.lease) return;
+    const delay = Math.max(0, job.lease.expiresAt - Date.now());
+    await guarded(() => this.#queue(job.type).add(job.type, {}, { jobId: job.id, delay, ...RETENTION }));
+  }
+
+  /**
    * Out of the outbox and announced to the other nodes' takers: the jobs queued in one turn of
    * the event loop in one call, each type announced once.
    */

@@ -716,7 +716,7 @@ describe("a job created on one Redis server with Inloop's queue", () => {
       }
       creating = false;
       await sampler;
-      assert.deepEqual(await probe.lrange(`${prefix}:{q:remote}:wait`, 0, -1), ids, 'in line, in order');
+      assert.deepEqual(await probe.zrange(`${prefix}:{q:remote}:wait`, 0, -1), ids, 'in line, in order');
       assert.deepEqual(outbox.flat(), [], 'never in the outbox');
       await waitFor(() => heard.length >= 1, 5000, 'the type announced');
       assert.ok(heard.every((type) => type === 'remote'));

@@ -56,9 +56,12 @@ export interface JobQueue {
   add(job: JobRecord): Promise<void>;
   /**
    * Optional, for a queue that holds jobs: make sure it holds an unfinished job its store has
-   * (called for each at start, by every node): a queued job not in the queue is added, a running
-   * one is held under its lease's token until the lease's expiry. A job the queue holds already
-   * is left as it is. Covers a switch from another queue (every node restarted), or a queue lost.
+   * (called for each at start, by every node): a queued job not in the queue is added; a running
+   * one is held under its lease's token until the lease's expiry, or, by a queue that cannot
+   * hold a job under a token it did not give, queued to be taken once the lease lapsed (its
+   * worker's renewals then fail). Never taken before its lease lapsed. A job the queue holds
+   * already is left as it is. Covers a switch from another queue (every node restarted), or a
+   * queue lost.
    */
   adopt?(job: JobRecord): Promise<void>;
   /** Take up to `max` due jobs of `types`, each locked for its lease. */

@@ -115,6 +115,123 @@ export function describeJobQueueConformance(name: string, open: () => Promise<Sh
       }
     });
 
+    it('keeps a renewed lock past its first lease, whatever the sweeping node thinks the time is', async () => {
+      const shared = await open();
+      try {
+        const nodes = [await shared.node(), await shared.node()];
+        const reported: string[] = [];
+        for (const node of nodes) node.onStalled((id) => reported.push(id));
+        await added(shared, nodes[0]!, ['l1', 'l2']);
+        const held = await nodes[0]!.take(['work'], 2, () => 300);
+        assert.equal(held.length, 2);
+        assert.equal(await nodes[0]!.renew(held[0]!, held[0]!.token, 60_000), true);
+        assert.equal(await nodes[0]!.renew(held[1]!, held[1]!.token, 60_000), true);
+        // One node's clock runs two minutes ahead: the locks are Redis's to time, not its.
+        for (let i = 0; i < 12; i++) {
+          reported.push(...(await nodes[1]!.sweep(['work'], Date.now() + 120_000, () => 300)).stalled);
+          reported.push(...(await nodes[0]!.sweep(['work'], Date.now(), () => 300)).stalled);
+          await sleep(100);
+        }
+        assert.deepEqual(reported, [], 'no live job reported stalled');
+        assert.equal(await nodes[0]!.renew(held[0]!, held[0]!.token, 60_000), true, 'still held');
+        assert.deepEqual(await nodes[1]!.take(['work'], 10, lease), []);
+      } finally {
+        await shared.dispose();
+      }
+    });
+
+    it('ignores an add of a job it holds, and a retry or renewal under a token that does not hold it', async () => {
+      const shared = await open();
+      try {
+        const queue = await shared.node();
+        await added(shared, queue, ['h1']);
+        const [held] = await queue.take(['work'], 1, lease);
+        await queue.add(jobRecord('h1', { type: 'work' }));
+        assert.deepEqual(await queue.take(['work'], 10, lease), [], 'an add does not put a held job back');
+        await queue.retry(held!, 'not-the-token', Date.now());
+        assert.deepEqual(await queue.take(['work'], 10, lease), [], 'a retry needs the token that holds it');
+        assert.equal(await queue.renew(held!, held!.token, 60_000), true, 'still held by its taker');
+      } finally {
+        await shared.dispose();
+      }
+    });
+
+    it('says a retry became due, and drops a delayed retry that is removed', async () => {
+      const shared = await open();
+      try {
+        const queue = await shared.node();
+        await added(shared, queue, ['a1', 'a2']);
+        const [first, second] = await queue.take(['work'], 2, lease);
+        await queue.retry(first!, first!.token, Date.now() + 300);
+        await queue.retry(second!, second!.token, Date.now() + 300);
+        await queue.remove(second!, null);
+        // Looked for only when a sweep says the type has due work: a queue that never says so
+        // leaves its retries to an unrelated wake.
+        let taken: TakenJob[] = [];
+        await waitFor(
+          async () => {
+            if ((await queue.sweep(['work'], Date.now(), lease)).available.includes('work'))
+              taken = await queue.take(['work'], 10, lease);
+            return taken.length > 0;
+          },
+          10_000,
+          'the due retry announced by a sweep, and taken',
+        );
+        assert.deepEqual(
+          taken.map((t) => t.id),
+          ['a1'],
+          'the removed one is gone',
+        );
+        assert.deepEqual(await queue.take(['work'], 10, lease), []);
+      } finally {
+        await shared.dispose();
+      }
+    });
+
+    it('adopts the unfinished jobs its store has: a queued one at once, a running one once its lease lapsed', async (t) => {
+      const shared = await open();
+      try {
+        const queue = await shared.node();
+        if (!queue.adopt) return t.skip('no adopt');
+        // Records another queue held (a switch of queue): never added to this one.
+        const queued = jobRecord('q1', { type: 'work' });
+        const lapse = Date.now() + 800;
+        const running = jobRecord('r1', {
+          type: 'work',
+          status: 'running',
+          attempt: 1,
+          fence: 1,
+          lease: { token: 'their-token', fence: 1, worker: 'w', expiresAt: lapse },
+        });
+        await queue.adopt(queued);
+        await queue.adopt(running);
+        assert.deepEqual(
+          (await queue.take(['work'], 10, lease)).map((x) => x.id),
+          ['q1'],
+          'the queued one at once; the running one not before its lease lapsed',
+        );
+        await queue.adopt(queued);
+        assert.deepEqual(await queue.take(['work'], 10, lease), [], 'adopting a job it holds changes nothing');
+        let again: TakenJob[] = [];
+        await waitFor(
+          async () => {
+            await queue.sweep(['work'], Date.now(), lease);
+            again = await queue.take(['work'], 10, lease);
+            return again.length > 0;
+          },
+          15_000,
+          'the running job taken once its lease lapsed',
+        );
+        assert.deepEqual(
+          again.map((x) => x.id),
+          ['r1'],
+        );
+        assert.ok(Date.now() >= lapse - 50, 'not before');
+      } finally {
+        await shared.dispose();
+      }
+    });
+
     it('holds a retried job back until its time', async () => {
       const shared = await open();
       try {
