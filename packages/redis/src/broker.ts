@@ -281,6 +281,7 @@ export class RedisBroker implements Broker {
         freshEpoch: this.#unborn.epochOf(topic),
         run,
         insert: input.newJob === true && this.insertsJobs,
+        queue: input.newJob === true && input.queueJob === true && this.queuesNewJobs,
       });
       this.#unborn.born(topic);
       return result;

@@ -11,8 +11,9 @@ export interface JobEventsOptions {
   /** How long a finished job's record is kept (the job store's `finishedTtlMs`). */
   finishedTtlMs: () => number;
   /**
-   * Jobs wait in Inloop's own queue (`RedisJobQueue`): on one server a new job's first step puts
-   * it in its type's line and announces the type, instead of leaving it in the outbox for an add.
+   * Jobs wait in Inloop's own queue (`RedisJobQueue`): on one server a new job's first step can
+   * put it in its type's line and announce the type (when the service asks, as the queue is that
+   * one), instead of leaving it in the outbox for an add.
    */
   queueNewJobs?: boolean;
 }
@@ -50,6 +51,15 @@ local function step(k, a)
   local new = ARGV[a + 13] == '1'
   if new then
     if stored then return {'conflict'} end
+    -- In line (or in the outbox) before anything else is written: a step that failed halfway
+    -- leaves an entry with no record, which a taker (or the outbox's flush) drops, never a
+    -- record that nothing would queue.
+    if KEYS[k + 8] ~= record then
+      redis.call('ZADD', KEYS[k + 9], redis.call('INCR', KEYS[k + 10]), ARGV[a + 11])
+      redis.call('HSET', KEYS[k + 8], ARGV[a + 11], 'w')
+    else
+      redis.call('ZADD', KEYS[k + 5], ARGV[a + 14], ARGV[a + 11])
+    end
   else
     if not stored then return {'conflict'} end
     local _, storedEpoch, storedOffset = recordAt(stored)
@@ -68,18 +78,11 @@ local function step(k, a)
   end
   if new then
     redis.call('SADD', KEYS[k + 4], ARGV[a + 11])
-    if KEYS[k + 8] ~= record then
-      if redis.call('HSETNX', KEYS[k + 8], ARGV[a + 11], 'w') == 1 then
-        redis.call('ZADD', KEYS[k + 9], redis.call('INCR', KEYS[k + 10]), ARGV[a + 11])
-      end
-      if not announced[ARGV[a + 16]] then
-        announced[ARGV[a + 16]] = true
-        redis.call('PUBLISH', ARGV[a + 15], ARGV[a + 16])
-      end
-    else
-      redis.call('ZADD', KEYS[k + 5], ARGV[a + 14], ARGV[a + 11])
-    end
     redis.call('ZADD', KEYS[k + 6], 0, ARGV[a + 11])
+    if KEYS[k + 8] ~= record and not announced[ARGV[a + 16]] then
+      announced[ARGV[a + 16]] = true
+      redis.call('PUBLISH', ARGV[a + 15], ARGV[a + 16])
+    end
   end
   redis.call('PUBLISH', ARGV[a + 6], '{"o":' .. offset .. ',"e":"' .. epoch .. '","t":' .. ts .. ',"p":' .. ARGV[a + 1] .. '}')
   local streams = ''
@@ -230,7 +233,8 @@ async function sendSteps(redis: Redis, steps: PendingStep[]): Promise<void> {
 
 /**
  * Append `job`'s event and save `job` with it, in one step; throws {@link JobConflictError} when
- * fenced out. `insert`: the job is new and has no record yet (one server only, see JOB_EVENT).
+ * fenced out. `insert`: the job is new and has no record yet (one server only, see JOB_EVENT);
+ * `queue`: and it joins its type's line in Inloop's queue.
  */
 export async function appendJobEvent(
   redis: Redis,
@@ -247,12 +251,14 @@ export async function appendJobEvent(
     freshEpoch: string;
     run: string;
     insert: boolean;
+    /** With `insert`: also into its type's line in Inloop's queue, announced. */
+    queue?: boolean;
   },
 ): Promise<AppendResult> {
   const payload = JSON.stringify({ topic, data: event.data, from: event.from });
   const record = keys.job(job.id);
   const apart = isCluster(redis);
-  const queue = event.insert && options.queueNewJobs === true ? keys.queue(job.type) : null;
+  const queue = event.insert && event.queue === true && options.queueNewJobs === true ? keys.queue(job.type) : null;
   const reply = await runStep(
     redis,
     [

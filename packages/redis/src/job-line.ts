@@ -28,15 +28,18 @@ export interface RedisJobQueueOptions {
  */
 const KEYS = 5;
 
-/** `now()`: Redis's clock in ms; `join(id)`: to the end of the line, as waiting. */
+/**
+ * `now()`: Redis's clock in ms; `join(id)`: to the end of the line, as waiting (the entry first:
+ * a script that failed halfway leaves an entry a taker skips, never a waiting job with none).
+ */
 const COMMON = `
 local function now()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function join(id)
-  redis.call('HSET', KEYS[1], id, 'w')
   redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), id)
+  redis.call('HSET', KEYS[1], id, 'w')
 end
 `;
 
@@ -107,10 +110,18 @@ return added
 
 /**
  * ARGV: id, the token holding it ('' when queued), ms left of its lease, channel, type. A job the
- * queue does not hold yet joins the line (announced), or is held under that token until then.
+ * queue does not hold yet joins the line (announced), or is held under that token until then; a
+ * waiting one with no entry in the line (a write that failed halfway) joins it again.
  */
 const ADOPT = `${COMMON}
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+local state = redis.call('HGET', KEYS[1], ARGV[1])
+if state then
+  if state == 'w' and not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+    join(ARGV[1])
+    redis.call('PUBLISH', ARGV[4], ARGV[5])
+  end
+  return 0
+end
 if ARGV[2] == '' then
   join(ARGV[1])
   redis.call('PUBLISH', ARGV[4], ARGV[5])
@@ -220,6 +231,8 @@ const SWEEP_EVERY_MS = 1000;
 export class RedisJobQueue implements JobQueue {
   readonly holdsJobs = true;
   readonly announcesAdds = true;
+  /** On one server, a new job's first step puts it in its line (see `JOB_EVENT`). */
+  readonly queuedByBroker = true;
   readonly #o: RedisJobQueueOptions;
   readonly #scripts: Scripts;
   /** On a Redis Cluster the outbox is in another slot than a type's queue. */
@@ -248,6 +261,12 @@ export class RedisJobQueue implements JobQueue {
       if (channel === options.keys.jobsChannel) this.#onAvailable(type);
     });
     void options.subscriber.subscribe(options.keys.jobsChannel).catch(() => {});
+    // Announcements made while the subscriber was reconnecting are lost: the next sweep (within
+    // the service's sweep period, not this queue's second) looks at every type's line instead.
+    // The subscriber was ready before this queue was made, so each 'ready' is a reconnection.
+    options.subscriber.on('ready', () => {
+      this.#lastSweep = 0;
+    });
   }
 
   #keys(type: string): string[] {

@@ -727,6 +727,117 @@ describe("a job created on one Redis server with Inloop's queue", () => {
       listener.disconnect();
     }
   });
+
+  it('queues a job created twice with one idempotency key once, under one id', async () => {
+    const prefix = `n${randomBytes(4).toString('hex')}`;
+    await using a = await startNode({ redis: redis.url, redisPrefix: prefix });
+    a.node.jobs.define('remote');
+    const { Redis } = await import('ioredis');
+    const probe = new Redis(redis.url);
+    try {
+      const headers = { 'idempotency-key': 'order-1' };
+      const first = await a.api('/v1/jobs', { body: { type: 'remote', input: 1 }, headers });
+      const again = await a.api('/v1/jobs', { body: { type: 'remote', input: 1 }, headers });
+      assert.equal(first.status, 202);
+      assert.equal(again.body.id, first.body.id, 'the same job');
+      await waitFor(async () => (await probe.zcard(`${prefix}:jobs:outbox`)) === 0, 5000, 'the outbox emptied');
+      assert.deepEqual(await probe.zrange(`${prefix}:{q:remote}:wait`, 0, -1), [first.body.id], 'in line once');
+      const leased = await a.api('/v1/workers/lease', { body: { types: ['remote'], waitMs: 0 } });
+      assert.equal(leased.body.job.id, first.body.id);
+      const none = await a.api('/v1/workers/lease', { body: { types: ['remote'], waitMs: 0 } });
+      assert.equal(none.status, 204, 'nothing else to take');
+    } finally {
+      probe.disconnect();
+    }
+  });
+
+  it('announces each type of the jobs created in one turn, not each job', async () => {
+    const prefix = `n${randomBytes(4).toString('hex')}`;
+    await using a = await startNode({ redis: redis.url, redisPrefix: prefix });
+    const types = ['red', 'green', 'blue'];
+    for (const type of types) a.node.jobs.define(type);
+    const { Redis } = await import('ioredis');
+    const listener = new Redis(redis.url);
+    try {
+      const heard: string[] = [];
+      listener.on('message', (_channel: string, type: string) => heard.push(type));
+      await listener.subscribe(`${prefix}:jobs:available`);
+      // Thirty creations asked for in one turn: their first steps share calls.
+      const created = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          a.node.jobs.service.create({
+            type: types[i % 3]!,
+            input: i,
+            size: null,
+            idempotencyKey: null,
+            createdBy: 'test',
+          }),
+        ),
+      );
+      assert.ok(created.every((c) => c.created));
+      await waitFor(() => types.every((type) => heard.includes(type)), 5000, 'every type announced');
+      await new Promise((r) => setTimeout(r, 200));
+      for (const type of types) {
+        const times = heard.filter((t) => t === type).length;
+        assert.ok(times < 10, `${type} announced ${times} times for its 10 jobs`);
+      }
+    } finally {
+      listener.disconnect();
+    }
+  });
+
+  it('runs a waiting job whose line entry was lost, once a node starts', async () => {
+    const prefix = `n${randomBytes(4).toString('hex')}`;
+    const { Redis } = await import('ioredis');
+    const probe = new Redis(redis.url);
+    try {
+      let id: string;
+      {
+        await using a = await startNode({ redis: redis.url, redisPrefix: prefix });
+        a.node.jobs.define('remote');
+        id = (await a.api('/v1/jobs', { body: { type: 'remote', input: 1 } })).body.id as string;
+      }
+      // As a write that failed halfway would leave it: waiting, with no place in the line.
+      assert.equal(await probe.zrem(`${prefix}:{q:remote}:wait`, id), 1);
+      assert.equal(await probe.hget(`${prefix}:{q:remote}:jobs`, id), 'w');
+      await using b = await startNode({ redis: redis.url, redisPrefix: prefix });
+      b.node.jobs.handle('remote', async () => 'done');
+      await waitFor(
+        async () => (await b.api(`/v1/jobs/${id}`)).body.status === 'succeeded',
+        15_000,
+        'the job to run on the node that started',
+      );
+    } finally {
+      probe.disconnect();
+    }
+  });
+});
+
+describe("a Redis backend whose broker is composed with BullMQ's queue", () => {
+  it("runs its jobs: the broker queues nothing into Inloop's line that no one reads", async () => {
+    const prefix = `c${randomBytes(4).toString('hex')}`;
+    const own = await createRedisBackend({ url: redis.url, prefix });
+    const bull = await createRedisBackend({ url: redis.url, prefix, jobQueue: 'bullmq' });
+    const backend = {
+      ...own,
+      jobQueue: bull.jobQueue,
+      close: async () => {
+        await own.close();
+        await bull.close();
+      },
+    };
+    await using a = await startNode({ backend });
+    a.node.jobs.handle('work', async () => 'done');
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++)
+      ids.push((await a.api('/v1/jobs', { body: { type: 'work', input: i } })).body.id as string);
+    for (const id of ids)
+      await waitFor(
+        async () => (await a.api(`/v1/jobs/${id}`)).body.status === 'succeeded',
+        15_000,
+        `job ${id} to run`,
+      );
+  });
 });
 
 describe('a job stored but never added to BullMQ', () => {

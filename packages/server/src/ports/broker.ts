@@ -52,6 +52,11 @@ export interface AppendInput {
    * `JobStore.insert` would, indexes and all, with the event; it throws if a record exists.
    */
   newJob?: boolean;
+  /**
+   * With `newJob`, to a broker that {@link Broker.queuesNewJobs}: the job queue is one the broker
+   * queues into (`JobQueue.queuedByBroker`), so the step also queues and announces the job.
+   */
+  queueJob?: boolean;
 }
 
 export interface AppendResult {
@@ -121,9 +126,9 @@ export interface Broker {
   /** True when a job's first event may also insert its record ({@link AppendInput.newJob}). */
   readonly insertsJobs?: boolean;
   /**
-   * True when a job's first event that inserts it ({@link AppendInput.newJob}) also puts it in
-   * the job queue and announces it (Redis on one server, with Inloop's own queue): the service
-   * then makes no `JobQueue.add` of its own for it.
+   * True when a job's first event that inserts it ({@link AppendInput.newJob}) can also put it in
+   * the job queue and announce it, when asked ({@link AppendInput.queueJob}; Redis on one server,
+   * with Inloop's own queue): the service then makes no `JobQueue.add` of its own for it.
    */
   readonly queuesNewJobs?: boolean;
   appendAndPublish(topic: string, input: AppendInput): Promise<AppendResult>;

@@ -48,6 +48,13 @@ export interface JobQueue {
    */
   readonly announcesAdds?: boolean;
   /**
+   * True when the backend's broker can put a new job in this queue, and announce it, in the step
+   * of the job's first event ({@link Broker.queuesNewJobs}, asked with `AppendInput.queueJob`):
+   * the service then makes no `add` for it. Only this queue knows the broker writes where it
+   * reads: a broker composed with another queue is never asked to queue.
+   */
+  readonly queuedByBroker?: boolean;
+  /**
    * The job was inserted in the store: make it available to takers. Idempotent per job id. A
    * queue that holds jobs must also queue, later, a job inserted whose `add` never completed (the
    * node died, the call failed): the job's creator is answered once the job is stored, before it

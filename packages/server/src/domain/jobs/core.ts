@@ -185,16 +185,19 @@ export class JobCore {
    * event's step saved it: no copy is kept to compare a later save with, which took two
    * serializations of the record per change (4 % of a node's CPU on the cluster bench's jobs).
    * `wait`: resolve once the record is saved; otherwise it follows as with {@link save}.
-   * `newJob`: the job's first event also inserts it (only with a broker that `insertsJobs`).
+   * `newJob`: the job's first event also inserts it (only with a broker that `insertsJobs`);
+   * `queueJob`: and queues it (only with a broker that `queuesNewJobs`, into a queue that is
+   * `queuedByBroker`).
    * Resolves to the broker's `streamsOpened` (a terminal event on Redis), else undefined.
    */
   async commit(
     job: JobRecord,
     type: JobEventType,
     extra: Omit<JobEvent, 'type' | 'job'> = {},
-    options: { wait?: boolean; newJob?: boolean } = {},
+    options: { wait?: boolean; newJob?: boolean; queueJob?: boolean } = {},
   ): Promise<boolean | undefined> {
-    const streamsOpened = await this.#publish(job, type, extra, options.newJob === true);
+    const first = options.newJob === true ? (options.queueJob === true ? 'queue' : 'insert') : null;
+    const streamsOpened = await this.#publish(job, type, extra, first);
     if (this.o.broker.savesJobs) this.#committed.delete(job);
     else if (options.wait) await this.o.store.save(job);
     else this.save(job);
@@ -205,7 +208,7 @@ export class JobCore {
     job: JobRecord,
     type: JobEventType,
     extra: Omit<JobEvent, 'type' | 'job'>,
-    newJob = false,
+    first: 'insert' | 'queue' | null = null,
   ): Promise<boolean | undefined> {
     const event: JobEvent = { type, job: this.stateOf(job), ...extra };
     const data = event as unknown as Json;
@@ -215,7 +218,8 @@ export class JobCore {
         data,
         from: 'inloop',
         job,
-        ...(newJob ? { newJob } : {}),
+        ...(first ? { newJob: true } : {}),
+        ...(first === 'queue' ? { queueJob: true } : {}),
       });
       if (!duplicate) this.o.metrics.publications.inc({ kind: 'stored' });
       job.epoch = publication.epoch;

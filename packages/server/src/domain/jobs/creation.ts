@@ -77,6 +77,8 @@ export async function createJob(
   // an idempotency key in its `job.queued` step: one call to Redis instead of two. A key needs
   // the store's insert, which answers with the job already holding it.
   const newJob = core.o.queue.holdsJobs && core.o.broker.insertsJobs === true && job.idempotencyKey === null;
+  // Both must agree: the broker can queue in the step, and the queue is the one it queues into.
+  const queueJob = newJob && core.o.broker.queuesNewJobs === true && core.o.queue.queuedByBroker === true;
   if (!newJob) {
     const inserted = await core.o.store.insert(job);
     if (!inserted.created) return { ...inserted, state: core.stateOf(inserted.job) };
@@ -90,7 +92,7 @@ export async function createJob(
     // No one can take the job before it is queued: its first event and the record that
     // reflects it go first, without a lock; then the queue (the job is durable either way).
     try {
-      await core.commit(job, 'job.queued', {}, { wait: true, newJob });
+      await core.commit(job, 'job.queued', {}, { wait: true, newJob, queueJob });
     } catch (err) {
       // Not created: the job leaves the line it joined.
       if (newJob) core.line.ended(job);
@@ -99,7 +101,7 @@ export async function createJob(
     core.holdCreated(job);
     core.o.metrics.jobsCreated.inc({ type: job.type });
     // Its first step queued it too, and announced it to every node, this one included.
-    if (newJob && core.o.broker.queuesNewJobs === true) return { job, created: true, state };
+    if (queueJob) return { job, created: true, state };
     // The job is stored, and in the store's outbox until the queue has it: its creator is answered
     // now, as on the embedded store, not after two more calls (the add, and the notice that takes
     // it out of the outbox). An add that fails is made again by the outbox's flush.
