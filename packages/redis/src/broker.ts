@@ -17,6 +17,7 @@ import {
 import { guarded, isCluster, Keys } from './connection.js';
 import { appendJobEvent, defineJobEvents, type JobEventsOptions } from './job-events.js';
 import { RunIds } from './run-ids.js';
+import { defineScript } from './script.js';
 
 /**
  * Trim a topic's stream to the publications younger than `cutoff`: look at the head, and only
@@ -247,9 +248,9 @@ export class RedisBroker implements Broker {
     this.#sub = options.subscriber;
     this.#keys = options.keys;
     this.#opts = { now: Date.now, retention: [], ...options };
-    this.#redis.defineCommand('inloopAppend', { numberOfKeys: 3, lua: APPEND });
-    this.#redis.defineCommand('inloopHistory', { numberOfKeys: 2, lua: HISTORY });
-    this.#redis.defineCommand('inloopPosition', { numberOfKeys: 2, lua: POSITION });
+    defineScript(this.#redis, 'inloopAppend', APPEND, 3);
+    defineScript(this.#redis, 'inloopHistory', HISTORY, 2);
+    defineScript(this.#redis, 'inloopPosition', POSITION, 2);
     this.#sub.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
     this.#runs = new RunIds(this.#redis);
     // After a reconnect: whatever was published while away is missing. Subscribe again first

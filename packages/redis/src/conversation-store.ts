@@ -9,6 +9,7 @@ import {
   type ReceiptTimes,
 } from '@inloop/server/ports';
 import { guarded, type Keys } from './connection.js';
+import { defineScript } from './script.js';
 
 /** KEYS: conversation, members. ARGV: record JSON, createdAt, members... */
 const CREATE = `
@@ -86,9 +87,9 @@ export class RedisConversationStore implements ConversationStore {
   ) {
     this.#maxCount = options.maxCount ?? CONVERSATION_STORE_DEFAULTS.maxCount;
     this.#maxAgeMs = options.maxAgeMs ?? CONVERSATION_STORE_DEFAULTS.maxAgeMs;
-    redis.defineCommand('inloopConvCreate', { numberOfKeys: 2, lua: CREATE });
-    redis.defineCommand('inloopConvRemove', { numberOfKeys: 3, lua: REMOVE });
-    redis.defineCommand('inloopConvAdvance', { numberOfKeys: 3, lua: ADVANCE });
+    defineScript(redis, 'inloopConvCreate', CREATE, 2);
+    defineScript(redis, 'inloopConvRemove', REMOVE, 3);
+    defineScript(redis, 'inloopConvAdvance', ADVANCE, 3);
   }
 
   #scripts(): Scripts {

@@ -5,6 +5,7 @@ import { Refusal, type AppendResult, type JobRecord } from '@inloop/server';
 import { TRIM_AGE } from './broker.js';
 import { guarded, isCluster, type Keys } from './connection.js';
 import { JobConflictError, RECORD_AT, recordHead, unindexFinished } from './job-record.js';
+import { defineScript } from './script.js';
 
 /** What the broker needs to save job records with their events. */
 export interface JobEventsOptions {
@@ -129,8 +130,8 @@ interface Scripts {
 }
 
 export function defineJobEvents(redis: Redis): void {
-  redis.defineCommand('inloopJobEvent', { numberOfKeys: STEP_KEYS, lua: JOB_EVENT() });
-  redis.defineCommand('inloopJobEvents', { lua: JOB_EVENTS() });
+  defineScript(redis, 'inloopJobEvent', JOB_EVENT(), STEP_KEYS);
+  defineScript(redis, 'inloopJobEvents', JOB_EVENTS());
 }
 
 /** Most steps sent in one call: a call runs alone in Redis, so a long one delays every other. */

@@ -10,6 +10,7 @@ import {
 } from '@inloop/server';
 import { guarded, isCluster, type Keys } from './connection.js';
 import { flushOutbox } from './job-outbox.js';
+import { defineScript } from './script.js';
 
 export interface RedisJobQueueOptions {
   /** Node connection (auto-pipelined): the queue's scripts share its writes with the job steps. */
@@ -247,8 +248,7 @@ export class RedisJobQueue implements JobQueue {
     this.#o = options;
     this.#apart = isCluster(options.redis);
     this.#scripts = options.redis as unknown as Scripts;
-    const define = (name: string, lua: string, keys = KEYS) =>
-      options.redis.defineCommand(name, { numberOfKeys: keys, lua });
+    const define = (name: string, lua: string, keys = KEYS) => defineScript(options.redis, name, lua, keys);
     define('inloopQueueAdd', ADD, this.#apart ? KEYS : KEYS + 1);
     define('inloopQueueAdopt', ADOPT);
     define('inloopQueueTake', TAKE);

@@ -11,6 +11,7 @@ import {
 } from '@inloop/server';
 import { guarded, isCluster, type Keys } from './connection.js';
 import { flushOutbox } from './job-outbox.js';
+import { defineScript } from './script.js';
 
 export interface BullJobQueueOptions {
   /** Node connection for Inloop's own keys (outbox) and the availability channel. */
@@ -70,7 +71,7 @@ export class BullJobQueue implements JobQueue {
     this.#o = options;
     this.#connection = options.bullConnection();
     this.#prefix = options.keys.bull(isCluster(options.redis));
-    options.redis.defineCommand('inloopJobQueued', { numberOfKeys: 1, lua: QUEUED });
+    defineScript(options.redis, 'inloopJobQueued', QUEUED, 1);
     options.subscriber.on('message', (channel: string, type: string) => {
       if (channel === options.keys.jobsChannel) this.#onAvailable(type);
     });

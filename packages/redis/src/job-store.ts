@@ -14,6 +14,7 @@ import {
 import { getMany, guarded, isCluster, type Keys } from './connection.js';
 import { RECORD_AT, recordText, unindexFinished } from './job-record.js';
 import { RedisJobListing } from './job-listing.js';
+import { defineScript } from './script.js';
 
 /** Duration samples kept per (type, stage). */
 const KEEP_SAMPLES = 500;
@@ -138,11 +139,11 @@ export class RedisJobStore implements JobStore {
   ) {
     this.#finishedTtlMs = options.finishedTtlMs ?? JOB_FINISHED_TTL_MS;
     this.#listing = new RedisJobListing(redis, keys);
-    redis.defineCommand('inloopJobInsert', { numberOfKeys: 5, lua: INSERT });
-    redis.defineCommand('inloopJobSave', { numberOfKeys: 3, lua: SAVE });
-    redis.defineCommand('inloopAddDuration', { numberOfKeys: 1, lua: ADD_DURATION });
-    redis.defineCommand('inloopJobClaimKey', { numberOfKeys: 1, lua: CLAIM });
-    redis.defineCommand('inloopJobTakeKey', { numberOfKeys: 1, lua: TAKE_OVER });
+    defineScript(redis, 'inloopJobInsert', INSERT, 5);
+    defineScript(redis, 'inloopJobSave', SAVE, 3);
+    defineScript(redis, 'inloopAddDuration', ADD_DURATION, 1);
+    defineScript(redis, 'inloopJobClaimKey', CLAIM, 1);
+    defineScript(redis, 'inloopJobTakeKey', TAKE_OVER, 1);
     this.#apart = isCluster(redis);
   }
 

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Json, LastSeen } from '@inloop/protocol';
 import { PRESENCE_STORE_DEFAULTS, type PresenceStore, type PresenceStoreOptions } from '@inloop/server/ports';
 import { guarded, type Keys } from './connection.js';
+import { defineScript } from './script.js';
 
 /**
  * KEYS: seen (sorted set), seen meta (hash). ARGV: member, at, meta JSON, keep, cutoff, max age.
@@ -47,7 +48,7 @@ export class RedisPresenceStore implements PresenceStore {
     this.#maxAgeMs = options.maxAgeMs ?? PRESENCE_STORE_DEFAULTS.maxAgeMs;
     this.#maxCount = options.maxCount ?? PRESENCE_STORE_DEFAULTS.maxCount;
     this.#now = options.now ?? Date.now;
-    redis.defineCommand('inloopSeen', { numberOfKeys: 2, lua: LEFT });
+    defineScript(redis, 'inloopSeen', LEFT, 2);
   }
 
   left(topic: string, member: string, meta: Json, at: number): void {

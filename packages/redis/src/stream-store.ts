@@ -9,6 +9,7 @@ import {
   type StreamStoreOptions,
 } from '@inloop/server/ports';
 import { guarded, type Keys } from './connection.js';
+import { defineScript } from './script.js';
 
 /**
  * KEYS: the owner's streams (hash: name -> "length last end[ writer]"), the stream's chunks (list
@@ -101,9 +102,9 @@ export class RedisStreamStore implements StreamStore {
     this.#chunkChars = options.chunkChars ?? 16_384;
     this.#jobTtlMs = options.jobTtlMs;
     this.#ttlMs = options.ttlMs;
-    redis.defineCommand('inloopStreamAppend', { numberOfKeys: 2, lua: APPEND });
-    redis.defineCommand('inloopStreamEnd', { numberOfKeys: 2, lua: END });
-    redis.defineCommand('inloopStreamRead', { numberOfKeys: 2, lua: READ });
+    defineScript(redis, 'inloopStreamAppend', APPEND, 2);
+    defineScript(redis, 'inloopStreamEnd', END, 2);
+    defineScript(redis, 'inloopStreamRead', READ, 2);
   }
 
   get #cmd(): Commands {

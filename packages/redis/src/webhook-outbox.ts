@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { OutboxEntry, WebhookOutbox } from '@inloop/server/ports';
 import { guarded, type Keys } from './connection.js';
+import { defineScript } from './script.js';
 
 /** How long `due` hands an entry to the node that read it before another node may take it. */
 const CLAIM_MS = 120_000;
@@ -57,8 +58,8 @@ export class RedisWebhookOutbox implements WebhookOutbox {
     private readonly redis: Redis,
     private readonly keys: Keys,
   ) {
-    redis.defineCommand('inloopOutboxDue', { numberOfKeys: 2, lua: DUE });
-    redis.defineCommand('inloopOutboxAdd', { numberOfKeys: 2, lua: ADD });
+    defineScript(redis, 'inloopOutboxDue', DUE, 2);
+    defineScript(redis, 'inloopOutboxAdd', ADD, 2);
   }
 
   #k(endpoint: string): { due: string; entries: string; attempts: string } {
