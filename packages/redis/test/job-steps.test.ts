@@ -961,3 +961,34 @@ for (const queue of ['inloop', 'bullmq'] as const)
       assert.deepEqual(await heldIn(queue, prefix, 'remote'), { waiting: 0, held: 0 });
     });
   });
+
+describe("Inloop's scripts after the server lost them (SCRIPT FLUSH, a restart behind one address)", () => {
+  it('still run in the order they were sent: an add then a removal leave nothing waiting', async () => {
+    const prefix = `s${randomBytes(4).toString('hex')}`;
+    const backend = await createRedisBackend({ url: redis.url, prefix });
+    const queue = backend.jobQueue(backend.jobStore());
+    const { Redis } = await import('ioredis');
+    const raw = new Redis(redis.url);
+    try {
+      const now = Date.now();
+      const job = (id: string) =>
+        jobRecord(id, { type: 'remote', input: 1, createdAt: now, runAfter: now, createdBy: 't' });
+      // Time for the node to load its scripts, so that it sends them by SHA1; then they are gone.
+      await queue.remove(job('warm'), null);
+      await new Promise((r) => setTimeout(r, 100));
+      await raw.script('FLUSH');
+      // The removal's script is sent again first (its NOSCRIPT), the add's not yet.
+      await queue.remove(job('warm'), null);
+      for (let i = 0; i < 20; i++) {
+        const added = queue.add(job(`j${i}`));
+        await new Promise((r) => setImmediate(r));
+        await Promise.all([added, queue.remove(job(`j${i}`), null)]);
+      }
+      assert.deepEqual(await raw.hgetall(`${prefix}:{q:remote}:jobs`), {});
+      assert.deepEqual(await raw.zrange(`${prefix}:{q:remote}:wait`, 0, -1), []);
+    } finally {
+      raw.disconnect();
+      await backend.close();
+    }
+  });
+});
