@@ -232,7 +232,10 @@ const SWEEP_EVERY_MS = 1000;
 export class RedisJobQueue implements JobQueue {
   readonly holdsJobs = true;
   readonly announcesAdds = true;
-  /** On one server, a new job's first step puts it in its line (see `JOB_EVENT`). */
+  /**
+   * On one server, a new job's first step puts it in its line (see `JOB_EVENT`): the broker must
+   * then be on the same server with the same key prefix, as `createRedisBackend` makes them.
+   */
   readonly queuedByBroker = true;
   readonly #o: RedisJobQueueOptions;
   readonly #scripts: Scripts;
