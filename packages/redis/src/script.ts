@@ -28,20 +28,29 @@ class Scripts {
 
   constructor(redis: Redis) {
     this.#redis = redis;
-    // A reconnection may reach another server (restarted, or a failover behind one address).
-    redis.on('close', () => {
-      this.#epoch++;
-      this.#loaded = false;
-      this.#loadedOn = '';
-    });
+    // A reconnection may reach a server without them (restarted, or a failover behind one
+    // address): whole scripts from the moment a connection drops until they are loaded again.
+    const watch = (connection: Redis) => {
+      connection.on('close', () => {
+        this.#epoch++;
+        this.#loaded = false;
+        this.#loadedOn = '';
+      });
+      connection.on('ready', () => this.#unload());
+    };
     if (isCluster(redis)) {
+      const cluster = redis as unknown as Cluster;
+      // Each master's own connection, and the cluster's as a whole.
+      for (const node of cluster.nodes()) watch(node);
+      cluster.on('+node', watch);
+      watch(redis);
       // A new master (added, or a replica promoted in a failover) has none of them yet.
       const check = () => {
         if (this.#mastersNow() !== this.#loadedOn) this.#unload();
       };
-      for (const event of ['ready', '+node', '-node', 'refresh']) redis.on(event, check);
+      for (const event of ['+node', '-node', 'refresh']) redis.on(event, check);
     } else {
-      redis.on('ready', () => this.#unload());
+      watch(redis);
     }
   }
 
