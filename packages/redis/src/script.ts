@@ -11,10 +11,10 @@ interface Script {
  * The scripts defined on one connection (a Redis, or a Cluster and its masters), and whether
  * every server it sends to is known to hold them all (loaded with `SCRIPT LOAD` since the
  * connection was last (re)made; scripts loaded so are never evicted, unlike those sent by EVAL
- * on Redis 7.4 and later). Until then a script goes as `EVAL`, its whole text. Never `EVALSHA`
- * first and `EVAL` after a NOSCRIPT: the `EVAL` would go out after the commands sent meanwhile,
- * and callers count on the order of what they send on one connection (a job's add before its
- * removal, say).
+ * on Redis 7.4 and later). Until then a script goes as `EVAL`, its whole text. Callers count on
+ * the order of what they send on one connection (a job's add before its removal, say), so a
+ * script answered NOSCRIPT fails (it did not run) rather than going again whole after the
+ * commands sent meanwhile; the connection then sends scripts whole until they are loaded again.
  */
 class Scripts {
   readonly #redis: Redis;
@@ -58,6 +58,11 @@ class Scripts {
     return isCluster(this.#redis) ? (this.#redis as unknown as Cluster).nodes('master') : [this.#redis];
   }
 
+  /** A Cluster's replicas: SCRIPT LOAD is not replicated, and a replica promoted should hold them. */
+  #replicas(): Redis[] {
+    return isCluster(this.#redis) ? (this.#redis as unknown as Cluster).nodes('slave') : [];
+  }
+
   /** Which servers a load covers: on a Cluster, its masters' addresses. */
   #mastersNow(): string {
     return this.#masters()
@@ -78,11 +83,12 @@ class Scripts {
     try {
       return await this.#redis.evalsha(script.sha, ...(args as [number]));
     } catch (err) {
-      // Flushed from a live server (SCRIPT FLUSH), or a master that took over before this
-      // connection saw it: the script did not run. Sent whole from now until all are loaded again.
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      this.#unload();
-      return this.#redis.eval(script.lua, ...(args as [number]));
+      // The server lost them (SCRIPT FLUSH, a restart whose reconnection resent this call, a
+      // master that took over before this connection saw it): the script did not run. It fails
+      // rather than going again whole, which would run it after what was sent since (a caller
+      // treats it as any failed write). Whole scripts from now until all are loaded again.
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) this.#unload();
+      throw err;
     }
   }
 
@@ -104,10 +110,15 @@ class Scripts {
     const servers = this.#masters();
     const on = this.#mastersNow();
     if (servers.length === 0) return;
+    const load = (to: Redis[]) => to.flatMap((s) => [...this.#all.values()].map((x) => s.script('LOAD', x.lua)));
+    // Best effort on replicas: a failover that NOSCRIPT reveals costs the calls in flight.
+    void Promise.all(load(this.#replicas())).catch(() => {});
     try {
-      await Promise.all(servers.flatMap((s) => [...this.#all.values()].map((x) => s.script('LOAD', x.lua))));
+      await Promise.all(load(servers));
     } catch {
-      return; // whole scripts until the next reconnection, topology change or NOSCRIPT
+      // Whole scripts meanwhile; tried again in a second while the connection is up.
+      if (epoch === this.#epoch) setTimeout(() => epoch === this.#epoch && this.#unload(), 1000).unref();
+      return;
     }
     if (epoch !== this.#epoch) return;
     this.#loaded = true;

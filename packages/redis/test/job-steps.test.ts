@@ -4,7 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import { jobTopic, type Json } from '@inloop/protocol';
 import type { JobRecord } from '@inloop/server';
 import { jobRecord, startNode, waitFor, type TestNode, startRedis, type TestRedis } from '@inloop/testing';
+import { connect, whenReady } from '../src/connection.js';
 import { createRedisBackend, JobConflictError } from '../src/index.js';
+import { defineScript } from '../src/script.js';
 
 let redis: TestRedis;
 before(async () => {
@@ -989,6 +991,38 @@ describe("Inloop's scripts after the server lost them (SCRIPT FLUSH, a restart b
     } finally {
       raw.disconnect();
       await backend.close();
+    }
+  });
+});
+
+describe('a script call in flight when the connection dropped, resent to a server that lost its scripts', () => {
+  it('fails rather than running after what was sent once the connection came back', async () => {
+    await using server = await startRedis();
+    const redis = connect(server.url);
+    const admin = connect(server.url);
+    try {
+      defineScript(redis, 'testAdd', `redis.call('RPUSH', KEYS[1], ARGV[1]) return 1`, 1);
+      defineScript(redis, 'testRemove', `redis.call('DEL', KEYS[1]) return 1`, 1);
+      const scripts = redis as unknown as Record<'testAdd' | 'testRemove', (...a: string[]) => Promise<unknown>>;
+      await whenReady(redis);
+      await new Promise((r) => setTimeout(r, 100)); // loaded: sent by SHA1 from now
+      const id = String(await redis.client('ID'));
+      // The add goes out behind a command that holds the connection, and is not answered...
+      const held = redis.wait(1, 300).catch(() => {});
+      const add = scripts.testAdd('job', 'x');
+      await new Promise((r) => setTimeout(r, 50));
+      // ... when the server loses its scripts and the connection drops (a restart behind one address).
+      await admin.script('FLUSH');
+      await admin.client('KILL', 'ID', id);
+      await new Promise((r) => redis.once('ready', r));
+      // Sent after the add: the add must not run after it.
+      const [, added, removed] = await Promise.allSettled([held, add, scripts.testRemove('job')]);
+      assert.equal(removed.status, 'fulfilled');
+      assert.equal(added.status, 'rejected', 'the add, which did not run, failed');
+      assert.deepEqual(await admin.lrange('job', 0, -1), [], 'nothing ran after the removal');
+    } finally {
+      redis.disconnect();
+      admin.disconnect();
     }
   });
 });
