@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
+import { Command, type Cluster, type Redis } from 'ioredis';
 import { isCluster } from './connection.js';
 
 interface Script {
@@ -78,10 +78,10 @@ class Scripts {
     return script;
   }
 
-  async run(script: Script, args: (string | number)[]): Promise<unknown> {
-    if (!this.#loaded) return this.#redis.eval(script.lua, ...(args as [number]));
+  async run(script: Script, args: (string | number)[], direct: boolean): Promise<unknown> {
+    if (!this.#loaded) return this.#send(direct, 'eval', script.lua, args);
     try {
-      return await this.#redis.evalsha(script.sha, ...(args as [number]));
+      return await this.#send(direct, 'evalsha', script.sha, args);
     } catch (err) {
       // The server lost them (SCRIPT FLUSH, a restart whose reconnection resent this call, a
       // master that took over before this connection saw it): the script did not run. It fails
@@ -90,6 +90,17 @@ class Scripts {
       if (err instanceof Error && err.message.startsWith('NOSCRIPT')) this.#unload();
       throw err;
     }
+  }
+
+  /**
+   * `direct`: written to the socket now, outside the connection's auto-pipeline (which writes at
+   * `setImmediate`, with the rest of the turn's calls); one server only.
+   */
+  #send(direct: boolean, command: 'eval' | 'evalsha', script: string, args: (string | number)[]): Promise<unknown> {
+    if (!direct || isCluster(this.#redis)) return this.#redis[command](script, ...(args as [number]));
+    return this.#redis.sendCommand(
+      new Command(command, [script, ...args], { replyEncoding: 'utf8' }),
+    ) as Promise<unknown>;
   }
 
   /** Send scripts whole until every server holds them all again; load them once per turn. */
@@ -131,21 +142,29 @@ const registry = new WeakMap<Redis, Scripts>();
 /**
  * Give `redis` a method `name` that runs the Lua script `lua`: by its SHA1 (`EVALSHA`) once every
  * server holds it, whole (`EVAL`) until then (see {@link Scripts}). With `numberOfKeys`, the
- * method takes the keys then the arguments; without, that number comes first.
+ * method takes the keys then the arguments; without, that number comes first. `direct`: each
+ * call is written at once, not with the turn's other calls (see `job-events.ts` for why).
  *
  * What ioredis's `defineCommand` does, without its cost on an auto-pipelined connection: ioredis
  * builds a pipeline for every event-loop turn that sends a command, and copies each defined
  * command onto it (two properties per script, thirty scripts here), which on the cluster bench's
  * jobs was about 4 % of a node's CPU, plus the garbage.
  */
-export function defineScript(redis: Redis, name: string, lua: string, numberOfKeys?: number): void {
+export function defineScript(
+  redis: Redis,
+  name: string,
+  lua: string,
+  numberOfKeys?: number,
+  options: { direct?: boolean } = {},
+): void {
   let scripts = registry.get(redis);
   if (!scripts) registry.set(redis, (scripts = new Scripts(redis)));
   const script = scripts.define(name, lua);
   const defined = scripts;
+  const direct = options.direct === true;
   const run =
     numberOfKeys === undefined
-      ? (...args: (string | number)[]) => defined.run(script, args)
-      : (...args: (string | number)[]) => defined.run(script, [numberOfKeys, ...args]);
+      ? (...args: (string | number)[]) => defined.run(script, args, direct)
+      : (...args: (string | number)[]) => defined.run(script, [numberOfKeys, ...args], direct);
   Object.defineProperty(redis, name, { value: run, configurable: true, writable: true });
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { jobTopic, type Json } from '@inloop/protocol';
@@ -614,6 +615,53 @@ describe('the steps of many jobs asked for in one turn, on one Redis server', ()
       );
       assert.equal(await probe.hget(recordKey, 'not'), 'a record');
       assert.ok(held);
+    } finally {
+      probe.disconnect();
+    }
+  });
+});
+
+describe('the steps of a busy turn, on one Redis server', () => {
+  it('go out as their calls fill: Redis runs the first while the node is still asking for more', async () => {
+    const prefix = `f${randomBytes(4).toString('hex')}`;
+    await using a = await nodeOn(prefix);
+    const jobs = await a.queued(100);
+    const { Redis } = await import('ioredis');
+    const probe = new Redis(redis.url);
+    try {
+      const before = await scriptsRun(probe);
+      const outcomes = jobs.map((job, i) => {
+        job.status = 'running';
+        job.attempt = 1;
+        job.fence = 1;
+        job.lease = { token: `t${i}`, fence: 1, worker: 'w', expiresAt: Date.now() + 60_000 };
+        return a.step(job, 'job.started');
+      });
+      // A step is asked for a few promise reactions after `step` is called (the broker looks up
+      // the Redis run id first): let those run, without going back to the event loop.
+      for (let i = 0; i < 50; i++) await null;
+      // Still in the turn that asked for them (the node's event loop is held here): what has Redis
+      // run? Asked synchronously, from another process.
+      const runNow = () => {
+        const stats = execFileSync('redis-cli', ['-p', String(redis.port), 'INFO', 'commandstats']).toString();
+        return (
+          Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0) +
+          Number(/cmdstat_eval:calls=(\d+)/.exec(stats)?.[1] ?? 0)
+        );
+      };
+      let during = 0;
+      for (let i = 0; i < 50 && during < 2; i++) {
+        during = runNow() - before;
+        if (during < 2) execFileSync('sleep', ['0.02']);
+      }
+      assert.equal(during, 2, 'the calls of 32 and 64 steps ran before the turn ended');
+      const published = await Promise.all(outcomes);
+      assert.deepEqual(
+        published.map((p) => p.offset),
+        jobs.map(() => 2),
+      );
+      assert.equal((await scriptsRun(probe)) - before, 3, 'a hundred steps in calls of 32, 64 and 4');
+      for (const [i, job] of jobs.entries()) assert.equal((await a.store.get(job.id))!.lease?.token, `t${i}`);
     } finally {
       probe.disconnect();
     }
