@@ -143,7 +143,10 @@ const registry = new WeakMap<Redis, Scripts>();
  * Give `redis` a method `name` that runs the Lua script `lua`: by its SHA1 (`EVALSHA`) once every
  * server holds it, whole (`EVAL`) until then (see {@link Scripts}). With `numberOfKeys`, the
  * method takes the keys then the arguments; without, that number comes first. `direct`: each
- * call is written at once, not with the turn's other calls (see `job-events.ts` for why).
+ * call is written at once, not with the turn's other calls (see `job-events.ts` for why); it may
+ * reach Redis before calls made earlier in the same turn through the auto-pipeline, so only for
+ * calls that nothing sent earlier in the turn must precede (a job's step is asked for once the
+ * job's last change was answered).
  *
  * What ioredis's `defineCommand` does, without its cost on an auto-pipelined connection: ioredis
  * builds a pipeline for every event-loop turn that sends a command, and copies each defined
