@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { jobTopic, type Json } from '@inloop/protocol';
-import type { JobRecord } from '@inloop/server';
+import { createLogger, type JobRecord } from '@inloop/server';
 import { jobRecord, startNode, waitFor, type TestNode, startRedis, type TestRedis } from '@inloop/testing';
 import { connect, whenReady } from '../src/connection.js';
 import { createRedisBackend, JobConflictError } from '../src/index.js';
@@ -560,6 +560,46 @@ describe('records written by an earlier version', () => {
     } finally {
       raw.disconnect();
     }
+  });
+});
+
+describe('a lapsed lease on a job whose last event was stored without its record update', () => {
+  it('is retried in one run: the record is brought up to its topic before the retry is fenced at it', async () => {
+    // A node died between storing an event and saving the record with it. The node that handles
+    // the lapsed lease first saves the record at the topic's last event, then retries the job
+    // fenced at that position: the retry must not be written ahead of the save (a job step goes
+    // to Redis outside the auto-pipeline), or it is refused and the whole change runs twice.
+    const prefix = `l${randomBytes(4).toString('hex')}`;
+    const lines: { msg?: string; job?: string }[] = [];
+    const logger = createLogger('warn', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    await using a = await startNode({ redis: redis.url, redisPrefix: prefix, jobLeaseMs: 1000, logger });
+    await using other = await nodeOn(prefix);
+    a.node.jobs.define('work');
+    const created = await a.api('/v1/jobs', { body: { type: 'work', input: 1 } });
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    const id = created.body.id as string;
+    const leased = await a.api('/v1/workers/lease', { body: { types: ['work'], waitMs: 5000 } });
+    assert.equal(leased.body.job.id, id);
+    // The event whose record update was lost, and the worker goes silent.
+    const running = { id, type: 'work', status: 'running', progress: { fraction: 0.5, measured: true } };
+    await other.broker.appendAndPublish(jobTopic(id), {
+      data: { type: 'job.progress', job: running } as Json,
+      from: 'inloop',
+    });
+    const again = await waitFor(
+      async () => {
+        const res = await a.api('/v1/workers/lease', { body: { types: ['work'], waitMs: 1000, leaseMs: 60_000 } });
+        return res.status === 200 && res.body?.job?.id === id ? res.body : null;
+      },
+      20_000,
+      'the job retried and leased again',
+    );
+    assert.equal(again.job.attempt, 2);
+    const history = await a.api(`/v1/topics/job:${id}/messages?after=0`);
+    const types = (history.body.messages as { data: { type: string } }[]).map((e) => e.data.type);
+    assert.deepEqual(types, ['job.queued', 'job.started', 'job.progress', 'job.retrying', 'job.started']);
+    const expired = lines.filter((l) => l.msg === 'lease expired' && l.job === id);
+    assert.equal(expired.length, 1, 'the lapse handled in one run, not refused and run again');
   });
 });
 

@@ -91,13 +91,16 @@ async function reconcile(core: JobCore, job: JobRecord): Promise<JobRecord> {
   if (!last || page.epoch !== job.epoch) return job;
   const state = (last.data as unknown as JobEvent).job;
   job.lastOffset = last.offset;
-  core.save(job);
+  // Awaited: the job's next step (a retry, say) is fenced at the position saved here, and a step
+  // may be written before calls made earlier that have not gone out yet (Redis, `job-events.ts`).
   if (isTerminal(state.status)) {
     Object.assign(job, { status: state.status, finishedAt: state.finishedAt, lease: null });
     if (state.result !== undefined) job.result = state.result;
     if (state.error !== undefined) job.error = state.error;
-    core.save(job);
+    await core.o.store.save(job);
     await core.o.queue.remove(job, null);
+  } else {
+    await core.o.store.save(job);
   }
   return job;
 }
