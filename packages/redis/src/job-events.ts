@@ -289,6 +289,7 @@ export async function appendJobEvent(
   const record = keys.job(job.id);
   const apart = isCluster(redis);
   const queue = event.insert && event.queue === true && options.queueNewJobs === true ? keys.queue(job.type) : null;
+  const head = recordHead(job);
   const reply = await runStep(
     redis,
     [
@@ -311,7 +312,7 @@ export async function appendJobEvent(
       event.freshEpoch,
       keys.topicChannel(topic),
       event.run,
-      recordHead(job),
+      head,
       job.epoch,
       job.lastOffset,
       job.id,
@@ -329,5 +330,7 @@ export async function appendJobEvent(
     publication: { topic, epoch: epoch!, offset: Number(offset), data: event.data, from: event.from, ts: Number(ts) },
     duplicate: false,
     ...(streams ? { streamsOpened: streams === '1' } : {}),
+    // What the step saved (see the script's `text`).
+    record: `${head},"epoch":"${epoch}","lastOffset":${offset}}`,
   };
 }

@@ -69,6 +69,12 @@ export interface AppendResult {
    * to end them (a call to a shared store per finished job); left out, they are looked for.
    */
   streamsOpened?: boolean;
+  /**
+   * With a job's event ({@link AppendInput.job}), from a broker that saves the record in the same
+   * step (`savesJobs`) and can tell: the record as it was saved, JSON at the event's position.
+   * Spares the node serializing the record again to keep a copy of it.
+   */
+  record?: string;
 }
 
 /**

@@ -76,7 +76,7 @@ export type JobType = Required<Omit<JobTypeOptions, 'stages'>> & { stages: Plann
 
 const PROGRESS_EVENT_MS = 100;
 /**
- * Records created here are kept for their lease ({@link JobCore.holdCreated}) within these
+ * Records created here are kept for their lease (`JobCore.commit`'s `hold`) within these
  * bounds. A job leased on another node is never taken back here: it is dropped once this old. A
  * full store keeps its oldest (the queue hands them out first) and holds no more: its lines'
  * newest are then read, as without it.
@@ -187,20 +187,21 @@ export class JobCore {
    * `wait`: resolve once the record is saved; otherwise it follows as with {@link save}.
    * `newJob`: the job's first event also inserts it (only with a broker that `insertsJobs`);
    * `queueJob`: and queues it (only with a broker that `queuesNewJobs`, into a queue that is
-   * `queuedByBroker`).
+   * `queuedByBroker`); `hold`: keep the record as saved for a lease here ({@link takeCreated}).
    * Resolves to the broker's `streamsOpened` (a terminal event on Redis), else undefined.
    */
   async commit(
     job: JobRecord,
     type: JobEventType,
     extra: Omit<JobEvent, 'type' | 'job'> = {},
-    options: { wait?: boolean; newJob?: boolean; queueJob?: boolean } = {},
+    options: { wait?: boolean; newJob?: boolean; queueJob?: boolean; hold?: boolean } = {},
   ): Promise<boolean | undefined> {
     const first = options.newJob === true ? (options.queueJob === true ? 'queue' : 'insert') : null;
-    const streamsOpened = await this.#publish(job, type, extra, first);
+    const { streamsOpened, record } = await this.#publish(job, type, extra, first);
     if (this.o.broker.savesJobs) this.#committed.delete(job);
     else if (options.wait) await this.o.store.save(job);
     else this.save(job);
+    if (options.hold) this.#holdCreated(job, record);
     return streamsOpened;
   }
 
@@ -209,10 +210,11 @@ export class JobCore {
     type: JobEventType,
     extra: Omit<JobEvent, 'type' | 'job'>,
     first: 'insert' | 'queue' | null = null,
-  ): Promise<boolean | undefined> {
+  ): Promise<{ streamsOpened?: boolean; record?: string }> {
     const event: JobEvent = { type, job: this.stateOf(job), ...extra };
     const data = event as unknown as Json;
     let streamsOpened: boolean | undefined;
+    let record: string | undefined;
     if (this.o.broker.savesJobs) {
       const { publication, duplicate, ...told } = await this.o.broker.appendAndPublish(jobTopic(job.id), {
         data,
@@ -225,6 +227,7 @@ export class JobCore {
       job.epoch = publication.epoch;
       job.lastOffset = publication.offset;
       streamsOpened = told.streamsOpened;
+      record = told.record;
     } else {
       const outcome = await this.o.hub.publish(jobTopic(job.id), { data, from: 'inloop' });
       if (!outcome.ephemeral) {
@@ -233,7 +236,7 @@ export class JobCore {
       }
     }
     if (!isTerminal(job.status)) this.cadence.touch(job.id);
-    return streamsOpened;
+    return { streamsOpened, record };
   }
 
   /** Records as the broker saved them with their last event (`savesJobs`): a same save is skipped. */
@@ -254,22 +257,23 @@ export class JobCore {
    * (with a broker that saves records: `savesJobs`). The lease's step checks that the stored
    * record is still at this copy's position, as for any change; a copy that fell behind (a cancel,
    * a lease on another node) is refused there and the lease runs again on the stored record.
-   * Kept as text: a copy the creator's object cannot change, whose size bounds what is held.
+   * Kept as text: a copy the creator's object cannot change, whose size bounds what is held:
+   * `saved`, the record as the broker's step saved it, when it told (else serialized here).
    */
-  holdCreated(job: JobRecord): void {
+  #holdCreated(job: JobRecord, saved: string | undefined): void {
     if (!this.o.broker.savesJobs) return;
     const now = Date.now();
     for (const [id, held] of this.#created) {
       if (now - held.at <= CREATED_HELD_MS) break;
       this.#drop(id, held.text);
     }
-    const text = JSON.stringify(job);
+    const text = saved ?? JSON.stringify(job);
     if (this.#createdChars + text.length > CREATED_HELD_CHARS) return;
     this.#created.set(job.id, { text, at: now });
     this.#createdChars += text.length;
   }
 
-  /** The record {@link holdCreated} kept, once: a change refused with it reads the stored one. */
+  /** The record {@link commit}'s `hold` kept, once: a change refused with it reads the stored one. */
   takeCreated(id: string): JobRecord | undefined {
     const held = this.#created.get(id);
     if (held === undefined) return undefined;

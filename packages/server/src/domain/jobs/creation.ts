@@ -92,13 +92,12 @@ export async function createJob(
     // No one can take the job before it is queued: its first event and the record that
     // reflects it go first, without a lock; then the queue (the job is durable either way).
     try {
-      await core.commit(job, 'job.queued', {}, { wait: true, newJob, queueJob });
+      await core.commit(job, 'job.queued', {}, { wait: true, newJob, queueJob, hold: true });
     } catch (err) {
       // Not created: the job leaves the line it joined.
       if (newJob) core.line.ended(job);
       throw err;
     }
-    core.holdCreated(job);
     core.o.metrics.jobsCreated.inc({ type: job.type });
     // Its first step queued it too, and announced it to every node, this one included.
     if (queueJob) return { job, created: true, state };

@@ -62,7 +62,7 @@ function leaseOne(
 ): Promise<JobRecord | null> {
   return core.withLock(taken.id, async () => {
     // A job created here is leased from the record its creation stored, unread (see
-    // `JobCore.holdCreated`): the first run only, a run again after a refused step reads.
+    // `JobCore.commit`'s `hold`): the first run only, a run again after a refused step reads.
     const stored = core.takeCreated(taken.id) ?? (await core.o.store.get(taken.id));
     // The queue may give out a job whose holder stopped renewing before the stall was handled.
     const job = stored && (await endLapsedLease(core, stored));
