@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { connect as connectTcp, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { jobTopic, type Json } from '@inloop/protocol';
 import { createLogger, type JobRecord } from '@inloop/server';
@@ -661,6 +662,86 @@ describe('the steps of many jobs asked for in one turn, on one Redis server', ()
       assert.ok(held);
     } finally {
       probe.disconnect();
+    }
+  });
+});
+
+describe('a call of job steps whose reply a dropped connection lost', () => {
+  it('is answered as landed when ioredis sends it again: each event once, no false refusal', async () => {
+    // A TCP proxy in front of Redis that, once armed, drops the connection that carries the next
+    // script call just after Redis answers it, before the answer reaches the node. ioredis sends
+    // the call again on reconnecting; the steps already ran.
+    let armed = false;
+    const sockets = new Set<Socket>();
+    const proxy = createServer((client) => {
+      const upstream = connectTcp(Number(new URL(redis.url).port), '127.0.0.1');
+      let doomed = false;
+      sockets.add(client).add(upstream);
+      client.on('data', (d) => {
+        if (armed && d.includes('vals')) [armed, doomed] = [false, true];
+        upstream.write(d);
+      });
+      upstream.on('data', (d) => (doomed ? (client.destroy(), upstream.destroy()) : client.write(d)));
+      for (const [a, b] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const)
+        a.on('error', () => b.destroy()).on('close', () => b.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const prefix = `d${randomBytes(4).toString('hex')}`;
+    const backend = await createRedisBackend({
+      url: `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+      prefix,
+    });
+    const broker = backend.broker(bounds);
+    const store = backend.jobStore();
+    try {
+      // Ten jobs with their first event (each then changed once), and ten new ones inserted by it.
+      const old: JobRecord[] = [];
+      for (let i = 0; i < 10; i++) {
+        const job = record(`job${randomBytes(4).toString('hex')}`);
+        await store.insert(job);
+        const { publication } = await broker.appendAndPublish(jobTopic(job.id), {
+          data: { type: 'job.queued' } as Json,
+          from: 'inloop',
+          job,
+        });
+        [job.epoch, job.lastOffset] = [publication.epoch, publication.offset];
+        old.push(job);
+      }
+      const fresh = Array.from({ length: 10 }, () => record(`job${randomBytes(4).toString('hex')}`));
+      armed = true;
+      const outcomes = await Promise.allSettled([
+        ...old.map((job) =>
+          broker.appendAndPublish(jobTopic(job.id), { data: { type: 'job.message' } as Json, from: 'inloop', job }),
+        ),
+        ...fresh.map((job) =>
+          broker.appendAndPublish(jobTopic(job.id), {
+            data: { type: 'job.queued' } as Json,
+            from: 'inloop',
+            job,
+            newJob: true,
+          }),
+        ),
+      ]);
+      assert.equal(armed, false, 'the call went through the proxy and its reply was dropped');
+      for (const [i, outcome] of outcomes.entries()) {
+        assert.equal(outcome.status, 'fulfilled', String((outcome as PromiseRejectedResult).reason));
+        const { publication } = (outcome as PromiseFulfilledResult<{ publication: { offset: number } }>).value;
+        assert.equal(publication.offset, i < 10 ? 2 : 1);
+      }
+      for (const job of [...old, ...fresh]) {
+        const page = await broker.history(jobTopic(job.id), 0, 10);
+        const types = page.publications.map((p) => (p.data as { type: string }).type);
+        assert.deepEqual(types, old.includes(job) ? ['job.queued', 'job.message'] : ['job.queued']);
+        assert.equal((await store.get(job.id))?.lastOffset, types.length);
+      }
+    } finally {
+      await broker.close();
+      await backend.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((r) => proxy.close(r));
     }
   });
 });
