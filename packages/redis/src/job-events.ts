@@ -31,11 +31,12 @@ export interface JobEventsOptions {
  * (else ''), its creation time, the jobs' announcement channel, the job's type.
  *
  * Refused (nothing written) unless the stored record is still where the change read it: that
- * check is the fence (a stale lease or a change from another node since). A step that finds the
- * record it writes, at an event carrying its own payload, is answered as landed instead: it ran
- * already, and this is the same call sent again (ioredis resends a call whose reply a dropped
- * connection lost). A change whose record and event are byte for byte those already stored (the
- * job's state, times, attempt and all) is by then in the job's history either way. A new job's first
+ * check is the fence (a stale lease or a change from another node since). A step whose own event
+ * is already right after the position it expected (the same payload: the job's state with its
+ * times, attempt and all) is answered as landed instead: it ran already, and this is the same
+ * call sent again (ioredis resends a call whose reply a dropped connection lost), though the job
+ * may have changed since. Two nodes making a byte-identical change from one copy in the same
+ * millisecond would both be told it landed; the history holds it once. A new job's first
  * event (one server only) instead finds no record, and indexes the job as the store's insert
  * does: in the unfinished set and the listing, and either in its type's line in Inloop's queue,
  * announced on the jobs' channel (once per type per call), or in the outbox (until the queue has
@@ -50,16 +51,17 @@ export interface JobEventsOptions {
  */
 const STEP = () => `${TRIM_AGE}${RECORD_AT}
 local announced = {}
--- The step ran before: the stored record is the one it writes (its head), at an event of this
--- epoch whose payload is this step's. Its reply was lost with the connection, and the client
--- sent the call again on reconnecting. Answered as the first run was, not refused for the
--- record it wrote.
-local function landed(stored, head, meta, log, payload, terminal, marker)
-  if string.sub(stored, 1, #head + 10) ~= head .. ',"epoch":"' then return nil end
-  local _, epoch, offset = recordAt(stored)
-  if redis.call('HGET', meta, 'epoch') ~= epoch then return nil end
-  local id = offset .. '-0'
-  local entry = redis.call('XRANGE', log, id, id)[1]
+-- The step ran before: its reply was lost with the connection, and the client sent the call again
+-- on reconnecting. Its event is the one right after the position the step expected (the first,
+-- for a new job), under the topic's epoch (the one expected, unless the job is new), carrying
+-- this step's payload: answered as the first run was, though the job may have changed since
+-- (another node leased or changed it before the call came again; the caller's next change is
+-- fenced as any other).
+local function landed(meta, log, expectedEpoch, expectedOffset, payload, terminal, marker)
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if not epoch or (expectedEpoch ~= '' and epoch ~= expectedEpoch) then return nil end
+  local offset = expectedOffset + 1
+  local entry = redis.call('XRANGE', log, offset .. '-0', offset .. '-0')[1]
   if not entry or entry[2][2] ~= payload then return nil end
   local streams = ''
   if terminal then streams = tostring(redis.call('EXISTS', marker)) end
@@ -70,7 +72,7 @@ local function step(k, a)
   local stored = redis.call('GET', record)
   local new = ARGV[a + 13] == '1'
   if new then
-    if stored then return landed(stored, ARGV[a + 8], meta, log, ARGV[a + 1], false, nil) or {'conflict'} end
+    if stored then return landed(meta, log, '', 0, ARGV[a + 1], false, nil) or {'conflict'} end
     -- In line (or in the outbox) before anything else is written: a step that failed halfway
     -- leaves an entry with no record, which a taker (or the outbox's flush) drops, never a
     -- record that nothing would queue.
@@ -84,7 +86,8 @@ local function step(k, a)
     if not stored then return {'conflict'} end
     local _, storedEpoch, storedOffset = recordAt(stored)
     if storedEpoch ~= ARGV[a + 9] or storedOffset ~= tonumber(ARGV[a + 10]) then
-      return landed(stored, ARGV[a + 8], meta, log, ARGV[a + 1], ARGV[a + 12] ~= '', KEYS[k + 7]) or {'conflict'}
+      local expected = tonumber(ARGV[a + 10])
+      return landed(meta, log, ARGV[a + 9], expected, ARGV[a + 1], ARGV[a + 12] ~= '', KEYS[k + 7]) or {'conflict'}
     end
   end
   local epoch, offset, ts = appendAt(meta, log, ARGV[a + 5], ARGV[a + 7], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), ARGV[a + 1], nil)

@@ -253,9 +253,11 @@ describe("a new job's first event on one Redis server", () => {
     assert.equal(a.broker.insertsJobs, true);
     const id = `job${randomBytes(4).toString('hex')}`;
     const job = record(id);
+    // The event carries the job's state, as the service's does (a resend of the same step, with
+    // the same event, is answered as landed).
     const queued = (j: JobRecord) =>
       a.broker.appendAndPublish(jobTopic(id), {
-        data: { type: 'job.queued', job: { status: j.status } } as Json,
+        data: { type: 'job.queued', job: { status: j.status, createdAt: j.createdAt } } as Json,
         from: 'inloop',
         job: j,
         newJob: true,
@@ -276,6 +278,7 @@ describe("a new job's first event on one Redis server", () => {
     // A second "new" job under the same id writes nothing.
     const other = record(id);
     other.input = 'other';
+    other.createdAt = job.createdAt + 1;
     await assert.rejects(queued(other), JobConflictError);
     assert.deepEqual(await a.store.get(id), job);
     assert.equal((await a.broker.history(jobTopic(id), 0, 10)).publications.length, 1);
@@ -667,26 +670,40 @@ describe('the steps of many jobs asked for in one turn, on one Redis server', ()
 });
 
 describe('a call of job steps whose reply a dropped connection lost', () => {
-  it('is answered as landed when ioredis sends it again: each event once, no false refusal', async () => {
+  it('is answered as landed when ioredis sends it again, even after another node changed the jobs', async () => {
     // A TCP proxy in front of Redis that, once armed, drops the connection that carries the next
-    // script call just after Redis answers it, before the answer reaches the node. ioredis sends
-    // the call again on reconnecting; the steps already ran.
+    // script call just after Redis answers it, before the answer reaches the node, and holds the
+    // node's next connection until the test lets it through. ioredis sends the call again on
+    // reconnecting; the steps already ran, and meanwhile another node changed half the jobs.
     let armed = false;
+    let held: Promise<void> = Promise.resolve();
+    let letThrough = () => {};
+    let dropped = () => {};
+    const whenDropped = new Promise<void>((r) => (dropped = r));
     const sockets = new Set<Socket>();
     const proxy = createServer((client) => {
-      const upstream = connectTcp(Number(new URL(redis.url).port), '127.0.0.1');
-      let doomed = false;
-      sockets.add(client).add(upstream);
-      client.on('data', (d) => {
-        if (armed && d.includes('vals')) [armed, doomed] = [false, true];
-        upstream.write(d);
+      sockets.add(client);
+      void held.then(() => {
+        const upstream = connectTcp(Number(new URL(redis.url).port), '127.0.0.1');
+        let doomed = false;
+        sockets.add(upstream);
+        client.on('data', (d) => {
+          if (armed && d.includes('vals')) [armed, doomed] = [false, true];
+          upstream.write(d);
+        });
+        upstream.on('data', (d) => {
+          if (!doomed) return void client.write(d);
+          held = new Promise((r) => (letThrough = r));
+          client.destroy();
+          upstream.destroy();
+          dropped();
+        });
+        for (const [a, b] of [
+          [client, upstream],
+          [upstream, client],
+        ] as const)
+          a.on('error', () => b.destroy()).on('close', () => b.destroy());
       });
-      upstream.on('data', (d) => (doomed ? (client.destroy(), upstream.destroy()) : client.write(d)));
-      for (const [a, b] of [
-        [client, upstream],
-        [upstream, client],
-      ] as const)
-        a.on('error', () => b.destroy()).on('close', () => b.destroy());
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     const prefix = `d${randomBytes(4).toString('hex')}`;
@@ -696,6 +713,7 @@ describe('a call of job steps whose reply a dropped connection lost', () => {
     });
     const broker = backend.broker(bounds);
     const store = backend.jobStore();
+    await using other = await nodeOn(prefix);
     try {
       // Ten jobs with their first event (each then changed once), and ten new ones inserted by it.
       const old: JobRecord[] = [];
@@ -712,7 +730,7 @@ describe('a call of job steps whose reply a dropped connection lost', () => {
       }
       const fresh = Array.from({ length: 10 }, () => record(`job${randomBytes(4).toString('hex')}`));
       armed = true;
-      const outcomes = await Promise.allSettled([
+      const outcomes = Promise.allSettled([
         ...old.map((job) =>
           broker.appendAndPublish(jobTopic(job.id), { data: { type: 'job.message' } as Json, from: 'inloop', job }),
         ),
@@ -725,8 +743,18 @@ describe('a call of job steps whose reply a dropped connection lost', () => {
           }),
         ),
       ]);
-      assert.equal(armed, false, 'the call went through the proxy and its reply was dropped');
-      for (const [i, outcome] of outcomes.entries()) {
+      await whenDropped;
+      // Before the call goes again: another node changes five of each from what is stored now.
+      const changed = [...old.slice(0, 5), ...fresh.slice(0, 5)];
+      for (const job of changed) {
+        if (old.includes(job)) {
+          const stored = (await other.store.get(job.id))!;
+          stored.cancelRequested = true;
+          await other.step(stored, 'job.cancel_requested');
+        } else await other.lease(job.id, 'elsewhere');
+      }
+      letThrough();
+      for (const [i, outcome] of (await outcomes).entries()) {
         assert.equal(outcome.status, 'fulfilled', String((outcome as PromiseRejectedResult).reason));
         const { publication } = (outcome as PromiseFulfilledResult<{ publication: { offset: number } }>).value;
         assert.equal(publication.offset, i < 10 ? 2 : 1);
@@ -734,10 +762,13 @@ describe('a call of job steps whose reply a dropped connection lost', () => {
       for (const job of [...old, ...fresh]) {
         const page = await broker.history(jobTopic(job.id), 0, 10);
         const types = page.publications.map((p) => (p.data as { type: string }).type);
-        assert.deepEqual(types, old.includes(job) ? ['job.queued', 'job.message'] : ['job.queued']);
+        const expected = old.includes(job) ? ['job.queued', 'job.message'] : ['job.queued'];
+        if (changed.includes(job)) expected.push(old.includes(job) ? 'job.cancel_requested' : 'job.started');
+        assert.deepEqual(types, expected);
         assert.equal((await store.get(job.id))?.lastOffset, types.length);
       }
     } finally {
+      letThrough();
       await broker.close();
       await backend.close();
       for (const socket of sockets) socket.destroy();
@@ -1191,6 +1222,25 @@ describe('a script call in flight when the connection dropped, resent to a serve
     } finally {
       redis.disconnect();
       admin.disconnect();
+    }
+  });
+});
+
+describe('a script sent directly on a connection its maker gave a key prefix', () => {
+  it('writes its keys under the prefix, as every other call on that connection does', async () => {
+    const prefix = `kp${randomBytes(3).toString('hex')}:`;
+    const prefixed = connect(redis.url, { keyPrefix: prefix });
+    const { Redis } = await import('ioredis');
+    const plain = new Redis(redis.url);
+    try {
+      await whenReady(prefixed);
+      defineScript(prefixed, 'testDirectSet', "return redis.call('SET', KEYS[1], ARGV[1])", 1, { direct: true });
+      const set = (prefixed as unknown as { testDirectSet(k: string, v: string): Promise<string> }).testDirectSet;
+      assert.equal(await set('k', 'v'), 'OK');
+      assert.deepEqual([await plain.get(`${prefix}k`), await plain.exists('k')], ['v', 0]);
+    } finally {
+      prefixed.disconnect();
+      plain.disconnect();
     }
   });
 });
