@@ -98,7 +98,9 @@ class Scripts {
    * ({@link EncodedCommand}); one server only.
    */
   #send(direct: boolean, command: 'eval' | 'evalsha', script: string, args: (string | number)[]): Promise<unknown> {
-    if (!direct || isCluster(this.#redis)) return this.#redis[command](script, ...(args as [number]));
+    // A connection given a `keyPrefix` (by whoever made it) goes the stock way, which adds it.
+    if (!direct || isCluster(this.#redis) || this.#redis.options.keyPrefix)
+      return this.#redis[command](script, ...(args as [number]));
     return this.#redis.sendCommand(new EncodedCommand(command, script, args)) as Promise<unknown>;
   }
 
@@ -144,8 +146,9 @@ class Scripts {
  * steps (2,600 arguments, about 120 KB) that was 5.5 µs a step against 4.1 for one string joined
  * in one pass (a micro-benchmark, 2026-12-03), and the buffer took node CPU per job from 157 to
  * 149 µs against that joined string, with far less garbage (20,000 jobs, Redis on its own core,
- * medians of four alternating pairs). Its `args` stay empty: nothing reads them on a single
- * server's connection.
+ * medians of four alternating pairs). Its `args` stay empty: ioredis reads them only for a key
+ * prefix (such a connection is not sent these), a Cluster's slot (nor a Cluster) and to describe
+ * a failed command (`err.command` names the script's call without its arguments).
  */
 class EncodedCommand extends Command {
   readonly #wire: Buffer;
@@ -159,7 +162,8 @@ class EncodedCommand extends Command {
     texts[1] = script;
     for (let i = 0; i < args.length; i++) {
       const arg = args[i]!;
-      texts[i + 2] = typeof arg === 'string' ? arg : String(arg);
+      // As ioredis writes them: a missing argument as empty.
+      texts[i + 2] = typeof arg === 'string' ? arg : arg == null ? '' : String(arg);
     }
     let size = 1 + digits(count) + 2;
     for (let i = 0; i < count; i++) {
