@@ -89,7 +89,8 @@ interface JobsRun {
 }
 
 /** Inloop with each of its queues (`redisJobQueue`), or BullMQ used directly. */
-type Side = 'inloop' | 'inloop-bullmq' | 'bullmq';
+/** `bullmq-kept`: BullMQ keeping finished jobs for seven days, as Inloop keeps their records. */
+type Side = 'inloop' | 'inloop-bullmq' | 'bullmq' | 'bullmq-kept';
 
 /** The environment of an Inloop node on the Redis at `redisPort` with the side's queue. */
 const inloopEnv = (side: Side, redisPort: number) => ({
@@ -99,18 +100,21 @@ const inloopEnv = (side: Side, redisPort: number) => ({
 
 /** Created to completed, trivial handler, 100 in flight: one side, on the Redis at `redisPort`. */
 async function jobsRun(side: Side, redisPort: number, n: number): Promise<JobsRun> {
-  const server =
-    side === 'bullmq'
-      ? await spawnPinned('bullmq.js', SERVER_CPU, { REDIS_PORT: String(redisPort) })
-      : await spawnPinned('inloop-jobs.js', SERVER_CPU, inloopEnv(side, redisPort));
+  const bull = side === 'bullmq' || side === 'bullmq-kept';
+  const server = bull
+    ? await spawnPinned('bullmq.js', SERVER_CPU, { REDIS_PORT: String(redisPort) })
+    : await spawnPinned('inloop-jobs.js', SERVER_CPU, inloopEnv(side, redisPort));
   try {
     const pid = server.child.pid!;
     const cpu0 = await cpuOf(pid);
     const redis0 = redisCost(redisPort);
-    const { seconds } =
-      side === 'bullmq'
-        ? await ask<{ seconds: number }>(server.child, { type: 'run', n, inFlight: 100 }, 'done')
-        : await ask<{ seconds: number }>(server.child, { type: 'inproc', n, inFlight: 100 }, 'inproc-done');
+    const { seconds } = bull
+      ? await ask<{ seconds: number }>(
+          server.child,
+          { type: 'run', n, inFlight: 100, keep: side === 'bullmq-kept' },
+          'done',
+        )
+      : await ask<{ seconds: number }>(server.child, { type: 'inproc', n, inFlight: 100 }, 'inproc-done');
     const redis = costDelta(redis0, redisCost(redisPort));
     return { rate: n / seconds, nodeCpuMs: (((await cpuOf(pid)) - cpu0) * 1000) / n, redis };
   } finally {
@@ -134,10 +138,12 @@ async function jobRows(redisCpu: number, where: string): Promise<string[]> {
     const inloopRun = await jobsRun('inloop', port, THROUGHPUT_JOBS);
     const throughBull = await jobsRun('inloop-bullmq', port, THROUGHPUT_JOBS);
     const bullRun = await jobsRun('bullmq', port, THROUGHPUT_JOBS);
+    const keptRun = await jobsRun('bullmq-kept', port, THROUGHPUT_JOBS);
     for (const [name, r] of [
       ["Inloop on Redis, Inloop's queue (library API)", inloopRun],
       ['Inloop on Redis, BullMQ queue (library API)', throughBull],
       ['BullMQ directly', bullRun],
+      ['BullMQ directly, finished jobs kept 7 days (as Inloop keeps records)', keptRun],
     ] as const) {
       const redisCpuUs = (r.redis.cpuSeconds * 1e6) / THROUGHPUT_JOBS;
       rows.push(
@@ -146,6 +152,9 @@ async function jobRows(redisCpu: number, where: string): Promise<string[]> {
       );
     }
     rows.push(`| ${where} | ratio Inloop / BullMQ | ${(inloopRun.rate / bullRun.rate).toFixed(2)}x | | | | |`);
+    rows.push(
+      `| ${where} | ratio Inloop / BullMQ keeping finished jobs | ${(inloopRun.rate / keptRun.rate).toFixed(2)}x | | | | |`,
+    );
     rows.push(
       `| ${where} | ratio Inloop on BullMQ / BullMQ | ${(throughBull.rate / bullRun.rate).toFixed(2)}x | | | | |`,
     );

@@ -3,11 +3,15 @@ import { ready } from './common.js';
 
 /**
  * BullMQ used directly on the local Redis: add `n` jobs with `inFlight` adds outstanding, a worker
- * with concurrency `inFlight` and a trivial processor; created-to-completed throughput.
+ * with concurrency `inFlight` and a trivial processor; created-to-completed throughput. A finished
+ * job is removed at once (`removeOnComplete: true`, the cheapest), or with `keep`, kept for seven
+ * days as Inloop keeps a finished job's record (`removeOnComplete: { age }`): its state and result
+ * stay readable, as `GET /v1/jobs/:id` reads Inloop's.
  */
 const connection = { host: '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
 ready({});
-process.on('message', (m: { type?: string; n?: number; inFlight?: number }) => {
+const WEEK_SECONDS = 7 * 24 * 3600;
+process.on('message', (m: { type?: string; n?: number; inFlight?: number; keep?: boolean }) => {
   if (m?.type !== 'run') return;
   void (async () => {
     const n = m.n ?? 10_000;
@@ -27,7 +31,7 @@ process.on('message', (m: { type?: string; n?: number; inFlight?: number }) => {
     const adder = async () => {
       while (added < n) {
         added++;
-        await queue.add('noop', null, { removeOnComplete: true });
+        await queue.add('noop', null, { removeOnComplete: m.keep ? { age: WEEK_SECONDS } : true });
       }
     };
     await Promise.all(Array.from({ length: inFlight }, adder));
