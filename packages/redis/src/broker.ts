@@ -74,8 +74,9 @@ end
 -- the node's clock: they are given maxAge and a 64th more, again only when an append would
 -- outlive that, so a busy topic's keys are not expired anew on every append. Returns epoch,
 -- offset, ts; or, with an idempotency key 'idem' seen under this epoch, 'seen', its offset, digest
--- and epoch (nothing written).
-local function appendAt(meta, log, fresh, run, now, maxCount, maxAge, payload, idem)
+-- and epoch (nothing written). 'step': an id the entry also carries ('s'), for a job's step to know
+-- itself if its call comes again (see job-events.ts); nil for a publication.
+local function appendAt(meta, log, fresh, run, now, maxCount, maxAge, payload, idem, step)
   local held = redis.call('HMGET', meta, 'epoch', 'run', 'last', 'ts', 'h', 'x')
   local epoch, set = held[1], {}
   if not epoch then
@@ -96,7 +97,11 @@ local function appendAt(meta, log, fresh, run, now, maxCount, maxAge, payload, i
   local offset = (tonumber(held[3]) or 0) + 1
   local ts = tonumber(held[4]) or 0
   if now > ts then ts = now end
-  redis.call('XADD', log, 'MAXLEN', maxCount, offset .. '-0', 'p', payload, 't', ts)
+  if step then
+    redis.call('XADD', log, 'MAXLEN', maxCount, offset .. '-0', 'p', payload, 't', ts, 's', step)
+  else
+    redis.call('XADD', log, 'MAXLEN', maxCount, offset .. '-0', 'p', payload, 't', ts)
+  end
   local n = #set
   set[n + 1], set[n + 2], set[n + 3], set[n + 4] = 'last', offset, 'ts', ts
   local head = tonumber(held[5])

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Json } from '@inloop/protocol';
 import { isTerminal } from '@inloop/protocol';
@@ -28,15 +29,16 @@ export interface JobEventsOptions {
  * step does not queue).
  * ARGV: payload, now, maxCount, maxAgeMs, fresh epoch, channel, Redis run id, record head,
  * expected epoch, expected offset, id, finished TTL ('' while unfinished), '1' for a new job
- * (else ''), its creation time, the jobs' announcement channel, the job's type.
+ * (else ''), its creation time, the jobs' announcement channel, the job's type, the step's id.
  *
  * Refused (nothing written) unless the stored record is still where the change read it: that
  * check is the fence (a stale lease or a change from another node since). A step whose own event
- * is already right after the position it expected (the same payload: the job's state with its
- * times, attempt and all) is answered as landed instead: it ran already, and this is the same
- * call sent again (ioredis resends a call whose reply a dropped connection lost), though the job
- * may have changed since. Two nodes making a byte-identical change from one copy in the same
- * millisecond would both be told it landed; the history holds it once. A new job's first
+ * is already right after the position it expected is answered as landed instead: it ran
+ * already, and this is the same call sent again (ioredis resends a call whose reply a dropped
+ * connection lost), though the job may have changed since. Its own: the event's entry carries
+ * the step's id (a field 's' beside the payload), made once per step by the node, so that no
+ * other writer's event is mistaken for it, however alike (two leases of one job made in the same
+ * millisecond from one read carry the same state). A new job's first
  * event (one server only) instead finds no record, and indexes the job as the store's insert
  * does: in the unfinished set and the listing, and either in its type's line in Inloop's queue,
  * announced on the jobs' channel (once per type per call), or in the outbox (until the queue has
@@ -53,26 +55,25 @@ const STEP = () => `${TRIM_AGE}${RECORD_AT}
 local announced = {}
 -- The step ran before: its reply was lost with the connection, and the client sent the call again
 -- on reconnecting. Its event is the one right after the position the step expected (the first,
--- for a new job), under the topic's epoch (the one expected, unless the job is new), carrying
--- this step's payload: answered as the first run was, though the job may have changed since
--- (another node leased or changed it before the call came again; the caller's next change is
--- fenced as any other).
-local function landed(meta, log, expectedEpoch, expectedOffset, payload, terminal, marker)
-  local epoch = redis.call('HGET', meta, 'epoch')
-  if not epoch or (expectedEpoch ~= '' and epoch ~= expectedEpoch) then return nil end
+-- for a new job), and carries the step's id: answered as the first run was, though the job may
+-- have changed since (another node leased or changed it before the call came again; the caller's
+-- next change is fenced as any other).
+local function landed(meta, log, expectedOffset, id, terminal, marker)
   local offset = expectedOffset + 1
   local entry = redis.call('XRANGE', log, offset .. '-0', offset .. '-0')[1]
-  if not entry or entry[2][2] ~= payload then return nil end
+  if not entry or field(entry, 's') ~= id then return nil end
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if not epoch then return nil end
   local streams = ''
   if terminal then streams = tostring(redis.call('EXISTS', marker)) end
-  return {'new', tostring(offset), epoch, tostring(entry[2][4]), streams}
+  return {'new', tostring(offset), epoch, field(entry, 't'), streams}
 end
 local function step(k, a)
   local meta, log, record = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local stored = redis.call('GET', record)
   local new = ARGV[a + 13] == '1'
   if new then
-    if stored then return landed(meta, log, '', 0, ARGV[a + 1], false, nil) or {'conflict'} end
+    if stored then return landed(meta, log, 0, ARGV[a + 17], false, nil) or {'conflict'} end
     -- In line (or in the outbox) before anything else is written: a step that failed halfway
     -- leaves an entry with no record, which a taker (or the outbox's flush) drops, never a
     -- record that nothing would queue.
@@ -87,10 +88,10 @@ local function step(k, a)
     local _, storedEpoch, storedOffset = recordAt(stored)
     if storedEpoch ~= ARGV[a + 9] or storedOffset ~= tonumber(ARGV[a + 10]) then
       local expected = tonumber(ARGV[a + 10])
-      return landed(meta, log, ARGV[a + 9], expected, ARGV[a + 1], ARGV[a + 12] ~= '', KEYS[k + 7]) or {'conflict'}
+      return landed(meta, log, expected, ARGV[a + 17], ARGV[a + 12] ~= '', KEYS[k + 7]) or {'conflict'}
     end
   end
-  local epoch, offset, ts = appendAt(meta, log, ARGV[a + 5], ARGV[a + 7], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), ARGV[a + 1], nil)
+  local epoch, offset, ts = appendAt(meta, log, ARGV[a + 5], ARGV[a + 7], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), ARGV[a + 1], nil, ARGV[a + 17])
   local text = ARGV[a + 8] .. ',"epoch":"' .. epoch .. '","lastOffset":' .. offset .. '}'
   if ARGV[a + 12] ~= '' then
     redis.call('SET', record, text, 'PX', ARGV[a + 12])
@@ -118,7 +119,14 @@ end
 
 /** Keys and arguments of one step. */
 const STEP_KEYS = 10;
-const STEP_ARGS = 16;
+const STEP_ARGS = 17;
+
+/**
+ * Ids of this process's job steps: a random prefix, then a count. A call sent again carries the
+ * same ones; no other step, here or on another node, has them.
+ */
+const STEP_ID_PREFIX = randomBytes(6).toString('base64url');
+let stepCount = 0;
 
 /** One job's step: the reply is `{'conflict'}` or `{'new', offset, epoch, ts, streams}`. */
 const JOB_EVENT = () => `${STEP()}
@@ -351,6 +359,7 @@ export async function appendJobEvent(
       job.createdAt,
       keys.jobsChannel,
       job.type,
+      STEP_ID_PREFIX + (stepCount++).toString(36),
     ],
   );
   if (reply[0] !== 'new') throw new JobConflictError();

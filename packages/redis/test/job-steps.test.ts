@@ -193,6 +193,34 @@ describe('a job change on Redis is one step fenced by the record', () => {
   });
 });
 
+describe('two leases of one job made from one read, with events byte for byte alike', () => {
+  it('land once: the second is refused, not taken for a call of the first sent again', async () => {
+    const prefix = `t${randomBytes(4).toString('hex')}`;
+    await using a = await nodeOn(prefix);
+    await using b = await nodeOn(prefix);
+    const [job] = await a.queued(1);
+    const now = Date.now();
+    const leased = (token: string): JobRecord =>
+      Object.assign(structuredClone(job!), {
+        status: 'running' as const,
+        attempt: 1,
+        fence: 1,
+        startedAt: now,
+        lastSignAt: now,
+        lease: { token, fence: 1, worker: token, expiresAt: now + 60_000 },
+      });
+    // The same state in both events (the lease's token is in the record, not in the event).
+    await a.step(leased('first'), 'job.started');
+    await assert.rejects(b.step(leased('second'), 'job.started'), JobConflictError);
+    assert.equal((await a.store.get(job!.id))?.lease?.token, 'first');
+    const history = await a.broker.history(jobTopic(job!.id), 0, 10);
+    assert.deepEqual(
+      history.publications.map((p) => (p.data as { type: string }).type),
+      ['job.queued', 'job.started'],
+    );
+  });
+});
+
 describe('a stale remote worker on a cluster', () => {
   it('cannot report or finish through any node once its job was leased again on another node', async () => {
     const prefix = `w${randomBytes(4).toString('hex')}`;
