@@ -75,12 +75,14 @@ end
 -- outlive that, so a busy topic's keys are not expired anew on every append. Returns epoch,
 -- offset, ts; or, with an idempotency key 'idem' seen under this epoch, 'seen', its offset, digest
 -- and epoch (nothing written). 'step': an id the entry also carries ('s'), for a job's step to know
--- itself if its call comes again (see job-events.ts); nil for a publication.
-local function appendAt(meta, log, fresh, run, now, maxCount, maxAge, payload, idem, step)
-  local held = redis.call('HMGET', meta, 'epoch', 'run', 'last', 'ts', 'h', 'x')
+-- itself if its call comes again (see job-events.ts); nil for a publication. 'unborn': the topic
+-- is known to have nothing stored (a new job's: its id is new), so nothing is read or cleared.
+local function appendAt(meta, log, fresh, run, now, maxCount, maxAge, payload, idem, step, unborn)
+  local held = {}
+  if not unborn then held = redis.call('HMGET', meta, 'epoch', 'run', 'last', 'ts', 'h', 'x') end
   local epoch, set = held[1], {}
   if not epoch then
-    redis.call('DEL', log)
+    if not unborn then redis.call('DEL', log) end
     held = {}
   end
   if not epoch or held[2] ~= run then

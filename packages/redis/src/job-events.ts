@@ -70,10 +70,9 @@ local function landed(meta, log, expectedOffset, id, terminal, marker)
 end
 local function step(k, a)
   local meta, log, record = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
-  local stored = redis.call('GET', record)
   local new = ARGV[a + 13] == '1'
   if new then
-    if stored then return landed(meta, log, 0, ARGV[a + 17], false, nil) or {'conflict'} end
+    if redis.call('EXISTS', record) == 1 then return landed(meta, log, 0, ARGV[a + 17], false, nil) or {'conflict'} end
     -- In line (or in the outbox) before anything else is written: a step that failed halfway
     -- leaves an entry with no record, which a taker (or the outbox's flush) drops, never a
     -- record that nothing would queue.
@@ -84,14 +83,20 @@ local function step(k, a)
       redis.call('ZADD', KEYS[k + 5], ARGV[a + 14], ARGV[a + 11])
     end
   else
-    if not stored then return {'conflict'} end
-    local _, storedEpoch, storedOffset = recordAt(stored)
-    if storedEpoch ~= ARGV[a + 9] or storedOffset ~= tonumber(ARGV[a + 10]) then
-      local expected = tonumber(ARGV[a + 10])
-      return landed(meta, log, expected, ARGV[a + 17], ARGV[a + 12] ~= '', KEYS[k + 7]) or {'conflict'}
+    -- Where the change read it: the record ends with that position (its last two fields), read
+    -- without copying the record into Lua. Else the whole record decides (one in an older layout).
+    local tail = ',"epoch":"' .. ARGV[a + 9] .. '","lastOffset":' .. ARGV[a + 10] .. '}'
+    if redis.call('GETRANGE', record, -#tail, -1) ~= tail then
+      local stored = redis.call('GET', record)
+      if not stored then return {'conflict'} end
+      local _, storedEpoch, storedOffset = recordAt(stored)
+      if storedEpoch ~= ARGV[a + 9] or storedOffset ~= tonumber(ARGV[a + 10]) then
+        local expected = tonumber(ARGV[a + 10])
+        return landed(meta, log, expected, ARGV[a + 17], ARGV[a + 12] ~= '', KEYS[k + 7]) or {'conflict'}
+      end
     end
   end
-  local epoch, offset, ts = appendAt(meta, log, ARGV[a + 5], ARGV[a + 7], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), ARGV[a + 1], nil, ARGV[a + 17])
+  local epoch, offset, ts = appendAt(meta, log, ARGV[a + 5], ARGV[a + 7], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), ARGV[a + 1], nil, ARGV[a + 17], new)
   local text = ARGV[a + 8] .. ',"epoch":"' .. epoch .. '","lastOffset":' .. offset .. '}'
   if ARGV[a + 12] ~= '' then
     redis.call('SET', record, text, 'PX', ARGV[a + 12])
