@@ -69,6 +69,33 @@ describe('the cadence guarantee', () => {
       },
     );
 
+    it('does not tick a job that keeps speaking: each event moves its silence', { timeout: 30_000 }, async () => {
+      // Ticks are due 750 ms after the last event (cadence 1 s less its margin); the handler
+      // reports five times a second for 3 s, then falls silent until released.
+      await using t = await startNode({ cadenceMs: 1000 });
+      let release!: () => void;
+      t.node.jobs.handle('chatty', async (_job, ctx) => {
+        for (let i = 1; i <= 15; i++) {
+          await sleep(200);
+          await ctx.progress(i / 20);
+        }
+        await new Promise<void>((r) => (release = r));
+        return 'done';
+      });
+      const created = await t.api('/v1/jobs', { body: { type: 'chatty' } });
+      const sse = readSse(await fetch(`${t.url}/v1/jobs/${created.body.id}/stream?token=${created.body.token}`));
+      await waitFor(async () => release !== undefined, 10_000, 'the reports to end');
+      await sleep(2000);
+      release();
+      const events = await sse;
+      const types = events.map((e) => e.event);
+      // (A watcher that connects gets a tick at once, with the job's state now: before the reports.)
+      const [first, last] = [types.indexOf('job.progress'), types.lastIndexOf('job.progress')];
+      assert.ok(first > 0 && last - first >= 10, types.join(' '));
+      assert.ok(!types.slice(first, last).includes('job.tick'), `no tick while it reported: ${types.join(' ')}`);
+      assert.ok(types.slice(last).includes('job.tick'), `ticks once it fell silent: ${types.join(' ')}`);
+    });
+
     it('lets a watcher that connects mid-job start from the current snapshot', async () => {
       await using t = await startNode({ cadenceMs: 300 });
       let release!: () => void;

@@ -17,16 +17,24 @@ const MARGIN_MS = 250;
  */
 const SOON_MS = 100;
 
+/** A live job's silence: when its next tick is due, and the timer that looks then. */
+interface Silence {
+  /** When the next tick is due (epoch ms). */
+  dueAt: number;
+  timer: NodeJS.Timeout | undefined;
+  /** When `timer` fires. */
+  firesAt: number;
+}
+
 /**
- * The cadence guarantee. Each live job has one timer, reset by every event it publishes; when
- * the job has been silent for `cadenceMs` minus a margin and somebody watches it, the node
- * publishes an ephemeral tick. One timer per job, not per watcher: every watcher of the job
- * shares the tick.
+ * The cadence guarantee. Each live job has one timer; when the job has been silent for
+ * `cadenceMs` minus a margin and somebody watches it, the node publishes an ephemeral tick. One
+ * timer per job, not per watcher: every watcher of the job shares the tick. An event moves the
+ * job's due time, not its timer: a timer that fires before the due time sets itself for the
+ * rest (a job's events cost no timer each; most jobs end before their first tick is due).
  */
 export class Cadence {
-  readonly #timers = new Map<string, NodeJS.Timeout>();
-  /** When each job's next tick is due (epoch ms). */
-  readonly #dueAt = new Map<string, number>();
+  readonly #jobs = new Map<string, Silence>();
   readonly #intervalMs: number;
 
   constructor(private readonly o: CadenceOptions) {
@@ -36,7 +44,7 @@ export class Cadence {
 
   /** The job just published something: its silence starts now. */
   touch(jobId: string): void {
-    this.#arm(jobId, this.#intervalMs);
+    this.#dueIn(jobId, this.#intervalMs);
   }
 
   /**
@@ -44,45 +52,60 @@ export class Cadence {
    * due sooner anyway. Only for jobs this node keeps the cadence of (live ones).
    */
   soon(jobId: string): void {
-    const due = this.#dueAt.get(jobId);
-    if (due === undefined || due <= Date.now() + SOON_MS) return;
-    this.#arm(jobId, SOON_MS);
+    const silence = this.#jobs.get(jobId);
+    if (silence === undefined || silence.dueAt <= Date.now() + SOON_MS) return;
+    this.#dueIn(jobId, SOON_MS);
   }
 
-  #arm(jobId: string, ms: number): void {
-    clearTimeout(this.#timers.get(jobId));
-    const timer = setTimeout(() => void this.#due(jobId), ms);
+  #dueIn(jobId: string, ms: number): void {
+    const dueAt = Date.now() + ms;
+    let silence = this.#jobs.get(jobId);
+    if (silence === undefined) {
+      silence = { dueAt, timer: undefined, firesAt: Infinity };
+      this.#jobs.set(jobId, silence);
+    }
+    silence.dueAt = dueAt;
+    // A timer already set to fire by then looks again when it fires.
+    if (silence.timer === undefined || silence.firesAt > dueAt) this.#arm(jobId, silence, ms);
+  }
+
+  #arm(jobId: string, silence: Silence, ms: number): void {
+    clearTimeout(silence.timer);
+    const timer = setTimeout(() => void this.#fired(jobId, silence), ms);
     timer.unref();
-    this.#timers.set(jobId, timer);
-    this.#dueAt.set(jobId, Date.now() + ms);
+    silence.timer = timer;
+    silence.firesAt = Date.now() + ms;
   }
 
   stop(jobId: string): void {
-    clearTimeout(this.#timers.get(jobId));
-    this.#timers.delete(jobId);
-    this.#dueAt.delete(jobId);
+    clearTimeout(this.#jobs.get(jobId)?.timer);
+    this.#jobs.delete(jobId);
   }
 
   /** Jobs currently tracked. */
   get size(): number {
-    return this.#timers.size;
+    return this.#jobs.size;
   }
 
-  async #due(jobId: string): Promise<void> {
-    if (!this.#timers.has(jobId)) return;
+  async #fired(jobId: string, silence: Silence): Promise<void> {
+    if (this.#jobs.get(jobId) !== silence) return;
+    silence.timer = undefined;
+    const left = silence.dueAt - Date.now();
+    // The job spoke since this timer was set: not due yet.
+    if (left > 0) return this.#arm(jobId, silence, left);
     let live = true;
     try {
       if (this.o.hasWatchers(jobId)) live = await this.o.tick(jobId);
     } catch {
       // A failed tick is retried on the next interval rather than ending the guarantee.
     }
-    if (live && this.#timers.has(jobId)) this.touch(jobId);
+    if (this.#jobs.get(jobId) !== silence) return;
+    if (live) this.touch(jobId);
     else this.stop(jobId);
   }
 
   close(): void {
-    for (const t of this.#timers.values()) clearTimeout(t);
-    this.#timers.clear();
-    this.#dueAt.clear();
+    for (const silence of this.#jobs.values()) clearTimeout(silence.timer);
+    this.#jobs.clear();
   }
 }
