@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Cadence } from '../src/domain/jobs/cadence.js';
 import { rawSession, readSse, sleep, startNode, waitFor } from './helpers.js';
 
 describe('the cadence guarantee', () => {
@@ -171,5 +172,33 @@ describe('the cadence guarantee', () => {
         release();
       },
     );
+  });
+
+  describe('when the wall clock is set back', () => {
+    it('keeps ticking a silent job on time', { timeout: 30_000 }, async () => {
+      // An NTP step or a resumed VM: Date.now() jumps back an hour while a job is silent.
+      const ticks: number[] = [];
+      const start = performance.now();
+      const cadence = new Cadence({
+        cadenceMs: 1000,
+        hasWatchers: () => true,
+        tick: async () => {
+          ticks.push(performance.now() - start);
+          return true;
+        },
+      });
+      const realNow = Date.now;
+      try {
+        cadence.touch('job');
+        await sleep(100);
+        Date.now = () => realNow() - 3_600_000;
+        await sleep(2600);
+      } finally {
+        Date.now = realNow;
+        cadence.close();
+      }
+      // Due 750 ms after the last event or tick: at about 750, 1500 and 2250 ms.
+      assert.ok(ticks.length >= 2, `ticks at ${ticks.map((t) => Math.round(t)).join(', ')} ms`);
+    });
   });
 });

@@ -19,7 +19,10 @@ const SOON_MS = 100;
 
 /** A live job's silence: when its next tick is due, and the timer that looks then. */
 interface Silence {
-  /** When the next tick is due (epoch ms). */
+  /**
+   * When the next tick is due, on the monotonic clock (`performance.now()`): a wall clock set
+   * back (NTP, a resumed VM) would otherwise put every silent job's tick off by as much.
+   */
   dueAt: number;
   timer: NodeJS.Timeout | undefined;
   /** When `timer` fires. */
@@ -53,12 +56,12 @@ export class Cadence {
    */
   soon(jobId: string): void {
     const silence = this.#jobs.get(jobId);
-    if (silence === undefined || silence.dueAt <= Date.now() + SOON_MS) return;
+    if (silence === undefined || silence.dueAt <= performance.now() + SOON_MS) return;
     this.#dueIn(jobId, SOON_MS);
   }
 
   #dueIn(jobId: string, ms: number): void {
-    const dueAt = Date.now() + ms;
+    const dueAt = performance.now() + ms;
     let silence = this.#jobs.get(jobId);
     if (silence === undefined) {
       silence = { dueAt, timer: undefined, firesAt: Infinity };
@@ -74,7 +77,7 @@ export class Cadence {
     const timer = setTimeout(() => void this.#fired(jobId, silence), ms);
     timer.unref();
     silence.timer = timer;
-    silence.firesAt = Date.now() + ms;
+    silence.firesAt = performance.now() + ms;
   }
 
   stop(jobId: string): void {
@@ -90,7 +93,7 @@ export class Cadence {
   async #fired(jobId: string, silence: Silence): Promise<void> {
     if (this.#jobs.get(jobId) !== silence) return;
     silence.timer = undefined;
-    const left = silence.dueAt - Date.now();
+    const left = silence.dueAt - performance.now();
     // The job spoke since this timer was set: not due yet.
     if (left > 0) return this.#arm(jobId, silence, left);
     let live = true;
