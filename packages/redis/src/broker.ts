@@ -76,7 +76,9 @@ end
 -- offset, ts; or, with an idempotency key 'idem' seen under this epoch, 'seen', its offset, digest
 -- and epoch (nothing written). 'step': an id the entry also carries ('s'), for a job's step to know
 -- itself if its call comes again (see job-events.ts); nil for a publication. 'unborn': the topic
--- is known to have nothing stored (a new job's: its id is new), so nothing is read or cleared.
+-- is known to have nothing stored (a new job's: its id is new, and no one knows it before this
+-- step answers), so nothing is read or cleared. Were ids ever known earlier (chosen by clients),
+-- a watch made before it would have its epoch replaced: its watchers told their state is stale.
 local function appendAt(meta, log, fresh, run, now, maxCount, maxAge, payload, idem, step, unborn)
   local held = {}
   if not unborn then held = redis.call('HMGET', meta, 'epoch', 'run', 'last', 'ts', 'h', 'x') end
