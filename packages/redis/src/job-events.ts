@@ -5,7 +5,7 @@ import { isTerminal } from '@inloop/protocol';
 import { Refusal, type AppendResult, type JobRecord } from '@inloop/server';
 import { TRIM_AGE } from './broker.js';
 import { guarded, isCluster, type Keys } from './connection.js';
-import { JobConflictError, RECORD_AT, recordHead, unindexFinished } from './job-record.js';
+import { JobConflictError, RECORD_AT, recordAtPosition, recordHead, unindexFinished } from './job-record.js';
 import { defineScript } from './script.js';
 
 /** What the broker needs to save job records with their events. */
@@ -375,6 +375,6 @@ export async function appendJobEvent(
     duplicate: false,
     ...(streams ? { streamsOpened: streams === '1' } : {}),
     // What the step saved (see the script's `text`).
-    record: `${head},"epoch":"${epoch}","lastOffset":${offset}}`,
+    record: recordAtPosition(head, epoch!, offset!),
   };
 }

@@ -33,7 +33,12 @@ export function recordHead(job: JobRecord): string {
 
 /** The whole record, at the position it carries. */
 export function recordText(job: JobRecord): string {
-  return `${recordHead(job)},"epoch":${JSON.stringify(job.epoch)},"lastOffset":${job.lastOffset}}`;
+  return recordAtPosition(recordHead(job), job.epoch, job.lastOffset);
+}
+
+/** A record's head ({@link recordHead}) completed at a position, as a job's step saves it. */
+export function recordAtPosition(head: string, epoch: string, lastOffset: number | string): string {
+  return `${head},"epoch":${JSON.stringify(epoch)},"lastOffset":${lastOffset}}`;
 }
 
 /**

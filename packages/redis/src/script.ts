@@ -94,7 +94,7 @@ class Scripts {
 
   /**
    * `direct`: written to the socket now, outside the connection's auto-pipeline (which writes at
-   * `setImmediate`, with the rest of the turn's calls), as one string built from the arguments
+   * `setImmediate`, with the rest of the turn's calls), as one buffer built from the arguments
    * ({@link EncodedCommand}); one server only.
    */
   #send(direct: boolean, command: 'eval' | 'evalsha', script: string, args: (string | number)[]): Promise<unknown> {

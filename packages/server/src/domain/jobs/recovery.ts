@@ -93,15 +93,14 @@ async function reconcile(core: JobCore, job: JobRecord): Promise<JobRecord> {
   job.lastOffset = last.offset;
   // Awaited: the job's next step (a retry, say) is fenced at the position saved here, and a step
   // may be written before calls made earlier that have not gone out yet (Redis, `job-events.ts`).
-  if (isTerminal(state.status)) {
+  const terminal = isTerminal(state.status);
+  if (terminal) {
     Object.assign(job, { status: state.status, finishedAt: state.finishedAt, lease: null });
     if (state.result !== undefined) job.result = state.result;
     if (state.error !== undefined) job.error = state.error;
-    await core.o.store.save(job);
-    await core.o.queue.remove(job, null);
-  } else {
-    await core.o.store.save(job);
   }
+  await core.o.store.save(job);
+  if (terminal) await core.o.queue.remove(job, null);
   return job;
 }
 
