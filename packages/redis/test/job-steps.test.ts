@@ -47,6 +47,21 @@ function record(id: string): JobRecord {
   });
 }
 
+/**
+ * Lease the `work` job `id` through `node` once the queue hands it out again, for a long lease (a
+ * worker holding it must still hold it after anything a test makes stale workers try).
+ */
+function leasedAgain(node: TestNode, id: string, what: string) {
+  return waitFor(
+    async () => {
+      const res = await node.api('/v1/workers/lease', { body: { types: ['work'], waitMs: 1000, leaseMs: 60_000 } });
+      return res.status === 200 && res.body?.job?.id === id ? res.body : null;
+    },
+    20_000,
+    what,
+  );
+}
+
 /** One node's view of the Redis backend: its broker, job store and job locks. */
 async function nodeOn(prefix: string) {
   const backend = await createRedisBackend({ url: redis.url, prefix });
@@ -239,15 +254,7 @@ describe('a stale remote worker on a cluster', () => {
       const stale = first.body.lease.token as string;
       // The first worker goes silent; its lease lapses and the job is retried: the second worker
       // leases it through B.
-      const second = await waitFor(
-        async () => {
-          // A long lease: the second worker must still hold it after the stale one's attempts.
-          const res = await b.api('/v1/workers/lease', { body: { types: ['work'], waitMs: 1000, leaseMs: 60_000 } });
-          return res.status === 200 && res.body?.job?.id === id ? res.body : null;
-        },
-        20_000,
-        'the job to be leased again through B',
-      );
+      const second = await leasedAgain(b, id, 'the job to be leased again through B');
       assert.equal(second.lease.fence, first.body.lease.fence + 1);
       // The stale worker, through either node: refused, whatever it reports.
       for (const node of [a, b]) {
@@ -618,14 +625,7 @@ describe('a lapsed lease on a job whose last event was stored without its record
       data: { type: 'job.progress', job: running } as Json,
       from: 'inloop',
     });
-    const again = await waitFor(
-      async () => {
-        const res = await a.api('/v1/workers/lease', { body: { types: ['work'], waitMs: 1000, leaseMs: 60_000 } });
-        return res.status === 200 && res.body?.job?.id === id ? res.body : null;
-      },
-      20_000,
-      'the job retried and leased again',
-    );
+    const again = await leasedAgain(a, id, 'the job retried and leased again');
     assert.equal(again.job.attempt, 2);
     const history = await a.api(`/v1/topics/job:${id}/messages?after=0`);
     const types = (history.body.messages as { data: { type: string } }[]).map((e) => e.data.type);
