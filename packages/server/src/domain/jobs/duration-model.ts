@@ -69,14 +69,20 @@ const LEVEL_RUNS = 50;
 /** Median of numbers (any order); 0 for none. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return 0;
-  return quantile(
-    [...values].sort((a, b) => a - b),
-    0.5,
-  );
+  return quantile(ascending(values), 0.5);
+}
+
+/**
+ * `values` ascending, as a new typed array: its sort compares numbers natively, where an array's
+ * calls a comparator per comparison (a thousand values: 20-40 µs against 145; the line's start
+ * delay takes the median of up to a thousand slopes).
+ */
+export function ascending(values: readonly number[]): Float64Array {
+  return Float64Array.from(values).sort();
 }
 
 /** Linearly interpolated quantile (type 7) of an ascending array. */
-export function quantile(sorted: readonly number[], q: number): number {
+export function quantile(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return 0;
   const at = Math.min(1, Math.max(0, q)) * (sorted.length - 1);
   const lo = Math.floor(at);
@@ -96,7 +102,7 @@ export function quantile(sorted: readonly number[], q: number): number {
  * and 8th bursts' errors, which a 9th burst stays within about 8 times in 10; counted by burst,
  * the largest.
  */
-export function conformalQuantile(sorted: readonly number[], q: number, groups = sorted.length): number {
+export function conformalQuantile(sorted: ArrayLike<number>, q: number, groups = sorted.length): number {
   const n = sorted.length;
   if (n === 0) return 1;
   const g = Math.min(n, Math.max(1, groups));

@@ -1,5 +1,5 @@
 import type { JobLineCalibration } from '@inloop/protocol';
-import { conformalQuantile, median } from './duration-model.js';
+import { ascending, conformalQuantile, median } from './duration-model.js';
 
 /** Queued jobs remembered per type to calibrate the line's promises. */
 const WINDOW = 100;
@@ -188,12 +188,12 @@ interface Scored {
 
 /** Scores ascending, and how many moments they were promised at. */
 interface Sorted {
-  scores: number[];
+  scores: Float64Array;
   groups: number;
 }
 
 const sortedOf = (xs: readonly Scored[]): Sorted => ({
-  scores: xs.map((x) => x.score).sort((a, b) => a - b),
+  scores: ascending(xs.map((x) => x.score)),
   groups: new Set(xs.map((x) => x.group)).size,
 });
 
