@@ -77,7 +77,7 @@ local function step(k, a)
     -- leaves an entry with no record, which a taker (or the outbox's flush) drops, never a
     -- record that nothing would queue.
     if KEYS[k + 8] ~= record then
-      redis.call('ZADD', KEYS[k + 9], redis.call('INCR', KEYS[k + 10]), ARGV[a + 11])
+      redis.call('ZADD', KEYS[k + 9], int(redis.call('INCR', KEYS[k + 10])), ARGV[a + 11])
       redis.call('HSET', KEYS[k + 8], ARGV[a + 11], 'w')
     else
       redis.call('ZADD', KEYS[k + 5], ARGV[a + 14], ARGV[a + 11])
@@ -96,7 +96,7 @@ local function step(k, a)
       end
     end
   end
-  local epoch, offset, ts = appendAt(meta, log, ARGV[a + 5], ARGV[a + 7], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), ARGV[a + 1], nil, ARGV[a + 17], new)
+  local epoch, offset, ts = appendAt(meta, log, ARGV[a + 5], ARGV[a + 7], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4]), ARGV[a + 1], nil, ARGV[a + 17], new)
   local text = ARGV[a + 8] .. ',"epoch":"' .. epoch .. '","lastOffset":' .. offset .. '}'
   if ARGV[a + 12] ~= '' then
     redis.call('SET', record, text, 'PX', ARGV[a + 12])
@@ -118,7 +118,7 @@ local function step(k, a)
   redis.call('PUBLISH', ARGV[a + 6], '{"o":' .. offset .. ',"e":"' .. epoch .. '","t":' .. ts .. ',"p":' .. ARGV[a + 1] .. '}')
   local streams = ''
   if ARGV[a + 12] ~= '' then streams = tostring(redis.call('EXISTS', KEYS[k + 7])) end
-  return {'new', tostring(offset), epoch, tostring(ts), streams}
+  return {'new', offset, epoch, ts, streams}
 end
 `;
 

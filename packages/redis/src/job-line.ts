@@ -34,12 +34,14 @@ const KEYS = 5;
  * a script that failed halfway leaves an entry a taker skips, never a waiting job with none).
  */
 const COMMON = `
+-- An integer as text, without floating-point formatting (see the broker's TRIM_AGE).
+local function int(n) return string.format('%d', n) end
 local function now()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function join(id)
-  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), id)
+  redis.call('ZADD', KEYS[2], int(redis.call('INCR', KEYS[5])), id)
   redis.call('HSET', KEYS[1], id, 'w')
 end
 `;
@@ -68,6 +70,7 @@ const TAKE_SOME = `
 local function takeSome(n, token, expires)
   local out = {}
   if n <= 0 then return out end
+  expires = int(expires)
   local popped = redis.call('ZPOPMIN', KEYS[2], n)
   for i = 1, #popped, 2 do
     local id = popped[i]
@@ -137,7 +140,7 @@ return 1
 const TAKE = `${COMMON}${PROMOTE}${TAKE_SOME}
 local at = now()
 promote(at)
-return takeSome(tonumber(ARGV[1]), function(i) return ARGV[2] .. '.' .. i end, at + tonumber(ARGV[3]))
+return takeSome(tonumber(ARGV[1]), function(i) return ARGV[2] .. '.' .. int(i) end, at + tonumber(ARGV[3]))
 `;
 
 /** ARGV: id, token, lease ms. 1 if the token still holds the job (its lock then runs from now). */
