@@ -287,7 +287,7 @@ export class RedisBroker implements Broker {
     const now = this.#opts.now();
     const { maxCount, maxAgeMs } = boundsFor(this.#opts, topic);
     if (input.job && this.#jobs) {
-      const run = await this.#runOf(topic);
+      const run = this.#runs.now() ?? (await this.#runOf(topic));
       const result = await appendJobEvent(this.#redis, this.#keys, this.#jobs, topic, input.job, {
         data: input.data,
         from: input.from,

@@ -6,7 +6,7 @@ import { Refusal, type AppendResult, type JobRecord } from '@inloop/server';
 import { TRIM_AGE } from './broker.js';
 import { guarded, isCluster, type Keys } from './connection.js';
 import { JobConflictError, RECORD_AT, recordAtPosition, recordHead, unindexFinished } from './job-record.js';
-import { defineScript } from './script.js';
+import { defineScript, runScript } from './script.js';
 
 /** What the broker needs to save job records with their events. */
 export interface JobEventsOptions {
@@ -163,7 +163,6 @@ type StepReply = [string, string?, string?, string?, string?];
 
 interface Scripts {
   inloopJobEvent(...args: (string | number)[]): Promise<StepReply>;
-  inloopJobEvents(...args: (string | number)[]): Promise<string[]>;
 }
 
 export function defineJobEvents(redis: Redis): void {
@@ -277,15 +276,19 @@ async function sendSteps(redis: Redis, steps: PendingStep[]): Promise<void> {
     const [only] = steps as [PendingStep];
     return guarded(() => scripts.inloopJobEvent(...only.keys, ...only.args)).then(only.resolve, only.reject);
   }
-  const keys: string[] = [];
-  const args: (string | number)[] = [steps.length];
-  for (const s of steps) {
-    keys.push(...s.keys);
-    args.push(...s.args);
+  // The keys' count, the keys of every step, then the steps' count and their arguments.
+  const argv = new Array<string | number>(2 + steps.length * (STEP_KEYS + STEP_ARGS));
+  argv[0] = steps.length * STEP_KEYS;
+  argv[1 + steps.length * STEP_KEYS] = steps.length;
+  for (let i = 0; i < steps.length; i++) {
+    const { keys, args } = steps[i]!;
+    for (let j = 0; j < STEP_KEYS; j++) argv[1 + i * STEP_KEYS + j] = keys[j]!;
+    const at = 2 + steps.length * STEP_KEYS + i * STEP_ARGS;
+    for (let j = 0; j < STEP_ARGS; j++) argv[at + j] = args[j]!;
   }
   let reply: string[];
   try {
-    reply = await guarded(() => scripts.inloopJobEvents(keys.length, ...keys, ...args));
+    reply = (await guarded(() => runScript(redis, 'inloopJobEvents', argv))) as string[];
   } catch (err) {
     for (const s of steps) s.reject(err);
     return;

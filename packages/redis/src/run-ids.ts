@@ -17,6 +17,8 @@ export class RunIds {
   /** One server: its run id, and when it is known for the current connection. */
   #run = '';
   #known: Promise<void> = Promise.resolve();
+  /** One server: whether {@link #run} is the current connection's (no `INFO` under way). */
+  #settled = true;
   /** A cluster: per master (`host:port`), its run id as asked once. */
   readonly #byNode = new Map<string, Promise<string>>();
 
@@ -31,10 +33,14 @@ export class RunIds {
       return;
     }
     const learn = () => {
-      this.#known = redis.info('server').then(
+      this.#settled = false;
+      const known = (this.#known = redis.info('server').then(
         (info) => void (this.#run = runIdIn(info)),
         () => {},
-      );
+      ));
+      void known.then(() => {
+        if (this.#known === known) this.#settled = true;
+      });
     };
     redis.on('ready', learn);
     if (redis.status === 'ready') learn();
@@ -45,6 +51,14 @@ export class RunIds {
    * topic then moves to a new epoch). A cluster: rejects while the key's master is not known or
    * does not answer.
    */
+  /**
+   * {@link of} without waiting, when it needs none (one server, its run id learned for this
+   * connection): spares a step two promises. Else undefined.
+   */
+  now(): string | undefined {
+    return this.#settled && !isCluster(this.#redis) ? this.#run : undefined;
+  }
+
   async of(key: string): Promise<string> {
     if (!isCluster(this.#redis)) {
       await this.#known;

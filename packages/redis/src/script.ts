@@ -18,6 +18,8 @@ interface Script {
  */
 class Scripts {
   readonly #redis: Redis;
+  /** Each script's call by its name, taking its arguments as an array (see `runScript`). */
+  readonly calls = new Map<string, (args: (string | number)[]) => Promise<unknown>>();
   readonly #all = new Map<string, Script>();
   #loaded = false;
   /** Bumped by anything that makes a load in flight stale (a new script, a reconnection). */
@@ -247,9 +249,21 @@ export function defineScript(
   const script = scripts.define(name, lua);
   const defined = scripts;
   const direct = options.direct === true;
-  const run =
+  const call =
     numberOfKeys === undefined
-      ? (...args: (string | number)[]) => defined.run(script, args, direct)
-      : (...args: (string | number)[]) => defined.run(script, [numberOfKeys, ...args], direct);
+      ? (args: (string | number)[]) => defined.run(script, args, direct)
+      : (args: (string | number)[]) => defined.run(script, [numberOfKeys, ...args], direct);
+  defined.calls.set(name, call);
+  const run = (...args: (string | number)[]) => call(args);
   Object.defineProperty(redis, name, { value: run, configurable: true, writable: true });
+}
+
+/**
+ * Run the script `redis` was given as `name` ({@link defineScript}) with `args` as they are, not
+ * spread into a call: a call carrying a hundred job steps has 2,700 arguments.
+ */
+export function runScript(redis: Redis, name: string, args: (string | number)[]): Promise<unknown> {
+  const call = registry.get(redis)?.calls.get(name);
+  if (call === undefined) throw new Error(`no script ${name} is defined on this connection`);
+  return call(args);
 }
