@@ -172,9 +172,15 @@ return 1
  * `{'taken', id}`.
  */
 const COMPLETE = `${COMMON}${PROMOTE}${TAKE_SOME}${DROP}
-local held = redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2]
-drop(ARGV[1])
-if not held then return {'lost'} end
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
+  drop(ARGV[1])
+  return {'lost'}
+end
+-- Held: in the leases alone (a take popped it from the line, and only a retry puts it among
+-- the delayed). A leftover entry elsewhere (a write that failed halfway) belongs to no waiting
+-- job, and whoever pops it skips it, so two of a job's five commands here are spared.
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 if ARGV[4] ~= '1' then return {} end
 local at = now()
 promote(at)
