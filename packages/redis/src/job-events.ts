@@ -21,15 +21,16 @@ export interface JobEventsOptions {
 }
 
 /**
- * One step of a job: KEYS topic meta, topic log, record (one hash tag, `{t:job:<id>}`), then the
- * node-wide unfinished set, outbox and listing (on a Redis Cluster, the record again: those live
- * in other slots, and a finished job leaves them after the step, see `unindexFinished`), then
- * the job's streams-opened marker (the record's hash tag), then the states, the line and the
- * arrival count of the job's type in Inloop's queue (`RedisJobQueue`; the record again when the
- * step does not queue).
- * ARGV: payload, now, maxCount, maxAgeMs, fresh epoch, channel, Redis run id, record head,
- * expected epoch, expected offset, id, finished TTL ('' while unfinished), '1' for a new job
- * (else ''), its creation time, the jobs' announcement channel, the job's type, the step's id.
+ * One step of a job. Its call's own keys and arguments come first, shared by every step it
+ * carries: KEYS the node-wide unfinished set, outbox and listing (on a Redis Cluster, the record
+ * again: those live in other slots, and a finished job leaves them after the step, see
+ * `unindexFinished`); ARGV how many steps, the Redis run id, the jobs' announcement channel and
+ * a finished record's TTL. Then the step's own: KEYS topic meta, topic log, record (one hash
+ * tag, `{t:job:<id>}`), the job's streams-opened marker (the same tag), then the states, the
+ * line and the arrival count of the job's type in Inloop's queue (`RedisJobQueue`; the record
+ * again when the step does not queue). ARGV: payload, now, maxCount, maxAgeMs, fresh epoch,
+ * channel, record head, expected epoch, expected offset, id, '1' when the job finished (else
+ * ''), '1' for a new job (else ''), its creation time, the job's type, the step's id.
  *
  * Refused (nothing written) unless the stored record is still where the change read it: that
  * check is the fence (a stale lease or a change from another node since). A step whose own event
@@ -48,8 +49,9 @@ export interface JobEventsOptions {
  * expiry, out of the unfinished set and the outbox), and the event PUBLISHed (six commands for most events).
  * A finished job's step also answers whether a stream of the job was ever opened (the marker).
  *
- * Written as `step(k, a)`, a function of where its keys and arguments start (`KEYS[k + 1]`,
- * `ARGV[a + 1]`), so that one call can carry the steps of many jobs (`JOB_EVENTS`).
+ * Written as `step(k, a)`, a function of where its own keys and arguments start (`KEYS[k + 1]`,
+ * `ARGV[a + 1]`), so that one call can carry the steps of many jobs (`JOB_EVENTS`), each sending
+ * what they share once (a third of the strings a step was sent, and the longest one, the run id).
  */
 const STEP = () => `${TRIM_AGE}${RECORD_AT}
 local announced = {}
@@ -69,62 +71,67 @@ local function landed(meta, log, expectedOffset, id, terminal, marker)
   return {'new', tostring(offset), epoch, field(entry, 't'), streams}
 end
 local function step(k, a)
-  local meta, log, record = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
-  local new = ARGV[a + 13] == '1'
+  local unfinished, outbox, listing = KEYS[1], KEYS[2], KEYS[3]
+  local meta, log, record, marker = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+  local states, line, arrivals = KEYS[k + 5], KEYS[k + 6], KEYS[k + 7]
+  local payload, id, stepId = ARGV[a + 1], ARGV[a + 10], ARGV[a + 15]
+  local finished, new = ARGV[a + 11] == '1', ARGV[a + 12] == '1'
   if new then
-    if redis.call('EXISTS', record) == 1 then return landed(meta, log, 0, ARGV[a + 17], false, nil) or {'conflict'} end
+    if redis.call('EXISTS', record) == 1 then return landed(meta, log, 0, stepId, false, nil) or {'conflict'} end
     -- In line (or in the outbox) before anything else is written: a step that failed halfway
     -- leaves an entry with no record, which a taker (or the outbox's flush) drops, never a
     -- record that nothing would queue.
-    if KEYS[k + 8] ~= record then
-      redis.call('ZADD', KEYS[k + 9], int(redis.call('INCR', KEYS[k + 10])), ARGV[a + 11])
-      redis.call('HSET', KEYS[k + 8], ARGV[a + 11], 'w')
+    if states ~= record then
+      redis.call('ZADD', line, int(redis.call('INCR', arrivals)), id)
+      redis.call('HSET', states, id, 'w')
     else
-      redis.call('ZADD', KEYS[k + 5], ARGV[a + 14], ARGV[a + 11])
+      redis.call('ZADD', outbox, ARGV[a + 13], id)
     end
   else
     -- Where the change read it: the record ends with that position (its last two fields), read
     -- without copying the record into Lua. Else the whole record decides (one in an older layout).
-    local tail = ',"epoch":"' .. ARGV[a + 9] .. '","lastOffset":' .. ARGV[a + 10] .. '}'
+    local tail = ',"epoch":"' .. ARGV[a + 8] .. '","lastOffset":' .. ARGV[a + 9] .. '}'
     if redis.call('GETRANGE', record, -#tail, -1) ~= tail then
       local stored = redis.call('GET', record)
       if not stored then return {'conflict'} end
       local _, storedEpoch, storedOffset = recordAt(stored)
-      if storedEpoch ~= ARGV[a + 9] or storedOffset ~= tonumber(ARGV[a + 10]) then
-        local expected = tonumber(ARGV[a + 10])
-        return landed(meta, log, expected, ARGV[a + 17], ARGV[a + 12] ~= '', KEYS[k + 7]) or {'conflict'}
+      if storedEpoch ~= ARGV[a + 8] or storedOffset ~= tonumber(ARGV[a + 9]) then
+        local expected = tonumber(ARGV[a + 9])
+        return landed(meta, log, expected, stepId, finished, marker) or {'conflict'}
       end
     end
   end
-  local epoch, offset, ts = appendAt(meta, log, ARGV[a + 5], ARGV[a + 7], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4]), ARGV[a + 1], nil, ARGV[a + 17], new)
-  local text = ARGV[a + 8] .. ',"epoch":"' .. epoch .. '","lastOffset":' .. offset .. '}'
-  if ARGV[a + 12] ~= '' then
-    redis.call('SET', record, text, 'PX', ARGV[a + 12])
-    if KEYS[k + 4] ~= record then
-      redis.call('SREM', KEYS[k + 4], ARGV[a + 11])
-      redis.call('ZREM', KEYS[k + 5], ARGV[a + 11])
+  local epoch, offset, ts = appendAt(meta, log, ARGV[a + 5], ARGV[2], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4]), payload, nil, stepId, new)
+  local text = ARGV[a + 7] .. ',"epoch":"' .. epoch .. '","lastOffset":' .. offset .. '}'
+  if finished then
+    redis.call('SET', record, text, 'PX', ARGV[4])
+    if unfinished ~= record then
+      redis.call('SREM', unfinished, id)
+      redis.call('ZREM', outbox, id)
     end
   else
     redis.call('SET', record, text)
   end
   if new then
-    redis.call('SADD', KEYS[k + 4], ARGV[a + 11])
-    redis.call('ZADD', KEYS[k + 6], 0, ARGV[a + 11])
-    if KEYS[k + 8] ~= record and not announced[ARGV[a + 16]] then
-      announced[ARGV[a + 16]] = true
-      redis.call('PUBLISH', ARGV[a + 15], ARGV[a + 16])
+    redis.call('SADD', unfinished, id)
+    redis.call('ZADD', listing, 0, id)
+    if states ~= record and not announced[ARGV[a + 14]] then
+      announced[ARGV[a + 14]] = true
+      redis.call('PUBLISH', ARGV[3], ARGV[a + 14])
     end
   end
-  redis.call('PUBLISH', ARGV[a + 6], '{"o":' .. offset .. ',"e":"' .. epoch .. '","t":' .. ts .. ',"p":' .. ARGV[a + 1] .. '}')
+  redis.call('PUBLISH', ARGV[a + 6], '{"o":' .. offset .. ',"e":"' .. epoch .. '","t":' .. ts .. ',"p":' .. payload .. '}')
   local streams = ''
-  if ARGV[a + 12] ~= '' then streams = tostring(redis.call('EXISTS', KEYS[k + 7])) end
+  if finished then streams = tostring(redis.call('EXISTS', marker)) end
   return {'new', offset, epoch, ts, streams}
 end
 `;
 
-/** Keys and arguments of one step. */
-const STEP_KEYS = 10;
-const STEP_ARGS = 17;
+/** Keys and arguments of one step, and those its call sends once for every step it carries. */
+const STEP_KEYS = 7;
+const STEP_ARGS = 15;
+const CALL_KEYS = 3;
+const CALL_ARGS = 4;
 
 /**
  * Ids of this process's job steps: a random prefix, then a count. A call sent again carries the
@@ -135,12 +142,12 @@ let stepCount = 0;
 
 /** One job's step: the reply is `{'conflict'}` or `{'new', offset, epoch, ts, streams}`. */
 const JOB_EVENT = () => `${STEP()}
-return step(0, 0)
+return step(${CALL_KEYS}, ${CALL_ARGS})
 `;
 
 /**
  * The steps of several jobs in one call (one server only: their keys are in many hash slots):
- * ARGV[1] is how many, then each step's keys and arguments in turn. The reply is five strings per
+ * the call's own keys and arguments (ARGV[1] is how many steps), then each step's in turn. The reply is five strings per
  * step, in order: `conflict`, or `new` and the four above, or `error` and its message. A step
  * that fails (a key of the wrong type, a write refused) is answered alone, as if it had been
  * called alone; the others are written.
@@ -149,7 +156,7 @@ const JOB_EVENTS = () => `${STEP()}
 local n = tonumber(ARGV[1])
 local out = {}
 for i = 0, n - 1 do
-  local ok, r = pcall(step, i * ${STEP_KEYS}, 1 + i * ${STEP_ARGS})
+  local ok, r = pcall(step, ${CALL_KEYS} + i * ${STEP_KEYS}, ${CALL_ARGS} + i * ${STEP_ARGS})
   if not ok then
     if type(r) == 'table' then r = r.err end
     r = {'error', tostring(r)}
@@ -166,7 +173,7 @@ interface Scripts {
 }
 
 export function defineJobEvents(redis: Redis): void {
-  defineScript(redis, 'inloopJobEvent', JOB_EVENT(), STEP_KEYS, { direct: true });
+  defineScript(redis, 'inloopJobEvent', JOB_EVENT(), CALL_KEYS + STEP_KEYS, { direct: true });
   defineScript(redis, 'inloopJobEvents', JOB_EVENTS(), undefined, { direct: true });
 }
 
@@ -181,6 +188,20 @@ export const MAX_STEPS_PER_CALL = 100;
  */
 export const MAX_CHARS_PER_CALL = 8 * 1024 * 1024;
 
+/** What the steps of one call share: its own keys and arguments but the steps' count (see STEP). */
+interface Shared {
+  keys: [unfinished: string, outbox: string, listing: string];
+  args: [run: string, jobsChannel: string, finishedTtl: number];
+}
+
+const sameShared = (a: Shared, b: Shared): boolean =>
+  a.keys[0] === b.keys[0] &&
+  a.keys[1] === b.keys[1] &&
+  a.keys[2] === b.keys[2] &&
+  a.args[0] === b.args[0] &&
+  a.args[1] === b.args[1] &&
+  a.args[2] === b.args[2];
+
 interface PendingStep {
   keys: string[];
   args: (string | number)[];
@@ -189,6 +210,7 @@ interface PendingStep {
 }
 
 interface Batch {
+  shared: Shared;
   steps: PendingStep[];
   chars: number;
   sent: boolean;
@@ -237,12 +259,17 @@ function charsOf(keys: readonly string[], args: readonly (string | number)[]): n
  * A call holds at most {@link MAX_CHARS_PER_CALL} characters. On a Redis Cluster each step is its
  * own call (their keys are in many hash slots).
  */
-function runStep(redis: Redis, keys: string[], args: (string | number)[]): Promise<StepReply> {
-  if (isCluster(redis)) return guarded(() => (redis as unknown as Scripts).inloopJobEvent(...keys, ...args));
+function runStep(redis: Redis, shared: Shared, keys: string[], args: (string | number)[]): Promise<StepReply> {
+  if (isCluster(redis))
+    return guarded(() =>
+      (redis as unknown as Scripts).inloopJobEvent(...shared.keys, ...keys, 1, ...shared.args, ...args),
+    );
   const chars = charsOf(keys, args);
   const open = pending.get(redis);
-  // A step that would take the open call past its size sends it now and starts another.
-  if (open !== undefined && open.chars + chars > MAX_CHARS_PER_CALL) send(redis, open);
+  // A step that would take the open call past its size, or that shares less with it than its
+  // steps do (a run id learned anew after a reconnect), sends it now and starts another.
+  if (open !== undefined && (open.chars + chars > MAX_CHARS_PER_CALL || !sameShared(open.shared, shared)))
+    send(redis, open);
   let batch = pending.get(redis);
   if (batch === undefined) {
     // The turn's calls grow: the first goes soon, so Redis works while the node asks for more.
@@ -250,7 +277,7 @@ function runStep(redis: Redis, keys: string[], args: (string | number)[]): Promi
     if (calls === 0) process.nextTick(() => callsThisTurn.delete(redis));
     callsThisTurn.set(redis, calls + 1);
     const max = Math.min(MAX_STEPS_PER_CALL, FIRST_CALL_STEPS * 2 ** calls);
-    const started: Batch = { steps: [], chars: 0, sent: false, max };
+    const started: Batch = { shared, steps: [], chars: 0, sent: false, max };
     pending.set(redis, started);
     process.nextTick(() => send(redis, started));
     batch = started;
@@ -267,24 +294,32 @@ function send(redis: Redis, batch: Batch): void {
   if (pending.get(redis) === batch) pending.delete(redis);
   if (batch.sent) return;
   batch.sent = true;
-  void sendSteps(redis, batch.steps);
+  void sendSteps(redis, batch.shared, batch.steps);
 }
 
-async function sendSteps(redis: Redis, steps: PendingStep[]): Promise<void> {
-  const scripts = redis as unknown as Scripts;
-  if (steps.length === 1) {
-    const [only] = steps as [PendingStep];
-    return guarded(() => scripts.inloopJobEvent(...only.keys, ...only.args)).then(only.resolve, only.reject);
-  }
-  // The keys' count, the keys of every step, then the steps' count and their arguments.
-  const argv = new Array<string | number>(2 + steps.length * (STEP_KEYS + STEP_ARGS));
-  argv[0] = steps.length * STEP_KEYS;
-  argv[1 + steps.length * STEP_KEYS] = steps.length;
-  for (let i = 0; i < steps.length; i++) {
+async function sendSteps(redis: Redis, shared: Shared, steps: PendingStep[]): Promise<void> {
+  const n = steps.length;
+  // The keys' count, the call's keys, each step's; the steps' count, the call's arguments, each step's.
+  const keyCount = CALL_KEYS + n * STEP_KEYS;
+  const argv = new Array<string | number>(1 + keyCount + CALL_ARGS + n * STEP_ARGS);
+  argv[0] = keyCount;
+  for (let j = 0; j < CALL_KEYS; j++) argv[1 + j] = shared.keys[j]!;
+  argv[1 + keyCount] = n;
+  for (let j = 1; j < CALL_ARGS; j++) argv[1 + keyCount + j] = shared.args[j - 1]!;
+  for (let i = 0; i < n; i++) {
     const { keys, args } = steps[i]!;
-    for (let j = 0; j < STEP_KEYS; j++) argv[1 + i * STEP_KEYS + j] = keys[j]!;
-    const at = 2 + steps.length * STEP_KEYS + i * STEP_ARGS;
-    for (let j = 0; j < STEP_ARGS; j++) argv[at + j] = args[j]!;
+    const k = 1 + CALL_KEYS + i * STEP_KEYS;
+    for (let j = 0; j < STEP_KEYS; j++) argv[k + j] = keys[j]!;
+    const a = 1 + keyCount + CALL_ARGS + i * STEP_ARGS;
+    for (let j = 0; j < STEP_ARGS; j++) argv[a + j] = args[j]!;
+  }
+  if (n === 1) {
+    const [only] = steps as [PendingStep];
+    // Defined with its keys' count.
+    return guarded(() => runScript(redis, 'inloopJobEvent', argv.slice(1)) as Promise<StepReply>).then(
+      only.resolve,
+      only.reject,
+    );
   }
   let reply: string[];
   try {
@@ -336,15 +371,17 @@ export async function appendJobEvent(
   const apart = isCluster(redis);
   const queue = event.insert && event.queue === true && options.queueNewJobs === true ? keys.queue(job.type) : null;
   const head = recordHead(job);
+  const finished = isTerminal(job.status);
   const reply = await runStep(
     redis,
+    {
+      keys: apart ? [record, record, record] : [keys.jobsUnfinished, keys.jobsOutbox, keys.jobsListing],
+      args: [event.run, keys.jobsChannel, options.finishedTtlMs()],
+    },
     [
       keys.topicMeta(topic),
       keys.topicLog(topic),
       record,
-      apart ? record : keys.jobsUnfinished,
-      apart ? record : keys.jobsOutbox,
-      apart ? record : keys.jobsListing,
       keys.jobStreamsOpened(job.id),
       queue?.[0] ?? record,
       queue?.[1] ?? record,
@@ -357,21 +394,19 @@ export async function appendJobEvent(
       event.maxAgeMs,
       event.freshEpoch,
       keys.topicChannel(topic),
-      event.run,
       head,
       job.epoch,
       job.lastOffset,
       job.id,
-      isTerminal(job.status) ? options.finishedTtlMs() : '',
+      finished ? '1' : '',
       event.insert ? '1' : '',
       job.createdAt,
-      keys.jobsChannel,
       job.type,
       STEP_ID_PREFIX + (stepCount++).toString(36),
     ],
   );
   if (reply[0] !== 'new') throw new JobConflictError();
-  if (apart && isTerminal(job.status)) await unindexFinished(redis, keys, job.id);
+  if (apart && finished) await unindexFinished(redis, keys, job.id);
   const [, offset, epoch, ts, streams] = reply;
   return {
     publication: { topic, epoch: epoch!, offset: Number(offset), data: event.data, from: event.from, ts: Number(ts) },
