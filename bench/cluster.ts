@@ -174,16 +174,21 @@ async function acceptOnRedis(side: Side): Promise<string> {
     );
     try {
       const load = await loadAverage();
+      const cpu0 = await cpuOf(node.child.pid!);
       const s = await acceptLatency(
         `http://127.0.0.1:${node.info.port}`,
         node.info.apiKey,
         ACCEPT_RATE,
         ACCEPT_SECONDS,
       );
+      // Every request of the run, warm-up included (200, then 5 s at the rate): each is a job the
+      // node also runs, one at a time as they arrive.
+      const requests = 200 + 5 * ACCEPT_RATE + s.n + s.errors;
+      const cpuUs = (((await cpuOf(node.child.pid!)) - cpu0) * 1e6) / requests;
       return (
         `POST /v1/jobs -> 202 at ${ACCEPT_RATE}/s for ${ACCEPT_SECONDS} s on a node on Redis, ${side === 'inloop' ? "Inloop's queue" : 'BullMQ queue'} (node on core ${SERVER_CPU}, ` +
         `Redis on core 1): ${s.n} accepted, ${s.errors} errors${s.errors ? ` (${s.why})` : ''}; p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, ` +
-        `max ${s.max.toFixed(1)} ms (${load})`
+        `max ${s.max.toFixed(1)} ms; node CPU ${cpuUs.toFixed(0)} µs per job accepted and run (${load})`
       );
     } finally {
       await stopServer(node.child);
