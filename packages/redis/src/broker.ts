@@ -298,6 +298,9 @@ export class RedisBroker implements Broker {
         run,
         insert: input.newJob === true && this.insertsJobs,
         queue: input.newJob === true && input.queueJob === true && this.queuesNewJobs,
+        ...(input.endJob && this.queuesNewJobs
+          ? { end: { token: input.endJob.token, leaseMs: input.endJob.leaseMs, take: input.endJob.takeNext } }
+          : {}),
       });
       this.#unborn.born(topic);
       return result;

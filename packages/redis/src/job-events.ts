@@ -5,6 +5,7 @@ import { isTerminal } from '@inloop/protocol';
 import { Refusal, type AppendResult, type JobRecord } from '@inloop/server';
 import { TRIM_AGE } from './broker.js';
 import { guarded, isCluster, type Keys } from './connection.js';
+import { QUEUE_FINISH } from './job-line.js';
 import { JobConflictError, RECORD_AT, recordAtPosition, recordHead, unindexFinished } from './job-record.js';
 import { defineScript, runScript } from './script.js';
 
@@ -53,7 +54,7 @@ export interface JobEventsOptions {
  * `ARGV[a + 1]`), so that one call can carry the steps of many jobs (`JOB_EVENTS`), each sending
  * what they share once (a third of the strings a step was sent, and the longest one, the run id).
  */
-const STEP = () => `${TRIM_AGE}${RECORD_AT}
+const STEP = () => `${TRIM_AGE}${RECORD_AT}${QUEUE_FINISH}
 local announced = {}
 -- The step ran before: its reply was lost with the connection, and the client sent the call again
 -- on reconnecting. Its event is the one right after the position the step expected (the first,
@@ -73,7 +74,7 @@ end
 local function step(k, a)
   local unfinished, outbox, listing = KEYS[1], KEYS[2], KEYS[3]
   local meta, log, record, marker = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
-  local states, line, arrivals = KEYS[k + 5], KEYS[k + 6], KEYS[k + 7]
+  local states, line, arrivals = KEYS[k + 5], KEYS[k + 6], KEYS[k + 9]
   local payload, id, stepId = ARGV[a + 1], ARGV[a + 10], ARGV[a + 15]
   local finished, new = ARGV[a + 11] == '1', ARGV[a + 12] == '1'
   if new then
@@ -123,13 +124,23 @@ local function step(k, a)
   redis.call('PUBLISH', ARGV[a + 6], '{"o":' .. offset .. ',"e":"' .. epoch .. '","t":' .. ts .. ',"p":' .. payload .. '}')
   local streams = ''
   if finished then streams = tostring(redis.call('EXISTS', marker)) end
-  return {'new', offset, epoch, ts, streams}
+  -- A finished job out of its queue, and the next taken ('t' and its id), none ('n'), or its
+  -- token no longer holding it ('l'), as the queue's COMPLETE does.
+  local ended = ''
+  if ARGV[a + 16] ~= '' then
+    Q[1], Q[2], Q[3], Q[4], Q[5] = states, line, KEYS[k + 7], KEYS[k + 8], arrivals
+    local r = finish(id, ARGV[a + 17], tonumber(ARGV[a + 18]), ARGV[a + 16] == 'take')
+    if r[1] == 'taken' then ended = 't' .. r[2] elseif r[1] == 'lost' then ended = 'l' else ended = 'n' end
+  end
+  return {'new', offset, epoch, ts, streams, ended}
 end
 `;
 
+/** Strings a step answers with in a call of many (`JOB_EVENTS`). */
+const REPLY = 6;
 /** Keys and arguments of one step, and those its call sends once for every step it carries. */
-const STEP_KEYS = 7;
-const STEP_ARGS = 15;
+const STEP_KEYS = 9;
+const STEP_ARGS = 18;
 const CALL_KEYS = 3;
 const CALL_ARGS = 4;
 
@@ -161,12 +172,12 @@ for i = 0, n - 1 do
     if type(r) == 'table' then r = r.err end
     r = {'error', tostring(r)}
   end
-  for j = 1, 5 do out[#out + 1] = r[j] or '' end
+  for j = 1, ${REPLY} do out[#out + 1] = r[j] or '' end
 end
 return out
 `;
 
-type StepReply = [string, string?, string?, string?, string?];
+type StepReply = [string, string?, string?, string?, string?, string?];
 
 interface Scripts {
   inloopJobEvent(...args: (string | number)[]): Promise<StepReply>;
@@ -328,14 +339,14 @@ async function sendSteps(redis: Redis, shared: Shared, steps: PendingStep[]): Pr
     for (const s of steps) s.reject(err);
     return;
   }
-  if (!Array.isArray(reply) || reply.length !== steps.length * 5) {
+  if (!Array.isArray(reply) || reply.length !== steps.length * REPLY) {
     // Not what the script answers: no step can be told whether it landed.
     const err = new Refusal('unavailable', 'the Redis backend gave an unexpected reply to job steps');
     for (const s of steps) s.reject(err);
     return;
   }
   for (const [i, s] of steps.entries()) {
-    const r = reply.slice(i * 5, i * 5 + 5) as [string, string, string, string, string];
+    const r = reply.slice(i * REPLY, (i + 1) * REPLY) as StepReply;
     if (r[0] === 'error')
       s.reject(new Refusal('unavailable', 'the Redis backend refused a job step', { cause: new Error(r[1]) }));
     else s.resolve(r[0] === 'new' ? r : ['conflict']);
@@ -364,12 +375,19 @@ export async function appendJobEvent(
     insert: boolean;
     /** With `insert`: also into its type's line in Inloop's queue, announced. */
     queue?: boolean;
+    /**
+     * A finished job: also out of Inloop's queue (one server), under `token` (see the queue's
+     * `finish`), and with `take` the next waiting job taken under it for `leaseMs`.
+     */
+    end?: { token: string | null; leaseMs: number; take: boolean };
   },
 ): Promise<AppendResult> {
   const payload = JSON.stringify({ topic, data: event.data, from: event.from });
   const record = keys.job(job.id);
   const apart = isCluster(redis);
-  const queue = event.insert && event.queue === true && options.queueNewJobs === true ? keys.queue(job.type) : null;
+  const ending = event.end !== undefined && options.queueNewJobs === true && !apart;
+  const queueing = event.insert && event.queue === true && options.queueNewJobs === true;
+  const queue = queueing || ending ? keys.queue(job.type) : null;
   const head = recordHead(job);
   const finished = isTerminal(job.status);
   const reply = await runStep(
@@ -385,6 +403,8 @@ export async function appendJobEvent(
       keys.jobStreamsOpened(job.id),
       queue?.[0] ?? record,
       queue?.[1] ?? record,
+      queue?.[2] ?? record,
+      queue?.[3] ?? record,
       queue?.[4] ?? record,
     ],
     [
@@ -403,15 +423,22 @@ export async function appendJobEvent(
       job.createdAt,
       job.type,
       STEP_ID_PREFIX + (stepCount++).toString(36),
+      ending ? (event.end!.take ? 'take' : 'end') : '',
+      event.end?.token ?? '',
+      event.end?.leaseMs ?? 0,
     ],
   );
   if (reply[0] !== 'new') throw new JobConflictError();
   if (apart && finished) await unindexFinished(redis, keys, job.id);
-  const [, offset, epoch, ts, streams] = reply;
+  const [, offset, epoch, ts, streams, ended] = reply;
   return {
     publication: { topic, epoch: epoch!, offset: Number(offset), data: event.data, from: event.from, ts: Number(ts) },
     duplicate: false,
     ...(streams ? { streamsOpened: streams === '1' } : {}),
+    // Out of the queue in the step: the next job taken, or none ('n'); its token lost ('l') or a
+    // step answered as landed ('', see `landed`) looked for none here.
+    ...(ended === 'n' ? { nextJob: null } : ended?.startsWith('t') ? { nextJob: ended.slice(1) } : {}),
+    ...(ending ? { endedInQueue: true } : {}),
     // What the step saved (see the script's `text`).
     record: recordAtPosition(head, epoch!, offset!),
   };

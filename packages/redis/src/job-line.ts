@@ -30,10 +30,13 @@ export interface RedisJobQueueOptions {
 const KEYS = 5;
 
 /**
- * `now()`: Redis's clock in ms; `join(id)`: to the end of the line, as waiting (the entry first:
- * a script that failed halfway leaves an entry a taker skips, never a waiting job with none).
+ * `Q`: the type's queue keys the helpers below work on, the script's first five (a job's step,
+ * which ends jobs of many types in one call, sets them per job: see `job-events.ts`). `now()`:
+ * Redis's clock in ms; `join(id)`: to the end of the line, as waiting (the entry first: a script
+ * that failed halfway leaves an entry a taker skips, never a waiting job with none).
  */
 const COMMON = `
+local Q = {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]}
 -- An integer as text, without floating-point formatting (see the broker's TRIM_AGE).
 local function int(n) return string.format('%d', n) end
 local function now()
@@ -41,8 +44,8 @@ local function now()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function join(id)
-  redis.call('ZADD', KEYS[2], int(redis.call('INCR', KEYS[5])), id)
-  redis.call('HSET', KEYS[1], id, 'w')
+  redis.call('ZADD', Q[2], int(redis.call('INCR', Q[5])), id)
+  redis.call('HSET', Q[1], id, 'w')
 end
 `;
 
@@ -52,11 +55,11 @@ end
  */
 const PROMOTE = `
 local function promote(at)
-  local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', at, 'LIMIT', 0, 1000)
+  local due = redis.call('ZRANGEBYSCORE', Q[3], '-inf', at, 'LIMIT', 0, 1000)
   if #due == 0 then return end
-  redis.call('ZREM', KEYS[3], unpack(due))
+  redis.call('ZREM', Q[3], unpack(due))
   for _, id in ipairs(due) do
-    if redis.call('HGET', KEYS[1], id) == 'd' then join(id) end
+    if redis.call('HGET', Q[1], id) == 'd' then join(id) end
   end
 end
 `;
@@ -71,12 +74,12 @@ local function takeSome(n, token, expires)
   local out = {}
   if n <= 0 then return out end
   expires = int(expires)
-  local popped = redis.call('ZPOPMIN', KEYS[2], n)
+  local popped = redis.call('ZPOPMIN', Q[2], n)
   for i = 1, #popped, 2 do
     local id = popped[i]
-    if redis.call('HGET', KEYS[1], id) == 'w' then
-      redis.call('HSET', KEYS[1], id, token(#out + 1))
-      redis.call('ZADD', KEYS[4], expires, id)
+    if redis.call('HGET', Q[1], id) == 'w' then
+      redis.call('HSET', Q[1], id, token(#out + 1))
+      redis.call('ZADD', Q[4], expires, id)
       out[#out + 1] = id
     end
   end
@@ -87,10 +90,35 @@ end
 /** Out of the queue, whatever its state. */
 const DROP = `
 local function drop(id)
-  redis.call('HDEL', KEYS[1], id)
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('ZREM', KEYS[4], id)
+  redis.call('HDEL', Q[1], id)
+  redis.call('ZREM', Q[2], id)
+  redis.call('ZREM', Q[3], id)
+  redis.call('ZREM', Q[4], id)
+end
+`;
+
+/**
+ * `finish(id, token, leaseMs, takeNext)`: a finished job out of the queue, and with `takeNext`
+ * the next waiting one taken under the same token. `{'lost'}` when the token no longer held it
+ * (it is dropped all the same, as the job is finished), `{}` when none was taken, else
+ * `{'taken', id}`. Held, it is in the leases alone (a take popped it from the line, and only a
+ * retry puts it among the delayed); a leftover entry elsewhere (a write that failed halfway)
+ * belongs to no waiting job, and whoever pops it skips it, so two commands are spared.
+ */
+export const QUEUE_FINISH = `${COMMON}${PROMOTE}${TAKE_SOME}${DROP}
+local function finish(id, token, leaseMs, takeNext)
+  if redis.call('HGET', Q[1], id) ~= token then
+    drop(id)
+    return {'lost'}
+  end
+  redis.call('HDEL', Q[1], id)
+  redis.call('ZREM', Q[4], id)
+  if not takeNext then return {} end
+  local at = now()
+  promote(at)
+  local taken = takeSome(1, function() return token end, at + leaseMs)
+  if #taken == 0 then return {} end
+  return {'taken', taken[1]}
 end
 `;
 
@@ -160,33 +188,18 @@ return 1
 `;
 
 /** ARGV: id. */
-const REMOVE = `${DROP}
+const REMOVE = `${COMMON}${DROP}
 drop(ARGV[1])
 return 1
 `;
 
 /**
  * ARGV: id, token, lease ms, '1' to take the next. The job succeeded: out of the queue, and the
- * next waiting one taken under the same token. `{'lost'}` when the token no longer held it (it
- * is dropped all the same, as the job is finished), `{}` when none was waiting, else
- * `{'taken', id}`.
+ * next waiting one taken under the same token (`finish` above). On one server a job's last step
+ * does this itself (`job-events.ts`).
  */
-const COMPLETE = `${COMMON}${PROMOTE}${TAKE_SOME}${DROP}
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
-  drop(ARGV[1])
-  return {'lost'}
-end
--- Held: in the leases alone (a take popped it from the line, and only a retry puts it among
--- the delayed). A leftover entry elsewhere (a write that failed halfway) belongs to no waiting
--- job, and whoever pops it skips it, so two of a job's five commands here are spared.
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-if ARGV[4] ~= '1' then return {} end
-local at = now()
-promote(at)
-local taken = takeSome(1, function() return ARGV[2] end, at + tonumber(ARGV[3]))
-if #taken == 0 then return {} end
-return {'taken', taken[1]}
+const COMPLETE = `${QUEUE_FINISH}
+return finish(ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1')
 `;
 
 /**

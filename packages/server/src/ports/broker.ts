@@ -57,6 +57,14 @@ export interface AppendInput {
    * queues into (`JobQueue.queuedByBroker`), so the step also queues and announces the job.
    */
   queueJob?: boolean;
+  /**
+   * With a job's terminal event, when the job queue is one the broker queues into
+   * (`JobQueue.queuedByBroker`): the step may also take the job out of the queue, as the queue's
+   * `completeAndTake` (with `takeNext`, under `token`, for `leaseMs`) or `remove` would, and says
+   * so ({@link AppendResult.endedInQueue}); a broker that cannot (Redis Cluster) leaves it to
+   * the queue.
+   */
+  endJob?: { token: string | null; leaseMs: number; takeNext: boolean };
 }
 
 export interface AppendResult {
@@ -75,6 +83,13 @@ export interface AppendResult {
    * Spares the node serializing the record again to keep a copy of it.
    */
   record?: string;
+  /** With {@link AppendInput.endJob}: the step took the job out of the queue. */
+  endedInQueue?: boolean;
+  /**
+   * With `endJob`'s `takeNext`: the next job taken under the token (its id), or null when none
+   * was waiting; absent when none was looked for (the token no longer held the job).
+   */
+  nextJob?: string | null;
 }
 
 /**

@@ -9,7 +9,7 @@ import {
   type JobState,
   type Json,
 } from '@inloop/protocol';
-import type { Broker } from '../../ports/broker.js';
+import type { AppendInput, AppendResult, Broker } from '../../ports/broker.js';
 import type { JobRecord, JobStore, Lease, PlannedStage } from '../../ports/job-store.js';
 import type { JobLocks, JobQueue } from '../../ports/job-queue.js';
 import type { Metrics } from '../../metrics.js';
@@ -70,6 +70,9 @@ function holdsLease(job: JobRecord, token: string): boolean {
   const lease = job.lease;
   return job.status === 'running' && lease !== null && lease.token === token && lease.expiresAt >= Date.now();
 }
+
+/** What a job's step told besides its publication (see `AppendResult`). */
+export type Told = Omit<AppendResult, 'publication' | 'duplicate'>;
 
 /** A declared type with its defaults applied. */
 export type JobType = Required<Omit<JobTypeOptions, 'stages'>> & { stages: PlannedStage[] | null };
@@ -187,22 +190,30 @@ export class JobCore {
    * `wait`: resolve once the record is saved; otherwise it follows as with {@link save}.
    * `newJob`: the job's first event also inserts it (only with a broker that `insertsJobs`);
    * `queueJob`: and queues it (only with a broker that `queuesNewJobs`, into a queue that is
-   * `queuedByBroker`); `hold`: keep the record as saved for a lease here ({@link takeCreated}).
-   * Resolves to the broker's `streamsOpened` (a terminal event on Redis), else undefined.
+   * `queuedByBroker`); `hold`: keep the record as saved for a lease here ({@link takeCreated});
+   * `endJob`: a terminal event's step may also take the job out of such a queue
+   * (`AppendInput.endJob`). Resolves to what the broker told: `streamsOpened` (a terminal event
+   * on Redis), and with `endJob`, whether it ended the job in the queue and the next job taken.
    */
   async commit(
     job: JobRecord,
     type: JobEventType,
     extra: Omit<JobEvent, 'type' | 'job'> = {},
-    options: { wait?: boolean; newJob?: boolean; queueJob?: boolean; hold?: boolean } = {},
-  ): Promise<boolean | undefined> {
+    options: {
+      wait?: boolean;
+      newJob?: boolean;
+      queueJob?: boolean;
+      hold?: boolean;
+      endJob?: AppendInput['endJob'];
+    } = {},
+  ): Promise<Told> {
     const first = options.newJob === true ? (options.queueJob === true ? 'queue' : 'insert') : null;
-    const { streamsOpened, record } = await this.#publish(job, type, extra, first);
+    const told = await this.#publish(job, type, extra, first, options.endJob);
     if (this.o.broker.savesJobs) this.#committed.delete(job);
     else if (options.wait) await this.o.store.save(job);
     else this.save(job);
-    if (options.hold) this.#holdCreated(job, record);
-    return streamsOpened;
+    if (options.hold) this.#holdCreated(job, told.record);
+    return told;
   }
 
   async #publish(
@@ -210,24 +221,24 @@ export class JobCore {
     type: JobEventType,
     extra: Omit<JobEvent, 'type' | 'job'>,
     first: 'insert' | 'queue' | null = null,
-  ): Promise<{ streamsOpened?: boolean; record?: string }> {
+    endJob?: AppendInput['endJob'],
+  ): Promise<Told> {
     const event: JobEvent = { type, job: this.stateOf(job), ...extra };
     const data = event as unknown as Json;
-    let streamsOpened: boolean | undefined;
-    let record: string | undefined;
+    let told: Told = {};
     if (this.o.broker.savesJobs) {
-      const { publication, duplicate, ...told } = await this.o.broker.appendAndPublish(jobTopic(job.id), {
+      const { publication, duplicate, ...rest } = await this.o.broker.appendAndPublish(jobTopic(job.id), {
         data,
         from: 'inloop',
         job,
         ...(first ? { newJob: true } : {}),
         ...(first === 'queue' ? { queueJob: true } : {}),
+        ...(endJob && this.o.queue.queuedByBroker === true ? { endJob } : {}),
       });
       if (!duplicate) this.o.metrics.publications.inc({ kind: 'stored' });
       job.epoch = publication.epoch;
       job.lastOffset = publication.offset;
-      streamsOpened = told.streamsOpened;
-      record = told.record;
+      told = rest;
     } else {
       const outcome = await this.o.hub.publish(jobTopic(job.id), { data, from: 'inloop' });
       if (!outcome.ephemeral) {
@@ -236,7 +247,7 @@ export class JobCore {
       }
     }
     if (!isTerminal(job.status)) this.cadence.touch(job.id);
-    return { streamsOpened, record };
+    return told;
   }
 
   /** Records as the broker saved them with their last event (`savesJobs`): a same save is skipped. */

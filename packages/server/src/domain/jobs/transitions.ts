@@ -186,14 +186,23 @@ async function finishTaking(
   // A job that ended says so by its status and error: a message left from its run ("Retrying: ...")
   // would tell a failed job's reader it is still going. A cancel keeps its "Cancelling…".
   if (status !== 'cancelled') job.message = null;
-  const streamsOpened = await core.commit(
+  const queue = core.o.queue;
+  const wantsNext = takeNext && status === 'succeeded' && token !== null;
+  const leaseMs = core.leaseMsOf(job.type);
+  // Out of the queue in the same step where the broker can (Redis on one server with Inloop's
+  // queue: one call fewer per job), else by the queue after it.
+  const told = await core.commit(
     job,
     status === 'succeeded' ? 'job.succeeded' : status === 'failed' ? 'job.failed' : 'job.cancelled',
+    {},
+    { endJob: { token, leaseMs, takeNext: wantsNext && !core.closed } },
   );
-  const queue = core.o.queue;
   let next: NextTaken;
-  if (takeNext && status === 'succeeded' && token !== null && queue.completeAndTake)
-    next = await queue.completeAndTake(job, token, core.leaseMsOf(job.type));
+  if (told.endedInQueue) {
+    // A node closing meanwhile takes nothing more: a job taken for it waits out its lease.
+    if (wantsNext && !core.closed && told.nextJob !== undefined)
+      next = told.nextJob === null ? null : { id: told.nextJob, type: job.type, token: token! };
+  } else if (wantsNext && queue.completeAndTake) next = await queue.completeAndTake(job, token!, leaseMs);
   else await queue.remove(job, token, status);
   core.cadence.stop(job.id);
   core.cancelling.delete(job.id);
@@ -201,6 +210,6 @@ async function finishTaking(
   core.o.metrics.jobsFinished.inc({ type: job.type, status });
   core.line.ended(job, now);
   if (status === 'succeeded') await learnFromRun(core, job, now);
-  core.events.emit('finished', job, streamsOpened);
+  core.events.emit('finished', job, told.streamsOpened);
   return next;
 }
