@@ -81,11 +81,12 @@ end
 -- 'maxCount' come as the caller's arguments (text), 'maxAge' as a number. Returns epoch, offset
 -- and ts, the last two as text; or, with an idempotency key 'idem' seen under this epoch, 'seen', its offset, digest
 -- and epoch (nothing written). 'step': an id the entry also carries ('s'), for a job's step to know
--- itself if its call comes again (see job-events.ts); nil for a publication. 'unborn': the topic
+-- itself if its call comes again (see job-events.ts); nil for a publication. 'ended': what a job's
+-- last step did in the queue, kept on the entry too ('n') for the same reason; nil for others. 'unborn': the topic
 -- is known to have nothing stored (a new job's: its id is new, and no one knows it before this
 -- step answers), so nothing is read or cleared. Were ids ever known earlier (chosen by clients),
 -- a watch made before it would have its epoch replaced: its watchers told their state is stale.
-local function appendAt(meta, log, fresh, run, nowText, maxCount, maxAge, payload, idem, step, unborn)
+local function appendAt(meta, log, fresh, run, nowText, maxCount, maxAge, payload, idem, step, unborn, ended)
   local now = tonumber(nowText)
   local held = {}
   if not unborn then held = redis.call('HMGET', meta, 'epoch', 'run', 'last', 'ts', 'h', 'x') end
@@ -108,7 +109,9 @@ local function appendAt(meta, log, fresh, run, nowText, maxCount, maxAge, payloa
   local offset = int((tonumber(held[3]) or 0) + 1)
   local ts = held[4]
   if not ts or now > tonumber(ts) then ts = nowText end
-  if step then
+  if ended then
+    redis.call('XADD', log, 'MAXLEN', maxCount, offset .. '-0', 'p', payload, 't', ts, 's', step, 'n', ended)
+  elseif step then
     redis.call('XADD', log, 'MAXLEN', maxCount, offset .. '-0', 'p', payload, 't', ts, 's', step)
   else
     redis.call('XADD', log, 'MAXLEN', maxCount, offset .. '-0', 'p', payload, 't', ts)

@@ -69,7 +69,7 @@ local function landed(meta, log, expectedOffset, id, terminal, marker)
   if not epoch then return nil end
   local streams = ''
   if terminal then streams = tostring(redis.call('EXISTS', marker)) end
-  return {'new', tostring(offset), epoch, field(entry, 't'), streams}
+  return {'new', tostring(offset), epoch, field(entry, 't'), streams, field(entry, 'n') or ''}
 end
 local function step(k, a)
   local unfinished, outbox, listing = KEYS[1], KEYS[2], KEYS[3]
@@ -102,7 +102,17 @@ local function step(k, a)
       end
     end
   end
-  local epoch, offset, ts = appendAt(meta, log, ARGV[a + 5], ARGV[2], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4]), payload, nil, stepId, new)
+  -- A finished job out of its queue, and the next taken ('t' and its id), none ('n'), or its
+  -- token no longer holding it ('l'), as the queue's COMPLETE does. Before the event, which
+  -- keeps it: a call sent again after a lost reply is answered with it (see landed), so the job
+  -- taken for the worker is handed to it, not left held until its lease lapses.
+  local ended = nil
+  if ARGV[a + 16] ~= '' then
+    Q[1], Q[2], Q[3], Q[4], Q[5] = states, line, KEYS[k + 7], KEYS[k + 8], arrivals
+    local r = finish(id, ARGV[a + 17], tonumber(ARGV[a + 18]), ARGV[a + 16] == 'take')
+    if r[1] == 'taken' then ended = 't' .. r[2] elseif r[1] == 'lost' then ended = 'l' else ended = 'n' end
+  end
+  local epoch, offset, ts = appendAt(meta, log, ARGV[a + 5], ARGV[2], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4]), payload, nil, stepId, new, ended)
   local text = ARGV[a + 7] .. ',"epoch":"' .. epoch .. '","lastOffset":' .. offset .. '}'
   if finished then
     redis.call('SET', record, text, 'PX', ARGV[4])
@@ -124,15 +134,7 @@ local function step(k, a)
   redis.call('PUBLISH', ARGV[a + 6], '{"o":' .. offset .. ',"e":"' .. epoch .. '","t":' .. ts .. ',"p":' .. payload .. '}')
   local streams = ''
   if finished then streams = tostring(redis.call('EXISTS', marker)) end
-  -- A finished job out of its queue, and the next taken ('t' and its id), none ('n'), or its
-  -- token no longer holding it ('l'), as the queue's COMPLETE does.
-  local ended = ''
-  if ARGV[a + 16] ~= '' then
-    Q[1], Q[2], Q[3], Q[4], Q[5] = states, line, KEYS[k + 7], KEYS[k + 8], arrivals
-    local r = finish(id, ARGV[a + 17], tonumber(ARGV[a + 18]), ARGV[a + 16] == 'take')
-    if r[1] == 'taken' then ended = 't' .. r[2] elseif r[1] == 'lost' then ended = 'l' else ended = 'n' end
-  end
-  return {'new', offset, epoch, ts, streams, ended}
+  return {'new', offset, epoch, ts, streams, ended or ''}
 end
 `;
 
@@ -435,8 +437,8 @@ export async function appendJobEvent(
     publication: { topic, epoch: epoch!, offset: Number(offset), data: event.data, from: event.from, ts: Number(ts) },
     duplicate: false,
     ...(streams ? { streamsOpened: streams === '1' } : {}),
-    // Out of the queue in the step: the next job taken, or none ('n'); its token lost ('l') or a
-    // step answered as landed ('', see `landed`) looked for none here.
+    // Out of the queue in the step: the next job taken, or none ('n'); its token lost ('l'), or a
+    // step answered as landed from an entry that kept nothing (''), looked for none here.
     ...(ended === 'n' ? { nextJob: null } : ended?.startsWith('t') ? { nextJob: ended.slice(1) } : {}),
     ...(ending ? { endedInQueue: true } : {}),
     // What the step saved (see the script's `text`).

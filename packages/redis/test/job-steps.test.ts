@@ -805,6 +805,68 @@ describe('a call of job steps whose reply a dropped connection lost', () => {
   });
 });
 
+describe("a job's last step whose reply a dropped connection lost, with Inloop's queue", () => {
+  it('still hands the worker the next job the step took for it, once ioredis sends it again', async () => {
+    // A TCP proxy that, once armed, forwards the call carrying a job's succeeded step and then
+    // drops its connection without passing on what Redis answers. The step ran: it ended A in the
+    // queue and took B for the same worker. Sent again, it is answered as landed from A's event,
+    // which must say what was taken, or B stays held, unrun, until its lease lapses (a minute).
+    let armed = false;
+    let drops = 0;
+    const sockets = new Set<Socket>();
+    const proxy = createServer((client) => {
+      const upstream = connectTcp(Number(new URL(redis.url).port), '127.0.0.1');
+      let swallow = false;
+      for (const s of [client, upstream]) sockets.add(s);
+      client.on('data', (d) => {
+        upstream.write(d);
+        if (!armed || !d.includes('job.succeeded')) return;
+        [armed, swallow] = [false, true];
+        drops++;
+        setTimeout(() => [client, upstream].forEach((s) => s.destroy()), 150);
+      });
+      upstream.on('data', (d) => void (swallow || client.write(d)));
+      for (const [a, b] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const)
+        a.on('error', () => b.destroy()).on('close', () => b.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      await using a = await startNode({
+        redis: `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+        redisPrefix: `l${randomBytes(4).toString('hex')}`,
+        jobLeaseMs: 60_000,
+      });
+      let release = () => {};
+      const gate = new Promise<void>((r) => (release = r));
+      const ran: string[] = [];
+      a.node.jobs.handle(
+        'w',
+        async (job) => {
+          ran.push(job.id);
+          if (ran.length === 1) await gate;
+          return 'ok';
+        },
+        { concurrency: 1 },
+      );
+      const first = (await a.api('/v1/jobs', { body: { type: 'w', input: 1 } })).body.id as string;
+      await waitFor(() => ran.length === 1, 5000, 'A running');
+      const next = (await a.api('/v1/jobs', { body: { type: 'w', input: 2 } })).body.id as string;
+      armed = true;
+      release();
+      for (const id of [first, next])
+        await waitFor(async () => (await a.api(`/v1/jobs/${id}`)).body.status === 'succeeded', 20_000, `${id} run`);
+      assert.equal(drops, 1, 'the succeeded step was sent again');
+      assert.deepEqual(ran, [first, next]);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((r) => proxy.close(r));
+    }
+  });
+});
+
 describe('the steps of a busy turn, on one Redis server', () => {
   it('go out as their calls fill: Redis runs the first while the node is still asking for more', async () => {
     const prefix = `f${randomBytes(4).toString('hex')}`;
