@@ -62,6 +62,26 @@ function leasedAgain(node: TestNode, id: string, what: string) {
   );
 }
 
+/**
+ * A handler of `type` on `node` that runs one job at a time, the first until the test calls
+ * `release`; `ran` lists the jobs it ran, in order.
+ */
+function firstRunHeld(node: TestNode, type: string): { ran: string[]; release: () => void } {
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const ran: string[] = [];
+  node.node.jobs.handle(
+    type,
+    async (job) => {
+      ran.push(job.id);
+      if (ran.length === 1) await released;
+      return 'ran';
+    },
+    { concurrency: 1 },
+  );
+  return { ran, release };
+}
+
 /** One node's view of the Redis backend: its broker, job store and job locks. */
 async function nodeOn(prefix: string) {
   const backend = await createRedisBackend({ url: redis.url, prefix });
@@ -372,21 +392,10 @@ describe('a job created on a node, changed through another before that node leas
     const prefix = `c${randomBytes(4).toString('hex')}`;
     const a = await startNode({ redis: redis.url, redisPrefix: prefix });
     await using other = await nodeOn(prefix);
-    let release: () => void = () => {};
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const ran: string[] = [];
+    // One at a time on A: the second job waits in the queue behind the first, which waits for
+    // the test, while A keeps the record it created the second one with.
+    const { ran, release } = firstRunHeld(a, 'one');
     try {
-      // One at a time on A: the second job waits in the queue behind the first, which waits for
-      // the test, while A keeps the record it created the second one with.
-      a.node.jobs.handle(
-        'one',
-        async (job) => {
-          ran.push(job.id);
-          if (ran.length === 1) await released;
-          return 'ran';
-        },
-        { concurrency: 1 },
-      );
       const create = async () => {
         const res = await a.api('/v1/jobs', { body: { type: 'one', input: null } });
         assert.equal(res.status, 202, JSON.stringify(res.body));
@@ -839,18 +848,7 @@ describe("a job's last step whose reply a dropped connection lost, with Inloop's
         redisPrefix: `l${randomBytes(4).toString('hex')}`,
         jobLeaseMs: 60_000,
       });
-      let release = () => {};
-      const gate = new Promise<void>((r) => (release = r));
-      const ran: string[] = [];
-      a.node.jobs.handle(
-        'w',
-        async (job) => {
-          ran.push(job.id);
-          if (ran.length === 1) await gate;
-          return 'ok';
-        },
-        { concurrency: 1 },
-      );
+      const { ran, release } = firstRunHeld(a, 'w');
       const first = (await a.api('/v1/jobs', { body: { type: 'w', input: 1 } })).body.id as string;
       await waitFor(() => ran.length === 1, 5000, 'A running');
       const next = (await a.api('/v1/jobs', { body: { type: 'w', input: 2 } })).body.id as string;
