@@ -79,13 +79,14 @@ end
 -- the node's clock: they are given maxAge and a 64th more, again only when an append would
 -- outlive that, so a busy topic's keys are not expired anew on every append. 'nowText' and
 -- 'maxCount' come as the caller's arguments (text), 'maxAge' as a number. Returns epoch, offset
--- and ts, the last two as text; or, with an idempotency key 'idem' seen under this epoch, 'seen', its offset, digest
--- and epoch (nothing written). 'step': an id the entry also carries ('s'), for a job's step to know
--- itself if its call comes again (see job-events.ts); nil for a publication. 'ended': what a job's
--- last step did in the queue, kept on the entry too ('n') for the same reason; nil for others. 'unborn': the topic
--- is known to have nothing stored (a new job's: its id is new, and no one knows it before this
--- step answers), so nothing is read or cleared. Were ids ever known earlier (chosen by clients),
--- a watch made before it would have its epoch replaced: its watchers told their state is stale.
+-- and ts, the last two as text; or, with an idempotency key 'idem' seen under this epoch,
+-- 'seen', its offset, digest and epoch (nothing written). 'step': an id the entry also carries
+-- ('s'), for a job's step to know itself if its call comes again (see job-events.ts); nil for a
+-- publication. 'ended': what a job's last step did in the queue, kept on the entry too ('n') for
+-- the same reason; nil for others. 'unborn': the topic is known to have nothing stored (a new
+-- job's: its id is new, and no one knows it before this step answers), so nothing is read or
+-- cleared. Were ids ever known earlier (chosen by clients), a watch made before it would have
+-- its epoch replaced: its watchers told their state is stale.
 local function appendAt(meta, log, fresh, run, nowText, maxCount, maxAge, payload, idem, step, unborn, ended)
   local now = tonumber(nowText)
   local held = {}

@@ -27,11 +27,14 @@ export interface JobEventsOptions {
  * again: those live in other slots, and a finished job leaves them after the step, see
  * `unindexFinished`); ARGV how many steps, the Redis run id, the jobs' announcement channel and
  * a finished record's TTL. Then the step's own: KEYS topic meta, topic log, record (one hash
- * tag, `{t:job:<id>}`), the job's streams-opened marker (the same tag), then the states, the
- * line and the arrival count of the job's type in Inloop's queue (`RedisJobQueue`; the record
- * again when the step does not queue). ARGV: payload, now, maxCount, maxAgeMs, fresh epoch,
- * channel, record head, expected epoch, expected offset, id, '1' when the job finished (else
- * ''), '1' for a new job (else ''), its creation time, the job's type, the step's id.
+ * tag, `{t:job:<id>}`), the job's streams-opened marker (the same tag), then the five keys of
+ * the job's type in Inloop's queue (`RedisJobQueue`, in its order: states, line, delayed,
+ * leases, arrivals; the record again when the step neither queues nor ends the job there).
+ * ARGV: payload, now, maxCount, maxAgeMs, fresh epoch, channel, record head, expected epoch,
+ * expected offset, id, '1' when the job finished (else ''), '1' for a new job (else ''), its
+ * creation time, the job's type, the step's id, then for a finished job to take out of the
+ * queue 'end', or 'take' to also take the next for the same worker (else ''), the token that
+ * holds it and the next one's lease in ms (the queue's `finish`).
  *
  * Refused (nothing written) unless the stored record is still where the change read it: that
  * check is the fence (a stale lease or a change from another node since). A step whose own event
@@ -74,7 +77,8 @@ end
 local function step(k, a)
   local unfinished, outbox, listing = KEYS[1], KEYS[2], KEYS[3]
   local meta, log, record, marker = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
-  local states, line, arrivals = KEYS[k + 5], KEYS[k + 6], KEYS[k + 9]
+  -- The queue's helpers work on this job's type.
+  Q[1], Q[2], Q[3], Q[4], Q[5] = KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], KEYS[k + 8], KEYS[k + 9]
   local payload, id, stepId = ARGV[a + 1], ARGV[a + 10], ARGV[a + 15]
   local finished, new = ARGV[a + 11] == '1', ARGV[a + 12] == '1'
   if new then
@@ -82,9 +86,8 @@ local function step(k, a)
     -- In line (or in the outbox) before anything else is written: a step that failed halfway
     -- leaves an entry with no record, which a taker (or the outbox's flush) drops, never a
     -- record that nothing would queue.
-    if states ~= record then
-      redis.call('ZADD', line, int(redis.call('INCR', arrivals)), id)
-      redis.call('HSET', states, id, 'w')
+    if Q[1] ~= record then
+      join(id)
     else
       redis.call('ZADD', outbox, ARGV[a + 13], id)
     end
@@ -108,7 +111,6 @@ local function step(k, a)
   -- taken for the worker is handed to it, not left held until its lease lapses.
   local ended = nil
   if ARGV[a + 16] ~= '' then
-    Q[1], Q[2], Q[3], Q[4], Q[5] = states, line, KEYS[k + 7], KEYS[k + 8], arrivals
     local r = finish(id, ARGV[a + 17], tonumber(ARGV[a + 18]), ARGV[a + 16] == 'take')
     if r[1] == 'taken' then ended = 't' .. r[2] elseif r[1] == 'lost' then ended = 'l' else ended = 'n' end
   end
@@ -126,7 +128,7 @@ local function step(k, a)
   if new then
     redis.call('SADD', unfinished, id)
     redis.call('ZADD', listing, 0, id)
-    if states ~= record and not announced[ARGV[a + 14]] then
+    if Q[1] ~= record and not announced[ARGV[a + 14]] then
       announced[ARGV[a + 14]] = true
       redis.call('PUBLISH', ARGV[3], ARGV[a + 14])
     end
