@@ -706,6 +706,15 @@ describe('the steps of many jobs asked for in one turn, on one Redis server', ()
   });
 });
 
+/** A proxy's two sides of one connection: either one ending or failing ends the other. */
+function closeTogether(client: Socket, upstream: Socket): void {
+  for (const [a, b] of [
+    [client, upstream],
+    [upstream, client],
+  ] as const)
+    a.on('error', () => b.destroy()).on('close', () => b.destroy());
+}
+
 describe('a call of job steps whose reply a dropped connection lost', () => {
   it('is answered as landed when ioredis sends it again, even after another node changed the jobs', async () => {
     // A TCP proxy in front of Redis that, once armed, drops the connection that carries the next
@@ -735,11 +744,7 @@ describe('a call of job steps whose reply a dropped connection lost', () => {
           upstream.destroy();
           dropped();
         });
-        for (const [a, b] of [
-          [client, upstream],
-          [upstream, client],
-        ] as const)
-          a.on('error', () => b.destroy()).on('close', () => b.destroy());
+        closeTogether(client, upstream);
       });
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
@@ -835,11 +840,7 @@ describe("a job's last step whose reply a dropped connection lost, with Inloop's
         setTimeout(() => [client, upstream].forEach((s) => s.destroy()), 150);
       });
       upstream.on('data', (d) => void (swallow || client.write(d)));
-      for (const [a, b] of [
-        [client, upstream],
-        [upstream, client],
-      ] as const)
-        a.on('error', () => b.destroy()).on('close', () => b.destroy());
+      closeTogether(client, upstream);
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     try {
