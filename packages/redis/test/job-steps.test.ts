@@ -256,6 +256,37 @@ describe('two leases of one job made from one read, with events byte for byte al
   });
 });
 
+describe("a job's event that lands elsewhere than the step foresaw", () => {
+  it("saves the record at the event's position: after another publication, and under a new epoch", async () => {
+    const prefix = `p${randomBytes(4).toString('hex')}`;
+    await using a = await nodeOn(prefix);
+    const [job] = (await a.queued(1)) as [JobRecord];
+    const topic = jobTopic(job.id);
+    // Someone else publishes to the job's topic: the job's next event takes offset 3, not 2.
+    await a.broker.appendAndPublish(topic, { data: { note: 'from elsewhere' }, from: 'someone' });
+    const started = await a.lease(job.id, 'first', job);
+    let stored = (await a.store.get(job.id))!;
+    assert.deepEqual([stored.status, stored.epoch, stored.lastOffset], ['running', started.epoch, 3]);
+
+    // The topic's meta is lost (eviction, say): the next event starts the topic over under a new
+    // epoch, at offset 1, and the record says so.
+    const first = started.epoch;
+    execFileSync('redis-cli', ['-u', redis.url, 'DEL', `${prefix}:{t:${topic}}:meta`]);
+    started.status = 'succeeded';
+    started.result = 'done';
+    started.lease = null;
+    const last = await a.step(started, 'job.succeeded');
+    assert.notEqual(last.epoch, first);
+    stored = (await a.store.get(job.id))!;
+    assert.deepEqual([stored.status, stored.epoch, stored.lastOffset], ['succeeded', last.epoch, 1]);
+    const page = await a.broker.history(topic, 0, 10);
+    assert.deepEqual(
+      [page.epoch, page.publications.map((p) => (p.data as { type: string }).type)],
+      [last.epoch, ['job.succeeded']],
+    );
+  });
+});
+
 describe('a stale remote worker on a cluster', () => {
   it('cannot report or finish through any node once its job was leased again on another node', async () => {
     const prefix = `w${randomBytes(4).toString('hex')}`;
