@@ -11,13 +11,16 @@
  *   Redis adapter with 1 and 2 nodes;
  * - job throughput, created to completed, trivial handler, 100 in flight, 10,000 jobs: Inloop on
  *   Redis (library API) against BullMQ used directly, with Redis pinned to the node's core and on
- *   a core of its own; per job: Redis commands and their µs (INFO commandstats), Redis CPU (INFO
- *   cpu), node CPU (/proc), and the calls on the wire by command (MONITOR, a short separate run);
+ *   a core of its own (Inloop also with Redis's `stream-node-max-bytes` at 2048, as operations.md
+ *   recommends); per job: Redis commands and their µs (INFO commandstats), Redis CPU (INFO cpu),
+ *   node CPU (/proc), the memory Redis holds after the run (INFO memory: finished jobs are kept),
+ *   and the calls on the wire by command (MONITOR, a short separate run);
  * - `POST /v1/jobs` to 202 at 1,000 jobs/s on a node on Redis: p50/p99.
  *
  * `BENCH_CLUSTER=jobs` runs the jobs part alone; `BENCH_CLUSTER=accept` only the `202` at 1,000/s.
  */
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fanoutTable, measureFanout, type FanoutResult } from './lib/fanout.js';
 import { acceptLatency } from './lib/accept-load.js';
@@ -130,17 +133,46 @@ async function callsPerJob(side: Side, redisPort: number, n: number): Promise<Ca
 
 const per = (x: number, n: number) => (x / n).toFixed(1);
 
+/**
+ * The `stream-node-max-bytes` operations.md recommends for Redis under Inloop's jobs: each job has
+ * a stream of its own, and Redis 6.2 and later allocate a stream's first node at this size (up to
+ * 4 KiB, its default), which costs Redis a page's worth of memory per job and CPU per new stream.
+ */
+const TUNED_STREAM_NODE_BYTES = 2048;
+
+/** Run `fn` with Redis at `port` set to `bytes` for `stream-node-max-bytes`, then set it back. */
+async function withStreamNodeMaxBytes<T>(port: number, bytes: number, fn: () => Promise<T>): Promise<T> {
+  const cli = (...args: string[]) =>
+    execFileSync('redis-cli', ['-p', String(port), ...args])
+      .toString()
+      .trim();
+  const before = cli('CONFIG', 'GET', 'stream-node-max-bytes').split('\n')[1] ?? '4096';
+  cli('CONFIG', 'SET', 'stream-node-max-bytes', String(bytes));
+  try {
+    return await fn();
+  } finally {
+    cli('CONFIG', 'SET', 'stream-node-max-bytes', before);
+  }
+}
+
 /** Job throughput and what it costs, Inloop on Redis and BullMQ alone, on one Redis pinned to `redisCpu`. */
 async function jobRows(redisCpu: number, where: string): Promise<string[]> {
   const rows: string[] = [];
   const result = await withPinnedRedis(redisCpu, async (port) => {
     const load = await loadAverage();
     const inloopRun = await jobsRun('inloop', port, THROUGHPUT_JOBS);
+    const tunedRun = await withStreamNodeMaxBytes(port, TUNED_STREAM_NODE_BYTES, () =>
+      jobsRun('inloop', port, THROUGHPUT_JOBS),
+    );
     const throughBull = await jobsRun('inloop-bullmq', port, THROUGHPUT_JOBS);
     const bullRun = await jobsRun('bullmq', port, THROUGHPUT_JOBS);
     const keptRun = await jobsRun('bullmq-kept', port, THROUGHPUT_JOBS);
     for (const [name, r] of [
       ["Inloop on Redis, Inloop's queue (library API)", inloopRun],
+      [
+        `Inloop on Redis, Inloop's queue, Redis with stream-node-max-bytes ${TUNED_STREAM_NODE_BYTES} (operations.md)`,
+        tunedRun,
+      ],
       ['Inloop on Redis, BullMQ queue (library API)', throughBull],
       ['BullMQ directly', bullRun],
       ['BullMQ directly, finished jobs kept 7 days (as Inloop keeps records)', keptRun],
@@ -148,19 +180,23 @@ async function jobRows(redisCpu: number, where: string): Promise<string[]> {
       const redisCpuUs = (r.redis.cpuSeconds * 1e6) / THROUGHPUT_JOBS;
       rows.push(
         `| ${where} | ${name} | ${Math.round(r.rate).toLocaleString('en')} | ${per(r.redis.calls, THROUGHPUT_JOBS)} | ` +
-          `${per(r.redis.commandUs, THROUGHPUT_JOBS)} | ${redisCpuUs.toFixed(0)} | ${(r.nodeCpuMs * 1000).toFixed(0)} |`,
+          `${per(r.redis.commandUs, THROUGHPUT_JOBS)} | ${redisCpuUs.toFixed(0)} | ${(r.nodeCpuMs * 1000).toFixed(0)} | ` +
+          `${Math.round(r.redis.usedMemory / THROUGHPUT_JOBS).toLocaleString('en')} |`,
       );
     }
-    rows.push(`| ${where} | ratio Inloop / BullMQ | ${(inloopRun.rate / bullRun.rate).toFixed(2)}x | | | | |`);
+    rows.push(`| ${where} | ratio Inloop / BullMQ | ${(inloopRun.rate / bullRun.rate).toFixed(2)}x | | | | | |`);
     rows.push(
-      `| ${where} | ratio Inloop / BullMQ keeping finished jobs | ${(inloopRun.rate / keptRun.rate).toFixed(2)}x | | | | |`,
+      `| ${where} | ratio Inloop / BullMQ, stream-node-max-bytes ${TUNED_STREAM_NODE_BYTES} | ${(tunedRun.rate / bullRun.rate).toFixed(2)}x | | | | | |`,
     );
     rows.push(
-      `| ${where} | ratio Inloop on BullMQ / BullMQ | ${(throughBull.rate / bullRun.rate).toFixed(2)}x | | | | |`,
+      `| ${where} | ratio Inloop / BullMQ keeping finished jobs | ${(inloopRun.rate / keptRun.rate).toFixed(2)}x | | | | | |`,
     );
-    rows.push(`| ${where} | (${load}) | | | | | |`);
+    rows.push(
+      `| ${where} | ratio Inloop on BullMQ / BullMQ | ${(throughBull.rate / bullRun.rate).toFixed(2)}x | | | | | |`,
+    );
+    rows.push(`| ${where} | (${load}) | | | | | | |`);
   });
-  if (result === null) rows.push(`| ${where} | redis-server did not start | | | | | |`);
+  if (result === null) rows.push(`| ${where} | redis-server did not start | | | | | | |`);
   return rows;
 }
 
@@ -202,8 +238,8 @@ async function jobsReport(): Promise<void> {
     `Jobs on Redis, ${THROUGHPUT_JOBS.toLocaleString('en')} trivial jobs created to completed, 100 in flight, ` +
       `node (or BullMQ's process) on core ${SERVER_CPU}`,
     '',
-    "| Redis | side | jobs/s | Redis commands/job (scripts' inner included) | Redis command µs/job | Redis CPU µs/job | node CPU µs/job |",
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    "| Redis | side | jobs/s | Redis commands/job (scripts' inner included) | Redis command µs/job | Redis CPU µs/job | node CPU µs/job | Redis memory kept/job (B) |",
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   // Each part is printed as soon as it is measured.
   const print = (from: number) => process.stdout.write(lines.slice(from).join('\n') + '\n');

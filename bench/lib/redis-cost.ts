@@ -8,6 +8,8 @@ export interface RedisCost {
   commandUs: number;
   /** CPU seconds of the redis-server process, user + system (INFO cpu). */
   cpuSeconds: number;
+  /** Bytes Redis holds for data (INFO memory `used_memory`). */
+  usedMemory: number;
 }
 
 function info(port: number, section: string): string {
@@ -28,7 +30,8 @@ export function redisCost(port: number): RedisCost {
   const cpu = info(port, 'cpu');
   const cpuSeconds =
     Number(/used_cpu_user:([\d.]+)/.exec(cpu)?.[1] ?? 0) + Number(/used_cpu_sys:([\d.]+)/.exec(cpu)?.[1] ?? 0);
-  return { calls: calls - innerCalls, commandUs, cpuSeconds };
+  const usedMemory = Number(/^used_memory:(\d+)/m.exec(info(port, 'memory'))?.[1] ?? 0);
+  return { calls: calls - innerCalls, commandUs, cpuSeconds, usedMemory };
 }
 
 export function costDelta(before: RedisCost, after: RedisCost): RedisCost {
@@ -36,6 +39,7 @@ export function costDelta(before: RedisCost, after: RedisCost): RedisCost {
     calls: after.calls - before.calls,
     commandUs: after.commandUs - before.commandUs,
     cpuSeconds: after.cpuSeconds - before.cpuSeconds,
+    usedMemory: after.usedMemory - before.usedMemory,
   };
 }
 
