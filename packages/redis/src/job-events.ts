@@ -51,7 +51,8 @@ export interface JobEventsOptions {
  * it). Then the event is
  * appended like any publication (the broker's own `appendAt`: built when defined, as the two
  * modules import each other), the record saved at the event's offset (a finished one with its
- * expiry, out of the unfinished set and the outbox), and the event PUBLISHed (six commands for most events).
+ * expiry, out of the unfinished set and the outbox), and the event PUBLISHed while any connection
+ * subscribes to its channel (always, on a Redis Cluster; six commands for most events).
  * A finished job's step also answers whether a stream of the job was ever opened (the marker).
  *
  * Written as `step(k, a)`, a function of where its own keys and arguments start (`KEYS[k + 1]`,
@@ -144,7 +145,14 @@ local function step(k, a)
       redis.call('PUBLISH', ARGV[3], ARGV[a + 14])
     end
   end
-  redis.call('PUBLISH', ARGV[a + 6], '{"o":' .. offset .. ',"e":"' .. epoch .. '","t":' .. ts .. ',"p":' .. payload .. '}')
+  -- Published while a connection subscribes to the job's channel (a node watching the job, which
+  -- subscribes before it reads the topic's position: an event this step adds before that is in
+  -- what it reads). Most jobs nobody watches, and the message is a copy of the event. On a Redis
+  -- Cluster (the call's keys are the record's) always: a subscriber there may be on another shard,
+  -- and NUMSUB counts this one's.
+  if unfinished == record or redis.call('PUBSUB', 'NUMSUB', ARGV[a + 6])[2] > 0 then
+    redis.call('PUBLISH', ARGV[a + 6], '{"o":' .. offset .. ',"e":"' .. epoch .. '","t":' .. ts .. ',"p":' .. payload .. '}')
+  end
   local streams = ''
   if finished then streams = tostring(redis.call('EXISTS', marker)) end
   return {'new', offset, epoch, ts, streams, ended or ''}

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect as connectTcp, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { jobTopic, type Json } from '@inloop/protocol';
 import { createLogger, type JobRecord } from '@inloop/server';
 import { jobRecord, startNode, waitFor, type TestNode, startRedis, type TestRedis } from '@inloop/testing';
@@ -284,6 +285,52 @@ describe("a job's event that lands elsewhere than the step foresaw", () => {
       [page.epoch, page.publications.map((p) => (p.data as { type: string }).type)],
       [last.epoch, ['job.succeeded']],
     );
+  });
+});
+
+describe("a job's events on one Redis server", () => {
+  it('reach a node that watches the job, from its first event on, and cost no PUBLISH while none does', async () => {
+    const prefix = `w${randomBytes(4).toString('hex')}`;
+    await using a = await nodeOn(prefix);
+    await using b = await nodeOn(prefix);
+    const probe = new Redis(redis.url);
+    try {
+      const published = async () =>
+        Number(/cmdstat_publish:calls=(\d+)/.exec(await probe.info('commandstats'))?.[1] ?? 0);
+      // Nobody watches: three events, stored, none published.
+      const before = await published();
+      const [quiet] = (await a.queued(1)) as [JobRecord];
+      await a.lease(quiet.id, 'q', quiet);
+      Object.assign(quiet, { status: 'succeeded', result: 'ok', lease: null });
+      await a.step(quiet, 'job.succeeded');
+      assert.equal(await published(), before);
+      const quietPage = await b.broker.history(jobTopic(quiet.id), 0, 10);
+      assert.equal(quietPage.publications.length, 3);
+
+      // Node B watches a job before its first event and after its second: it hears every event
+      // as it is stored, in order, whichever node appends it.
+      const seen: string[] = [];
+      b.broker.onPublication((p) => seen.push(`${p.topic} ${p.offset} ${(p.data as { type: string }).type}`));
+      const job = record(`job${randomBytes(4).toString('hex')}`);
+      await b.broker.watch(jobTopic(job.id));
+      await a.store.insert(job);
+      await a.step(job, 'job.queued');
+      const [other] = (await a.queued(1)) as [JobRecord];
+      await a.lease(other.id, 'o', other);
+      await b.broker.watch(jobTopic(other.id));
+      await a.lease(job.id, 'j', job);
+      Object.assign(other, { status: 'succeeded', result: 'ok', lease: null });
+      await a.step(other, 'job.succeeded');
+      await waitFor(() => seen.length >= 3, 5000, 'the watched events');
+      assert.deepEqual(seen, [
+        `${jobTopic(job.id)} 1 job.queued`,
+        `${jobTopic(job.id)} 2 job.started`,
+        `${jobTopic(other.id)} 3 job.succeeded`,
+      ]);
+      assert.equal(await published(), before + 3);
+    } finally {
+      probe.disconnect();
+    }
   });
 });
 
