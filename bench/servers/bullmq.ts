@@ -11,6 +11,8 @@ import { ready } from './common.js';
 const connection = { host: '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
 ready({});
 const WEEK_SECONDS = 7 * 24 * 3600;
+/** Queues run here, removed on SIGTERM: after the bench has read what Redis holds for their jobs. */
+const queues: Queue[] = [];
 process.on('message', (m: { type?: string; n?: number; inFlight?: number; keep?: boolean }) => {
   if (m?.type !== 'run') return;
   void (async () => {
@@ -18,6 +20,7 @@ process.on('message', (m: { type?: string; n?: number; inFlight?: number; keep?:
     const inFlight = m.inFlight ?? 100;
     const name = `inloop-bench-${process.pid}-${Date.now()}`;
     const queue = new Queue(name, { connection });
+    queues.push(queue);
     let completed = 0;
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
@@ -38,9 +41,11 @@ process.on('message', (m: { type?: string; n?: number; inFlight?: number; keep?:
     await done;
     const seconds = (performance.now() - start) / 1000;
     await worker.close();
-    await queue.obliterate({ force: true });
-    await queue.close();
     process.send?.({ type: 'done', seconds });
   })();
 });
-process.on('SIGTERM', () => process.exit(0));
+process.on('SIGTERM', () => {
+  void Promise.all(queues.map((q) => q.obliterate({ force: true }).then(() => q.close())))
+    .catch(() => {})
+    .finally(() => process.exit(0));
+});
