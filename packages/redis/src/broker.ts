@@ -212,6 +212,8 @@ interface Watch {
   /** Messages that arrived before the watch knew its position, or during a repair. */
   queue: Wire[] | null;
   refs: number;
+  /** Settles when the watch's SUBSCRIBE and position are done (see `watch`). */
+  ready: Promise<void>;
 }
 
 function entryToPublication(topic: string, epoch: string, [id, fields]: StreamEntry): StoredPublication {
@@ -407,26 +409,36 @@ export class RedisBroker implements Broker {
   async watch(topic: string): Promise<void> {
     const existing = this.#watches.get(topic);
     if (existing) {
+      // Resolved once the first watch's SUBSCRIBE landed (or failed, with it): a caller that reads
+      // the topic's position next must not read it before, or an event stored in between would
+      // reach neither.
       existing.refs++;
-      return;
+      return existing.ready;
     }
-    const w: Watch = { epoch: '', offset: 0, queue: [], refs: 1 };
+    const w: Watch = { epoch: '', offset: 0, queue: [], refs: 1, ready: Promise.resolve() };
     this.#watches.set(topic, w);
     const channel = this.#keys.topicChannel(topic);
     this.#channels.set(channel, topic);
-    try {
-      await guarded(() => this.#sub.subscribe(channel));
-      // Subscribed first, then the position: whatever follows it arrives on the channel.
-      const position = await this.position(topic);
-      w.epoch = position.epoch;
-      w.offset = position.offset;
-    } catch (err) {
-      this.#watches.delete(topic);
-      this.#channels.delete(channel);
-      void this.#sub.unsubscribe(channel).catch(() => {});
-      throw err;
-    }
-    this.#drain(topic, w);
+    w.ready = (async () => {
+      try {
+        await guarded(() => this.#sub.subscribe(channel));
+        // Subscribed first, then the position: whatever follows it arrives on the channel.
+        const position = await this.position(topic);
+        w.epoch = position.epoch;
+        w.offset = position.offset;
+      } catch (err) {
+        if (this.#watches.get(topic) === w) {
+          this.#watches.delete(topic);
+          this.#channels.delete(channel);
+          void this.#sub.unsubscribe(channel).catch(() => {});
+        }
+        throw err;
+      }
+      this.#drain(topic, w);
+    })();
+    // Each caller handles its failure; this copy is not one left unhandled.
+    w.ready.catch(() => {});
+    return w.ready;
   }
 
   async unwatch(topic: string): Promise<void> {

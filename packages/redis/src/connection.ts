@@ -88,11 +88,19 @@ export function whenReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
   });
 }
 
-/** A connection for SUBSCRIBE: it re-subscribes its channels by itself after a reconnect. */
+/**
+ * A connection for SUBSCRIBE: it re-subscribes its channels by itself after a reconnect. Without
+ * ioredis's ready check: ioredis writes a SUBSCRIBE made while a reconnection is under way at
+ * once (Redis takes it while loading), which puts the connection in subscriber mode before the
+ * check's INFO, and the INFO then failed the check and every SUBSCRIBE waiting with it (a watch
+ * made in that moment failed `unavailable`: 91 of 1,500 watches made one a millisecond across
+ * five reconnects).
+ */
 export function connectSubscriber(target: string | RedisTarget): Redis {
   return connectTo(typeof target === 'string' ? { url: target } : target, {
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
+    enableReadyCheck: false,
   });
 }
 

@@ -415,7 +415,7 @@ export async function appendJobEvent(
   // The record as the step saves it when the event takes the position it should (see STEP).
   const expected = event.insert
     ? { epoch: event.freshEpoch, offset: 1 }
-    : { epoch: job.epoch, offset: job.lastOffset + 1 };
+    : { epoch: job.epoch, offset: Number(job.lastOffset) + 1 };
   const text = recordAtPosition(head, expected.epoch, expected.offset);
   const finished = isTerminal(job.status);
   const reply = await runStep(

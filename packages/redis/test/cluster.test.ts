@@ -3,7 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Scope } from '@inloop/protocol';
 import type { NodeOptions } from '@inloop/server';
-import { rawSession, startNode, waitFor, type TestNode, startRedis, type TestRedis } from '@inloop/testing';
+import { Redis } from 'ioredis';
+import { SseParser } from '@inloop/protocol';
+import { rawSession, sleep, startNode, waitFor, type TestNode, startRedis, type TestRedis } from '@inloop/testing';
 
 const scopes: Scope[] = [{ ops: ['subscribe', 'publish', 'presence', 'history'], topics: ['room:*', 'conv:*'] }];
 
@@ -228,6 +230,79 @@ describe('jobs on a cluster', () => {
     assert.equal(events.at(-1), 'job.succeeded');
     const done = await c!.api(`/v1/jobs/${created.body.id}`);
     assert.deepEqual([done.body.status, done.body.result], ['succeeded', { pages: 3 }]);
+  });
+});
+
+describe('watchers of one job on a node whose Redis subscriber reconnects', () => {
+  it('each hear every event from the snapshot on, whichever of them subscribed first', async () => {
+    await using nodes = await cluster(2);
+    const [a, b] = [nodes[0]!, nodes[1]!];
+    a.node.jobs.define('remote');
+    b.node.jobs.define('remote');
+    const admin = new Redis(redis.url);
+    try {
+      /** A job's SSE stream on B: `snapshot@N`, then each event and its offset, until it ends. */
+      const watch = async (id: string, signal: AbortSignal): Promise<string[]> => {
+        const seen: string[] = [];
+        try {
+          const res = await fetch(`${b.url}/v1/jobs/${id}/stream`, {
+            headers: { authorization: `Bearer ${a.node.apiKey}` },
+            signal,
+          });
+          const reader = res.body!.getReader();
+          const decoder = new TextDecoder();
+          const parser = new SseParser();
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) return seen;
+            for (const e of parser.feed(decoder.decode(value, { stream: true }))) {
+              if (e.event === 'job.tick') continue;
+              const offset =
+                e.event === 'job.snapshot' ? (JSON.parse(e.data) as { offset: number }).offset : e.id?.split(':')[1];
+              seen.push(`${e.event === 'job.snapshot' ? 'snapshot' : e.event}@${offset}`);
+            }
+          }
+        } catch {
+          seen.push('(cut)');
+          return seen;
+        }
+      };
+      for (let round = 0; round < 3; round++) {
+        const { id } = (await a.api('/v1/jobs', { body: { type: 'remote' } })).body as { id: string };
+        const leased = await a.api('/v1/workers/lease', { body: { types: ['remote'], waitMs: 1000 } });
+        const lease = leased.body.lease.token as string;
+        await a.api(`/v1/jobs/${id}/progress`, { body: { lease, message: 'one' } });
+        const stop = new AbortController();
+        const timer = setTimeout(() => stop.abort(), 15_000);
+        // B's subscriber connection is cut (it reconnects within moments); two watchers open on B
+        // meanwhile, the second while the first's subscription is still under way.
+        await admin.client('KILL', 'TYPE', 'pubsub');
+        const first = watch(id, stop.signal);
+        await sleep(15);
+        const second = watch(id, stop.signal);
+        await sleep(40);
+        await a.api(`/v1/jobs/${id}/progress`, { body: { lease, message: 'two' } });
+        await sleep(500);
+        await a.api(`/v1/jobs/${id}/progress`, { body: { lease, message: 'three' } });
+        await a.api(`/v1/jobs/${id}/complete`, { body: { lease, result: 'ok' } });
+        const logs = await Promise.all([first, second]);
+        clearTimeout(timer);
+        for (const seen of logs) {
+          // From the snapshot's offset on, every event in order, ending with the job's end.
+          const from = Number(/^snapshot@(\d+)$/.exec(seen[0] ?? '')?.[1]);
+          assert.ok(from >= 3, seen.join(' '));
+          const after = seen.slice(1).map((e) => Number(e.split('@')[1]));
+          assert.deepEqual(
+            after,
+            Array.from({ length: 6 - from }, (_, i) => from + 1 + i),
+            `round ${round}: ${seen.join(' ')}`,
+          );
+          assert.equal(seen.at(-1), 'job.succeeded@6', seen.join(' '));
+        }
+      }
+    } finally {
+      admin.disconnect();
+    }
   });
 });
 

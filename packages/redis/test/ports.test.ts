@@ -170,6 +170,54 @@ describe('redis broker across nodes', () => {
   });
 });
 
+describe('redis broker whose subscriber connection is cut', () => {
+  it(
+    'takes every watch made while it reconnects, and each topic is heard from then on',
+    { timeout: 60_000 },
+    async () => {
+      const prefix = `k${++n}`;
+      const a = await open(defaults, prefix);
+      const b = await open(defaults, prefix);
+      const admin = await command();
+      const seen = new Set<string>();
+      b.broker.onPublication((p) => seen.add(p.topic));
+      try {
+        for (let round = 0; round < 5; round++) {
+          // Cut, then a watch every millisecond while ioredis reconnects (it writes a SUBSCRIBE made
+          // in the middle of its handshake at once).
+          await admin.client('KILL', 'TYPE', 'pubsub');
+          // Each watch's outcome as it settles: refused (or unanswered) is an error.
+          const watches: Promise<Error | null>[] = [];
+          for (let i = 0; i < 300; i++) {
+            const topic = `cut${round}-${i}`;
+            // Refused, or unanswered after 10 s (the way the unfixed connection failed them too).
+            const unanswered = new Promise<never>((_, reject) =>
+              setTimeout(() => reject(new Error('no answer')), 10_000).unref(),
+            );
+            watches.push(
+              Promise.race([b.broker.watch(topic), unanswered]).then(
+                () => null,
+                (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+              ),
+            );
+            await new Promise((r) => setTimeout(r, 1));
+          }
+          const refused = (await Promise.all(watches)).filter((e) => e !== null);
+          assert.equal(refused.length, 0, `round ${round}: ${refused.length} of 300 watches refused`);
+          // A publication on A reaches B on a topic watched in the middle of the reconnection.
+          const topic = `cut${round}-100`;
+          await a.broker.appendAndPublish(topic, { data: round, from: 'a' });
+          await waitFor(() => seen.has(topic), 5000, `a publication on ${topic}`);
+        }
+      } finally {
+        admin.disconnect();
+        await a.close();
+        await b.close();
+      }
+    },
+  );
+});
+
 describe('redis broker retention', () => {
   it('writes nothing to Redis when new topic names are only read', async () => {
     const { broker, prefix, close } = await open(defaults);

@@ -70,6 +70,14 @@ export class Hub {
   #publicationBytes = FIRST_GUESS_BYTES;
   readonly #logger: Pick<Logger, 'error'> | undefined;
   readonly #topics = new Map<string, Set<Subscription>>();
+  /**
+   * The broker's watch of each topic with local subscribers, from the first one's subscribe on:
+   * every subscriber waits for it before it reads the topic's position, so none reads a position
+   * the watch may not cover yet (on Redis: before this node's SUBSCRIBE landed, when an event
+   * stored in between would reach neither its position nor its channel). One that failed is
+   * forgotten: every subscriber that waited for it fails with it, and the next starts another.
+   */
+  readonly #watching = new Map<string, Promise<void>>();
   #pending = new Map<string, TopicBatch>();
   #spare = new Map<string, TopicBatch>();
   readonly #flushed: TopicBatch[] = [];
@@ -132,12 +140,11 @@ export class Hub {
   async subscribe(outlet: Outlet, topic: string, id?: number, since?: Position): Promise<Subscription | null> {
     const sub = new Subscription(outlet, topic);
     let subs = this.#topics.get(topic);
-    const first = !subs;
     if (!subs) this.#topics.set(topic, (subs = new Set()));
     subs.add(sub);
     this.#metrics.subscriptions.inc();
     try {
-      if (first) await this.#broker.watch(topic);
+      await this.#watch(topic);
       const start = await this.#start(topic, since);
       const { position, recovered } = start;
       if (outlet.closed || sub.closed) {
@@ -163,6 +170,20 @@ export class Hub {
       this.unsubscribe(sub);
       throw err;
     }
+  }
+
+  /** The broker's watch of `topic` for its local subscribers: started by the first (see #watching). */
+  #watch(topic: string): Promise<void> {
+    let watching = this.#watching.get(topic);
+    if (watching === undefined) {
+      const started = this.#broker.watch(topic);
+      this.#watching.set(topic, started);
+      started.catch(() => {
+        if (this.#watching.get(topic) === started) this.#watching.delete(topic);
+      });
+      watching = started;
+    }
+    return watching;
   }
 
   /**
@@ -235,7 +256,14 @@ export class Hub {
       this.#metrics.jobWatchLongestSilenceSeconds.observe(sub.longestGapMs / 1000);
     if (subs.size === 0) {
       this.#topics.delete(sub.topic);
-      void this.#broker.unwatch(sub.topic).catch(() => {});
+      // A watch that failed was never the broker's to end.
+      const watching = this.#watching.get(sub.topic);
+      if (watching === undefined) return;
+      this.#watching.delete(sub.topic);
+      void watching.then(
+        () => this.#broker.unwatch(sub.topic).catch(() => {}),
+        () => {},
+      );
     }
   }
 
