@@ -57,12 +57,17 @@ interface Entry {
   token: string | undefined;
   /** Whether the node holds the subscription, as its replies told. */
   held: boolean;
-  /** A subscribe (its id) or an unsubscribe (-1) is on the wire; its answer decides the next step. */
+  /**
+   * A subscribe (its id) or an unsubscribe (-1) is on the wire, its answer deciding the next step;
+   * or -2, a subscribe refused `unavailable` waits to be asked again.
+   */
   pending: number | undefined;
   /** Bumped on every disconnect and end: answers to older requests are ignored. */
   generation: number;
   readonly recent: PublicationMessage[];
   scheduled: boolean;
+  /** Subscribes refused `unavailable` in a row on a connection that stayed up (see #step). */
+  refused: number;
 }
 
 /**
@@ -94,6 +99,7 @@ export class SubscriptionTable {
         generation: 0,
         recent: [],
         scheduled: false,
+        refused: 0,
       };
       this.#entries.set(topic, entry);
     }
@@ -145,6 +151,7 @@ export class SubscriptionTable {
     if (!entry || (entry.pending !== undefined && message.id !== entry.pending)) return;
     entry.pending = undefined;
     entry.held = true;
+    entry.refused = 0;
     if (message.epoch !== entry.core.position?.epoch) entry.recent.length = 0;
     const event: SubscribedEvent = {
       recovered: message.recovered,
@@ -275,8 +282,20 @@ export class SubscriptionTable {
       entry.pending = this.wire.subscribe(entry.topic, entry.core.position, entry.token, (error) => {
         if (generation !== entry.generation) return;
         entry.pending = undefined;
-        // A dropped connection resubscribes on the next connect; a refusal ends every consumer.
-        if (error.code !== 'unavailable') this.#end(entry, error);
+        // A refusal ends every consumer. `unavailable` does not: a dropped connection resubscribes
+        // on the next connect, and on a connection still up (the node's backend was out of reach
+        // for a moment) the subscribe is asked again after a pause, 0.25-5 s and growing, with
+        // jitter so that a node's clients do not all come back at once.
+        if (error.code !== 'unavailable') return this.#end(entry, error);
+        if (!this.wire.ready()) return;
+        const pause = Math.min(5000, 250 * 2 ** entry.refused) * (0.5 + Math.random() / 2);
+        entry.refused++;
+        entry.pending = -2;
+        setTimeout(() => {
+          if (generation !== entry.generation || entry.pending !== -2) return;
+          entry.pending = undefined;
+          this.#step(entry);
+        }, pause);
       });
     } else {
       entry.pending = -1;

@@ -13,6 +13,8 @@ class FakeNode {
   readonly queue: { topic: string; run: () => void }[] = [];
   frames = { subscribe: 0, unsubscribe: 0 };
   ready = true;
+  /** Subscribes still to refuse `unavailable` (the node's backend out of reach; the socket stays up). */
+  unavailable = 0;
   table!: SubscriptionTable;
   #nextId = 1;
 
@@ -24,6 +26,10 @@ class FakeNode {
       this.queue.push({
         topic,
         run: () => {
+          if (this.unavailable > 0) {
+            this.unavailable--;
+            return failed(new InloopError('unavailable'));
+          }
           if (this.held.has(topic)) return failed(new InloopError('already_subscribed'));
           this.held.add(topic);
           this.table.handleSubscribed({ id, topic, recovered: true, replayed: 0, epoch: 'e', offset: 0 });
@@ -186,6 +192,26 @@ describe('the shared subscription table', () => {
     await tick();
     assert.deepEqual(errors, ['already_subscribed', 'already_subscribed']);
     assert.deepEqual(table.wanted, []);
+  });
+
+  it('asks again after a pause when the node answers unavailable on a connection still up', async () => {
+    const { node, table } = setup();
+    node.unavailable = 2;
+    const watch = table.acquire('t');
+    const errors: string[] = [];
+    let subscribed = false;
+    watch.on('error', (e) => errors.push(e.code));
+    watch.on('subscribed', () => (subscribed = true));
+    // Refused twice (the pauses are 0.125-0.25 s, then 0.25-0.5 s), then held.
+    for (let i = 0; i < 100 && !subscribed; i++) {
+      await settleAll(node);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(subscribed, 'subscribed once the node could answer');
+    assert.deepEqual(errors, []);
+    assert.equal(watch.ended, false);
+    assert.deepEqual([...node.held], ['t']);
+    assert.equal(node.frames.subscribe, 3);
   });
 
   it('ends with the node holding exactly the topics still wanted, whatever the interleaving', async () => {
