@@ -288,7 +288,7 @@ export class SubscriptionTable {
         // jitter so that a node's clients do not all come back at once.
         if (error.code !== 'unavailable') return this.#end(entry, error);
         if (!this.wire.ready()) return;
-        const pause = Math.min(5000, 250 * 2 ** entry.refused) * (0.5 + Math.random() / 2);
+        const pause = Math.min(5000, 500 * 2 ** entry.refused) * (0.5 + Math.random() / 2);
         entry.refused++;
         entry.pending = -2;
         setTimeout(() => {

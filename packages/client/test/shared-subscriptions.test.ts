@@ -202,7 +202,7 @@ describe('the shared subscription table', () => {
     let subscribed = false;
     watch.on('error', (e) => errors.push(e.code));
     watch.on('subscribed', () => (subscribed = true));
-    // Refused twice (the pauses are 0.125-0.25 s, then 0.25-0.5 s), then held.
+    // Refused twice (the pauses are 0.25-0.5 s, then 0.5-1 s), then held.
     for (let i = 0; i < 100 && !subscribed; i++) {
       await settleAll(node);
       await new Promise((r) => setTimeout(r, 20));
