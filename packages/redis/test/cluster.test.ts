@@ -4,8 +4,16 @@ import { after, before, describe, it } from 'node:test';
 import type { Scope } from '@inloop/protocol';
 import type { NodeOptions } from '@inloop/server';
 import { Redis } from 'ioredis';
-import { SseParser } from '@inloop/protocol';
-import { rawSession, sleep, startNode, waitFor, type TestNode, startRedis, type TestRedis } from '@inloop/testing';
+import {
+  rawSession,
+  readSse,
+  sleep,
+  startNode,
+  waitFor,
+  type TestNode,
+  startRedis,
+  type TestRedis,
+} from '@inloop/testing';
 
 const scopes: Scope[] = [{ ops: ['subscribe', 'publish', 'presence', 'history'], topics: ['room:*', 'conv:*'] }];
 
@@ -243,28 +251,18 @@ describe('watchers of one job on a node whose Redis subscriber reconnects', () =
     try {
       /** A job's SSE stream on B: `snapshot@N`, then each event and its offset, until it ends. */
       const watch = async (id: string, signal: AbortSignal): Promise<string[]> => {
-        const seen: string[] = [];
         try {
           const res = await fetch(`${b.url}/v1/jobs/${id}/stream`, {
             headers: { authorization: `Bearer ${a.node.apiKey}` },
             signal,
           });
-          const reader = res.body!.getReader();
-          const decoder = new TextDecoder();
-          const parser = new SseParser();
-          for (;;) {
-            const { value, done } = await reader.read();
-            if (done) return seen;
-            for (const e of parser.feed(decoder.decode(value, { stream: true }))) {
-              if (e.event === 'job.tick') continue;
-              const offset =
-                e.event === 'job.snapshot' ? (JSON.parse(e.data) as { offset: number }).offset : e.id?.split(':')[1];
-              seen.push(`${e.event === 'job.snapshot' ? 'snapshot' : e.event}@${offset}`);
-            }
-          }
+          return (await readSse(res))
+            .filter((e) => e.event !== 'job.tick')
+            .map((e) =>
+              e.event === 'job.snapshot' ? `snapshot@${e.data.offset}` : `${e.event}@${e.id?.split(':')[1]}`,
+            );
         } catch {
-          seen.push('(cut)');
-          return seen;
+          return ['(cut)'];
         }
       };
       for (let round = 0; round < 3; round++) {
