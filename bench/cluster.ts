@@ -20,11 +20,10 @@
  * `BENCH_CLUSTER=jobs` runs the jobs part alone; `BENCH_CLUSTER=accept` only the `202` at 1,000/s.
  */
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fanoutTable, measureFanout, type FanoutResult } from './lib/fanout.js';
 import { acceptLatency } from './lib/accept-load.js';
-import { redisPid, withPinnedRedis } from './lib/redis.js';
+import { redisPid, withPinnedRedis, withStreamNodeMaxBytes } from './lib/redis.js';
 import { costDelta, countCalls, redisCost, type CallCount, type RedisCost } from './lib/redis-cost.js';
 import { cpuOf, loadAverage } from './lib/stats.js';
 import { ask, inloop, socketIo, spawnPinned, stopServer, type ServerInfo, type Target } from './lib/targets.js';
@@ -139,21 +138,6 @@ const per = (x: number, n: number) => (x / n).toFixed(1);
  * 4 KiB, its default), which costs Redis a page's worth of memory per job and CPU per new stream.
  */
 const TUNED_STREAM_NODE_BYTES = 2048;
-
-/** Run `fn` with Redis at `port` set to `bytes` for `stream-node-max-bytes`, then set it back. */
-async function withStreamNodeMaxBytes<T>(port: number, bytes: number, fn: () => Promise<T>): Promise<T> {
-  const cli = (...args: string[]) =>
-    execFileSync('redis-cli', ['-p', String(port), ...args])
-      .toString()
-      .trim();
-  const before = cli('CONFIG', 'GET', 'stream-node-max-bytes').split('\n')[1] ?? '4096';
-  cli('CONFIG', 'SET', 'stream-node-max-bytes', String(bytes));
-  try {
-    return await fn();
-  } finally {
-    cli('CONFIG', 'SET', 'stream-node-max-bytes', before);
-  }
-}
 
 /** Job throughput and what it costs, Inloop on Redis and BullMQ alone, on one Redis pinned to `redisCpu`. */
 async function jobRows(redisCpu: number, where: string): Promise<string[]> {

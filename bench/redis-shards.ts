@@ -7,11 +7,11 @@
  * topic's append runs on its own master, but a classic PUBLISH is broadcast to every master over
  * the cluster bus.
  */
-import { execFileSync } from 'node:child_process';
 import { Cluster, Redis } from 'ioredis';
 import { Keys, RedisBroker } from '@inloop/redis';
 import type { BrokerOptions } from '@inloop/server/ports';
 import { startRedis, startRedisCluster } from '@inloop/testing';
+import { redisCli } from './lib/redis.js';
 import { loadAverage } from './lib/stats.js';
 
 const PUBLICATIONS = Number(process.env.BENCH_SHARDS_PUBLICATIONS ?? 20_000);
@@ -20,7 +20,7 @@ const IN_FLIGHT = 64;
 const options: BrokerOptions = { maxCount: 1000, maxAgeMs: 86_400_000, idempotencyTtlMs: 300_000 };
 
 function cpuSeconds(port: number): number {
-  const info = execFileSync('redis-cli', ['-p', String(port), 'INFO', 'cpu']).toString();
+  const info = redisCli(port, 'INFO', 'cpu');
   return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1]);
 }
 

@@ -1,4 +1,5 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { redisCli } from './redis.js';
 
 /** What a Redis server has done so far: commands run, their own time, and its process CPU. */
 export interface RedisCost {
@@ -12,9 +13,7 @@ export interface RedisCost {
   usedMemory: number;
 }
 
-function info(port: number, section: string): string {
-  return execFileSync('redis-cli', ['-p', String(port), 'INFO', section]).toString();
-}
+const info = (port: number, section: string) => redisCli(port, 'INFO', section);
 
 /** A snapshot of `port`'s counters; take two and subtract with {@link costDelta}. */
 export function redisCost(port: number): RedisCost {

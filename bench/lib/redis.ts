@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { connect } from 'node:net';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,13 +39,27 @@ export async function withPinnedRedis<T>(cpu: number, fn: (port: number) => Prom
   }
 }
 
+/** Run `redis-cli -p port ...args` and return what it printed. */
+export function redisCli(port: number, ...args: string[]): string {
+  return execFileSync('redis-cli', ['-p', String(port), ...args]).toString();
+}
+
 /** The pid of the redis-server listening on `port` (for its CPU), or undefined. */
 export async function redisPid(port: number): Promise<number | undefined> {
-  const { execFileSync } = await import('node:child_process');
   try {
-    const out = execFileSync('redis-cli', ['-p', String(port), 'INFO', 'server']).toString();
-    return Number(/process_id:(\d+)/.exec(out)?.[1]);
+    return Number(/process_id:(\d+)/.exec(redisCli(port, 'INFO', 'server'))?.[1]);
   } catch {
     return undefined;
+  }
+}
+
+/** Run `fn` with Redis at `port` set to `bytes` for `stream-node-max-bytes`, then set it back. */
+export async function withStreamNodeMaxBytes<T>(port: number, bytes: number, fn: () => Promise<T>): Promise<T> {
+  const before = redisCli(port, 'CONFIG', 'GET', 'stream-node-max-bytes').trim().split('\n')[1] ?? '4096';
+  redisCli(port, 'CONFIG', 'SET', 'stream-node-max-bytes', String(bytes));
+  try {
+    return await fn();
+  } finally {
+    redisCli(port, 'CONFIG', 'SET', 'stream-node-max-bytes', before);
   }
 }
