@@ -436,7 +436,8 @@ export class RedisBroker implements Broker {
       }
       this.#drain(topic, w);
     })();
-    // Each caller handles its failure; this copy is not one left unhandled.
+    // Every caller awaits it and handles its failure; this only keeps the shared promise from
+    // being reported unhandled should one not (a rejected watch must never end the process).
     w.ready.catch(() => {});
     return w.ready;
   }
